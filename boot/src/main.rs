@@ -1,0 +1,40 @@
+//! `odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi)`: writes a bootable disk image.
+//!
+//! The boot configuration turns off the bootloader's own framebuffer and serial
+//! logging: it is slow under emulation and the kernel's serial console is the
+//! only thing that should write to COM1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bootloader::{BiosBoot, BootConfig, UefiBoot};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [kernel, out, firmware] = args.as_slice() else {
+        eprintln!("usage: odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi)");
+        return ExitCode::from(2);
+    };
+    let kernel = PathBuf::from(kernel);
+    let out = PathBuf::from(out);
+
+    let mut config = BootConfig::default();
+    config.frame_buffer_logging = false;
+    config.serial_logging = false;
+
+    let result = match firmware.as_str() {
+        "--bios" => BiosBoot::new(&kernel).set_boot_config(&config).create_disk_image(&out),
+        "--uefi" => UefiBoot::new(&kernel).set_boot_config(&config).create_disk_image(&out),
+        other => {
+            eprintln!("odonata-boot: unknown firmware {other:?} (want --bios or --uefi)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("odonata-boot: cannot write {}: {e:#}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}

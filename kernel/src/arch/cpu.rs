@@ -1,0 +1,47 @@
+//! Single instructions and CPU identification.
+
+use core::arch::asm;
+
+/// The id of the CPU this code runs on.
+///
+/// Until per-CPU data is reached through GS (SMP bring-up), this is the
+/// initial APIC id from CPUID leaf 1, which QEMU and firmware number densely
+/// from 0 with the boot CPU first.
+#[inline]
+pub fn current_id() -> u32 {
+    // CPUID leaf 1 is available on every x86_64 processor.
+    let leaf = core::arch::x86_64::__cpuid(1);
+    leaf.ebx >> 24
+}
+
+/// Reads the time-stamp counter.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no side effects; CR4.TSD is clear in ring 0 anyway.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Spin-loop hint.
+#[inline]
+pub fn pause() {
+    core::hint::spin_loop();
+}
+
+/// Stops this CPU for good: interrupts off, then `hlt` forever.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Executes `int3` (a breakpoint exception, vector 3).
+pub fn breakpoint() {
+    // SAFETY: the IDT's vector-3 handler logs and returns; no state is lost.
+    unsafe { asm!("int3", options(nomem, nostack)) };
+}
+
+/// Reads CR2, the linear address of the last page fault.
+pub fn cr2() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}

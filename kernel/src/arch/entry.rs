@@ -1,0 +1,151 @@
+//! Interrupt and exception entry: one `#[unsafe(naked)]` stub per vector, a
+//! common save/restore path, and the typed [`InterruptFrame`] Rust handlers see.
+//!
+//! Data flow for every vector `V`:
+//!
+//! ```text
+//! CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions)
+//! stub::<V>    pushes 0 if the CPU pushed no error code, then V; jumps to common
+//! common       pushes the 15 general-purpose registers, calls dispatch(&mut frame)
+//! dispatch     hands the frame to the exception or interrupt handler for V
+//! common       pops the registers (a handler may have changed them), drops
+//!              vector + error code, iretq
+//! ```
+//!
+//! Stack alignment: the CPU aligns RSP to 16 before pushing its 5-word frame;
+//! with the error-code slot, the vector and 15 registers that is 22 words
+//! (176 bytes), so RSP is 16-byte aligned at the `call`, as the ABI requires.
+//! The kernel target is soft-float, so there is no SSE state to save.
+
+use core::arch::naked_asm;
+
+/// Everything the entry path saved, lowest address first, exactly as laid
+/// out on the stack by the CPU, the stub and [`common`].
+#[repr(C)]
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct InterruptFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// The vector the stub pushed.
+    pub vector: u64,
+    /// The CPU's error code, or 0 for vectors that have none.
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Exceptions for which the CPU pushes an error code.
+pub const fn has_error_code(vector: u8) -> bool {
+    matches!(vector, 8 | 10..=14 | 17 | 21 | 29 | 30)
+}
+
+/// The entry stub of vector `V`.
+#[unsafe(naked)]
+pub extern "C" fn stub<const V: u8>() -> ! {
+    naked_asm!(
+        ".if {has_error} == 0",
+        "push 0",
+        ".endif",
+        "push {vector}",
+        "jmp {common}",
+        has_error = const has_error_code(V) as u8,
+        vector = const V,
+        common = sym common,
+    )
+}
+
+#[unsafe(naked)]
+extern "C" fn common() -> ! {
+    naked_asm!(
+        "push rax",
+        "push rbx",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push rbp",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov rdi, rsp",
+        "cld",
+        "call {dispatch}",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rbx",
+        "pop rax",
+        "add rsp, 16",
+        "iretq",
+        dispatch = sym dispatch,
+    )
+}
+
+extern "C" fn dispatch(frame: &mut InterruptFrame) {
+    let vector = frame.vector as u8;
+    if vector < 32 {
+        super::exceptions::handle(frame);
+    } else {
+        super::idt::dispatch_interrupt(vector, frame);
+    }
+}
+
+type Stub = extern "C" fn() -> !;
+
+macro_rules! row {
+    ($base:literal) => {
+        [
+            stub::<{ $base }>, stub::<{ $base + 1 }>, stub::<{ $base + 2 }>,
+            stub::<{ $base + 3 }>, stub::<{ $base + 4 }>, stub::<{ $base + 5 }>,
+            stub::<{ $base + 6 }>, stub::<{ $base + 7 }>, stub::<{ $base + 8 }>,
+            stub::<{ $base + 9 }>, stub::<{ $base + 10 }>, stub::<{ $base + 11 }>,
+            stub::<{ $base + 12 }>, stub::<{ $base + 13 }>, stub::<{ $base + 14 }>,
+            stub::<{ $base + 15 }>,
+        ]
+    };
+}
+
+/// The entry stub of every vector, `STUBS[v / 16][v % 16]`.
+pub static STUBS: [[Stub; 16]; 16] = [
+    row!(0x00), row!(0x10), row!(0x20), row!(0x30),
+    row!(0x40), row!(0x50), row!(0x60), row!(0x70),
+    row!(0x80), row!(0x90), row!(0xa0), row!(0xb0),
+    row!(0xc0), row!(0xd0), row!(0xe0), row!(0xf0),
+];
+
+/// The entry stub of `vector`.
+pub fn stub_for(vector: u8) -> Stub {
+    STUBS[usize::from(vector / 16)][usize::from(vector % 16)]
+}

@@ -1,0 +1,161 @@
+//! CPU exception handlers (vectors 0..=31).
+//!
+//! A breakpoint logs and returns. Every other exception is fatal (the kernel
+//! has no demand paging or user mode yet): the handler classifies it (page
+//! fault with its address and error bits, general protection with its
+//! selector error code, stack overflow when a fault lands in a stack's guard
+//! space) and hands a [`Fault`] to [`crate::fatal`].
+
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use x86_64::structures::idt::PageFaultErrorCode;
+
+use super::entry::InterruptFrame;
+use crate::fatal;
+use crate::memory::stack;
+
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many `int3` breakpoints have been handled since boot.
+pub fn breakpoint_count() -> u64 {
+    BREAKPOINTS.load(Ordering::Relaxed)
+}
+
+/// The architectural name of exception `vector`.
+pub const fn name(vector: u8) -> &'static str {
+    match vector {
+        0 => "divide error",
+        1 => "debug",
+        2 => "non-maskable interrupt",
+        3 => "breakpoint",
+        4 => "overflow",
+        5 => "bound range exceeded",
+        6 => "invalid opcode",
+        7 => "device not available",
+        8 => "double fault",
+        10 => "invalid TSS",
+        11 => "segment not present",
+        12 => "stack-segment fault",
+        13 => "general protection fault",
+        14 => "page fault",
+        16 => "x87 floating-point error",
+        17 => "alignment check",
+        18 => "machine check",
+        19 => "SIMD floating-point error",
+        20 => "virtualization exception",
+        21 => "control protection exception",
+        28 => "hypervisor injection exception",
+        29 => "VMM communication exception",
+        30 => "security exception",
+        _ => "reserved exception",
+    }
+}
+
+/// A fatal exception, classified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A page fault at `address` (CR2).
+    PageFault {
+        /// The linear address that faulted.
+        address: u64,
+        /// The error code bits the CPU pushed.
+        code: PageFaultErrorCode,
+    },
+    /// A fault (usually a double fault) whose address lies in a kernel stack's
+    /// guard space.
+    StackOverflow {
+        /// The faulting address (CR2).
+        address: u64,
+        /// The vector that reported it.
+        vector: u8,
+    },
+    /// A general protection fault; a non-zero code names a selector.
+    GeneralProtection {
+        /// The error code.
+        code: u64,
+    },
+    /// Any other exception.
+    Other {
+        /// The vector.
+        vector: u8,
+        /// The error code (0 if the vector has none).
+        code: u64,
+    },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Fault::PageFault { address, code } => {
+                let access = if code.contains(PageFaultErrorCode::INSTRUCTION_FETCH) {
+                    "instruction fetch"
+                } else if code.contains(PageFaultErrorCode::CAUSED_BY_WRITE) {
+                    "write"
+                } else {
+                    "read"
+                };
+                let why = if code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
+                    "protection violation"
+                } else {
+                    "page not present"
+                };
+                write!(
+                    f,
+                    "page fault (vector 14): {access} of {address:#x}, {why}, error code {:#x} [{code:?}]",
+                    code.bits()
+                )
+            }
+            Fault::StackOverflow { address, vector } => write!(
+                f,
+                "kernel stack overflow: {} (vector {vector}) at {address:#x}, in a stack guard page",
+                name(vector)
+            ),
+            Fault::GeneralProtection { code } => write!(
+                f,
+                "general protection fault (vector 13): error code {code:#x}{}",
+                if code == 0 { " (not selector-related)" } else { "" }
+            ),
+            Fault::Other { vector, code } => {
+                write!(f, "{} (vector {vector}), error code {code:#x}", name(vector))
+            }
+        }
+    }
+}
+
+pub(super) fn handle(frame: &mut InterruptFrame) {
+    let vector = frame.vector as u8;
+    let fault = match vector {
+        3 => {
+            BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+            // RIP already points past the one-byte int3.
+            log::info!("breakpoint at {:#x}", frame.rip - 1);
+            return;
+        }
+        2 if fatal::in_progress() => {
+            // Another CPU is reporting a fatal error and stopped us.
+            super::cpu::halt_forever();
+        }
+        14 => {
+            let address = super::cpu::cr2();
+            if stack::is_overflow(address) {
+                Fault::StackOverflow { address, vector }
+            } else {
+                Fault::PageFault { address, code: PageFaultErrorCode::from_bits_truncate(frame.error_code) }
+            }
+        }
+        8 => {
+            // The fault that could not be delivered set CR2 if it was a page
+            // fault; a stack overflow leaves it in the guard space.
+            let address = super::cpu::cr2();
+            if stack::is_overflow(address) {
+                Fault::StackOverflow { address, vector }
+            } else {
+                Fault::Other { vector, code: frame.error_code }
+            }
+        }
+        13 => Fault::GeneralProtection { code: frame.error_code },
+        _ => Fault::Other { vector, code: frame.error_code },
+    };
+    fatal::exception(fault, frame)
+}

@@ -1,0 +1,25 @@
+//! Everything that knows it runs on x86_64: descriptor tables, interrupt entry,
+//! exception handlers, legacy timers, stack switching, CPU instructions and the
+//! QEMU exit device. The rest of the kernel calls the typed functions here.
+
+pub mod cpu;
+pub mod entry;
+pub mod exceptions;
+pub mod gdt;
+pub mod idt;
+pub mod pit;
+pub mod qemu;
+pub mod stack;
+
+use crate::memory::stack::KernelStack;
+
+/// Loads the boot CPU's GDT, TSS (with IST stacks) and IDT.
+///
+/// Returns the guard-paged kernel stack the boot CPU should switch to.
+pub fn init_boot_cpu() -> KernelStack {
+    let stacks = gdt::CpuStacks::allocate(crate::boot::BOOT_STACK_SIZE);
+    let kernel = stacks.kernel;
+    gdt::load(stacks);
+    idt::load();
+    kernel
+}

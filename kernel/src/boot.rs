@@ -1,0 +1,53 @@
+//! From the bootloader's hand-off to the image's `main`.
+//!
+//! The bootloader (0.11) enters [`start`] in long mode, on its own stack, with
+//! all physical memory mapped at a dynamic offset. `start` brings the kernel up
+//! in dependency order:
+//!
+//! 1. serial console + logger (so everything after can report),
+//! 2. TSC calibration (log lines carry uptime),
+//! 3. memory: frame allocator, page tables, heap, stack region,
+//! 4. the boot CPU's GDT, TSS (IST stacks) and IDT,
+//! 5. a switch onto a guard-paged kernel stack, then `main`.
+
+use bootloader_api::BootInfo;
+use bootloader_api::config::{BootloaderConfig, Mapping};
+
+use crate::{arch, console, memory, time};
+
+/// Where the bootloader maps the (position-independent) kernel ELF: the top
+/// 2 GiB. Fixed so that `symbol-file kernel -o KERNEL_BASE` in gdb matches.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Stack size of the boot CPU's kernel stack (after the switch).
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
+
+/// The configuration every Odonata image embeds for the bootloader.
+pub const BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
+    // Only used until `start` switches to a guard-paged stack.
+    config.kernel_stack_size = 128 * 1024;
+    config
+};
+
+/// Initialises the kernel, then runs `main` on a guard-paged kernel stack.
+pub fn start(info: &'static mut BootInfo, main: fn() -> !) -> ! {
+    console::init();
+    time::init();
+    log::info!("Odonata {} booting", env!("CARGO_PKG_VERSION"));
+    log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
+
+    memory::init(info);
+    let stack = arch::init_boot_cpu();
+    log::debug!("switching to kernel stack {:#x}..{:#x}", stack.bottom(), stack.top());
+    arch::stack::switch_to(stack.top(), on_kernel_stack, main as usize)
+}
+
+extern "C" fn on_kernel_stack(main: usize) -> ! {
+    // SAFETY: `start` passed `main as usize` for a `fn() -> !`; function
+    // pointers and usize have the same size, and the value is unchanged.
+    let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
+    main()
+}

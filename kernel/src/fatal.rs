@@ -1,0 +1,89 @@
+//! The one way out when something goes wrong: panics and fatal exceptions.
+//!
+//! Protocol: the first CPU to fail claims `FATAL_CPU` and is the only one
+//! that prints; it writes through the console's lock-free emergency path (the
+//! failing code may hold the console lock). A CPU that fails while another is
+//! already reporting halts silently. A second failure on the reporting CPU
+//! (a fault inside the report) exits at once. Once SMP exists, the reporter
+//! stops the other CPUs with an NMI; their NMI handler sees
+//! [`in_progress`] and halts.
+//!
+//! The report then goes to [`crate::testing`], which decides the exit: a
+//! test kernel that expected this fault passes, anything else fails.
+
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::arch::entry::InterruptFrame;
+use crate::arch::exceptions::Fault;
+use crate::arch::{cpu, qemu};
+use crate::console::emergency_write;
+
+const NONE: u32 = u32::MAX;
+static FATAL_CPU: AtomicU32 = AtomicU32::new(NONE);
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug)]
+pub enum Report {
+    /// A Rust panic.
+    Panic,
+    /// A fatal CPU exception.
+    Fault(Fault),
+}
+
+/// Whether some CPU is reporting a fatal error.
+pub fn in_progress() -> bool {
+    FATAL_CPU.load(Ordering::Acquire) != NONE
+}
+
+/// Claims the right to report. Returns `false` if this CPU must not print.
+fn claim() -> bool {
+    x86_64::instructions::interrupts::disable();
+    let me = cpu::current_id();
+    match FATAL_CPU.compare_exchange(NONE, me, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => true,
+        Err(owner) if owner == me => {
+            emergency_write(format_args!("\n!!! cpu{me}: fatal error while reporting a fatal error\n"));
+            qemu::exit(qemu::ExitCode::Failure)
+        }
+        Err(_) => cpu::halt_forever(),
+    }
+}
+
+/// Reports a fatal exception and stops.
+pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
+    claim();
+    let cpu = cpu::current_id();
+    emergency_write(format_args!("\n!!! FATAL on cpu{cpu}: {fault}\n"));
+    emergency_write(format_args!(
+        "    rip {:#018x}  cs {:#x}  rflags {:#x}  rsp {:#018x}  ss {:#x}\n",
+        frame.rip, frame.cs, frame.rflags, frame.rsp, frame.ss
+    ));
+    emergency_write(format_args!(
+        "    rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}\n    rsi {:#018x}  rdi {:#018x}  rbp {:#018x}  r8  {:#018x}\n",
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8
+    ));
+    crate::testing::on_fatal(Report::Fault(fault))
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    claim();
+    let cpu = cpu::current_id();
+    match info.location() {
+        Some(at) => emergency_write(format_args!(
+            "\n!!! PANIC on cpu{cpu} at {}:{}:{}: {}\n",
+            at.file(),
+            at.line(),
+            at.column(),
+            info.message()
+        )),
+        None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}: {}\n", info.message())),
+    }
+    crate::testing::on_fatal(Report::Panic)
+}
+
+/// Exit for a kernel that is not running tests: report failure to the host.
+pub(crate) fn stop() -> ! {
+    qemu::exit(qemu::ExitCode::Failure)
+}

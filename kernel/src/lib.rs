@@ -1,0 +1,45 @@
+//! The Odonata kernel library: everything a kernel image needs, shared by the
+//! real kernel (`src/main.rs`) and the test kernels (`tests/kernels`).
+//!
+//! Boot flow (see `boot::start`): serial console and logger, TSC calibration,
+//! memory (frames, page tables, heap, guard-paged stacks), then the boot CPU's
+//! GDT/TSS/IDT, then a switch onto a guard-paged kernel stack, then the
+//! image's `main`.
+//!
+//! Architecture-specific code lives under [`arch`]; everything else calls the
+//! typed functions it exports.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+extern crate alloc;
+
+pub mod arch;
+pub mod boot;
+pub mod console;
+pub mod fatal;
+pub mod memory;
+pub mod testing;
+pub mod time;
+
+/// Re-exported so that [`entry!`] can name it from any kernel image.
+pub use bootloader_api;
+
+/// Declares the entry point of a kernel image.
+///
+/// `entry!(main)` makes `main: fn() -> !` run after the kernel is initialised
+/// (see [`boot::start`]), on the boot CPU's guard-paged kernel stack.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        $crate::bootloader_api::entry_point!(
+            __odonata_bootloader_entry,
+            config = &$crate::boot::BOOTLOADER_CONFIG
+        );
+        fn __odonata_bootloader_entry(
+            info: &'static mut $crate::bootloader_api::BootInfo,
+        ) -> ! {
+            $crate::boot::start(info, $main)
+        }
+    };
+}

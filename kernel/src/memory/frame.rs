@@ -1,0 +1,148 @@
+//! The physical frame allocator.
+//!
+//! Frames come from the `Usable` regions of the bootloader's memory map,
+//! handed out in address order by a cursor; freed frames go on a free list
+//! threaded through the frames themselves (reached through the physical-memory
+//! mapping) and are reused first. Frames below 1 MiB are never handed out:
+//! real-mode code (the AP trampoline) and legacy structures live there.
+
+use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
+use spin::Mutex;
+use x86_64::PhysAddr;
+use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
+
+use super::paging::phys_to_virt;
+
+const FRAME: u64 = 4096;
+const LOW_MEMORY_END: u64 = 0x10_0000;
+const MAX_REGIONS: usize = 128;
+
+#[derive(Clone, Copy)]
+struct Range {
+    start: u64,
+    end: u64,
+}
+
+struct Frames {
+    regions: [Range; MAX_REGIONS],
+    count: usize,
+    /// Index of the region the cursor is in, and the next never-used frame.
+    region: usize,
+    cursor: u64,
+    /// Head of the list of freed frames (0 = empty).
+    free_head: u64,
+    total: u64,
+    in_use: u64,
+}
+
+static FRAMES: Mutex<Option<Frames>> = Mutex::new(None);
+
+/// Counts of 4 KiB frames.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameStats {
+    /// Usable frames in the memory map (at or above 1 MiB).
+    pub total: u64,
+    /// Frames handed out and not returned.
+    pub in_use: u64,
+}
+
+impl FrameStats {
+    /// Usable memory in bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.total * FRAME
+    }
+}
+
+pub(super) fn init(regions: &MemoryRegions) {
+    let mut frames = Frames {
+        regions: [Range { start: 0, end: 0 }; MAX_REGIONS],
+        count: 0,
+        region: 0,
+        cursor: 0,
+        free_head: 0,
+        total: 0,
+        in_use: 0,
+    };
+    let mut dropped = 0u64;
+    for r in regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable) {
+        let start = r.start.max(LOW_MEMORY_END).next_multiple_of(FRAME);
+        let end = r.end & !(FRAME - 1);
+        if start >= end {
+            continue;
+        }
+        if frames.count == MAX_REGIONS {
+            dropped += (end - start) / FRAME;
+            continue;
+        }
+        frames.regions[frames.count] = Range { start, end };
+        frames.count += 1;
+        frames.total += (end - start) / FRAME;
+    }
+    if dropped > 0 {
+        log::warn!("memory map has more than {MAX_REGIONS} usable regions: {dropped} frames unused");
+    }
+    frames.cursor = frames.regions[0].start;
+    *FRAMES.lock() = Some(frames);
+}
+
+/// A zero-sized handle implementing the x86_64 crate's allocator trait.
+pub struct GlobalFrames;
+
+// SAFETY: `allocate` returns each frame at most once until it is freed, and
+// only frames the memory map calls usable.
+unsafe impl FrameAllocator<Size4KiB> for GlobalFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        allocate()
+    }
+}
+
+/// Takes an unused frame, or `None` when memory is exhausted.
+pub fn allocate() -> Option<PhysFrame> {
+    let mut guard = FRAMES.lock();
+    let f = guard.as_mut()?;
+    let addr = if f.free_head != 0 {
+        let head = f.free_head;
+        // SAFETY: `head` is a free frame we own; its first word holds the next
+        // free frame, written by `deallocate` through the physical mapping.
+        f.free_head = unsafe { phys_to_virt(PhysAddr::new(head)).as_ptr::<u64>().read() };
+        head
+    } else {
+        while f.region < f.count && f.cursor >= f.regions[f.region].end {
+            f.region += 1;
+            if f.region < f.count {
+                f.cursor = f.regions[f.region].start;
+            }
+        }
+        if f.region == f.count {
+            return None;
+        }
+        let addr = f.cursor;
+        f.cursor += FRAME;
+        addr
+    };
+    f.in_use += 1;
+    Some(PhysFrame::containing_address(PhysAddr::new(addr)))
+}
+
+/// Returns a frame to the allocator.
+///
+/// # Safety
+/// 1. `frame` came from [`allocate`] and has not been freed since.
+/// 2. Nothing maps or uses it any more.
+pub unsafe fn deallocate(frame: PhysFrame) {
+    let mut guard = FRAMES.lock();
+    let f = guard.as_mut().expect("frame allocator used before init");
+    let addr = frame.start_address().as_u64();
+    // SAFETY: by the contract the frame is ours and unused, and the physical
+    // mapping covers all RAM, so its first word may hold the list link.
+    unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u64>().write(f.free_head) };
+    f.free_head = addr;
+    f.in_use -= 1;
+}
+
+/// Frame counts.
+pub fn stats() -> FrameStats {
+    let guard = FRAMES.lock();
+    let f = guard.as_ref().expect("frame allocator used before init");
+    FrameStats { total: f.total, in_use: f.in_use }
+}

@@ -1,0 +1,46 @@
+//! Physical and virtual memory.
+//!
+//! - [`frame`]: 4 KiB physical frames from the bootloader's memory map.
+//! - [`paging`]: the active page tables, edited through the bootloader's
+//!   mapping of all physical memory.
+//! - [`layout`]: kernel-owned virtual regions (heap, stacks), each a PML4 slot
+//!   the bootloader left empty.
+//! - [`heap`]: the global allocator (talc) over a mapped region sized from RAM.
+//! - [`stack`]: kernel stacks with unmapped guard space below them.
+
+pub mod frame;
+pub mod heap;
+pub mod layout;
+pub mod paging;
+pub mod stack;
+
+use bootloader_api::BootInfo;
+pub use x86_64::VirtAddr;
+
+/// Heap size: one eighth of usable RAM, at least 16 MiB (when RAM allows:
+/// never more than half of RAM), at most 1 GiB.
+pub fn heap_size_for(usable_bytes: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let size = (usable_bytes / 8).clamp(16 * MIB, 1024 * MIB).min(usable_bytes / 2);
+    size & !0xfff
+}
+
+/// Sets up frames, page tables, the kernel's virtual layout and the heap.
+pub fn init(info: &'static mut BootInfo) {
+    let Some(offset) = info.physical_memory_offset.into_option() else {
+        panic!("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
+    };
+    frame::init(&info.memory_regions);
+    paging::init(VirtAddr::new(offset));
+    layout::init();
+    let usable = frame::stats().total_bytes();
+    heap::init(heap_size_for(usable));
+    let heap = heap::stats();
+    log::info!(
+        "memory: {} MiB usable, heap {} MiB at {:#x}, stacks at {:#x}",
+        usable >> 20,
+        heap.size >> 20,
+        layout::get().heap.start(),
+        layout::get().stacks.start(),
+    );
+}

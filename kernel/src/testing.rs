@@ -1,0 +1,111 @@
+//! The in-kernel side of integration tests.
+//!
+//! A test kernel (`tests/kernels/src/bin/*.rs`) calls [`run`] with its named
+//! test functions. Each prints `test NAME ... ok` when it returns; the kernel
+//! then exits through `isa-debug-exit` with success. A panic or fatal fault in
+//! a test prints `test NAME ... FAILED` and exits with failure, unless the
+//! test declared with [`expect_fault`] that this is the outcome it wants (the
+//! page-fault and stack-overflow tests): then it prints `ok` and passes.
+//!
+//! The host side (`tests/*.rs`) asserts on the exit status and the lines.
+
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+use crate::arch::exceptions::Fault;
+use crate::arch::qemu::{ExitCode, exit};
+use crate::fatal::Report;
+use crate::println;
+
+/// A named test function.
+#[derive(Clone, Copy)]
+pub struct Test {
+    /// Printed in `test NAME ... ok`.
+    pub name: &'static str,
+    /// The test body; it passes if it returns.
+    pub run: fn(),
+}
+
+/// Builds a `[Test]` array from function paths, named after them.
+#[macro_export]
+macro_rules! tests {
+    ($($f:path),* $(,)?) => {
+        [$($crate::testing::Test { name: stringify!($f), run: $f }),*]
+    };
+}
+
+/// A fault a test expects to end it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// A page fault at exactly this address.
+    PageFault(u64),
+    /// A kernel stack overflow caught by a guard page.
+    StackOverflow,
+}
+
+const NO_EXPECTATION: u8 = 0;
+const EXPECT_PAGE_FAULT: u8 = 1;
+const EXPECT_STACK_OVERFLOW: u8 = 2;
+
+static CURRENT: AtomicPtr<&'static str> = AtomicPtr::new(core::ptr::null_mut());
+static EXPECT_KIND: AtomicU8 = AtomicU8::new(NO_EXPECTATION);
+static EXPECT_ADDR: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `tests` in order, then exits QEMU with success.
+pub fn run(tests: &'static [Test]) -> ! {
+    println!("running {} tests", tests.len());
+    for test in tests {
+        CURRENT.store(core::ptr::from_ref(&test.name).cast_mut(), Ordering::Release);
+        (test.run)();
+        EXPECT_KIND.store(NO_EXPECTATION, Ordering::Release);
+        println!("test {} ... ok", test.name);
+    }
+    CURRENT.store(core::ptr::null_mut(), Ordering::Release);
+    println!("test result: ok. {} passed; 0 failed", tests.len());
+    exit(ExitCode::Success)
+}
+
+/// Declares that the running test ends with `fault`; reaching it passes.
+pub fn expect_fault(fault: Expected) {
+    match fault {
+        Expected::PageFault(addr) => {
+            EXPECT_ADDR.store(addr, Ordering::Release);
+            EXPECT_KIND.store(EXPECT_PAGE_FAULT, Ordering::Release);
+        }
+        Expected::StackOverflow => EXPECT_KIND.store(EXPECT_STACK_OVERFLOW, Ordering::Release),
+    }
+}
+
+fn current() -> Option<&'static str> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: non-null values point at the `name` field of a `Test` in the
+    // 'static slice passed to `run`.
+    (!p.is_null()).then(|| unsafe { *p })
+}
+
+fn expected(report: Report) -> bool {
+    match (EXPECT_KIND.load(Ordering::Acquire), report) {
+        (EXPECT_PAGE_FAULT, Report::Fault(Fault::PageFault { address, .. })) => {
+            address == EXPECT_ADDR.load(Ordering::Acquire)
+        }
+        (EXPECT_STACK_OVERFLOW, Report::Fault(Fault::StackOverflow { .. })) => true,
+        _ => false,
+    }
+}
+
+/// Called by the fatal path after the report is printed; never returns.
+pub(crate) fn on_fatal(report: Report) -> ! {
+    let write = crate::console::emergency_write;
+    match current() {
+        Some(name) if expected(report) => {
+            write(format_args!("test {name} ... ok (expected fault)\n"));
+            write(format_args!("test result: ok. expected fault reached\n"));
+            exit(ExitCode::Success)
+        }
+        Some(name) => {
+            write(format_args!("test {name} ... FAILED\n"));
+            write(format_args!("test result: FAILED. {name} failed\n"));
+            exit(ExitCode::Failure)
+        }
+        None => crate::fatal::stop(),
+    }
+}

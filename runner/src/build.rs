@@ -1,0 +1,182 @@
+//! Building kernel ELFs and turning them into bootable disk images.
+//!
+//! Kernels build with the workspace's pinned stable toolchain for the built-in
+//! `x86_64-unknown-none` target, into their own target directory so a kernel
+//! build never invalidates the host build that is running it.
+//!
+//! Images come from the `odonata-boot` tool in `boot/`, its own workspace
+//! because the `bootloader` crate's build script compiles the boot stages with
+//! `-Z build-std`. That one build command, and no other, runs with
+//! `RUSTC_BOOTSTRAP=1` (see ../shared/notes/boot-toolchain.md).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::Error;
+use crate::workspace_root;
+
+/// The kernels' target triple.
+pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// Debug or optimised kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build` (the default for `cargo run`).
+    Dev,
+    /// `cargo build --release` (tests use it: BIOS loads small ELFs faster).
+    Release,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Dev => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// Which firmware boots the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS (QEMU's default), MBR disk image.
+    Bios,
+    /// OVMF, GPT disk image with an EFI system partition.
+    Uefi,
+}
+
+impl Firmware {
+    fn name(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        }
+    }
+}
+
+/// How much a build prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Cargo's progress goes to the terminal (cargo run).
+    Show,
+    /// Captured, and shown only in the error if the build fails (tests).
+    Capture,
+}
+
+/// A `cargo` command for a nested build: the outer cargo's flags for the host
+/// (RUSTFLAGS, target overrides) must not leak into kernel builds.
+fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root());
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str, verbosity: Verbosity) -> Result<(), Error> {
+    match verbosity {
+        Verbosity::Show => {
+            let status = cmd.status().map_err(Error::io(format!("cannot start {what}")))?;
+            if !status.success() {
+                return Err(Error::Build { what: what.into(), output: String::new() });
+            }
+        }
+        Verbosity::Capture => {
+            let out = cmd
+                .stdin(Stdio::null())
+                .output()
+                .map_err(Error::io(format!("cannot start {what}")))?;
+            if !out.status.success() {
+                let output = String::from_utf8_lossy(&out.stderr).into_owned();
+                return Err(Error::Build { what: what.into(), output });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Directory kernels are built into.
+pub fn kernel_target_dir() -> PathBuf {
+    workspace_root().join("target").join("kernel")
+}
+
+/// Builds binary `bin` of kernel package `package` and returns the ELF's path.
+pub fn kernel(package: &str, bin: &str, profile: Profile, verbosity: Verbosity) -> Result<PathBuf, Error> {
+    let target_dir = kernel_target_dir();
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", package, "--bin", bin, "--target", KERNEL_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    if verbosity == Verbosity::Capture {
+        cmd.arg("--quiet");
+    }
+    run(cmd, &format!("building kernel {package}/{bin}"), verbosity)?;
+    Ok(target_dir.join(KERNEL_TARGET).join(profile.dir()).join(bin))
+}
+
+/// Builds every binary of `package` at once (the test kernels).
+pub fn all_kernels(package: &str, profile: Profile, verbosity: Verbosity) -> Result<PathBuf, Error> {
+    let target_dir = kernel_target_dir();
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", package, "--bins", "--target", KERNEL_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    if verbosity == Verbosity::Capture {
+        cmd.arg("--quiet");
+    }
+    run(cmd, &format!("building kernels of {package}"), verbosity)?;
+    Ok(target_dir.join(KERNEL_TARGET).join(profile.dir()))
+}
+
+/// Builds (if needed) the image builder and returns its path.
+pub fn image_builder(verbosity: Verbosity) -> Result<PathBuf, Error> {
+    let root = workspace_root();
+    let target_dir = root.join("target").join("boot");
+    let tool = target_dir.join("release").join("odonata-boot");
+    if !tool.exists() && verbosity == Verbosity::Show {
+        eprintln!("odonata: building the image builder (bootloader 0.11.15; about 2 minutes, once)");
+    }
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--manifest-path"])
+        .arg(root.join("boot").join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The bootloader's build script compiles its stages with -Z build-std.
+        // This is the one command in the project that may use unstable flags.
+        .env("RUSTC_BOOTSTRAP", "1");
+    if verbosity == Verbosity::Capture {
+        cmd.arg("--quiet");
+    }
+    run(cmd, "building the image builder (boot/)", verbosity)?;
+    Ok(tool)
+}
+
+/// Writes a `firmware` disk image for `elf` next to it and returns its path.
+///
+/// The image is written under a temporary name and renamed into place, so a
+/// test booting the same kernel in parallel never sees a half-written image.
+pub fn image(elf: &Path, firmware: Firmware, verbosity: Verbosity) -> Result<PathBuf, Error> {
+    static UNIQUE: AtomicU64 = AtomicU64::new(0);
+    let tool = image_builder(verbosity)?;
+    let out = elf.with_extension(format!("{}.img", firmware.name()));
+    let tmp = elf.with_extension(format!(
+        "{}.img.tmp-{}-{}",
+        firmware.name(),
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut cmd = Command::new(&tool);
+    cmd.arg(elf).arg(&tmp).arg(format!("--{}", firmware.name()));
+    run(cmd, &format!("creating the {} image of {}", firmware.name(), elf.display()), Verbosity::Capture)?;
+    std::fs::rename(&tmp, &out).map_err(Error::io(format!("renaming {}", tmp.display())))?;
+    Ok(out)
+}

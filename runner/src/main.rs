@@ -1,0 +1,186 @@
+//! `cargo run [-- OPTIONS]`: build the kernel, build a disk image, boot it in
+//! QEMU with the serial console on this terminal. The exit status follows the
+//! kernel's: 0 when it exits with success, 1 on failure or panic, 2 when QEMU
+//! ended without the kernel reporting, 3 on a runner error.
+
+use std::process::ExitCode;
+
+use odonata_runner::build::{self, Verbosity};
+use odonata_runner::{Accel, Error, Firmware, Machine, Profile, session};
+
+const HELP: &str = "\
+odonata: build the Odonata kernel and boot it in QEMU (serial console on this terminal)
+
+usage: cargo run -- [OPTIONS] [-- QEMU_ARGS...]
+
+options:
+  --smp N        number of CPUs (default 1 until SMP bring-up lands)
+  --mem SIZE     RAM, as QEMU's -m takes it (default 256M)
+  --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
+  --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested
+                 module it is far slower than TCG or fails)
+  --gdb[=PORT]   QEMU waits for gdb on PORT (default 1234); prints the command
+                 (use the default debug kernel: release kernels keep line tables only)
+  --release      build an optimised kernel
+  --kernel BIN   boot another kernel binary: a test kernel from tests/kernels
+  -h, --help     this text
+  -- ARGS...     passed to qemu-system-x86_64 unchanged
+
+Piped input reaches the kernel's serial port once it has started:
+  printf 'mem\\npoweroff\\n' | cargo run
+exit status: 0 kernel success, 1 kernel failure/panic, 2 QEMU ended without a
+kernel report (e.g. triple fault), 3 runner error.";
+
+struct Options {
+    machine: Machine,
+    profile: Profile,
+    kernel: Option<String>,
+}
+
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Error> {
+    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| Error::Usage(format!("{name} needs a value")))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return Ok(None);
+            }
+            "--smp" => {
+                let v = value("--smp")?;
+                o.machine.smp = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=255).contains(n))
+                    .ok_or_else(|| Error::Usage(format!("--smp takes 1..=255, not {v:?}")))?;
+            }
+            "--mem" => o.machine.memory = value("--mem")?,
+            "--uefi" => o.machine.firmware = Firmware::Uefi,
+            "--bios" => o.machine.firmware = Firmware::Bios,
+            "--kvm" => o.machine.accel = Accel::Kvm,
+            "--release" => o.profile = Profile::Release,
+            "--kernel" => o.kernel = Some(value("--kernel")?),
+            "--gdb" => {
+                let port = match inline {
+                    Some(p) => p.parse().map_err(|_| Error::Usage(format!("bad gdb port {p:?}")))?,
+                    None => 1234,
+                };
+                o.machine.gdb_port = Some(port);
+            }
+            "--" => o.machine.extra_args.extend(args.by_ref()),
+            other => return Err(Error::Usage(format!("unknown option {other:?}"))),
+        }
+    }
+    Ok(Some(o))
+}
+
+fn run(o: Options) -> Result<ExitCode, Error> {
+    // Fail fast, before a long build, if QEMU or OVMF is missing.
+    odonata_runner::qemu::find_qemu()?;
+    if o.machine.firmware == Firmware::Uefi {
+        odonata_runner::qemu::find_ovmf()?;
+    }
+    let elf = match &o.kernel {
+        None => build::kernel("kernel", "kernel", o.profile, Verbosity::Show)?,
+        Some(bin) => build::kernel("test-kernels", bin, o.profile, Verbosity::Show)?,
+    };
+    let image = build::image(&elf, o.machine.firmware, Verbosity::Show)?;
+    if let Some(port) = o.machine.gdb_port {
+        eprintln!(
+            "odonata: QEMU is waiting for gdb. In another terminal run:\n  gdb -ex 'symbol-file {} -o {:#x}' -ex 'target remote localhost:{port}'",
+            elf.display(),
+            KERNEL_BASE
+        );
+    }
+    if o.machine.accel == Accel::Kvm {
+        eprintln!("odonata: using KVM (opt-in); if this machine's /dev/kvm is nested it may be slower than TCG");
+    }
+    let exit = session::run_interactive(&o.machine, &image)?;
+    if exit != odonata_runner::KernelExit::Success {
+        eprintln!("odonata: {}", exit.describe());
+    }
+    Ok(ExitCode::from(exit.process_code()))
+}
+
+/// Where the bootloader loads the kernel (kernel/src/boot.rs, `KERNEL_BASE`).
+const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+fn main() -> ExitCode {
+    let result = parse(std::env::args().skip(1)).and_then(|o| match o {
+        Some(o) => run(o),
+        None => Ok(ExitCode::SUCCESS),
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("odonata: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Options {
+        parse(args.iter().map(|s| s.to_string())).expect("parses").expect("not --help")
+    }
+
+    #[test]
+    fn defaults_are_tcg_bios_dev() {
+        let o = parse_ok(&[]);
+        assert_eq!(o.machine.accel, Accel::Tcg);
+        assert_eq!(o.machine.firmware, Firmware::Bios);
+        assert_eq!(o.profile, Profile::Dev);
+        assert_eq!(o.machine.gdb_port, None);
+    }
+
+    #[test]
+    fn flags_and_passthrough() {
+        let o = parse_ok(&["--smp", "4", "--mem=1G", "--uefi", "--kvm", "--gdb", "--release", "--", "-d", "int"]);
+        assert_eq!(o.machine.smp, 4);
+        assert_eq!(o.machine.memory, "1G");
+        assert_eq!(o.machine.firmware, Firmware::Uefi);
+        assert_eq!(o.machine.accel, Accel::Kvm);
+        assert_eq!(o.machine.gdb_port, Some(1234));
+        assert_eq!(o.profile, Profile::Release);
+        assert_eq!(o.machine.extra_args, ["-d", "int"]);
+        assert_eq!(parse_ok(&["--gdb=4321"]).machine.gdb_port, Some(4321));
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"]] {
+            let err = parse(args.iter().map(|s| s.to_string())).err();
+            assert!(matches!(err, Some(Error::Usage(_))), "{args:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        assert!(parse(["--help".to_string()]).expect("ok").is_none());
+    }
+
+    #[test]
+    fn qemu_command_line() {
+        let machine = Machine { smp: 2, gdb_port: Some(9000), ..Machine::default() };
+        let Ok(cmd) = machine.command(std::path::Path::new("/tmp/k.img")) else {
+            return; // QEMU not installed: covered by the missing-QEMU test.
+        };
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg"), "{joined}");
+        assert!(joined.contains("-smp 2"), "{joined}");
+        assert!(joined.contains("-gdb tcp::9000 -S"), "{joined}");
+        assert!(joined.contains("isa-debug-exit,iobase=0xf4"), "{joined}");
+        assert!(joined.contains("format=raw,file=/tmp/k.img"), "{joined}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Running QEMU: interactively for `cargo run`, or captured with a timeout
+//! for tests.
+//!
+//! Input protocol: piped input is held back until the kernel has printed
+//! [`READY_LINE`] on the serial port. UART initialisation discards whatever was
+//! received before it, and firmware (OVMF) writes to the port before the
+//! kernel runs, so neither "QEMU started" nor "first byte out" is a safe
+//! moment. A terminal is handed to QEMU directly (a person types after the
+//! prompt appears).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::qemu::Machine;
+
+/// The line the kernel prints once its UART is ready for input
+/// (kernel/src/console/mod.rs, `READY_LINE`).
+pub const READY_LINE: &str = "odonata: serial console ready";
+
+/// How a kernel's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelExit {
+    /// The kernel wrote `Success` to isa-debug-exit (QEMU status 33).
+    Success,
+    /// The kernel wrote `Failure` (QEMU status 35): a failed test or a panic.
+    Failure,
+    /// QEMU ended without the kernel reporting: a triple fault under
+    /// `-no-reboot` ends QEMU with status 0. Holds QEMU's status.
+    NoReport(Option<i32>),
+    /// The run exceeded its timeout and was killed.
+    TimedOut,
+}
+
+impl KernelExit {
+    fn from_status(status: ExitStatus) -> Self {
+        match status.code() {
+            Some(33) => KernelExit::Success,
+            Some(35) => KernelExit::Failure,
+            other => KernelExit::NoReport(other),
+        }
+    }
+
+    /// The runner's own exit status for this outcome (0 only for success).
+    pub fn process_code(self) -> u8 {
+        match self {
+            KernelExit::Success => 0,
+            KernelExit::Failure => 1,
+            KernelExit::NoReport(_) => 2,
+            KernelExit::TimedOut => 3,
+        }
+    }
+
+    /// A line describing the outcome.
+    pub fn describe(self) -> String {
+        match self {
+            KernelExit::Success => "kernel exited with success".into(),
+            KernelExit::Failure => "kernel exited with failure".into(),
+            KernelExit::NoReport(Some(c)) => format!(
+                "QEMU exited with status {c} without the kernel reporting (triple fault or reset?)"
+            ),
+            KernelExit::NoReport(None) => "QEMU was killed by a signal".into(),
+            KernelExit::TimedOut => "timed out".into(),
+        }
+    }
+}
+
+/// What a captured run printed and how it ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// How it ended.
+    pub exit: KernelExit,
+    /// Everything the kernel wrote to the serial port (`\r` removed).
+    pub serial: String,
+    /// Wall time from QEMU start to exit.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// Serial lines, trimmed.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.serial.lines().map(str::trim_end)
+    }
+
+    /// Whether some line equals `line`.
+    pub fn has_line(&self, line: &str) -> bool {
+        self.lines().any(|l| l == line)
+    }
+}
+
+fn spawn(mut cmd: Command, stdin: Stdio, stdout: Stdio) -> Result<Child, Error> {
+    cmd.stdin(stdin).stdout(stdout).stderr(Stdio::inherit());
+    cmd.spawn().map_err(Error::io("cannot start qemu-system-x86_64"))
+}
+
+/// Copies QEMU's output to `sink`, and tells `ready` once [`READY_LINE`] has
+/// gone by.
+fn pump_output(
+    mut from: impl Read + Send + 'static,
+    mut sink: impl FnMut(&[u8]) + Send + 'static,
+    ready: mpsc::Sender<()>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut ready = Some(ready);
+        // Output seen so far, kept only until the ready line is found.
+        let mut seen = Vec::new();
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    sink(&buf[..n]);
+                    if ready.is_some() {
+                        seen.extend_from_slice(&buf[..n]);
+                        if seen.windows(READY_LINE.len()).any(|w| w == READY_LINE.as_bytes()) {
+                            let _ = ready.take().map(|tx| tx.send(()));
+                            seen = Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Feeds `input` to QEMU once `ready` fires, then closes QEMU's stdin (QEMU
+/// keeps running; the kernel just receives no more input).
+fn feed_input(mut to: ChildStdin, mut input: impl Read + Send + 'static, ready: mpsc::Receiver<()>) {
+    thread::spawn(move || {
+        if ready.recv().is_err() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match input.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Boots interactively: serial on this terminal, or piped stdin relayed once
+/// the kernel is up. Returns when QEMU exits.
+pub fn run_interactive(machine: &Machine, image: &Path) -> Result<KernelExit, Error> {
+    let cmd = machine.command(image)?;
+    let status = if std::io::stdin().is_terminal() {
+        let mut child = spawn(cmd, Stdio::inherit(), Stdio::inherit())?;
+        child.wait().map_err(Error::io("waiting for QEMU"))?
+    } else {
+        let mut child = spawn(cmd, Stdio::piped(), Stdio::piped())?;
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout is piped");
+        let printer = pump_output(
+            out,
+            |bytes| {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(bytes).and_then(|()| o.flush());
+            },
+            tx,
+        );
+        feed_input(child.stdin.take().expect("stdin is piped"), std::io::stdin(), rx);
+        let status = child.wait().map_err(Error::io("waiting for QEMU"))?;
+        let _ = printer.join();
+        status
+    };
+    Ok(KernelExit::from_status(status))
+}
+
+/// Boots `image`, feeds `input` once the kernel is up, captures the serial
+/// output, and kills QEMU after `timeout`.
+pub fn run_captured(machine: &Machine, image: &Path, input: &[u8], timeout: Duration) -> Result<Outcome, Error> {
+    let start = Instant::now();
+    let cmd = machine.command(image)?;
+    let mut child = spawn(cmd, Stdio::piped(), Stdio::piped())?;
+    let serial = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&serial);
+    let reader = pump_output(
+        child.stdout.take().expect("stdout is piped"),
+        move |bytes| sink.lock().expect("serial buffer").extend_from_slice(bytes),
+        tx,
+    );
+    feed_input(child.stdin.take().expect("stdin is piped"), std::io::Cursor::new(input.to_vec()), rx);
+
+    let exit = loop {
+        if let Some(status) = child.try_wait().map_err(Error::io("waiting for QEMU"))? {
+            break KernelExit::from_status(status);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break KernelExit::TimedOut;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let bytes = serial.lock().expect("serial buffer").clone();
+    let serial = String::from_utf8_lossy(&bytes).replace('\r', "");
+    Ok(Outcome { exit, serial, elapsed: start.elapsed() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn qemu_status_maps_to_kernel_exit() {
+        // QEMU exits with 2v+1 for a write of v to isa-debug-exit.
+        let status = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(KernelExit::from_status(status(33)), KernelExit::Success);
+        assert_eq!(KernelExit::from_status(status(35)), KernelExit::Failure);
+        assert_eq!(KernelExit::from_status(status(0)), KernelExit::NoReport(Some(0)));
+        assert_eq!(KernelExit::Success.process_code(), 0);
+        assert_ne!(KernelExit::NoReport(Some(0)).process_code(), 0);
+        assert_ne!(KernelExit::TimedOut.process_code(), 0);
+    }
+}

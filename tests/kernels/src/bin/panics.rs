@@ -1,0 +1,22 @@
+//! A test that panics: the runner must report this kernel as failed, naming
+//! the test, while the test before it passed.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use kernel::testing::{self, Test};
+
+kernel::entry!(main);
+
+static TESTS: [Test; 2] = kernel::tests![passes_first, then_panics];
+
+fn main() -> ! {
+    testing::run(&TESTS)
+}
+
+fn passes_first() {}
+
+fn then_panics() {
+    let answer = core::hint::black_box(41);
+    assert_eq!(answer, 42, "deliberate failure");
+}

@@ -1,0 +1,127 @@
+//! Helpers for the QEMU integration tests in this directory.
+//!
+//! Each test boots a kernel image (a binary of `tests/kernels`, or the real
+//! kernel) on a chosen machine, with a timeout, and asserts on how it exited
+//! and on the lines it printed. Every assertion failure includes the kernel's
+//! whole serial log, so a failing or hanging test explains itself.
+//!
+//! ```no_run
+//! let out = odonata_tests::boot("basic").smp(2).mem("64M").run();
+//! odonata_tests::assert_passed(&out, &["boots"]);
+//! ```
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use odonata_runner::build::{self, Verbosity};
+use odonata_runner::{Firmware, KernelExit, Machine, Outcome, Profile, session};
+
+pub use odonata_runner::KernelExit as Exit;
+
+/// Timeout for one boot. TCG boots take 2-9 s; parallel tests on a 2-core
+/// machine share the cores, so leave generous room.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Where the test kernels are, built once per test process (release: the
+/// BIOS loader reads a smaller ELF faster).
+fn test_kernels() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| match build::all_kernels("test-kernels", Profile::Release, Verbosity::Capture) {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    })
+}
+
+/// One boot to run.
+pub struct Boot {
+    elf: PathBuf,
+    machine: Machine,
+    timeout: Duration,
+    input: Vec<u8>,
+}
+
+/// Boots test kernel `bin` (a binary of `tests/kernels`).
+pub fn boot(bin: &str) -> Boot {
+    Boot::new(test_kernels().join(bin))
+}
+
+/// Boots the real kernel (what `cargo run` boots), optimised.
+pub fn boot_main_kernel() -> Boot {
+    match build::kernel("kernel", "kernel", Profile::Release, Verbosity::Capture) {
+        Ok(elf) => Boot::new(elf),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+impl Boot {
+    fn new(elf: PathBuf) -> Self {
+        Self { elf, machine: Machine::default(), timeout: DEFAULT_TIMEOUT, input: Vec::new() }
+    }
+
+    /// Number of CPUs.
+    pub fn smp(mut self, n: u32) -> Self {
+        self.machine.smp = n;
+        self
+    }
+
+    /// RAM size, as QEMU's `-m` takes it.
+    pub fn mem(mut self, size: &str) -> Self {
+        self.machine.memory = size.into();
+        self
+    }
+
+    /// Boot through UEFI (OVMF) instead of BIOS.
+    pub fn uefi(mut self) -> Self {
+        self.machine.firmware = Firmware::Uefi;
+        self
+    }
+
+    /// Kill the run after `t`.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Bytes written to the serial port once the kernel is ready for input.
+    pub fn input(mut self, bytes: &[u8]) -> Self {
+        self.input = bytes.to_vec();
+        self
+    }
+
+    /// Builds the image and runs it to the end (or the timeout).
+    pub fn run(self) -> Outcome {
+        let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture)
+            .unwrap_or_else(|e| panic!("{e}"));
+        session::run_captured(&self.machine, &image, &self.input, self.timeout)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The serial log, framed for a failure message.
+pub fn log_of(out: &Outcome) -> String {
+    format!(
+        "{} after {:.1} s; serial log:\n----\n{}\n----",
+        out.exit.describe(),
+        out.elapsed.as_secs_f64(),
+        out.serial.trim_end()
+    )
+}
+
+/// Asserts the kernel exited with success and printed `test NAME ... ok` for
+/// every name in `tests`.
+pub fn assert_passed(out: &Outcome, tests: &[&str]) {
+    assert_eq!(out.exit, KernelExit::Success, "kernel did not pass: {}", log_of(out));
+    for name in tests {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("test {name} ... ok"))),
+            "no `test {name} ... ok` line: {}",
+            log_of(out)
+        );
+    }
+}
+
+/// Asserts some serial line contains `needle`.
+pub fn assert_line_contains(out: &Outcome, needle: &str) {
+    assert!(out.lines().any(|l| l.contains(needle)), "no line contains {needle:?}: {}", log_of(out));
+}
