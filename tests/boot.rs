@@ -1,6 +1,8 @@
 //! Boot smoke tests: BIOS and UEFI, machine options honoured, exceptions that
 //! return, the heap, and the real kernel driven through piped serial input.
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use odonata_tests::{assert_line_contains, assert_passed, boot, boot_main_kernel, log_of, Exit};
 
 const BASIC: [&str; 6] = [

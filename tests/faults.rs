@@ -2,6 +2,8 @@
 //! and a kernel stack overflow is caught by the guard page (on the double
 //! fault's IST stack) instead of triple-faulting.
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use odonata_tests::{assert_line_contains, assert_passed, boot};
 
 #[test]

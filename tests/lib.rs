@@ -10,6 +10,8 @@
 //! odonata_tests::assert_passed(&out, &["boots"]);
 //! ```
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! report names the test, the panic message, location and CPU); a hanging one
 //! is stopped by the timeout with its serial log.
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use std::time::Duration;
 
 use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, Exit};

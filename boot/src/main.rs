@@ -4,6 +4,8 @@
 //! logging: it is slow under emulation and the kernel's serial console is the
 //! only thing that should write to COM1.
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

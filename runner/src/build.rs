@@ -105,35 +105,30 @@ pub fn kernel_target_dir() -> PathBuf {
 
 /// Builds binary `bin` of kernel package `package` and returns the ELF's path.
 pub fn kernel(package: &str, bin: &str, profile: Profile, verbosity: Verbosity) -> Result<PathBuf, Error> {
-    let target_dir = kernel_target_dir();
-    let mut cmd = cargo();
-    cmd.args(["build", "-p", package, "--bin", bin, "--target", KERNEL_TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
-    if verbosity == Verbosity::Capture {
-        cmd.arg("--quiet");
-    }
-    run(cmd, &format!("building kernel {package}/{bin}"), verbosity)?;
-    Ok(target_dir.join(KERNEL_TARGET).join(profile.dir()).join(bin))
+    Ok(build_kernels(package, Some(bin), profile, verbosity)?.join(bin))
 }
 
-/// Builds every binary of `package` at once (the test kernels).
+/// Builds every binary of `package` at once (the test kernels) and returns
+/// the directory their ELFs are in.
 pub fn all_kernels(package: &str, profile: Profile, verbosity: Verbosity) -> Result<PathBuf, Error> {
+    build_kernels(package, None, profile, verbosity)
+}
+
+fn build_kernels(package: &str, bin: Option<&str>, profile: Profile, verbosity: Verbosity) -> Result<PathBuf, Error> {
     let target_dir = kernel_target_dir();
     let mut cmd = cargo();
-    cmd.args(["build", "-p", package, "--bins", "--target", KERNEL_TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir);
+    cmd.args(["build", "-p", package, "--target", KERNEL_TARGET]).arg("--target-dir").arg(&target_dir);
+    match bin {
+        Some(bin) => cmd.args(["--bin", bin]),
+        None => cmd.arg("--bins"),
+    };
     if profile == Profile::Release {
         cmd.arg("--release");
     }
     if verbosity == Verbosity::Capture {
         cmd.arg("--quiet");
     }
-    run(cmd, &format!("building kernels of {package}"), verbosity)?;
+    run(cmd, &format!("building kernel {package}/{}", bin.unwrap_or("*")), verbosity)?;
     Ok(target_dir.join(KERNEL_TARGET).join(profile.dir()))
 }
 

@@ -7,7 +7,7 @@
 //! build::kernel()     cargo build -p PKG --bin BIN --target x86_64-unknown-none
 //!                     (own target dir: target/kernel)
 //! build::image()      boot/ image builder (bootloader 0.11.15, own workspace,
-//!                     built once with RUSTC_BOOTSTRAP=1) -> BIN.bios.img / BIN.uefi.img
+//!                     built once, see build.rs) -> BIN.bios.img / BIN.uefi.img
 //! qemu::Machine       -> qemu-system-x86_64 command line (TCG unless --kvm)
 //! session::run_*      interactive (terminal or piped stdin), or captured with
 //!                     a timeout for tests; the kernel's isa-debug-exit code

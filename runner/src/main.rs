@@ -3,6 +3,8 @@
 //! kernel's: 0 when it exits with success, 1 on failure or panic, 2 when QEMU
 //! ended without the kernel reporting, 3 on a runner error.
 
+#![forbid(unsafe_op_in_unsafe_fn)]
+
 use std::process::ExitCode;
 
 use odonata_runner::build::{self, Verbosity};
