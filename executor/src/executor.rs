@@ -1,0 +1,457 @@
+//! One executor per CPU: its run queues, its inbox, its statistics.
+//!
+//! [`Executor`] is the owner's handle (`!Send`: it stays on its CPU).
+//! [`Shared`] is the part other CPUs reach through a task's header: the inbox
+//! and the owner-only state, which only the owner touches, in task context.
+//! "Owner, in task context" is what [`Hooks::current`] answers: the platform
+//! returns this executor's id only on its own CPU and never from an interrupt
+//! handler, so interrupt-context wakes always take the inbox and can never
+//! race the owner's run-queue operations.
+
+use core::cell::Cell;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use alloc::boxed::Box;
+
+use crate::inbox::Inbox;
+use crate::join::JoinHandle;
+use crate::queue::RunQueue;
+use crate::state::{CANCELLED, COMPLETE};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::task::{self, Band, Header, TaskRef};
+
+/// What the platform provides. The executor never knows how a CPU is
+/// signalled or what a cycle is; the kernel plugs in IPIs and the TSC, host
+/// tests plug in threads.
+#[derive(Debug)]
+pub struct Hooks {
+    /// The id of the executor whose task context this is, or `None` (another
+    /// CPU's executor, an interrupt handler, no executor).
+    pub current: fn() -> Option<usize>,
+    /// Makes executor `id` look at its inbox soon (it may be idle).
+    pub signal: fn(usize),
+    /// A monotonic cycle counter, for per-task statistics.
+    pub now: fn() -> u64,
+}
+
+/// Polls per [`Executor::tick`] before it returns (and the inbox is drained
+/// again): one busy task cannot starve the others or remote wakes.
+pub const BUDGET: usize = 64;
+
+/// Counters of one executor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tasks spawned.
+    pub spawned: u64,
+    /// Tasks completed (finished or cancelled).
+    pub completed: u64,
+    /// Polls performed.
+    pub polls: u64,
+    /// Wakes from the owner's own task context (local queue, no atomics).
+    pub local_wakes: u64,
+    /// Wakes that arrived through the inbox (other CPUs, interrupts).
+    pub remote_wakes: u64,
+    /// Tasks in the run queues now.
+    pub queued: usize,
+    /// Tasks alive (spawned, not complete).
+    pub live: u64,
+}
+
+/// One task as `ps` shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskInfo {
+    /// Id, unique per executor.
+    pub id: u64,
+    /// Name given at spawn.
+    pub name: Option<&'static str>,
+    /// Band.
+    pub band: Band,
+    /// In a run queue now.
+    pub queued: bool,
+    /// Times polled.
+    pub polls: u64,
+    /// Cycles spent in poll (per [`Hooks::now`]).
+    pub cycles: u64,
+}
+
+struct Owned {
+    queues: [RunQueue; 2],
+    all: Option<NonNull<Header>>,
+    stats: Stats,
+}
+
+pub(crate) struct Shared {
+    id: usize,
+    hooks: &'static Hooks,
+    inbox: Inbox,
+    remote_wakes: AtomicUsize,
+    owned: UnsafeCell<Owned>,
+}
+
+// SAFETY: `owned` is only accessed by the owner in task context, which
+// `is_owner_context` checks before every such access from a waker; the rest
+// is atomics.
+unsafe impl Sync for Shared {}
+// SAFETY: as above; the raw pointers in `owned` are owner-only.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    fn is_owner_context(&self) -> bool {
+        (self.hooks.current)() == Some(self.id)
+    }
+
+    /// Makes a task runnable: locally if we are its owner in task context,
+    /// otherwise through its owner's inbox. The caller holds a reference.
+    pub(crate) fn schedule(h: NonNull<Header>) {
+        // SAFETY: the caller's reference keeps the task alive.
+        let header = unsafe { h.as_ref() };
+        if header.state.is_complete() {
+            return;
+        }
+        let home = header.home;
+        if home.is_owner_context() {
+            // SAFETY: owner, task context.
+            unsafe { home.enqueue_local(h) };
+            // SAFETY: owner, task context.
+            home.owned.with_mut(|o| unsafe { (*o).stats.local_wakes += 1 });
+        } else {
+            home.send(h);
+        }
+    }
+
+    /// # Safety
+    /// Owner in task context; `h` is alive and not complete (so the executor's
+    /// reference keeps it alive while queued).
+    unsafe fn enqueue_local(&self, h: NonNull<Header>) {
+        // SAFETY: owner-only fields, per the contract.
+        unsafe {
+            let header = h.as_ref();
+            let newly = header.local.with_mut(|l| !core::mem::replace(&mut (*l).queued, true));
+            if newly {
+                self.owned.with_mut(|o| (*o).queues[header.band as usize].push_back(h));
+            }
+        }
+    }
+
+    fn send(&self, h: NonNull<Header>) {
+        // SAFETY: the caller's reference keeps the task alive.
+        let header = unsafe { h.as_ref() };
+        // One message per task at a time: repeated remote wakes coalesce.
+        if header.in_inbox.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        header.state.ref_inc();
+        // SAFETY: alive, one reference made for the inbox, not in it (flag).
+        let was_empty = unsafe { self.inbox.push(h) };
+        if was_empty {
+            (self.hooks.signal)(self.id);
+        }
+    }
+}
+
+/// The owner's handle to one executor.
+pub struct Executor {
+    shared: &'static Shared,
+    next_id: Cell<u64>,
+    /// `!Send` and `!Sync`: the handle stays on its CPU.
+    _owner: PhantomData<*mut ()>,
+}
+
+/// Options for a spawn.
+#[derive(Clone, Copy, Debug)]
+pub struct Spawn {
+    /// Shown by `ps` and the watchdog.
+    pub name: Option<&'static str>,
+    /// Scheduling band.
+    pub band: Band,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self { name: None, band: Band::Normal }
+    }
+}
+
+impl Executor {
+    /// A new executor with id `id`. The shared part is leaked: executors live
+    /// as long as their CPU, and tasks may outlive a dropped one's handle.
+    pub fn new(id: usize, hooks: &'static Hooks) -> Self {
+        let shared = Box::leak(Box::new(Shared {
+            id,
+            hooks,
+            inbox: Inbox::new(),
+            remote_wakes: AtomicUsize::new(0),
+            owned: UnsafeCell::new(Owned {
+                queues: [RunQueue::new(), RunQueue::new()],
+                all: None,
+                stats: Stats::default(),
+            }),
+        }));
+        Self { shared, next_id: Cell::new(1), _owner: PhantomData }
+    }
+
+    /// This executor's id.
+    pub fn id(&self) -> usize {
+        self.shared.id
+    }
+
+    fn owned<R>(&self, f: impl FnOnce(&mut Owned) -> R) -> R {
+        // SAFETY: `Executor` is !Send, so this is the owner; callers never
+        // hold the borrow across a poll (which could re-enter via a wake).
+        self.shared.owned.with_mut(|o| f(unsafe { &mut *o }))
+    }
+
+    /// Spawns `future` as a normal-band task.
+    pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
+        self.spawn_with(Spawn::default(), future)
+    }
+
+    /// Spawns `future` with a name and band.
+    pub fn spawn_with<F: Future + 'static>(&self, options: Spawn, future: F) -> JoinHandle<F::Output> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let h = task::allocate(future, self.shared, id, options.name, options.band);
+        self.owned(|o| {
+            // SAFETY: `h` is new and ours; owner-only links.
+            unsafe {
+                h.as_ref().local.with_mut(|l| (*l).all_next = o.all);
+                if let Some(first) = o.all {
+                    first.as_ref().local.with_mut(|l| (*l).all_prev = Some(h));
+                }
+            }
+            o.all = Some(h);
+            o.stats.spawned += 1;
+            o.stats.live += 1;
+        });
+        // SAFETY: owner (this handle); the task is alive and not complete.
+        unsafe { self.shared.enqueue_local(h) };
+        // SAFETY: `allocate` made two references: the executor keeps one
+        // (released at completion), the handle gets the other.
+        JoinHandle::new(unsafe { TaskRef::from_raw(h) })
+    }
+
+    /// Whether there is anything to do (queued tasks or inbox messages).
+    pub fn has_work(&self) -> bool {
+        !self.shared.inbox.is_empty() || self.owned(|o| o.queues.iter().any(|q| q.len() > 0))
+    }
+
+    /// Drains the inbox, then polls up to [`BUDGET`] tasks, interrupt band
+    /// first. Returns the number of polls made.
+    pub fn tick(&self) -> usize {
+        self.drain_inbox();
+        let mut polls = 0;
+        while polls < BUDGET {
+            // SAFETY: owner.
+            let Some(h) = self.owned(|o| o.queues.iter_mut().find_map(|q| unsafe { q.pop_front() })) else {
+                break;
+            };
+            // SAFETY: queued tasks are alive (the executor's reference).
+            let header = unsafe { h.as_ref() };
+            // SAFETY: owner-only field.
+            header.local.with_mut(|l| unsafe { (*l).queued = false });
+            let state = header.state.load();
+            if state & COMPLETE != 0 {
+                // A stale entry: the task completed while queued; the
+                // executor's reference was kept for this entry.
+                // SAFETY: that reference is ours to drop.
+                unsafe { task::release(h) };
+                continue;
+            }
+            if state & CANCELLED != 0 {
+                // SAFETY: owner, not complete.
+                unsafe { (header.vtable.cancel)(h) };
+                self.finish(h);
+                continue;
+            }
+            polls += 1;
+            let waker = borrowed_waker(h);
+            let mut cx = Context::from_waker(&waker);
+            let start = (self.shared.hooks.now)();
+            // SAFETY: owner, not complete.
+            let result = unsafe { (header.vtable.poll)(h, &mut cx) };
+            let spent = (self.shared.hooks.now)().wrapping_sub(start);
+            // SAFETY: owner-only fields.
+            header.local.with_mut(|l| unsafe {
+                (*l).polls += 1;
+                (*l).cycles += spent;
+            });
+            self.owned(|o| o.stats.polls += 1);
+            if result.is_ready() {
+                self.finish(h);
+            }
+        }
+        polls
+    }
+
+    /// Runs until no task is runnable and the inbox is empty.
+    pub fn run_until_idle(&self) {
+        while self.has_work() {
+            self.tick();
+        }
+    }
+
+    fn drain_inbox(&self) {
+        let mut n = 0;
+        self.shared.inbox.drain(|h| {
+            n += 1;
+            // SAFETY: the inbox's reference keeps it alive.
+            let header = unsafe { h.as_ref() };
+            // Clear first: a wake after this point sends a new message.
+            header.in_inbox.store(false, Ordering::Release);
+            if !header.state.is_complete() {
+                // SAFETY: owner; alive and not complete.
+                unsafe { self.shared.enqueue_local(h) };
+            }
+            // SAFETY: the inbox's reference.
+            unsafe { task::release(h) };
+        });
+        if n > 0 {
+            self.shared.remote_wakes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Completion: unlink, publish, hand the output over, drop the executor's
+    /// reference unless a stale queue entry still needs it.
+    fn finish(&self, h: NonNull<Header>) {
+        // SAFETY: the executor's reference keeps it alive.
+        let header = unsafe { h.as_ref() };
+        self.owned(|o| {
+            // SAFETY: owner-only links of live tasks.
+            unsafe {
+                let (prev, next) = header.local.with(|l| ((*l).all_prev, (*l).all_next));
+                match prev {
+                    Some(p) => p.as_ref().local.with_mut(|l| (*l).all_next = next),
+                    None => o.all = next,
+                }
+                if let Some(n) = next {
+                    n.as_ref().local.with_mut(|l| (*l).all_prev = prev);
+                }
+            }
+            o.stats.completed += 1;
+            o.stats.live -= 1;
+        });
+        if header.state.complete() {
+            header.join_waker.wake();
+        } else {
+            // SAFETY: nobody wants the output: it is the owner's to drop.
+            unsafe { (header.vtable.drop_stage)(h) };
+        }
+        // SAFETY: owner-only field.
+        let queued = header.local.with(|l| unsafe { (*l).queued });
+        if !queued {
+            // SAFETY: the executor's reference.
+            unsafe { task::release(h) };
+        }
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.owned(|o| {
+            let mut s = o.stats;
+            s.queued = o.queues.iter().map(RunQueue::len).sum();
+            s
+        });
+        s.remote_wakes = self.shared.remote_wakes.load(Ordering::Relaxed) as u64;
+        s
+    }
+
+    /// Calls `f` for every live task.
+    pub fn for_each_task(&self, mut f: impl FnMut(TaskInfo)) {
+        let mut cur = self.owned(|o| o.all);
+        while let Some(h) = cur {
+            // SAFETY: live tasks in the list are alive.
+            let header = unsafe { h.as_ref() };
+            // SAFETY: owner-only fields, read by the owner (this handle).
+            let info = header.local.with(|l| unsafe {
+                TaskInfo {
+                    id: header.id,
+                    name: header.name,
+                    band: header.band,
+                    queued: (*l).queued,
+                    polls: (*l).polls,
+                    cycles: (*l).cycles,
+                }
+            });
+            // SAFETY: as above.
+            cur = header.local.with(|l| unsafe { (*l).all_next });
+            f(info);
+        }
+    }
+}
+
+impl Drop for Executor {
+    /// Cancels every live task (their futures are dropped here, on the owner)
+    /// and releases queued and inbox entries.
+    fn drop(&mut self) {
+        while let Some(h) = self.owned(|o| o.all) {
+            // SAFETY: owner; listed tasks are alive and not complete.
+            unsafe { (h.as_ref().vtable.cancel)(h) };
+            self.finish(h);
+        }
+        // Every remaining queue entry is stale (its task completed above).
+        // SAFETY: owner.
+        while let Some(h) = self.owned(|o| o.queues.iter_mut().find_map(|q| unsafe { q.pop_front() })) {
+            // SAFETY: the executor's reference, kept for this entry.
+            unsafe { task::release(h) };
+        }
+        self.shared.inbox.drain(|h| {
+            // SAFETY: the inbox's reference.
+            unsafe {
+                h.as_ref().in_inbox.store(false, Ordering::Release);
+                task::release(h);
+            }
+        });
+    }
+}
+
+// ---- A waker borrowed for one poll: no reference count traffic ----
+
+static BORROWED_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    borrowed_clone,
+    |_| unreachable!("a borrowed waker is never woken by value"),
+    borrowed_wake_by_ref,
+    |_| {},
+);
+
+/// A waker valid for the duration of one poll (the executor's reference keeps
+/// the task alive); cloning it makes a real, counted waker.
+fn borrowed_waker(h: NonNull<Header>) -> ManuallyDrop<Waker> {
+    // SAFETY: the vtable never releases the borrowed reference.
+    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &BORROWED_VTABLE)) })
+}
+
+unsafe fn borrowed_clone(p: *const ()) -> RawWaker {
+    // SAFETY: `p` is a live header (the poll in progress keeps it alive).
+    let w = task::waker(unsafe { NonNull::new_unchecked(p.cast_mut().cast()) });
+    let w = ManuallyDrop::new(w);
+    // Hand the counted RawWaker out without dropping it.
+    // SAFETY: `Waker` is a (data, vtable) pair; rebuilding its RawWaker from
+    // those two parts transfers the reference it holds.
+    RawWaker::new(w.data(), w.vtable())
+}
+
+unsafe fn borrowed_wake_by_ref(p: *const ()) {
+    // SAFETY: as in `borrowed_clone`.
+    Shared::schedule(unsafe { NonNull::new_unchecked(p.cast_mut().cast()) });
+}
+
+/// Yields once: the task goes to the back of its run queue.
+pub async fn yield_now() {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    YieldNow(false).await
+}

@@ -1,0 +1,269 @@
+//! The task block: one allocation holding the header, the future and, later,
+//! its output. A `Waker` is a pointer to the header plus a reference.
+//!
+//! Fields by who may touch them:
+//! - `state`, `inbox_next`, `in_inbox`, `join_waker`: any CPU, atomically.
+//! - `local`: only the owning executor, in task context (see `Shared`).
+//! - `stage`: the owner while the task is not COMPLETE; after COMPLETE, the
+//!   single party that owns the output (see `state.rs`).
+
+use alloc::boxed::Box;
+use core::future::Future;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::atomic_waker::AtomicWaker;
+use crate::executor::Shared;
+use crate::join::JoinError;
+use crate::state::{Released, State};
+use crate::sync::{AtomicBool, AtomicPtr, UnsafeCell};
+
+/// Scheduling band: interrupt-driven driver tasks run before ordinary ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Band {
+    /// Polled first (LWKT's interrupt-thread priority).
+    Interrupt = 0,
+    /// Everything else.
+    Normal = 1,
+}
+
+/// Owner-only bookkeeping.
+pub(crate) struct Local {
+    /// In one of the owner's run queues.
+    pub(crate) queued: bool,
+    /// Run-queue link.
+    pub(crate) next: Option<NonNull<Header>>,
+    /// Links in the owner's list of live (not complete) tasks.
+    pub(crate) all_prev: Option<NonNull<Header>>,
+    pub(crate) all_next: Option<NonNull<Header>>,
+    pub(crate) polls: u64,
+    pub(crate) cycles: u64,
+}
+
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) home: &'static Shared,
+    pub(crate) in_inbox: AtomicBool,
+    pub(crate) inbox_next: AtomicPtr<Header>,
+    pub(crate) join_waker: AtomicWaker,
+    pub(crate) local: UnsafeCell<Local>,
+    pub(crate) id: u64,
+    pub(crate) name: Option<&'static str>,
+    pub(crate) band: Band,
+}
+
+pub(crate) struct Vtable {
+    /// Polls the future; on `Ready` the output is stored. Owner only.
+    pub(crate) poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future and stores `Err(Cancelled)`. Owner only.
+    pub(crate) cancel: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*dst` (a `Poll<Result<T, JoinError>>`).
+    pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the output (or whatever the stage holds).
+    pub(crate) drop_stage: unsafe fn(NonNull<Header>),
+    /// Frees the block.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+impl<F: Future> Cell<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: poll::<F>,
+        cancel: cancel::<F>,
+        take_output: take_output::<F>,
+        drop_stage: drop_stage::<F>,
+        dealloc: dealloc::<F>,
+    };
+
+    /// # Safety
+    /// `h` points at the header of a live `Cell<F>` (the header is its first
+    /// field and the struct is `repr(C)`).
+    unsafe fn from_header<'a>(h: NonNull<Header>) -> &'a Self {
+        // SAFETY: per the contract.
+        unsafe { h.cast::<Self>().as_ref() }
+    }
+}
+
+/// Allocates a task block (the only allocation a spawn makes).
+pub(crate) fn allocate<F: Future + 'static>(
+    future: F,
+    home: &'static Shared,
+    id: u64,
+    name: Option<&'static str>,
+    band: Band,
+) -> NonNull<Header> {
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new(),
+            vtable: &Cell::<F>::VTABLE,
+            home,
+            in_inbox: AtomicBool::new(false),
+            inbox_next: AtomicPtr::new(core::ptr::null_mut()),
+            join_waker: AtomicWaker::new(),
+            local: UnsafeCell::new(Local {
+                queued: false,
+                next: None,
+                all_prev: None,
+                all_next: None,
+                polls: 0,
+                cycles: 0,
+            }),
+            id,
+            name,
+            band,
+        },
+        stage: UnsafeCell::new(Stage::Running(future)),
+    });
+    NonNull::from(Box::leak(cell)).cast()
+}
+
+/// Bytes a task block adds around its future and output.
+pub fn overhead_bytes<F: Future>() -> usize {
+    size_of::<Cell<F>>() - size_of::<Stage<F>>()
+}
+
+unsafe fn poll<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    // SAFETY: the vtable is only reached from a header of a `Cell<F>`.
+    let cell = unsafe { Cell::<F>::from_header(h) };
+    // SAFETY: owner only, not complete: the stage is ours, and the future is
+    // never moved out of the heap block while Running (pinned).
+    cell.stage.with_mut(|stage| unsafe {
+        let Stage::Running(fut) = &mut *stage else {
+            unreachable!("polled a task that is not running")
+        };
+        match Pin::new_unchecked(fut).poll(cx) {
+            Poll::Ready(out) => {
+                *stage = Stage::Finished(Ok(out));
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+}
+
+unsafe fn cancel<F: Future>(h: NonNull<Header>) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { Cell::<F>::from_header(h) };
+    // SAFETY: owner only, not complete: dropping the future in place is the
+    // end of its pinned life.
+    cell.stage.with_mut(|stage| unsafe { *stage = Stage::Finished(Err(JoinError::Cancelled)) });
+}
+
+unsafe fn take_output<F: Future>(h: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { Cell::<F>::from_header(h) };
+    // SAFETY: the caller owns the output (COMPLETE observed with Acquire,
+    // JOIN_INTEREST held) and `dst` is a `Poll<Result<F::Output, JoinError>>`.
+    cell.stage.with_mut(|stage| unsafe {
+        match core::mem::replace(&mut *stage, Stage::Consumed) {
+            Stage::Finished(result) => *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(result),
+            _ => panic!("JoinHandle polled after it returned the output"),
+        }
+    });
+}
+
+unsafe fn drop_stage<F: Future>(h: NonNull<Header>) {
+    // SAFETY: as in `poll`.
+    let cell = unsafe { Cell::<F>::from_header(h) };
+    // SAFETY: the caller owns the stage (see `state.rs`).
+    cell.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+}
+
+unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
+    // SAFETY: the last reference is gone, so nothing else can reach the block,
+    // which `allocate` made with `Box::new(Cell<F>)`.
+    drop(unsafe { Box::from_raw(h.cast::<Cell<F>>().as_ptr()) });
+}
+
+/// A counted reference to a task (what wakers and handles hold).
+pub(crate) struct TaskRef(NonNull<Header>);
+
+impl TaskRef {
+    /// Adopts one existing reference.
+    ///
+    /// # Safety
+    /// `h` is a live task and the caller transfers one of its references.
+    pub(crate) unsafe fn from_raw(h: NonNull<Header>) -> Self {
+        Self(h)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: we hold a reference, so the block is alive.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.0
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { release(self.0) }
+    }
+}
+
+/// Drops one reference to `h`, freeing the task if it was the last.
+///
+/// # Safety
+/// The caller owns one reference to the live task `h`.
+pub(crate) unsafe fn release(h: NonNull<Header>) {
+    // SAFETY: we own a reference, so the header is alive until we drop it.
+    let header = unsafe { h.as_ref() };
+    if header.state.ref_dec() == Released::Last {
+        // SAFETY: that was the last reference.
+        unsafe { (header.vtable.dealloc)(h) }
+    }
+}
+
+// ---- Waker: the header pointer, holding one reference ----
+
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// A waker for `h`, made from a new reference.
+pub(crate) fn waker(h: NonNull<Header>) -> Waker {
+    // SAFETY: the caller's reference keeps `h` alive while we add one.
+    unsafe { h.as_ref() }.state.ref_inc();
+    // SAFETY: WAKER_VTABLE's functions treat the data pointer as a header with
+    // one owned reference, which we just created.
+    unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+}
+
+unsafe fn waker_clone(p: *const ()) -> RawWaker {
+    // SAFETY: `p` is a header kept alive by the waker being cloned.
+    unsafe { &*p.cast::<Header>() }.state.ref_inc();
+    RawWaker::new(p, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(p: *const ()) {
+    // SAFETY: the waker owned one reference; `wake` consumes it.
+    unsafe {
+        waker_wake_by_ref(p);
+        waker_drop(p);
+    }
+}
+
+unsafe fn waker_wake_by_ref(p: *const ()) {
+    // SAFETY: the waker's reference keeps the header alive.
+    let h = unsafe { NonNull::new_unchecked(p.cast_mut().cast::<Header>()) };
+    Shared::schedule(h);
+}
+
+unsafe fn waker_drop(p: *const ()) {
+    // SAFETY: the waker owned one reference.
+    unsafe { release(NonNull::new_unchecked(p.cast_mut().cast::<Header>())) }
+}

@@ -1,0 +1,318 @@
+//! Every public operation and task state transition of the executor.
+
+mod common;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use common::{DropCount, SIGNALS, executor, poll_once};
+use executor::{BUDGET, Band, JoinError, Spawn, yield_now};
+
+/// Pending until `wakes` wakes have been issued by itself on its first poll.
+struct WakeSelf {
+    wakes: usize,
+    polled: usize,
+}
+
+impl Future for WakeSelf {
+    type Output = usize;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.polled += 1;
+        if self.polled == 1 {
+            for _ in 0..self.wakes {
+                cx.waker().wake_by_ref();
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(self.polled)
+    }
+}
+
+/// Stores its waker in a slot and waits for `flag`.
+struct WaitFlag {
+    slot: Arc<Mutex<Option<Waker>>>,
+    flag: Arc<AtomicUsize>,
+}
+
+impl Future for WaitFlag {
+    type Output = usize;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        *self.slot.lock().unwrap() = Some(cx.waker().clone());
+        match self.flag.load(Ordering::SeqCst) {
+            0 => Poll::Pending,
+            n => Poll::Ready(n),
+        }
+    }
+}
+
+#[test]
+fn spawn_run_join() {
+    let ex = executor();
+    let a = ex.spawn(async { 6 * 7 });
+    let b = ex.spawn(async move { a.await.unwrap() + 1 });
+    ex.run_until_idle();
+    let mut b = b;
+    assert_eq!(poll_once(&mut b), Poll::Ready(Ok(43)));
+    let s = ex.stats();
+    assert_eq!((s.spawned, s.completed, s.live, s.queued), (2, 2, 0, 0));
+}
+
+#[test]
+fn tasks_spawn_tasks() {
+    let ex = Rc::new(executor());
+    let inner = Rc::clone(&ex);
+    let mut outer = ex.spawn(async move {
+        let handles: Vec<_> = (0..10u64).map(|i| inner.spawn(async move { i * i })).collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut outer), Poll::Ready(Ok(285)));
+}
+
+#[test]
+fn repeated_wakes_before_poll_enqueue_once() {
+    let ex = executor();
+    let mut h = ex.spawn(WakeSelf { wakes: 5, polled: 0 });
+    ex.run_until_idle();
+    // Polled twice: the five wakes during the first poll queued it once.
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok(2)));
+    assert_eq!(ex.stats().polls, 2);
+    assert_eq!(ex.stats().local_wakes, 5);
+}
+
+#[test]
+fn yield_is_round_robin() {
+    let ex = executor();
+    let trace = Rc::new(RefCell::new(Vec::new()));
+    for name in ["a", "b"] {
+        let trace = Rc::clone(&trace);
+        drop(ex.spawn(async move {
+            for i in 0..3 {
+                trace.borrow_mut().push(format!("{name}{i}"));
+                yield_now().await;
+            }
+        }));
+    }
+    ex.run_until_idle();
+    assert_eq!(*trace.borrow(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
+}
+
+#[test]
+fn interrupt_band_runs_first() {
+    let ex = executor();
+    let trace = Rc::new(RefCell::new(Vec::new()));
+    let t = Rc::clone(&trace);
+    drop(ex.spawn(async move { t.borrow_mut().push("normal") }));
+    let t = Rc::clone(&trace);
+    let opts = Spawn { name: Some("irq"), band: Band::Interrupt };
+    drop(ex.spawn_with(opts, async move { t.borrow_mut().push("interrupt") }));
+    ex.run_until_idle();
+    assert_eq!(*trace.borrow(), ["interrupt", "normal"]);
+}
+
+#[test]
+fn busy_task_is_bounded_by_budget() {
+    let ex = executor();
+    let stop = Rc::new(RefCell::new(false));
+    let s = Rc::clone(&stop);
+    drop(ex.spawn(async move {
+        while !*s.borrow() {
+            yield_now().await;
+        }
+    }));
+    assert_eq!(ex.tick(), BUDGET, "one tick polls at most BUDGET times");
+    assert!(ex.has_work());
+    *stop.borrow_mut() = true;
+    ex.run_until_idle();
+    assert!(!ex.has_work());
+}
+
+#[test]
+fn wake_from_another_thread_goes_through_the_inbox() {
+    let ex = executor();
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(0));
+    let mut h = ex.spawn(WaitFlag { slot: Arc::clone(&slot), flag: Arc::clone(&flag) });
+    ex.run_until_idle();
+    let signals_before = SIGNALS[ex.id()].load(Ordering::SeqCst);
+    let waker = slot.lock().unwrap().take().expect("registered");
+    let f = Arc::clone(&flag);
+    std::thread::spawn(move || {
+        f.store(9, Ordering::SeqCst);
+        waker.wake_by_ref();
+        waker.wake_by_ref(); // coalesces with the first
+        waker.wake();
+    })
+    .join()
+    .unwrap();
+    assert!(ex.has_work(), "the remote wake is in the inbox");
+    assert_eq!(SIGNALS[ex.id()].load(Ordering::SeqCst), signals_before + 1, "one signal for an empty inbox");
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok(9)));
+    assert_eq!(ex.stats().remote_wakes, 1);
+}
+
+#[test]
+fn abort_while_queued_never_polls() {
+    let ex = executor();
+    let polled = Rc::new(RefCell::new(false));
+    let p = Rc::clone(&polled);
+    let drops_ref: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let guard = DropCount(drops_ref);
+    let mut h = ex.spawn(async move {
+        let _keep = guard;
+        *p.borrow_mut() = true;
+    });
+    h.abort();
+    ex.run_until_idle();
+    assert!(!*polled.borrow());
+    assert_eq!(poll_once(&mut h), Poll::Ready(Err(JoinError::Cancelled)));
+    assert_eq!(drops_ref.load(Ordering::SeqCst), 1, "the future was dropped once");
+}
+
+#[test]
+fn abort_while_running() {
+    let ex = executor();
+    let slot: Rc<RefCell<Option<executor::JoinHandle<()>>>> = Rc::new(RefCell::new(None));
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let s = Rc::clone(&slot);
+    let guard = DropCount(drops);
+    let h = ex.spawn(async move {
+        let _g = guard;
+        // Abort ourselves during our own poll, then keep going.
+        s.borrow().as_ref().expect("handle stored").abort();
+        yield_now().await;
+        unreachable!("a cancelled task is not polled again");
+    });
+    *slot.borrow_mut() = Some(h);
+    ex.run_until_idle();
+    let mut h = slot.borrow_mut().take().unwrap();
+    assert!(h.is_finished());
+    assert_eq!(poll_once(&mut h), Poll::Ready(Err(JoinError::Cancelled)));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn abort_after_completion_keeps_output() {
+    let ex = executor();
+    let mut h = ex.spawn(async { 5 });
+    ex.run_until_idle();
+    h.abort();
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok(5)));
+}
+
+#[test]
+fn handle_dropped_before_completion_output_dropped_once() {
+    let ex = executor();
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let h = ex.spawn(async move { DropCount(drops) });
+    drop(h);
+    ex.run_until_idle();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn handle_dropped_after_completion_output_dropped_once() {
+    let ex = executor();
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let h = ex.spawn(async move { DropCount(drops) });
+    ex.run_until_idle();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "the handle owns it now");
+    drop(h);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn joined_output_dropped_once_by_its_receiver() {
+    let ex = executor();
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let mut h = ex.spawn(async move { DropCount(drops) });
+    ex.run_until_idle();
+    let Poll::Ready(Ok(out)) = poll_once(&mut h) else { panic!("not ready") };
+    drop(h);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(out);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn wake_after_completion_is_ignored() {
+    let ex = executor();
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(1));
+    let mut h = ex.spawn(WaitFlag { slot: Arc::clone(&slot), flag });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok(1)));
+    let waker = slot.lock().unwrap().take().unwrap();
+    waker.wake_by_ref();
+    std::thread::spawn(move || waker.wake()).join().unwrap();
+    assert!(!ex.has_work());
+    assert_eq!(ex.stats().polls, 1);
+}
+
+#[test]
+fn join_handle_wakes_its_awaiter() {
+    let ex = executor();
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(0));
+    let inner = ex.spawn(WaitFlag { slot: Arc::clone(&slot), flag: Arc::clone(&flag) });
+    let mut outer = ex.spawn(async move { inner.await.unwrap() * 2 });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut outer), Poll::Pending);
+    flag.store(21, Ordering::SeqCst);
+    slot.lock().unwrap().take().unwrap().wake();
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut outer), Poll::Ready(Ok(42)));
+}
+
+#[test]
+fn dropping_the_executor_drops_live_futures_once() {
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let ex = executor();
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let g = DropCount(drops);
+        handles.push(ex.spawn(async move {
+            let _g = g;
+            std::future::pending::<()>().await
+        }));
+    }
+    ex.run_until_idle();
+    assert_eq!(ex.stats().live, 10);
+    drop(ex);
+    assert_eq!(drops.load(Ordering::SeqCst), 10);
+    for mut h in handles {
+        assert_eq!(poll_once(&mut h), Poll::Ready(Err(JoinError::Cancelled)));
+    }
+}
+
+#[test]
+fn task_snapshot_for_ps() {
+    let ex = executor();
+    let _a = ex.spawn_with(Spawn { name: Some("sleeper"), band: Band::Normal }, std::future::pending::<()>());
+    let _b = ex.spawn(async {});
+    ex.run_until_idle();
+    let mut tasks = Vec::new();
+    ex.for_each_task(|t| tasks.push(t));
+    assert_eq!(tasks.len(), 1, "only the live task is listed");
+    assert_eq!(tasks[0].name, Some("sleeper"));
+    assert_eq!(tasks[0].polls, 1);
+    assert!(!tasks[0].queued);
+}
+
+#[test]
+fn overhead_per_task_is_small() {
+    let bytes = executor::overhead_bytes::<std::future::Ready<u8>>();
+    println!("task block overhead: {bytes} bytes");
+    assert!(bytes <= 192, "{bytes} bytes of overhead");
+}

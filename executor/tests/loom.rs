@@ -1,0 +1,145 @@
+//! loom models of the executor's cross-thread protocols. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p executor --release --test loom`
+//! (CI does). Under plain `cargo test` this file is empty.
+#![cfg(loom)]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use executor::{Executor, Hooks, JoinError, JoinHandle};
+use loom::sync::Arc;
+use loom::sync::Mutex;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+loom::thread_local! {
+    static CURRENT: Cell<Option<usize>> = Cell::new(None);
+}
+
+fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
+
+static HOOKS: Hooks = Hooks { current, signal: |_| {}, now: || 0 };
+
+fn owner_executor() -> Executor {
+    CURRENT.with(|c| c.set(Some(0)));
+    Executor::new(0, &HOOKS)
+}
+
+/// Runs the owner until `h` finished (loom explores the interleavings).
+fn run_until_finished<T>(ex: &Executor, h: &JoinHandle<T>) {
+    while !h.is_finished() {
+        ex.tick();
+        loom::thread::yield_now();
+    }
+}
+
+fn poll_now<T>(h: &mut JoinHandle<T>) -> Poll<Result<T, JoinError>> {
+    let mut cx = Context::from_waker(Waker::noop());
+    Pin::new(h).poll(&mut cx)
+}
+
+/// Waits for `flag`, publishing its waker in `slot`.
+struct WaitFlag {
+    slot: Arc<Mutex<Option<Waker>>>,
+    flag: Arc<AtomicUsize>,
+}
+
+impl Future for WaitFlag {
+    type Output = usize;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        *self.slot.lock().unwrap() = Some(cx.waker().clone());
+        match self.flag.load(Ordering::SeqCst) {
+            0 => Poll::Pending,
+            n => Poll::Ready(n),
+        }
+    }
+}
+
+/// A wake from another thread racing the owner's polls is never lost.
+#[test]
+fn remote_wake_is_not_lost() {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    loom::model(|| {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ex = owner_executor();
+        let slot = Arc::new(Mutex::new(None));
+        let flag = Arc::new(AtomicUsize::new(0));
+        let mut h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
+        ex.tick();
+        let t = loom::thread::spawn(move || {
+            flag.store(3, Ordering::SeqCst);
+            if let Some(w) = slot.lock().unwrap().take() {
+                w.wake();
+            }
+        });
+        run_until_finished(&ex, &h);
+        t.join().unwrap();
+        assert_eq!(poll_now(&mut h), Poll::Ready(Ok(3)));
+    });
+    println!("remote_wake_is_not_lost: {} interleavings", RUNS.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+/// Completion on the owner races the handle's drop on another thread: the
+/// output is dropped exactly once.
+#[test]
+fn output_dropped_once_when_handle_races_completion() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Out(Arc<AtomicUsize>);
+        impl Drop for Out {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let ex = owner_executor();
+        let d = drops.clone();
+        let h = ex.spawn(async move { Out(d) });
+        let t = loom::thread::spawn(move || drop(h));
+        ex.run_until_idle();
+        t.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// An abort from another thread races completion: the handle sees either
+/// the output or Cancelled, and the future is dropped exactly once.
+#[test]
+fn abort_races_completion() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Guard(Arc<AtomicUsize>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let ex = owner_executor();
+        let g = Guard(drops.clone());
+        let slot = Arc::new(Mutex::new(None));
+        let flag = Arc::new(AtomicUsize::new(0));
+        let wait = WaitFlag { slot: slot.clone(), flag: flag.clone() };
+        let h = ex.spawn(async move {
+            let _g = g;
+            wait.await
+        });
+        ex.tick();
+        let h = Arc::new(Mutex::new(h));
+        let h2 = h.clone();
+        let t = loom::thread::spawn(move || h2.lock().unwrap().abort());
+        flag.store(1, Ordering::SeqCst);
+        if let Some(w) = slot.lock().unwrap().take() {
+            w.wake();
+        }
+        t.join().unwrap();
+        let mut h = Arc::try_unwrap(h).ok().unwrap().into_inner().unwrap();
+        run_until_finished(&ex, &h);
+        match poll_now(&mut h) {
+            Poll::Ready(Ok(1)) | Poll::Ready(Err(JoinError::Cancelled)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
