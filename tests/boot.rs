@@ -45,10 +45,11 @@ fn small_memory_gets_minimum_heap() {
 /// port after it is ready, and the kernel's exit code comes back.
 #[test]
 fn main_kernel_takes_serial_commands() {
-    let out = boot_main_kernel().input(b"echo hello from the host\nint3\npoweroff\n").run();
+    let out = boot_main_kernel().smp(2).input(b"echo hello from the host\nint3\ncpus\npoweroff\n").run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
     assert!(out.has_line("hello from the host"), "{}", log_of(&out));
     assert!(out.has_line("returned from int3 (1 so far)"), "{}", log_of(&out));
+    assert_line_contains(&out, "cpu1: APIC id 1, ");
 
     let out = boot_main_kernel().uefi().input(b"echo uefi\nfail\n").run();
     assert_eq!(out.exit, Exit::Failure, "{}", log_of(&out));

@@ -57,8 +57,9 @@ pub fn boot_main_kernel() -> Boot {
 }
 
 impl Boot {
+    /// Machines default to one CPU; SMP tests ask for more with [`Boot::smp`].
     fn new(elf: PathBuf) -> Self {
-        Self { elf, machine: Machine::default(), timeout: DEFAULT_TIMEOUT, input: Vec::new() }
+        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new() }
     }
 
     /// Number of CPUs.
@@ -76,6 +77,12 @@ impl Boot {
     /// Boot through UEFI (OVMF) instead of BIOS.
     pub fn uefi(mut self) -> Self {
         self.machine.firmware = Firmware::Uefi;
+        self
+    }
+
+    /// Extra arguments for QEMU.
+    pub fn qemu_args(mut self, args: &[&str]) -> Self {
+        self.machine.extra_args.extend(args.iter().map(|a| a.to_string()));
         self
     }
 

@@ -4,16 +4,22 @@
 //! all physical memory mapped at a dynamic offset. `start` brings the kernel up
 //! in dependency order:
 //!
+//! 0. this CPU's per-CPU block in GS (log lines name the CPU),
 //! 1. serial console + logger (so everything after can report),
 //! 2. TSC calibration (log lines carry uptime),
 //! 3. memory: frame allocator, page tables, heap, stack region,
 //! 4. the boot CPU's GDT, TSS (IST stacks) and IDT,
-//! 5. a switch onto a guard-paged kernel stack, then `main`.
+//! 5. a switch onto a guard-paged kernel stack,
+//! 6. SMP: ACPI MADT, PIC masked, local APIC and IOAPICs, every AP started
+//!    (each then waits in `smp::idle_loop`),
+//! 7. `main`, on the boot CPU.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
 
-use crate::{arch, console, memory, time};
+use crate::{arch, console, memory, smp, time};
 
 /// Where the bootloader maps the (position-independent) kernel ELF: the top
 /// 2 GiB. Fixed so that `symbol-file kernel -o KERNEL_BASE` in gdb matches.
@@ -21,6 +27,11 @@ pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
 
 /// Stack size of the boot CPU's kernel stack (after the switch).
 pub const BOOT_STACK_SIZE: usize = 256 * 1024;
+
+/// Stack size of each application processor's kernel stack.
+pub const AP_STACK_SIZE: usize = 128 * 1024;
+
+static RSDP: AtomicU64 = AtomicU64::new(0);
 
 /// The configuration every Odonata image embeds for the bootloader.
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
@@ -34,11 +45,13 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 
 /// Initialises the kernel, then runs `main` on a guard-paged kernel stack.
 pub fn start(info: &'static mut BootInfo, main: fn() -> !) -> ! {
+    arch::percpu::init_boot_cpu();
     console::init();
     time::init();
     log::info!("Odonata {} booting", env!("CARGO_PKG_VERSION"));
     log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
 
+    RSDP.store(info.rsdp_addr.into_option().unwrap_or(0), Ordering::Relaxed);
     memory::init(info);
     let stack = arch::init_boot_cpu();
     log::debug!("switching to kernel stack {:#x}..{:#x}", stack.bottom(), stack.top());
@@ -49,5 +62,7 @@ extern "C" fn on_kernel_stack(main: usize) -> ! {
     // SAFETY: `start` passed `main as usize` for a `fn() -> !`; function
     // pointers and usize have the same size, and the value is unchanged.
     let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
+    let rsdp = RSDP.load(Ordering::Relaxed);
+    smp::init((rsdp != 0).then_some(rsdp));
     main()
 }

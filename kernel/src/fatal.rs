@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::arch::entry::InterruptFrame;
 use crate::arch::exceptions::Fault;
-use crate::arch::{cpu, qemu};
+use crate::arch::{cpu, percpu, qemu};
 use crate::console::emergency_write;
 
 const NONE: u32 = u32::MAX;
@@ -39,9 +39,12 @@ pub fn in_progress() -> bool {
 /// Claims the right to report. Returns `false` if this CPU must not print.
 fn claim() -> bool {
     x86_64::instructions::interrupts::disable();
-    let me = cpu::current_id();
+    let me = percpu::current_id().as_u32();
     match FATAL_CPU.compare_exchange(NONE, me, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => true,
+        Ok(_) => {
+            crate::smp::stop_others();
+            true
+        }
         Err(owner) if owner == me => {
             emergency_write(format_args!("\n!!! cpu{me}: fatal error while reporting a fatal error\n"));
             qemu::exit(qemu::ExitCode::Failure)
@@ -53,7 +56,7 @@ fn claim() -> bool {
 /// Reports a fatal exception and stops.
 pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
     claim();
-    let cpu = cpu::current_id();
+    let cpu = percpu::current_id().as_u32();
     emergency_write(format_args!("\n!!! FATAL on cpu{cpu}: {fault}\n"));
     emergency_write(format_args!(
         "    rip {:#018x}  cs {:#x}  rflags {:#x}  rsp {:#018x}  ss {:#x}\n",
@@ -69,7 +72,7 @@ pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     claim();
-    let cpu = cpu::current_id();
+    let cpu = percpu::current_id().as_u32();
     match info.location() {
         Some(at) => emergency_write(format_args!(
             "\n!!! PANIC on cpu{cpu} at {}:{}:{}: {}\n",

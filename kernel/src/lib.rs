@@ -1,10 +1,11 @@
 //! The Odonata kernel library: everything a kernel image needs, shared by the
 //! real kernel (`src/main.rs`) and the test kernels (`tests/kernels`).
 //!
-//! Boot flow (see `boot::start`): serial console and logger, TSC calibration,
-//! memory (frames, page tables, heap, guard-paged stacks), then the boot CPU's
-//! GDT/TSS/IDT, then a switch onto a guard-paged kernel stack, then the
-//! image's `main`.
+//! Boot flow (see `boot::start`): per-CPU data, serial console and logger,
+//! TSC calibration, memory (frames, page tables, heap, guard-paged stacks),
+//! the boot CPU's GDT/TSS/IDT, a switch onto a guard-paged kernel stack, then
+//! SMP bring-up (ACPI, APICs, every application processor), then the image's
+//! `main` on the boot CPU.
 //!
 //! Architecture-specific code lives under [`arch`]; everything else calls the
 //! typed functions it exports.
@@ -14,11 +15,13 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod arch;
 pub mod boot;
 pub mod console;
 pub mod fatal;
 pub mod memory;
+pub mod smp;
 pub mod testing;
 pub mod time;
 

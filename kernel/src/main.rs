@@ -9,11 +9,11 @@
 
 use kernel::arch::qemu::{ExitCode, exit};
 use kernel::console::serial;
-use kernel::{arch, memory, print, println, time};
+use kernel::{arch, memory, print, println, smp, time};
 
 kernel::entry!(main);
 
-const HELP: &str = "commands: help, echo TEXT, mem, uptime, int3, panic, poweroff, fail";
+const HELP: &str = "commands: help, echo TEXT, cpus, mem, uptime, int3, panic, poweroff, fail";
 
 fn main() -> ! {
     log::info!("boot complete in {} ms; {HELP}", time::uptime().as_millis());
@@ -27,6 +27,16 @@ fn main() -> ! {
             "" => {}
             "help" => println!("{HELP}"),
             "echo" => println!("{rest}"),
+            "cpus" => {
+                for n in 0..smp::online() {
+                    let Some(cpu) = smp::CpuId::try_new(n).and_then(arch::percpu::get) else { continue };
+                    println!(
+                        "cpu{n}: APIC id {}, {} wake IPIs received",
+                        cpu.apic_id().0,
+                        cpu.ipis_received.load(core::sync::atomic::Ordering::Relaxed)
+                    );
+                }
+            }
             "mem" => {
                 let f = memory::frame::stats();
                 let h = memory::heap::stats();

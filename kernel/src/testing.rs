@@ -109,3 +109,27 @@ pub(crate) fn on_fatal(report: Report) -> ! {
         None => crate::fatal::stop(),
     }
 }
+
+/// Recurses until the stack's guard page stops it (for stack-overflow tests).
+#[inline(never)]
+#[allow(unconditional_recursion, reason = "the guard page is the base case")]
+pub fn overflow_stack(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    core::hint::black_box(overflow_stack(depth + 1)) + frame[depth as usize % 64]
+}
+
+/// Declares a whole test kernel: its entry point and its tests, run in order.
+///
+/// ```ignore
+/// kernel::test_kernel![boots, int3_returns];
+/// ```
+#[macro_export]
+macro_rules! test_kernel {
+    ($($f:path),* $(,)?) => {
+        $crate::entry!(__odonata_test_main);
+        fn __odonata_test_main() -> ! {
+            static TESTS: &[$crate::testing::Test] = &$crate::tests![$($f),*];
+            $crate::testing::run(TESTS)
+        }
+    };
+}

@@ -56,3 +56,23 @@ pub fn cycles_to_duration(cycles: u64) -> Duration {
 pub fn uptime() -> Duration {
     cycles_to_duration(cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)))
 }
+
+/// A TSC value `ms` milliseconds from now (for bounded waits).
+pub fn deadline_after_ms(ms: u64) -> u64 {
+    let hz = TSC_HZ.load(Ordering::Relaxed).max(1_000_000);
+    cpu::rdtsc().saturating_add(ms.saturating_mul(hz / 1000))
+}
+
+/// Whether the TSC has passed `deadline`.
+pub fn passed(deadline: u64) -> bool {
+    cpu::rdtsc() >= deadline
+}
+
+/// Busy-waits `us` microseconds (calibrated TSC; used before timers exist).
+pub fn delay_us(us: u64) {
+    let hz = TSC_HZ.load(Ordering::Relaxed).max(1_000_000);
+    let end = cpu::rdtsc().saturating_add(us.saturating_mul(hz) / 1_000_000);
+    while cpu::rdtsc() < end {
+        cpu::pause();
+    }
+}

@@ -16,7 +16,7 @@ odonata: build the Odonata kernel and boot it in QEMU (serial console on this te
 usage: cargo run -- [OPTIONS] [-- QEMU_ARGS...]
 
 options:
-  --smp N        number of CPUs (default 1 until SMP bring-up lands)
+  --smp N        number of CPUs (default 4)
   --mem SIZE     RAM, as QEMU's -m takes it (default 256M)
   --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
   --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested

@@ -40,7 +40,7 @@ pub struct Machine {
 impl Default for Machine {
     fn default() -> Self {
         Self {
-            smp: 1,
+            smp: 4,
             memory: "256M".into(),
             firmware: Firmware::Bios,
             accel: Accel::Tcg,

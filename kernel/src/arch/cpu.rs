@@ -2,13 +2,10 @@
 
 use core::arch::asm;
 
-/// The id of the CPU this code runs on.
-///
-/// Until per-CPU data is reached through GS (SMP bring-up), this is the
-/// initial APIC id from CPUID leaf 1, which QEMU and firmware number densely
-/// from 0 with the boot CPU first.
+/// The initial APIC id from CPUID leaf 1 (8 bits; identifies the CPU before
+/// its local APIC is set up). For the dense CPU id use `percpu::current_id`.
 #[inline]
-pub fn current_id() -> u32 {
+pub fn initial_apic_id() -> u32 {
     // CPUID leaf 1 is available on every x86_64 processor.
     let leaf = core::arch::x86_64::__cpuid(1);
     leaf.ebx >> 24

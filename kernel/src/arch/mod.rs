@@ -7,9 +7,14 @@ pub mod entry;
 pub mod exceptions;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
+pub mod lapic;
+pub mod percpu;
+pub mod pic;
 pub mod pit;
 pub mod qemu;
 pub mod stack;
+pub mod trampoline;
 
 use crate::memory::stack::KernelStack;
 

@@ -52,3 +52,21 @@ pub fn measure_tsc(ticks: u16, max_cycles: u64) -> Option<u64> {
         }
     }
 }
+
+const CHANNEL0_DATA: u16 = 0x40;
+/// Channel 0, access lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
+const CMD_CH0_MODE0: u8 = 0b0011_0000;
+
+/// Arms channel 0 to raise IRQ 0 once, `ticks` PIT ticks from now (mode 0:
+/// the output rises at terminal count and stays high, so exactly one edge).
+/// This also stops the periodic tick firmware may have left running.
+pub fn oneshot_channel0(ticks: u16) {
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL0_DATA);
+    // SAFETY: PIT channel 0's ports; nothing else in the kernel uses channel 0.
+    unsafe {
+        command.write(CMD_CH0_MODE0);
+        data.write(ticks as u8);
+        data.write((ticks >> 8) as u8);
+    }
+}

@@ -20,7 +20,7 @@ impl Log for Logger {
             return;
         }
         let up = time::uptime();
-        let cpu = arch::cpu::current_id();
+        let cpu = arch::percpu::current_id().as_u32();
         super::serial::with_locked(|w| {
             let _ = writeln!(
                 w,

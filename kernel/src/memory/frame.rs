@@ -15,6 +15,10 @@ use super::paging::phys_to_virt;
 
 const FRAME: u64 = 4096;
 const LOW_MEMORY_END: u64 = 0x10_0000;
+
+/// The physical page the application-processor trampoline is copied to
+/// (its code is assembled for this address: `arch::trampoline`).
+pub const TRAMPOLINE_PAGE: u64 = 0x8000;
 const MAX_REGIONS: usize = 128;
 
 #[derive(Clone, Copy)]
@@ -83,6 +87,18 @@ pub(super) fn init(regions: &MemoryRegions) {
     }
     frames.cursor = frames.regions[0].start;
     *FRAMES.lock() = Some(frames);
+    let trampoline_usable = regions.iter().any(|r| {
+        r.kind == MemoryRegionKind::Usable && r.start <= TRAMPOLINE_PAGE && TRAMPOLINE_PAGE + FRAME <= r.end
+    });
+    TRAMPOLINE_USABLE.store(trampoline_usable, core::sync::atomic::Ordering::Relaxed);
+}
+
+static TRAMPOLINE_USABLE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`TRAMPOLINE_PAGE`] is usable RAM (it is below 1 MiB, so the
+/// allocator never hands it out; nothing else uses it).
+pub fn trampoline_page_usable() -> bool {
+    TRAMPOLINE_USABLE.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// A zero-sized handle implementing the x86_64 crate's allocator trait.

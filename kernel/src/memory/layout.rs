@@ -40,6 +40,8 @@ pub struct Layout {
     pub heap: Region,
     /// Kernel and interrupt stacks (see [`super::stack`]).
     pub stacks: Region,
+    /// Uncached mappings of device registers (see [`super::mmio`]).
+    pub mmio: Region,
 }
 
 const SLOT_SIZE: u64 = 1 << 39;
@@ -47,9 +49,9 @@ const SLOT_SIZE: u64 = 1 << 39;
 static LAYOUT: Once<Layout> = Once::new();
 
 pub(super) fn init() {
-    let free: [u16; 2] = super::paging::with_tables(|t| {
+    let free: [u16; 3] = super::paging::with_tables(|t| {
         let level4 = t.level_4_table();
-        let mut found = [0u16; 2];
+        let mut found = [0u16; 3];
         let mut n = 0;
         // Upper half, top down, skipping 511 (the kernel image lives there).
         for i in (256..511u16).rev() {
@@ -61,14 +63,14 @@ pub(super) fn init() {
                 }
             }
         }
-        assert_eq!(n, found.len(), "no free upper-half PML4 slots for the heap and stacks");
+        assert_eq!(n, found.len(), "no free upper-half PML4 slots for the heap, stacks and MMIO");
         found
     });
     let region = |slot: u16| Region {
         start: VirtAddr::new_truncate(u64::from(slot) * SLOT_SIZE).as_u64(),
         size: SLOT_SIZE,
     };
-    LAYOUT.call_once(|| Layout { heap: region(free[0]), stacks: region(free[1]) });
+    LAYOUT.call_once(|| Layout { heap: region(free[0]), stacks: region(free[1]), mmio: region(free[2]) });
 }
 
 /// The kernel's virtual layout.

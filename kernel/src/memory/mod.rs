@@ -7,10 +7,12 @@
 //!   the bootloader left empty.
 //! - [`heap`]: the global allocator (talc) over a mapped region sized from RAM.
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
+//! - [`mmio`]: uncached mappings of device registers (APICs).
 
 pub mod frame;
 pub mod heap;
 pub mod layout;
+pub mod mmio;
 pub mod paging;
 pub mod stack;
 

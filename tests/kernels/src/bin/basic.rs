@@ -11,11 +11,8 @@ use core::hint::black_box;
 
 use kernel::arch::{cpu, exceptions};
 use kernel::memory::{frame, heap, paging};
-use kernel::testing::{self, Test};
 
-kernel::entry!(main);
-
-static TESTS: [Test; 6] = kernel::tests![
+kernel::test_kernel![
     boots,
     int3_returns,
     heap_churn_exceeds_heap_size,
@@ -24,12 +21,8 @@ static TESTS: [Test; 6] = kernel::tests![
     frames_allocate_and_free,
 ];
 
-fn main() -> ! {
-    testing::run(&TESTS)
-}
-
 fn boots() {
-    assert_eq!(cpu::current_id(), 0, "tests start on the boot CPU");
+    assert_eq!(kernel::smp::current(), kernel::smp::CpuId::BOOT, "tests start on the boot CPU");
     assert!(kernel::time::tsc_khz() > 0, "TSC calibrated");
 }
 

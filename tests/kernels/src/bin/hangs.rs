@@ -4,15 +4,8 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use kernel::testing::{self, Test};
 
-kernel::entry!(main);
-
-static TESTS: [Test; 1] = kernel::tests![spins_forever];
-
-fn main() -> ! {
-    testing::run(&TESTS)
-}
+kernel::test_kernel![spins_forever];
 
 fn spins_forever() {
     log::info!("about to spin forever");

@@ -3,18 +3,12 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use kernel::testing::{self, Expected, Test};
-
-kernel::entry!(main);
+use kernel::testing::{self, Expected};
 
 /// Canonical, lower half, never mapped by the bootloader or the kernel.
 pub const UNMAPPED: u64 = 0x0000_0dea_dbee_f000;
 
-static TESTS: [Test; 1] = kernel::tests![unmapped_read_faults];
-
-fn main() -> ! {
-    testing::run(&TESTS)
-}
+kernel::test_kernel![unmapped_read_faults];
 
 fn unmapped_read_faults() {
     assert!(kernel::memory::paging::translate(x86_64_addr(UNMAPPED)).is_none());

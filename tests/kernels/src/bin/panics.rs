@@ -4,15 +4,8 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use kernel::testing::{self, Test};
 
-kernel::entry!(main);
-
-static TESTS: [Test; 2] = kernel::tests![passes_first, then_panics];
-
-fn main() -> ! {
-    testing::run(&TESTS)
-}
+kernel::test_kernel![passes_first, then_panics];
 
 fn passes_first() {}
 

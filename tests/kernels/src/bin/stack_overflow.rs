@@ -5,27 +5,12 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use core::hint::black_box;
+use kernel::testing::{self, Expected};
 
-use kernel::testing::{self, Expected, Test};
-
-kernel::entry!(main);
-
-static TESTS: [Test; 1] = kernel::tests![recursion_hits_guard_page];
-
-fn main() -> ! {
-    testing::run(&TESTS)
-}
+kernel::test_kernel![recursion_hits_guard_page];
 
 fn recursion_hits_guard_page() {
     testing::expect_fault(Expected::StackOverflow);
-    let depth = recurse(0);
+    let depth = testing::overflow_stack(0);
     panic!("recursion returned at depth {depth}");
-}
-
-#[inline(never)]
-#[allow(unconditional_recursion, reason = "the guard page is the base case")]
-fn recurse(depth: u64) -> u64 {
-    let frame = black_box([depth; 64]);
-    black_box(recurse(depth + 1)) + frame[depth as usize % 64]
 }

@@ -1,0 +1,168 @@
+//! What the firmware's ACPI tables say about the machine: processors
+//! (MADT Local APIC and Local x2APIC entries), IOAPICs and ISA interrupt
+//! source overrides.
+//!
+//! Table content is untrusted: a missing or malformed table is an `Err` the
+//! caller logs, and the kernel goes on with the boot CPU alone. Nothing here
+//! panics on what the tables contain.
+
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use acpi::madt::{Madt, MadtEntry};
+use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
+use x86_64::PhysAddr;
+
+use crate::arch::lapic::ApicId;
+use crate::memory::paging;
+
+/// An IOAPIC from the MADT.
+#[derive(Clone, Copy, Debug)]
+pub struct IoApicInfo {
+    /// Its id.
+    pub id: u8,
+    /// Physical address of its registers.
+    pub address: u32,
+    /// The first GSI it handles.
+    pub gsi_base: u32,
+}
+
+/// Signal polarity of an interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Polarity {
+    /// Asserted high (ISA default).
+    ActiveHigh,
+    /// Asserted low.
+    ActiveLow,
+}
+
+/// Trigger mode of an interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Edge (ISA default).
+    Edge,
+    /// Level.
+    Level,
+}
+
+/// Where an ISA IRQ really arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaRoute {
+    /// Global system interrupt.
+    pub gsi: u32,
+    /// Polarity.
+    pub polarity: Polarity,
+    /// Trigger mode.
+    pub trigger: Trigger,
+}
+
+/// The machine as the MADT describes it.
+#[derive(Clone, Debug)]
+pub struct MachineInfo {
+    /// Physical address of the local APIC registers.
+    pub lapic_address: u64,
+    /// Usable processors (enabled or online-capable), boot CPU included.
+    pub cpus: Vec<ApicId>,
+    /// Processor entries skipped because they are neither enabled nor online-capable.
+    pub disabled_cpus: usize,
+    /// IOAPICs.
+    pub ioapics: Vec<IoApicInfo>,
+    /// ISA overrides: (irq, route).
+    pub overrides: Vec<(u8, IsaRoute)>,
+}
+
+impl MachineInfo {
+    /// Where ISA IRQ `irq` arrives, after overrides.
+    pub fn isa_route(&self, irq: u8) -> IsaRoute {
+        self.overrides.iter().find(|(i, _)| *i == irq).map(|(_, r)| *r).unwrap_or(IsaRoute {
+            gsi: u32::from(irq),
+            polarity: Polarity::ActiveHigh,
+            trigger: Trigger::Edge,
+        })
+    }
+}
+
+static MACHINE: spin::Once<MachineInfo> = spin::Once::new();
+
+/// Records what discovery found (once, at boot).
+pub fn set_machine(info: MachineInfo) {
+    MACHINE.call_once(|| info);
+}
+
+/// The machine description, if ACPI discovery succeeded.
+pub fn machine() -> Option<&'static MachineInfo> {
+    MACHINE.get()
+}
+
+/// Maps ACPI tables through the bootloader's physical-memory mapping.
+#[derive(Clone, Copy, Debug)]
+struct Tables;
+
+impl AcpiHandler for Tables {
+    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+        let virt = paging::phys_to_virt(PhysAddr::new(physical_address as u64));
+        let ptr = NonNull::new(virt.as_mut_ptr::<T>()).expect("physical mapping is never at 0");
+        // SAFETY: the bootloader maps all physical memory at the offset, so
+        // `virt` is valid for `size` bytes; the region is read-only to us.
+        unsafe { PhysicalMapping::new(physical_address, ptr, size, size, *self) }
+    }
+
+    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+}
+
+/// Reads the MADT. `rsdp` comes from the bootloader.
+pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
+    let rsdp = rsdp.ok_or("the bootloader found no RSDP")?;
+    // SAFETY: the bootloader reports this as the RSDP's physical address; the
+    // crate validates signatures and checksums before trusting any table.
+    let tables = unsafe { AcpiTables::from_rsdp(Tables, rsdp as usize) }.map_err(|_| "invalid RSDP or RSDT/XSDT")?;
+    let madt = tables.find_table::<Madt>().map_err(|_| "no valid MADT")?;
+    let madt = madt.get();
+    let mut info = MachineInfo {
+        lapic_address: u64::from(madt.local_apic_address),
+        cpus: Vec::new(),
+        disabled_cpus: 0,
+        ioapics: Vec::new(),
+        overrides: Vec::new(),
+    };
+    const ENABLED: u32 = 1;
+    const ONLINE_CAPABLE: u32 = 2;
+    for entry in madt.entries() {
+        match entry {
+            MadtEntry::LocalApic(e) => {
+                let (id, flags) = (e.apic_id, e.flags);
+                if flags & (ENABLED | ONLINE_CAPABLE) != 0 {
+                    info.cpus.push(ApicId(u32::from(id)));
+                } else {
+                    info.disabled_cpus += 1;
+                }
+            }
+            MadtEntry::LocalX2Apic(e) => {
+                let (id, flags) = (e.x2apic_id, e.flags);
+                if flags & (ENABLED | ONLINE_CAPABLE) != 0 {
+                    info.cpus.push(ApicId(id));
+                } else {
+                    info.disabled_cpus += 1;
+                }
+            }
+            MadtEntry::IoApic(e) => info.ioapics.push(IoApicInfo {
+                id: e.io_apic_id,
+                address: e.io_apic_address,
+                gsi_base: e.global_system_interrupt_base,
+            }),
+            MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
+                let flags = e.flags;
+                let polarity = if flags & 0b11 == 0b11 { Polarity::ActiveLow } else { Polarity::ActiveHigh };
+                let trigger = if (flags >> 2) & 0b11 == 0b11 { Trigger::Level } else { Trigger::Edge };
+                info.overrides.push((e.irq, IsaRoute { gsi: e.global_system_interrupt, polarity, trigger }));
+            }
+            MadtEntry::LocalApicAddressOverride(e) => info.lapic_address = e.local_apic_address,
+            _ => {}
+        }
+    }
+    if info.cpus.is_empty() {
+        return Err("the MADT lists no usable processor");
+    }
+    info.cpus.dedup();
+    Ok(info)
+}

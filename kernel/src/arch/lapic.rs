@@ -1,0 +1,199 @@
+//! The local APIC of the running CPU: x2APIC (MSRs) when CPUID offers it,
+//! xAPIC (uncached MMIO) otherwise, behind one interface.
+//!
+//! Before [`init_global`] (or on a machine without ACPI, where it never runs)
+//! register accesses do nothing and IPIs report failure.
+//!
+//! Register numbers are the xAPIC MMIO offsets; in x2APIC mode register `r`
+//! is MSR `0x800 + r / 16`, and the ICR is one 64-bit MSR instead of two
+//! 32-bit registers.
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use x86_64::registers::model_specific::Msr;
+
+use super::cpu;
+
+/// A local APIC id (as the hardware and the MADT number CPUs; not dense).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApicId(pub u32);
+
+/// The vector of spurious interrupts (no EOI).
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+const REG_ID: u32 = 0x20;
+const REG_TPR: u32 = 0x80;
+const REG_EOI: u32 = 0xb0;
+const REG_SVR: u32 = 0xf0;
+const REG_ICR_LOW: u32 = 0x300;
+const REG_ICR_HIGH: u32 = 0x310;
+const REG_LVT_TIMER: u32 = 0x320;
+const REG_LVT_LINT0: u32 = 0x350;
+const REG_LVT_LINT1: u32 = 0x360;
+const REG_LVT_ERROR: u32 = 0x370;
+
+const SVR_ENABLE: u32 = 1 << 8;
+const LVT_MASKED: u32 = 1 << 16;
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+
+const IA32_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
+const X2APIC_MSR_BASE: u32 = 0x800;
+
+const MODE_UNSET: u8 = 0;
+const MODE_XAPIC: u8 = 1;
+const MODE_X2APIC: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+static XAPIC_BASE: AtomicU64 = AtomicU64::new(0);
+
+/// How an IPI is delivered.
+#[derive(Clone, Copy, Debug)]
+pub enum Delivery {
+    /// An interrupt on `vector`.
+    Fixed(u8),
+    /// A non-maskable interrupt.
+    Nmi,
+    /// INIT (resets the target into wait-for-SIPI).
+    Init,
+    /// Startup: the target starts in real mode at `page * 4096`.
+    Startup(u8),
+}
+
+/// Who receives an IPI.
+#[derive(Clone, Copy, Debug)]
+pub enum Destination {
+    /// One CPU.
+    Apic(ApicId),
+    /// Every CPU but the sender.
+    AllButSelf,
+}
+
+/// Whether CPUID reports x2APIC support.
+fn has_x2apic() -> bool {
+    core::arch::x86_64::__cpuid(1).ecx & (1 << 21) != 0
+}
+
+/// Chooses the mode (once, on the boot CPU) and maps the xAPIC registers if
+/// needed. `phys_base` is the MADT's local APIC address.
+pub fn init_global(phys_base: u64) -> &'static str {
+    if has_x2apic() {
+        MODE.store(MODE_X2APIC, Ordering::Release);
+        "x2APIC"
+    } else {
+        // SAFETY: the MADT names this page as the local APIC's registers.
+        let virt = unsafe { crate::memory::mmio::map(phys_base, 4096) };
+        XAPIC_BASE.store(virt.as_u64(), Ordering::Release);
+        MODE.store(MODE_XAPIC, Ordering::Release);
+        "xAPIC"
+    }
+}
+
+/// Whether [`init_global`] has run (IPIs can be sent).
+pub fn is_ready() -> bool {
+    MODE.load(Ordering::Acquire) != MODE_UNSET
+}
+
+fn read(reg: u32) -> u32 {
+    match MODE.load(Ordering::Acquire) {
+        MODE_UNSET => 0,
+        // SAFETY: x2APIC mode is enabled on this CPU (init_this_cpu) and
+        // reading an x2APIC register MSR has no side effects.
+        MODE_X2APIC => unsafe { Msr::new(X2APIC_MSR_BASE + reg / 16).read() as u32 },
+        _ => {
+            let base = XAPIC_BASE.load(Ordering::Acquire);
+            // SAFETY: `base` maps the 4 KiB xAPIC register page uncached and
+            // `reg` is a register offset inside it, 16-byte aligned.
+            unsafe { core::ptr::read_volatile((base + u64::from(reg)) as *const u32) }
+        }
+    }
+}
+
+fn write(reg: u32, value: u32) {
+    match MODE.load(Ordering::Acquire) {
+        MODE_UNSET => {}
+        // SAFETY: as in `read`; the callers write architecturally valid values.
+        MODE_X2APIC => unsafe { Msr::new(X2APIC_MSR_BASE + reg / 16).write(u64::from(value)) },
+        _ => {
+            let base = XAPIC_BASE.load(Ordering::Acquire);
+            // SAFETY: as in `read`.
+            unsafe { core::ptr::write_volatile((base + u64::from(reg)) as *mut u32, value) }
+        }
+    }
+}
+
+/// Enables this CPU's local APIC: x2APIC mode if chosen, spurious vector,
+/// all local interrupt sources masked, task priority 0.
+pub fn init_this_cpu() {
+    let mut base = Msr::new(IA32_APIC_BASE);
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; we only set the
+    // enable bits (EXTD only when CPUID reports x2APIC).
+    unsafe {
+        let mut value = base.read() | APIC_BASE_ENABLE;
+        if MODE.load(Ordering::Acquire) == MODE_X2APIC {
+            value |= APIC_BASE_X2APIC;
+        }
+        base.write(value);
+    }
+    for lvt in [REG_LVT_TIMER, REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR] {
+        write(lvt, LVT_MASKED);
+    }
+    write(REG_TPR, 0);
+    write(REG_SVR, SVR_ENABLE | u32::from(SPURIOUS_VECTOR));
+}
+
+/// This CPU's APIC id.
+pub fn id() -> ApicId {
+    match MODE.load(Ordering::Acquire) {
+        MODE_X2APIC => ApicId(read(REG_ID)),
+        MODE_XAPIC => ApicId(read(REG_ID) >> 24),
+        _ => ApicId(cpu::initial_apic_id()),
+    }
+}
+
+/// Signals end of interrupt (not for the spurious vector).
+pub fn eoi() {
+    write(REG_EOI, 0);
+}
+
+/// Sends an IPI. Returns `false` if there is no local APIC set up (no
+/// ACPI) or an xAPIC never reported delivery.
+pub fn send_ipi(dest: Destination, delivery: Delivery) -> bool {
+    if !is_ready() {
+        return false;
+    }
+    let (vector, mode, level) = match delivery {
+        Delivery::Fixed(v) => (v, 0b000, ICR_LEVEL_ASSERT),
+        Delivery::Nmi => (0, 0b100, ICR_LEVEL_ASSERT),
+        Delivery::Init => (0, 0b101, ICR_LEVEL_ASSERT),
+        Delivery::Startup(page) => (page, 0b110, ICR_LEVEL_ASSERT),
+    };
+    let (shorthand, target) = match dest {
+        Destination::Apic(id) => (0b00, id.0),
+        Destination::AllButSelf => (0b11, 0),
+    };
+    let low = u32::from(vector) | (mode << 8) | level | (shorthand << 18);
+    match MODE.load(Ordering::Acquire) {
+        MODE_X2APIC => {
+            let mut icr = Msr::new(X2APIC_MSR_BASE + REG_ICR_LOW / 16);
+            // SAFETY: writing the x2APIC ICR sends the IPI described; the
+            // fields are built from the enums above.
+            unsafe { icr.write((u64::from(target) << 32) | u64::from(low)) };
+            true
+        }
+        _ => {
+            write(REG_ICR_HIGH, target << 24);
+            write(REG_ICR_LOW, low);
+            // Bounded: a healthy APIC accepts the IPI within microseconds.
+            (0..1_000_000).any(|_| {
+                let done = read(REG_ICR_LOW) & ICR_DELIVERY_PENDING == 0;
+                if !done {
+                    cpu::pause();
+                }
+                done
+            })
+        }
+    }
+}
