@@ -82,6 +82,11 @@ struct Owned {
     queues: [RunQueue; 2],
     all: Option<NonNull<Header>>,
     stats: Stats,
+    /// The task being polled right now (for panic reports).
+    current: Option<(u64, Option<&'static str>)>,
+    /// Polls longer than this many cycles are reported to `on_slow`.
+    slow_cycles: u64,
+    on_slow: Option<fn(&TaskInfo, u64)>,
 }
 
 pub(crate) struct Shared {
@@ -189,6 +194,9 @@ impl Executor {
                 queues: [RunQueue::new(), RunQueue::new()],
                 all: None,
                 stats: Stats::default(),
+                current: None,
+                slow_cycles: u64::MAX,
+                on_slow: None,
             }),
         }));
         Self { shared, next_id: Cell::new(1), _owner: PhantomData }
@@ -270,16 +278,33 @@ impl Executor {
             polls += 1;
             let waker = borrowed_waker(h);
             let mut cx = Context::from_waker(&waker);
+            self.owned(|o| o.current = Some((header.id, header.name)));
             let start = (self.shared.hooks.now)();
             // SAFETY: owner, not complete.
             let result = unsafe { (header.vtable.poll)(h, &mut cx) };
             let spent = (self.shared.hooks.now)().wrapping_sub(start);
             // SAFETY: owner-only fields.
-            header.local.with_mut(|l| unsafe {
+            let (task_polls, task_cycles) = header.local.with_mut(|l| unsafe {
                 (*l).polls += 1;
                 (*l).cycles += spent;
+                ((*l).polls, (*l).cycles)
             });
-            self.owned(|o| o.stats.polls += 1);
+            let slow = self.owned(|o| {
+                o.stats.polls += 1;
+                o.current = None;
+                o.on_slow.filter(|_| spent > o.slow_cycles)
+            });
+            if let Some(report) = slow {
+                let info = TaskInfo {
+                    id: header.id,
+                    name: header.name,
+                    band: header.band,
+                    queued: false,
+                    polls: task_polls,
+                    cycles: task_cycles,
+                };
+                report(&info, spent);
+            }
             if result.is_ready() {
                 self.finish(h);
             }
@@ -346,6 +371,21 @@ impl Executor {
             // SAFETY: the executor's reference.
             unsafe { task::release(h) };
         }
+    }
+
+    /// The task being polled on this executor right now, as (id, name).
+    /// Meant for the panic handler of the executor's own CPU.
+    pub fn current_task(&self) -> Option<(u64, Option<&'static str>)> {
+        self.owned(|o| o.current)
+    }
+
+    /// The cooperative watchdog: after any poll that took more than `cycles`
+    /// (per [`Hooks::now`]), `report` is called with the task and the cycles.
+    pub fn set_watchdog(&self, cycles: u64, report: fn(&TaskInfo, u64)) {
+        self.owned(|o| {
+            o.slow_cycles = cycles;
+            o.on_slow = Some(report);
+        });
     }
 
     /// Current counters.

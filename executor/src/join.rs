@@ -15,12 +15,16 @@ use crate::task::{Header, TaskRef};
 pub enum JoinError {
     /// `abort()` was called before the task completed.
     Cancelled,
+    /// The task panicked (only with the `std` feature, on the host: in the
+    /// kernel a panic stops every CPU and names the task).
+    Panicked,
 }
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Cancelled => f.write_str("task was cancelled"),
+            JoinError::Panicked => f.write_str("task panicked"),
         }
     }
 }

@@ -39,7 +39,7 @@
 //! 4. Output ownership after COMPLETE is decided by the state word (state.rs).
 //! 5. The future is dropped on the owner: at completion, at `abort` (through
 //!    the owner's queue), or when the executor is dropped.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 

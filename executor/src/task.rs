@@ -144,14 +144,33 @@ unsafe fn poll<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> 
         let Stage::Running(fut) = &mut *stage else {
             unreachable!("polled a task that is not running")
         };
-        match Pin::new_unchecked(fut).poll(cx) {
+        match poll_future(Pin::new_unchecked(fut), cx) {
             Poll::Ready(out) => {
-                *stage = Stage::Finished(Ok(out));
+                *stage = Stage::Finished(out);
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
         }
     })
+}
+
+/// Polls the future; with `std`, a panic becomes `Err(Panicked)` (the future
+/// is then dropped with the stage, as for any completion).
+#[cfg(feature = "std")]
+fn poll_future<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx)));
+    match caught {
+        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(JoinError::Panicked)),
+    }
+}
+
+/// Polls the future. Without `std` a panic is fatal (the kernel's panic
+/// handler stops every CPU).
+#[cfg(not(feature = "std"))]
+fn poll_future<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+    fut.poll(cx).map(Ok)
 }
 
 unsafe fn cancel<F: Future>(h: NonNull<Header>) {

@@ -316,3 +316,43 @@ fn overhead_per_task_is_small() {
     println!("task block overhead: {bytes} bytes");
     assert!(bytes <= 192, "{bytes} bytes of overhead");
 }
+
+#[test]
+fn panicking_task_is_observable_through_its_handle() {
+    let ex = executor();
+    let mut h = ex.spawn(async {
+        if std::hint::black_box(true) {
+            panic!("deliberate");
+        }
+        1
+    });
+    let after = ex.spawn(async { 2 });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Err(JoinError::Panicked)));
+    let mut after = after;
+    assert_eq!(poll_once(&mut after), Poll::Ready(Ok(2)), "the executor carries on");
+}
+
+#[test]
+fn watchdog_names_slow_polls_and_current_task_is_tracked() {
+    use std::sync::atomic::AtomicU64;
+    static SLOW: Mutex<Vec<(Option<&'static str>, u64)>> = Mutex::new(Vec::new());
+    static SEEN_CURRENT: AtomicU64 = AtomicU64::new(0);
+    let ex = Rc::new(executor());
+    ex.set_watchdog(5_000_000, |task, cycles| SLOW.lock().unwrap().push((task.name, cycles)));
+    let inner = Rc::clone(&ex);
+    drop(ex.spawn_with(Spawn { name: Some("hog"), band: Band::Normal }, async move {
+        if let Some((id, Some("hog"))) = inner.current_task() {
+            SEEN_CURRENT.store(id, Ordering::SeqCst);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }));
+    drop(ex.spawn_with(Spawn { name: Some("quick"), band: Band::Normal }, async {}));
+    ex.run_until_idle();
+    let slow = SLOW.lock().unwrap();
+    assert_eq!(slow.len(), 1, "only the hog: {slow:?}");
+    assert_eq!(slow[0].0, Some("hog"));
+    assert!(slow[0].1 >= 20_000_000, "the test clock counts nanoseconds");
+    assert_eq!(SEEN_CURRENT.load(Ordering::SeqCst), 1);
+    assert_eq!(ex.current_task(), None, "nothing is polled between ticks");
+}

@@ -11,7 +11,7 @@
 //! 4. the boot CPU's GDT, TSS (IST stacks) and IDT,
 //! 5. a switch onto a guard-paged kernel stack,
 //! 6. SMP: ACPI MADT, PIC masked, local APIC and IOAPICs, every AP started
-//!    (each then waits in `smp::idle_loop`),
+//!    (each then runs its executor, `exec::run`),
 //! 7. `main`, on the boot CPU.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -64,5 +64,6 @@ extern "C" fn on_kernel_stack(main: usize) -> ! {
     let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
     let rsdp = RSDP.load(Ordering::Relaxed);
     smp::init((rsdp != 0).then_some(rsdp));
+    crate::exec::this();
     main()
 }

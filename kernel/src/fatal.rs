@@ -57,7 +57,8 @@ fn claim() -> bool {
 pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
     claim();
     let cpu = percpu::current_id().as_u32();
-    emergency_write(format_args!("\n!!! FATAL on cpu{cpu}: {fault}\n"));
+    let task = TaskName(crate::exec::current_task());
+    emergency_write(format_args!("\n!!! FATAL on cpu{cpu}{task}: {fault}\n"));
     emergency_write(format_args!(
         "    rip {:#018x}  cs {:#x}  rflags {:#x}  rsp {:#018x}  ss {:#x}\n",
         frame.rip, frame.cs, frame.rflags, frame.rsp, frame.ss
@@ -73,17 +74,31 @@ pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
 fn panic(info: &PanicInfo<'_>) -> ! {
     claim();
     let cpu = percpu::current_id().as_u32();
+    let task = TaskName(crate::exec::current_task());
     match info.location() {
         Some(at) => emergency_write(format_args!(
-            "\n!!! PANIC on cpu{cpu} at {}:{}:{}: {}\n",
+            "\n!!! PANIC on cpu{cpu}{task} at {}:{}:{}: {}\n",
             at.file(),
             at.line(),
             at.column(),
             info.message()
         )),
-        None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}: {}\n", info.message())),
+        None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}{task}: {}\n", info.message())),
     }
     crate::testing::on_fatal(Report::Panic)
+}
+
+/// " in task N 'name'" when a task was being polled, else nothing.
+struct TaskName(Option<(u64, Option<&'static str>)>);
+
+impl core::fmt::Display for TaskName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some((id, Some(name))) => write!(f, " in task {id} '{name}'"),
+            Some((id, None)) => write!(f, " in task {id}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Exit for a kernel that is not running tests: report failure to the host.

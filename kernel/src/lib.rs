@@ -19,6 +19,7 @@ pub mod acpi;
 pub mod arch;
 pub mod boot;
 pub mod console;
+pub mod exec;
 pub mod fatal;
 pub mod memory;
 pub mod smp;

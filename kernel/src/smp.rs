@@ -8,9 +8,10 @@
 //! An AP that does not answer is reported and skipped. Delays use the
 //! PIT-calibrated TSC.
 //!
-//! Idle APs wait in [`idle_loop`]: with interrupts off they check their
-//! mailbox, and only if it is empty do they `sti; hlt`, so the IPI that
-//! announces a call is never lost.
+//! Once up, each AP runs its executor (`exec::run`), which also serves the
+//! CPU's call mailbox: with interrupts off it checks both, and only if both
+//! are empty does it `sti; hlt`, so the IPI that announces a call is never
+//! lost.
 
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
@@ -94,8 +95,13 @@ impl Mailbox {
         Self { lock: spin::Mutex::new(()), state: AtomicU8::new(EMPTY), func: AtomicUsize::new(0), result: AtomicU64::new(0) }
     }
 
+    /// Whether a call is waiting.
+    pub(crate) fn pending(&self) -> bool {
+        self.state.load(Ordering::Acquire) == REQUESTED
+    }
+
     /// Runs a requested call, if any. Called by the owning CPU.
-    fn serve(&self) -> bool {
+    pub(crate) fn serve(&self) -> bool {
         if self.state.load(Ordering::Acquire) != REQUESTED {
             return false;
         }
@@ -181,18 +187,9 @@ fn on_wake_ipi(_: Vector, _: &mut crate::arch::entry::InterruptFrame) {
 
 fn on_spurious(_: Vector, _: &mut crate::arch::entry::InterruptFrame) {}
 
-/// Where an idle CPU waits for calls.
-pub fn idle_loop() -> ! {
-    let me = percpu::this();
-    loop {
-        interrupts::disable();
-        if me.mailbox.serve() {
-            continue;
-        }
-        // Nothing to do: sleep until an interrupt. `sti; hlt` is atomic, so
-        // an IPI sent after the check above still wakes us.
-        interrupts::enable_and_hlt();
-    }
+/// The wake vector as a `Vector`.
+pub fn wake_vector() -> Vector {
+    Vector::try_new(WAKE_VECTOR).expect("not an exception vector")
 }
 
 // ---- bring-up ----
@@ -212,7 +209,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     lapic::init_this_cpu();
     boot.percpu.set_apic_id(lapic::id());
     boot.alive.store(true, Ordering::Release);
-    idle_loop()
+    crate::exec::run()
 }
 
 /// Discovers the machine, sets up interrupt controllers and starts every AP.

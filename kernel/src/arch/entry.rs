@@ -115,11 +115,16 @@ extern "C" fn common() -> ! {
 
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
     let vector = frame.vector as u8;
+    // Handlers run in interrupt context: wakes from here take the executor's
+    // inbox, never its run queue (see exec.rs).
+    let cpu = super::percpu::this();
+    cpu.enter_interrupt();
     if vector < 32 {
         super::exceptions::handle(frame);
     } else {
         super::idt::dispatch_interrupt(vector, frame);
     }
+    cpu.leave_interrupt();
 }
 
 type Stub = extern "C" fn() -> !;

@@ -21,11 +21,19 @@ pub struct PerCpu {
     pub ipis_received: AtomicU64,
     /// Cross-CPU function calls (`smp::call_on`).
     pub mailbox: Mailbox,
+    /// Interrupt/exception nesting depth (only this CPU touches it).
+    irq_depth: AtomicU32,
 }
 
 impl PerCpu {
     const fn new(id: u32) -> Self {
-        Self { id, apic_id: AtomicU32::new(0), ipis_received: AtomicU64::new(0), mailbox: Mailbox::new() }
+        Self {
+            id,
+            apic_id: AtomicU32::new(0),
+            ipis_received: AtomicU64::new(0),
+            mailbox: Mailbox::new(),
+            irq_depth: AtomicU32::new(0),
+        }
     }
 
     /// This CPU's dense id.
@@ -36,6 +44,19 @@ impl PerCpu {
     /// This CPU's APIC id.
     pub fn apic_id(&self) -> super::lapic::ApicId {
         super::lapic::ApicId(self.apic_id.load(Ordering::Relaxed))
+    }
+
+    /// Whether this CPU is running an interrupt or exception handler.
+    pub fn in_interrupt(&self) -> bool {
+        self.irq_depth.load(Ordering::Relaxed) != 0
+    }
+
+    pub(crate) fn enter_interrupt(&self) {
+        self.irq_depth.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn leave_interrupt(&self) {
+        self.irq_depth.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Records this CPU's APIC id.

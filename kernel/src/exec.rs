@@ -1,0 +1,137 @@
+//! The executors in the kernel: one per CPU, each driven by [`run`] on its
+//! own CPU.
+//!
+//! Platform hooks given to the `executor` crate:
+//! - `current`: this CPU's id if it has an executor and is not in an
+//!   interrupt handler (`PerCpu::in_interrupt`), so wakes from interrupt
+//!   handlers always take the lock-free inbox;
+//! - `signal`: a wake IPI to the owner (nothing for this CPU: an interrupt
+//!   already ended its `hlt`, and the loop re-checks before halting again);
+//! - `now`: the TSC.
+//!
+//! Idle (`run`): with interrupts off, check the executor (queues, inbox)
+//! and the call mailbox; only if both are empty `sti; hlt` (atomic), so a
+//! wake that lands after the check still ends the halt.
+
+use core::future::Future;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use core::task::{Context, Poll, Waker};
+
+use alloc::boxed::Box;
+use executor::{Executor, Hooks, JoinHandle, Spawn, TaskInfo};
+use x86_64::instructions::interrupts;
+
+use crate::arch::{cpu, percpu};
+use crate::smp::{self, CpuId, MAX_CPUS};
+use crate::time;
+
+pub use executor::{Band, JoinError, yield_now};
+
+/// Polls longer than this are logged (the cooperative watchdog).
+pub const WATCHDOG_MS: u64 = 10;
+
+static EXECUTORS: [AtomicPtr<Executor>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+fn hook_current() -> Option<usize> {
+    let me = percpu::this();
+    if me.in_interrupt() {
+        return None;
+    }
+    let id = me.id().as_usize();
+    (!EXECUTORS[id].load(Ordering::Acquire).is_null()).then_some(id)
+}
+
+fn hook_signal(id: usize) {
+    if id != smp::current().as_usize()
+        && let Some(cpu) = CpuId::try_new(id)
+    {
+        smp::send_ipi(cpu, smp::wake_vector());
+    }
+}
+
+static HOOKS: Hooks = Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc };
+
+fn watchdog(task: &TaskInfo, cycles: u64) {
+    log::warn!(
+        "watchdog: task {} '{}' on {} ran {} ms without yielding",
+        task.id,
+        task.name.unwrap_or("?"),
+        smp::current(),
+        time::cycles_to_duration(cycles).as_millis()
+    );
+}
+
+/// This CPU's executor, created on first use.
+pub fn this() -> &'static Executor {
+    let id = smp::current();
+    let slot = &EXECUTORS[id.as_usize()];
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: non-null entries are leaked executors, and each CPU only
+        // dereferences its own entry (the executor is not Sync).
+        return unsafe { &*p };
+    }
+    let ex: &'static Executor = Box::leak(Box::new(Executor::new(id.as_usize(), &HOOKS)));
+    ex.set_watchdog(time::tsc_khz().max(1) * WATCHDOG_MS, watchdog);
+    slot.store(core::ptr::from_ref(ex).cast_mut(), Ordering::Release);
+    log::info!("{id}: executor started");
+    ex
+}
+
+/// The task being polled on this CPU, as (id, name), for the panic report.
+pub fn current_task() -> Option<(u64, Option<&'static str>)> {
+    let p = EXECUTORS.get(smp::current().as_usize())?.load(Ordering::Acquire);
+    // SAFETY: as in `this`: our own CPU's executor.
+    (!p.is_null()).then(|| unsafe { &*p }.current_task()).flatten()
+}
+
+/// Spawns `future` on this CPU.
+pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
+    this().spawn(future)
+}
+
+/// Spawns a named task on this CPU.
+pub fn spawn_named<F: Future + 'static>(name: &'static str, future: F) -> JoinHandle<F::Output> {
+    this().spawn_with(Spawn { name: Some(name), band: Band::Normal }, future)
+}
+
+/// One turn of this CPU's loop: run tasks, serve a cross-CPU call, and halt
+/// if there is nothing to do and the caller is not `done` (checked with
+/// interrupts off too: a `done` that became true in this turn's polls must
+/// not be slept through).
+fn turn(ex: &Executor, done: impl Fn() -> bool) {
+    ex.tick();
+    let me = percpu::this();
+    if me.mailbox.serve() {
+        return;
+    }
+    interrupts::disable();
+    if ex.has_work() || me.mailbox.pending() || done() {
+        interrupts::enable();
+        return;
+    }
+    interrupts::enable_and_hlt();
+}
+
+/// Runs this CPU's executor forever (application processors after bring-up).
+pub fn run() -> ! {
+    let ex = this();
+    loop {
+        turn(ex, || false);
+    }
+}
+
+/// Runs this CPU's executor until `future` completes, and returns its output.
+pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
+    let ex = this();
+    let mut handle = ex.spawn_with(Spawn { name: Some("block_on"), band: Band::Normal }, future);
+    while !handle.is_finished() {
+        turn(ex, || handle.is_finished());
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    match core::pin::Pin::new(&mut handle).poll(&mut cx) {
+        Poll::Ready(Ok(out)) => out,
+        Poll::Ready(Err(e)) => panic!("block_on task ended without output: {e}"),
+        Poll::Pending => unreachable!("the task is finished"),
+    }
+}

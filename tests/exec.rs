@@ -1,0 +1,43 @@
+//! The executor running on every CPU of a booted kernel.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, Exit};
+
+#[test]
+fn every_cpu_runs_its_executor_and_10000_tasks() {
+    let out = boot("exec").smp(4).run();
+    assert_passed(
+        &out,
+        &[
+            "spawn_join_and_yield_on_the_boot_cpu",
+            "every_cpu_runs_10000_yielding_tasks",
+            "watchdog_names_a_task_that_does_not_yield",
+        ],
+    );
+    for cpu in 0..4 {
+        assert_line_contains(&out, &format!("cpu{cpu} INFO  kernel::exec: cpu{cpu}: executor started"));
+    }
+    // The in-kernel test asserts the allocation bound; show the numbers.
+    let line = out.lines().find(|l| l.starts_with("4 CPUs x 10000 tasks:")).unwrap_or_else(|| panic!("{}", log_of(&out)));
+    println!("{line}");
+    assert_line_contains(&out, "watchdog: task ");
+    assert!(
+        out.lines().any(|l| l.contains("cpu0 WARN") && l.contains("'hog' on cpu0 ran") && l.contains("without yielding")),
+        "{}",
+        log_of(&out)
+    );
+}
+
+#[test]
+fn a_panicking_task_is_named_in_the_report() {
+    let out = boot("task_panic").smp(2).run();
+    assert_eq!(out.exit, Exit::Failure, "{}", log_of(&out));
+    assert!(
+        out.lines().any(|l| l.starts_with("!!! PANIC on cpu0 in task ")
+            && l.contains("'doomed' at tests/kernels/src/bin/task_panic.rs:")
+            && l.ends_with("deliberate panic in a task")),
+        "{}",
+        log_of(&out)
+    );
+}
