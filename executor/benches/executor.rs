@@ -6,6 +6,8 @@
 //! 2. wake + poll ping-pong between two tasks (ns per wake+poll);
 //! 3. bytes a task block adds around its future.
 
+#![cfg_attr(loom, allow(unused))]
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;

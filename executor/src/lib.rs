@@ -48,6 +48,7 @@ extern crate alloc;
 mod atomic_waker;
 mod executor;
 mod inbox;
+pub mod ipiq;
 mod join;
 mod queue;
 mod state;

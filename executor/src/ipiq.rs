@@ -1,0 +1,431 @@
+//! Cross-CPU message queues, after DragonFly's `lwkt_ipiq`: one single-
+//! producer single-consumer ring per ordered (sender, receiver) pair, a
+//! bitmask of senders with pending work per receiver, and an IPI latch per
+//! receiver so a hardware IPI is sent only when the receiver may not know.
+//!
+//! # Protocol
+//!
+//! Sender `i` to receiver `j` (`Endpoint::try_send`):
+//! 1. write the message into ring[i][j] and publish it (`tail`, Release);
+//! 2. `pending[j].fetch_or(1 << i)`;
+//! 3. active send: `latch[j].swap(true)`; only a `false -> true` swap returns
+//!    [`Signal::SendIpi`]: the caller raises the hardware IPI. Otherwise
+//!    [`Signal::AlreadySignalled`]: an IPI is on its way or the receiver
+//!    has not yet started draining, and it will see step 2.
+//!    Passive send: skip step 3 ([`Signal::Passive`]) unless the ring is at
+//!    least a quarter full, when it becomes active.
+//!
+//! Receiver `j` (`Endpoint::drain`), from its IPI handler or its loop:
+//! 1. `latch[j].swap(false)`, *before* looking for work: a send after this
+//!    point raises a new IPI (a swap, not a store: see `drain`);
+//! 2. `bits = pending[j].swap(0)`; for each sender bit, drain that ring.
+//!
+//! No lost wakeup: a sender that saw the latch set (no IPI) did steps 1-2
+//! before the receiver's step 1 in the latch's order (all SeqCst), so the
+//! receiver's step 2 sees its bit and its message. A message is never
+//! dropped: a full ring makes `try_send` fail, and `send` waits (the caller
+//! drains its own inbox meanwhile, so two CPUs sending to each other cannot
+//! deadlock) with hysteresis: once full, it waits until the ring is half
+//! empty.
+//!
+//! Producer rule: ring[i][*] has one producer, CPU `i`; the kernel sends with
+//! interrupts off so an interrupt handler on the same CPU cannot interleave.
+//! Consumer rule: ring[*][j] has one consumer, CPU `j`. [`Endpoint`] carries
+//! both roles for one CPU and is `!Send`.
+
+use alloc::boxed::Box;
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+
+/// A message: a function (or task) pointer and a word of data. What they
+/// mean is up to the sender and receiver; the queue only moves them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Usually a function or task pointer.
+    pub func: usize,
+    /// One word of argument.
+    pub data: usize,
+}
+
+/// What the sender must do after a send.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// The latch went 0 -> 1: raise the hardware IPI.
+    SendIpi,
+    /// The receiver is already signalled (or draining): nothing to do.
+    AlreadySignalled,
+    /// Passive send: the receiver picks it up at its next drain.
+    Passive,
+}
+
+/// How urgent a send is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Signal the receiver (IPI if its latch is clear).
+    Active,
+    /// No IPI; falls back to active once the ring is a quarter full.
+    Passive,
+}
+
+/// What a waiting sender's callback is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// The receiver whose ring is full.
+    pub to: usize,
+    /// Raise the hardware IPI to `to` now (its latch went 0 -> 1).
+    pub raise_ipi: bool,
+    /// First call for this full ring (start the clock for a report).
+    pub first: bool,
+}
+
+/// The ring was full; the message was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full(pub Message);
+
+/// Keeps a value on its own cache line(s).
+#[repr(align(64))]
+struct Padded<T>(T);
+
+struct Ring {
+    /// Next slot to read (consumer only writes it).
+    head: Padded<AtomicUsize>,
+    /// Next slot to write (producer only writes it).
+    tail: Padded<AtomicUsize>,
+    slots: Box<[UnsafeCell<MaybeUninit<Message>>]>,
+}
+
+struct Inbox {
+    /// Bit `i`: sender `i` may have messages in ring[i][me].
+    pending: Padded<AtomicUsize>,
+    latch: Padded<AtomicBool>,
+    /// Indexed by sender.
+    rings: Box<[Ring]>,
+}
+
+/// Per-CPU counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages sent by this CPU.
+    pub sent: u64,
+    /// Messages this CPU received.
+    pub received: u64,
+    /// Hardware IPIs this CPU had to raise.
+    pub ipis_sent: u64,
+    /// Active sends that needed no IPI (latch already set).
+    pub ipis_avoided: u64,
+    /// Passive sends.
+    pub passive: u64,
+    /// Sends that found the ring full and had to wait.
+    pub full_waits: u64,
+    /// Deepest ring (messages queued) this CPU saw when sending.
+    pub deepest: u64,
+}
+
+/// The queues of a machine with `cpus` CPUs (at most `usize::BITS`).
+pub struct IpiQueues {
+    cpus: usize,
+    capacity: usize,
+    inboxes: Box<[Inbox]>,
+    claimed: Box<[AtomicBool]>,
+}
+
+// SAFETY: the rings' slots are accessed by one producer and one consumer
+// under the protocol above (enforced by `Endpoint`'s contract); everything
+// else is atomic.
+unsafe impl Sync for IpiQueues {}
+// SAFETY: as above.
+unsafe impl Send for IpiQueues {}
+
+impl IpiQueues {
+    /// Queues for `cpus` CPUs, each ring holding `capacity` messages (a power
+    /// of two; 256 is the kernel's default, tiny values are for tests).
+    pub fn new(cpus: usize, capacity: usize) -> Self {
+        assert!((1..=usize::BITS as usize).contains(&cpus), "1..={} CPUs", usize::BITS);
+        assert!(capacity.is_power_of_two(), "capacity must be a power of two");
+        let ring = || Ring {
+            head: Padded(AtomicUsize::new(0)),
+            tail: Padded(AtomicUsize::new(0)),
+            slots: (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect(),
+        };
+        let inboxes = (0..cpus)
+            .map(|_| Inbox {
+                pending: Padded(AtomicUsize::new(0)),
+                latch: Padded(AtomicBool::new(false)),
+                rings: (0..cpus).map(|_| ring()).collect(),
+            })
+            .collect();
+        let claimed = (0..cpus).map(|_| AtomicBool::new(false)).collect();
+        Self { cpus, capacity, inboxes, claimed }
+    }
+
+    /// Number of CPUs.
+    pub fn cpus(&self) -> usize {
+        self.cpus
+    }
+
+    /// Ring capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The endpoint of CPU `cpu`: its sending side (ring[cpu][*]) and its
+    /// receiving side (ring[*][cpu]). Each CPU's endpoint can be taken once.
+    ///
+    /// # Safety
+    /// The endpoint must only be used by CPU `cpu`, and never re-entrantly:
+    /// in the kernel, with interrupts off for each send and drain (an
+    /// interrupt handler on the same CPU must not use it meanwhile).
+    pub unsafe fn endpoint(&self, cpu: usize) -> Option<Endpoint<'_>> {
+        let taken = self.claimed.get(cpu)?.swap(true, Ordering::AcqRel);
+        (!taken).then(|| Endpoint { queues: self, me: cpu, stats: Cell::new(QueueStats::default()), _cpu: PhantomData })
+    }
+
+    /// Messages queued from `from` to `to` now (approximate while either runs).
+    pub fn len(&self, from: usize, to: usize) -> usize {
+        let ring = &self.inboxes[to].rings[from];
+        ring.tail.0.load(Ordering::Acquire).wrapping_sub(ring.head.0.load(Ordering::Acquire))
+    }
+
+    /// Whether `cpu` has senders with pending work (cheap: one load). The
+    /// idle loop checks it with interrupts off before halting.
+    pub fn has_pending(&self, cpu: usize) -> bool {
+        self.inboxes[cpu].pending.0.load(Ordering::SeqCst) != 0
+    }
+}
+
+/// One CPU's handle on the queues (`!Send`: it stays on its CPU).
+pub struct Endpoint<'q> {
+    queues: &'q IpiQueues,
+    me: usize,
+    stats: Cell<QueueStats>,
+    _cpu: PhantomData<*mut ()>,
+}
+
+impl Endpoint<'_> {
+    /// This endpoint's CPU.
+    pub fn cpu(&self) -> usize {
+        self.me
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> QueueStats {
+        self.stats.get()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut QueueStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Sends `msg` to CPU `to` if its ring has room.
+    pub fn try_send(&self, to: usize, msg: Message, urgency: Urgency) -> Result<Signal, Full> {
+        let q = self.queues;
+        let inbox = &q.inboxes[to];
+        let ring = &inbox.rings[self.me];
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        let head = ring.head.0.load(Ordering::Acquire);
+        let depth = tail.wrapping_sub(head);
+        if depth == q.capacity {
+            return Err(Full(msg));
+        }
+        // SAFETY: we are the ring's only producer, and slot `tail` is free:
+        // the consumer has moved `head` past it (Acquire above).
+        ring.slots[tail & (q.capacity - 1)].with_mut(|slot| unsafe { (*slot).write(msg) });
+        ring.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        inbox.pending.0.fetch_or(1 << self.me, Ordering::SeqCst);
+
+        let depth = depth as u64 + 1;
+        let active = urgency == Urgency::Active || depth as usize * 4 >= q.capacity;
+        let signal = if !active {
+            Signal::Passive
+        } else if inbox.latch.0.swap(true, Ordering::SeqCst) {
+            Signal::AlreadySignalled
+        } else {
+            Signal::SendIpi
+        };
+        self.count(|s| {
+            s.sent += 1;
+            s.deepest = s.deepest.max(depth);
+            match signal {
+                Signal::SendIpi => s.ipis_sent += 1,
+                Signal::AlreadySignalled => s.ipis_avoided += 1,
+                Signal::Passive => s.passive += 1,
+            }
+        });
+        Ok(signal)
+    }
+
+    /// Sends `msg`, waiting while the ring is full. While waiting it calls
+    /// `wait(self, Wait)`, which must let this CPU drain its own inbox (two
+    /// CPUs flooding each other would otherwise deadlock), raise the IPI when
+    /// `Wait::raise_ipi` says so, and may report a receiver that does not
+    /// drain. Once the ring was full, sending resumes only when it is at most
+    /// half full (hysteresis).
+    pub fn send(&self, to: usize, msg: Message, urgency: Urgency, mut wait: impl FnMut(&Self, Wait)) -> Signal {
+        let mut msg = msg;
+        loop {
+            match self.try_send(to, msg, urgency) {
+                Ok(signal) => return signal,
+                Err(Full(m)) => {
+                    msg = m;
+                    self.count(|s| s.full_waits += 1);
+                    // A full ring may be a passive one: make sure the receiver
+                    // is signalled, by the same 0 -> 1 latch rule.
+                    let raise_ipi = !self.queues.inboxes[to].latch.0.swap(true, Ordering::SeqCst);
+                    if raise_ipi {
+                        self.count(|s| s.ipis_sent += 1);
+                    }
+                    wait(self, Wait { to, raise_ipi, first: true });
+                    while self.queues.len(self.me, to) > self.queues.capacity / 2 {
+                        wait(self, Wait { to, raise_ipi: false, first: false });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains every ring with pending work for this CPU, oldest first per
+    /// sender, calling `f(sender, message)`. Returns how many it took.
+    pub fn drain(&self, mut f: impl FnMut(usize, Message)) -> usize {
+        let q = self.queues;
+        let inbox = &q.inboxes[self.me];
+        // Clear the latch first: any send from here on raises a new IPI. A
+        // swap, not a store: the two latch read-modify-writes are then
+        // totally ordered with a reads-from edge, so either the sender sees
+        // `false` (and raises an IPI) or we synchronise with its swap and the
+        // `pending` swap below sees its bit. With a plain store, loom finds
+        // an execution where both miss (a lost wakeup).
+        let _ = inbox.latch.0.swap(false, Ordering::SeqCst);
+        let mut bits = inbox.pending.0.swap(0, Ordering::SeqCst);
+        let mut taken = 0;
+        while bits != 0 {
+            let from = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let ring = &inbox.rings[from];
+            let mut head = ring.head.0.load(Ordering::Relaxed);
+            let tail = ring.tail.0.load(Ordering::Acquire);
+            while head != tail {
+                // SAFETY: we are the ring's only consumer, and slots before
+                // `tail` (Acquire) were written by the producer.
+                let msg = ring.slots[head & (q.capacity - 1)].with(|slot| unsafe { (*slot).assume_init_read() });
+                head = head.wrapping_add(1);
+                // Free the slot before running the handler (it may send).
+                ring.head.0.store(head, Ordering::Release);
+                f(from, msg);
+                taken += 1;
+            }
+        }
+        self.count(|s| s.received += taken as u64);
+        taken
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn msg(n: usize) -> Message {
+        Message { func: 0xf, data: n }
+    }
+
+    fn drain(ep: &Endpoint<'_>) -> alloc::vec::Vec<(usize, Message)> {
+        let mut v = alloc::vec::Vec::new();
+        ep.drain(|from, m| v.push((from, m)));
+        v
+    }
+
+    #[test]
+    fn first_active_send_raises_the_ipi_then_latch_holds() {
+        let q = IpiQueues::new(2, 8);
+        // SAFETY: one endpoint per CPU, used by this test thread only.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        assert_eq!(a.try_send(1, msg(1), Urgency::Active), Ok(Signal::SendIpi));
+        assert_eq!(a.try_send(1, msg(2), Urgency::Active), Ok(Signal::AlreadySignalled));
+        assert!(q.has_pending(1));
+        assert_eq!(drain(&b), [(0, msg(1)), (0, msg(2))]);
+        assert!(!q.has_pending(1));
+        // The drain cleared the latch: the next send signals again.
+        assert_eq!(a.try_send(1, msg(3), Urgency::Active), Ok(Signal::SendIpi));
+        let s = a.stats();
+        assert_eq!((s.sent, s.ipis_sent, s.ipis_avoided, s.deepest), (3, 2, 1, 2));
+        assert_eq!(b.stats().received, 2);
+    }
+
+    #[test]
+    fn passive_sends_turn_active_at_a_quarter_full() {
+        let q = IpiQueues::new(2, 8);
+        // SAFETY: as above.
+        let a = unsafe { q.endpoint(0).unwrap() };
+        assert_eq!(a.try_send(1, msg(1), Urgency::Passive), Ok(Signal::Passive));
+        // Depth 2 of 8 is a quarter: active from here.
+        assert_eq!(a.try_send(1, msg(2), Urgency::Passive), Ok(Signal::SendIpi));
+        assert_eq!(a.try_send(1, msg(3), Urgency::Passive), Ok(Signal::AlreadySignalled));
+    }
+
+    #[test]
+    fn full_ring_refuses_without_losing_the_message() {
+        let q = IpiQueues::new(2, 4);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        for n in 0..4 {
+            let _ = a.try_send(1, msg(n), Urgency::Active).unwrap();
+        }
+        assert_eq!(a.try_send(1, msg(4), Urgency::Active), Err(Full(msg(4))));
+        assert_eq!(drain(&b).len(), 4);
+        assert!(a.try_send(1, msg(4), Urgency::Active).is_ok());
+        assert_eq!(drain(&b), [(0, msg(4))]);
+    }
+
+    #[test]
+    fn full_ring_waits_with_hysteresis_and_raises_the_ipi() {
+        let q = IpiQueues::new(2, 4);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        for n in 0..4 {
+            let _ = a.try_send(1, msg(n), Urgency::Passive).unwrap();
+        }
+        let _ = drain(&b); // clears the latch; refill
+        for n in 0..4 {
+            let _ = a.try_send(1, msg(n), Urgency::Passive).unwrap();
+        }
+        let mut calls = alloc::vec::Vec::new();
+        let signal = a.send(1, msg(9), Urgency::Active, |_, w| {
+            calls.push(w);
+            // The "receiver" takes one message per wait: resuming needs the
+            // ring at half (2 of 4), so two takes.
+            b.drain_one_for_test();
+        });
+        assert_eq!(signal, Signal::AlreadySignalled);
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].first && calls[0].to == 1);
+        assert!(!calls[1].first && !calls[1].raise_ipi);
+        assert_eq!(a.stats().full_waits, 1);
+    }
+
+    #[test]
+    fn endpoints_are_taken_once() {
+        let q = IpiQueues::new(3, 4);
+        // SAFETY: as above.
+        unsafe {
+            assert!(q.endpoint(2).is_some());
+            assert!(q.endpoint(2).is_none());
+            assert!(q.endpoint(3).is_none());
+        }
+    }
+
+    impl Endpoint<'_> {
+        /// Takes one message from sender 0 (tests of the waiting sender).
+        fn drain_one_for_test(&self) {
+            let ring = &self.queues.inboxes[self.me].rings[0];
+            let head = ring.head.0.load(Ordering::Relaxed);
+            if head != ring.tail.0.load(Ordering::Acquire) {
+                ring.head.0.store(head + 1, Ordering::Release);
+            }
+        }
+    }
+}
