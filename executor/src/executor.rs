@@ -8,7 +8,6 @@
 //! handler, so interrupt-context wakes always take the inbox and can never
 //! race the owner's run-queue operations.
 
-use core::cell::Cell;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
@@ -94,6 +93,8 @@ pub(crate) struct Shared {
     hooks: &'static Hooks,
     inbox: Inbox,
     remote_wakes: AtomicUsize,
+    /// Task ids, for local and remote spawns alike.
+    next_id: AtomicUsize,
     owned: UnsafeCell<Owned>,
 }
 
@@ -161,9 +162,71 @@ impl Shared {
 /// The owner's handle to one executor.
 pub struct Executor {
     shared: &'static Shared,
-    next_id: Cell<u64>,
     /// `!Send` and `!Sync`: the handle stays on its CPU.
     _owner: PhantomData<*mut ()>,
+}
+
+/// A `Send` handle for creating tasks that will live on one executor, from
+/// any CPU: [`RemoteSpawner::prepare`] makes the task and its `JoinHandle`
+/// where it is called; the [`Adopt`] token must then travel to the owner
+/// (the kernel sends it through the IPI queues), which calls
+/// [`Executor::adopt`]. The future is `Send` because it is made here and
+/// polled there.
+#[derive(Clone, Copy)]
+pub struct RemoteSpawner {
+    shared: &'static Shared,
+}
+
+/// A task made by [`RemoteSpawner::prepare`], not yet handed to its owner.
+/// It must reach [`Executor::adopt`] on that owner; if it is dropped instead,
+/// the task (and its future) is leaked, never run.
+#[must_use = "an Adopt token must be delivered to its executor"]
+pub struct Adopt(NonNull<Header>);
+
+// SAFETY: the token only carries the pointer to a task whose future is Send
+// (`prepare` requires it); nothing reaches the task through it but `adopt`.
+unsafe impl Send for Adopt {}
+
+impl Adopt {
+    /// The token as one word (for a queue message).
+    pub fn into_raw(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// Rebuilds a token from [`Adopt::into_raw`].
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw` and is used once.
+    pub unsafe fn from_raw(raw: usize) -> Self {
+        // SAFETY: per the contract, a task pointer (never null).
+        Self(unsafe { NonNull::new_unchecked(raw as *mut Header) })
+    }
+
+    /// The id of the executor that must adopt it.
+    pub fn owner(&self) -> usize {
+        // SAFETY: the token's task is alive (it holds the executor's reference).
+        unsafe { self.0.as_ref() }.home.id
+    }
+}
+
+impl RemoteSpawner {
+    /// The id of the executor the tasks will live on.
+    pub fn id(&self) -> usize {
+        self.shared.id
+    }
+
+    /// Makes a task for this spawner's executor. Deliver the token to it.
+    pub fn prepare<F>(&self, options: Spawn, future: F) -> (JoinHandle<F::Output>, Adopt)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
+        let h = task::allocate(future, self.shared, id, options.name, options.band);
+        // SAFETY: `allocate` made two references: the handle takes one, the
+        // executor's travels with the token.
+        (JoinHandle::new(unsafe { TaskRef::from_raw(h) }), Adopt(h))
+    }
 }
 
 /// Options for a spawn.
@@ -190,6 +253,7 @@ impl Executor {
             hooks,
             inbox: Inbox::new(),
             remote_wakes: AtomicUsize::new(0),
+            next_id: AtomicUsize::new(1),
             owned: UnsafeCell::new(Owned {
                 queues: [RunQueue::new(), RunQueue::new()],
                 all: None,
@@ -199,7 +263,7 @@ impl Executor {
                 on_slow: None,
             }),
         }));
-        Self { shared, next_id: Cell::new(1), _owner: PhantomData }
+        Self { shared, _owner: PhantomData }
     }
 
     /// This executor's id.
@@ -213,16 +277,22 @@ impl Executor {
         self.shared.owned.with_mut(|o| f(unsafe { &mut *o }))
     }
 
-    /// Spawns `future` as a normal-band task.
-    pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
-        self.spawn_with(Spawn::default(), future)
+    /// A handle other CPUs use to make tasks for this executor.
+    pub fn remote_spawner(&self) -> RemoteSpawner {
+        RemoteSpawner { shared: self.shared }
     }
 
-    /// Spawns `future` with a name and band.
-    pub fn spawn_with<F: Future + 'static>(&self, options: Spawn, future: F) -> JoinHandle<F::Output> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        let h = task::allocate(future, self.shared, id, options.name, options.band);
+    /// Takes over a task made by [`RemoteSpawner::prepare`] for this
+    /// executor: it is listed, counted and queued like a local spawn.
+    pub fn adopt(&self, token: Adopt) {
+        let h = token.0;
+        // SAFETY: the token's task is alive (its executor reference).
+        assert_eq!(unsafe { h.as_ref() }.home.id, self.shared.id, "task adopted by the wrong executor");
+        self.link_and_queue(h);
+    }
+
+    /// Lists a new task, counts it and queues it.
+    fn link_and_queue(&self, h: NonNull<Header>) {
         self.owned(|o| {
             // SAFETY: `h` is new and ours; owner-only links.
             unsafe {
@@ -237,6 +307,18 @@ impl Executor {
         });
         // SAFETY: owner (this handle); the task is alive and not complete.
         unsafe { self.shared.enqueue_local(h) };
+    }
+
+    /// Spawns `future` as a normal-band task.
+    pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
+        self.spawn_with(Spawn::default(), future)
+    }
+
+    /// Spawns `future` with a name and band.
+    pub fn spawn_with<F: Future + 'static>(&self, options: Spawn, future: F) -> JoinHandle<F::Output> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
+        let h = task::allocate(future, self.shared, id, options.name, options.band);
+        self.link_and_queue(h);
         // SAFETY: `allocate` made two references: the executor keeps one
         // (released at completion), the handle gets the other.
         JoinHandle::new(unsafe { TaskRef::from_raw(h) })

@@ -20,6 +20,10 @@
 //!    point raises a new IPI (a swap, not a store: see `drain`);
 //! 2. `bits = pending[j].swap(0)`; for each sender bit, drain that ring.
 //!
+//! Idle: with interrupts off the receiver halts only if `has_pending` is
+//! false: no pending bit *and* the latch clear (a set latch means an IPI was
+//! raised that may have been taken while the CPU was busy: a drain is owed).
+//!
 //! No lost wakeup: a sender that saw the latch set (no IPI) did steps 1-2
 //! before the receiver's step 1 in the latch's order (all SeqCst), so the
 //! receiver's step 2 sees its bit and its message. A message is never
@@ -190,10 +194,23 @@ impl IpiQueues {
         ring.tail.0.load(Ordering::Acquire).wrapping_sub(ring.head.0.load(Ordering::Acquire))
     }
 
-    /// Whether `cpu` has senders with pending work (cheap: one load). The
-    /// idle loop checks it with interrupts off before halting.
+    /// Whether `cpu`'s IPI latch is set (for reports).
+    pub fn latch_set(&self, cpu: usize) -> bool {
+        self.inboxes[cpu].latch.0.load(Ordering::SeqCst)
+    }
+
+    /// Whether `cpu` owes a drain: senders have pending work, or its latch
+    /// is set. The idle loop checks it with interrupts off before halting.
+    ///
+    /// The latch counts: it is set by the send that raised the last IPI, and
+    /// that IPI may already have been taken while the CPU was busy (the
+    /// kernel's handler only acknowledges), after a drain that had already
+    /// emptied the ring. Halting with the latch set would leave every later
+    /// sender seeing "already signalled" and sending no IPI: a lost wakeup
+    /// (loom finds it when interrupts can be taken between drain and halt).
     pub fn has_pending(&self, cpu: usize) -> bool {
-        self.inboxes[cpu].pending.0.load(Ordering::SeqCst) != 0
+        let inbox = &self.inboxes[cpu];
+        inbox.pending.0.load(Ordering::SeqCst) != 0 || inbox.latch.0.load(Ordering::SeqCst)
     }
 }
 

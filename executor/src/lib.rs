@@ -55,6 +55,6 @@ mod state;
 mod sync;
 mod task;
 
-pub use executor::{BUDGET, Executor, Hooks, Spawn, Stats, TaskInfo, yield_now};
+pub use executor::{Adopt, BUDGET, Executor, Hooks, RemoteSpawner, Spawn, Stats, TaskInfo, yield_now};
 pub use join::{JoinError, JoinHandle};
 pub use task::{Band, overhead_bytes};

@@ -356,3 +356,28 @@ fn watchdog_names_slow_polls_and_current_task_is_tracked() {
     assert_eq!(SEEN_CURRENT.load(Ordering::SeqCst), 1);
     assert_eq!(ex.current_task(), None, "nothing is polled between ticks");
 }
+
+#[test]
+fn remote_spawn_is_made_here_and_runs_there() {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel::<usize>();
+    let (spawner_tx, spawner_rx) = mpsc::channel();
+    let (result_tx, result_rx) = mpsc::channel();
+    let owner = std::thread::spawn(move || {
+        let ex = executor();
+        spawner_tx.send(ex.remote_spawner()).unwrap();
+        // The "IPI queue": adopt tokens as they arrive.
+        let raw = rx.recv().unwrap();
+        // SAFETY: the raw token came from `into_raw`, once.
+        ex.adopt(unsafe { executor::Adopt::from_raw(raw) });
+        ex.run_until_idle();
+        result_tx.send(std::thread::current().id()).unwrap();
+    });
+    let spawner = spawner_rx.recv().unwrap();
+    let (mut handle, token) = spawner.prepare(Spawn::default(), async { std::thread::current().id() });
+    assert_eq!(token.owner(), spawner.id());
+    tx.send(token.into_raw()).unwrap();
+    let owner_thread = result_rx.recv().unwrap();
+    owner.join().unwrap();
+    assert_eq!(poll_once(&mut handle), Poll::Ready(Ok(owner_thread)), "ran on the owner");
+}

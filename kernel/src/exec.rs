@@ -9,9 +9,12 @@
 //!   already ended its `hlt`, and the loop re-checks before halting again);
 //! - `now`: the TSC.
 //!
-//! Idle (`run`): with interrupts off, check the executor (queues, inbox)
-//! and the call mailbox; only if both are empty `sti; hlt` (atomic), so a
-//! wake that lands after the check still ends the halt.
+//! Each turn drains this CPU's IPI queues (adopting tasks spawned here from
+//! other CPUs, in task context), ticks the executor, serves the call mailbox.
+//! Idle (`run`): with interrupts off, check the executor (queues, inbox),
+//! the IPI queues' pending mask and the call mailbox; only if all are empty
+//! `sti; hlt` (atomic), so a wake or message that lands after the check still
+//! ends the halt.
 
 use core::future::Future;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -73,6 +76,7 @@ pub fn this() -> &'static Executor {
     }
     let ex: &'static Executor = Box::leak(Box::new(Executor::new(id.as_usize(), &HOOKS)));
     ex.set_watchdog(time::tsc_khz().max(1) * WATCHDOG_MS, watchdog);
+    crate::ipiq::register_spawner(id, ex.remote_spawner());
     slot.store(core::ptr::from_ref(ex).cast_mut(), Ordering::Release);
     log::info!("{id}: executor started");
     ex
@@ -100,13 +104,14 @@ pub fn spawn_named<F: Future + 'static>(name: &'static str, future: F) -> JoinHa
 /// interrupts off too: a `done` that became true in this turn's polls must
 /// not be slept through).
 fn turn(ex: &Executor, done: impl Fn() -> bool) {
+    crate::ipiq::drain();
     ex.tick();
     let me = percpu::this();
     if me.mailbox.serve() {
         return;
     }
     interrupts::disable();
-    if ex.has_work() || me.mailbox.pending() || done() {
+    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() {
         interrupts::enable();
         return;
     }

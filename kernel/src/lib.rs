@@ -21,6 +21,7 @@ pub mod boot;
 pub mod console;
 pub mod exec;
 pub mod fatal;
+pub mod ipiq;
 pub mod memory;
 pub mod smp;
 pub mod testing;

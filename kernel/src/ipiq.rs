@@ -1,0 +1,281 @@
+//! Cross-CPU work as futures over the IPI queues (DragonFly's `lwkt_ipiq`).
+//!
+//! One [`IpiQueues`] for the machine, made by the first send (ring
+//! capacity 256 unless a kernel image sets another before that): each message carries a handler
+//! (`fn(from, data)`) and one word. CPU `i`'s endpoint is used only by CPU
+//! `i`, with interrupts off for each send and drain.
+//!
+//! Data flow of `spawn_on(cpu, fut)`: the task is allocated here (one
+//! allocation, its `JoinHandle` stays here), its `Adopt` token goes into
+//! ring[here][cpu], and only a 0 -> 1 latch swap raises the hardware IPI
+//! (vector 0xf1). The IPI handler only acknowledges: it ends the target's
+//! `hlt`, and the target's loop (`exec`) drains its rings in task context,
+//! adopting the task into its run queue. Futures are never polled in
+//! interrupt context. The reply (the task's output) reaches the caller
+//! through the `JoinHandle`, whose wake travels back to the caller's CPU.
+//!
+//! A full ring is never dropped: the sender drains its own rings while it
+//! waits (so two CPUs flooding each other cannot deadlock) and reports a
+//! receiver that has not drained for a second.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::future::{Future, poll_fn};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::task::{Poll, Waker};
+
+use executor::ipiq::{Endpoint, IpiQueues, Message, QueueStats, Signal, Urgency};
+use executor::{Adopt, JoinHandle, RemoteSpawner, Spawn};
+use x86_64::instructions::interrupts;
+
+use crate::arch::idt::{self, Vector};
+use crate::arch::lapic;
+use crate::smp::{self, CpuId, MAX_CPUS};
+use crate::{exec, time};
+
+pub use executor::ipiq::Urgency as SendUrgency;
+
+/// The vector that tells a CPU its rings have work.
+pub const IPIQ_VECTOR: u8 = 0xf1;
+
+/// Default ring capacity.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+static CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_CAPACITY);
+static QUEUES: spin::Once<IpiQueues> = spin::Once::new();
+static ENDPOINTS: [AtomicPtr<Endpoint<'static>>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+static SPAWNERS: [spin::Once<RemoteSpawner>; MAX_CPUS] = [const { spin::Once::new() }; MAX_CPUS];
+
+/// A message handler: runs on the receiving CPU, in task context (its loop),
+/// with interrupts off. It must be short; it may send.
+pub type Handler = fn(from: CpuId, data: usize);
+
+/// Sets the ring capacity (a power of two). Only before the queues are first
+/// used (tests use tiny rings).
+pub fn set_capacity(capacity: usize) {
+    assert!(QUEUES.get().is_none(), "the IPI queues are already in use");
+    CAPACITY.store(capacity, Ordering::Relaxed);
+}
+
+static RAISED: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
+static TAKEN: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
+
+fn on_ipiq_vector(_: Vector, _: &mut crate::arch::entry::InterruptFrame) {
+    TAKEN[smp::current().as_usize()].fetch_add(1, Ordering::Relaxed);
+    // Only acknowledge: the interrupted `hlt` returns and the loop drains.
+    lapic::eoi();
+}
+
+/// Installs the vector handler (boot CPU, after bring-up). The queues
+/// themselves are made by the first send, for the CPUs online then, so a
+/// kernel image can still choose the capacity.
+pub fn init() {
+    idt::set_handler(Vector::try_new(IPIQ_VECTOR).expect("not an exception"), on_ipiq_vector);
+}
+
+/// Records CPU `cpu`'s spawner (called when its executor starts).
+pub(crate) fn register_spawner(cpu: CpuId, spawner: RemoteSpawner) {
+    SPAWNERS[cpu.as_usize()].call_once(|| spawner);
+}
+
+/// This CPU's endpoint, made on first use. `create` makes the queues if
+/// nobody has yet (senders do; drains never do).
+fn endpoint(create: bool) -> Option<&'static Endpoint<'static>> {
+    let queues = if create {
+        QUEUES.call_once(|| IpiQueues::new(smp::online(), CAPACITY.load(Ordering::Relaxed)))
+    } else {
+        QUEUES.get()?
+    };
+    let me = smp::current().as_usize();
+    let p = ENDPOINTS[me].load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: each CPU only dereferences its own (leaked) endpoint.
+        return Some(unsafe { &*p });
+    }
+    // SAFETY: this CPU is the only user of its endpoint, and every use below
+    // runs with interrupts off, so an interrupt handler never interleaves.
+    let ep = unsafe { queues.endpoint(me) }?;
+    let ep: &'static Endpoint<'static> = Box::leak(Box::new(ep));
+    ENDPOINTS[me].store(core::ptr::from_ref(ep).cast_mut(), Ordering::Release);
+    Some(ep)
+}
+
+fn raise(to: usize) {
+    RAISED[to].fetch_add(1, Ordering::Relaxed);
+    if let Some(cpu) = CpuId::try_new(to) {
+        smp::send_ipi(cpu, Vector::try_new(IPIQ_VECTOR).expect("not an exception"));
+    }
+}
+
+fn run_handler(from: usize, msg: Message) {
+    // SAFETY: every message's `func` is a `Handler` written by `send`.
+    let handler = unsafe { core::mem::transmute::<usize, Handler>(msg.func) };
+    handler(CpuId::try_new(from).expect("sender id below MAX_CPUS"), msg.data);
+}
+
+/// Sends `handler(here, data)` to run on `to`. Waits (draining this CPU's
+/// own rings) while the ring is full; never drops the message.
+pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
+    let ep = endpoint(true).expect("a CPU beyond the queues' CPU count");
+    let msg = Message { func: handler as usize, data };
+    let me = smp::current();
+    interrupts::without_interrupts(|| {
+        let mut since = 0u64;
+        let mut reported = false;
+        let signal = ep.send(to.as_usize(), msg, urgency, |ep, wait| {
+            if wait.raise_ipi {
+                raise(wait.to);
+            }
+            if wait.first {
+                since = crate::arch::cpu::rdtsc();
+            } else if !reported && time::cycles_to_duration(crate::arch::cpu::rdtsc() - since).as_secs() >= 1 {
+                reported = true;
+                let q = QUEUES.get().expect("sending");
+                log::warn!(
+                    "{me}: ring to cpu{} full for 1 s: cpu{} is not draining (ring {} of {}, pending {}, latch {}, raised {}, taken {})",
+                    wait.to,
+                    wait.to,
+                    q.len(me.as_usize(), wait.to),
+                    q.capacity(),
+                    q.has_pending(wait.to),
+                    q.latch_set(wait.to),
+                    RAISED[wait.to].load(Ordering::Relaxed),
+                    TAKEN[wait.to].load(Ordering::Relaxed)
+                );
+            }
+            ep.drain(run_handler);
+            core::hint::spin_loop();
+        });
+        if signal == Signal::SendIpi {
+            raise(to.as_usize());
+        }
+    });
+}
+
+/// Runs every message waiting for this CPU. Returns how many.
+pub fn drain() -> usize {
+    match endpoint(false) {
+        Some(ep) => interrupts::without_interrupts(|| ep.drain(run_handler)),
+        None => 0,
+    }
+}
+
+/// Whether senders have work pending for this CPU (the idle check).
+pub fn has_pending() -> bool {
+    QUEUES.get().is_some_and(|q| q.has_pending(smp::current().as_usize()))
+}
+
+/// This CPU's queue counters.
+pub fn stats() -> QueueStats {
+    endpoint(false).map(Endpoint::stats).unwrap_or_default()
+}
+
+fn adopt(_from: CpuId, token: usize) {
+    // SAFETY: `spawn_on` sent `Adopt::into_raw` for a task made for this
+    // CPU's executor; each message is delivered once.
+    exec::this().adopt(unsafe { Adopt::from_raw(token) });
+}
+
+/// Spawns `future` on `cpu`; the task lives there from now on.
+pub fn spawn_on<F>(cpu: CpuId, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if cpu == smp::current() {
+        return exec::spawn(future);
+    }
+    let spawner = SPAWNERS.get(cpu.as_usize()).and_then(spin::Once::get).expect("that CPU runs no executor");
+    let (handle, token) = spawner.prepare(Spawn::default(), future);
+    send(cpu, adopt, token.into_raw(), Urgency::Active);
+    handle
+}
+
+/// Runs `f()` as a task on `cpu` and returns its output (DragonFly's
+/// `lwkt_domsg`, as a future). The future `f` makes need not be `Send`: it is
+/// made and polled on `cpu`.
+pub async fn run_on<F, Fut>(cpu: CpuId, f: F) -> Fut::Output
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let remote = spawn_on(cpu, async move { exec::spawn(f()).await });
+    match remote.await {
+        Ok(Ok(out)) => out,
+        _ => panic!("run_on task on {cpu} was cancelled"),
+    }
+}
+
+/// Runs `f()` on every CPU and returns the outputs, indexed by CPU.
+pub async fn broadcast<F, Fut>(f: F) -> Vec<Fut::Output>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    let handles: Vec<_> = (0..smp::online())
+        .map(|n| {
+            let f = f.clone();
+            let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
+            spawn_on(cpu, async move { exec::spawn(f()).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(Ok(v)) => out.push(v),
+            _ => panic!("broadcast task cancelled"),
+        }
+    }
+    out
+}
+
+/// A barrier that `parties` tasks (on any CPUs) pass together.
+pub struct Barrier {
+    parties: usize,
+    state: spin::Mutex<BarrierState>,
+}
+
+struct BarrierState {
+    arrived: usize,
+    generation: u64,
+    waiters: Vec<Waker>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` tasks.
+    pub fn new(parties: usize) -> Self {
+        let state = BarrierState { arrived: 0, generation: 0, waiters: Vec::with_capacity(parties) };
+        Self { parties, state: spin::Mutex::new(state) }
+    }
+
+    /// Waits until `parties` tasks have called `wait`; the last one releases
+    /// all. Returns `true` in exactly one of them (the last to arrive).
+    pub async fn wait(&self) -> bool {
+        let generation = {
+            let mut s = self.state.lock();
+            s.arrived += 1;
+            if s.arrived == self.parties {
+                s.arrived = 0;
+                s.generation += 1;
+                for w in s.waiters.drain(..) {
+                    w.wake();
+                }
+                return true;
+            }
+            s.generation
+        };
+        poll_fn(|cx| {
+            let mut s = self.state.lock();
+            // Checked under the lock the releaser holds: no lost wakeup.
+            if s.generation != generation {
+                return Poll::Ready(false);
+            }
+            s.waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}

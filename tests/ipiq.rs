@@ -1,0 +1,47 @@
+//! Cross-CPU futures over the IPI queues, at several CPU counts.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use odonata_tests::{assert_line_contains, assert_passed, boot, log_of};
+
+const TESTS: [&str; 6] = [
+    "every_cpu_spawns_on_every_other_and_joins",
+    "run_on_returns_values",
+    "remote_wake_resumes_the_right_task_on_the_right_cpu",
+    "broadcast_and_barrier",
+    "all_to_all_flood_loses_and_duplicates_nothing",
+    "streaming_sends_mostly_avoid_the_ipi",
+];
+
+fn at(n: u32) {
+    let out = boot("ipiq").smp(n).run();
+    assert_passed(&out, &TESTS);
+    assert!(out.has_line(&format!("spawn_on: {} cross-CPU tasks joined", n * (n - 1))), "{}", log_of(&out));
+    assert_line_contains(&out, "remote wake: woken from cpu");
+    assert_line_contains(&out, &format!("flood: 1000000 messages on {n} CPUs"));
+    for line in out.lines().filter(|l| l.starts_with("flood:") || l.starts_with("streaming:")) {
+        println!("smp {n}: {line}");
+    }
+}
+
+#[test]
+fn ipiq_smp_2() {
+    at(2);
+}
+
+#[test]
+fn ipiq_smp_4() {
+    at(4);
+}
+
+#[test]
+fn ipiq_smp_8() {
+    at(8);
+}
+
+#[test]
+fn all_to_one_flood_through_rings_of_4_finishes() {
+    let out = boot("ipiq_tiny").smp(4).run();
+    assert_passed(&out, &["all_to_one_flood_with_rings_of_4_finishes"]);
+    assert_line_contains(&out, "all-to-one: 60000 messages through rings of 4");
+}
