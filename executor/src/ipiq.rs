@@ -311,6 +311,13 @@ impl Endpoint<'_> {
     pub fn drain(&self, mut f: impl FnMut(usize, Message)) -> usize {
         let q = self.queues;
         let inbox = &q.inboxes[self.me];
+        // Nothing owed (no pending bit, latch clear): two loads, no
+        // read-modify-write on lines the senders write. A send racing with
+        // these loads finds the latch clear and raises an IPI, or is seen by
+        // the next drain.
+        if inbox.pending.0.load(Ordering::SeqCst) == 0 && !inbox.latch.0.load(Ordering::SeqCst) {
+            return 0;
+        }
         // Clear the latch first: any send from here on raises a new IPI. A
         // swap, not a store: the two latch read-modify-writes are then
         // totally ordered with a reads-from edge, so either the sender sees

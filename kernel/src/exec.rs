@@ -99,16 +99,29 @@ pub fn spawn_named<F: Future + 'static>(name: &'static str, future: F) -> JoinHa
     this().spawn_with(Spawn { name: Some(name), band: Band::Normal }, future)
 }
 
+/// How long `block_on` polls for work before halting: a caller waiting for a
+/// reply (a `run_on`, say) should not pay a halted-CPU wakeup for it.
+const BLOCK_ON_SPIN_US: u64 = 50;
+
 /// One turn of this CPU's loop: run tasks, serve a cross-CPU call, and halt
 /// if there is nothing to do and the caller is not `done` (checked with
 /// interrupts off too: a `done` that became true in this turn's polls must
-/// not be slept through).
-fn turn(ex: &Executor, done: impl Fn() -> bool) {
+/// not be slept through). With `spin_us`, first poll that long for work.
+fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     crate::ipiq::drain();
     ex.tick();
     let me = percpu::this();
     if me.mailbox.serve() {
         return;
+    }
+    if spin_us > 0 {
+        let deadline = time::deadline_after_us(spin_us);
+        while !time::passed(deadline) {
+            if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() {
+                return;
+            }
+            core::hint::spin_loop();
+        }
     }
     interrupts::disable();
     if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() {
@@ -122,7 +135,7 @@ fn turn(ex: &Executor, done: impl Fn() -> bool) {
 pub fn run() -> ! {
     let ex = this();
     loop {
-        turn(ex, || false);
+        turn(ex, 0, || false);
     }
 }
 
@@ -131,7 +144,7 @@ pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
     let ex = this();
     let mut handle = ex.spawn_with(Spawn { name: Some("block_on"), band: Band::Normal }, future);
     while !handle.is_finished() {
-        turn(ex, || handle.is_finished());
+        turn(ex, BLOCK_ON_SPIN_US, || handle.is_finished());
     }
     let mut cx = Context::from_waker(Waker::noop());
     match core::pin::Pin::new(&mut handle).poll(&mut cx) {

@@ -63,6 +63,12 @@ pub fn deadline_after_ms(ms: u64) -> u64 {
     cpu::rdtsc().saturating_add(ms.saturating_mul(hz / 1000))
 }
 
+/// A TSC value `us` microseconds from now.
+pub fn deadline_after_us(us: u64) -> u64 {
+    let hz = TSC_HZ.load(Ordering::Relaxed).max(1_000_000);
+    cpu::rdtsc().saturating_add(us.saturating_mul(hz) / 1_000_000)
+}
+
 /// Whether the TSC has passed `deadline`.
 pub fn passed(deadline: u64) -> bool {
     cpu::rdtsc() >= deadline
