@@ -35,6 +35,12 @@ pub struct Hooks {
     pub signal: fn(usize),
     /// A monotonic cycle counter, for per-task statistics.
     pub now: fn() -> u64,
+    /// Delivers a wake message to executor `owner`: `task` is a task
+    /// reference as one word, which the owner hands to
+    /// [`Executor::wake_message`]. Returns `false` if it cannot send from
+    /// here (an interrupt handler, say): the wake then takes the owner's
+    /// lock-free inbox instead.
+    pub remote_wake: fn(owner: usize, task: usize) -> bool,
 }
 
 /// Polls per [`Executor::tick`] before it returns (and the inbox is drained
@@ -151,6 +157,11 @@ impl Shared {
             return;
         }
         header.state.ref_inc();
+        // The platform's message path first (the IPI queues, in the kernel);
+        // the message carries the reference just made.
+        if (self.hooks.remote_wake)(self.id, h.as_ptr() as usize) {
+            return;
+        }
         // SAFETY: alive, one reference made for the inbox, not in it (flag).
         let was_empty = unsafe { self.inbox.push(h) };
         if was_empty {
@@ -405,20 +416,46 @@ impl Executor {
         let mut n = 0;
         self.shared.inbox.drain(|h| {
             n += 1;
-            // SAFETY: the inbox's reference keeps it alive.
-            let header = unsafe { h.as_ref() };
-            // Clear first: a wake after this point sends a new message.
-            header.in_inbox.store(false, Ordering::Release);
-            if !header.state.is_complete() {
-                // SAFETY: owner; alive and not complete.
-                unsafe { self.shared.enqueue_local(h) };
-            }
-            // SAFETY: the inbox's reference.
-            unsafe { task::release(h) };
+            // SAFETY: each task in the inbox carries one reference for it.
+            unsafe { self.take_wake(h) }
         });
         if n > 0 {
             self.shared.remote_wakes.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Handles one remote wake (from the inbox or a message): clear the
+    /// in-flight flag first (a wake after this point sends a new message),
+    /// queue the task unless it completed, drop the message's reference.
+    ///
+    /// # Safety
+    /// `h` is a task of this executor and the caller passes the reference
+    /// the wake message carried.
+    unsafe fn take_wake(&self, h: NonNull<Header>) {
+        // SAFETY: the message's reference keeps it alive.
+        let header = unsafe { h.as_ref() };
+        header.in_inbox.store(false, Ordering::Release);
+        if !header.state.is_complete() {
+            // SAFETY: owner; alive and not complete.
+            unsafe { self.shared.enqueue_local(h) };
+        }
+        // SAFETY: the message's reference.
+        unsafe { task::release(h) };
+    }
+
+    /// Takes a wake message that [`Hooks::remote_wake`] delivered.
+    ///
+    /// # Safety
+    /// `task` is the word `remote_wake` was given for this executor, and
+    /// each message is taken once.
+    pub unsafe fn wake_message(&self, task: usize) {
+        let h = NonNull::new(task as *mut Header).expect("a task pointer");
+        // SAFETY: `remote_wake` was called with a task of this executor
+        // (`owner`) and the reference made for the message.
+        debug_assert_eq!(unsafe { h.as_ref() }.home.id, self.shared.id);
+        // SAFETY: per the contract.
+        unsafe { self.take_wake(h) };
+        self.shared.remote_wakes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Completion: unlink, publish, hand the output over, drop the executor's

@@ -8,8 +8,10 @@
 //! tick()           drain inbox -> run queues; pop (interrupt band first), poll,
 //!                  at most BUDGET polls, then return to the caller's loop
 //! wake (owner, task context)   queued? no -> set, push to run queue (no atomics)
-//! wake (elsewhere / interrupt) in_inbox.swap(true)? no -> +1 ref, push inbox,
-//!                              signal owner if the inbox was empty
+//! wake (elsewhere / interrupt) in_inbox.swap(true)? no -> +1 ref, then
+//!                              Hooks::remote_wake (a message: the kernel's IPI
+//!                              queues), or, if it declines (interrupt context),
+//!                              push the inbox and signal the owner if it was empty
 //! completion       COMPLETE set; output to the JoinHandle (or dropped); the
 //!                  executor's reference released (or at the stale queue pop)
 //! ```

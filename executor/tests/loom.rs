@@ -21,7 +21,7 @@ fn current() -> Option<usize> {
     CURRENT.with(Cell::get)
 }
 
-static HOOKS: Hooks = Hooks { current, signal: |_| {}, now: || 0 };
+static HOOKS: Hooks = Hooks { current, signal: |_| {}, now: || 0, remote_wake: |_, _| false };
 
 fn owner_executor() -> Executor {
     CURRENT.with(|c| c.set(Some(0)));

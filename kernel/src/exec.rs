@@ -52,7 +52,26 @@ fn hook_signal(id: usize) {
     }
 }
 
-static HOOKS: Hooks = Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc };
+/// Wakes of another CPU's task travel as IPI-queue messages from task
+/// context; an interrupt handler must not wait on a full ring or run message
+/// handlers, so from there the wake takes the owner's lock-free inbox.
+fn hook_remote_wake(owner: usize, task: usize) -> bool {
+    if percpu::this().in_interrupt() {
+        return false;
+    }
+    let Some(cpu) = CpuId::try_new(owner) else { return false };
+    crate::ipiq::send(cpu, on_wake_message, task, crate::ipiq::SendUrgency::Active);
+    true
+}
+
+fn on_wake_message(_from: CpuId, task: usize) {
+    // SAFETY: `hook_remote_wake` sent this word for a task of this CPU's
+    // executor, with the message's reference; each message runs once.
+    unsafe { this().wake_message(task) };
+}
+
+static HOOKS: Hooks =
+    Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc, remote_wake: hook_remote_wake };
 
 fn watchdog(task: &TaskInfo, cycles: u64) {
     log::warn!(

@@ -26,7 +26,7 @@ fn now() -> u64 {
     T0.with(|t| t.elapsed().as_nanos() as u64)
 }
 
-pub static HOOKS: Hooks = Hooks { current, signal, now };
+pub static HOOKS: Hooks = Hooks { current, signal, now, remote_wake: |_, _| false };
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 

@@ -65,7 +65,9 @@ fn remote_wake_resumes_the_right_task_on_the_right_cpu() {
     if n < 2 {
         return;
     }
-    let (home, waker_cpu) = (cpu(1), cpu(n - 1).max(cpu(0)));
+    // The task lives on cpu1; another CPU wakes it (the last one, or the
+    // boot CPU when there are only two).
+    let (home, waker_cpu) = (cpu(1), if n > 2 { cpu(n - 1) } else { cpu(0) });
     let waiter = ipiq::spawn_on(home, async {
         let before = smp::current();
         poll_fn(|cx| {
@@ -81,10 +83,13 @@ fn remote_wake_resumes_the_right_task_on_the_right_cpu() {
         assert!(!time::passed(deadline), "the task never parked");
         exec::block_on(async { yield_now().await });
     }
-    exec::block_on(ipiq::run_on(waker_cpu, || async {
+    let messages = exec::block_on(ipiq::run_on(waker_cpu, || async {
         RELEASED.store(true, Ordering::Release);
+        let before = ipiq::stats().sent;
         PARKED.lock().take().expect("parked").wake();
+        ipiq::stats().sent - before
     }));
+    assert_eq!(messages, 1, "the wake travelled as one IPI-queue message");
     let (before, after) = exec::block_on(waiter).expect("joined");
     assert_eq!((before, after), (home, home), "resumed on its own CPU");
     println!("remote wake: woken from {waker_cpu}, resumed on {after}");
