@@ -45,6 +45,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Cycles per call of `round_trip`: a warm-up, then the median of ROUNDS
+/// runs of ROUND_TRIPS calls.
+fn measure(mut round_trip: impl FnMut()) -> f64 {
+    let mut run = |n: u64| {
+        let t = rdtsc();
+        for _ in 0..n {
+            round_trip();
+        }
+        (rdtsc() - t) as f64 / n as f64
+    };
+    run(100);
+    median((0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect())
+}
+
 #[repr(align(64))]
 struct Line(AtomicU64);
 
@@ -70,23 +84,16 @@ fn cache_line_round_trip() -> f64 {
     PINGPONG.0.store(0, Ordering::Release);
     let other = ipiq::spawn_on(cpu(1), async { pong_cache_line() });
     let mut v = 0;
-    // Warm up, then time.
-    let mut run = |n: u64| {
-        let t = rdtsc();
-        for _ in 0..n {
-            PINGPONG.0.store(v + 1, Ordering::Release);
-            while PINGPONG.0.load(Ordering::Acquire) != v + 2 {
-                core::hint::spin_loop();
-            }
-            v += 2;
+    let cycles = measure(|| {
+        PINGPONG.0.store(v + 1, Ordering::Release);
+        while PINGPONG.0.load(Ordering::Acquire) != v + 2 {
+            core::hint::spin_loop();
         }
-        (rdtsc() - t) as f64 / n as f64
-    };
-    run(100);
-    let samples = (0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect();
+        v += 2;
+    });
     STOP.store(true, Ordering::Release);
     let _ = exec::block_on(other);
-    median(samples)
+    cycles
 }
 
 // ---- 2. ring round trip, polling receiver ----
@@ -112,23 +119,17 @@ fn poll_rings() -> u64 {
 fn ring_round_trip() -> f64 {
     STOP.store(false, Ordering::Release);
     let other = ipiq::spawn_on(cpu(1), async { poll_rings() });
-    let run = |n: u64| {
-        let t = rdtsc();
-        for k in 0..n {
-            let want = PONGS.load(Ordering::Acquire) + 1;
-            ipiq::send(cpu(1), on_ping, k as usize, SendUrgency::Passive);
-            while PONGS.load(Ordering::Acquire) < want {
-                ipiq::drain();
-                core::hint::spin_loop();
-            }
+    let cycles = measure(|| {
+        let want = PONGS.load(Ordering::Acquire) + 1;
+        ipiq::send(cpu(1), on_ping, 0, SendUrgency::Passive);
+        while PONGS.load(Ordering::Acquire) < want {
+            ipiq::drain();
+            core::hint::spin_loop();
         }
-        (rdtsc() - t) as f64 / n as f64
-    };
-    run(100);
-    let samples = (0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect();
+    });
     STOP.store(true, Ordering::Release);
     let _ = exec::block_on(other);
-    median(samples)
+    cycles
 }
 
 // ---- 3. raw IPI round trip ----
@@ -150,35 +151,21 @@ fn on_raw_pong(_: Vector, _: &mut InterruptFrame) {
 fn raw_ipi_round_trip() -> f64 {
     idt::set_handler(Vector::try_new(PING_VECTOR).unwrap(), on_raw_ping);
     idt::set_handler(Vector::try_new(PONG_VECTOR).unwrap(), on_raw_pong);
-    let run = |n: u64| {
-        let t = rdtsc();
-        for _ in 0..n {
-            let want = RAW_PONGS.load(Ordering::Acquire) + 1;
-            smp::send_ipi(cpu(1), Vector::try_new(PING_VECTOR).unwrap());
-            while RAW_PONGS.load(Ordering::Acquire) < want {
-                core::hint::spin_loop();
-            }
+    measure(|| {
+        let want = RAW_PONGS.load(Ordering::Acquire) + 1;
+        smp::send_ipi(cpu(1), Vector::try_new(PING_VECTOR).unwrap());
+        while RAW_PONGS.load(Ordering::Acquire) < want {
+            core::hint::spin_loop();
         }
-        (rdtsc() - t) as f64 / n as f64
-    };
-    run(100);
-    median((0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect())
+    })
 }
 
 // ---- 4. run_on to a halted CPU ----
 
 fn run_on_round_trip() -> f64 {
-    let run = |n: u64| {
-        let t = rdtsc();
-        exec::block_on(async move {
-            for _ in 0..n {
-                ipiq::run_on(cpu(1), || async { 1u8 }).await;
-            }
-        });
-        (rdtsc() - t) as f64 / n as f64
-    };
-    run(100);
-    median((0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect())
+    measure(|| {
+        exec::block_on(ipiq::run_on(cpu(1), || async { 1u8 }));
+    })
 }
 
 // ---- 5. all-to-all throughput ----
