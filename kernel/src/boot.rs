@@ -43,8 +43,12 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     config
 };
 
+/// The bootloader's hand-off: exclusive access to its `BootInfo` (the entry
+/// point's argument is `Handoff<'static>`).
+pub type Handoff<'a> = &'a mut BootInfo;
+
 /// Initialises the kernel, then runs `main` on a guard-paged kernel stack.
-pub fn start(info: &'static mut BootInfo, main: fn() -> !) -> ! {
+pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     arch::percpu::init_boot_cpu();
     console::init();
     time::init();

@@ -42,7 +42,7 @@ macro_rules! entry {
             config = &$crate::boot::BOOTLOADER_CONFIG
         );
         fn __odonata_bootloader_entry(
-            info: &'static mut $crate::bootloader_api::BootInfo,
+            info: $crate::boot::Handoff<'static>,
         ) -> ! {
             $crate::boot::start(info, $main)
         }

@@ -28,7 +28,7 @@ pub fn heap_size_for(usable_bytes: u64) -> u64 {
 }
 
 /// Sets up frames, page tables, the kernel's virtual layout and the heap.
-pub fn init(info: &'static mut BootInfo) {
+pub fn init(info: &BootInfo) {
     let Some(offset) = info.physical_memory_offset.into_option() else {
         panic!("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
     };
