@@ -47,7 +47,6 @@
 
 extern crate alloc;
 
-mod atomic_waker;
 mod executor;
 mod inbox;
 pub mod ipiq;

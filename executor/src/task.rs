@@ -13,7 +13,7 @@ use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::atomic_waker::AtomicWaker;
+use io::AtomicWaker;
 use crate::executor::Shared;
 use crate::join::JoinError;
 use crate::state::{Released, State};

@@ -11,10 +11,12 @@
 //!
 //! Each turn drains this CPU's IPI queues (adopting tasks spawned here from
 //! other CPUs, in task context), ticks the executor, serves the call mailbox.
+//! Each turn also wakes this CPU's expired timers (`time::timer`).
 //! Idle (`run`): with interrupts off, check the executor (queues, inbox),
-//! the IPI queues' pending mask and the call mailbox; only if all are empty
-//! `sti; hlt` (atomic), so a wake or message that lands after the check still
-//! ends the halt.
+//! the IPI queues' pending mask and the call mailbox, and let the timers
+//! program the local APIC timer for the earliest deadline (or find one
+//! already due); only if all are empty `sti; hlt` (atomic), so a wake,
+//! message or timer that lands after the check still ends the halt.
 
 use core::future::Future;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -128,6 +130,7 @@ const BLOCK_ON_SPIN_US: u64 = 50;
 /// not be slept through). With `spin_us`, first poll that long for work.
 fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     crate::ipiq::drain();
+    time::timer::run_expired();
     ex.tick();
     let me = percpu::this();
     if me.mailbox.serve() {
@@ -143,7 +146,7 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         }
     }
     interrupts::disable();
-    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() {
+    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() || !time::timer::prepare_idle() {
         interrupts::enable();
         return;
     }

@@ -207,6 +207,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     gdt::load(boot.stacks);
     idt::load();
     lapic::init_this_cpu();
+    crate::time::timer::init_this_cpu();
     boot.percpu.set_apic_id(lapic::id());
     boot.alive.store(true, Ordering::Release);
     crate::exec::run()
@@ -228,6 +229,7 @@ pub fn init(rsdp: Option<u64>) {
     percpu::this().set_apic_id(lapic::id());
     idt::set_handler(Vector::try_new(WAKE_VECTOR).expect("not an exception vector"), on_wake_ipi);
     idt::set_handler(Vector::try_new(lapic::SPURIOUS_VECTOR).expect("not an exception vector"), on_spurious);
+    crate::time::timer::init_global();
     ioapic::init(&info.ioapics);
     crate::acpi::set_machine(info.clone());
     log::info!(

@@ -1,5 +1,6 @@
 //! A waker slot that one side registers into and any side wakes, without
-//! locks: how a `JoinHandle` waits for its task's completion.
+//! locks: how a `JoinHandle` waits for its task's completion, and the heart of
+//! [`WaitCell`](crate::WaitCell).
 //!
 //! States (one atomic): `WAITING` (idle), `REGISTERING` (the registrant is
 //! writing the slot), `WAKING` (a waker is taking it). The registrant only
@@ -17,7 +18,8 @@ const WAITING: usize = 0;
 const REGISTERING: usize = 0b01;
 const WAKING: usize = 0b10;
 
-pub(crate) struct AtomicWaker {
+/// A lock-free waker slot (see the module doc for the protocol).
+pub struct AtomicWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
 }
@@ -27,14 +29,30 @@ pub(crate) struct AtomicWaker {
 // WAKING for the waker), so accesses never overlap; `Waker` is Send + Sync.
 unsafe impl Sync for AtomicWaker {}
 
+impl Default for AtomicWaker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AtomicWaker {
-    pub(crate) fn new() -> Self {
+    /// An empty slot (`const`, for statics an interrupt handler reaches).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
+    }
+
+    /// An empty slot (loom's atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         Self { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
     }
 
     /// Stores `waker` to be woken by the next [`wake`](Self::wake). Only one
-    /// party may register (the join handle).
-    pub(crate) fn register(&self, waker: &Waker) {
+    /// party is expected to register (the join handle, the waiting task); a
+    /// registration that finds the slot busy wakes its own waker at once, so
+    /// its task polls again instead of sleeping through a wake.
+    pub fn register(&self, waker: &Waker) {
         match self.state.compare_exchange(WAITING, REGISTERING, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
                 // SAFETY: we hold REGISTERING: nobody else touches the slot.
@@ -63,7 +81,7 @@ impl AtomicWaker {
     }
 
     /// Wakes the registered waker, if any.
-    pub(crate) fn wake(&self) {
+    pub fn wake(&self) {
         if let Some(w) = self.take() {
             w.wake();
         }

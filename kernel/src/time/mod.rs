@@ -1,13 +1,26 @@
-//! Boot-time clock: the TSC, calibrated once against the PIT.
+//! Time: the clock (the TSC, calibrated once against the PIT), [`Instant`],
+//! and per-CPU timers ([`timer`]) behind [`sleep`], [`timeout`] and
+//! [`Interval`].
 //!
 //! `uptime()` is cycles since [`init`] divided by the calibrated rate. The
 //! calibration runs channel 2 of the PIT for 10 ms three times and keeps the
 //! shortest measurement (the one least disturbed by emulation or SMIs).
+//!
+//! Every CPU reads the same clock: the TSC is one counter per machine on
+//! CPUs with an invariant TSC (CPUID 8000_0007h EDX[8], logged at boot) and
+//! under QEMU, so an [`Instant`] taken on one CPU compares with one taken on
+//! another (the `timers` test kernel checks causality across CPUs).
 
+mod sleep;
+pub mod timer;
+
+use core::ops::{Add, Sub};
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use crate::arch::{cpu, pit};
+
+pub use sleep::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
@@ -29,6 +42,79 @@ pub fn init() {
             TSC_HZ.store(hz.max(1), Ordering::Relaxed);
         }
         None => log::error!("TSC calibration failed: the PIT did not count; uptime reads 0"),
+    }
+    let invariant = core::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0007
+        && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+    INVARIANT.store(invariant, Ordering::Relaxed);
+}
+
+static INVARIANT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether CPUID reports an invariant TSC (constant rate in every power
+/// state). QEMU's default CPU model does not report it, though its TSC is
+/// one shared counter.
+pub fn tsc_invariant() -> bool {
+    INVARIANT.load(Ordering::Relaxed)
+}
+
+/// The calibrated TSC rate in Hz (0 if calibration failed).
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Converts a duration to TSC cycles (saturating; 1 GHz assumed before
+/// calibration, so early deadlines are not zero).
+pub fn duration_to_cycles(d: Duration) -> u64 {
+    let hz = TSC_HZ.load(Ordering::Relaxed);
+    let hz = if hz == 0 { 1_000_000_000 } else { hz };
+    u64::try_from(d.as_nanos() * u128::from(hz) / 1_000_000_000).unwrap_or(u64::MAX)
+}
+
+/// A moment on the machine's clock (the TSC): monotonic, and comparable
+/// between CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// Now.
+    pub fn now() -> Self {
+        Self(cpu::rdtsc())
+    }
+
+    /// The instant at TSC value `tsc`.
+    pub const fn from_tsc(tsc: u64) -> Self {
+        Self(tsc)
+    }
+
+    /// This instant's TSC value.
+    pub const fn tsc(self) -> u64 {
+        self.0
+    }
+
+    /// Time from `earlier` to `self` (zero if `earlier` is later).
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        cycles_to_duration(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Time since this instant.
+    pub fn elapsed(self) -> Duration {
+        Instant::now().saturating_duration_since(self)
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(duration_to_cycles(d)))
+    }
+}
+
+impl Sub for Instant {
+    type Output = Duration;
+
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
     }
 }
 

@@ -1,0 +1,40 @@
+//! Odonata's driver building blocks. Pure (`no_std` + `alloc`, no asm, no
+//! devices): everything here builds and is tested on the host, its lock-free
+//! parts under loom.
+//!
+//! # Data flow of an interrupt-driven driver
+//!
+//! ```text
+//! device interrupt
+//!   handler (interrupt context, any CPU): read the device's data register,
+//!            IrqRing::push (counts an overflow instead of failing), then
+//!            WaitCell::signal -> the registered waker -> the task's executor
+//!   task (async fn, its own CPU): WaitCell::wait().await (or
+//!            IrqRing::recv().await), drain the ring, decode, hand on
+//! ```
+//!
+//! - [`AtomicWaker`]: one waker slot, registered by one party, woken by any.
+//! - [`WaitCell`]: a signal an interrupt handler raises and a task awaits;
+//!   register-then-recheck, so a signal is never lost.
+//! - [`IrqRing`]: a fixed-capacity single-producer single-consumer ring with
+//!   a [`WaitCell`]; the producer is an interrupt handler, the consumer a task.
+//! - [`TimerQueue`]: one CPU's pending timers, earliest deadline first.
+//! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
+//!   drivers implement, re-exported so every driver names the same ones.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+extern crate alloc;
+
+mod atomic_waker;
+mod irq_ring;
+pub mod sync;
+mod timer_queue;
+mod wait_cell;
+
+pub use atomic_waker::AtomicWaker;
+pub use embedded_io_async;
+pub use irq_ring::{IrqRing, Pushed, Recv};
+pub use timer_queue::{TimerKey, TimerQueue};
+pub use wait_cell::{Wait, WaitCell};

@@ -1,0 +1,39 @@
+//! The one place synchronising primitives come from, for `io` and for the
+//! executor: `core` normally, `loom` when model checking
+//! (`RUSTFLAGS="--cfg loom"`). `UnsafeCell` is reached through `with` /
+//! `with_mut` so loom can track every access.
+//!
+//! Public only so that the executor shares this facade; not part of the
+//! drivers' API.
+
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's closure-based access API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    pub const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a shared pointer to the contents.
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a mutable pointer to the contents.
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

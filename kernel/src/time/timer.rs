@@ -1,0 +1,211 @@
+//! Per-CPU timers, tickless: each CPU keeps its own [`TimerQueue`] and
+//! programs its own local APIC timer for the earliest deadline, only when it
+//! is about to halt. There is no periodic tick.
+//!
+//! Data flow:
+//!
+//! ```text
+//! Sleep::poll (task, CPU c)   insert/update (deadline, waker) in TIMERS[c]
+//! exec::turn (CPU c)          run_expired: wake every timer whose deadline
+//!                             passed (the wakes are local: a timer's waker
+//!                             fires on the task's own CPU)
+//! idle check, interrupts off  prepare_idle: earliest deadline passed? do not
+//!                             halt. Otherwise program the LAPIC timer for it
+//!                             (TSC-deadline mode where the CPU has it, else
+//!                             one-shot in bus/16 ticks); nothing pending:
+//!                             stop the timer. Then sti; hlt.
+//! timer interrupt             count, EOI: its only job is to end the halt
+//! ```
+//!
+//! Locking: a CPU's queue is touched from task context only (never from an
+//! interrupt handler), almost always by its own CPU; the spin lock is there
+//! for the rare `Sleep` dropped on another CPU. A deadline that has already
+//! passed is run by the next turn without programming the timer, so a late
+//! deadline cannot cause an interrupt storm.
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::task::Waker;
+
+use io::{TimerKey, TimerQueue};
+use spin::Mutex;
+
+use crate::arch::entry::InterruptFrame;
+use crate::arch::idt::{self, Vector};
+use crate::arch::lapic::{self, TimerMode};
+use crate::arch::{cpu, percpu};
+use crate::smp::{CpuId, MAX_CPUS};
+
+/// The local APIC timer's vector.
+pub const TIMER_VECTOR: u8 = 0xef;
+
+const MODE_NONE: u8 = 0;
+const MODE_DEADLINE: u8 = 1;
+const MODE_ONESHOT: u8 = 2;
+const NOT_ARMED: u64 = u64::MAX;
+
+static MODE: AtomicU8 = AtomicU8::new(MODE_NONE);
+/// One-shot mode: local timer ticks (bus / 16) per second.
+static LAPIC_HZ: AtomicU64 = AtomicU64::new(0);
+
+struct CpuTimers {
+    queue: Mutex<TimerQueue>,
+    /// Timer interrupts taken by this CPU.
+    interrupts: AtomicU64,
+    /// The deadline the hardware is programmed for (`NOT_ARMED`: stopped).
+    armed: AtomicU64,
+}
+
+static TIMERS: [CpuTimers; MAX_CPUS] = [const {
+    CpuTimers { queue: Mutex::new(TimerQueue::new()), interrupts: AtomicU64::new(0), armed: AtomicU64::new(NOT_ARMED) }
+}; MAX_CPUS];
+
+fn mode() -> Option<TimerMode> {
+    match MODE.load(Ordering::Acquire) {
+        MODE_DEADLINE => Some(TimerMode::TscDeadline),
+        MODE_ONESHOT => Some(TimerMode::OneShot),
+        _ => None,
+    }
+}
+
+/// Chooses the timer mode (boot CPU, once the local APIC is up), measures
+/// the one-shot rate if needed, and installs the interrupt handler.
+pub fn init_global() {
+    let vector = Vector::try_new(TIMER_VECTOR).expect("not an exception vector");
+    idt::set_handler(vector, on_timer);
+    if lapic::has_tsc_deadline() {
+        MODE.store(MODE_DEADLINE, Ordering::Release);
+        log::info!("timers: local APIC TSC-deadline mode, tickless");
+    } else {
+        let ticks = lapic::timer_measure(|| super::delay_us(10_000));
+        LAPIC_HZ.store(u64::from(ticks) * 100, Ordering::Relaxed);
+        MODE.store(MODE_ONESHOT, Ordering::Release);
+        log::info!("timers: local APIC one-shot mode at {} kHz (bus / 16), tickless", u64::from(ticks) / 10);
+    }
+    init_this_cpu();
+}
+
+/// Sets up this CPU's local timer, stopped (every CPU, after its local APIC).
+pub fn init_this_cpu() {
+    if let Some(mode) = mode() {
+        lapic::timer_init(mode, TIMER_VECTOR);
+    }
+}
+
+fn on_timer(_: Vector, _: &mut InterruptFrame) {
+    let t = &TIMERS[percpu::current_id().as_usize()];
+    t.interrupts.fetch_add(1, Ordering::Relaxed);
+    t.armed.store(NOT_ARMED, Ordering::Relaxed);
+    lapic::eoi();
+}
+
+/// Arms a timer on this CPU: `waker` is woken by this CPU's loop once the
+/// TSC reaches `deadline`.
+pub(super) fn insert(deadline: u64, waker: &Waker) -> (CpuId, TimerKey) {
+    let cpu = percpu::current_id();
+    let key = TIMERS[cpu.as_usize()].queue.lock().insert(deadline, waker.clone());
+    (cpu, key)
+}
+
+/// Replaces the waker of an armed timer; `false` if it already fired.
+pub(super) fn update(cpu: CpuId, key: TimerKey, waker: &Waker) -> bool {
+    TIMERS[cpu.as_usize()].queue.lock().update(key, waker)
+}
+
+/// Disarms a timer (no effect if it fired).
+pub(super) fn cancel(cpu: CpuId, key: TimerKey) {
+    TIMERS[cpu.as_usize()].queue.lock().cancel(key);
+}
+
+/// Wakes every timer of this CPU whose deadline has passed; returns how
+/// many. The wakers are called outside the lock (a wake may send a message,
+/// and a message handler may drop a `Sleep`).
+pub fn run_expired() -> usize {
+    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let mut total = 0;
+    loop {
+        const BATCH: usize = 32;
+        let mut due: [Option<Waker>; BATCH] = [const { None }; BATCH];
+        let mut n = 0;
+        {
+            let mut q = timers.queue.lock();
+            let now = cpu::rdtsc();
+            while n < BATCH
+                && let Some(w) = q.pop_expired(now)
+            {
+                due[n] = Some(w);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return total;
+        }
+        total += n;
+        for w in due.iter_mut().filter_map(Option::take) {
+            w.wake();
+        }
+    }
+}
+
+/// Called with interrupts off just before this CPU halts: programs the
+/// local timer for the earliest deadline (or stops it when there is none).
+/// Returns `false` if a deadline has already passed (run it; do not halt),
+/// or if timers are pending on a machine without a local APIC timer.
+pub fn prepare_idle() -> bool {
+    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let next = timers.queue.lock().next_deadline();
+    let Some(mode) = mode() else { return next.is_none() };
+    let armed = timers.armed.load(Ordering::Relaxed);
+    let Some(deadline) = next else {
+        if armed != NOT_ARMED {
+            lapic::timer_stop(mode);
+            timers.armed.store(NOT_ARMED, Ordering::Relaxed);
+        }
+        return true;
+    };
+    let now = cpu::rdtsc();
+    if deadline <= now {
+        return false;
+    }
+    if armed == deadline {
+        return true;
+    }
+    match mode {
+        TimerMode::TscDeadline => lapic::timer_arm_deadline(deadline),
+        TimerMode::OneShot => {
+            let hz = super::tsc_hz().max(1);
+            // Round up: an early interrupt costs a wakeup, a late one costs
+            // lateness. Longer than the counter holds: wake and re-arm.
+            let ticks = (u128::from(deadline - now) * u128::from(LAPIC_HZ.load(Ordering::Relaxed))).div_ceil(u128::from(hz));
+            lapic::timer_arm_count(u32::try_from(ticks).unwrap_or(u32::MAX));
+        }
+    }
+    timers.armed.store(deadline, Ordering::Relaxed);
+    true
+}
+
+/// One CPU's timer counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimerStats {
+    /// Timers armed now.
+    pub pending: usize,
+    /// Timers fired since boot.
+    pub fired: u64,
+    /// Local timer interrupts taken since boot.
+    pub interrupts: u64,
+}
+
+/// `cpu`'s timer counters.
+pub fn stats(cpu: CpuId) -> TimerStats {
+    let t = &TIMERS[cpu.as_usize()];
+    let q = t.queue.lock();
+    TimerStats { pending: q.len(), fired: q.fired(), interrupts: t.interrupts.load(Ordering::Relaxed) }
+}
+
+/// The timer mode in use, for the boot log and `cpus`.
+pub fn mode_name() -> &'static str {
+    match mode() {
+        Some(TimerMode::TscDeadline) => "TSC-deadline",
+        Some(TimerMode::OneShot) => "one-shot",
+        None => "none (no local APIC)",
+    }
+}
