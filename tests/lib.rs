@@ -41,6 +41,7 @@ pub struct Boot {
     machine: Machine,
     timeout: Duration,
     input: Vec<u8>,
+    monitor: Option<session::MonitorScript>,
 }
 
 /// Boots test kernel `bin` (a binary of `tests/kernels`).
@@ -50,7 +51,7 @@ pub fn boot(bin: &str) -> Boot {
 
 /// Boots the real kernel (what `cargo run` boots), optimised.
 pub fn boot_main_kernel() -> Boot {
-    match build::kernel("kernel", "kernel", Profile::Release, Verbosity::Capture) {
+    match build::kernel("kernel-image", "kernel", Profile::Release, Verbosity::Capture) {
         Ok(elf) => Boot::new(elf),
         Err(e) => panic!("{e}"),
     }
@@ -59,7 +60,7 @@ pub fn boot_main_kernel() -> Boot {
 impl Boot {
     /// Machines default to one CPU; SMP tests ask for more with [`Boot::smp`].
     fn new(elf: PathBuf) -> Self {
-        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new() }
+        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None }
     }
 
     /// Number of CPUs.
@@ -98,12 +99,31 @@ impl Boot {
         self
     }
 
+    /// QEMU monitor commands (e.g. `sendkey a`) sent `pause` apart once the
+    /// kernel has printed `after`.
+    pub fn monitor_after(mut self, after: &str, commands: &[&str], pause: Duration) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = std::env::temp_dir().join(format!("odonata-monitor-{}-{n}.sock", std::process::id()));
+        self.machine.monitor_socket = Some(socket);
+        self.monitor = Some(session::MonitorScript {
+            after: after.into(),
+            commands: commands.iter().map(|c| c.to_string()).collect(),
+            pause,
+        });
+        self
+    }
+
     /// Builds the image and runs it to the end (or the timeout).
     pub fn run(self) -> Outcome {
         let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture)
             .unwrap_or_else(|e| panic!("{e}"));
-        session::run_captured(&self.machine, &image, &self.input, self.timeout)
-            .unwrap_or_else(|e| panic!("{e}"))
+        let out = session::run_scripted(&self.machine, &image, &self.input, self.monitor, self.timeout)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(socket) = &self.machine.monitor_socket {
+            let _ = std::fs::remove_file(socket);
+        }
+        out
     }
 }
 

@@ -1,1 +1,21 @@
+//! Odonata's device drivers. Each is an `async fn` (or a `Stream`) running
+//! on one CPU's executor, plus a tiny interrupt handler that only
+//! acknowledges the device and stashes its data in an `io::IrqRing`; the
+//! kernel's [`kernel::irq`] does the wake.
+//!
+//! - [`serial`]: COM1 receive (interrupt-driven, flow-controlled into a
+//!   ring; `read`, `read_line`) and transmit (queued, pumped by a task on
+//!   transmitter-empty interrupts), as `embedded-io-async` `Read`/`Write`.
+//! - [`keyboard`]: the i8042 PS/2 controller; a `Stream` of decoded keys
+//!   (`pc-keyboard`, layout selectable, US by default).
+//!
+//! See README, "Writing a driver", for the pattern with the keyboard as the
+//! worked example.
 #![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+extern crate alloc;
+
+pub mod keyboard;
+pub mod serial;

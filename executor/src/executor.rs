@@ -346,6 +346,13 @@ impl Executor {
         self.drain_inbox();
         let mut polls = 0;
         while polls < BUDGET {
+            // Wakes from interrupt handlers that landed during this tick are
+            // taken before the next poll (one load when there are none), so
+            // a woken driver task (interrupt band) is polled next, not after
+            // the rest of the budget.
+            if !self.shared.inbox.is_empty() {
+                self.drain_inbox();
+            }
             // SAFETY: owner.
             let Some(h) = self.owned(|o| o.queues.iter_mut().find_map(|q| unsafe { q.pop_front() })) else {
                 break;

@@ -120,6 +120,12 @@ pub fn spawn_named<F: Future + 'static>(name: &'static str, future: F) -> JoinHa
     this().spawn_with(Spawn { name: Some(name), band: Band::Normal }, future)
 }
 
+/// Spawns a driver task on this CPU in the interrupt band: it is polled
+/// before ordinary tasks (LWKT's interrupt-thread priority).
+pub fn spawn_driver<F: Future + 'static>(name: &'static str, future: F) -> JoinHandle<F::Output> {
+    this().spawn_with(Spawn { name: Some(name), band: Band::Interrupt }, future)
+}
+
 /// How long `block_on` polls for work before halting: a caller waiting for a
 /// reply (a `run_on`, say) should not pay a halted-CPU wakeup for it.
 const BLOCK_ON_SPIN_US: u64 = 50;

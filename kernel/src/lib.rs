@@ -22,6 +22,7 @@ pub mod console;
 pub mod exec;
 pub mod fatal;
 pub mod ipiq;
+pub mod irq;
 pub mod memory;
 pub mod smp;
 pub mod testing;

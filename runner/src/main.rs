@@ -90,7 +90,7 @@ fn run(o: Options) -> Result<ExitCode, Error> {
         odonata_runner::qemu::find_ovmf()?;
     }
     let elf = match &o.kernel {
-        None => build::kernel("kernel", "kernel", o.profile, Verbosity::Show)?,
+        None => build::kernel("kernel-image", "kernel", o.profile, Verbosity::Show)?,
         Some(bin) => build::kernel("test-kernels", bin, o.profile, Verbosity::Show)?,
     };
     let image = build::image(&elf, o.machine.firmware, Verbosity::Show)?;

@@ -33,6 +33,9 @@ pub struct Machine {
     pub accel: Accel,
     /// If set, QEMU waits for gdb on this TCP port before running.
     pub gdb_port: Option<u16>,
+    /// If set, QEMU's monitor listens on this Unix socket (tests drive it:
+    /// `sendkey`, `screendump`); otherwise there is no monitor.
+    pub monitor_socket: Option<PathBuf>,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
 }
@@ -45,6 +48,7 @@ impl Default for Machine {
             firmware: Firmware::Bios,
             accel: Accel::Tcg,
             gdb_port: None,
+            monitor_socket: None,
             extra_args: Vec::new(),
         }
     }
@@ -93,7 +97,11 @@ impl Machine {
         if self.firmware == Firmware::Uefi {
             cmd.arg("-bios").arg(find_ovmf()?);
         }
-        cmd.args(["-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot"]);
+        cmd.args(["-serial", "stdio", "-display", "none", "-no-reboot"]);
+        match &self.monitor_socket {
+            Some(path) => cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", path.display())),
+            None => cmd.args(["-monitor", "none"]),
+        };
         cmd.args(["-device", DEBUG_EXIT_DEVICE]);
         if let Some(port) = self.gdb_port {
             cmd.arg("-gdb").arg(format!("tcp::{port}")).arg("-S");

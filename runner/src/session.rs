@@ -176,9 +176,70 @@ pub fn run_interactive(machine: &Machine, image: &Path) -> Result<KernelExit, Er
     Ok(KernelExit::from_status(status))
 }
 
+/// Monitor commands to send once the kernel has printed a line: how tests
+/// press keys (`sendkey`) or take screenshots (`screendump`). Needs
+/// [`Machine::monitor_socket`].
+#[derive(Clone, Debug, Default)]
+pub struct MonitorScript {
+    /// Wait until the serial output contains this text.
+    pub after: String,
+    /// Then send these commands, one per line, `pause` apart.
+    pub commands: Vec<String>,
+    /// Time between commands (QEMU holds a `sendkey` key down for 100 ms).
+    pub pause: Duration,
+}
+
+/// Runs `script` against the monitor socket once `serial` shows its trigger.
+fn drive_monitor(script: MonitorScript, socket: std::path::PathBuf, serial: Arc<Mutex<Vec<u8>>>, timeout: Duration) {
+    use std::os::unix::net::UnixStream;
+    thread::spawn(move || {
+        let start = Instant::now();
+        let trigger = script.after.as_bytes();
+        loop {
+            let seen = serial.lock().expect("serial buffer").windows(trigger.len().max(1)).any(|w| w == trigger);
+            if seen {
+                break;
+            }
+            if start.elapsed() > timeout {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let Ok(mut monitor) = UnixStream::connect(&socket) else {
+            eprintln!("runner: cannot connect to the QEMU monitor at {}", socket.display());
+            return;
+        };
+        // The monitor's replies are not needed; drain them so it never blocks.
+        if let Ok(mut replies) = monitor.try_clone() {
+            thread::spawn(move || {
+                let mut sink = [0u8; 1024];
+                while matches!(replies.read(&mut sink), Ok(n) if n > 0) {}
+            });
+        }
+        for command in &script.commands {
+            if monitor.write_all(format!("{command}\n").as_bytes()).is_err() {
+                return;
+            }
+            thread::sleep(script.pause);
+        }
+    });
+}
+
 /// Boots `image`, feeds `input` once the kernel is up, captures the serial
 /// output, and kills QEMU after `timeout`.
 pub fn run_captured(machine: &Machine, image: &Path, input: &[u8], timeout: Duration) -> Result<Outcome, Error> {
+    run_scripted(machine, image, input, None, timeout)
+}
+
+/// [`run_captured`], plus a monitor script (which needs
+/// [`Machine::monitor_socket`]).
+pub fn run_scripted(
+    machine: &Machine,
+    image: &Path,
+    input: &[u8],
+    monitor: Option<MonitorScript>,
+    timeout: Duration,
+) -> Result<Outcome, Error> {
     let start = Instant::now();
     let cmd = machine.command(image)?;
     let mut child = spawn(cmd, Stdio::piped(), Stdio::piped())?;
@@ -191,6 +252,9 @@ pub fn run_captured(machine: &Machine, image: &Path, input: &[u8], timeout: Dura
         tx,
     );
     feed_input(child.stdin.take().expect("stdin is piped"), std::io::Cursor::new(input.to_vec()), rx);
+    if let (Some(script), Some(socket)) = (monitor, &machine.monitor_socket) {
+        drive_monitor(script, socket.clone(), Arc::clone(&serial), timeout);
+    }
 
     let exit = loop {
         if let Some(status) = child.try_wait().map_err(Error::io("waiting for QEMU"))? {

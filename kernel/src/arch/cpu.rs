@@ -42,3 +42,13 @@ pub fn breakpoint() {
 pub fn cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
+
+/// Executes `int V`: a software interrupt through the IDT entry of vector
+/// `V` (32..=255), for measuring bare interrupt entry and return.
+pub fn software_interrupt<const V: u8>() {
+    const { assert!(V >= 32, "vectors below 32 are CPU exceptions") };
+    // SAFETY: every vector's IDT entry is an entry stub that saves all
+    // registers, dispatches (a vector without a handler is counted and
+    // ignored) and returns with iretq.
+    unsafe { asm!("int {v}", v = const V, options(nomem)) };
+}

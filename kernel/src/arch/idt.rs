@@ -39,6 +39,17 @@ impl Vector {
 pub type Handler = fn(Vector, &mut InterruptFrame);
 
 static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+/// Interrupts taken per CPU and vector (32..=255), for `irq` statistics.
+/// Each CPU only increments its own row.
+static COUNTS: [[AtomicU64; 224]; crate::smp::MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 224] }; crate::smp::MAX_CPUS];
+
+/// Interrupts `cpu` has taken on `vector` since boot (0 for exception vectors).
+pub fn interrupt_count(cpu: crate::smp::CpuId, vector: u8) -> u64 {
+    match vector.checked_sub(Vector::FIRST_FREE) {
+        Some(i) => COUNTS[cpu.as_usize()][usize::from(i)].load(Ordering::Relaxed),
+        None => 0,
+    }
+}
 static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 
 /// Routes `vector` to `handler` from now on (on every CPU).
@@ -52,6 +63,8 @@ pub fn unhandled_count() -> u64 {
 }
 
 pub(super) fn dispatch_interrupt(vector: u8, frame: &mut InterruptFrame) {
+    let cpu = super::percpu::current_id().as_usize();
+    COUNTS[cpu][usize::from(vector - Vector::FIRST_FREE)].fetch_add(1, Ordering::Relaxed);
     let raw = HANDLERS[usize::from(vector)].load(Ordering::Acquire);
     if raw == 0 {
         UNHANDLED.fetch_add(1, Ordering::Relaxed);

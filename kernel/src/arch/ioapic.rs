@@ -76,6 +76,13 @@ pub enum RouteError {
 
 /// Routes `gsi` to `vector` on the CPU with `cpu`'s APIC id, unmasked.
 pub fn route(gsi: u32, polarity: Polarity, trigger: Trigger, vector: Vector, cpu: ApicId) -> Result<(), RouteError> {
+    // Interrupts off while the lock is held: `set_masked` runs in interrupt
+    // handlers (level-triggered lines), and must not spin on a lock held by
+    // the code it interrupted.
+    x86_64::instructions::interrupts::without_interrupts(|| route_locked(gsi, polarity, trigger, vector, cpu))
+}
+
+fn route_locked(gsi: u32, polarity: Polarity, trigger: Trigger, vector: Vector, cpu: ApicId) -> Result<(), RouteError> {
     let list = IOAPICS.lock();
     let io = list
         .iter()
@@ -95,6 +102,10 @@ pub fn route(gsi: u32, polarity: Polarity, trigger: Trigger, vector: Vector, cpu
 /// Masks or unmasks `gsi` (a level-triggered line stays masked until its
 /// task has drained the device).
 pub fn set_masked(gsi: u32, masked: bool) -> Result<(), RouteError> {
+    x86_64::instructions::interrupts::without_interrupts(|| set_masked_locked(gsi, masked))
+}
+
+fn set_masked_locked(gsi: u32, masked: bool) -> Result<(), RouteError> {
     let list = IOAPICS.lock();
     let io = list
         .iter()

@@ -29,6 +29,11 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     });
 }
 
+/// Sends all queued console output (before the machine exits).
+pub fn flush() {
+    serial::flush();
+}
+
 /// Writes to the console without taking its lock, for the fatal path only.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
     serial::emergency(|w| {

@@ -1,15 +1,22 @@
 //! The Odonata kernel image that `cargo run` boots.
 //!
-//! After initialisation it reads commands from the serial console. This is a
-//! polled, synchronous loop until the async shell exists; it is here so that
-//! `printf 'CMD\n' | cargo run` already drives the kernel and its exit status.
+//! After initialisation it starts the serial driver and reads commands from
+//! the serial console with the driver's async `read_line` (echo, backspace),
+//! on the boot CPU's executor. A small command loop until the shell exists;
+//! it is here so that `printf 'CMD\n' | cargo run` already drives the kernel
+//! and its exit status.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
+use alloc::string::String;
+
+use drivers::serial;
+use embedded_io_async::Write;
 use kernel::arch::qemu::{ExitCode, exit};
-use kernel::console::serial;
-use kernel::{arch, memory, print, println, smp, time};
+use kernel::{arch, exec, memory, println, smp, time};
 
 kernel::entry!(main);
 
@@ -17,11 +24,21 @@ const HELP: &str = "commands: help, echo TEXT, cpus, mem, uptime, int3, panic, p
 
 fn main() -> ! {
     log::info!("boot complete in {} ms; {HELP}", time::uptime().as_millis());
-    let mut line = [0u8; 256];
+    if let Err(e) = serial::start() {
+        log::error!("serial driver: {e}; no console input");
+        arch::cpu::halt_forever();
+    }
+    exec::block_on(console())
+}
+
+async fn console() -> ! {
+    let mut reader = serial::reader().expect("the serial driver is started and this is its only reader");
+    let mut out = serial::writer();
+    let mut text = String::new();
     loop {
-        print!("> ");
-        let len = read_line(&mut line);
-        let text = core::str::from_utf8(&line[..len]).unwrap_or("");
+        let _ = out.write_all(b"> ").await;
+        let _ = out.flush().await;
+        reader.read_line(&mut text, true).await;
         let (cmd, rest) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
         match cmd {
             "" => {}
@@ -62,34 +79,6 @@ fn main() -> ! {
             "poweroff" => exit(ExitCode::Success),
             "fail" => exit(ExitCode::Failure),
             other => println!("unknown command {other:?}; {HELP}"),
-        }
-    }
-}
-
-/// Reads one line (without its terminator) into `buf`, echoing as it goes.
-/// Backspace/DEL erase; bytes beyond the buffer are dropped.
-fn read_line(buf: &mut [u8]) -> usize {
-    let mut len = 0;
-    loop {
-        let Some(byte) = serial::try_read_byte() else {
-            arch::cpu::pause();
-            continue;
-        };
-        match byte {
-            b'\r' | b'\n' => {
-                println!();
-                return len;
-            }
-            0x08 | 0x7f if len > 0 => {
-                len -= 1;
-                print!("\x08 \x08");
-            }
-            0x20..=0x7e if len < buf.len() => {
-                buf[len] = byte;
-                len += 1;
-                print!("{}", byte as char);
-            }
-            _ => {}
         }
     }
 }
