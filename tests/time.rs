@@ -21,7 +21,9 @@ fn timers_on_4_cpus() {
     assert_passed(&out, &TESTS);
     assert_line_contains(&out, "timers: 10000 fired exactly once on 4 CPUs");
     assert_line_contains(&out, "tickless: 3 idle CPUs took 0 timer interrupts in 200 ms");
+    assert_line_contains(&out, "timer mode: one-shot");
     for line in out.lines().filter(|l| l.starts_with("sleep:") || l.starts_with("timer mode:")) {
         println!("{line}");
     }
 }
+
