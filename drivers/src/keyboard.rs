@@ -59,7 +59,8 @@ fn on_irq() {
 }
 
 /// The keyboard: a `Stream` of decoded keys. One exists at a time (it owns
-/// IRQ 1).
+/// IRQ 1). Ctrl with a letter arrives as the control character (Ctrl-C is
+/// `Unicode('\u{3}')`).
 pub struct Keyboard {
     irq: Irq,
     decoder: pc_keyboard::PS2Keyboard<AnyLayout, ScancodeSet1>,
@@ -81,7 +82,7 @@ pub fn start_with(layout: AnyLayout) -> Result<Keyboard, KeyboardError> {
     log::info!("keyboard: i8042 ready, IRQ 1 on GSI {}", irq.gsi());
     Ok(Keyboard {
         irq,
-        decoder: pc_keyboard::PS2Keyboard::new(ScancodeSet1::new(), layout, HandleControl::Ignore),
+        decoder: pc_keyboard::PS2Keyboard::new(ScancodeSet1::new(), layout, HandleControl::MapLettersToUnicode),
         overflows_reported: 0,
         decode_errors: 0,
     })
@@ -90,7 +91,13 @@ pub fn start_with(layout: AnyLayout) -> Result<Keyboard, KeyboardError> {
 impl Keyboard {
     /// Switches the layout (modifier state is reset).
     pub fn set_layout(&mut self, layout: AnyLayout) {
-        self.decoder = pc_keyboard::PS2Keyboard::new(ScancodeSet1::new(), layout, HandleControl::Ignore);
+        self.decoder = pc_keyboard::PS2Keyboard::new(ScancodeSet1::new(), layout, HandleControl::MapLettersToUnicode);
+    }
+
+    /// `Ready` with the next decoded key, or registers `cx` to be woken by
+    /// the keyboard's interrupt.
+    pub fn poll_next_key(&mut self, cx: &mut Context<'_>) -> Poll<DecodedKey> {
+        self.poll_key(cx)
     }
 
     /// Waits for the next decoded key.

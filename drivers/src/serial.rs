@@ -167,8 +167,16 @@ impl SerialReader {
 
     /// Waits for one byte.
     pub async fn read_byte(&mut self) -> u8 {
-        let b = RX.recv().await;
-        Self::unthrottle_if_room();
+        core::future::poll_fn(|cx| self.poll_byte(cx)).await
+    }
+
+    /// `Ready` with the next byte, or registers `cx` to be woken when one
+    /// arrives (for a task that waits on several inputs at once).
+    pub fn poll_byte(&mut self, cx: &mut core::task::Context<'_>) -> Poll<u8> {
+        let b = RX.poll_recv(cx);
+        if b.is_ready() {
+            Self::unthrottle_if_room();
+        }
         b
     }
 

@@ -19,6 +19,8 @@
 //! - [`IrqRing`]: a fixed-capacity single-producer single-consumer ring with
 //!   a [`WaitCell`]; the producer is an interrupt handler, the consumer a task.
 //! - [`TimerQueue`]: one CPU's pending timers, earliest deadline first.
+//! - [`line`]: a terminal line discipline (key decoding, line editing with
+//!   history) for consoles.
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
 //!   drivers implement, re-exported so every driver names the same ones.
 #![cfg_attr(not(test), no_std)]
@@ -29,6 +31,7 @@ extern crate alloc;
 
 mod atomic_waker;
 mod irq_ring;
+pub mod line;
 pub mod sync;
 mod timer_queue;
 mod wait_cell;

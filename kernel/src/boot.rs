@@ -56,6 +56,12 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
 
     RSDP.store(info.rsdp_addr.into_option().unwrap_or(0), Ordering::Relaxed);
+    if let Some(fb) = info.framebuffer.take() {
+        // The console keeps the framebuffer (mapped for the kernel's
+        // lifetime) for an image that enables it.
+        let fb_info = fb.info();
+        console::framebuffer::init(fb.into_buffer(), fb_info);
+    }
     memory::init(info);
     let stack = arch::init_boot_cpu();
     log::debug!("switching to kernel stack {:#x}..{:#x}", stack.bottom(), stack.top());

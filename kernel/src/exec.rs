@@ -23,17 +23,25 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
-use executor::{Executor, Hooks, JoinHandle, Spawn, TaskInfo};
+use executor::{Executor, Hooks, JoinHandle, Spawn};
 use x86_64::instructions::interrupts;
 
 use crate::arch::{cpu, percpu};
 use crate::smp::{self, CpuId, MAX_CPUS};
 use crate::time;
 
-pub use executor::{Band, JoinError, yield_now};
+pub use executor::{Band, JoinError, TaskInfo, yield_now};
 
 /// Polls longer than this are logged (the cooperative watchdog).
 pub const WATCHDOG_MS: u64 = 10;
+
+/// TSC cycles each CPU has spent halted in its loop (for `cpus`: idle share).
+static IDLE_CYCLES: [core::sync::atomic::AtomicU64; MAX_CPUS] = [const { core::sync::atomic::AtomicU64::new(0) }; MAX_CPUS];
+
+/// Cycles `cpu` has spent halted, waiting for work, since boot.
+pub fn idle_cycles(cpu: CpuId) -> u64 {
+    IDLE_CYCLES[cpu.as_usize()].load(Ordering::Relaxed)
+}
 
 static EXECUTORS: [AtomicPtr<Executor>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
@@ -156,7 +164,11 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         interrupts::enable();
         return;
     }
+    let halted = cpu::rdtsc();
     interrupts::enable_and_hlt();
+    // Only this CPU writes its slot.
+    let slot = &IDLE_CYCLES[me.id().as_usize()];
+    slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);
 }
 
 /// Runs this CPU's executor forever (application processors after bring-up).

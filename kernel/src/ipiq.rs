@@ -183,11 +183,20 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    spawn_on_named(cpu, "spawn_on", future)
+}
+
+/// [`spawn_on`] with a task name (what `ps` shows).
+pub fn spawn_on_named<F>(cpu: CpuId, name: &'static str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     if cpu == smp::current() {
-        return exec::spawn(future);
+        return exec::spawn_named(name, future);
     }
     let spawner = SPAWNERS.get(cpu.as_usize()).and_then(spin::Once::get).expect("that CPU runs no executor");
-    let (handle, token) = spawner.prepare(Spawn::default(), future);
+    let (handle, token) = spawner.prepare(Spawn { name: Some(name), ..Spawn::default() }, future);
     send(cpu, adopt, token.into_raw(), Urgency::Active);
     handle
 }
@@ -201,7 +210,7 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let remote = spawn_on(cpu, async move { exec::spawn(f()).await });
+    let remote = spawn_on_named(cpu, "run_on", async move { exec::spawn_named("run_on:f", f()).await });
     match remote.await {
         Ok(Ok(out)) => out,
         _ => panic!("run_on task on {cpu} was cancelled"),
@@ -219,7 +228,7 @@ where
         .map(|n| {
             let f = f.clone();
             let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
-            spawn_on(cpu, async move { exec::spawn(f()).await })
+            spawn_on_named(cpu, "broadcast", async move { exec::spawn_named("broadcast:f", f()).await })
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());

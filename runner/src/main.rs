@@ -24,12 +24,17 @@ options:
   --gdb[=PORT]   QEMU waits for gdb on PORT (default 1234); prints the command
                  (use the default debug kernel: release kernels keep line tables only)
   --release      build an optimised kernel
+  --headless     no window, even in a graphical session (the serial console
+                 works the same either way)
   --kernel BIN   boot another kernel binary: a test kernel from tests/kernels
   -h, --help     this text
   -- ARGS...     passed to qemu-system-x86_64 unchanged
 
+In a graphical session (DISPLAY or WAYLAND_DISPLAY set) QEMU also opens a
+window with the framebuffer console and the PS/2 keyboard.
+
 Piped input reaches the kernel's serial port once it has started:
-  printf 'mem\\npoweroff\\n' | cargo run
+  printf 'cpus\\nps\\npoweroff\\n' | cargo run -- --smp 4
 exit status: 0 kernel success, 1 kernel failure/panic, 2 QEMU ended without a
 kernel report (e.g. triple fault), 3 runner error.";
 
@@ -37,10 +42,11 @@ struct Options {
     machine: Machine,
     profile: Profile,
     kernel: Option<String>,
+    headless: bool,
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Error> {
-    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None };
+    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -68,6 +74,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             "--bios" => o.machine.firmware = Firmware::Bios,
             "--kvm" => o.machine.accel = Accel::Kvm,
             "--release" => o.profile = Profile::Release,
+            "--headless" => o.headless = true,
             "--kernel" => o.kernel = Some(value("--kernel")?),
             "--gdb" => {
                 let port = match inline {
@@ -80,6 +87,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             other => return Err(Error::Usage(format!("unknown option {other:?}"))),
         }
     }
+    o.machine.display = !o.headless && odonata_runner::qemu::graphical_session();
     Ok(Some(o))
 }
 
@@ -156,6 +164,16 @@ mod tests {
         assert_eq!(o.profile, Profile::Release);
         assert_eq!(o.machine.extra_args, ["-d", "int"]);
         assert_eq!(parse_ok(&["--gdb=4321"]).machine.gdb_port, Some(4321));
+    }
+
+    #[test]
+    fn headless_never_opens_a_window() {
+        assert!(!parse_ok(&["--headless"]).machine.display);
+        let cmd = parse_ok(&["--headless"]).machine.command(std::path::Path::new("k.img"));
+        if let Ok(cmd) = cmd {
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            assert!(args.windows(2).any(|w| w == ["-display", "none"]), "{args:?}");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Machine {
     pub accel: Accel,
     /// If set, QEMU waits for gdb on this TCP port before running.
     pub gdb_port: Option<u16>,
+    /// Open a window showing the framebuffer (QEMU's default display);
+    /// otherwise `-display none`.
+    pub display: bool,
     /// If set, QEMU's monitor listens on this Unix socket (tests drive it:
     /// `sendkey`, `screendump`); otherwise there is no monitor.
     pub monitor_socket: Option<PathBuf>,
@@ -48,6 +51,7 @@ impl Default for Machine {
             firmware: Firmware::Bios,
             accel: Accel::Tcg,
             gdb_port: None,
+            display: false,
             monitor_socket: None,
             extra_args: Vec::new(),
         }
@@ -76,6 +80,12 @@ pub fn find_ovmf() -> Result<PathBuf, Error> {
     candidates.iter().find(|p| p.is_file()).cloned().ok_or(Error::OvmfMissing(candidates))
 }
 
+/// Whether this process runs in a graphical session (an X11 or Wayland
+/// display is named in the environment).
+pub fn graphical_session() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
+}
+
 impl Machine {
     /// The QEMU command that boots `image` on this machine, with the serial
     /// port on QEMU's stdin/stdout and no display.
@@ -97,7 +107,10 @@ impl Machine {
         if self.firmware == Firmware::Uefi {
             cmd.arg("-bios").arg(find_ovmf()?);
         }
-        cmd.args(["-serial", "stdio", "-display", "none", "-no-reboot"]);
+        cmd.args(["-serial", "stdio", "-no-reboot"]);
+        if !self.display {
+            cmd.args(["-display", "none"]);
+        }
         match &self.monitor_socket {
             Some(path) => cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", path.display())),
             None => cmd.args(["-monitor", "none"]),

@@ -52,3 +52,25 @@ pub fn software_interrupt<const V: u8>() {
     // ignored) and returns with iretq.
     unsafe { asm!("int {v}", v = const V, options(nomem)) };
 }
+
+/// Resets the machine: a pulse on the i8042's reset line, then, if that did
+/// not take, a triple fault (an empty IDT and an exception).
+pub fn reset() -> ! {
+    x86_64::instructions::interrupts::disable();
+    let mut port = x86_64::instructions::port::Port::<u8>::new(0x64);
+    // SAFETY: 0xfe to the i8042's command port pulses the CPU reset line;
+    // nothing else is in flight (interrupts are off, the machine is going).
+    unsafe { port.write(0xfe) };
+    for _ in 0..1_000_000 {
+        pause();
+    }
+    static EMPTY: x86_64::structures::DescriptorTablePointer =
+        x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
+    // SAFETY: loading an empty IDT and raising an exception triple-faults,
+    // which resets the machine; that is the intent.
+    unsafe {
+        x86_64::instructions::tables::lidt(&EMPTY);
+        asm!("int3", options(nomem, nostack));
+    }
+    halt_forever()
+}

@@ -21,18 +21,19 @@ impl Log for Logger {
         }
         let up = time::uptime();
         let cpu = arch::percpu::current_id().as_u32();
+        let line = format_args!(
+            "[{:>5}.{:06}] cpu{} {:<5} {}: {}\n",
+            up.as_secs(),
+            up.subsec_micros(),
+            cpu,
+            record.level(),
+            record.target(),
+            record.args()
+        );
         super::serial::with_locked(|w| {
-            let _ = writeln!(
-                w,
-                "[{:>5}.{:06}] cpu{} {:<5} {}: {}",
-                up.as_secs(),
-                up.subsec_micros(),
-                cpu,
-                record.level(),
-                record.target(),
-                record.args()
-            );
+            let _ = w.write_fmt(line);
         });
+        super::mirror(line);
     }
 
     fn flush(&self) {}

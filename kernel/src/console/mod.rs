@@ -5,6 +5,7 @@
 //! mid-line. The fatal path bypasses the lock (see [`emergency_write`]):
 //! a CPU that died while holding it must still be able to report.
 
+pub mod framebuffer;
 mod logger;
 pub mod serial;
 
@@ -27,6 +28,13 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     serial::with_locked(|w| {
         let _ = fmt::Write::write_fmt(w, args);
     });
+    mirror(args);
+}
+
+/// Draws `args` on the screen console, if it is on (without allocating:
+/// this also runs in interrupt handlers).
+pub(crate) fn mirror(args: fmt::Arguments<'_>) {
+    framebuffer::write_fmt(args);
 }
 
 /// Sends all queued console output (before the machine exits).

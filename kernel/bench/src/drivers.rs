@@ -1,0 +1,255 @@
+//! The driver benchmark, TSC-timed.
+//!
+//! 1. Interrupt-to-task latency on a running CPU: `int` to a vector whose
+//!    handler has a device handler's shape (note the time, signal a
+//!    WaitCell) wakes a driver task (interrupt band) on this CPU; the
+//!    interrupted task yields; cycles from the handler's entry to the driver
+//!    task's first poll.
+//! 2. Beside it, a bare handler entry and return on the same CPU, same way:
+//!    `int` to a vector whose handler does nothing, timed around the
+//!    instruction. (1)/(2) is the target's ratio.
+//!
+//! 1'. The same wake into a halted CPU: this CPU sends a fixed IPI to the
+//! next one, whose handler signals a driver task there; split into the
+//! signal, the EOI, and handler end -> poll.
+//!
+//! 3. Timer wake lateness: sleeps of 0.1-2 ms; how long after its deadline
+//!    each task runs again (median, p99, max).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+
+use io::WaitCell;
+use kernel::arch::cpu::{self, rdtsc};
+use kernel::arch::entry::InterruptFrame;
+use kernel::arch::idt::{self, Vector};
+use kernel::arch::lapic;
+use kernel::exec;
+use kernel::ipiq;
+use kernel::smp::{self, CpuId};
+use kernel::time::{self, Instant};
+
+use super::{BenchError, pair, percentile};
+
+const LATENCY_VECTOR: u8 = 0xe5;
+const BARE_VECTOR: u8 = 0xe6;
+const HOT_VECTOR: u8 = 0xe7;
+const ROUNDS: usize = 1000;
+const WARMUP: usize = 50;
+
+static CELL: WaitCell = WaitCell::new();
+static HOT_CELL: WaitCell = WaitCell::new();
+static T_ENTRY: AtomicU64 = AtomicU64::new(0);
+static T_POLL: AtomicU64 = AtomicU64::new(0);
+static DONE: AtomicBool = AtomicBool::new(false);
+/// Cycles spent in the handler's signal and EOI, and the handler's end.
+static T_SIGNAL: AtomicU64 = AtomicU64::new(0);
+static T_EOI: AtomicU64 = AtomicU64::new(0);
+static T_END: AtomicU64 = AtomicU64::new(0);
+
+fn vector(v: u8) -> Vector {
+    Vector::try_new(v).expect("benchmark vectors are above the exceptions")
+}
+
+fn on_latency_irq(_: Vector, _: &mut InterruptFrame) {
+    let entry = rdtsc();
+    CELL.signal();
+    let signalled = rdtsc();
+    lapic::eoi();
+    let end = rdtsc();
+    T_ENTRY.store(entry, Ordering::Relaxed);
+    T_SIGNAL.store(signalled - entry, Ordering::Relaxed);
+    T_EOI.store(end - signalled, Ordering::Relaxed);
+    T_END.store(end, Ordering::Relaxed);
+}
+
+fn on_bare(_: Vector, _: &mut InterruptFrame) {}
+
+/// The device-handler shape for a software interrupt (no EOI: `int` does
+/// not go through the local APIC).
+fn on_hot(_: Vector, _: &mut InterruptFrame) {
+    T_ENTRY.store(rdtsc(), Ordering::Relaxed);
+    HOT_CELL.signal();
+}
+
+fn ns(cycles: u64) -> u64 {
+    time::cycles_to_duration(cycles).as_nanos() as u64
+}
+
+async fn interrupt_to_task_running() -> Vec<u64> {
+    let driver = exec::spawn_driver("bench-driver", async {
+        loop {
+            HOT_CELL.wait().await;
+            T_POLL.store(rdtsc(), Ordering::Relaxed);
+        }
+    });
+    // Let the driver task register its waker.
+    exec::yield_now().await;
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS + WARMUP {
+        cpu::software_interrupt::<HOT_VECTOR>();
+        // The driver task (interrupt band) runs before this one resumes.
+        exec::yield_now().await;
+        if round >= WARMUP {
+            samples.push(T_POLL.load(Ordering::Relaxed).saturating_sub(T_ENTRY.load(Ordering::Relaxed)));
+        }
+    }
+    driver.abort();
+    samples.sort_unstable();
+    samples
+}
+
+/// Sorted samples of: entry -> poll, the signal, the EOI, handler end -> poll.
+struct Latency {
+    total: Vec<u64>,
+    signal: Vec<u64>,
+    eoi: Vec<u64>,
+    after: Vec<u64>,
+}
+
+async fn interrupt_to_halted_task(target: CpuId) -> Latency {
+    let task = ipiq::spawn_on(target, async {
+        // A driver task's loop: wait, then run.
+        loop {
+            CELL.wait().await;
+            T_POLL.store(rdtsc(), Ordering::Relaxed);
+            DONE.store(true, Ordering::Release);
+        }
+    });
+    let mut l = Latency { total: Vec::new(), signal: Vec::new(), eoi: Vec::new(), after: Vec::new() };
+    for round in 0..ROUNDS + WARMUP {
+        // Let the target reach its halt.
+        time::sleep(Duration::from_micros(200)).await;
+        DONE.store(false, Ordering::Release);
+        smp::send_ipi(target, vector(LATENCY_VECTOR));
+        while !DONE.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        if round >= WARMUP {
+            let poll = T_POLL.load(Ordering::Relaxed);
+            l.total.push(poll.saturating_sub(T_ENTRY.load(Ordering::Relaxed)));
+            l.signal.push(T_SIGNAL.load(Ordering::Relaxed));
+            l.eoi.push(T_EOI.load(Ordering::Relaxed));
+            l.after.push(poll.saturating_sub(T_END.load(Ordering::Relaxed)));
+        }
+    }
+    task.abort();
+    for v in [&mut l.total, &mut l.signal, &mut l.eoi, &mut l.after] {
+        v.sort_unstable();
+    }
+    l
+}
+
+fn bare_handler() -> Vec<u64> {
+    let mut samples: Vec<u64> = (0..ROUNDS + WARMUP)
+        .map(|_| {
+            let t = rdtsc();
+            cpu::software_interrupt::<BARE_VECTOR>();
+            rdtsc() - t
+        })
+        .skip(WARMUP)
+        .collect();
+    samples.sort_unstable();
+    samples
+}
+
+/// Cycles per call of `op`, over 10,000 calls: what the machine (under TCG,
+/// the emulator) charges for the primitives the wake path is made of.
+fn cost(op: impl Fn()) -> u64 {
+    let t = rdtsc();
+    for _ in 0..10_000 {
+        op();
+    }
+    (rdtsc() - t) / 10_000
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+async fn timer_lateness() -> Vec<u64> {
+    let mut late = Vec::with_capacity(ROUNDS);
+    for i in 0..ROUNDS {
+        let after = Duration::from_micros(100 + (i as u64 * 7919) % 1900);
+        let deadline = Instant::now() + after;
+        time::sleep_until(deadline).await;
+        late.push(Instant::now().tsc().saturating_sub(deadline.tsc()));
+    }
+    late.sort_unstable();
+    late
+}
+
+/// Runs the driver benchmark; returns its table.
+pub async fn drivers() -> Result<String, BenchError> {
+    let (me, other) = pair()?;
+    idt::set_handler(vector(LATENCY_VECTOR), on_latency_irq);
+    idt::set_handler(vector(BARE_VECTOR), on_bare);
+    idt::set_handler(vector(HOT_VECTOR), on_hot);
+    let hot = interrupt_to_task_running().await;
+    let lat = interrupt_to_halted_task(other).await;
+    let bare = bare_handler();
+    let late = timer_lateness().await;
+    let yield_cycles = {
+        let t = rdtsc();
+        for _ in 0..10_000 {
+            exec::yield_now().await;
+        }
+        (rdtsc() - t) / 10_000
+    };
+    let rmw = cost(|| {
+        COUNTER.fetch_add(1, Ordering::AcqRel);
+    });
+    let load = cost(|| {
+        core::hint::black_box(COUNTER.load(Ordering::Acquire));
+    });
+    let tsc = cost(|| {
+        core::hint::black_box(rdtsc());
+    });
+
+    let (h50, l50, b50) = (percentile(&hot, 50), percentile(&lat.total, 50), percentile(&bare, 50));
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "driver benchmark: TSC {} kHz, timer {}, {ROUNDS} samples each ({me}; halted: {other})",
+        time::tsc_khz(),
+        time::timer::mode_name()
+    );
+    t += "| measurement | median cycles | median ns | p99 ns | ratio | target |\n|---|---|---|---|---|---|\n";
+    let _ = writeln!(
+        t,
+        "| 1. interrupt entry -> first poll of the woken task (running CPU) | {h50} | {} | {} | (1)/(2) = {:.2} | <= 3 |",
+        ns(h50),
+        ns(percentile(&hot, 99)),
+        h50 as f64 / b50.max(1) as f64
+    );
+    let _ = writeln!(t, "| 2. bare handler entry + return (`int`) | {b50} | {} | {} | | |", ns(b50), ns(percentile(&bare, 99)));
+    let _ = writeln!(
+        t,
+        "| 1'. interrupt entry -> first poll of the woken task (halted CPU, fixed IPI) | {l50} | {} | {} | (1')/(2) = {:.2} | |",
+        ns(l50),
+        ns(percentile(&lat.total, 99)),
+        l50 as f64 / b50.max(1) as f64
+    );
+    for (name, v) in [
+        ("1'a. of which: WaitCell::signal (wake into the executor's inbox)", &lat.signal),
+        ("1'b. of which: local APIC EOI", &lat.eoi),
+        ("1'c. of which: handler end -> iretq -> out of hlt -> executor loop -> poll", &lat.after),
+    ] {
+        let m = percentile(v, 50);
+        let _ = writeln!(t, "| {name} | {m} | {} | {} | | |", ns(m), ns(percentile(v, 99)));
+    }
+    let _ = writeln!(t, "| context: yield_now (wake self + requeue + poll) | {yield_cycles} | {} | | | |", ns(yield_cycles));
+    let _ = writeln!(t, "| context: one atomic read-modify-write (lock xadd) | {rmw} | {} | | | |", ns(rmw));
+    let _ = writeln!(t, "| context: one atomic load | {load} | {} | | | |", ns(load));
+    let _ = writeln!(t, "| context: one rdtsc | {tsc} | {} | | | |", ns(tsc));
+    let _ = writeln!(
+        t,
+        "| 3. timer wake lateness (sleeps of 0.1-2 ms) | {} | {} | {} | max {} us | |",
+        percentile(&late, 50),
+        ns(percentile(&late, 50)),
+        ns(percentile(&late, 99)),
+        ns(late.last().copied().unwrap_or(0)) / 1000
+    );
+    Ok(t)
+}

@@ -1,0 +1,295 @@
+//! The IPI-queue benchmark: the same two CPUs, TSC-timed, median of several
+//! runs.
+//!
+//! 1. cache-line ping-pong round trip (the physical limit),
+//! 2. ring message round trip with a polling receiver,
+//! 3. raw LAPIC IPI round trip (the handlers only set a flag / reply),
+//! 4. `run_on` round trip to a halted CPU,
+//! 5. all-to-all throughput for 2..=N CPUs: the rings, and a baseline of one
+//!    `spin::Mutex<VecDeque>` per CPU with an IPI on every send,
+//! 6. the fraction of sends in 5 that needed no IPI.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use kernel::arch::cpu::rdtsc;
+use kernel::arch::entry::InterruptFrame;
+use kernel::arch::idt::{self, Vector};
+use kernel::arch::lapic;
+use kernel::exec::yield_now;
+use kernel::ipiq::{self, SendUrgency};
+use kernel::smp::{self, CpuId, MAX_CPUS};
+use kernel::time;
+
+use super::{BenchError, median, ns, pair};
+
+const ROUNDS: usize = 5;
+const ROUND_TRIPS: u64 = 2_000;
+
+/// Cycles per call of `round_trip`: a warm-up, then the median of ROUNDS
+/// runs of ROUND_TRIPS calls.
+fn measure(mut round_trip: impl FnMut()) -> f64 {
+    let mut run = |n: u64| {
+        let t = rdtsc();
+        for _ in 0..n {
+            round_trip();
+        }
+        (rdtsc() - t) as f64 / n as f64
+    };
+    run(100);
+    median((0..ROUNDS).map(|_| run(ROUND_TRIPS)).collect())
+}
+
+#[repr(align(64))]
+struct Line(AtomicU64);
+
+// ---- 1. cache-line ping-pong ----
+
+static PINGPONG: Line = Line(AtomicU64::new(0));
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn pong_cache_line() {
+    // The other CPU: answer every odd value with the next even one.
+    while !STOP.load(Ordering::Acquire) {
+        let v = PINGPONG.0.load(Ordering::Acquire);
+        if v % 2 == 1 {
+            PINGPONG.0.store(v + 1, Ordering::Release);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+async fn cache_line_round_trip(other: CpuId) -> f64 {
+    STOP.store(false, Ordering::Release);
+    PINGPONG.0.store(0, Ordering::Release);
+    let pong = ipiq::spawn_on(other, async { pong_cache_line() });
+    let mut v = 0;
+    let cycles = measure(|| {
+        PINGPONG.0.store(v + 1, Ordering::Release);
+        while PINGPONG.0.load(Ordering::Acquire) != v + 2 {
+            core::hint::spin_loop();
+        }
+        v += 2;
+    });
+    STOP.store(true, Ordering::Release);
+    let _ = pong.await;
+    cycles
+}
+
+// ---- 2. ring round trip, polling receiver ----
+
+static PONGS: AtomicU64 = AtomicU64::new(0);
+
+fn on_ping(from: CpuId, data: usize) {
+    ipiq::send(from, on_pong, data, SendUrgency::Passive);
+}
+
+fn on_pong(_: CpuId, _: usize) {
+    PONGS.fetch_add(1, Ordering::Release);
+}
+
+fn poll_rings() {
+    while !STOP.load(Ordering::Acquire) {
+        ipiq::drain();
+        core::hint::spin_loop();
+    }
+}
+
+async fn ring_round_trip(other: CpuId) -> f64 {
+    STOP.store(false, Ordering::Release);
+    let poller = ipiq::spawn_on(other, async { poll_rings() });
+    let cycles = measure(|| {
+        let want = PONGS.load(Ordering::Acquire) + 1;
+        ipiq::send(other, on_ping, 0, SendUrgency::Passive);
+        while PONGS.load(Ordering::Acquire) < want {
+            ipiq::drain();
+            core::hint::spin_loop();
+        }
+    });
+    STOP.store(true, Ordering::Release);
+    let _ = poller.await;
+    cycles
+}
+
+// ---- 3. raw IPI round trip ----
+
+const PING_VECTOR: u8 = 0xe2;
+const PONG_VECTOR: u8 = 0xe3;
+static RAW_PONGS: AtomicU64 = AtomicU64::new(0);
+/// Who the raw ping answers.
+static PINGER: AtomicU32 = AtomicU32::new(0);
+
+fn vector(v: u8) -> Vector {
+    Vector::try_new(v).expect("benchmark vectors are above the exceptions")
+}
+
+fn on_raw_ping(_: Vector, _: &mut InterruptFrame) {
+    if let Some(to) = CpuId::try_new(PINGER.load(Ordering::Relaxed) as usize) {
+        smp::send_ipi(to, vector(PONG_VECTOR));
+    }
+    lapic::eoi();
+}
+
+fn on_raw_pong(_: Vector, _: &mut InterruptFrame) {
+    RAW_PONGS.fetch_add(1, Ordering::Release);
+    lapic::eoi();
+}
+
+fn raw_ipi_round_trip(me: CpuId, other: CpuId) -> f64 {
+    PINGER.store(me.as_u32(), Ordering::Relaxed);
+    idt::set_handler(vector(PING_VECTOR), on_raw_ping);
+    idt::set_handler(vector(PONG_VECTOR), on_raw_pong);
+    measure(|| {
+        let want = RAW_PONGS.load(Ordering::Acquire) + 1;
+        smp::send_ipi(other, vector(PING_VECTOR));
+        while RAW_PONGS.load(Ordering::Acquire) < want {
+            core::hint::spin_loop();
+        }
+    })
+}
+
+// ---- 4. run_on to a halted CPU ----
+
+async fn run_on_round_trip(other: CpuId) -> f64 {
+    let mut runs = Vec::with_capacity(ROUNDS);
+    for _ in 0..100 {
+        ipiq::run_on(other, || async { 1u8 }).await;
+    }
+    for _ in 0..ROUNDS {
+        let t = rdtsc();
+        for _ in 0..ROUND_TRIPS {
+            ipiq::run_on(other, || async { 1u8 }).await;
+        }
+        runs.push((rdtsc() - t) as f64 / ROUND_TRIPS as f64);
+    }
+    median(runs)
+}
+
+// ---- 5. all-to-all throughput ----
+
+const MESSAGES_PER_CPU: u64 = 20_000;
+static GOT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn cpu(n: usize) -> CpuId {
+    CpuId::try_new(n).expect("below MAX_CPUS")
+}
+
+fn on_flood(_: CpuId, _: usize) {
+    GOT[smp::current().as_usize()].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Per-CPU queues of the baseline: a locked deque and an IPI per send.
+static BASELINE: [spin::Mutex<VecDeque<usize>>; MAX_CPUS] = [const { spin::Mutex::new(VecDeque::new()) }; MAX_CPUS];
+const BASELINE_VECTOR: u8 = 0xe4;
+
+fn on_baseline_ipi(_: Vector, _: &mut InterruptFrame) {
+    lapic::eoi();
+}
+
+fn drain_baseline() {
+    let me = smp::current().as_usize();
+    let mut n = 0;
+    while let Some(_msg) = BASELINE[me].lock().pop_front() {
+        n += 1;
+    }
+    GOT[me].fetch_add(n, Ordering::Relaxed);
+}
+
+/// Each of the first `k` CPUs sends MESSAGES_PER_CPU round-robin to the
+/// others; returns messages per second and (sent, IPIs) for the rings.
+async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
+    ACTIVE.store(k, Ordering::Release);
+    for g in &GOT {
+        g.store(0, Ordering::Release);
+    }
+    let before: Vec<_> = ipiq::broadcast(|| async { ipiq::stats() }).await;
+    let start = rdtsc();
+    let handles: Vec<_> = (0..k)
+        .map(|i| {
+            ipiq::spawn_on(cpu(i), async move {
+                let k = ACTIVE.load(Ordering::Acquire);
+                let me = smp::current().as_usize();
+                let expected = MESSAGES_PER_CPU; // each CPU receives as many as it sends
+                for m in 0..MESSAGES_PER_CPU {
+                    let to = (me + 1 + (m as usize % (k - 1))) % k;
+                    if rings {
+                        ipiq::send(cpu(to), on_flood, m as usize, SendUrgency::Active);
+                    } else {
+                        BASELINE[to].lock().push_back(m as usize);
+                        smp::send_ipi(cpu(to), vector(BASELINE_VECTOR));
+                    }
+                    if m % 64 == 63 {
+                        if rings {
+                            ipiq::drain();
+                        } else {
+                            drain_baseline();
+                        }
+                    }
+                }
+                while GOT[me].load(Ordering::Relaxed) < expected {
+                    if rings {
+                        ipiq::drain();
+                    } else {
+                        drain_baseline();
+                    }
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.await;
+    }
+    let cycles = (rdtsc() - start) as f64;
+    let after: Vec<_> = ipiq::broadcast(|| async { ipiq::stats() }).await;
+    let (mut sent, mut ipis) = (0, 0);
+    for (a, b) in after.iter().zip(&before).take(k) {
+        sent += a.sent - b.sent;
+        ipis += a.ipis_sent - b.ipis_sent;
+    }
+    let msgs = (k as u64 * MESSAGES_PER_CPU) as f64;
+    (msgs / (ns(cycles) / 1e9), sent, ipis)
+}
+
+/// Runs the IPI-queue benchmark; returns its tables.
+pub async fn ipi_queues() -> Result<String, BenchError> {
+    let (me, other) = pair()?;
+    let n = smp::online();
+    idt::set_handler(vector(BASELINE_VECTOR), on_baseline_ipi);
+    for q in &BASELINE[..n] {
+        q.lock().reserve(4 * MESSAGES_PER_CPU as usize);
+    }
+    let c = cache_line_round_trip(other).await;
+    let r = ring_round_trip(other).await;
+    let i = raw_ipi_round_trip(me, other);
+    let o = run_on_round_trip(other).await;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "IPI-queue benchmark: TSC {} kHz, {n} CPUs, median of {ROUNDS} x {ROUND_TRIPS} round trips ({me} <-> {other})",
+        time::tsc_khz()
+    );
+    t += "| measurement | cycles | ns | ratio | target |\n|---|---|---|---|---|\n";
+    let _ = writeln!(t, "| 1. cache-line ping-pong round trip | {c:.0} | {:.0} | | |", ns(c));
+    let _ = writeln!(t, "| 2. ring round trip, polling receiver | {r:.0} | {:.0} | (2)/(1) = {:.2} | <= 2.0 |", ns(r), r / c);
+    let _ = writeln!(t, "| 3. raw LAPIC IPI round trip | {i:.0} | {:.0} | | |", ns(i));
+    let _ = writeln!(t, "| 4. run_on round trip to a halted CPU | {o:.0} | {:.0} | (4)/(3) = {:.2} | <= 1.3 |", ns(o), o / i);
+    t += "\n| CPUs | rings (msg/s) | mutex+IPI baseline (msg/s) | rings / baseline | sends without IPI (rings) |\n";
+    t += "|---|---|---|---|---|\n";
+    for k in 2..=n {
+        let (ring_rate, sent, ipis) = all_to_all(k, true).await;
+        let (base_rate, _, _) = all_to_all(k, false).await;
+        t += &format!(
+            "| {k} | {ring_rate:.0} | {base_rate:.0} | {:.2} | {:.2}% |\n",
+            ring_rate / base_rate,
+            100.0 * (sent - ipis) as f64 / sent.max(1) as f64
+        );
+    }
+    t += "targets: rings >= 5x the baseline at 4 CPUs; >= 99% of sends without an IPI while streaming\n";
+    Ok(t)
+}

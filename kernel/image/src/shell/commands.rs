@@ -1,0 +1,266 @@
+//! The shell's commands. Each is an `async fn` on the executor of the CPU
+//! it runs on (`on CPU COMMAND` runs one on another CPU through
+//! `ipiq::run_on`); each writes its own output through [`Out`]. Bad input
+//! gets a one-line error; no command panics on anything a user can type.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use core::future::Future;
+use core::pin::Pin;
+use core::time::Duration;
+
+use kernel::arch::idt;
+use kernel::arch::qemu::{ExitCode, exit};
+use kernel::exec::TaskInfo;
+use kernel::smp::{self, CpuId};
+use kernel::{arch, exec, ipiq, memory, time};
+
+use super::out::{Out, outln};
+
+/// Name, arguments, and what each command does (for `help`).
+const COMMANDS: &[(&str, &str, &str)] = &[
+    ("help", "", "this list"),
+    ("cpus", "", "each CPU: APIC id, tasks, polls, idle share"),
+    ("ps", "", "tasks on every CPU: id, name, state, polls, cycles"),
+    ("irq", "", "interrupts taken, per vector and CPU"),
+    ("ipi", "", "IPI-queue counters per CPU"),
+    ("mem", "", "frames and heap in use"),
+    ("uptime", "", "time since boot"),
+    ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
+    ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),
+    ("on", "CPU COMMAND", "run COMMAND on CPU"),
+    ("echo", "TEXT", "print TEXT"),
+    ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, drivers)"),
+    ("int3", "", "take a breakpoint exception and return"),
+    ("poweroff", "", "exit QEMU with success"),
+    ("fail", "", "exit QEMU with failure"),
+    ("reboot", "", "reset the machine"),
+];
+
+/// Runs one command line; its output goes to a new [`Out`].
+pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let mut out = Out::new();
+        let line = line.trim();
+        let (cmd, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
+        match cmd {
+            "" => {}
+            "help" => help(&mut out).await,
+            "cpus" => cpus(&mut out).await,
+            "ps" => ps(&mut out).await,
+            "irq" => irq(&mut out).await,
+            "ipi" => ipi(&mut out).await,
+            "mem" => mem(&mut out).await,
+            "uptime" => {
+                let up = time::uptime();
+                outln!(out, "up {}.{:06} s", up.as_secs(), up.subsec_micros());
+            }
+            "sleep" => match rest.parse::<u64>() {
+                Ok(ms) => {
+                    time::sleep(Duration::from_millis(ms)).await;
+                    outln!(out, "slept {ms} ms");
+                }
+                Err(_) => outln!(out, "usage: sleep MS (a whole number of milliseconds)"),
+            },
+            "log" => set_log(&mut out, rest).await,
+            "on" => on(&mut out, rest).await,
+            "echo" => outln!(out, "{rest}"),
+            "bench" => bench(&mut out).await,
+            "int3" => {
+                arch::cpu::breakpoint();
+                outln!(out, "returned from int3 ({} so far)", arch::exceptions::breakpoint_count());
+            }
+            "poweroff" => {
+                out.flush().await;
+                exit(ExitCode::Success)
+            }
+            "fail" => {
+                out.flush().await;
+                exit(ExitCode::Failure)
+            }
+            "reboot" => {
+                outln!(out, "rebooting");
+                out.flush().await;
+                arch::cpu::reset()
+            }
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                outln!(out, "unknown command {shown:?} (try help)");
+            }
+        }
+    })
+}
+
+async fn help(out: &mut Out) {
+    let mut s = String::new();
+    for (name, args, what) in COMMANDS {
+        let usage = if args.is_empty() { String::from(*name) } else { alloc::format!("{name} {args}") };
+        let _ = writeln!(s, "  {usage:<16} {what}");
+    }
+    out.write(&s).await;
+}
+
+fn cpu_id(n: usize) -> CpuId {
+    CpuId::try_new(n).unwrap_or(CpuId::BOOT)
+}
+
+async fn cpus(out: &mut Out) {
+    let rows = ipiq::broadcast(|| async {
+        let me = smp::current();
+        let stats = exec::this().stats();
+        (me, stats.live, stats.polls, exec::idle_cycles(me))
+    })
+    .await;
+    let up = time::uptime();
+    let mut s = alloc::format!("cpus: {} online, listed from {}\n", smp::online(), smp::current());
+    for (cpu, tasks, polls, idle) in rows {
+        let apic = arch::percpu::get(cpu).map_or(0, |p| p.apic_id().0);
+        let share = 100.0 * time::cycles_to_duration(idle).as_secs_f64() / up.as_secs_f64().max(1e-9);
+        let _ = writeln!(s, "{cpu}: APIC id {apic}, {tasks} tasks, {polls} polls, idle {share:.1}%");
+    }
+    out.write(&s).await;
+}
+
+async fn ps(out: &mut Out) {
+    let per_cpu = ipiq::broadcast(|| async {
+        let me = smp::current();
+        let running = exec::current_task().map(|(id, _)| id);
+        let mut tasks: Vec<TaskInfo> = Vec::new();
+        exec::this().for_each_task(|t| tasks.push(t));
+        (me, running, tasks)
+    })
+    .await;
+    let mut s = String::from("CPU   ID      NAME              STATE    POLLS      CYCLES\n");
+    for (cpu, running, tasks) in per_cpu {
+        for t in tasks {
+            let state = if Some(t.id) == running {
+                "running"
+            } else if t.queued {
+                "queued"
+            } else {
+                "waiting"
+            };
+            let _ = writeln!(s, "{:<5} {:<7} {:<17} {:<8} {:<10} {}", cpu.as_u32(), t.id, t.name.unwrap_or("-"), state, t.polls, t.cycles);
+        }
+    }
+    out.write(&s).await;
+}
+
+fn vector_name(v: u8) -> String {
+    match v {
+        0x30..=0x6f => alloc::format!("device GSI {}", v - kernel::irq::DEVICE_VECTOR_BASE),
+        kernel::time::timer::TIMER_VECTOR => "local timer".into(),
+        smp::WAKE_VECTOR => "wake / call".into(),
+        ipiq::IPIQ_VECTOR => "IPI queues".into(),
+        arch::lapic::SPURIOUS_VECTOR => "spurious".into(),
+        _ => "other".into(),
+    }
+}
+
+async fn irq(out: &mut Out) {
+    let n = smp::online();
+    let mut s = String::from("VECTOR  NAME              ");
+    for c in 0..n {
+        let _ = write!(s, "{:>10}", alloc::format!("cpu{c}"));
+    }
+    s.push('\n');
+    for v in 32..=255u8 {
+        let counts: Vec<u64> = (0..n).map(|c| idt::interrupt_count(cpu_id(c), v)).collect();
+        if counts.iter().all(|&c| c == 0) {
+            continue;
+        }
+        let _ = write!(s, "{v:#04x}    {:<17} ", vector_name(v));
+        for c in counts {
+            let _ = write!(s, "{c:>10}");
+        }
+        s.push('\n');
+    }
+    out.write(&s).await;
+}
+
+async fn ipi(out: &mut Out) {
+    let rows = ipiq::broadcast(|| async { (smp::current(), ipiq::stats()) }).await;
+    let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST\n");
+    for (cpu, q) in rows {
+        let _ = writeln!(
+            s,
+            "{:<5} {:<10} {:<10} {:<10} {:<13} {:<10} {:<16} {}",
+            cpu.as_u32(),
+            q.sent,
+            q.received,
+            q.ipis_sent,
+            q.ipis_avoided,
+            q.passive,
+            q.full_waits,
+            q.deepest
+        );
+    }
+    out.write(&s).await;
+}
+
+async fn mem(out: &mut Out) {
+    let f = memory::frame::stats();
+    let h = memory::heap::stats();
+    outln!(
+        out,
+        "frames: {} in use of {} ({} MiB); heap: {} KiB used, {} KiB free of {} KiB",
+        f.in_use,
+        f.total,
+        f.total_bytes() >> 20,
+        h.used >> 10,
+        h.free >> 10,
+        h.size >> 10
+    );
+}
+
+async fn set_log(out: &mut Out, level: &str) {
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "off" => log::LevelFilter::Off,
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => {
+            outln!(out, "usage: log off|error|warn|info|debug|trace (now {})", log::max_level());
+            return;
+        }
+    };
+    log::set_max_level(filter);
+    outln!(out, "log level {filter}");
+}
+
+async fn on(out: &mut Out, rest: &str) {
+    let (cpu, command) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(c, r)| (c, r.trim()));
+    let target = match cpu.parse::<usize>() {
+        Ok(n) if n < smp::online() => cpu_id(n),
+        _ => {
+            outln!(out, "usage: on CPU COMMAND (CPU is 0..{})", smp::online().saturating_sub(1));
+            return;
+        }
+    };
+    if command.is_empty() {
+        outln!(out, "usage: on CPU COMMAND");
+        return;
+    }
+    let command = String::from(command);
+    ipiq::run_on(target, move || async move { run(&command).await }).await;
+}
+
+async fn bench(out: &mut Out) {
+    outln!(out, "running the IPI-queue benchmark...");
+    match bench::ipi_queues().await {
+        Ok(table) => out.write(&table).await,
+        Err(e) => outln!(out, "IPI-queue benchmark: {e}"),
+    }
+    outln!(out, "running the executor benchmark...");
+    let table = bench::executor().await;
+    out.write(&table).await;
+    outln!(out, "running the driver benchmark...");
+    match bench::drivers().await {
+        Ok(table) => out.write(&table).await,
+        Err(e) => outln!(out, "driver benchmark: {e}"),
+    }
+}

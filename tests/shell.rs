@@ -1,0 +1,157 @@
+//! The shell, driven over serial (and its screen, through the QEMU monitor's
+//! `screendump`): every command, line editing, Ctrl-C, garbage input.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use std::time::Duration;
+
+use odonata_tests::{Exit, assert_line_contains, boot_main_kernel, log_of};
+
+fn lines_after<'a>(out: &'a odonata_runner::Outcome, prompt_line: &str) -> Vec<&'a str> {
+    out.lines().skip_while(|l| *l != prompt_line).skip(1).take_while(|l| !l.starts_with("odonata> ")).collect()
+}
+
+/// The first number after `label` in `line` ("4 tasks" -> 4 for "tasks").
+fn number_before(line: &str, label: &str) -> Option<u64> {
+    let words: Vec<&str> = line.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    words.windows(2).find(|w| w[1] == label).and_then(|w| w[0].parse().ok())
+}
+
+#[test]
+fn every_command_over_serial_on_4_cpus() {
+    let script = "help\ncpus\nps\nirq\nipi\nmem\nuptime\nsleep 50\nlog debug\nlog info\non 2 cpus\nfoo bar\nsleep x\non 7 cpus\npoweroff\n";
+    let out = boot_main_kernel().smp(4).input(script.as_bytes()).run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    let log = log_of(&out);
+
+    let help = lines_after(&out, "odonata> help");
+    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "bench", "poweroff", "reboot"] {
+        assert!(help.iter().any(|l| l.trim_start().starts_with(cmd)), "help lacks {cmd}\n{log}");
+    }
+
+    let cpus = lines_after(&out, "odonata> cpus");
+    assert_eq!(cpus[0], "cpus: 4 online, listed from cpu0", "{log}");
+    for n in 0..4 {
+        let line = cpus.iter().find(|l| l.starts_with(&format!("cpu{n}: APIC id {n}, "))).unwrap_or_else(|| panic!("no cpu{n} line\n{log}"));
+        assert!(number_before(line, "tasks").is_some_and(|t| t > 0), "{line}");
+        assert!(number_before(line, "polls").is_some_and(|p| p > 0), "{line}");
+        assert!(line.contains("idle ") && line.ends_with('%'), "{line}");
+    }
+    assert!(out.has_line("cpus: 4 online, listed from cpu2"), "`on 2 cpus` ran on cpu2\n{log}");
+
+    let ps = lines_after(&out, "odonata> ps");
+    assert!(ps[0].starts_with("CPU") && ps[0].contains("NAME") && ps[0].contains("CYCLES"), "{log}");
+    assert!(ps.iter().any(|l| l.contains("block_on") && l.starts_with('0')), "the shell's task on cpu0\n{log}");
+    assert!(ps.iter().any(|l| l.contains("serial-tx")), "the serial driver's task\n{log}");
+    for n in 0..4 {
+        assert!(ps.iter().any(|l| l.starts_with(&n.to_string()) && l.contains("running")), "ps ran on cpu{n}\n{log}");
+    }
+
+    let irq = lines_after(&out, "odonata> irq");
+    assert!(irq[0].contains("cpu0") && irq[0].contains("cpu3"), "{log}");
+    let serial_irqs = irq.iter().find(|l| l.contains("device GSI 4")).unwrap_or_else(|| panic!("no COM1 line\n{log}"));
+    assert!(serial_irqs.split_whitespace().filter_map(|w| w.parse::<u64>().ok()).any(|c| c > 0), "{serial_irqs}");
+    assert!(irq.iter().any(|l| l.contains("IPI queues")), "{log}");
+
+    let ipi = lines_after(&out, "odonata> ipi");
+    assert!(ipi[0].contains("SENT") && ipi[0].contains("IPIS AVOIDED") && ipi[0].contains("RING-FULL WAITS"), "{log}");
+    assert_eq!(ipi.len(), 5, "a row per CPU\n{log}");
+    let cpu0_sent: u64 = ipi[1].split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(cpu0_sent > 0, "cpu0 sent messages (cpus, ps)\n{log}");
+
+    assert_line_contains(&out, "frames: ");
+    assert!(lines_after(&out, "odonata> uptime")[0].starts_with("up "), "{log}");
+    assert!(out.has_line("slept 50 ms"), "{log}");
+    assert!(out.has_line("log level DEBUG") && out.has_line("log level INFO"), "{log}");
+    assert!(out.has_line("unknown command \"foo\" (try help)"), "{log}");
+    assert!(out.has_line("usage: sleep MS (a whole number of milliseconds)"), "{log}");
+    assert!(out.has_line("usage: on CPU COMMAND (CPU is 0..3)"), "{log}");
+}
+
+#[test]
+fn ctrl_c_cancels_and_line_editing_and_history_work() {
+    let script = b"sleep 100000\n\x03echo after\nabc\x1b[D\x1b[DX\x1b[C\x1b[CY\n\x1b[A\x1b[A\npoweroff\n";
+    let out = boot_main_kernel().smp(2).input(script).run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    let log = log_of(&out);
+    assert!(out.has_line("^C (cancelled)"), "{log}");
+    assert!(out.has_line("unknown command \"aXbcY\" (try help)"), "left/right editing\n{log}");
+    assert_eq!(out.lines().filter(|l| *l == "after").count(), 2, "up twice recalls `echo after`\n{log}");
+}
+
+#[test]
+fn garbage_input_leaves_the_shell_working() {
+    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut input: Vec<u8> = (0..6000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    input.extend_from_slice(b"\n\x1b[2J\x1b[999;999H\x1b]0;title\x07\x1b[38;5;9m\xff\xfe\xc3\x28\n");
+    input.extend(std::iter::repeat_n(b'y', 5000));
+    input.extend_from_slice(b"\n\x1b[A\x1b[B\x1b[3~\x7f\x7f\x7f\n");
+    input.extend_from_slice(b"echo still alive\npoweroff\n");
+    let out = boot_main_kernel().smp(2).input(&input).timeout(Duration::from_secs(120)).run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    assert!(out.has_line("still alive"), "{}", log_of(&out));
+    assert!(!out.serial.contains("PANIC"), "{}", log_of(&out));
+}
+
+#[test]
+fn bench_command_prints_every_table() {
+    let out = boot_main_kernel().smp(2).input(b"bench\npoweroff\n").timeout(Duration::from_secs(240)).run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    for title in ["IPI-queue benchmark:", "executor benchmark:", "driver benchmark:"] {
+        assert_line_contains(&out, title);
+    }
+    assert_line_contains(&out, "| 4. run_on round trip to a halted CPU |");
+    assert_line_contains(&out, "| bytes of overhead per task |");
+    assert_line_contains(&out, "| 3. timer wake lateness");
+}
+
+/// Reads a binary PPM (P6) as (width, height, RGB bytes).
+fn read_ppm(bytes: &[u8]) -> (usize, usize, &[u8]) {
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(std::str::from_utf8(&bytes[start..at]).expect("ascii header").to_string());
+    }
+    assert_eq!(fields[0], "P6");
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (w, h, &bytes[at + 1..at + 1 + w * h * 3])
+}
+
+#[test]
+fn the_screen_shows_the_prompt() {
+    let shot = std::env::temp_dir().join(format!("odonata-screen-{}.ppm", std::process::id()));
+    let _ = std::fs::remove_file(&shot);
+    let dump = format!("screendump {}", shot.display());
+    let out = boot_main_kernel()
+        .smp(1)
+        .monitor_after("odonata shell on", &[&dump, "quit"], Duration::from_millis(500))
+        .run();
+    assert!(matches!(out.exit, Exit::NoReport(_)), "QEMU was quit through the monitor: {:?}\n{}", out.exit, log_of(&out));
+    let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screendump at {}: {e}\n{}", shot.display(), log_of(&out)));
+    let _ = std::fs::remove_file(&shot);
+    let (w, h, px) = read_ppm(&bytes);
+    let lit = |x: usize, y: usize| px[(y * w + x) * 3..(y * w + x) * 3 + 3].iter().any(|&c| c > 0x40);
+    // Text rows are 16 pixels; the prompt is the last row with anything lit.
+    let rows: Vec<usize> = (0..h / 16).filter(|r| (r * 16..r * 16 + 16).any(|y| (0..w).any(|x| lit(x, y)))).collect();
+    let prompt = *rows.last().unwrap_or_else(|| panic!("the screen is blank ({w}x{h})"));
+    let xs: Vec<usize> = (0..w).filter(|&x| (prompt * 16..prompt * 16 + 16).any(|y| lit(x, y))).collect();
+    let (first, last) = (xs[0], *xs.last().unwrap());
+    assert!(first < 8, "the prompt starts at the left edge (first lit x = {first})");
+    // "odonata> " and the cursor: ten cells at most, far less than a line.
+    assert!(last < 11 * 8 + 8 && last > 6 * 8, "prompt row spans x {first}..{last} on a {w}-pixel screen");
+    assert!(rows.len() >= 2, "the banner above the prompt is drawn too");
+}
