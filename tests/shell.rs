@@ -155,3 +155,24 @@ fn the_screen_shows_the_prompt() {
     assert!(last < 11 * 8 + 8 && last > 6 * 8, "prompt row spans x {first}..{last} on a {w}-pixel screen");
     assert!(rows.len() >= 2, "the banner above the prompt is drawn too");
 }
+
+#[test]
+fn the_keyboard_types_into_the_shell() {
+    let mut keys: Vec<String> = "echo".chars().map(|c| format!("sendkey {c}")).collect();
+    keys.extend(["sendkey spc", "sendkey shift-h", "sendkey i", "sendkey ret"].map(String::from));
+    keys.extend("poweroff".chars().map(|c| format!("sendkey {c}")));
+    keys.push("sendkey ret".into());
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let out = boot_main_kernel().smp(1).monitor_after("odonata shell on", &keys, Duration::from_millis(150)).run();
+    assert_eq!(out.exit, Exit::Success, "typed poweroff\n{}", log_of(&out));
+    assert!(out.has_line("odonata> echo Hi") && out.has_line("Hi"), "{}", log_of(&out));
+}
+
+#[test]
+fn reboot_resets_the_machine() {
+    // The runner starts QEMU with -no-reboot: a reset ends it without a
+    // report from the kernel.
+    let out = boot_main_kernel().smp(1).input(b"reboot\n").run();
+    assert!(out.has_line("rebooting"), "{}", log_of(&out));
+    assert_eq!(out.exit, Exit::NoReport(Some(0)), "{}", log_of(&out));
+}
