@@ -4,13 +4,14 @@
 
 use odonata_tests::{assert_line_contains, assert_passed, boot, log_of};
 
-const TESTS: [&str; 6] = [
+const TESTS: [&str; 7] = [
     "every_cpu_spawns_on_every_other_and_joins",
     "run_on_returns_values",
     "remote_wake_resumes_the_right_task_on_the_right_cpu",
     "broadcast_and_barrier",
     "all_to_all_flood_loses_and_duplicates_nothing",
     "streaming_sends_mostly_avoid_the_ipi",
+    "passive_send_to_an_idle_cpu_arrives",
 ];
 
 fn at(n: u32) {

@@ -13,16 +13,32 @@
 //!    [`Signal::AlreadySignalled`]: an IPI is on its way or the receiver
 //!    has not yet started draining, and it will see step 2.
 //!    Passive send: skip step 3 ([`Signal::Passive`]) unless the ring is at
-//!    least a quarter full, when it becomes active.
+//!    least a quarter full or the receiver is idle (below), when it becomes
+//!    active.
 //!
 //! Receiver `j` (`Endpoint::drain`), from its IPI handler or its loop:
 //! 1. `latch[j].swap(false)`, *before* looking for work: a send after this
 //!    point raises a new IPI (a swap, not a store: see `drain`);
 //! 2. `bits = pending[j].swap(0)`; for each sender bit, drain that ring.
 //!
-//! Idle: with interrupts off the receiver halts only if `has_pending` is
-//! false: no pending bit *and* the latch clear (a set latch means an IPI was
-//! raised that may have been taken while the CPU was busy: a drain is owed).
+//! Idle: with interrupts off the receiver first raises its `idle` flag
+//! ([`Endpoint::set_idle`]), then halts only if `has_pending` is false: no
+//! pending bit *and* the latch clear (a set latch means an IPI was raised
+//! that may have been taken while the CPU was busy: a drain is owed). It
+//! lowers the flag when it runs again.
+//!
+//! Passive sends and idle receivers: a passive send to a CPU that may be
+//! halting must not wait for a drain that will never come (there is no
+//! periodic tick). After step 2 a passive sender reads `idle[j]`; set, the
+//! send is active. Both sides write one variable and then read the other
+//! (the store-buffering pattern), so both touch `idle` with a
+//! read-modify-write (`swap` to set it, `fetch_or(false)` to read it):
+//! RMWs on one location are totally ordered and each reads the one before
+//! it, so either the sender's read comes after the receiver's swap (it sees
+//! the flag and sends the IPI), or before it, and then the sender's step 2
+//! happens-before the receiver's look at `pending` (it sees the bit and does
+//! not halt). Plain SeqCst stores and loads would do in the memory model,
+//! but loom models SeqCst as AcqRel and reports a lost wakeup for them.
 //!
 //! No lost wakeup: a sender that saw the latch set (no IPI) did steps 1-2
 //! before the receiver's step 1 in the latch's order (all SeqCst), so the
@@ -106,6 +122,8 @@ struct Inbox {
     /// Bit `i`: sender `i` may have messages in ring[i][me].
     pending: Padded<AtomicUsize>,
     latch: Padded<AtomicBool>,
+    /// The receiver may be about to halt: passive sends become active.
+    idle: Padded<AtomicBool>,
     /// Indexed by sender.
     rings: Box<[Ring]>,
 }
@@ -159,6 +177,7 @@ impl IpiQueues {
             .map(|_| Inbox {
                 pending: Padded(AtomicUsize::new(0)),
                 latch: Padded(AtomicBool::new(false)),
+                idle: Padded(AtomicBool::new(false)),
                 rings: (0..cpus).map(|_| ring()).collect(),
             })
             .collect();
@@ -233,6 +252,14 @@ impl Endpoint<'_> {
         self.stats.get()
     }
 
+    /// Raises (before the idle check that precedes a halt) or lowers (once
+    /// running again) this CPU's idle flag: while it is up, passive sends to
+    /// this CPU are active (see the module doc).
+    pub fn set_idle(&self, idle: bool) {
+        // A read-modify-write (see the module doc), not a store.
+        self.queues.inboxes[self.me].idle.0.swap(idle, Ordering::AcqRel);
+    }
+
     fn count(&self, f: impl FnOnce(&mut QueueStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -257,7 +284,10 @@ impl Endpoint<'_> {
         inbox.pending.0.fetch_or(1 << self.me, Ordering::SeqCst);
 
         let depth = depth as u64 + 1;
-        let active = urgency == Urgency::Active || depth as usize * 4 >= q.capacity;
+        // Read `idle` with a read-modify-write: see the module doc.
+        let active = urgency == Urgency::Active
+            || depth as usize * 4 >= q.capacity
+            || inbox.idle.0.fetch_or(false, Ordering::AcqRel);
         let signal = if !active {
             Signal::Passive
         } else if inbox.latch.0.swap(true, Ordering::SeqCst) {

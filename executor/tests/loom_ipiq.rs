@@ -64,11 +64,6 @@ fn sender(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: Urgency)
             m.raise(to);
         }
     }
-    // A passive sender makes sure the tail end is seen (what the kernel's
-    // periodic drain does).
-    if urgency == Urgency::Passive {
-        m.raise(to);
-    }
 }
 
 /// CPU `me` runs the kernel's loop: drain; maybe take an interrupt while
@@ -91,9 +86,12 @@ fn receiver(m: &Machine, me: usize, senders: usize, expected: usize) {
         }
         // Running tasks with interrupts on: an IPI may be taken right here.
         m.take_interrupt(me);
+        // The idle check, as the kernel's loop does it: flag up, then look.
+        ep.set_idle(true);
         if !m.queues.has_pending(me) {
             m.halt(me);
         }
+        ep.set_idle(false);
     }
 }
 
@@ -131,6 +129,23 @@ fn two_senders_share_the_pending_mask_and_latch() {
 fn passive_sends_are_delivered() {
     loom::model(|| {
         let m = machine(2, 4);
+        let s = {
+            let m = m.clone();
+            loom::thread::spawn(move || sender(m, 0, 1, 2, Urgency::Passive))
+        };
+        receiver(&m, 1, 1, 2);
+        s.join().unwrap();
+    });
+}
+
+/// Passive sends to a receiver that is about to halt: nothing periodic will
+/// drain them, so the receiver's idle flag must turn them active. Without
+/// the flag this model deadlocks (the receiver halts with a message queued).
+#[test]
+fn passive_sends_reach_a_halting_receiver() {
+    loom::model(|| {
+        // Capacity 16: two messages stay below a quarter full (passive).
+        let m = machine(2, 16);
         let s = {
             let m = m.clone();
             loom::thread::spawn(move || sender(m, 0, 1, 2, Urgency::Passive))

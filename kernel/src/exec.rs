@@ -160,12 +160,17 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         }
     }
     interrupts::disable();
+    // Idle flag first, then the look: a passive send that lands after the
+    // look sees the flag and raises the IPI (executor::ipiq, module doc).
+    crate::ipiq::set_idle(true);
     if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() || !time::timer::prepare_idle() {
+        crate::ipiq::set_idle(false);
         interrupts::enable();
         return;
     }
     let halted = cpu::rdtsc();
     interrupts::enable_and_hlt();
+    crate::ipiq::set_idle(false);
     // Only this CPU writes its slot.
     let slot = &IDLE_CYCLES[me.id().as_usize()];
     slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);

@@ -161,6 +161,16 @@ pub fn drain() -> usize {
     }
 }
 
+/// Raises or lowers this CPU's idle flag (the loop raises it, with
+/// interrupts off, just before its idle check, and lowers it once it runs
+/// again): while it is up, passive sends to this CPU raise the IPI, since no
+/// periodic drain would pick them up.
+pub fn set_idle(idle: bool) {
+    if let Some(ep) = endpoint(false) {
+        ep.set_idle(idle);
+    }
+}
+
 /// Whether senders have work pending for this CPU (the idle check).
 pub fn has_pending() -> bool {
     QUEUES.get().is_some_and(|q| q.has_pending(smp::current().as_usize()))

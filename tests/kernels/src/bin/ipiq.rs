@@ -24,6 +24,7 @@ kernel::test_kernel![
     broadcast_and_barrier,
     all_to_all_flood_loses_and_duplicates_nothing,
     streaming_sends_mostly_avoid_the_ipi,
+    passive_send_to_an_idle_cpu_arrives,
 ];
 
 fn cpu(n: usize) -> CpuId {
@@ -210,4 +211,28 @@ fn streaming_sends_mostly_avoid_the_ipi() {
         100.0 * (sent - ipis) as f64 / sent as f64
     );
     assert!(ipis * 10 < sent, "most streaming sends avoid the IPI");
+}
+
+/// A passive send to a halted CPU must not wait for a drain that never comes
+/// (timers are tickless): the receiver's idle flag makes it active.
+fn passive_send_to_an_idle_cpu_arrives() {
+    let n = smp::online();
+    if n < 2 {
+        return;
+    }
+    static ARRIVED: AtomicU64 = AtomicU64::new(0);
+    fn on_passive(_: CpuId, _: usize) {
+        ARRIVED.fetch_add(1, Ordering::Release);
+    }
+    for round in 1..=20u64 {
+        let target = cpu(1 + (round as usize % (n - 1)));
+        // Let every other CPU go idle (nothing runs there).
+        exec::block_on(time::sleep(core::time::Duration::from_millis(5)));
+        ipiq::send(target, on_passive, 0, SendUrgency::Passive);
+        let deadline = time::deadline_after_ms(1_000);
+        while ARRIVED.load(Ordering::Acquire) < round {
+            assert!(!time::passed(deadline), "a passive message to idle {target} was not delivered within 1 s");
+            core::hint::spin_loop();
+        }
+    }
 }
