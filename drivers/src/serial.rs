@@ -267,6 +267,19 @@ impl ErrorType for SerialWriter {
     type Error = Infallible;
 }
 
+/// Registers `cx` to be woken after the driver task's next pump, and kicks
+/// the task (room may have appeared before the registration: the kick makes
+/// sure a pump, and so a wake, follows it).
+fn wait_for_pump<T>(cx: &mut core::task::Context<'_>) -> Poll<T> {
+    let mut waiters = WRITERS.lock();
+    if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+        waiters.push(cx.waker().clone());
+    }
+    drop(waiters);
+    irq::kick(GSI.load(Ordering::Relaxed));
+    Poll::Pending
+}
+
 /// Queue bytes needed for `bytes` (`\n` takes two).
 fn queue_bytes(bytes: &[u8]) -> usize {
     bytes.len() + bytes.iter().filter(|&&b| b == b'\n').count()
@@ -291,17 +304,7 @@ impl Write for SerialWriter {
             });
             match taken {
                 None => Poll::Ready(buf.len()), // no COM1: the bytes vanish
-                Some(0) => {
-                    let mut waiters = WRITERS.lock();
-                    if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                        waiters.push(cx.waker().clone());
-                    }
-                    drop(waiters);
-                    // Room may have appeared before we registered: kick the
-                    // task, which wakes us after its next pump.
-                    irq::kick(GSI.load(Ordering::Relaxed));
-                    Poll::Pending
-                }
+                Some(0) => wait_for_pump(cx),
                 Some(n) => Poll::Ready(n),
             }
         })
@@ -316,13 +319,7 @@ impl Write for SerialWriter {
             if serial::with_locked(|port| port.queued()).unwrap_or(0) == 0 {
                 return Poll::Ready(());
             }
-            let mut waiters = WRITERS.lock();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-            drop(waiters);
-            irq::kick(GSI.load(Ordering::Relaxed));
-            Poll::Pending
+            wait_for_pump(cx)
         })
         .await;
         Ok(())
