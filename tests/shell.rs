@@ -176,3 +176,14 @@ fn reboot_resets_the_machine() {
     assert!(out.has_line("rebooting"), "{}", log_of(&out));
     assert_eq!(out.exit, Exit::NoReport(Some(0)), "{}", log_of(&out));
 }
+
+#[test]
+fn the_power_button_powers_off_through_a_level_triggered_sci() {
+    // `system_powerdown` presses the ACPI power button: PM1_STS.PWRBTN_STS
+    // holds the SCI (level-triggered) asserted until the driver clears it.
+    let out = boot_main_kernel().smp(2).monitor_after("odonata shell on", &["system_powerdown"], Duration::from_millis(100)).run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    // One interrupt per press: the line stayed masked until the task had
+    // cleared the status (an unmasked asserted level line would storm).
+    assert_line_contains(&out, "power button pressed (1 SCI interrupt(s) for 1 press): powering off");
+}

@@ -8,6 +8,9 @@
 //!   transmitter-empty interrupts), as `embedded-io-async` `Read`/`Write`.
 //! - [`keyboard`]: the i8042 PS/2 controller; a `Stream` of decoded keys
 //!   (`pc-keyboard`, layout selectable, US by default).
+//! - [`power`]: the ACPI power button, a level-triggered SCI: the worked
+//!   example of a line that stays masked until its task has drained the
+//!   device.
 //!
 //! See README, "Writing a driver", for the pattern with the keyboard as the
 //! worked example.
@@ -18,4 +21,5 @@
 extern crate alloc;
 
 pub mod keyboard;
+pub mod power;
 pub mod serial;

@@ -9,6 +9,8 @@
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
+use acpi::address::AddressSpace;
+use acpi::fadt::Fadt;
 use acpi::madt::{Madt, MadtEntry};
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 use x86_64::PhysAddr;
@@ -69,6 +71,26 @@ pub struct MachineInfo {
     pub ioapics: Vec<IoApicInfo>,
     /// ISA overrides: (irq, route).
     pub overrides: Vec<(u8, IsaRoute)>,
+    /// ACPI fixed hardware from the FADT (power button, SCI), if usable.
+    pub fixed: Option<FixedHardware>,
+}
+
+/// The ACPI fixed-hardware registers a power-button driver needs (FADT),
+/// when they are in I/O space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedHardware {
+    /// The ISA IRQ of the SCI (System Control Interrupt).
+    pub sci_irq: u8,
+    /// SMI command port (0: the machine is always in ACPI mode).
+    pub smi_cmd: u16,
+    /// Written to `smi_cmd` to enter ACPI mode.
+    pub acpi_enable: u8,
+    /// PM1a status register (the first half of the PM1a event block).
+    pub pm1a_status: u16,
+    /// PM1a enable register (the second half).
+    pub pm1a_enable: u16,
+    /// PM1a control block (SCI_EN is bit 0).
+    pub pm1a_control: u16,
 }
 
 impl MachineInfo {
@@ -124,6 +146,7 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
         disabled_cpus: 0,
         ioapics: Vec::new(),
         overrides: Vec::new(),
+        fixed: None,
     };
     const ENABLED: u32 = 1;
     const ONLINE_CAPABLE: u32 = 2;
@@ -163,6 +186,27 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
     if info.cpus.is_empty() {
         return Err("the MADT lists no usable processor");
     }
+    info.fixed = tables.find_table::<Fadt>().ok().and_then(|fadt| fixed_hardware(&fadt));
     info.cpus.dedup();
     Ok(info)
+}
+
+/// The power-button registers, if the FADT puts them in I/O space.
+fn fixed_hardware(fadt: &Fadt) -> Option<FixedHardware> {
+    let io_port = |block: &acpi::address::GenericAddress| {
+        Some(block).filter(|g| g.address_space == AddressSpace::SystemIo).and_then(|g| u16::try_from(g.address).ok())
+    };
+    let (sci, smi, enable) = (fadt.sci_interrupt, fadt.smi_cmd_port, fadt.acpi_enable);
+    let event_block = fadt.pm1a_event_block().ok()?;
+    let event = io_port(&event_block)?;
+    // The event block is status then enable, each half its length.
+    let len = event_block.bit_width / 8;
+    Some(FixedHardware {
+        sci_irq: u8::try_from(sci).ok()?,
+        smi_cmd: u16::try_from(smi).ok()?,
+        acpi_enable: enable,
+        pm1a_status: event,
+        pm1a_enable: event.checked_add(u16::from(len / 2)).filter(|_| len >= 4)?,
+        pm1a_control: io_port(&fadt.pm1a_control_block().ok()?)?,
+    })
 }
