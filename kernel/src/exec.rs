@@ -2,9 +2,9 @@
 //! own CPU.
 //!
 //! Platform hooks given to the `executor` crate:
-//! - `current`: this CPU's id if it has an executor and is not in an
-//!   interrupt handler (`PerCpu::in_interrupt`), so wakes from interrupt
-//!   handlers always take the lock-free inbox;
+//! - `current`: this CPU's id unless it is in an interrupt handler
+//!   (`percpu::current_id_in_task_context`, two GS loads), so wakes from
+//!   interrupt handlers always take the lock-free inbox;
 //! - `signal`: a wake IPI to the owner (nothing for this CPU: an interrupt
 //!   already ended its `hlt`, and the loop re-checks before halting again);
 //! - `now`: the TSC.
@@ -46,12 +46,9 @@ pub fn idle_cycles(cpu: CpuId) -> u64 {
 static EXECUTORS: [AtomicPtr<Executor>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
 fn hook_current() -> Option<usize> {
-    let me = percpu::this();
-    if me.in_interrupt() {
-        return None;
-    }
-    let id = me.id().as_usize();
-    (!EXECUTORS[id].load(Ordering::Acquire).is_null()).then_some(id)
+    // No check that this CPU has an executor: the executor only compares
+    // the answer with a task's owner, and the owner's CPU has one.
+    percpu::current_id_in_task_context().map(CpuId::as_usize)
 }
 
 fn hook_signal(id: usize) {

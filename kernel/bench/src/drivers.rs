@@ -15,6 +15,10 @@
 //!
 //! 3. Timer wake lateness: sleeps of 0.1-2 ms; how long after its deadline
 //!    each task runs again (median, p99, max).
+//! 4. and 5. The pair of 1 and 2 as a device interrupt arrives, through the
+//!    local APIC: a self-IPI to a signal-and-EOI handler, timed from the send
+//!    to the woken task's first poll, beside a self-IPI to an EOI-only
+//!    handler, timed from the send to its return.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -37,6 +41,8 @@ use super::{BenchError, pair, percentile};
 const LATENCY_VECTOR: u8 = 0xe5;
 const BARE_VECTOR: u8 = 0xe6;
 const HOT_VECTOR: u8 = 0xe7;
+const SELF_DEVICE_VECTOR: u8 = 0xe8;
+const SELF_BARE_VECTOR: u8 = 0xe9;
 const ROUNDS: usize = 1000;
 const WARMUP: usize = 50;
 
@@ -73,6 +79,49 @@ fn on_bare(_: Vector, _: &mut InterruptFrame) {}
 fn on_hot(_: Vector, _: &mut InterruptFrame) {
     T_ENTRY.store(rdtsc(), Ordering::Relaxed);
     HOT_CELL.signal();
+}
+
+/// A device interrupt's shape through the local APIC: signal, EOI.
+fn on_self_device(_: Vector, _: &mut InterruptFrame) {
+    HOT_CELL.signal();
+    lapic::eoi();
+}
+
+/// A bare device-interrupt handler: EOI only.
+fn on_self_bare(_: Vector, _: &mut InterruptFrame) {
+    lapic::eoi();
+}
+
+/// The same pair through the local APIC, from the same starting point: a
+/// self-IPI (delivered as a device interrupt is, acknowledged with an EOI).
+/// Returns sorted samples of (send -> first poll of the woken task) and
+/// (send -> return from a bare handler).
+async fn self_ipi_pair(me: CpuId) -> (Vec<u64>, Vec<u64>) {
+    let driver = exec::spawn_driver("bench-driver", async {
+        loop {
+            HOT_CELL.wait().await;
+            T_POLL.store(rdtsc(), Ordering::Relaxed);
+        }
+    });
+    exec::yield_now().await;
+    let (mut woken, mut bare) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for round in 0..ROUNDS + WARMUP {
+        let t = rdtsc();
+        smp::send_ipi(me, vector(SELF_DEVICE_VECTOR));
+        exec::yield_now().await;
+        let polled = T_POLL.load(Ordering::Relaxed).saturating_sub(t);
+        let t = rdtsc();
+        smp::send_ipi(me, vector(SELF_BARE_VECTOR));
+        let returned = rdtsc() - t;
+        if round >= WARMUP {
+            woken.push(polled);
+            bare.push(returned);
+        }
+    }
+    driver.abort();
+    woken.sort_unstable();
+    bare.sort_unstable();
+    (woken, bare)
 }
 
 fn ns(cycles: u64) -> u64 {
@@ -186,7 +235,10 @@ pub async fn drivers() -> Result<String, BenchError> {
     idt::set_handler(vector(LATENCY_VECTOR), on_latency_irq);
     idt::set_handler(vector(BARE_VECTOR), on_bare);
     idt::set_handler(vector(HOT_VECTOR), on_hot);
+    idt::set_handler(vector(SELF_DEVICE_VECTOR), on_self_device);
+    idt::set_handler(vector(SELF_BARE_VECTOR), on_self_bare);
     let hot = interrupt_to_task_running().await;
+    let (self_woken, self_bare) = self_ipi_pair(me).await;
     let lat = interrupt_to_halted_task(other).await;
     let bare = bare_handler();
     let late = timer_lateness().await;
@@ -231,6 +283,15 @@ pub async fn drivers() -> Result<String, BenchError> {
         ns(percentile(&lat.total, 99)),
         l50 as f64 / b50.max(1) as f64
     );
+    let (s50, sb50) = (percentile(&self_woken, 50), percentile(&self_bare, 50));
+    let _ = writeln!(
+        t,
+        "| 4. self-IPI sent -> first poll of the woken task (signal + EOI handler) | {s50} | {} | {} | (4)/(5) = {:.2} | |",
+        ns(s50),
+        ns(percentile(&self_woken, 99)),
+        s50 as f64 / sb50.max(1) as f64
+    );
+    let _ = writeln!(t, "| 5. self-IPI sent -> bare handler (EOI) returned | {sb50} | {} | {} | | |", ns(sb50), ns(percentile(&self_bare, 99)));
     for (name, v) in [
         ("1'a. of which: WaitCell::signal (wake into the executor's inbox)", &lat.signal),
         ("1'b. of which: local APIC EOI", &lat.eoi),

@@ -105,6 +105,25 @@ pub fn current_id() -> CpuId {
     CpuId::from_raw(id)
 }
 
+/// This CPU's id if it is running task code, `None` inside an interrupt or
+/// exception handler: two GS-relative loads, for the executor's wake path.
+#[inline]
+pub fn current_id_in_task_context() -> Option<CpuId> {
+    let depth: u32;
+    // SAFETY: as in `current_id`; `irq_depth` is an `AtomicU32` at a fixed
+    // offset, only ever changed by this CPU (a plain load of our own
+    // counter cannot tear or race).
+    unsafe {
+        core::arch::asm!(
+            "mov {d:e}, dword ptr gs:[{offset}]",
+            d = out(reg) depth,
+            offset = const core::mem::offset_of!(PerCpu, irq_depth),
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+    (depth == 0).then(current_id)
+}
+
 /// This CPU's block.
 pub fn this() -> &'static PerCpu {
     get(current_id()).expect("the running CPU has a PerCpu")
