@@ -13,8 +13,8 @@
 //!    [`Signal::AlreadySignalled`]: an IPI is on its way or the receiver
 //!    has not yet started draining, and it will see step 2.
 //!    Passive send: skip step 3 ([`Signal::Passive`]) unless the ring is at
-//!    least a quarter full or the receiver is idle (below), when it becomes
-//!    active.
+//!    least a quarter full, when it becomes active; a receiver that is idle
+//!    must be kicked later (below).
 //!
 //! Receiver `j` (`Endpoint::drain`), from its IPI handler or its loop:
 //! 1. `latch[j].swap(false)`, *before* looking for work: a send after this
@@ -29,13 +29,14 @@
 //!
 //! Passive sends and idle receivers: a passive send to a CPU that may be
 //! halting must not wait for a drain that will never come (there is no
-//! periodic tick). After step 2 a passive sender reads `idle[j]`; set, the
-//! send is active. Both sides write one variable and then read the other
+//! periodic tick). After step 2 a passive sender reads `idle[j]`; set, it
+//! gets [`Signal::Kick`] and owes the receiver a [`Endpoint::kick`] (the
+//! latch rule of step 3) soon: more passive sends can batch behind it. Both sides write one variable and then read the other
 //! (the store-buffering pattern), so both touch `idle` with a
 //! read-modify-write (`swap` to set it, `fetch_or(false)` to read it):
 //! RMWs on one location are totally ordered and each reads the one before
 //! it, so either the sender's read comes after the receiver's swap (it sees
-//! the flag and sends the IPI), or before it, and then the sender's step 2
+//! the flag and will kick), or before it, and then the sender's step 2
 //! happens-before the receiver's look at `pending` (it sees the bit and does
 //! not halt). Plain SeqCst stores and loads would do in the memory model,
 //! but loom models SeqCst as AcqRel and reports a lost wakeup for them.
@@ -80,6 +81,11 @@ pub enum Signal {
     AlreadySignalled,
     /// Passive send: the receiver picks it up at its next drain.
     Passive,
+    /// Passive send to a receiver that may be halting (its idle flag was
+    /// up): nothing will drain it unless it is woken. The caller owes the
+    /// receiver a [`Endpoint::kick`] soon (the kernel: within 1 ms), which
+    /// lets later passive sends batch behind one IPI.
+    Kick,
 }
 
 /// How urgent a send is.
@@ -252,6 +258,25 @@ impl Endpoint<'_> {
         self.stats.get()
     }
 
+    /// Makes sure CPU `to` drains what this CPU sent it (after
+    /// [`Signal::Kick`]): if ring[me][to] still holds messages, sets `to`'s
+    /// latch; `true` means the latch went 0 -> 1 and the caller must raise
+    /// the hardware IPI.
+    pub fn kick(&self, to: usize) -> bool {
+        if self.queues.len(self.me, to) == 0 {
+            return false;
+        }
+        let raise = !self.queues.inboxes[to].latch.0.swap(true, Ordering::SeqCst);
+        self.count(|s| {
+            if raise {
+                s.ipis_sent += 1;
+            } else {
+                s.ipis_avoided += 1;
+            }
+        });
+        raise
+    }
+
     /// Raises (before the idle check that precedes a halt) or lowers (once
     /// running again) this CPU's idle flag: while it is up, passive sends to
     /// this CPU are active (see the module doc).
@@ -284,12 +309,10 @@ impl Endpoint<'_> {
         inbox.pending.0.fetch_or(1 << self.me, Ordering::SeqCst);
 
         let depth = depth as u64 + 1;
-        // Read `idle` with a read-modify-write: see the module doc.
-        let active = urgency == Urgency::Active
-            || depth as usize * 4 >= q.capacity
-            || inbox.idle.0.fetch_or(false, Ordering::AcqRel);
+        let active = urgency == Urgency::Active || depth as usize * 4 >= q.capacity;
         let signal = if !active {
-            Signal::Passive
+            // Read `idle` with a read-modify-write: see the module doc.
+            if inbox.idle.0.fetch_or(false, Ordering::AcqRel) { Signal::Kick } else { Signal::Passive }
         } else if inbox.latch.0.swap(true, Ordering::SeqCst) {
             Signal::AlreadySignalled
         } else {
@@ -301,7 +324,7 @@ impl Endpoint<'_> {
             match signal {
                 Signal::SendIpi => s.ipis_sent += 1,
                 Signal::AlreadySignalled => s.ipis_avoided += 1,
-                Signal::Passive => s.passive += 1,
+                Signal::Passive | Signal::Kick => s.passive += 1,
             }
         });
         Ok(signal)

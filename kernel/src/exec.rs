@@ -141,6 +141,7 @@ const BLOCK_ON_SPIN_US: u64 = 50;
 /// not be slept through). With `spin_us`, first poll that long for work.
 fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     crate::ipiq::drain();
+    crate::ipiq::kick_due();
     time::timer::run_expired();
     ex.tick();
     let me = percpu::this();
@@ -158,9 +159,10 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     }
     interrupts::disable();
     // Idle flag first, then the look: a passive send that lands after the
-    // look sees the flag and raises the IPI (executor::ipiq, module doc).
+    // look sees the flag, and its sender kicks us (executor::ipiq, module
+    // doc). Our own owed kicks keep the timer armed.
     crate::ipiq::set_idle(true);
-    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() || !time::timer::prepare_idle() {
+    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() || !time::timer::prepare_idle(crate::ipiq::next_kick()) {
         crate::ipiq::set_idle(false);
         interrupts::enable();
         return;

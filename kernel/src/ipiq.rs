@@ -21,7 +21,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::future::{Future, poll_fn};
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Poll, Waker};
 
 use executor::ipiq::{Endpoint, IpiQueues, Message, QueueStats, Signal, Urgency};
@@ -147,10 +147,56 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
             ep.drain(run_handler);
             core::hint::spin_loop();
         });
-        if signal == Signal::SendIpi {
-            raise(to.as_usize());
+        match signal {
+            Signal::SendIpi => raise(to.as_usize()),
+            Signal::Kick => owe_kick(me, to),
+            Signal::Passive | Signal::AlreadySignalled => {}
         }
     });
+}
+
+/// How long a passive message to an idle CPU may wait for its kick: long
+/// enough for a stream of passive sends to batch behind one IPI, short
+/// enough to be a bounded delay (the role DragonFly's clock tick plays).
+pub const PASSIVE_KICK_US: u64 = 1_000;
+
+/// Per CPU: receivers it owes a kick (bit per CPU) and when the kick is due
+/// (TSC). Only the owning CPU touches its slots, with interrupts off.
+static OWED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static KICK_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+fn owe_kick(me: CpuId, to: CpuId) {
+    let i = me.as_usize();
+    if OWED[i].fetch_or(1 << to.as_usize(), Ordering::Relaxed) == 0 {
+        KICK_AT[i].store(time::deadline_after_us(PASSIVE_KICK_US), Ordering::Relaxed);
+    }
+}
+
+/// Sends the kicks this CPU owes whose time has come (each turn of its
+/// loop): a receiver whose ring from here is still not drained gets its
+/// latch set, and an IPI on a 0 -> 1 swap.
+pub fn kick_due() {
+    let i = smp::current().as_usize();
+    if OWED[i].load(Ordering::Relaxed) == 0 || !time::passed(KICK_AT[i].load(Ordering::Relaxed)) {
+        return;
+    }
+    let Some(ep) = endpoint(false) else { return };
+    interrupts::without_interrupts(|| {
+        let mut owed = OWED[i].swap(0, Ordering::Relaxed);
+        while owed != 0 {
+            let to = owed.trailing_zeros() as usize;
+            owed &= owed - 1;
+            if ep.kick(to) {
+                raise(to);
+            }
+        }
+    });
+}
+
+/// When this CPU's next owed kick is due (TSC), for the idle path's timer.
+pub fn next_kick() -> Option<u64> {
+    let i = smp::current().as_usize();
+    (OWED[i].load(Ordering::Relaxed) != 0).then(|| KICK_AT[i].load(Ordering::Relaxed))
 }
 
 /// Runs every message waiting for this CPU. Returns how many.
@@ -163,8 +209,8 @@ pub fn drain() -> usize {
 
 /// Raises or lowers this CPU's idle flag (the loop raises it, with
 /// interrupts off, just before its idle check, and lowers it once it runs
-/// again): while it is up, passive sends to this CPU raise the IPI, since no
-/// periodic drain would pick them up.
+/// again): while it is up, a passive sender owes this CPU a kick within
+/// [`PASSIVE_KICK_US`], since no periodic drain would pick its message up.
 pub fn set_idle(idle: bool) {
     if let Some(ep) = endpoint(false) {
         ep.set_idle(idle);

@@ -168,12 +168,18 @@ pub fn run_expired() -> usize {
 }
 
 /// Called with interrupts off just before this CPU halts: programs the
-/// local timer for the earliest deadline (or stops it when there is none).
-/// Returns `false` if a deadline has already passed (run it; do not halt),
-/// or if timers are pending on a machine without a local APIC timer.
-pub fn prepare_idle() -> bool {
+/// local timer for the earliest deadline, its timers' or `extra` (another
+/// deadline the loop keeps, such as an owed IPI-queue kick), or stops it
+/// when there is none. Returns `false` if a deadline has already passed
+/// (run it; do not halt), or if deadlines are pending on a machine without
+/// a local APIC timer.
+pub fn prepare_idle(extra: Option<u64>) -> bool {
     let timers = &TIMERS[percpu::current_id().as_usize()];
-    let next = timers.queue.lock().next_deadline();
+    let queued = timers.queue.lock().next_deadline();
+    let next = match (queued, extra) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let Some(mode) = mode() else { return next.is_none() };
     let armed = timers.armed.load(Ordering::Relaxed);
     let Some(deadline) = next else {
