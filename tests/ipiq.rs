@@ -4,7 +4,7 @@
 
 use odonata_tests::{assert_line_contains, assert_passed, boot, log_of};
 
-const TESTS: [&str; 7] = [
+const TESTS: [&str; 8] = [
     "every_cpu_spawns_on_every_other_and_joins",
     "run_on_returns_values",
     "remote_wake_resumes_the_right_task_on_the_right_cpu",
@@ -12,6 +12,7 @@ const TESTS: [&str; 7] = [
     "all_to_all_flood_loses_and_duplicates_nothing",
     "streaming_sends_mostly_avoid_the_ipi",
     "passive_send_to_an_idle_cpu_arrives",
+    "dropping_run_on_cancels_the_remote_future",
 ];
 
 fn at(n: u32) {
@@ -20,7 +21,7 @@ fn at(n: u32) {
     assert!(out.has_line(&format!("spawn_on: {} cross-CPU tasks joined", n * (n - 1))), "{}", log_of(&out));
     assert_line_contains(&out, "remote wake: woken from cpu");
     assert_line_contains(&out, &format!("flood: 1000000 messages on {n} CPUs"));
-    for line in out.lines().filter(|l| l.starts_with("flood:") || l.starts_with("streaming:") || l.starts_with("passive to idle:")) {
+    for line in out.lines().filter(|l| l.starts_with("flood:") || l.starts_with("streaming:") || l.starts_with("passive to idle:") || l.starts_with("run_on cancel:")) {
         println!("smp {n}: {line}");
     }
 }

@@ -259,17 +259,40 @@ where
 
 /// Runs `f()` as a task on `cpu` and returns its output (DragonFly's
 /// `lwkt_domsg`, as a future). The future `f` makes need not be `Send`: it is
-/// made and polled on `cpu`.
+/// made and polled on `cpu`. Dropping the returned future cancels the work
+/// on `cpu` too (its future is dropped there), as dropping any future does.
 pub async fn run_on<F, Fut>(cpu: CpuId, f: F) -> Fut::Output
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let remote = spawn_on_named(cpu, "run_on", async move { exec::spawn_named("run_on:f", f()).await });
+    let remote = AbortOnDrop(spawn_on_named(cpu, "run_on", async move {
+        AbortOnDrop(exec::spawn_named("run_on:f", f())).await
+    }));
     match remote.await {
         Ok(Ok(out)) => out,
         _ => panic!("run_on task on {cpu} was cancelled"),
+    }
+}
+
+/// A join handle that aborts its task when dropped before the task ends:
+/// how cancelling a `run_on` reaches the task on the other CPU.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, executor::JoinError>;
+
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<Self::Output> {
+        core::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if !self.0.is_finished() {
+            self.0.abort();
+        }
     }
 }
 

@@ -25,6 +25,7 @@ kernel::test_kernel![
     all_to_all_flood_loses_and_duplicates_nothing,
     streaming_sends_mostly_avoid_the_ipi,
     passive_send_to_an_idle_cpu_arrives,
+    dropping_run_on_cancels_the_remote_future,
 ];
 
 fn cpu(n: usize) -> CpuId {
@@ -243,4 +244,39 @@ fn passive_send_to_an_idle_cpu_arrives() {
         worst = worst.max(sent.elapsed());
     }
     println!("passive to idle: 20 delivered, slowest after {} us", worst.as_micros());
+}
+
+/// Cancelling a `run_on` (dropping its future: here, a timeout) drops the
+/// future on the other CPU too.
+fn dropping_run_on_cancels_the_remote_future() {
+    if smp::online() < 2 {
+        return;
+    }
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            DROPPED.store(true, Ordering::Release);
+        }
+    }
+    let out = exec::block_on(time::timeout(
+        core::time::Duration::from_millis(20),
+        ipiq::run_on(cpu(1), || async {
+            let _guard = Guard;
+            STARTED.store(true, Ordering::Release);
+            time::sleep(core::time::Duration::from_secs(60)).await;
+            1u32
+        }),
+    ));
+    assert!(out.is_err(), "the timeout fired first");
+    assert!(STARTED.load(Ordering::Acquire), "the remote future ran");
+    let since = time::Instant::now();
+    exec::block_on(async move {
+        while !DROPPED.load(Ordering::Acquire) {
+            assert!(since.elapsed().as_secs() < 1, "the remote future was not dropped within 1 s of the cancel");
+            time::sleep(core::time::Duration::from_micros(200)).await;
+        }
+    });
+    println!("run_on cancel: remote future dropped {} us after the timeout", since.elapsed().as_micros());
 }
