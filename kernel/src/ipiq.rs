@@ -297,6 +297,7 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Runs `f()` on every CPU and returns the outputs, indexed by CPU.
+/// Dropping the returned future cancels the work on every CPU.
 pub async fn broadcast<F, Fut>(f: F) -> Vec<Fut::Output>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
@@ -307,7 +308,9 @@ where
         .map(|n| {
             let f = f.clone();
             let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
-            spawn_on_named(cpu, "broadcast", async move { exec::spawn_named("broadcast:f", f()).await })
+            AbortOnDrop(spawn_on_named(cpu, "broadcast", async move {
+                AbortOnDrop(exec::spawn_named("broadcast:f", f())).await
+            }))
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
