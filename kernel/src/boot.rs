@@ -57,10 +57,9 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
 
     RSDP.store(info.rsdp_addr.into_option().unwrap_or(0), Ordering::Relaxed);
     if let Some(fb) = info.framebuffer.take() {
-        // The console keeps the framebuffer (mapped for the kernel's
-        // lifetime) for an image that enables it.
-        let fb_info = fb.info();
-        console::framebuffer::init(fb.into_buffer(), fb_info);
+        // The console becomes the framebuffer's only owner (mapped for the
+        // kernel's lifetime) and draws once an image enables it.
+        console::framebuffer::init(fb);
     }
     memory::init(info);
     let stack = arch::init_boot_cpu();

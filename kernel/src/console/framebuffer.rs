@@ -15,7 +15,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use bootloader_api::info::{FrameBufferInfo, PixelFormat};
+use bootloader_api::info::{FrameBuffer, FrameBufferInfo, PixelFormat};
 use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
 use spin::Mutex;
 use x86_64::instructions::interrupts;
@@ -37,7 +37,10 @@ enum Esc {
 }
 
 struct Screen {
-    buf: &'static mut [u8],
+    /// The bootloader's framebuffer, owned: taken out of the hand-off once
+    /// (so nothing else can reach the memory) and only touched through
+    /// `SCREEN`'s lock.
+    fb: FrameBuffer,
     info: FrameBufferInfo,
     cols: usize,
     rows: usize,
@@ -50,17 +53,19 @@ struct Screen {
 
 /// Set at boot; drawn on once enabled.
 static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
-static PENDING: Mutex<Option<(&'static mut [u8], FrameBufferInfo)>> = Mutex::new(None);
+static PENDING: Mutex<Option<FrameBuffer>> = Mutex::new(None);
 
-/// Keeps the bootloader's framebuffer for later (no drawing yet).
-pub fn init(buf: &'static mut [u8], info: FrameBufferInfo) {
-    *PENDING.lock() = Some((buf, info));
+/// Keeps the bootloader's framebuffer (taken out of the hand-off, so this
+/// console is its only owner) for later; no drawing yet.
+pub fn init(fb: FrameBuffer) {
+    *PENDING.lock() = Some(fb);
 }
 
 /// Starts mirroring console output to the screen, cleared. Returns the
 /// size in cells, or `None` without a usable framebuffer.
 pub fn enable() -> Option<(usize, usize)> {
-    let (buf, info) = PENDING.lock().take()?;
+    let mut fb = PENDING.lock().take()?;
+    let info = fb.info();
     if matches!(info.pixel_format, PixelFormat::Unknown { .. }) || info.bytes_per_pixel == 0 {
         log::warn!("framebuffer: pixel format {:?} not supported; no screen console", info.pixel_format);
         return None;
@@ -69,8 +74,8 @@ pub fn enable() -> Option<(usize, usize)> {
     if cols == 0 || rows < 2 {
         return None;
     }
-    buf.fill(0);
-    let screen = Screen { buf, info, cols, rows, cells: vec![' '; cols * rows], col: 0, row: 0, esc: Esc::None };
+    fb.buffer_mut().fill(0);
+    let screen = Screen { fb, info, cols, rows, cells: vec![' '; cols * rows], col: 0, row: 0, esc: Esc::None };
     interrupts::without_interrupts(|| *SCREEN.lock() = Some(screen));
     log::info!("framebuffer console: {}x{} pixels, {cols}x{rows} cells", info.width, info.height);
     Some((cols, rows))
@@ -163,9 +168,10 @@ impl Screen {
     fn scroll(&mut self, lines: usize) {
         let row_bytes = self.info.stride * self.info.bytes_per_pixel * CELL_H;
         let keep = (self.rows - lines) * row_bytes;
-        self.buf.copy_within(lines * row_bytes..lines * row_bytes + keep, 0);
-        let end = (self.rows * row_bytes).min(self.buf.len());
-        self.buf[keep..end].fill(0);
+        let buf = self.fb.buffer_mut();
+        buf.copy_within(lines * row_bytes..lines * row_bytes + keep, 0);
+        let end = (self.rows * row_bytes).min(buf.len());
+        buf[keep..end].fill(0);
         self.cells.copy_within(lines * self.cols.., 0);
         let n = self.cells.len();
         self.cells[n - lines * self.cols..].fill(' ');
@@ -177,10 +183,12 @@ impl Screen {
         }
         self.cells[row * self.cols + col] = c;
         let raster = get_raster(c, WEIGHT, HEIGHT).or_else(|| get_raster('\u{fffd}', WEIGHT, HEIGHT));
+        let info = self.info;
+        let buf = self.fb.buffer_mut();
         for y in 0..CELL_H {
             for x in 0..CELL_W {
                 let v = raster.as_ref().map_or(0, |r| r.raster()[y][x]);
-                self.pixel(col * CELL_W + x, row * CELL_H + y, v);
+                pixel(buf, &info, col * CELL_W + x, row * CELL_H + y, v);
             }
         }
     }
@@ -189,26 +197,28 @@ impl Screen {
     fn cursor(&mut self, on: bool) {
         let (col, row) = (self.col.min(self.cols - 1), self.row);
         if on {
+            let info = self.info;
+            let buf = self.fb.buffer_mut();
             for x in 0..CELL_W {
-                self.pixel(col * CELL_W + x, row * CELL_H + CELL_H - 2, 0xff);
+                pixel(buf, &info, col * CELL_W + x, row * CELL_H + CELL_H - 2, 0xff);
             }
         } else {
             let c = self.cells[row * self.cols + col];
             self.draw(col, row, c);
         }
     }
+}
 
-    /// Sets pixel (x, y) to the text colour at intensity `v`.
-    fn pixel(&mut self, x: usize, y: usize, v: u8) {
-        let bpp = self.info.bytes_per_pixel;
-        let at = (y * self.info.stride + x) * bpp;
-        let scale = |c: u8| ((u16::from(c) * u16::from(v)) / 255) as u8;
-        let [r, g, b] = FG.map(scale);
-        let Some(px) = self.buf.get_mut(at..at + bpp) else { return };
-        match self.info.pixel_format {
-            PixelFormat::Rgb => px[..3.min(bpp)].copy_from_slice(&[r, g, b][..3.min(bpp)]),
-            PixelFormat::Bgr => px[..3.min(bpp)].copy_from_slice(&[b, g, r][..3.min(bpp)]),
-            _ => px[0] = scale(0xff),
-        }
+/// Sets pixel (x, y) of `buf` to the text colour at intensity `v`.
+fn pixel(buf: &mut [u8], info: &FrameBufferInfo, x: usize, y: usize, v: u8) {
+    let bpp = info.bytes_per_pixel;
+    let at = (y * info.stride + x) * bpp;
+    let scale = |c: u8| ((u16::from(c) * u16::from(v)) / 255) as u8;
+    let [r, g, b] = FG.map(scale);
+    let Some(px) = buf.get_mut(at..at + bpp) else { return };
+    match info.pixel_format {
+        PixelFormat::Rgb => px[..3.min(bpp)].copy_from_slice(&[r, g, b][..3.min(bpp)]),
+        PixelFormat::Bgr => px[..3.min(bpp)].copy_from_slice(&[b, g, r][..3.min(bpp)]),
+        _ => px[0] = scale(0xff),
     }
 }
