@@ -2,9 +2,15 @@
 //! runtime (`LocalSet`) and async-executor's `LocalExecutor`, same futures,
 //! same process, best of several rounds. Prints ns per operation and ratios.
 //!
-//! 1. spawn + run + complete of 1,000,000 trivial tasks (handles detached);
+//! 1. spawn + run + complete of 1,000,000 trivial tasks (handles detached),
+//!    and the same with futures carrying 128 bytes of state (no target: it
+//!    shows the cost once the blocks leave the allocator's small sizes);
 //! 2. wake + poll ping-pong between two tasks (ns per wake+poll);
 //! 3. bytes a task block adds around its future.
+//!
+//! Each executor's run of each workload happens in a child process of its
+//! own (this binary, `--child NAME`), so the allocator state one leaves
+//! behind cannot help or hurt the next.
 
 #![cfg_attr(loom, allow(unused))]
 
@@ -40,44 +46,72 @@ async fn trivial(counter: Rc<Cell<u64>>) {
     counter.set(counter.get() + 1)
 }
 
-fn spawn_odonata() -> f64 {
-    let ex = Executor::new(0, &HOOKS);
-    let done = Rc::new(Cell::new(0));
-    let start = Instant::now();
-    for _ in 0..SPAWNS {
-        drop(ex.spawn(trivial(Rc::clone(&done))));
+/// A task whose future carries 128 bytes of state: the block no longer fits
+/// the allocator's small-size fast path for any of the three executors.
+async fn carrying(counter: Rc<Cell<u64>>, load: [u64; 16]) {
+    std::future::ready(()).await;
+    counter.set(counter.get() + std::hint::black_box(load)[15] + 1)
+}
+
+/// The future a spawn workload spawns: trivial, or carrying 128 bytes.
+trait Make: Copy {
+    fn make(self, counter: &Rc<Cell<u64>>) -> impl Future<Output = ()> + 'static;
+}
+
+#[derive(Clone, Copy)]
+struct Trivial;
+impl Make for Trivial {
+    fn make(self, counter: &Rc<Cell<u64>>) -> impl Future<Output = ()> + 'static {
+        trivial(Rc::clone(counter))
     }
-    ex.run_until_idle();
+}
+
+#[derive(Clone, Copy)]
+struct Carrying;
+impl Make for Carrying {
+    fn make(self, counter: &Rc<Cell<u64>>) -> impl Future<Output = ()> + 'static {
+        carrying(Rc::clone(counter), [0; 16])
+    }
+}
+
+fn per_spawn(start: Instant, done: &Cell<u64>) -> f64 {
     let ns = start.elapsed().as_nanos() as f64 / SPAWNS as f64;
     assert_eq!(done.get(), SPAWNS);
     ns
 }
 
-fn spawn_tokio() -> f64 {
+fn spawn_odonata(m: impl Make) -> f64 {
+    let ex = Executor::new(0, &HOOKS);
+    let done = Rc::new(Cell::new(0));
+    let start = Instant::now();
+    for _ in 0..SPAWNS {
+        drop(ex.spawn(m.make(&done)));
+    }
+    ex.run_until_idle();
+    per_spawn(start, &done)
+}
+
+fn spawn_tokio(m: impl Make) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let local = tokio::task::LocalSet::new();
     let done = Rc::new(Cell::new(0));
     let start = Instant::now();
     for _ in 0..SPAWNS {
-        drop(local.spawn_local(trivial(Rc::clone(&done))));
+        drop(local.spawn_local(m.make(&done)));
     }
     rt.block_on(local);
-    let ns = start.elapsed().as_nanos() as f64 / SPAWNS as f64;
-    assert_eq!(done.get(), SPAWNS);
-    ns
+    per_spawn(start, &done)
 }
 
-fn spawn_async_executor() -> f64 {
+fn spawn_async_executor(m: impl Make) -> f64 {
     let ex = async_executor::LocalExecutor::new();
     let done = Rc::new(Cell::new(0));
     let start = Instant::now();
     for _ in 0..SPAWNS {
-        ex.spawn(trivial(Rc::clone(&done))).detach();
+        ex.spawn(m.make(&done)).detach();
     }
     while ex.try_tick() {}
-    let ns = start.elapsed().as_nanos() as f64 / SPAWNS as f64;
-    assert_eq!(done.get(), SPAWNS);
-    ns
+    per_spawn(start, &done)
 }
 
 // ---- 2. wake + poll ping-pong ----
@@ -165,25 +199,60 @@ fn pingpong_async_executor() -> f64 {
     per_rally(start, &table)
 }
 
+/// The workloads, by the name a child process is asked to run.
+type Workload = (&'static str, fn() -> f64);
+
+const WORKLOADS: [Workload; 9] = [
+    ("spawn-odonata", || spawn_odonata(Trivial)),
+    ("spawn-tokio", || spawn_tokio(Trivial)),
+    ("spawn-async-executor", || spawn_async_executor(Trivial)),
+    ("spawn128-odonata", || spawn_odonata(Carrying)),
+    ("spawn128-tokio", || spawn_tokio(Carrying)),
+    ("spawn128-async-executor", || spawn_async_executor(Carrying)),
+    ("pingpong-odonata", pingpong_odonata),
+    ("pingpong-tokio", pingpong_tokio),
+    ("pingpong-async-executor", pingpong_async_executor),
+];
+
+/// Runs one workload in a fresh process of this binary and returns its best
+/// round. A process each: the allocator's free lists and trimmed pages
+/// decide much of a spawn's cost, and one executor's leftovers must not
+/// speed up or slow down the next one measured.
+fn in_child(name: &str) -> f64 {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let out = std::process::Command::new(exe).args(["--bench", "--child", name]).output().expect("run a bench child");
+    assert!(out.status.success(), "bench child {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).ok().and_then(|s| s.trim().parse().ok()).expect("a number from the bench child")
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` runs bench targets with --bench absent: keep it quick.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         println!("executor bench: run with `cargo bench -p executor`");
         return;
     }
-    println!("best of {ROUNDS} rounds; {SPAWNS} spawns; {ROUND_TRIPS} ping-pong round trips\n");
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let name = args.get(i + 1).expect("--child NAME");
+        let (_, run) = WORKLOADS.iter().find(|(n, _)| n == name).expect("a known workload");
+        println!("{}", best_of(*run));
+        return;
+    }
+    println!("best of {ROUNDS} rounds, each executor in its own process; {SPAWNS} spawns; {ROUND_TRIPS} ping-pong round trips\n");
 
-    let ours = best_of(spawn_odonata);
-    let tokio = best_of(spawn_tokio);
-    let ae = best_of(spawn_async_executor);
+    let [ours, tokio, ae] = ["spawn-odonata", "spawn-tokio", "spawn-async-executor"].map(in_child);
     println!("spawn + run + complete (ns per task)");
     println!("  odonata         {ours:8.1}");
     println!("  tokio LocalSet  {tokio:8.1}   odonata/tokio          = {:.2}  (target <= 0.50)", ours / tokio);
     println!("  async-executor  {ae:8.1}   odonata/async-executor = {:.2}  (target <= 0.80)", ours / ae);
 
-    let ours = best_of(pingpong_odonata);
-    let tokio = best_of(pingpong_tokio);
-    let ae = best_of(pingpong_async_executor);
+    let [ours, tokio, ae] = ["spawn128-odonata", "spawn128-tokio", "spawn128-async-executor"].map(in_child);
+    println!("\nspawn + run + complete, future carrying 128 bytes (ns per task)");
+    println!("  odonata         {ours:8.1}");
+    println!("  tokio LocalSet  {tokio:8.1}   odonata/tokio          = {:.2}", ours / tokio);
+    println!("  async-executor  {ae:8.1}   odonata/async-executor = {:.2}", ours / ae);
+
+    let [ours, tokio, ae] = ["pingpong-odonata", "pingpong-tokio", "pingpong-async-executor"].map(in_child);
     println!("\nwake + poll ping-pong (ns per wake+poll)");
     println!("  odonata         {ours:8.1}   (target <= 50)");
     println!("  tokio LocalSet  {tokio:8.1}   odonata/tokio          = {:.2}", ours / tokio);

@@ -18,10 +18,10 @@ use alloc::boxed::Box;
 
 use crate::inbox::Inbox;
 use crate::join::JoinHandle;
-use crate::queue::RunQueue;
-use crate::state::{CANCELLED, COMPLETE};
+use crate::list::TaskList;
+use crate::state::{CANCELLED, COMPLETE, JOIN_INTEREST, JOIN_WAKER};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
-use crate::task::{self, Band, Header, TaskRef};
+use crate::task::{self, Band, Header, Place, TaskRef};
 
 /// What the platform provides. The executor never knows how a CPU is
 /// signalled or what a cycle is; the kernel plugs in IPIs and the TSC, host
@@ -83,12 +83,16 @@ pub struct TaskInfo {
     pub cycles: u64,
 }
 
+/// Index of the idle list in `Owned::lists` (after one run queue per band).
+const IDLE: usize = 2;
+
 struct Owned {
-    queues: [RunQueue; 2],
-    all: Option<NonNull<Header>>,
+    /// The run queues, indexed by band, then the idle list. Every live task
+    /// is in exactly one of them, except the one being polled.
+    lists: [TaskList; 3],
     stats: Stats,
-    /// The task being polled right now (for panic reports).
-    current: Option<(u64, Option<&'static str>)>,
+    /// The task being polled right now (for panic reports and `ps`).
+    current: Option<NonNull<Header>>,
     /// Polls longer than this many cycles are reported to `on_slow`.
     slow_cycles: u64,
     on_slow: Option<fn(&TaskInfo, u64)>,
@@ -135,16 +139,25 @@ impl Shared {
         }
     }
 
+    /// Moves a task to the back of its band's run queue unless it is queued
+    /// already (repeated wakes coalesce).
+    ///
     /// # Safety
     /// Owner in task context; `h` is alive and not complete (so the executor's
-    /// reference keeps it alive while queued).
+    /// reference keeps it alive while listed).
     unsafe fn enqueue_local(&self, h: NonNull<Header>) {
-        // SAFETY: owner-only fields, per the contract.
+        // SAFETY: owner-only fields, per the contract; `h` is in the list its
+        // `place` names.
         unsafe {
             let header = h.as_ref();
-            let newly = header.local.with_mut(|l| !core::mem::replace(&mut (*l).queued, true));
-            if newly {
-                self.owned.with_mut(|o| (*o).queues[header.band as usize].push_back(h));
+            let place = header.local.with_mut(|l| core::mem::replace(&mut (*l).place, Place::Queued));
+            if place != Place::Queued {
+                self.owned.with_mut(|o| {
+                    if place == Place::Idle {
+                        (*o).lists[IDLE].unlink(h);
+                    }
+                    (*o).lists[header.ident.band() as usize].push_back(h);
+                });
             }
         }
     }
@@ -153,7 +166,7 @@ impl Shared {
         // SAFETY: the caller's reference keeps the task alive.
         let header = unsafe { h.as_ref() };
         // One message per task at a time: repeated remote wakes coalesce.
-        if header.in_inbox.swap(true, Ordering::AcqRel) {
+        if !header.state.set_in_inbox() {
             return;
         }
         header.state.ref_inc();
@@ -266,8 +279,7 @@ impl Executor {
             remote_wakes: AtomicUsize::new(0),
             next_id: AtomicUsize::new(1),
             owned: UnsafeCell::new(Owned {
-                queues: [RunQueue::new(), RunQueue::new()],
-                all: None,
+                lists: [TaskList::new(), TaskList::new(), TaskList::new()],
                 stats: Stats::default(),
                 current: None,
                 slow_cycles: u64::MAX,
@@ -302,17 +314,9 @@ impl Executor {
         self.link_and_queue(h);
     }
 
-    /// Lists a new task, counts it and queues it.
+    /// Counts a new task and queues it.
     fn link_and_queue(&self, h: NonNull<Header>) {
         self.owned(|o| {
-            // SAFETY: `h` is new and ours; owner-only links.
-            unsafe {
-                h.as_ref().local.with_mut(|l| (*l).all_next = o.all);
-                if let Some(first) = o.all {
-                    first.as_ref().local.with_mut(|l| (*l).all_prev = Some(h));
-                }
-            }
-            o.all = Some(h);
             o.stats.spawned += 1;
             o.stats.live += 1;
         });
@@ -337,7 +341,7 @@ impl Executor {
 
     /// Whether there is anything to do (queued tasks or inbox messages).
     pub fn has_work(&self) -> bool {
-        !self.shared.inbox.is_empty() || self.owned(|o| o.queues.iter().any(|q| q.len() > 0))
+        !self.shared.inbox.is_empty() || self.owned(|o| o.lists[..IDLE].iter().any(|q| q.len() > 0))
     }
 
     /// Drains the inbox, then polls up to [`BUDGET`] tasks, interrupt band
@@ -353,22 +357,13 @@ impl Executor {
             if !self.shared.inbox.is_empty() {
                 self.drain_inbox();
             }
-            // SAFETY: owner.
-            let Some(h) = self.owned(|o| o.queues.iter_mut().find_map(|q| unsafe { q.pop_front() })) else {
+            let Some(h) = self.pop_runnable() else {
                 break;
             };
-            // SAFETY: queued tasks are alive (the executor's reference).
+            // SAFETY: listed tasks are alive (the executor's reference).
             let header = unsafe { h.as_ref() };
-            // SAFETY: owner-only field.
-            header.local.with_mut(|l| unsafe { (*l).queued = false });
             let state = header.state.load();
-            if state & COMPLETE != 0 {
-                // A stale entry: the task completed while queued; the
-                // executor's reference was kept for this entry.
-                // SAFETY: that reference is ours to drop.
-                unsafe { task::release(h) };
-                continue;
-            }
+            debug_assert_eq!(state & COMPLETE, 0, "a complete task was queued");
             if state & CANCELLED != 0 {
                 // SAFETY: owner, not complete.
                 unsafe { (header.vtable.cancel)(h) };
@@ -378,16 +373,16 @@ impl Executor {
             polls += 1;
             let waker = borrowed_waker(h);
             let mut cx = Context::from_waker(&waker);
-            self.owned(|o| o.current = Some((header.id, header.name)));
+            self.owned(|o| o.current = Some(h));
             let start = (self.shared.hooks.now)();
             // SAFETY: owner, not complete.
             let result = unsafe { (header.vtable.poll)(h, &mut cx) };
             let spent = (self.shared.hooks.now)().wrapping_sub(start);
             // SAFETY: owner-only fields.
-            let (task_polls, task_cycles) = header.local.with_mut(|l| unsafe {
-                (*l).polls += 1;
+            let place = header.local.with_mut(|l| unsafe {
+                (*l).polls = (*l).polls.saturating_add(1);
                 (*l).cycles += spent;
-                ((*l).polls, (*l).cycles)
+                (*l).place
             });
             let slow = self.owned(|o| {
                 o.stats.polls += 1;
@@ -395,21 +390,29 @@ impl Executor {
                 o.on_slow.filter(|_| spent > o.slow_cycles)
             });
             if let Some(report) = slow {
-                let info = TaskInfo {
-                    id: header.id,
-                    name: header.name,
-                    band: header.band,
-                    queued: false,
-                    polls: task_polls,
-                    cycles: task_cycles,
-                };
-                report(&info, spent);
+                // SAFETY: owner; `h` is alive (the executor's reference).
+                report(&unsafe { task_info(h) }, spent);
             }
             if result.is_ready() {
                 self.finish(h);
+            } else if place == Place::Out {
+                // Not woken during its poll: it waits on the idle list.
+                // SAFETY: owner; `h` is alive and in no list.
+                header.local.with_mut(|l| unsafe { (*l).place = Place::Idle });
+                // SAFETY: as above.
+                self.owned(|o| unsafe { o.lists[IDLE].push_back(h) });
             }
         }
         polls
+    }
+
+    /// Takes the next task to poll, interrupt band first; it is then in no list.
+    fn pop_runnable(&self) -> Option<NonNull<Header>> {
+        // SAFETY: owner; popped tasks are alive (the executor's reference).
+        let h = self.owned(|o| o.lists[..IDLE].iter_mut().find_map(|q| unsafe { q.pop_front() }))?;
+        // SAFETY: owner-only field of a live task.
+        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
+        Some(h)
     }
 
     /// Runs until no task is runnable and the inbox is empty.
@@ -441,7 +444,7 @@ impl Executor {
     unsafe fn take_wake(&self, h: NonNull<Header>) {
         // SAFETY: the message's reference keeps it alive.
         let header = unsafe { h.as_ref() };
-        header.in_inbox.store(false, Ordering::Release);
+        header.state.clear_in_inbox();
         if !header.state.is_complete() {
             // SAFETY: owner; alive and not complete.
             unsafe { self.shared.enqueue_local(h) };
@@ -465,44 +468,45 @@ impl Executor {
         self.shared.remote_wakes.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Completion: unlink, publish, hand the output over, drop the executor's
-    /// reference unless a stale queue entry still needs it.
+    /// Completion: unlist, publish, hand the output over (waking the
+    /// JoinHandle) or drop it, release the executor's reference.
     fn finish(&self, h: NonNull<Header>) {
         // SAFETY: the executor's reference keeps it alive.
         let header = unsafe { h.as_ref() };
+        // SAFETY: owner-only field.
+        let place = header.local.with_mut(|l| unsafe { core::mem::replace(&mut (*l).place, Place::Out) });
         self.owned(|o| {
-            // SAFETY: owner-only links of live tasks.
+            // SAFETY: owner; `h` is in the list `place` named.
             unsafe {
-                let (prev, next) = header.local.with(|l| ((*l).all_prev, (*l).all_next));
-                match prev {
-                    Some(p) => p.as_ref().local.with_mut(|l| (*l).all_next = next),
-                    None => o.all = next,
-                }
-                if let Some(n) = next {
-                    n.as_ref().local.with_mut(|l| (*l).all_prev = prev);
+                match place {
+                    Place::Out => {}
+                    Place::Queued => o.lists[header.ident.band() as usize].unlink(h),
+                    Place::Idle => o.lists[IDLE].unlink(h),
                 }
             }
             o.stats.completed += 1;
             o.stats.live -= 1;
         });
-        if header.state.complete() {
-            header.join_waker.wake();
-        } else {
+        let prev = header.state.complete();
+        if prev & JOIN_INTEREST == 0 {
             // SAFETY: nobody wants the output: it is the owner's to drop.
             unsafe { (header.vtable.drop_stage)(h) };
+        } else if prev & JOIN_WAKER != 0 {
+            // SAFETY: JOIN_WAKER was set when COMPLETE went in: the slot
+            // holds the handle's waker and is read-only from now on.
+            header.join_waker.with(|w| unsafe { (*w).as_ref() }.map(Waker::wake_by_ref));
         }
-        // SAFETY: owner-only field.
-        let queued = header.local.with(|l| unsafe { (*l).queued });
-        if !queued {
-            // SAFETY: the executor's reference.
-            unsafe { task::release(h) };
-        }
+        // SAFETY: the executor's reference.
+        unsafe { task::release(h) };
     }
 
     /// The task being polled on this executor right now, as (id, name).
     /// Meant for the panic handler of the executor's own CPU.
     pub fn current_task(&self) -> Option<(u64, Option<&'static str>)> {
-        self.owned(|o| o.current)
+        let h = self.owned(|o| o.current)?;
+        // SAFETY: the task being polled is alive.
+        let ident = unsafe { &h.as_ref().ident };
+        Some((ident.id(), ident.name()))
     }
 
     /// The cooperative watchdog: after any poll that took more than `cycles`
@@ -518,56 +522,73 @@ impl Executor {
     pub fn stats(&self) -> Stats {
         let mut s = self.owned(|o| {
             let mut s = o.stats;
-            s.queued = o.queues.iter().map(RunQueue::len).sum();
+            s.queued = o.lists[..IDLE].iter().map(TaskList::len).sum();
             s
         });
         s.remote_wakes = self.shared.remote_wakes.load(Ordering::Relaxed) as u64;
         s
     }
 
-    /// Calls `f` for every live task.
+    /// Calls `f` for every live task: the one being polled (if `f` is
+    /// called from a task), the run queues, then the waiting ones. `f` should
+    /// not spawn or wake tasks of this executor (it may see one twice).
     pub fn for_each_task(&self, mut f: impl FnMut(TaskInfo)) {
-        let mut cur = self.owned(|o| o.all);
-        while let Some(h) = cur {
-            // SAFETY: live tasks in the list are alive.
-            let header = unsafe { h.as_ref() };
-            // SAFETY: owner-only fields, read by the owner (this handle).
-            let info = header.local.with(|l| unsafe {
-                TaskInfo {
-                    id: header.id,
-                    name: header.name,
-                    band: header.band,
-                    queued: (*l).queued,
-                    polls: (*l).polls,
-                    cycles: (*l).cycles,
-                }
-            });
-            // SAFETY: as above.
-            cur = header.local.with(|l| unsafe { (*l).all_next });
-            f(info);
+        if let Some(h) = self.owned(|o| o.current) {
+            // SAFETY: owner; the task being polled is alive.
+            f(unsafe { task_info(h) });
+        }
+        for list in 0..=IDLE {
+            let mut cur = self.owned(|o| o.lists[list].head());
+            while let Some(h) = cur {
+                // SAFETY: owner; listed tasks are alive. The link is read
+                // before `f` runs.
+                let info = unsafe { task_info(h) };
+                // SAFETY: as above.
+                cur = unsafe { h.as_ref() }.local.with(|l| unsafe { (*l).next });
+                f(info);
+            }
         }
     }
 }
 
+/// A task as `ps` shows it.
+///
+/// # Safety
+/// Owner in task context (or its handle); `h` is alive.
+unsafe fn task_info(h: NonNull<Header>) -> TaskInfo {
+    // SAFETY: per the contract.
+    let header = unsafe { h.as_ref() };
+    // SAFETY: owner-only fields, read by the owner.
+    header.local.with(|l| unsafe {
+        TaskInfo {
+            id: header.ident.id(),
+            name: header.ident.name(),
+            band: header.ident.band(),
+            queued: (*l).place == Place::Queued,
+            polls: u64::from((*l).polls),
+            cycles: (*l).cycles,
+        }
+    })
+}
+
 impl Drop for Executor {
     /// Cancels every live task (their futures are dropped here, on the owner)
-    /// and releases queued and inbox entries.
+    /// and releases inbox entries. A future dropped here may wake or drop
+    /// other tasks of this executor: the loop takes whatever is listed until
+    /// nothing is.
     fn drop(&mut self) {
-        while let Some(h) = self.owned(|o| o.all) {
-            // SAFETY: owner; listed tasks are alive and not complete.
+        // SAFETY: owner; listed tasks are alive.
+        while let Some(h) = self.owned(|o| o.lists.iter_mut().find_map(|q| unsafe { q.pop_front() })) {
+            // SAFETY: owner-only field; `h` is now in no list.
+            unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
+            // SAFETY: owner; listed tasks are not complete.
             unsafe { (h.as_ref().vtable.cancel)(h) };
             self.finish(h);
-        }
-        // Every remaining queue entry is stale (its task completed above).
-        // SAFETY: owner.
-        while let Some(h) = self.owned(|o| o.queues.iter_mut().find_map(|q| unsafe { q.pop_front() })) {
-            // SAFETY: the executor's reference, kept for this entry.
-            unsafe { task::release(h) };
         }
         self.shared.inbox.drain(|h| {
             // SAFETY: the inbox's reference.
             unsafe {
-                h.as_ref().in_inbox.store(false, Ordering::Release);
+                h.as_ref().state.clear_in_inbox();
                 task::release(h);
             }
         });

@@ -3,7 +3,7 @@
 //! compare-and-swap on `head`; the owner takes the whole stack with one
 //! `swap(null)` and reverses it to restore arrival order. No allocation: the
 //! link is the task's `inbox_next`, and a task is in the inbox at most once
-//! (its `in_inbox` flag), each time holding one reference.
+//! (the IN_INBOX bit of its state), each time holding one reference.
 
 use core::ptr::{self, NonNull};
 

@@ -5,9 +5,10 @@ use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use crate::executor::Shared;
+use crate::state::{COMPLETE, JOIN_WAKER};
 use crate::task::{Header, TaskRef};
 
 /// Why a task produced no output.
@@ -53,7 +54,7 @@ impl<T> JoinHandle<T> {
 
     /// The task's id.
     pub fn id(&self) -> u64 {
-        self.header().id
+        self.header().ident.id()
     }
 
     /// Whether the task has completed (finished or been cancelled).
@@ -80,13 +81,8 @@ impl<T> Future for JoinHandle<T> {
             panic!("JoinHandle polled after it returned the output")
         };
         let header = task.header();
-        if !header.state.is_complete() {
-            // Register, then re-check: a completion between the first check
-            // and the registration is seen here (no lost wakeup).
-            header.join_waker.register(cx.waker());
-            if !header.state.is_complete() {
-                return Poll::Pending;
-            }
+        if !register(header, cx.waker()) {
+            return Poll::Pending;
         }
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: COMPLETE was observed (Acquire) and we hold JOIN_INTEREST,
@@ -98,6 +94,31 @@ impl<T> Future for JoinHandle<T> {
         drop(task);
         out
     }
+}
+
+/// Leaves `waker` in the task's join-waker slot for its completion; returns
+/// `true` if the task completed meanwhile (then nothing will wake `waker`,
+/// and the output is ready). The slot protocol is in `state.rs`: each step
+/// that hands the slot over fails once COMPLETE is set, so a completion
+/// racing this either sees JOIN_WAKER (and wakes the waker) or is seen here.
+fn register(header: &Header, waker: &Waker) -> bool {
+    let state = header.state.load();
+    if state & COMPLETE != 0 {
+        return true;
+    }
+    if state & JOIN_WAKER != 0 {
+        // SAFETY: with JOIN_WAKER set the slot is read-only for everyone.
+        let same = header.join_waker.with(|w| unsafe { (*w).as_ref() }.is_some_and(|w| w.will_wake(waker)));
+        if same {
+            return false;
+        }
+        if header.state.unset_join_waker().is_err() {
+            return true;
+        }
+    }
+    // SAFETY: JOIN_WAKER is clear and only this handle sets it: the slot is ours.
+    header.join_waker.with_mut(|w| unsafe { *w = Some(waker.clone()) });
+    header.state.set_join_waker().is_err()
 }
 
 impl<T> Drop for JoinHandle<T> {

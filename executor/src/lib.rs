@@ -7,13 +7,15 @@
 //! spawn(fut)       one allocation (header + future + output) -> owner's run queue
 //! tick()           drain inbox -> run queues; pop (interrupt band first), poll,
 //!                  at most BUDGET polls, then return to the caller's loop
-//! wake (owner, task context)   queued? no -> set, push to run queue (no atomics)
-//! wake (elsewhere / interrupt) in_inbox.swap(true)? no -> +1 ref, then
+//! wake (owner, task context)   queued? no -> off the idle list, onto the run
+//!                              queue (a few pointer writes, no atomics)
+//! wake (elsewhere / interrupt) IN_INBOX newly set? -> +1 ref, then
 //!                              Hooks::remote_wake (a message: the kernel's IPI
 //!                              queues), or, if it declines (interrupt context),
 //!                              push the inbox and signal the owner if it was empty
-//! completion       COMPLETE set; output to the JoinHandle (or dropped); the
-//!                  executor's reference released (or at the stale queue pop)
+//! poll -> Pending  not woken meanwhile -> idle list
+//! completion       off its list; COMPLETE set; output to the JoinHandle (its
+//!                  waker woken) or dropped; the executor's reference released
 //! ```
 //!
 //! # Task lifecycle (who calls what)
@@ -28,17 +30,27 @@
 //!                                 abort(): CANCELLED + schedule; tick: cancel + finish
 //! ```
 //!
+//! QUEUED and IDLE are lists (`Place` in `task.rs`): every live task is in
+//! exactly one of its owner's lists (a run queue per band, or the idle list),
+//! except while it is being polled, so `ps` walks them and needs no list of
+//! its own.
+//!
+//! ```text
+//! ```
+//!
 //! # Rules
 //! 1. Only the owner, in task context, touches `Local`, the run queues and
 //!    the task's stage while it runs. [`Hooks::current`] decides "owner in task
 //!    context"; interrupt handlers are never task context, so their wakes go
 //!    through the lock-free inbox.
-//! 2. A task is in its run queue at most once (`queued`) and in its inbox at
-//!    most once (`in_inbox`): repeated wakes before the next poll coalesce.
-//! 3. The executor holds one reference from spawn until completion (or, if a
-//!    stale queue entry remains, until that entry is popped). Queue entries
-//!    hold no reference of their own; inbox entries hold one each.
-//! 4. Output ownership after COMPLETE is decided by the state word (state.rs).
+//! 2. A task is in its run queue at most once (`Place::Queued`) and in its
+//!    inbox at most once (the IN_INBOX bit): repeated wakes before the next
+//!    poll coalesce.
+//! 3. The executor holds one reference from spawn until completion; a task
+//!    is taken off its list when it completes, so list entries hold no
+//!    reference of their own. Inbox entries (and wake messages) hold one each.
+//! 4. Output ownership after COMPLETE, and the join-waker slot, are decided
+//!    by the state word (state.rs).
 //! 5. The future is dropped on the owner: at completion, at `abort` (through
 //!    the owner's queue), or when the executor is dropped.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
@@ -51,7 +63,7 @@ mod executor;
 mod inbox;
 pub mod ipiq;
 mod join;
-mod queue;
+mod list;
 mod state;
 mod sync;
 mod task;

@@ -2,10 +2,17 @@
 //! its output. A `Waker` is a pointer to the header plus a reference.
 //!
 //! Fields by who may touch them:
-//! - `state`, `inbox_next`, `in_inbox`, `join_waker`: any CPU, atomically.
+//! - `state`, `inbox_next`: any CPU, atomically.
+//! - `join_waker`: the JoinHandle and, once, the task, as `state.rs` rules.
 //! - `local`: only the owning executor, in task context (see `Shared`).
+//! - `ident`, `vtable`, `home`: written at spawn, read-only after.
 //! - `stage`: the owner while the task is not COMPLETE; after COMPLETE, the
 //!   single party that owns the output (see `state.rs`).
+//!
+//! The header is kept small because every spawn pays for its bytes (in
+//! allocator work and in cache and page footprint): 96 bytes on 64-bit.
+//! Flags that other CPUs flip live in the state word; flags only the owner
+//! flips live in `Local`; the id, band and name share two words.
 
 use alloc::boxed::Box;
 use core::future::Future;
@@ -13,11 +20,10 @@ use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use io::AtomicWaker;
 use crate::executor::Shared;
 use crate::join::JoinError;
 use crate::state::{Released, State};
-use crate::sync::{AtomicBool, AtomicPtr, UnsafeCell};
+use crate::sync::{AtomicPtr, UnsafeCell};
 
 /// Scheduling band: interrupt-driven driver tasks run before ordinary ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,30 +34,83 @@ pub enum Band {
     Normal = 1,
 }
 
+/// Which of its owner's lists a task is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// None: not yet listed, being polled, or complete.
+    Out,
+    /// The run queue of its band.
+    Queued,
+    /// The idle list (waiting for a wake).
+    Idle,
+}
+
 /// Owner-only bookkeeping.
 pub(crate) struct Local {
-    /// In one of the owner's run queues.
-    pub(crate) queued: bool,
-    /// Run-queue link.
+    /// Links in the list `place` names.
+    pub(crate) prev: Option<NonNull<Header>>,
     pub(crate) next: Option<NonNull<Header>>,
-    /// Links in the owner's list of live (not complete) tasks.
-    pub(crate) all_prev: Option<NonNull<Header>>,
-    pub(crate) all_next: Option<NonNull<Header>>,
-    pub(crate) polls: u64,
+    /// Cycles spent in poll (per `Hooks::now`).
     pub(crate) cycles: u64,
+    /// Times polled (saturating).
+    pub(crate) polls: u32,
+    pub(crate) place: Place,
+}
+
+/// Id, band and name, fixed at spawn, packed into two words: the id in the
+/// low 48 bits (2.8e14 spawns per executor), the name's length in the next
+/// 15, the band in the top bit; the name's address beside it.
+pub(crate) struct Ident {
+    word: u64,
+    name: *const u8,
+}
+
+const ID_BITS: u32 = 48;
+const NAME_LEN_MAX: usize = (1 << 15) - 1;
+const BAND_BIT: u64 = 1 << 63;
+
+impl Ident {
+    fn new(id: u64, name: Option<&'static str>, band: Band) -> Self {
+        assert!(id < 1 << ID_BITS, "task ids exhausted");
+        let (ptr, len) = match name {
+            Some(n) => {
+                assert!(n.len() <= NAME_LEN_MAX, "task name longer than {NAME_LEN_MAX} bytes");
+                (n.as_ptr(), n.len() as u64)
+            }
+            None => (core::ptr::null(), 0),
+        };
+        let band = if band == Band::Normal { BAND_BIT } else { 0 };
+        Self { word: id | (len << ID_BITS) | band, name: ptr }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.word & ((1 << ID_BITS) - 1)
+    }
+
+    pub(crate) fn band(&self) -> Band {
+        if self.word & BAND_BIT != 0 { Band::Normal } else { Band::Interrupt }
+    }
+
+    pub(crate) fn name(&self) -> Option<&'static str> {
+        if self.name.is_null() {
+            return None;
+        }
+        let len = ((self.word & !BAND_BIT) >> ID_BITS) as usize;
+        // SAFETY: `new` took these from a `&'static str` of this length.
+        Some(unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(self.name, len)) })
+    }
 }
 
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) home: &'static Shared,
-    pub(crate) in_inbox: AtomicBool,
+    /// Link in the owner's inbox (while IN_INBOX and not taken by a message).
     pub(crate) inbox_next: AtomicPtr<Header>,
-    pub(crate) join_waker: AtomicWaker,
+    /// The JoinHandle's waker; who may touch it is ruled by `state.rs`.
+    pub(crate) join_waker: UnsafeCell<Option<Waker>>,
     pub(crate) local: UnsafeCell<Local>,
-    pub(crate) id: u64,
-    pub(crate) name: Option<&'static str>,
-    pub(crate) band: Band,
+    pub(crate) ident: Ident,
 }
 
 pub(crate) struct Vtable {
@@ -110,20 +169,10 @@ pub(crate) fn allocate<F: Future + 'static>(
             state: State::new(),
             vtable: &Cell::<F>::VTABLE,
             home,
-            in_inbox: AtomicBool::new(false),
             inbox_next: AtomicPtr::new(core::ptr::null_mut()),
-            join_waker: AtomicWaker::new(),
-            local: UnsafeCell::new(Local {
-                queued: false,
-                next: None,
-                all_prev: None,
-                all_next: None,
-                polls: 0,
-                cycles: 0,
-            }),
-            id,
-            name,
-            band,
+            join_waker: UnsafeCell::new(None),
+            local: UnsafeCell::new(Local { prev: None, next: None, cycles: 0, polls: 0, place: Place::Out }),
+            ident: Ident::new(id, name, band),
         },
         stage: UnsafeCell::new(Stage::Running(future)),
     });

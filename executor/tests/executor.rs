@@ -310,11 +310,42 @@ fn task_snapshot_for_ps() {
     assert!(!tasks[0].queued);
 }
 
+/// `for_each_task` called from a task sees itself (being polled), the queued
+/// tasks of both bands and the waiting ones, each once.
+#[test]
+fn task_snapshot_from_a_task_sees_every_place() {
+    let ex: &'static executor::Executor = Box::leak(Box::new(executor()));
+    let _idle = ex.spawn_with(Spawn { name: Some("idle"), band: Band::Normal }, std::future::pending::<()>());
+    ex.run_until_idle();
+    let ps = ex.spawn_with(Spawn { name: Some("ps"), band: Band::Normal }, async move {
+        let mut seen = Vec::new();
+        ex.for_each_task(|t| seen.push((t.name, t.queued, t.band)));
+        seen
+    });
+    let _q = ex.spawn_with(Spawn { name: Some("queued"), band: Band::Normal }, async {});
+    let _irq = ex.spawn_with(Spawn { name: Some("driver"), band: Band::Interrupt }, std::future::pending::<()>());
+    // Poll only `ps`: the driver task (interrupt band) goes first, then ps.
+    ex.tick();
+    let mut ps = ps;
+    let Poll::Ready(Ok(mut seen)) = poll_once(&mut ps) else { panic!("ps did not run") };
+    seen.sort_by_key(|s| s.0);
+    assert_eq!(
+        seen,
+        vec![
+            (Some("driver"), false, Band::Interrupt),
+            (Some("idle"), false, Band::Normal),
+            (Some("ps"), false, Band::Normal),
+            (Some("queued"), true, Band::Normal),
+        ]
+    );
+}
+
 #[test]
 fn overhead_per_task_is_small() {
     let bytes = executor::overhead_bytes::<std::future::Ready<u8>>();
     println!("task block overhead: {bytes} bytes");
-    assert!(bytes <= 192, "{bytes} bytes of overhead");
+    // The header is 96 bytes (task.rs); a regression guard, not a target.
+    assert!(bytes <= 104, "{bytes} bytes of overhead");
 }
 
 #[test]

@@ -143,3 +143,52 @@ fn abort_races_completion() {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
 }
+
+/// A waker that gives a thread blocked on it a permit.
+struct Woken(loom::sync::Notify);
+
+impl std::task::Wake for Woken {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.notify();
+    }
+}
+
+/// A JoinHandle awaited on another thread races the task's completion (and
+/// re-registers with a second waker first): the joiner is always woken and
+/// gets the output. Exercises the JOIN_WAKER slot protocol (state.rs).
+#[test]
+fn join_waker_races_completion() {
+    loom::model(|| {
+        let ex = owner_executor();
+        let slot = Arc::new(Mutex::new(None));
+        let flag = Arc::new(AtomicUsize::new(0));
+        let mut h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
+        ex.tick();
+        let t = loom::thread::spawn(move || {
+            // A first registration with a waker that is then abandoned: the
+            // second poll must take the slot back (unset_join_waker) or see
+            // the completion.
+            let first = poll_now(&mut h);
+            if first.is_ready() {
+                return first;
+            }
+            // Then wait properly: poll with a waker that notifies `woken`,
+            // and poll again only once it has.
+            let woken = std::sync::Arc::new(Woken(loom::sync::Notify::new()));
+            let waker = Waker::from(woken.clone());
+            loop {
+                if let Poll::Ready(r) = Pin::new(&mut h).poll(&mut Context::from_waker(&waker)) {
+                    return Poll::Ready(r);
+                }
+                // Blocks until woken (a lost wakeup deadlocks, which loom reports).
+                woken.0.wait();
+            }
+        });
+        flag.store(5, Ordering::SeqCst);
+        if let Some(w) = slot.lock().unwrap().take() {
+            w.wake();
+        }
+        ex.run_until_idle();
+        assert_eq!(t.join().unwrap(), Poll::Ready(Ok(5)));
+    });
+}
