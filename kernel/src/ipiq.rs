@@ -16,12 +16,19 @@
 //!
 //! A full ring is never dropped: the sender drains its own rings while it
 //! waits (so two CPUs flooding each other cannot deadlock) and reports a
-//! receiver that has not drained for a second.
+//! receiver that has not drained for a second. After spinning briefly it
+//! halts: it sets its bit in the receiver's `ROOM_WANTED` mask, re-checks
+//! the ring, and halts with its timer armed as a bound; each drain that took
+//! messages sends an IPI to the senders whose bits it finds (`grant_room`).
+//! Both sides order their store before their load with a SeqCst fence, so
+//! either the receiver sees the bit or the sender sees the room. A halted
+//! sender still wakes for its own inbox's IPIs and drains before halting
+//! again, so two senders halted on each other's full rings cannot deadlock.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::future::{Future, poll_fn};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 use core::task::{Poll, Waker};
 
 use executor::ipiq::{Endpoint, IpiQueues, Message, QueueStats, Signal, Urgency};
@@ -122,6 +129,7 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
     let me = smp::current();
     interrupts::without_interrupts(|| {
         let mut since = 0u64;
+        let mut spin_until = 0u64;
         let mut reported = false;
         let signal = ep.send(to.as_usize(), msg, urgency, |ep, wait| {
             if wait.raise_ipi {
@@ -129,6 +137,7 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
             }
             if wait.first {
                 since = crate::arch::cpu::rdtsc();
+                spin_until = time::deadline_after_us(SPIN_BEFORE_HALT_US);
             } else if !reported && time::cycles_to_duration(crate::arch::cpu::rdtsc() - since).as_secs() >= 1 {
                 reported = true;
                 let q = QUEUES.get().expect("sending");
@@ -144,8 +153,12 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
                     TAKEN[wait.to].load(Ordering::Relaxed)
                 );
             }
-            ep.drain(run_handler);
-            core::hint::spin_loop();
+            drain_here(ep);
+            if !wait.first && time::passed(spin_until) {
+                halt_for_room(me.as_usize(), wait.to);
+            } else {
+                core::hint::spin_loop();
+            }
         });
         match signal {
             Signal::SendIpi => raise(to.as_usize()),
@@ -202,9 +215,78 @@ pub fn next_kick() -> Option<u64> {
 /// Runs every message waiting for this CPU. Returns how many.
 pub fn drain() -> usize {
     match endpoint(false) {
-        Some(ep) => interrupts::without_interrupts(|| ep.drain(run_handler)),
+        Some(ep) => interrupts::without_interrupts(|| drain_here(ep)),
         None => 0,
     }
+}
+
+/// Per receiver: bit `s` is set while CPU `s` halts waiting for room in its
+/// ring to the receiver.
+static ROOM_WANTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// How long a sender spins on a full ring (draining its own) before it
+/// halts until the receiver makes room. Spinning is right while the
+/// receiver runs; when it does not (its CPU is busy elsewhere, or a
+/// hypervisor has descheduled its vCPU), halting gives the physical CPU back.
+const SPIN_BEFORE_HALT_US: u64 = 20;
+/// The longest such halt by default: a bound, in case the receiver's
+/// notice is missed (it should not be: see `grant_room`).
+pub const DEFAULT_HALT_FOR_ROOM_US: u64 = 500;
+static HALT_FOR_ROOM_US: AtomicU64 = AtomicU64::new(DEFAULT_HALT_FOR_ROOM_US);
+
+/// Sets the bound on one halt for room (tests raise it to show that the
+/// receiver's notice, not the bound, ends the halt).
+pub fn set_halt_for_room_bound_us(us: u64) {
+    HALT_FOR_ROOM_US.store(us, Ordering::Relaxed);
+}
+
+/// Drains with interrupts off, then wakes senders halted for room.
+fn drain_here(ep: &Endpoint<'_>) -> usize {
+    let n = ep.drain(run_handler);
+    if n > 0 {
+        grant_room();
+    }
+    n
+}
+
+/// Wakes the senders halted for room in their rings to this CPU (the
+/// drain that just ran freed their slots). The fence orders the drain's
+/// head stores before the load, against the sender's flag-then-check.
+fn grant_room() {
+    let me = smp::current().as_usize();
+    fence(Ordering::SeqCst);
+    if ROOM_WANTED[me].load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mut bits = ROOM_WANTED[me].swap(0, Ordering::SeqCst);
+    while bits != 0 {
+        let s = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        raise(s);
+    }
+}
+
+/// Halts (interrupts on for the `hlt` only) until the receiver `to` makes
+/// room in ring me -> to, an IPI arrives, or HALT_FOR_ROOM_US passes.
+/// Called with interrupts off from `send`'s wait, after its own drain.
+fn halt_for_room(me: usize, to: usize) {
+    let q = QUEUES.get().expect("sending");
+    ROOM_WANTED[to].fetch_or(1 << me, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    let still_full = q.len(me, to) > q.capacity() / 2;
+    if still_full && !q.has_pending(me) && time::timer::prepare_idle(Some(time::deadline_after_us(HALT_FOR_ROOM_US.load(Ordering::Relaxed)))) {
+        HALTS_FOR_ROOM[me].fetch_add(1, Ordering::Relaxed);
+        interrupts::enable_and_hlt();
+        interrupts::disable();
+    }
+    ROOM_WANTED[to].fetch_and(!(1 << me), Ordering::Relaxed);
+}
+
+static HALTS_FOR_ROOM: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// How many times this CPU halted waiting for room in a full ring.
+pub fn halts_for_room() -> u64 {
+    HALTS_FOR_ROOM[smp::current().as_usize()].load(Ordering::Relaxed)
 }
 
 /// Raises or lowers this CPU's idle flag (the loop raises it, with

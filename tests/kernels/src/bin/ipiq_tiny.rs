@@ -1,17 +1,19 @@
-//! Every CPU floods CPU 0 through rings of 4 messages: senders wait on full
-//! rings (draining their own) and everything arrives: no deadlock, no loss.
+//! Rings of 4 messages. Every CPU floods CPU 0: senders wait on full rings
+//! (draining their own) and everything arrives: no deadlock, no loss. Then a
+//! sender facing a receiver that does not drain for a while halts instead
+//! of spinning, and resumes once the receiver drains.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::exec::{self, yield_now};
 use kernel::ipiq::{self, SendUrgency};
 use kernel::smp::{self, CpuId};
 use kernel::{println, time};
 
-kernel::test_kernel![all_to_one_flood_with_rings_of_4_finishes];
+kernel::test_kernel![all_to_one_flood_with_rings_of_4_finishes, a_sender_halts_for_room_while_its_receiver_is_busy];
 
 static GOT: AtomicU64 = AtomicU64::new(0);
 
@@ -40,4 +42,49 @@ fn all_to_one_flood_with_rings_of_4_finishes() {
     let waits: u64 = full_waits.iter().sum();
     println!("all-to-one: {want} messages through rings of 4, {waits} full-ring waits");
     assert!(n < 2 || waits > 0, "the rings filled up");
+}
+
+static BUSY_STARTED: AtomicBool = AtomicBool::new(false);
+static TO_BUSY: AtomicU64 = AtomicU64::new(0);
+
+fn on_busy_message(_: CpuId, _: usize) {
+    TO_BUSY.fetch_add(1, Ordering::Relaxed);
+}
+
+/// CPU 1 runs a task that does not yield for 30 ms (so its rings are not
+/// drained) while this CPU sends it 200 messages through a ring of 4: the
+/// send must halt (not spin for 30 ms), then finish once CPU 1 drains. The
+/// bound on one halt is raised to 5 s, so only CPU 1's notice (an IPI after
+/// its drain) can end the halts in time: the sends must finish within 2 s.
+fn a_sender_halts_for_room_while_its_receiver_is_busy() {
+    let busy_cpu = CpuId::try_new(1).expect("cpu1");
+    const MESSAGES: u64 = 200;
+    ipiq::set_halt_for_room_bound_us(5_000_000);
+    let (halts, took) = exec::block_on(async move {
+        let busy = ipiq::spawn_on(busy_cpu, async {
+            BUSY_STARTED.store(true, Ordering::Release);
+            time::delay_us(30_000);
+        });
+        while !BUSY_STARTED.load(Ordering::Acquire) {
+            yield_now().await;
+        }
+        let before = ipiq::halts_for_room();
+        let start = time::Instant::now();
+        for k in 0..MESSAGES {
+            ipiq::send(busy_cpu, on_busy_message, k as usize, SendUrgency::Active);
+        }
+        let took = start.elapsed();
+        let halts = ipiq::halts_for_room() - before;
+        busy.await.expect("the busy task completes");
+        (halts, took)
+    });
+    ipiq::set_halt_for_room_bound_us(ipiq::DEFAULT_HALT_FOR_ROOM_US);
+    let deadline = time::deadline_after_ms(10_000);
+    while TO_BUSY.load(Ordering::Relaxed) < MESSAGES {
+        assert!(!time::passed(deadline), "{} of {MESSAGES} arrived", TO_BUSY.load(Ordering::Relaxed));
+        exec::block_on(async { yield_now().await });
+    }
+    println!("busy receiver: {MESSAGES} messages arrived, the sender halted {halts} times for room, sends took {took:?}");
+    assert!(halts > 0, "the sender spun instead of halting");
+    assert!(took.as_secs() < 2, "halts were ended by their bound, not by the receiver's notice ({took:?})");
 }
