@@ -150,8 +150,9 @@ impl Shared {
         // `place` names.
         unsafe {
             let header = h.as_ref();
-            let place = header.local.with_mut(|l| core::mem::replace(&mut (*l).place, Place::Queued));
-            if place != Place::Queued {
+            let place = header.local.with(|l| (*l).place);
+            if place != Place::Queued && place != Place::Unadopted {
+                header.local.with_mut(|l| (*l).place = Place::Queued);
                 self.owned.with_mut(|o| {
                     if place == Place::Idle {
                         (*o).lists[IDLE].unlink(h);
@@ -246,10 +247,57 @@ impl RemoteSpawner {
         F::Output: Send + 'static,
     {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
-        let h = task::allocate(future, self.shared, id, options.name, options.band);
+        let h = task::allocate(future, self.shared, id, options.name, options.band, Place::Unadopted);
         // SAFETY: `allocate` made two references: the handle takes one, the
         // executor's travels with the token.
         (JoinHandle::new(unsafe { TaskRef::from_raw(h) }), Adopt(h))
+    }
+
+    /// Like [`prepare`](Self::prepare), for a future made on the owner:
+    /// `make` travels with the token and is called at the task's first poll,
+    /// on the owner, where the future it returns is polled and dropped. That
+    /// future need not be `Send` (DragonFly's `lwkt_domsg` with an async
+    /// body, in one task).
+    pub fn prepare_with<M, Fut>(&self, options: Spawn, make: M) -> (JoinHandle<Fut::Output>, Adopt)
+    where
+        M: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.prepare(options, MadeOnOwner::Make(Some(make)))
+    }
+}
+
+/// A future made on its owner: `make` travels to the owner's executor
+/// (it is `Send`), runs at the task's first poll there, and the future it
+/// returns lives and dies there.
+enum MadeOnOwner<M, Fut> {
+    Make(Option<M>),
+    Running(Fut),
+}
+
+// SAFETY: a `MadeOnOwner` crosses CPUs only inside a task made by
+// `RemoteSpawner::prepare_with`, and only before its first poll, while it
+// holds just `M` (which is `Send`). `Fut` is made by the first poll, on the
+// owner, and the executor polls and drops a task's future only on its owner
+// (rule 5 in lib.rs): at completion, at cancellation, or when the executor
+// is dropped; the task block never moves. So `Fut` never leaves the owner.
+unsafe impl<M: Send, Fut> Send for MadeOnOwner<M, Fut> {}
+
+impl<M: FnOnce() -> Fut, Fut: Future> Future for MadeOnOwner<M, Fut> {
+    type Output = Fut::Output;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        // SAFETY: nothing is moved out of a pinned `Running`; `Make` holds no
+        // pinned data, and is replaced in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let MadeOnOwner::Make(make) = this {
+            let make = make.take().expect("made once");
+            *this = MadeOnOwner::Running(make());
+        }
+        let MadeOnOwner::Running(fut) = this else { unreachable!("made above") };
+        // SAFETY: `fut` is pinned with `self` (structural pinning of `Running`).
+        unsafe { core::pin::Pin::new_unchecked(fut) }.poll(cx)
     }
 }
 
@@ -311,6 +359,9 @@ impl Executor {
         let h = token.0;
         // SAFETY: the token's task is alive (its executor reference).
         assert_eq!(unsafe { h.as_ref() }.home.id, self.shared.id, "task adopted by the wrong executor");
+        // SAFETY: owner; the token carried the task here, so its fields
+        // written by `prepare` are visible.
+        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
         self.link_and_queue(h);
     }
 
@@ -332,7 +383,7 @@ impl Executor {
     /// Spawns `future` with a name and band.
     pub fn spawn_with<F: Future + 'static>(&self, options: Spawn, future: F) -> JoinHandle<F::Output> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
-        let h = task::allocate(future, self.shared, id, options.name, options.band);
+        let h = task::allocate(future, self.shared, id, options.name, options.band, Place::Out);
         self.link_and_queue(h);
         // SAFETY: `allocate` made two references: the executor keeps one
         // (released at completion), the handle gets the other.
@@ -479,7 +530,7 @@ impl Executor {
             // SAFETY: owner; `h` is in the list `place` named.
             unsafe {
                 match place {
-                    Place::Out => {}
+                    Place::Out | Place::Unadopted => {}
                     Place::Queued => o.lists[header.ident.band() as usize].unlink(h),
                     Place::Idle => o.lists[IDLE].unlink(h),
                 }

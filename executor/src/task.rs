@@ -37,6 +37,9 @@ pub enum Band {
 /// Which of its owner's lists a task is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
+    /// Made by a `RemoteSpawner`, not yet adopted by its owner: wakes that
+    /// reach the owner first are left to the adoption, which queues it.
+    Unadopted,
     /// None: not yet listed, being polled, or complete.
     Out,
     /// The run queue of its band.
@@ -163,6 +166,7 @@ pub(crate) fn allocate<F: Future + 'static>(
     id: u64,
     name: Option<&'static str>,
     band: Band,
+    place: Place,
 ) -> NonNull<Header> {
     let cell = Box::new(Cell {
         header: Header {
@@ -171,7 +175,7 @@ pub(crate) fn allocate<F: Future + 'static>(
             home,
             inbox_next: AtomicPtr::new(core::ptr::null_mut()),
             join_waker: UnsafeCell::new(None),
-            local: UnsafeCell::new(Local { prev: None, next: None, cycles: 0, polls: 0, place: Place::Out }),
+            local: UnsafeCell::new(Local { prev: None, next: None, cycles: 0, polls: 0, place }),
             ident: Ident::new(id, name, band),
         },
         stage: UnsafeCell::new(Stage::Running(future)),

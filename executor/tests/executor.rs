@@ -412,3 +412,40 @@ fn remote_spawn_is_made_here_and_runs_there() {
     owner.join().unwrap();
     assert_eq!(poll_once(&mut handle), Poll::Ready(Ok(owner_thread)), "ran on the owner");
 }
+
+/// `prepare_with`: the closure travels, the future is made and polled on
+/// the owner and need not be `Send` (it holds an `Rc` across an await).
+#[test]
+fn remote_spawn_with_a_future_made_on_the_owner() {
+    use std::rc::Rc;
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel::<usize>();
+    let (spawner_tx, spawner_rx) = mpsc::channel();
+    let owner = std::thread::spawn(move || {
+        let ex = executor();
+        spawner_tx.send(ex.remote_spawner()).unwrap();
+        for raw in rx.iter() {
+            // SAFETY: each raw token came from `into_raw`, once.
+            ex.adopt(unsafe { executor::Adopt::from_raw(raw) });
+            ex.run_until_idle();
+        }
+        std::thread::current().id()
+    });
+    let spawner: executor::RemoteSpawner = spawner_rx.recv().unwrap();
+    let (mut made, token) = spawner.prepare_with(Spawn::default(), || async {
+        let here = Rc::new(std::thread::current().id());
+        executor::yield_now().await;
+        *here
+    });
+    tx.send(token.into_raw()).unwrap();
+    // Aborted before it reaches its owner: `make` is dropped, never called.
+    let (mut aborted, token) = spawner.prepare_with(Spawn::default(), || -> std::future::Ready<u8> {
+        panic!("made although aborted")
+    });
+    aborted.abort();
+    tx.send(token.into_raw()).unwrap();
+    drop(tx);
+    let owner_thread = owner.join().unwrap();
+    assert_eq!(poll_once(&mut made), Poll::Ready(Ok(owner_thread)), "made and run on the owner");
+    assert_eq!(poll_once(&mut aborted), Poll::Ready(Err(JoinError::Cancelled)));
+}

@@ -339,6 +339,23 @@ where
     handle
 }
 
+/// Spawns on `cpu` a task whose future `make()` builds there, at its first
+/// poll: one task, and the future need not be `Send`.
+fn spawn_made_on<M, Fut>(cpu: CpuId, name: &'static str, make: M) -> JoinHandle<Fut::Output>
+where
+    M: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    if cpu == smp::current() {
+        return exec::spawn_named(name, async move { make().await });
+    }
+    let spawner = SPAWNERS.get(cpu.as_usize()).and_then(spin::Once::get).expect("that CPU runs no executor");
+    let (handle, token) = spawner.prepare_with(Spawn { name: Some(name), ..Spawn::default() }, make);
+    send(cpu, adopt, token.into_raw(), Urgency::Active);
+    handle
+}
+
 /// Runs `f()` as a task on `cpu` and returns its output (DragonFly's
 /// `lwkt_domsg`, as a future). The future `f` makes need not be `Send`: it is
 /// made and polled on `cpu`. Dropping the returned future cancels the work
@@ -349,12 +366,10 @@ where
     Fut: Future + 'static,
     Fut::Output: Send + 'static,
 {
-    let remote = AbortOnDrop(spawn_on_named(cpu, "run_on", async move {
-        AbortOnDrop(exec::spawn_named("run_on:f", f())).await
-    }));
+    let remote = AbortOnDrop(spawn_made_on(cpu, "run_on", f));
     match remote.await {
-        Ok(Ok(out)) => out,
-        _ => panic!("run_on task on {cpu} was cancelled"),
+        Ok(out) => out,
+        Err(_) => panic!("run_on task on {cpu} was cancelled"),
     }
 }
 
@@ -390,16 +405,14 @@ where
         .map(|n| {
             let f = f.clone();
             let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
-            AbortOnDrop(spawn_on_named(cpu, "broadcast", async move {
-                AbortOnDrop(exec::spawn_named("broadcast:f", f())).await
-            }))
+            AbortOnDrop(spawn_made_on(cpu, "broadcast", f))
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         match h.await {
-            Ok(Ok(v)) => out.push(v),
-            _ => panic!("broadcast task cancelled"),
+            Ok(v) => out.push(v),
+            Err(_) => panic!("broadcast task cancelled"),
         }
     }
     out
