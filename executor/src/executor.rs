@@ -54,7 +54,7 @@ pub struct Stats {
     pub spawned: u64,
     /// Tasks completed (finished or cancelled).
     pub completed: u64,
-    /// Polls performed.
+    /// Polls performed (counted as each starts).
     pub polls: u64,
     /// Wakes from the owner's own task context (local queue, no atomics).
     pub local_wakes: u64,
@@ -424,19 +424,24 @@ impl Executor {
             polls += 1;
             let waker = borrowed_waker(h);
             let mut cx = Context::from_waker(&waker);
-            self.owned(|o| o.current = Some(h));
+            // Polls are counted as they start, so a task that reads the
+            // statistics (`ps`, `cpus`) sees its own poll counted.
+            self.owned(|o| {
+                o.current = Some(h);
+                o.stats.polls += 1;
+            });
+            // SAFETY: owner-only field.
+            header.local.with_mut(|l| unsafe { (*l).polls = (*l).polls.saturating_add(1) });
             let start = (self.shared.hooks.now)();
             // SAFETY: owner, not complete.
             let result = unsafe { (header.vtable.poll)(h, &mut cx) };
             let spent = (self.shared.hooks.now)().wrapping_sub(start);
             // SAFETY: owner-only fields.
             let place = header.local.with_mut(|l| unsafe {
-                (*l).polls = (*l).polls.saturating_add(1);
                 (*l).cycles += spent;
                 (*l).place
             });
             let slow = self.owned(|o| {
-                o.stats.polls += 1;
                 o.current = None;
                 o.on_slow.filter(|_| spent > o.slow_cycles)
             });

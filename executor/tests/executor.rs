@@ -340,6 +340,26 @@ fn task_snapshot_from_a_task_sees_every_place() {
     );
 }
 
+/// A task that reads the statistics during its first poll sees that poll
+/// counted, for itself and for the executor (the shell's `cpus` runs as the
+/// only task on an otherwise idle CPU and reports its polls).
+#[test]
+fn a_poll_is_counted_when_it_starts() {
+    let ex: &'static executor::Executor = Box::leak(Box::new(executor()));
+    let mut h = ex.spawn_with(Spawn { name: Some("self"), band: Band::Normal }, async move {
+        let mut own = 0;
+        ex.for_each_task(|t| {
+            if t.name == Some("self") {
+                own = t.polls;
+            }
+        });
+        (ex.stats().polls, own)
+    });
+    ex.tick();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok((1, 1))));
+    assert_eq!(ex.stats().polls, 1);
+}
+
 #[test]
 fn overhead_per_task_is_small() {
     let bytes = executor::overhead_bytes::<std::future::Ready<u8>>();
