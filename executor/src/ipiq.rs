@@ -49,6 +49,18 @@
 //! deadlock) with hysteresis: once full, it waits until the ring is half
 //! empty.
 //!
+//! Waiting for room without spinning: a sender may instead halt until the
+//! receiver makes room ([`Endpoint::want_room`]). It sets its bit in the
+//! receiver's `room_wanted` mask with a read-modify-write, then re-checks
+//! the ring; the receiver, after a drain that took messages, takes the mask
+//! with a `swap` ([`Drained::room_for`]) and signals those senders. Both
+//! sides touch `room_wanted` with a read-modify-write after their own write
+//! (the sender's bit, the receiver's `head` stores), so, as for `idle`:
+//! either the receiver's swap comes later in the mask's order and sees the
+//! bit, or the sender's `fetch_or` reads from the swap (AcqRel) and its
+//! re-check sees the freed slots. A halted sender is never left waiting on
+//! a ring that was drained.
+//!
 //! Producer rule: ring[i][*] has one producer, CPU `i`; the kernel sends with
 //! interrupts off so an interrupt handler on the same CPU cannot interleave.
 //! Consumer rule: ring[*][j] has one consumer, CPU `j`. [`Endpoint`] carries
@@ -108,6 +120,17 @@ pub struct Wait {
     pub first: bool,
 }
 
+/// What one [`Endpoint::drain`] did.
+#[must_use = "senders in `room_for` wait to be signalled"]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Messages taken (their handlers have run).
+    pub taken: usize,
+    /// Bit `i`: sender `i` waits for room in its ring to this CPU, which
+    /// this drain made: signal it (the kernel raises its IPI).
+    pub room_for: usize,
+}
+
 /// The ring was full; the message was not sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full(pub Message);
@@ -130,6 +153,8 @@ struct Inbox {
     latch: Padded<AtomicBool>,
     /// The receiver may be about to halt: passive sends become active.
     idle: Padded<AtomicBool>,
+    /// Bit `i`: sender `i` waits (halted) for room in ring[i][me].
+    room_wanted: Padded<AtomicUsize>,
     /// Indexed by sender.
     rings: Box<[Ring]>,
 }
@@ -184,6 +209,7 @@ impl IpiQueues {
                 pending: Padded(AtomicUsize::new(0)),
                 latch: Padded(AtomicBool::new(false)),
                 idle: Padded(AtomicBool::new(false)),
+                room_wanted: Padded(AtomicUsize::new(0)),
                 rings: (0..cpus).map(|_| ring()).collect(),
             })
             .collect();
@@ -359,9 +385,35 @@ impl Endpoint<'_> {
         }
     }
 
+    /// Before a sender halts waiting for room in ring[me][to] (instead of
+    /// spinning in `send`'s wait): registers it with the receiver, then
+    /// re-checks. `true`: the ring is still more than half full, and the
+    /// receiver's next drain that takes messages will name this CPU in
+    /// [`Drained::room_for`]: halt. `false`: there is room already (the
+    /// registration is withdrawn): do not halt. After a halt, or to give
+    /// up waiting, call [`Endpoint::room_wait_over`].
+    pub fn want_room(&self, to: usize) -> bool {
+        let mask = &self.queues.inboxes[to].room_wanted.0;
+        let bit = 1 << self.me;
+        // A read-modify-write, then the re-check: see the module doc.
+        mask.fetch_or(bit, Ordering::AcqRel);
+        if self.queues.len(self.me, to) > self.queues.capacity / 2 {
+            return true;
+        }
+        mask.fetch_and(!bit, Ordering::Relaxed);
+        false
+    }
+
+    /// Withdraws this CPU's wait for room in ring[me][to] (a drain may have
+    /// taken it already).
+    pub fn room_wait_over(&self, to: usize) {
+        self.queues.inboxes[to].room_wanted.0.fetch_and(!(1 << self.me), Ordering::Relaxed);
+    }
+
     /// Drains every ring with pending work for this CPU, oldest first per
-    /// sender, calling `f(sender, message)`. Returns how many it took.
-    pub fn drain(&self, mut f: impl FnMut(usize, Message)) -> usize {
+    /// sender, calling `f(sender, message)`. Returns how many it took and
+    /// which waiting senders it made room for.
+    pub fn drain(&self, mut f: impl FnMut(usize, Message)) -> Drained {
         let q = self.queues;
         let inbox = &q.inboxes[self.me];
         // Nothing owed (no pending bit, latch clear): two loads, no
@@ -369,7 +421,7 @@ impl Endpoint<'_> {
         // these loads finds the latch clear and raises an IPI, or is seen by
         // the next drain.
         if inbox.pending.0.load(Ordering::SeqCst) == 0 && !inbox.latch.0.load(Ordering::SeqCst) {
-            return 0;
+            return Drained::default();
         }
         // Clear the latch first: any send from here on raises a new IPI. A
         // swap, not a store: the two latch read-modify-writes are then
@@ -398,7 +450,10 @@ impl Endpoint<'_> {
             }
         }
         self.count(|s| s.received += taken as u64);
-        taken
+        // After the `head` stores, a read-modify-write (see the module doc);
+        // a drain that freed nothing owes no sender anything.
+        let room_for = if taken > 0 { inbox.room_wanted.0.swap(0, Ordering::AcqRel) } else { 0 };
+        Drained { taken, room_for }
     }
 }
 
@@ -412,7 +467,7 @@ mod tests {
 
     fn drain(ep: &Endpoint<'_>) -> alloc::vec::Vec<(usize, Message)> {
         let mut v = alloc::vec::Vec::new();
-        ep.drain(|from, m| v.push((from, m)));
+        let _ = ep.drain(|from, m| v.push((from, m)));
         v
     }
 
@@ -482,6 +537,25 @@ mod tests {
         assert!(calls[0].first && calls[0].to == 1);
         assert!(!calls[1].first && !calls[1].raise_ipi);
         assert_eq!(a.stats().full_waits, 1);
+    }
+
+    #[test]
+    fn a_drain_names_the_senders_waiting_for_room() {
+        let q = IpiQueues::new(3, 4);
+        // SAFETY: as above.
+        let (a, b, c) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap(), q.endpoint(2).unwrap()) };
+        for n in 0..4 {
+            let _ = a.try_send(1, msg(n), Urgency::Active).unwrap();
+        }
+        let _ = c.try_send(1, msg(9), Urgency::Active).unwrap();
+        assert!(a.want_room(1), "full: cpu0 may halt");
+        assert!(!c.want_room(1), "one of four: cpu2 has room, no wait registered");
+        let d = b.drain(|_, _| {});
+        assert_eq!(d, Drained { taken: 5, room_for: 1 << 0 });
+        a.room_wait_over(1);
+        // Nothing registered now: the next drain names nobody.
+        let _ = a.try_send(1, msg(5), Urgency::Active).unwrap();
+        assert_eq!(b.drain(|_, _| {}), Drained { taken: 1, room_for: 0 });
     }
 
     #[test]

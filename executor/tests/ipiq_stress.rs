@@ -83,7 +83,7 @@ fn run(cpus: usize, capacity: usize, urgency: Urgency, plan: impl Fn(usize) -> V
                             if wait.raise_ipi {
                                 m.raise(wait.to);
                             }
-                            ep.drain(|from, msg| m.check_and_count(me, &mut next, from, msg));
+                            let _ = ep.drain(|from, msg| m.check_and_count(me, &mut next, from, msg));
                             thread::yield_now();
                         });
                         if signal == Signal::SendIpi {
@@ -99,7 +99,7 @@ fn run(cpus: usize, capacity: usize, urgency: Urgency, plan: impl Fn(usize) -> V
                     // Halt until an IPI, drain, until everything arrived.
                     while m.received[me].load(Ordering::Relaxed) < expected {
                         if m.ipi[me].swap(false, Ordering::SeqCst) {
-                            ep.drain(|from, msg| m.check_and_count(me, &mut next, from, msg));
+                            let _ = ep.drain(|from, msg| m.check_and_count(me, &mut next, from, msg));
                         } else {
                             thread::park_timeout(Duration::from_millis(200));
                         }

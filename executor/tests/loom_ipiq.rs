@@ -5,7 +5,7 @@
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p executor --release --test loom_ipiq`
 #![cfg(loom)]
 
-use executor::ipiq::{IpiQueues, Message, Signal, Urgency};
+use executor::ipiq::{Drained, IpiQueues, Message, Signal, Urgency};
 use loom::sync::{Arc, Condvar, Mutex};
 
 /// A CPU's interrupt line: raised by senders, taken by the halted CPU.
@@ -46,9 +46,36 @@ fn machine(cpus: usize, capacity: usize) -> Arc<Machine> {
     Arc::new(Machine { queues: IpiQueues::new(cpus, capacity), ipi })
 }
 
+impl Machine {
+    /// What the kernel does after every drain: raise the IPI of each sender
+    /// the drain made room for.
+    fn grant_room(&self, drained: Drained) {
+        let mut waiting = drained.room_for;
+        while waiting != 0 {
+            let s = waiting.trailing_zeros() as usize;
+            waiting &= waiting - 1;
+            self.raise(s);
+        }
+    }
+}
+
+/// How a sender waits on a full ring.
+#[derive(Clone, Copy, PartialEq)]
+enum OnFull {
+    /// Drains its own inbox and yields.
+    Spin,
+    /// Drains its own inbox, then halts until the receiver makes room
+    /// (`want_room`), as the kernel does after spinning briefly.
+    Halt,
+}
+
 /// Sends `count` messages from `me` to `to`, draining its own inbox while a
 /// ring is full, and raising the simulated IPI when told to.
 fn sender(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: Urgency) {
+    sender_waiting(m, me, to, count, urgency, OnFull::Spin);
+}
+
+fn sender_waiting(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: Urgency, on_full: OnFull) {
     // SAFETY: this thread is CPU `me`'s only user.
     let ep = unsafe { m.queues.endpoint(me).unwrap() };
     let mut owe_kick = false;
@@ -58,8 +85,18 @@ fn sender(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: Urgency)
             if wait.raise_ipi {
                 m.raise(wait.to);
             }
-            ep.drain(|_, _| {});
-            loom::thread::yield_now();
+            m.grant_room(ep.drain(|_, _| {}));
+            if on_full == OnFull::Halt {
+                // The kernel's halt_for_room: registered and still full, and
+                // nothing owed to this CPU itself, it halts (no time bound
+                // here: only the receiver's notice can end it).
+                if ep.want_room(wait.to) && !m.queues.has_pending(me) {
+                    m.halt(me);
+                }
+                ep.room_wait_over(wait.to);
+            } else {
+                loom::thread::yield_now();
+            }
         });
         match signal {
             Signal::SendIpi => m.raise(to),
@@ -82,12 +119,13 @@ fn receiver(m: &Machine, me: usize, senders: usize, expected: usize) {
     let mut next = vec![0usize; senders];
     let mut got = 0;
     loop {
-        ep.drain(|from, msg| {
+        let drained = ep.drain(|from, msg| {
             assert_eq!(msg.func, from);
             assert_eq!(msg.data, next[from], "FIFO per sender, nothing lost or repeated");
             next[from] += 1;
             got += 1;
         });
+        m.grant_room(drained);
         if got == expected {
             break;
         }
@@ -158,6 +196,24 @@ fn passive_sends_reach_a_halting_receiver() {
             loom::thread::spawn(move || sender(m, 0, 1, 2, Urgency::Passive))
         };
         receiver(&m, 1, 1, 2);
+        s.join().unwrap();
+    });
+}
+
+/// A sender on a full ring halts instead of spinning, and only the
+/// receiver's notice (`Drained::room_for`) can wake it: a lost notice leaves
+/// it halted for good, which loom reports as a deadlock. It does when the
+/// receiver ignores `room_for`, or when `want_room` re-checks the ring before
+/// registering.
+#[test]
+fn a_sender_halted_for_room_is_woken_by_the_drain() {
+    loom::model(|| {
+        let m = machine(2, 2);
+        let s = {
+            let m = m.clone();
+            loom::thread::spawn(move || sender_waiting(m, 0, 1, 3, Urgency::Active, OnFull::Halt))
+        };
+        receiver(&m, 1, 1, 3);
         s.join().unwrap();
     });
 }

@@ -17,18 +17,18 @@
 //! A full ring is never dropped: the sender drains its own rings while it
 //! waits (so two CPUs flooding each other cannot deadlock) and reports a
 //! receiver that has not drained for a second. After spinning briefly it
-//! halts: it sets its bit in the receiver's `ROOM_WANTED` mask, re-checks
-//! the ring, and halts with its timer armed as a bound; each drain that took
-//! messages sends an IPI to the senders whose bits it finds (`grant_room`).
-//! Both sides order their store before their load with a SeqCst fence, so
-//! either the receiver sees the bit or the sender sees the room. A halted
-//! sender still wakes for its own inbox's IPIs and drains before halting
-//! again, so two senders halted on each other's full rings cannot deadlock.
+//! halts: `Endpoint::want_room` registers it with the receiver and
+//! re-checks the ring (the protocol is in `executor::ipiq`, loom-checked),
+//! and it halts with its timer armed as a bound; each drain that took
+//! messages raises the IPI of the senders it made room for
+//! (`Drained::room_for`). A halted sender still wakes for its own inbox's
+//! IPIs and drains before halting again, so two senders halted on each
+//! other's full rings cannot deadlock.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::future::{Future, poll_fn};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Poll, Waker};
 
 use executor::ipiq::{Endpoint, IpiQueues, Message, QueueStats, Signal, Urgency};
@@ -155,7 +155,7 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
             }
             drain_here(ep);
             if !wait.first && time::passed(spin_until) {
-                halt_for_room(me.as_usize(), wait.to);
+                halt_for_room(ep, wait.to);
             } else {
                 core::hint::spin_loop();
             }
@@ -220,17 +220,14 @@ pub fn drain() -> usize {
     }
 }
 
-/// Per receiver: bit `s` is set while CPU `s` halts waiting for room in its
-/// ring to the receiver.
-static ROOM_WANTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-
 /// How long a sender spins on a full ring (draining its own) before it
 /// halts until the receiver makes room. Spinning is right while the
 /// receiver runs; when it does not (its CPU is busy elsewhere, or a
 /// hypervisor has descheduled its vCPU), halting gives the physical CPU back.
 const SPIN_BEFORE_HALT_US: u64 = 20;
-/// The longest such halt by default: a bound, in case the receiver's
-/// notice is missed (it should not be: see `grant_room`).
+/// The longest such halt by default: a bound, so that even a receiver
+/// whose notice went astray costs a sender no more than this (the loom
+/// model of `want_room` says it does not go astray).
 pub const DEFAULT_HALT_FOR_ROOM_US: u64 = 500;
 static HALT_FOR_ROOM_US: AtomicU64 = AtomicU64::new(DEFAULT_HALT_FOR_ROOM_US);
 
@@ -240,46 +237,31 @@ pub fn set_halt_for_room_bound_us(us: u64) {
     HALT_FOR_ROOM_US.store(us, Ordering::Relaxed);
 }
 
-/// Drains with interrupts off, then wakes senders halted for room.
+/// Drains with interrupts off, then wakes the senders halted for room in
+/// their rings to this CPU (the drain freed their slots).
 fn drain_here(ep: &Endpoint<'_>) -> usize {
-    let n = ep.drain(run_handler);
-    if n > 0 {
-        grant_room();
-    }
-    n
-}
-
-/// Wakes the senders halted for room in their rings to this CPU (the
-/// drain that just ran freed their slots). The fence orders the drain's
-/// head stores before the load, against the sender's flag-then-check.
-fn grant_room() {
-    let me = smp::current().as_usize();
-    fence(Ordering::SeqCst);
-    if ROOM_WANTED[me].load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let mut bits = ROOM_WANTED[me].swap(0, Ordering::SeqCst);
-    while bits != 0 {
-        let s = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
+    let drained = ep.drain(run_handler);
+    let mut waiting = drained.room_for;
+    while waiting != 0 {
+        let s = waiting.trailing_zeros() as usize;
+        waiting &= waiting - 1;
         raise(s);
     }
+    drained.taken
 }
 
 /// Halts (interrupts on for the `hlt` only) until the receiver `to` makes
 /// room in ring me -> to, an IPI arrives, or HALT_FOR_ROOM_US passes.
 /// Called with interrupts off from `send`'s wait, after its own drain.
-fn halt_for_room(me: usize, to: usize) {
+fn halt_for_room(ep: &Endpoint<'_>, to: usize) {
+    let me = ep.cpu();
     let q = QUEUES.get().expect("sending");
-    ROOM_WANTED[to].fetch_or(1 << me, Ordering::SeqCst);
-    fence(Ordering::SeqCst);
-    let still_full = q.len(me, to) > q.capacity() / 2;
-    if still_full && !q.has_pending(me) && time::timer::prepare_idle(Some(time::deadline_after_us(HALT_FOR_ROOM_US.load(Ordering::Relaxed)))) {
+    if ep.want_room(to) && !q.has_pending(me) && time::timer::prepare_idle(Some(time::deadline_after_us(HALT_FOR_ROOM_US.load(Ordering::Relaxed)))) {
         HALTS_FOR_ROOM[me].fetch_add(1, Ordering::Relaxed);
         interrupts::enable_and_hlt();
         interrupts::disable();
     }
-    ROOM_WANTED[to].fetch_and(!(1 << me), Ordering::Relaxed);
+    ep.room_wait_over(to);
 }
 
 static HALTS_FOR_ROOM: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
