@@ -45,9 +45,20 @@ pub const KERNEL_DATA: PageTableFlags = PageTableFlags::PRESENT
     .union(PageTableFlags::WRITABLE)
     .union(PageTableFlags::NO_EXECUTE);
 
-/// Maps every page of `pages` to a fresh frame with `flags`.
+/// Maps every page of `pages` to a fresh, zeroed frame with `flags`.
 ///
 /// The pages must not be mapped yet; an error names the first that failed.
+///
+/// Why zeroed: a usable frame may hold whatever the firmware or the
+/// bootloader left there, code included (the BIOS bootloader runs from the
+/// frame at 1 MiB, which becomes the heap's first page). Nothing of that
+/// should reach kernel memory. Under QEMU's TCG it matters for speed too:
+/// a page the emulator once translated code from stays marked as code until
+/// every translated byte of it is overwritten, and until then *every* store
+/// to the page takes the emulator's self-modifying-code path (measured: the
+/// heap's first page, which holds the executors' hot state, made a poll cost
+/// 100-200x its native time instead of 10-20x). Zeroing the frame overwrites
+/// every byte once, at boot.
 pub fn map_fresh(
     pages: PageRangeInclusive<Size4KiB>,
     flags: PageTableFlags,
@@ -55,6 +66,9 @@ pub fn map_fresh(
     with_tables(|tables| {
         for page in pages {
             let frame = super::frame::allocate().ok_or(MapToError::FrameAllocationFailed)?;
+            // SAFETY: the frame is fresh (nobody else refers to it) and the
+            // bootloader's physical-memory mapping covers all RAM, writable.
+            unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, frame.size() as usize) };
             // SAFETY: `frame` is fresh (nothing else refers to it) and `page` is
             // in a kernel-owned region that nothing else maps, so creating the
             // mapping aliases no existing memory.
