@@ -214,6 +214,15 @@ pub fn next_kick() -> Option<u64> {
 
 /// Runs every message waiting for this CPU. Returns how many.
 pub fn drain() -> usize {
+    // Nothing owed (no pending bit, latch clear): two loads, and interrupts
+    // are not touched. Polling loops and every turn of a CPU's loop call
+    // this; under TCG the `sti` that ends an interrupts-off section also
+    // ends the translated block, so the peek keeps a poll that finds nothing
+    // cheap. A send that lands just after the peek raised the latch or is
+    // seen by the next drain, as for `Endpoint::drain`'s own early return.
+    if !has_pending() {
+        return 0;
+    }
     match endpoint(false) {
         Some(ep) => interrupts::without_interrupts(|| drain_here(ep)),
         None => 0,

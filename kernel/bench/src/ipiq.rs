@@ -173,7 +173,9 @@ async fn run_on_round_trip(other: CpuId) -> f64 {
 // ---- 5. all-to-all throughput ----
 
 const MESSAGES_PER_CPU: u64 = 20_000;
-static GOT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Messages each CPU received, one cache line each: receivers count every
+/// message, and counters sharing a line would bounce it between them.
+static GOT: [Line; MAX_CPUS] = [const { Line(AtomicU64::new(0)) }; MAX_CPUS];
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 fn cpu(n: usize) -> CpuId {
@@ -185,13 +187,17 @@ static ARRIVED: [io::AtomicWaker; MAX_CPUS] = [const { io::AtomicWaker::new() };
 
 fn on_flood(_: CpuId, _: usize) {
     let me = smp::current().as_usize();
-    if GOT[me].fetch_add(1, Ordering::Relaxed) + 1 >= MESSAGES_PER_CPU {
+    if GOT[me].0.fetch_add(1, Ordering::Relaxed) + 1 >= MESSAGES_PER_CPU {
         ARRIVED[me].wake();
     }
 }
 
 /// Per-CPU queues of the baseline: a locked deque and an IPI per send.
-static BASELINE: [spin::Mutex<VecDeque<usize>>; MAX_CPUS] = [const { spin::Mutex::new(VecDeque::new()) }; MAX_CPUS];
+/// Each on its own cache line, like the rings' indexes and the counters.
+static BASELINE: [BaselineQueue; MAX_CPUS] = [const { BaselineQueue(spin::Mutex::new(VecDeque::new())) }; MAX_CPUS];
+
+#[repr(align(64))]
+struct BaselineQueue(spin::Mutex<VecDeque<usize>>);
 const BASELINE_VECTOR: u8 = 0xe4;
 
 /// The baseline's consumer side, as a driver would have it: the handler
@@ -204,10 +210,10 @@ fn on_baseline_ipi(_: Vector, _: &mut InterruptFrame) {
 fn drain_baseline() {
     let me = smp::current().as_usize();
     let mut n = 0;
-    while let Some(_msg) = BASELINE[me].lock().pop_front() {
+    while let Some(_msg) = BASELINE[me].0.lock().pop_front() {
         n += 1;
     }
-    GOT[me].fetch_add(n, Ordering::Relaxed);
+    GOT[me].0.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Each of the first `k` CPUs sends MESSAGES_PER_CPU round-robin to the
@@ -215,7 +221,7 @@ fn drain_baseline() {
 async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
     ACTIVE.store(k, Ordering::Release);
     for g in &GOT {
-        g.store(0, Ordering::Release);
+        g.0.store(0, Ordering::Release);
     }
     let before: Vec<_> = ipiq::broadcast(|| async { ipiq::stats() }).await;
     let start = rdtsc();
@@ -230,7 +236,7 @@ async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
                     if rings {
                         ipiq::send(cpu(to), on_flood, m as usize, SendUrgency::Active);
                     } else {
-                        BASELINE[to].lock().push_back(m as usize);
+                        BASELINE[to].0.lock().push_back(m as usize);
                         smp::send_ipi(cpu(to), vector(BASELINE_VECTOR));
                     }
                     if m % 64 == 63 {
@@ -250,7 +256,7 @@ async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
                     } else {
                         drain_baseline();
                     }
-                    if GOT[me].load(Ordering::Relaxed) >= expected { Poll::Ready(()) } else { Poll::Pending }
+                    if GOT[me].0.load(Ordering::Relaxed) >= expected { Poll::Ready(()) } else { Poll::Pending }
                 })
                 .await;
             })
@@ -276,7 +282,7 @@ pub async fn ipi_queues() -> Result<String, BenchError> {
     let n = smp::online();
     idt::set_handler(vector(BASELINE_VECTOR), on_baseline_ipi);
     for q in &BASELINE[..n] {
-        q.lock().reserve(4 * MESSAGES_PER_CPU as usize);
+        q.0.lock().reserve(4 * MESSAGES_PER_CPU as usize);
     }
     let c = cache_line_round_trip(other).await;
     let r = ring_round_trip(other).await;
