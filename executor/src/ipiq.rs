@@ -61,6 +61,12 @@
 //! re-check sees the freed slots. A halted sender is never left waiting on
 //! a ring that was drained.
 //!
+//! Re-entrancy: a drain's handler may send, and a send on a full ring
+//! drains this CPU's inbox while it waits, so a drain can run inside a
+//! drain (on the same CPU, as a plain nested call). `drain` reads the ring's
+//! `head` afresh for each message, so the inner drain's progress is never
+//! replayed by the outer one.
+//!
 //! Producer rule: ring[i][*] has one producer, CPU `i`; the kernel sends with
 //! interrupts off so an interrupt handler on the same CPU cannot interleave.
 //! Consumer rule: ring[*][j] has one consumer, CPU `j`. [`Endpoint`] carries
@@ -231,9 +237,10 @@ impl IpiQueues {
     /// receiving side (ring[*][cpu]). Each CPU's endpoint can be taken once.
     ///
     /// # Safety
-    /// The endpoint must only be used by CPU `cpu`, and never re-entrantly:
-    /// in the kernel, with interrupts off for each send and drain (an
-    /// interrupt handler on the same CPU must not use it meanwhile).
+    /// The endpoint must only be used by CPU `cpu`. Its calls may nest as
+    /// plain calls do (a drain's handler may send; a send's wait may drain),
+    /// but nothing may use it while the CPU is interrupted inside one of its
+    /// calls: in the kernel, interrupts are off for each send and drain.
     pub unsafe fn endpoint(&self, cpu: usize) -> Option<Endpoint<'_>> {
         let taken = self.claimed.get(cpu)?.swap(true, Ordering::AcqRel);
         (!taken).then(|| Endpoint { queues: self, me: cpu, stats: Cell::new(QueueStats::default()), _cpu: PhantomData })
@@ -436,15 +443,22 @@ impl Endpoint<'_> {
             let from = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let ring = &inbox.rings[from];
-            let mut head = ring.head.0.load(Ordering::Relaxed);
             let tail = ring.tail.0.load(Ordering::Acquire);
-            while head != tail {
+            loop {
+                // `head` is read afresh for each message: a handler may send,
+                // and a send that finds its ring full drains this inbox while
+                // it waits (a drain inside this one), which moves `head`,
+                // possibly past the `tail` read above.
+                let head = ring.head.0.load(Ordering::Relaxed);
+                let left = tail.wrapping_sub(head);
+                if left == 0 || left > q.capacity {
+                    break;
+                }
                 // SAFETY: we are the ring's only consumer, and slots before
                 // `tail` (Acquire) were written by the producer.
                 let msg = ring.slots[head & (q.capacity - 1)].with(|slot| unsafe { (*slot).assume_init_read() });
-                head = head.wrapping_add(1);
                 // Free the slot before running the handler (it may send).
-                ring.head.0.store(head, Ordering::Release);
+                ring.head.0.store(head.wrapping_add(1), Ordering::Release);
                 f(from, msg);
                 taken += 1;
             }
@@ -556,6 +570,34 @@ mod tests {
         // Nothing registered now: the next drain names nobody.
         let _ = a.try_send(1, msg(5), Urgency::Active).unwrap();
         assert_eq!(b.drain(|_, _| {}), Drained { taken: 1, room_for: 0 });
+    }
+
+    /// A handler may send, and a send that finds its ring full drains this
+    /// CPU's inbox while it waits: a drain can run inside a drain. Each
+    /// message must still be taken exactly once.
+    #[test]
+    fn a_drain_inside_a_drain_takes_each_message_once() {
+        let q = IpiQueues::new(2, 8);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        for n in 0..4 {
+            let _ = a.try_send(1, msg(n), Urgency::Active).unwrap();
+        }
+        let seen = core::cell::RefCell::new(alloc::vec::Vec::new());
+        let outer = b.drain(|_, m| {
+            seen.borrow_mut().push(m.data);
+            if m.data == 0 {
+                // More arrive, then the handler's send waits and drains.
+                for n in 4..6 {
+                    let _ = a.try_send(1, msg(n), Urgency::Active).unwrap();
+                }
+                let inner = b.drain(|_, m| seen.borrow_mut().push(m.data));
+                assert_eq!(inner.taken, 5);
+            }
+        });
+        assert_eq!(outer.taken, 1);
+        assert_eq!(*seen.borrow(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(b.stats().received, 6);
     }
 
     #[test]

@@ -192,8 +192,17 @@ pub fn send_ipi(dest: Destination, delivery: Delivery) -> bool {
             true
         }
         _ => {
-            write(REG_ICR_HIGH, target << 24);
-            write(REG_ICR_LOW, low);
+            // The xAPIC ICR is two registers and the write to the low one
+            // sends. An interrupt handler may send an IPI too (a device
+            // handler waking a task on another CPU signals it), and one
+            // taken between these two writes would leave its own target in
+            // ICR_HIGH: our IPI would go to the wrong CPU and a halted
+            // receiver would never wake. So both writes happen with
+            // interrupts off (x2APIC's single MSR write needs no such care).
+            x86_64::instructions::interrupts::without_interrupts(|| {
+                write(REG_ICR_HIGH, target << 24);
+                write(REG_ICR_LOW, low);
+            });
             // Bounded: a healthy APIC accepts the IPI within microseconds.
             (0..1_000_000).any(|_| {
                 let done = read(REG_ICR_LOW) & ICR_DELIVERY_PENDING == 0;
