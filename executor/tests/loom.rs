@@ -47,6 +47,16 @@ struct WaitFlag {
     flag: Arc<AtomicUsize>,
 }
 
+/// Spawns a `WaitFlag` task and polls it once: it is then waiting, its
+/// waker in the returned slot, for the returned flag.
+fn spawn_waiting(ex: &Executor) -> (JoinHandle<usize>, Arc<Mutex<Option<Waker>>>, Arc<AtomicUsize>) {
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(0));
+    let h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
+    ex.tick();
+    (h, slot, flag)
+}
+
 impl Future for WaitFlag {
     type Output = usize;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
@@ -65,10 +75,7 @@ fn remote_wake_is_not_lost() {
     loom::model(|| {
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ex = owner_executor();
-        let slot = Arc::new(Mutex::new(None));
-        let flag = Arc::new(AtomicUsize::new(0));
-        let mut h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
-        ex.tick();
+        let (mut h, slot, flag) = spawn_waiting(&ex);
         let t = loom::thread::spawn(move || {
             flag.store(3, Ordering::SeqCst);
             if let Some(w) = slot.lock().unwrap().take() {
@@ -160,10 +167,7 @@ impl std::task::Wake for Woken {
 fn join_waker_races_completion() {
     loom::model(|| {
         let ex = owner_executor();
-        let slot = Arc::new(Mutex::new(None));
-        let flag = Arc::new(AtomicUsize::new(0));
-        let mut h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
-        ex.tick();
+        let (mut h, slot, flag) = spawn_waiting(&ex);
         let t = loom::thread::spawn(move || {
             // A first registration with a waker that is then abandoned: the
             // second poll must take the slot back (unset_join_waker) or see
