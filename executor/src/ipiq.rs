@@ -62,10 +62,20 @@
 //! a ring that was drained.
 //!
 //! Re-entrancy: a drain's handler may send, and a send on a full ring
-//! drains this CPU's inbox while it waits, so a drain can run inside a
-//! drain (on the same CPU, as a plain nested call). `drain` reads the ring's
-//! `head` afresh for each message, so the inner drain's progress is never
-//! replayed by the outer one.
+//! drains this CPU's inbox while it waits (without that, two CPUs whose
+//! handlers send to each other's full rings would deadlock), so a drain can
+//! be called inside a drain. The inner one must not run handlers: a sender
+//! that keeps refilling the ring would make every handler's send wait and
+//! drain again, one stack frame deeper each time (DragonFly's "excessive
+//! ipiq recursion"; our first kernel test of it overflowed the stack). So
+//! the inner drain only moves the messages off the rings into this
+//! endpoint's `deferred` queue (freeing the senders' slots, so nobody
+//! deadlocks), and the outer drain runs them as soon as the handler that
+//! waited returns, before it takes the next message off a ring: FIFO per
+//! sender holds. The outer drain reads each ring's `head` afresh for every
+//! message, as the inner one moved it. The price: while a handler's send
+//! waits, what arrives is buffered on the heap instead of backing senders
+//! up (`QueueStats::deferred`, `deepest_deferred` count it).
 //!
 //! Producer rule: ring[i][*] has one producer, CPU `i`; the kernel sends with
 //! interrupts off so an interrupt handler on the same CPU cannot interleave.
@@ -73,7 +83,8 @@
 //! both roles for one CPU and is `!Send`.
 
 use alloc::boxed::Box;
-use core::cell::Cell;
+use alloc::collections::VecDeque;
+use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
@@ -182,6 +193,11 @@ pub struct QueueStats {
     pub full_waits: u64,
     /// Deepest ring (messages queued) this CPU saw when sending.
     pub deepest: u64,
+    /// Messages a nested drain set aside for the running one (a handler's
+    /// send waited on a full ring).
+    pub deferred: u64,
+    /// Most messages set aside at once.
+    pub deepest_deferred: u64,
 }
 
 /// The queues of a machine with `cpus` CPUs (at most `usize::BITS`).
@@ -243,7 +259,14 @@ impl IpiQueues {
     /// calls: in the kernel, interrupts are off for each send and drain.
     pub unsafe fn endpoint(&self, cpu: usize) -> Option<Endpoint<'_>> {
         let taken = self.claimed.get(cpu)?.swap(true, Ordering::AcqRel);
-        (!taken).then(|| Endpoint { queues: self, me: cpu, stats: Cell::new(QueueStats::default()), _cpu: PhantomData })
+        (!taken).then(|| Endpoint {
+            queues: self,
+            me: cpu,
+            stats: Cell::new(QueueStats::default()),
+            draining: Cell::new(false),
+            deferred: RefCell::new(VecDeque::new()),
+            _cpu: PhantomData,
+        })
     }
 
     /// Messages queued from `from` to `to` now (approximate while either runs).
@@ -277,6 +300,10 @@ pub struct Endpoint<'q> {
     queues: &'q IpiQueues,
     me: usize,
     stats: Cell<QueueStats>,
+    /// A drain is running handlers (see "Re-entrancy" in the module doc).
+    draining: Cell<bool>,
+    /// Messages a nested drain took off the rings, for the running drain.
+    deferred: RefCell<VecDeque<(usize, Message)>>,
     _cpu: PhantomData<*mut ()>,
 }
 
@@ -418,9 +445,53 @@ impl Endpoint<'_> {
     }
 
     /// Drains every ring with pending work for this CPU, oldest first per
-    /// sender, calling `f(sender, message)`. Returns how many it took and
-    /// which waiting senders it made room for.
+    /// sender, calling `f(sender, message)`. Returns how many it took off the
+    /// rings and which waiting senders it made room for.
+    ///
+    /// Called while another drain of this endpoint is running a handler (the
+    /// handler sent, and the send waits on a full ring), it takes the
+    /// messages off the rings without running them: the running drain runs
+    /// them, in order, as soon as that handler returns. Handlers never nest,
+    /// however long senders keep the rings full.
     pub fn drain(&self, mut f: impl FnMut(usize, Message)) -> Drained {
+        if self.draining.get() {
+            return self.take(|from, msg| self.defer(from, msg));
+        }
+        self.draining.set(true);
+        // Reset even if a handler unwinds (host tests with `std`).
+        struct Done<'a>(&'a Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _done = Done(&self.draining);
+        self.take(|from, msg| {
+            f(from, msg);
+            // What a nested drain set aside came off the rings after this
+            // message and before anything still in them: run it now, so each
+            // sender's messages still run in order.
+            loop {
+                let next = self.deferred.borrow_mut().pop_front();
+                let Some((from, msg)) = next else { break };
+                f(from, msg);
+            }
+        })
+    }
+
+    fn defer(&self, from: usize, msg: Message) {
+        let mut deferred = self.deferred.borrow_mut();
+        deferred.push_back((from, msg));
+        let depth = deferred.len() as u64;
+        self.count(|s| {
+            s.deferred += 1;
+            s.deepest_deferred = s.deepest_deferred.max(depth);
+        });
+    }
+
+    /// Takes every message owed to this CPU off the rings, oldest first per
+    /// sender, handing each to `f`.
+    fn take(&self, mut f: impl FnMut(usize, Message)) -> Drained {
         let q = self.queues;
         let inbox = &q.inboxes[self.me];
         // Nothing owed (no pending bit, latch clear): two loads, no
@@ -574,7 +645,8 @@ mod tests {
 
     /// A handler may send, and a send that finds its ring full drains this
     /// CPU's inbox while it waits: a drain can run inside a drain. Each
-    /// message must still be taken exactly once.
+    /// message must still run exactly once, in order, and never inside the
+    /// handler.
     #[test]
     fn a_drain_inside_a_drain_takes_each_message_once() {
         let q = IpiQueues::new(2, 8);
@@ -587,17 +659,20 @@ mod tests {
         let outer = b.drain(|_, m| {
             seen.borrow_mut().push(m.data);
             if m.data == 0 {
-                // More arrive, then the handler's send waits and drains.
+                // More arrive, then the handler's send waits and drains:
+                // the inner drain sets them aside instead of running them.
                 for n in 4..6 {
                     let _ = a.try_send(1, msg(n), Urgency::Active).unwrap();
                 }
-                let inner = b.drain(|_, m| seen.borrow_mut().push(m.data));
+                let inner = b.drain(|_, _| panic!("a nested drain ran a handler"));
                 assert_eq!(inner.taken, 5);
+                assert_eq!(*seen.borrow(), [0], "nothing ran inside the handler");
             }
         });
         assert_eq!(outer.taken, 1);
-        assert_eq!(*seen.borrow(), [0, 1, 2, 3, 4, 5]);
-        assert_eq!(b.stats().received, 6);
+        assert_eq!(*seen.borrow(), [0, 1, 2, 3, 4, 5], "the outer drain ran the rest, in order");
+        let s = b.stats();
+        assert_eq!((s.received, s.deferred, s.deepest_deferred), (6, 5, 5));
     }
 
     #[test]
