@@ -154,6 +154,7 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
                 );
             }
             drain_here(ep);
+            report_deferred(ep, wait.to);
             if !wait.first && time::passed(spin_until) {
                 halt_for_room(ep, wait.to);
             } else {
@@ -166,6 +167,25 @@ pub fn send(to: CpuId, handler: Handler, data: usize, urgency: Urgency) {
             Signal::Passive | Signal::AlreadySignalled => {}
         }
     });
+}
+
+/// Per CPU: the largest number of set-aside messages reported so far.
+static DEFERRED_REPORTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Set-aside messages below this are not reported.
+const DEFERRED_REPORT_FROM: u64 = 1024;
+
+/// Reports, at each doubling from [`DEFERRED_REPORT_FROM`], how many
+/// messages this CPU has set aside at once because a handler's send waits
+/// on a full ring (`executor::ipiq`, "Re-entrancy"): that buffer replaces
+/// backpressure while the wait lasts, so its growth is said, not silent.
+fn report_deferred(ep: &Endpoint<'_>, to: usize) {
+    let deepest = ep.stats().deepest_deferred;
+    let slot = &DEFERRED_REPORTED[ep.cpu()];
+    let reported = slot.load(Ordering::Relaxed);
+    if deepest >= DEFERRED_REPORT_FROM && deepest >= 2 * reported.max(DEFERRED_REPORT_FROM / 2) {
+        slot.store(deepest, Ordering::Relaxed);
+        log::warn!("cpu{}: {deepest} messages set aside at once while a handler's send waits on a full ring to cpu{to}", ep.cpu());
+    }
 }
 
 /// How long a passive message to an idle CPU may wait for its kick: long
