@@ -457,6 +457,10 @@ impl Executor {
             if let Some(report) = slow {
                 // SAFETY: owner; `h` is alive (the executor's reference).
                 report(&unsafe { task_info(h) }, spent);
+                // A report may be slow itself (a log line on a serial
+                // port): charge it to nobody, or the next task would look
+                // slow too.
+                mark = None;
             }
             if result.is_ready() {
                 self.finish(h);
