@@ -182,11 +182,11 @@ async fn irq(out: &mut Out) {
 
 async fn ipi(out: &mut Out) {
     let rows = ipiq::broadcast(|| async { (smp::current(), ipiq::stats()) }).await;
-    let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST\n");
+    let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST  SET ASIDE\n");
     for (cpu, q) in rows {
         let _ = writeln!(
             s,
-            "{:<5} {:<10} {:<10} {:<10} {:<13} {:<10} {:<16} {}",
+            "{:<5} {:<10} {:<10} {:<10} {:<13} {:<10} {:<16} {:<8} {}",
             cpu.as_u32(),
             q.sent,
             q.received,
@@ -194,7 +194,8 @@ async fn ipi(out: &mut Out) {
             q.ipis_avoided,
             q.passive,
             q.full_waits,
-            q.deepest
+            q.deepest,
+            q.deferred
         );
     }
     out.write(&s).await;
