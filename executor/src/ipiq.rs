@@ -191,7 +191,9 @@ pub struct QueueStats {
     pub passive: u64,
     /// Sends that found the ring full and had to wait.
     pub full_waits: u64,
-    /// Deepest ring (messages queued) this CPU saw when sending.
+    /// Deepest ring (messages queued) this CPU saw when sending: exact
+    /// from a quarter of the ring up, an upper bound below it (the sender
+    /// reads the receiver's `head` only from there, see `try_send`).
     pub deepest: u64,
     /// Messages a nested drain set aside for the running one (a handler's
     /// send waited on a full ring).
@@ -263,6 +265,7 @@ impl IpiQueues {
             queues: self,
             me: cpu,
             stats: Cell::new(QueueStats::default()),
+            heads: (0..self.cpus).map(|_| Cell::new(0)).collect(),
             draining: Cell::new(false),
             deferred: RefCell::new(VecDeque::new()),
             _cpu: PhantomData,
@@ -300,6 +303,8 @@ pub struct Endpoint<'q> {
     queues: &'q IpiQueues,
     me: usize,
     stats: Cell<QueueStats>,
+    /// Per receiver: the ring's `head` as this sender last read it.
+    heads: Box<[Cell<usize>]>,
     /// A drain is running handlers (see "Re-entrancy" in the module doc).
     draining: Cell<bool>,
     /// Messages a nested drain took off the rings, for the running drain.
@@ -357,7 +362,17 @@ impl Endpoint<'_> {
         let inbox = &q.inboxes[to];
         let ring = &inbox.rings[self.me];
         let tail = ring.tail.0.load(Ordering::Relaxed);
-        let head = ring.head.0.load(Ordering::Acquire);
+        // The receiver's `head` is read only when the depth it last gave
+        // would reach a quarter of the ring with this message: below that,
+        // a stale (smaller) head only overstates the depth, and neither the
+        // full check nor the passive-to-active rule can be crossed. It
+        // saves a cache line moving from the receiver on most sends.
+        let cached = &self.heads[to];
+        let mut head = cached.get();
+        if (tail.wrapping_sub(head) + 1) * 4 >= q.capacity {
+            head = ring.head.0.load(Ordering::Acquire);
+            cached.set(head);
+        }
         let depth = tail.wrapping_sub(head);
         if depth == q.capacity {
             return Err(Full(msg));
@@ -582,6 +597,26 @@ mod tests {
         // Depth 2 of 8 is a quarter: active from here.
         assert_eq!(a.try_send(1, msg(2), Urgency::Passive), Ok(Signal::SendIpi));
         assert_eq!(a.try_send(1, msg(3), Urgency::Passive), Ok(Signal::AlreadySignalled));
+    }
+
+    /// The sender reads the receiver's `head` only near a quarter full: a
+    /// stale one must never make a drained ring look full, nor turn a
+    /// passive send active.
+    #[test]
+    fn a_stale_head_never_changes_what_a_send_does() {
+        let q = IpiQueues::new(2, 8);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        for round in 0..3 {
+            for n in 0..8 {
+                assert!(a.try_send(1, msg(n), Urgency::Active).is_ok(), "round {round}: slot {n} free");
+            }
+            assert_eq!(a.try_send(1, msg(8), Urgency::Active), Err(Full(msg(8))));
+            assert_eq!(drain(&b).len(), 8);
+            assert_eq!(a.try_send(1, msg(0), Urgency::Passive), Ok(Signal::Passive), "round {round}: drained ring, passive");
+            assert_eq!(drain(&b).len(), 1);
+        }
+        assert_eq!(a.stats().deepest, 8);
     }
 
     #[test]
