@@ -141,7 +141,8 @@ pub struct Wait {
 #[must_use = "senders in `room_for` wait to be signalled"]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drained {
-    /// Messages taken (their handlers have run).
+    /// Messages taken off the rings: run by this drain or, for a drain
+    /// called inside a handler, set aside for the drain running it.
     pub taken: usize,
     /// Bit `i`: sender `i` waits for room in its ring to this CPU, which
     /// this drain made: signal it (the kernel raises its IPI).
