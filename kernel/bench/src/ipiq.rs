@@ -274,14 +274,28 @@ fn drain_baseline() {
     GOT[me].0.fetch_add(n, Ordering::Relaxed);
 }
 
+/// One all-to-all pass.
+struct Pass {
+    /// Messages per second, all CPUs together.
+    rate: f64,
+    /// Ring sends, and the IPIs they raised.
+    sent: u64,
+    ipis: u64,
+    /// Ring sends that found their ring full, and the halts that waiting
+    /// for room took (each ended by the receiver's notice or the bound).
+    full_waits: u64,
+    halts: u64,
+}
+
 /// Each of the first `k` CPUs sends MESSAGES_PER_CPU round-robin to the
-/// others; returns messages per second and (sent, IPIs) for the rings.
-async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
+/// others (through the rings, or through the baseline's queues).
+async fn all_to_all(k: usize, rings: bool) -> Pass {
     ACTIVE.store(k, Ordering::Release);
     for g in &GOT {
         g.0.store(0, Ordering::Release);
     }
-    let before: Vec<_> = ipiq::broadcast(|| async { ipiq::stats() }).await;
+    let counters = || async { (ipiq::stats(), ipiq::halts_for_room()) };
+    let before: Vec<_> = ipiq::broadcast(counters).await;
     let start = rdtsc();
     let handles: Vec<_> = (0..k)
         .map(|i| {
@@ -324,14 +338,16 @@ async fn all_to_all(k: usize, rings: bool) -> (f64, u64, u64) {
         let _ = h.await;
     }
     let cycles = (rdtsc() - start) as f64;
-    let after: Vec<_> = ipiq::broadcast(|| async { ipiq::stats() }).await;
-    let (mut sent, mut ipis) = (0, 0);
-    for (a, b) in after.iter().zip(&before).take(k) {
-        sent += a.sent - b.sent;
-        ipis += a.ipis_sent - b.ipis_sent;
-    }
+    let after: Vec<_> = ipiq::broadcast(counters).await;
     let msgs = (k as u64 * MESSAGES_PER_CPU) as f64;
-    (msgs / (ns(cycles) / 1e9), sent, ipis)
+    let mut pass = Pass { rate: msgs / (ns(cycles) / 1e9), sent: 0, ipis: 0, full_waits: 0, halts: 0 };
+    for ((a, halts_after), (b, halts_before)) in after.iter().zip(&before).take(k) {
+        pass.sent += a.sent - b.sent;
+        pass.ipis += a.ipis_sent - b.ipis_sent;
+        pass.full_waits += a.full_waits - b.full_waits;
+        pass.halts += halts_after - halts_before;
+    }
+    pass
 }
 
 /// Runs the IPI-queue benchmark; returns its tables.
@@ -365,28 +381,30 @@ pub async fn ipi_queues() -> Result<String, BenchError> {
     );
     let _ = writeln!(t, "| 3. raw LAPIC IPI round trip | {i:.0} | {:.0} | | |", ns(i));
     let _ = writeln!(t, "| 4. run_on round trip to a halted CPU | {o:.0} | {:.0} | (4)/(3) = {:.2} | <= 1.3 |", ns(o), o / i);
-    t += "\n| CPUs | rings (msg/s, median) | mutex+IPI baseline (msg/s, median) | rings / baseline: median (of the passes) | sends without IPI (rings, median) |\n";
-    t += "|---|---|---|---|---|\n";
+    t += "\n| CPUs | rings (msg/s, median) | mutex+IPI baseline (msg/s, median) | rings / baseline: median (of the passes) | sends without IPI (rings, median) | ring-full waits / halts for room (rings, per pass) |\n";
+    t += "|---|---|---|---|---|---|\n";
     for k in 2..=n {
         // Rings and baseline alternate, PAIRS times; the row is the median
         // of each column (with more vCPUs than host cores one pass swings
         // by 2x with the host's scheduling).
-        let (mut rings, mut bases, mut ratios, mut avoided) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut rings, mut bases, mut ratios, mut avoided, mut waits) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..PAIRS {
-            let (ring_rate, sent, ipis) = all_to_all(k, true).await;
-            let (base_rate, _, _) = all_to_all(k, false).await;
-            rings.push(ring_rate);
-            bases.push(base_rate);
-            ratios.push(ring_rate / base_rate);
-            avoided.push(100.0 * (sent - ipis) as f64 / sent.max(1) as f64);
+            let ring = all_to_all(k, true).await;
+            let base = all_to_all(k, false).await;
+            rings.push(ring.rate);
+            bases.push(base.rate);
+            ratios.push(ring.rate / base.rate);
+            avoided.push(100.0 * (ring.sent - ring.ipis) as f64 / ring.sent.max(1) as f64);
+            waits.push(format!("{} / {}", ring.full_waits, ring.halts));
         }
         t += &format!(
-            "| {k} | {:.0} | {:.0} | {:.2} (of {}) | {:.2}% |\n",
+            "| {k} | {:.0} | {:.0} | {:.2} (of {}) | {:.2}% | {} |\n",
             median(rings),
             median(bases),
             median(ratios.clone()),
             ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "),
-            median(avoided)
+            median(avoided),
+            waits.join(", ")
         );
     }
     t += "targets: rings >= 5x the baseline at 4 CPUs; >= 99% of sends without an IPI while streaming\n";
