@@ -23,7 +23,9 @@
 //!    set it, and a send that sets it after that look raises an IPI);
 //! 2. `bits = pending[j].swap(0)`; for each sender bit, drain that ring:
 //!    take slots from `head` on while each one's stamp says it holds that
-//!    position (see `Slot`; the receiver never reads `tail`).
+//!    position (see `Slot`; the receiver never reads `tail`), at most a
+//!    ring's worth (what was there when the bit was taken; later messages
+//!    set the bit again).
 //!
 //! Idle: with interrupts off the receiver first raises its `idle` flag
 //! ([`Endpoint::set_idle`]), then halts only if `has_pending` is false: no
@@ -570,11 +572,15 @@ impl Endpoint<'_> {
             let from = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let ring = &inbox.rings[from];
-            loop {
-                // `head` is read afresh for each message: a handler may send,
-                // and a send that finds its ring full drains this inbox while
-                // it waits (a drain inside this one), which moves `head`.
-                let head = ring.head.0.load(Ordering::Relaxed);
+            // At most a ring's worth per sender: that covers every message
+            // that was in the ring when `pending` was taken above (a ring
+            // never holds more), and each one published since set the bit
+            // again for the next drain. Without the bound a sender that
+            // keeps up with us would hold this drain (and the CPU's tasks
+            // behind it) for as long as it kept sending.
+            let start = ring.head.0.load(Ordering::Relaxed);
+            let mut head = start;
+            while head.wrapping_sub(start) < q.capacity {
                 let slot = &ring.slots[head & (q.capacity - 1)];
                 if slot.seq.load(Ordering::Acquire) != head.wrapping_add(1) {
                     break;
@@ -586,6 +592,11 @@ impl Endpoint<'_> {
                 ring.head.0.store(head.wrapping_add(1), Ordering::Release);
                 f(from, msg);
                 taken += 1;
+                // Read afresh: a handler may send, and a send that finds its
+                // ring full drains this inbox while it waits (a drain inside
+                // this one), which moves `head`, possibly by many (hence the
+                // distance from `start`, not an end position).
+                head = ring.head.0.load(Ordering::Relaxed);
             }
         }
         self.count(|s| s.received += taken as u64);
@@ -680,6 +691,28 @@ mod tests {
             assert_eq!(drain(&b).iter().map(|(_, m)| m.data).collect::<alloc::vec::Vec<_>>(), [1, 2, 3].map(|n| 10 * lap + n));
         }
         assert_eq!(b.stats().received, 16);
+    }
+
+    /// A drain takes at most a ring's worth from a sender: one that keeps
+    /// sending while we drain (here, from our own handler) cannot hold the
+    /// drain; what it sent later is flagged for the next one.
+    #[test]
+    fn a_sender_that_keeps_up_cannot_hold_a_drain() {
+        let q = IpiQueues::new(2, 8);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        let _ = a.try_send(1, msg(0), Urgency::Active).unwrap();
+        let mut seen = alloc::vec::Vec::new();
+        let d = b.drain(|_, m| {
+            seen.push(m.data);
+            if m.data < 1000 {
+                let _ = a.try_send(1, msg(m.data + 1), Urgency::Active).unwrap();
+            }
+        });
+        assert_eq!(d.taken, 8, "one ring's worth");
+        assert!(q.has_pending(1), "the rest is flagged for the next drain");
+        assert_eq!(drain(&b).first(), Some(&(0, msg(8))));
+        assert_eq!(seen, (0..8).collect::<alloc::vec::Vec<_>>());
     }
 
     #[test]
