@@ -10,9 +10,8 @@
 
 use core::future::Future;
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
 
@@ -429,7 +428,7 @@ impl Executor {
                 continue;
             }
             polls += 1;
-            let waker = borrowed_waker(h);
+            let waker = task::borrowed_waker(h);
             let mut cx = Context::from_waker(&waker);
             // Polls are counted as they start, so a task that reads the
             // statistics (`ps`, `cpus`) sees its own poll counted.
@@ -662,37 +661,6 @@ impl Drop for Executor {
             }
         });
     }
-}
-
-// ---- A waker borrowed for one poll: no reference count traffic ----
-
-static BORROWED_VTABLE: RawWakerVTable = RawWakerVTable::new(
-    borrowed_clone,
-    |_| unreachable!("a borrowed waker is never woken by value"),
-    borrowed_wake_by_ref,
-    |_| {},
-);
-
-/// A waker valid for the duration of one poll (the executor's reference keeps
-/// the task alive); cloning it makes a real, counted waker.
-fn borrowed_waker(h: NonNull<Header>) -> ManuallyDrop<Waker> {
-    // SAFETY: the vtable never releases the borrowed reference.
-    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &BORROWED_VTABLE)) })
-}
-
-unsafe fn borrowed_clone(p: *const ()) -> RawWaker {
-    // SAFETY: `p` is a live header (the poll in progress keeps it alive).
-    let w = task::waker(unsafe { NonNull::new_unchecked(p.cast_mut().cast()) });
-    let w = ManuallyDrop::new(w);
-    // Hand the counted RawWaker out without dropping it.
-    // SAFETY: `Waker` is a (data, vtable) pair; rebuilding its RawWaker from
-    // those two parts transfers the reference it holds.
-    RawWaker::new(w.data(), w.vtable())
-}
-
-unsafe fn borrowed_wake_by_ref(p: *const ()) {
-    // SAFETY: as in `borrowed_clone`.
-    Shared::schedule(unsafe { NonNull::new_unchecked(p.cast_mut().cast()) });
 }
 
 /// Yields once: the task goes to the back of its run queue.

@@ -16,6 +16,7 @@
 
 use alloc::boxed::Box;
 use core::future::Future;
+use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -306,13 +307,20 @@ pub(crate) unsafe fn release(h: NonNull<Header>) {
 
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
-/// A waker for `h`, made from a new reference.
-pub(crate) fn waker(h: NonNull<Header>) -> Waker {
-    // SAFETY: the caller's reference keeps `h` alive while we add one.
-    unsafe { h.as_ref() }.state.ref_inc();
-    // SAFETY: WAKER_VTABLE's functions treat the data pointer as a header with
-    // one owned reference, which we just created.
-    unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+/// The waker a poll of `h` lends its future, made without touching the
+/// reference count: the executor's own reference keeps the task alive for
+/// the poll, and `ManuallyDrop` keeps this waker from releasing one. It has
+/// the counted wakers' vtable, so a clone a future kept from an earlier poll
+/// `will_wake` it (futures that keep a waker then skip the clone and the
+/// drop of the old one, two atomic updates, on every poll). Through the
+/// `&Waker` a future gets it can only be cloned (a counted waker) or woken
+/// by reference, never woken by value or dropped.
+pub(crate) fn borrowed_waker(h: NonNull<Header>) -> ManuallyDrop<Waker> {
+    // SAFETY: WAKER_VTABLE's clone and wake_by_ref need a live header, which
+    // the poll's reference guarantees; its wake and drop, which would give
+    // up a reference this waker does not own, are never reached: the value
+    // is never dropped and only lent by reference.
+    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &WAKER_VTABLE)) })
 }
 
 unsafe fn waker_clone(p: *const ()) -> RawWaker {

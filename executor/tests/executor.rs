@@ -245,6 +245,33 @@ fn joined_output_dropped_once_by_its_receiver() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
+/// Futures that keep a waker (`io::AtomicWaker`, timers, join handles)
+/// clone it only when `will_wake` says the stored one would not do: the
+/// waker a poll lends must compare equal to a clone kept from an earlier
+/// poll of the same task, or every poll pays a clone and a drop (two atomic
+/// reference-count updates).
+#[test]
+fn a_kept_clone_will_wake_the_task_polled_again() {
+    struct Keep(Option<Waker>);
+    impl Future for Keep {
+        type Output = (bool, bool);
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(bool, bool)> {
+            match self.0.take() {
+                None => {
+                    self.0 = Some(cx.waker().clone());
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Some(kept) => Poll::Ready((kept.will_wake(cx.waker()), cx.waker().will_wake(&kept))),
+            }
+        }
+    }
+    let ex = executor();
+    let mut h = ex.spawn(Keep(None));
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut h), Poll::Ready(Ok((true, true))));
+}
+
 #[test]
 fn wake_after_completion_is_ignored() {
     let ex = executor();
@@ -273,6 +300,42 @@ fn join_handle_wakes_its_awaiter() {
     slot.lock().unwrap().take().unwrap().wake();
     ex.run_until_idle();
     assert_eq!(poll_once(&mut outer), Poll::Ready(Ok(42)));
+}
+
+/// A task that polls a `JoinHandle` again while it is registered (woken
+/// for something else) keeps its registration (the same waker) and is still
+/// woken when the joined task completes.
+#[test]
+fn a_join_awaiter_polled_again_is_still_woken() {
+    struct JoinTwice<T> {
+        inner: executor::JoinHandle<T>,
+        polls: usize,
+    }
+    impl<T> Future for JoinTwice<T> {
+        type Output = (usize, T);
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(usize, T)> {
+            self.polls += 1;
+            if self.polls == 1 {
+                // Something else wakes us: the next poll registers again.
+                cx.waker().wake_by_ref();
+            }
+            match Pin::new(&mut self.inner).poll(cx) {
+                Poll::Ready(out) => Poll::Ready((self.polls, out.unwrap())),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+    let ex = executor();
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(0));
+    let inner = ex.spawn(WaitFlag { slot: Arc::clone(&slot), flag: Arc::clone(&flag) });
+    let mut outer = ex.spawn(JoinTwice { inner, polls: 0 });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut outer), Poll::Pending);
+    flag.store(5, Ordering::SeqCst);
+    slot.lock().unwrap().take().unwrap().wake();
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut outer), Poll::Ready(Ok((3, 5))));
 }
 
 #[test]
