@@ -150,6 +150,18 @@ pub fn assert_passed(out: &Outcome, tests: &[&str]) {
     }
 }
 
+/// Asserts the kernel printed `test NAME ... skipped: ...` (and not `ok`)
+/// for every name in `tests`.
+pub fn assert_skipped(out: &Outcome, tests: &[&str]) {
+    for name in tests {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("test {name} ... skipped: "))),
+            "no `test {name} ... skipped` line: {}",
+            log_of(out)
+        );
+    }
+}
+
 /// Asserts some serial line contains `needle`.
 pub fn assert_line_contains(out: &Outcome, needle: &str) {
     assert!(out.lines().any(|l| l.contains(needle)), "no line contains {needle:?}: {}", log_of(out));

@@ -15,32 +15,14 @@ use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
 
-use crate::inbox::Inbox;
+use crate::hooks::Hooks;
+use crate::wake_stack::WakeStack;
 use crate::join::JoinHandle;
+use crate::remote::{Adopt, RemoteSpawner};
 use crate::list::TaskList;
-use crate::state::{CANCELLED, COMPLETE, JOIN_INTEREST, JOIN_WAKER};
+use crate::state::{Completed, WakeMessage};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use crate::task::{self, Band, Header, Place, TaskRef};
-
-/// What the platform provides. The executor never knows how a CPU is
-/// signalled or what a cycle is; the kernel plugs in IPIs and the TSC, host
-/// tests plug in threads.
-#[derive(Debug)]
-pub struct Hooks {
-    /// The id of the executor whose task context this is, or `None` (another
-    /// CPU's executor, an interrupt handler, no executor).
-    pub current: fn() -> Option<usize>,
-    /// Makes executor `id` look at its inbox soon (it may be idle).
-    pub signal: fn(usize),
-    /// A monotonic cycle counter, for per-task statistics.
-    pub now: fn() -> u64,
-    /// Delivers a wake message to executor `owner`: `task` is a task
-    /// reference as one word, which the owner hands to
-    /// [`Executor::wake_message`]. Returns `false` if it cannot send from
-    /// here (an interrupt handler, say): the wake then takes the owner's
-    /// lock-free inbox instead.
-    pub remote_wake: fn(owner: usize, task: usize) -> bool,
-}
 
 /// Polls per [`Executor::tick`] before it returns (and the inbox is drained
 /// again): one busy task cannot starve the others or remote wakes.
@@ -99,12 +81,12 @@ struct Owned {
 }
 
 pub(crate) struct Shared {
-    id: usize,
+    pub(crate) id: usize,
     hooks: &'static Hooks,
-    inbox: Inbox,
+    wake_stack: WakeStack,
     remote_wakes: AtomicUsize,
     /// Task ids, for local and remote spawns alike.
-    next_id: AtomicUsize,
+    pub(crate) next_id: AtomicUsize,
     owned: UnsafeCell<Owned>,
 }
 
@@ -167,7 +149,7 @@ impl Shared {
         // SAFETY: the caller's reference keeps the task alive.
         let header = unsafe { h.as_ref() };
         // One message per task at a time: repeated remote wakes coalesce.
-        if !header.state.set_in_inbox() {
+        if header.state.set_in_inbox() == WakeMessage::Coalesced {
             return;
         }
         header.state.ref_inc();
@@ -177,7 +159,7 @@ impl Shared {
             return;
         }
         // SAFETY: alive, one reference made for the inbox, not in it (flag).
-        let was_empty = unsafe { self.inbox.push(h) };
+        let was_empty = unsafe { self.wake_stack.push(h) };
         if was_empty {
             (self.hooks.signal)(self.id);
         }
@@ -189,116 +171,6 @@ pub struct Executor {
     shared: &'static Shared,
     /// `!Send` and `!Sync`: the handle stays on its CPU.
     _owner: PhantomData<*mut ()>,
-}
-
-/// A `Send` handle for creating tasks that will live on one executor, from
-/// any CPU: [`RemoteSpawner::prepare`] makes the task and its `JoinHandle`
-/// where it is called; the [`Adopt`] token must then travel to the owner
-/// (the kernel sends it through the IPI queues), which calls
-/// [`Executor::adopt`]. The future is `Send` because it is made here and
-/// polled there.
-#[derive(Clone, Copy)]
-pub struct RemoteSpawner {
-    shared: &'static Shared,
-}
-
-/// A task made by [`RemoteSpawner::prepare`], not yet handed to its owner.
-/// It must reach [`Executor::adopt`] on that owner; if it is dropped instead,
-/// the task (and its future) is leaked, never run.
-#[must_use = "an Adopt token must be delivered to its executor"]
-pub struct Adopt(NonNull<Header>);
-
-// SAFETY: the token only carries the pointer to a task whose future is Send
-// (`prepare` requires it); nothing reaches the task through it but `adopt`.
-unsafe impl Send for Adopt {}
-
-impl Adopt {
-    /// The token as one word (for a queue message).
-    pub fn into_raw(self) -> usize {
-        self.0.as_ptr() as usize
-    }
-
-    /// Rebuilds a token from [`Adopt::into_raw`].
-    ///
-    /// # Safety
-    /// `raw` came from `into_raw` and is used once.
-    pub unsafe fn from_raw(raw: usize) -> Self {
-        // SAFETY: per the contract, a task pointer (never null).
-        Self(unsafe { NonNull::new_unchecked(raw as *mut Header) })
-    }
-
-    /// The id of the executor that must adopt it.
-    pub fn owner(&self) -> usize {
-        // SAFETY: the token's task is alive (it holds the executor's reference).
-        unsafe { self.0.as_ref() }.home.id
-    }
-}
-
-impl RemoteSpawner {
-    /// The id of the executor the tasks will live on.
-    pub fn id(&self) -> usize {
-        self.shared.id
-    }
-
-    /// Makes a task for this spawner's executor. Deliver the token to it.
-    pub fn prepare<F>(&self, options: Spawn, future: F) -> (JoinHandle<F::Output>, Adopt)
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
-        let h = task::allocate(future, self.shared, id, options.name, options.band, Place::Unadopted);
-        // SAFETY: `allocate` made two references: the handle takes one, the
-        // executor's travels with the token.
-        (JoinHandle::new(unsafe { TaskRef::from_raw(h) }), Adopt(h))
-    }
-
-    /// Like [`prepare`](Self::prepare), for a future made on the owner:
-    /// `make` travels with the token and is called at the task's first poll,
-    /// on the owner, where the future it returns is polled and dropped. That
-    /// future need not be `Send` (DragonFly's `lwkt_domsg` with an async
-    /// body, in one task).
-    pub fn prepare_with<M, Fut>(&self, options: Spawn, make: M) -> (JoinHandle<Fut::Output>, Adopt)
-    where
-        M: FnOnce() -> Fut + Send + 'static,
-        Fut: Future + 'static,
-        Fut::Output: Send + 'static,
-    {
-        self.prepare(options, MadeOnOwner::Make(Some(make)))
-    }
-}
-
-/// A future made on its owner: `make` travels to the owner's executor
-/// (it is `Send`), runs at the task's first poll there, and the future it
-/// returns lives and dies there.
-enum MadeOnOwner<M, Fut> {
-    Make(Option<M>),
-    Running(Fut),
-}
-
-// SAFETY: a `MadeOnOwner` crosses CPUs only inside a task made by
-// `RemoteSpawner::prepare_with`, and only before its first poll, while it
-// holds just `M` (which is `Send`). `Fut` is made by the first poll, on the
-// owner, and the executor polls and drops a task's future only on its owner
-// (rule 5 in lib.rs): at completion, at cancellation, or when the executor
-// is dropped; the task block never moves. So `Fut` never leaves the owner.
-unsafe impl<M: Send, Fut> Send for MadeOnOwner<M, Fut> {}
-
-impl<M: FnOnce() -> Fut, Fut: Future> Future for MadeOnOwner<M, Fut> {
-    type Output = Fut::Output;
-
-    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
-        // SAFETY: nothing is moved out of a pinned `Running`; `Make` holds no
-        // pinned data, and is replaced in place.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let MadeOnOwner::Make(make) = this {
-            let make = make.take().expect("made once");
-            *this = MadeOnOwner::Running(make());
-        }
-        let MadeOnOwner::Running(fut) = this else { unreachable!("made above") };
-        // SAFETY: `fut` is pinned with `self` (structural pinning of `Running`).
-        unsafe { core::pin::Pin::new_unchecked(fut) }.poll(cx)
-    }
 }
 
 /// Options for a spawn.
@@ -323,7 +195,7 @@ impl Executor {
         let shared = Box::leak(Box::new(Shared {
             id,
             hooks,
-            inbox: Inbox::new(),
+            wake_stack: WakeStack::new(),
             remote_wakes: AtomicUsize::new(0),
             next_id: AtomicUsize::new(1),
             owned: UnsafeCell::new(Owned {
@@ -350,18 +222,18 @@ impl Executor {
 
     /// A handle other CPUs use to make tasks for this executor.
     pub fn remote_spawner(&self) -> RemoteSpawner {
-        RemoteSpawner { shared: self.shared }
+        RemoteSpawner::new(self.shared)
     }
 
     /// Takes over a task made by [`RemoteSpawner::prepare`] for this
     /// executor: it is listed, counted and queued like a local spawn.
     pub fn adopt(&self, token: Adopt) {
-        let h = token.0;
+        let h = token.task();
         // SAFETY: the token's task is alive (its executor reference).
         assert_eq!(unsafe { h.as_ref() }.home.id, self.shared.id, "task adopted by the wrong executor");
         // SAFETY: owner; the token carried the task here, so its fields
         // written by `prepare` are visible.
-        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
+        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Unlisted });
         self.link_and_queue(h);
     }
 
@@ -383,7 +255,7 @@ impl Executor {
     /// Spawns `future` with a name and band.
     pub fn spawn_with<F: Future + 'static>(&self, options: Spawn, future: F) -> JoinHandle<F::Output> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) as u64;
-        let h = task::allocate(future, self.shared, id, options.name, options.band, Place::Out);
+        let h = task::allocate(future, self.shared, id, options.name, options.band, Place::Unlisted);
         self.link_and_queue(h);
         // SAFETY: `allocate` made two references: the executor keeps one
         // (released at completion), the handle gets the other.
@@ -392,7 +264,7 @@ impl Executor {
 
     /// Whether there is anything to do (queued tasks or inbox messages).
     pub fn has_work(&self) -> bool {
-        !self.shared.inbox.is_empty() || self.owned(|o| o.lists[..IDLE].iter().any(|q| q.len() > 0))
+        !self.shared.wake_stack.is_empty() || self.owned(|o| o.lists[..IDLE].iter().any(|q| q.len() > 0))
     }
 
     /// Drains the inbox, then polls up to [`BUDGET`] tasks, interrupt band
@@ -403,15 +275,15 @@ impl Executor {
         // One clock read per poll: the end of one poll is where the next
         // one's time starts, so the executor's own work between them (pop,
         // bookkeeping, a wake taken from the inbox) is charged to the task
-        // it runs next. Reading the clock before and after each poll cost
-        // half of a wake+poll on the host (an `rdtsc` is 25-40 cycles).
+        // it runs next: reading the clock before and after each poll was a
+        // large share of a wake+poll (BENCHMARKS.md, Executor (host)).
         let mut mark: Option<u64> = None;
         while polls < BUDGET {
             // Wakes from interrupt handlers that landed during this tick are
             // taken before the next poll (one load when there are none), so
             // a woken driver task (interrupt band) is polled next, not after
             // the rest of the budget.
-            if !self.shared.inbox.is_empty() {
+            if !self.shared.wake_stack.is_empty() {
                 self.drain_inbox();
             }
             let Some(h) = self.pop_runnable() else {
@@ -420,8 +292,8 @@ impl Executor {
             // SAFETY: listed tasks are alive (the executor's reference).
             let header = unsafe { h.as_ref() };
             let state = header.state.load();
-            debug_assert_eq!(state & COMPLETE, 0, "a complete task was queued");
-            if state & CANCELLED != 0 {
+            debug_assert!(!state.is_complete(), "a complete task was queued");
+            if state.is_cancelled() {
                 // SAFETY: owner, not complete.
                 unsafe { (header.vtable.cancel)(h) };
                 self.finish(h);
@@ -463,7 +335,7 @@ impl Executor {
             }
             if result.is_ready() {
                 self.finish(h);
-            } else if place == Place::Out {
+            } else if place == Place::Unlisted {
                 // Not woken during its poll: it waits on the idle list.
                 // SAFETY: owner; `h` is alive and in no list.
                 header.local.with_mut(|l| unsafe { (*l).place = Place::Idle });
@@ -479,7 +351,7 @@ impl Executor {
         // SAFETY: owner; popped tasks are alive (the executor's reference).
         let h = self.owned(|o| o.lists[..IDLE].iter_mut().find_map(|q| unsafe { q.pop_front() }))?;
         // SAFETY: owner-only field of a live task.
-        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
+        unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Unlisted });
         Some(h)
     }
 
@@ -492,7 +364,7 @@ impl Executor {
 
     fn drain_inbox(&self) {
         let mut n = 0;
-        self.shared.inbox.drain(|h| {
+        self.shared.wake_stack.drain(|h| {
             n += 1;
             // SAFETY: each task in the inbox carries one reference for it.
             unsafe { self.take_wake(h) }
@@ -542,12 +414,12 @@ impl Executor {
         // SAFETY: the executor's reference keeps it alive.
         let header = unsafe { h.as_ref() };
         // SAFETY: owner-only field.
-        let place = header.local.with_mut(|l| unsafe { core::mem::replace(&mut (*l).place, Place::Out) });
+        let place = header.local.with_mut(|l| unsafe { core::mem::replace(&mut (*l).place, Place::Unlisted) });
         self.owned(|o| {
             // SAFETY: owner; `h` is in the list `place` named.
             unsafe {
                 match place {
-                    Place::Out | Place::Unadopted => {}
+                    Place::Unlisted | Place::Unadopted => {}
                     Place::Queued => o.lists[header.ident.band() as usize].unlink(h),
                     Place::Idle => o.lists[IDLE].unlink(h),
                 }
@@ -555,14 +427,13 @@ impl Executor {
             o.stats.completed += 1;
             o.stats.live -= 1;
         });
-        let prev = header.state.complete();
-        if prev & JOIN_INTEREST == 0 {
+        match header.state.complete() {
             // SAFETY: nobody wants the output: it is the owner's to drop.
-            unsafe { (header.vtable.drop_stage)(h) };
-        } else if prev & JOIN_WAKER != 0 {
+            Completed::DropOutput => unsafe { (header.vtable.drop_stage)(h) },
             // SAFETY: JOIN_WAKER was set when COMPLETE went in: the slot
             // holds the handle's waker and is read-only from now on.
-            header.join_waker.with(|w| unsafe { (*w).as_ref() }.map(Waker::wake_by_ref));
+            Completed::WakeJoiner => header.join_waker.with(|w| unsafe { (*w).as_ref() }.map_or((), Waker::wake_by_ref)),
+            Completed::LeaveForHandle => {}
         }
         // SAFETY: the executor's reference.
         unsafe { task::release(h) };
@@ -648,12 +519,12 @@ impl Drop for Executor {
         // SAFETY: owner; listed tasks are alive.
         while let Some(h) = self.owned(|o| o.lists.iter_mut().find_map(|q| unsafe { q.pop_front() })) {
             // SAFETY: owner-only field; `h` is now in no list.
-            unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Out });
+            unsafe { h.as_ref() }.local.with_mut(|l| unsafe { (*l).place = Place::Unlisted });
             // SAFETY: owner; listed tasks are not complete.
             unsafe { (h.as_ref().vtable.cancel)(h) };
             self.finish(h);
         }
-        self.shared.inbox.drain(|h| {
+        self.shared.wake_stack.drain(|h| {
             // SAFETY: the inbox's reference.
             unsafe {
                 h.as_ref().state.clear_in_inbox();

@@ -8,7 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::executor::Shared;
-use crate::state::{COMPLETE, JOIN_WAKER};
+use crate::state::{Cancel, InterestDropped};
 use crate::task::{Header, TaskRef};
 
 /// Why a task produced no output.
@@ -67,7 +67,7 @@ impl<T> JoinHandle<T> {
     /// on a completed task.
     pub fn abort(&self) {
         let Some(task) = &self.task else { return };
-        if task.header().state.cancel() {
+        if task.header().state.cancel() == Cancel::Schedule {
             Shared::schedule(task.ptr());
         }
     }
@@ -90,7 +90,9 @@ impl<T> Future for JoinHandle<T> {
         unsafe { (header.vtable.take_output)(task.ptr(), (&raw mut out).cast()) };
         // Release our reference now; drop() must not touch the stage again.
         let task = self.task.take().expect("checked above");
-        task.header().state.drop_join_interest();
+        // The output is taken: whichever way the race went, nothing is
+        // left in the stage to drop.
+        let _ = task.header().state.drop_join_interest();
         drop(task);
         out
     }
@@ -103,10 +105,10 @@ impl<T> Future for JoinHandle<T> {
 /// racing this either sees JOIN_WAKER (and wakes the waker) or is seen here.
 fn register(header: &Header, waker: &Waker) -> bool {
     let state = header.state.load();
-    if state & COMPLETE != 0 {
+    if state.is_complete() {
         return true;
     }
-    if state & JOIN_WAKER != 0 {
+    if state.has_join_waker() {
         // SAFETY: with JOIN_WAKER set the slot is read-only for everyone.
         let same = header.join_waker.with(|w| unsafe { (*w).as_ref() }.is_some_and(|w| w.will_wake(waker)));
         if same {
@@ -125,7 +127,7 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             let header = task.header();
-            if header.state.drop_join_interest() {
+            if header.state.drop_join_interest() == InterestDropped::HandleDropsOutput {
                 // SAFETY: the task completed before we gave up interest, so
                 // its output is ours to drop (see state.rs).
                 unsafe { (header.vtable.drop_stage)(task.ptr()) };

@@ -29,14 +29,36 @@
 
 use crate::sync::{AtomicUsize, Ordering};
 
-pub(crate) const COMPLETE: usize = 1 << 0;
-pub(crate) const CANCELLED: usize = 1 << 1;
-pub(crate) const JOIN_INTEREST: usize = 1 << 2;
-pub(crate) const JOIN_WAKER: usize = 1 << 3;
-pub(crate) const IN_INBOX: usize = 1 << 4;
+const COMPLETE: usize = 1 << 0;
+const CANCELLED: usize = 1 << 1;
+const JOIN_INTEREST: usize = 1 << 2;
+const JOIN_WAKER: usize = 1 << 3;
+const IN_INBOX: usize = 1 << 4;
 const REF_ONE: usize = 1 << 5;
 
 pub(crate) struct State(AtomicUsize);
+
+/// The state word as one read saw it. Callers ask it questions; only this
+/// file knows the bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    /// The future finished or was cancelled (never unset once seen).
+    pub(crate) fn is_complete(self) -> bool {
+        self.0 & COMPLETE != 0
+    }
+
+    /// `abort()` was called (never unset once seen).
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & CANCELLED != 0
+    }
+
+    /// The join-waker slot holds the handle's waker and is read-only.
+    pub(crate) fn has_join_waker(self) -> bool {
+        self.0 & JOIN_WAKER != 0
+    }
+}
 
 /// What the caller must do after dropping a reference.
 #[must_use]
@@ -48,18 +70,71 @@ pub(crate) enum Released {
     Last,
 }
 
+/// What the task must do with its output once COMPLETE is set
+/// ([`State::complete`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Completed {
+    /// No JoinHandle wants it: the task drops it.
+    DropOutput,
+    /// The handle left its waker in the slot: wake it (the slot is
+    /// read-only from now on).
+    WakeJoiner,
+    /// The handle exists but has no waker in the slot: it will see
+    /// COMPLETE at its next poll.
+    LeaveForHandle,
+}
+
+/// Who drops the output after the JoinHandle gives up its interest
+/// ([`State::drop_join_interest`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum InterestDropped {
+    /// The task had completed: the output is the handle's to drop.
+    HandleDropsOutput,
+    /// The task will see no interest when it completes and drop it itself.
+    TaskDropsOutput,
+}
+
+/// Whether a cancellation needs the task scheduled ([`State::cancel`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Newly requested on a running task: schedule it so its owner drops
+    /// the future.
+    Schedule,
+    /// Already requested, or the task is complete: nothing to do.
+    Nothing,
+}
+
+/// Whether a remote wake must send a message ([`State::set_in_inbox`]).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WakeMessage {
+    /// No wake message was in flight: send one (with a new reference).
+    Send,
+    /// One is on its way: this wake coalesces into it.
+    Coalesced,
+}
+
+/// The task completed before the handle could hand over the join-waker
+/// slot: the handle reads the output instead.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AlreadyComplete;
+
 impl State {
     /// A new task: JOIN_INTEREST, and two references (executor + handle).
     pub(crate) fn new() -> Self {
         Self(AtomicUsize::new(JOIN_INTEREST | (2 * REF_ONE)))
     }
 
-    pub(crate) fn load(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+    /// The word now (Acquire: a COMPLETE seen here makes the output visible).
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.load() & COMPLETE != 0
+        self.load().is_complete()
     }
 
     pub(crate) fn ref_inc(&self) {
@@ -75,32 +150,34 @@ impl State {
         if prev / REF_ONE == 1 { Released::Last } else { Released::Alive }
     }
 
-    /// Marks the task complete; returns the flags as they were (the caller
-    /// looks at JOIN_INTEREST and JOIN_WAKER).
-    pub(crate) fn complete(&self) -> usize {
+    /// Marks the task complete and says what becomes of the output.
+    pub(crate) fn complete(&self) -> Completed {
         let prev = self.0.fetch_or(COMPLETE, Ordering::AcqRel);
         debug_assert_eq!(prev & COMPLETE, 0, "completed twice");
-        prev
+        if prev & JOIN_INTEREST == 0 {
+            Completed::DropOutput
+        } else if prev & JOIN_WAKER != 0 {
+            Completed::WakeJoiner
+        } else {
+            Completed::LeaveForHandle
+        }
     }
 
-    /// Drops join interest; returns whether the task had completed (then the
-    /// caller owns the output).
-    pub(crate) fn drop_join_interest(&self) -> bool {
+    /// Drops join interest (the handle is dropped, or took the output).
+    pub(crate) fn drop_join_interest(&self) -> InterestDropped {
         let prev = self.0.fetch_and(!JOIN_INTEREST, Ordering::AcqRel);
-        prev & COMPLETE != 0
+        if prev & COMPLETE != 0 { InterestDropped::HandleDropsOutput } else { InterestDropped::TaskDropsOutput }
     }
 
-    /// Requests cancellation; returns `false` if it was already requested or
-    /// the task is complete (nothing to do).
-    pub(crate) fn cancel(&self) -> bool {
+    /// Requests cancellation.
+    pub(crate) fn cancel(&self) -> Cancel {
         let prev = self.0.fetch_or(CANCELLED, Ordering::AcqRel);
-        prev & (CANCELLED | COMPLETE) == 0
+        if prev & (CANCELLED | COMPLETE) == 0 { Cancel::Schedule } else { Cancel::Nothing }
     }
 
-    /// Marks a wake message in flight; returns `false` if one already was
-    /// (this wake coalesces into it).
-    pub(crate) fn set_in_inbox(&self) -> bool {
-        self.0.fetch_or(IN_INBOX, Ordering::AcqRel) & IN_INBOX == 0
+    /// Marks a wake message in flight, unless one already is.
+    pub(crate) fn set_in_inbox(&self) -> WakeMessage {
+        if self.0.fetch_or(IN_INBOX, Ordering::AcqRel) & IN_INBOX == 0 { WakeMessage::Send } else { WakeMessage::Coalesced }
     }
 
     /// The owner took the wake message: the next remote wake sends a new one.
@@ -109,21 +186,21 @@ impl State {
     }
 
     /// Hands the join-waker slot (just written by the handle) to the task.
-    /// `Err(())` if the task completed first: the handle keeps the slot and
+    /// `Err` if the task completed first: the handle keeps the slot and
     /// reads the output instead.
-    pub(crate) fn set_join_waker(&self) -> Result<(), ()> {
+    pub(crate) fn set_join_waker(&self) -> Result<(), AlreadyComplete> {
         self.update(|s| (s & COMPLETE == 0).then_some(s | JOIN_WAKER))
     }
 
     /// Takes the join-waker slot back for the handle, to write a new waker.
-    /// `Err(())` if the task completed first (it may be reading the slot).
-    pub(crate) fn unset_join_waker(&self) -> Result<(), ()> {
+    /// `Err` if the task completed first (it may be reading the slot).
+    pub(crate) fn unset_join_waker(&self) -> Result<(), AlreadyComplete> {
         self.update(|s| (s & COMPLETE == 0).then_some(s & !JOIN_WAKER))
     }
 
     /// A compare-and-swap loop: Release publishes the handle's slot write to
     /// the task; Acquire (also on failure) makes the output visible.
-    fn update(&self, f: impl Fn(usize) -> Option<usize>) -> Result<(), ()> {
-        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f).map(|_| ()).map_err(|_| ())
+    fn update(&self, f: impl Fn(usize) -> Option<usize>) -> Result<(), AlreadyComplete> {
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f).map(|_| ()).map_err(|_| AlreadyComplete)
     }
 }

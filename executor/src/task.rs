@@ -35,14 +35,15 @@ pub enum Band {
     Normal = 1,
 }
 
-/// Which of its owner's lists a task is in.
+/// Which of its owner's lists a task is in: the places of the lifecycle
+/// diagram in `lib.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
     /// Made by a `RemoteSpawner`, not yet adopted by its owner: wakes that
     /// reach the owner first are left to the adoption, which queues it.
     Unadopted,
-    /// None: not yet listed, being polled, or complete.
-    Out,
+    /// In no list: being polled, complete, or (for an instant) being spawned.
+    Unlisted,
     /// The run queue of its band.
     Queued,
     /// The idle list (waiting for a wake).
@@ -189,6 +190,11 @@ pub fn overhead_bytes<F: Future>() -> usize {
     size_of::<Cell<F>>() - size_of::<Stage<F>>()
 }
 
+/// Polls the future; on `Ready` the output is stored.
+///
+/// # Safety
+/// 1. `h` is the header of a live `Cell<F>` (this vtable's).
+/// 2. The caller is the owner in task context and the task is not COMPLETE.
 unsafe fn poll<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
     // SAFETY: the vtable is only reached from a header of a `Cell<F>`.
     let cell = unsafe { Cell::<F>::from_header(h) };
@@ -227,6 +233,10 @@ fn poll_future<F: Future>(fut: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<Result
     fut.poll(cx).map(Ok)
 }
 
+/// Drops the future and stores `Err(Cancelled)`.
+///
+/// # Safety
+/// As for [`poll`].
 unsafe fn cancel<F: Future>(h: NonNull<Header>) {
     // SAFETY: as in `poll`.
     let cell = unsafe { Cell::<F>::from_header(h) };
@@ -235,6 +245,13 @@ unsafe fn cancel<F: Future>(h: NonNull<Header>) {
     cell.stage.with_mut(|stage| unsafe { *stage = Stage::Finished(Err(JoinError::Cancelled)) });
 }
 
+/// Moves the output into `*dst`.
+///
+/// # Safety
+/// 1. `h` is the header of a live `Cell<F>`.
+/// 2. The caller owns the output: it saw COMPLETE (Acquire) while holding
+///    JOIN_INTEREST (`state.rs`).
+/// 3. `dst` points at a `Poll<Result<F::Output, JoinError>>`.
 unsafe fn take_output<F: Future>(h: NonNull<Header>, dst: *mut ()) {
     // SAFETY: as in `poll`.
     let cell = unsafe { Cell::<F>::from_header(h) };
@@ -248,6 +265,12 @@ unsafe fn take_output<F: Future>(h: NonNull<Header>, dst: *mut ()) {
     });
 }
 
+/// Drops whatever the stage holds.
+///
+/// # Safety
+/// 1. `h` is the header of a live `Cell<F>`.
+/// 2. The caller owns the stage (`state.rs`: the task with no join
+///    interest, or the handle after COMPLETE).
 unsafe fn drop_stage<F: Future>(h: NonNull<Header>) {
     // SAFETY: as in `poll`.
     let cell = unsafe { Cell::<F>::from_header(h) };
@@ -255,6 +278,11 @@ unsafe fn drop_stage<F: Future>(h: NonNull<Header>) {
     cell.stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
 }
 
+/// Frees the block.
+///
+/// # Safety
+/// 1. `h` is the header of a `Cell<F>` made by `allocate`.
+/// 2. Its last reference was just released: nothing can reach it any more.
 unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
     // SAFETY: the last reference is gone, so nothing else can reach the block,
     // which `allocate` made with `Box::new(Cell<F>)`.
@@ -323,12 +351,24 @@ pub(crate) fn borrowed_waker(h: NonNull<Header>) -> ManuallyDrop<Waker> {
     ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(h.as_ptr().cast_const().cast(), &WAKER_VTABLE)) })
 }
 
+/// `RawWakerVTable::clone`: a new counted waker for the same task.
+///
+/// # Safety
+/// `p` is the header of a live task, kept alive by the waker being cloned
+/// (a counted waker's reference, or the poll's for the borrowed waker).
 unsafe fn waker_clone(p: *const ()) -> RawWaker {
     // SAFETY: `p` is a header kept alive by the waker being cloned.
     unsafe { &*p.cast::<Header>() }.state.ref_inc();
     RawWaker::new(p, &WAKER_VTABLE)
 }
 
+/// `RawWakerVTable::wake`: schedules the task and gives up the waker's
+/// reference.
+///
+/// # Safety
+/// `p` is the header of a live task and the caller gives up the one
+/// reference this (counted) waker owns. Never reached for the borrowed
+/// waker, which is only lent by reference.
 unsafe fn waker_wake(p: *const ()) {
     // SAFETY: the waker owned one reference; `wake` consumes it.
     unsafe {
@@ -337,12 +377,21 @@ unsafe fn waker_wake(p: *const ()) {
     }
 }
 
+/// `RawWakerVTable::wake_by_ref`: schedules the task.
+///
+/// # Safety
+/// `p` is the header of a live task, kept alive by the waker the call is
+/// made through.
 unsafe fn waker_wake_by_ref(p: *const ()) {
     // SAFETY: the waker's reference keeps the header alive.
     let h = unsafe { NonNull::new_unchecked(p.cast_mut().cast::<Header>()) };
     Shared::schedule(h);
 }
 
+/// `RawWakerVTable::drop`: gives up the waker's reference.
+///
+/// # Safety
+/// As for [`waker_wake`]: the caller gives up the waker's one reference.
 unsafe fn waker_drop(p: *const ()) {
     // SAFETY: the waker owned one reference.
     unsafe { release(NonNull::new_unchecked(p.cast_mut().cast::<Header>())) }

@@ -9,6 +9,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use executor::{Executor, Hooks, JoinError, JoinHandle};
+
+#[path = "support/loom_wait_flag.rs"]
+mod wait_flag;
+use wait_flag::WaitFlag;
 use loom::sync::Arc;
 use loom::sync::Mutex;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -41,12 +45,6 @@ fn poll_now<T>(h: &mut JoinHandle<T>) -> Poll<Result<T, JoinError>> {
     Pin::new(h).poll(&mut cx)
 }
 
-/// Waits for `flag`, publishing its waker in `slot`.
-struct WaitFlag {
-    slot: Arc<Mutex<Option<Waker>>>,
-    flag: Arc<AtomicUsize>,
-}
-
 /// Spawns a `WaitFlag` task and polls it once: it is then waiting, its
 /// waker in the returned slot, for the returned flag.
 fn spawn_waiting(ex: &Executor) -> (JoinHandle<usize>, Arc<Mutex<Option<Waker>>>, Arc<AtomicUsize>) {
@@ -55,17 +53,6 @@ fn spawn_waiting(ex: &Executor) -> (JoinHandle<usize>, Arc<Mutex<Option<Waker>>>
     let h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
     ex.tick();
     (h, slot, flag)
-}
-
-impl Future for WaitFlag {
-    type Output = usize;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
-        *self.slot.lock().unwrap() = Some(cx.waker().clone());
-        match self.flag.load(Ordering::SeqCst) {
-            0 => Poll::Pending,
-            n => Poll::Ready(n),
-        }
-    }
 }
 
 /// A wake from another thread racing the owner's polls is never lost.

@@ -217,3 +217,122 @@ fn a_sender_halted_for_room_is_woken_by_the_drain() {
         s.join().unwrap();
     });
 }
+
+// ---- the executor's remote-wake hook wired to the rings ----
+//
+// As `kernel/src/exec.rs` wires them: a wake of another CPU's task is a
+// message through the rings (`Hooks::remote_wake`), and the owner's loop
+// drains it into `Executor::wake_message`. CPU 0 owns a task waiting for a
+// flag; CPU 1 sets the flag and wakes it. CPU 0 halts only when its
+// executor has nothing to run and its rings owe it nothing, so a lost
+// wake is a deadlock.
+
+use std::cell::RefCell;
+use std::task::Waker;
+
+use executor::ipiq::Endpoint;
+use executor::{Executor, Hooks};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+#[path = "support/loom_wait_flag.rs"]
+mod wait_flag;
+use wait_flag::WaitFlag;
+
+/// What a thread (a CPU) is, for the hooks, which are plain `fn`s.
+struct Wiring {
+    cpu: usize,
+    machine: Arc<Machine>,
+    endpoint: *const Endpoint<'static>,
+}
+
+loom::thread_local! {
+    static WIRING: RefCell<Option<Wiring>> = RefCell::new(None);
+}
+
+fn wire(cpu: usize, machine: &Arc<Machine>, endpoint: &Endpoint<'_>) {
+    let endpoint = std::ptr::from_ref(endpoint).cast::<Endpoint<'static>>();
+    WIRING.with(|w| *w.borrow_mut() = Some(Wiring { cpu, machine: machine.clone(), endpoint }));
+}
+
+fn unwire() {
+    WIRING.with(|w| w.borrow_mut().take());
+}
+
+fn hook_current() -> Option<usize> {
+    WIRING.with(|w| w.borrow().as_ref().map(|w| w.cpu))
+}
+
+fn hook_remote_wake(owner: usize, task: usize) -> bool {
+    WIRING.with(|w| {
+        let w = w.borrow();
+        let w = w.as_ref().expect("a wired CPU");
+        // SAFETY: the endpoint outlives the wiring (`unwire` runs first) and
+        // only this thread uses it.
+        let ep = unsafe { &*w.endpoint };
+        let signal = ep.send(owner, Message { func: 0, data: task }, Urgency::Active, |ep, full| {
+            if full.raise_ipi {
+                w.machine.raise(full.to);
+            }
+            // CPU 1 owns no tasks: nothing sent to it needs running.
+            w.machine.grant_room(ep.drain(|_, _| {}));
+            loom::thread::yield_now();
+        });
+        if signal == Signal::SendIpi {
+            w.machine.raise(owner);
+        }
+    });
+    true
+}
+
+static WIRED_HOOKS: Hooks =
+    Hooks { current: hook_current, signal: |_| panic!("a task-context wake took the wake stack"), now: || 0, remote_wake: hook_remote_wake };
+
+#[test]
+fn a_remote_wake_through_the_rings_is_not_lost() {
+    loom::model(|| {
+        let m = machine(2, 2);
+        // SAFETY: this thread is CPU 0's only user.
+        let ep = unsafe { m.queues.endpoint(0).unwrap() };
+        wire(0, &m, &ep);
+        let ex = Executor::new(0, &WIRED_HOOKS);
+        let slot = Arc::new(Mutex::new(None));
+        let flag = Arc::new(AtomicUsize::new(0));
+        let h = ex.spawn(WaitFlag { slot: slot.clone(), flag: flag.clone() });
+        ex.tick();
+        let waker_cpu = {
+            let m = m.clone();
+            loom::thread::spawn(move || {
+                // SAFETY: this thread is CPU 1's only user.
+                let ep = unsafe { m.queues.endpoint(1).unwrap() };
+                wire(1, &m, &ep);
+                flag.store(7, Ordering::SeqCst);
+                let waker: Option<Waker> = slot.lock().unwrap().take();
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                unwire();
+            })
+        };
+        while !h.is_finished() {
+            let drained = ep.drain(|_, msg| {
+                // SAFETY: `hook_remote_wake` sent this word for a task of
+                // this executor; each message is delivered once.
+                unsafe { ex.wake_message(msg.data) };
+            });
+            m.grant_room(drained);
+            ex.tick();
+            if h.is_finished() {
+                break;
+            }
+            m.take_interrupt(0);
+            ep.set_idle(true);
+            if !ex.has_work() && !m.queues.has_pending(0) {
+                m.halt(0);
+            }
+            ep.set_idle(false);
+        }
+        waker_cpu.join().unwrap();
+        unwire();
+        drop(ex);
+    });
+}

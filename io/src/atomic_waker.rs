@@ -1,6 +1,7 @@
 //! A waker slot that one side registers into and any side wakes, without
-//! locks: how a `JoinHandle` waits for its task's completion, and the heart of
-//! [`WaitCell`](crate::WaitCell).
+//! locks: the heart of [`WaitCell`](crate::WaitCell), and there for any
+//! driver that needs one waker slot. (A `JoinHandle` does not use it: the
+//! executor hands its waker slot over through the task's state word.)
 //!
 //! States (one atomic): `WAITING` (idle), `REGISTERING` (the registrant is
 //! writing the slot), `WAKING` (a waker is taking it). The registrant only

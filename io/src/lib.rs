@@ -19,6 +19,7 @@
 //! - [`IrqRing`]: a fixed-capacity single-producer single-consumer ring with
 //!   a [`WaitCell`]; the producer is an interrupt handler, the consumer a task.
 //! - [`TimerQueue`]: one CPU's pending timers, earliest deadline first.
+//! - [`Barrier`]: an async barrier for tasks on any CPUs.
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
@@ -30,6 +31,7 @@
 extern crate alloc;
 
 mod atomic_waker;
+mod barrier;
 mod irq_ring;
 pub mod line;
 pub mod sync;
@@ -37,6 +39,7 @@ mod timer_queue;
 mod wait_cell;
 
 pub use atomic_waker::AtomicWaker;
+pub use barrier::Barrier;
 pub use embedded_io_async;
 pub use irq_ring::{IrqRing, Pushed, Recv};
 pub use timer_queue::{TimerKey, TimerQueue};

@@ -15,37 +15,9 @@ use acpi::madt::{Madt, MadtEntry};
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 use x86_64::PhysAddr;
 
+use crate::arch::ioapic::{IoApicInfo, Polarity, Trigger};
 use crate::arch::lapic::ApicId;
 use crate::memory::paging;
-
-/// An IOAPIC from the MADT.
-#[derive(Clone, Copy, Debug)]
-pub struct IoApicInfo {
-    /// Its id.
-    pub id: u8,
-    /// Physical address of its registers.
-    pub address: u32,
-    /// The first GSI it handles.
-    pub gsi_base: u32,
-}
-
-/// Signal polarity of an interrupt line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Polarity {
-    /// Asserted high (ISA default).
-    ActiveHigh,
-    /// Asserted low.
-    ActiveLow,
-}
-
-/// Trigger mode of an interrupt line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// Edge (ISA default).
-    Edge,
-    /// Level.
-    Level,
-}
 
 /// Where an ISA IRQ really arrives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,15 +4,19 @@
 //! all physical memory mapped at a dynamic offset. `start` brings the kernel up
 //! in dependency order:
 //!
-//! 0. this CPU's per-CPU block in GS (log lines name the CPU),
+//! 0. this CPU's per-CPU block in GS (log lines name the CPU), and arch's
+//!    hooks (console flush, the fatal-error path: `arch::hooks`),
 //! 1. serial console + logger (so everything after can report),
 //! 2. TSC calibration (log lines carry uptime),
-//! 3. memory: frame allocator, page tables, heap, stack region,
-//! 4. the boot CPU's GDT, TSS (IST stacks) and IDT,
-//! 5. a switch onto a guard-paged kernel stack,
-//! 6. SMP: ACPI MADT, PIC masked, local APIC and IOAPICs, every AP started
-//!    (each then runs its executor, `exec::run`),
-//! 7. `main`, on the boot CPU.
+//! 3. the framebuffer handed to the console (drawn once an image enables it),
+//! 4. memory: frame allocator, page tables, heap, stack region,
+//! 5. the boot CPU's GDT, TSS (IST stacks) and IDT,
+//! 6. a switch onto a guard-paged kernel stack,
+//! 7. SMP: PIC masked, ACPI MADT, local APIC, the wake and spurious vectors,
+//!    the local timers' mode, IOAPICs, then every AP started (each sets up
+//!    its GDT, IDT, APIC and timer, then runs its executor, `exec::run`),
+//! 8. the IPI queues' vector, and the boot CPU's executor,
+//! 9. `main`, on the boot CPU.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,6 +54,11 @@ pub type Handoff<'a> = &'a mut BootInfo;
 /// Initialises the kernel, then runs `main` on a guard-paged kernel stack.
 pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     arch::percpu::init_boot_cpu();
+    arch::hooks::install(arch::hooks::ArchHooks {
+        before_exit: console::flush,
+        fatal_in_progress: crate::fatal::in_progress,
+        fatal_exception: crate::fatal::exception,
+    });
     console::init();
     time::init();
     log::info!("Odonata {} booting", env!("CARGO_PKG_VERSION"));
@@ -62,7 +71,7 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
         console::framebuffer::init(fb);
     }
     memory::init(info);
-    let stack = arch::init_boot_cpu();
+    let stack = arch::init_boot_cpu(BOOT_STACK_SIZE);
     log::debug!("switching to kernel stack {:#x}..{:#x}", stack.bottom(), stack.top());
     arch::stack::switch_to(stack.top(), on_kernel_stack, main as usize)
 }

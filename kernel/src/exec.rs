@@ -1,34 +1,43 @@
 //! The executors in the kernel: one per CPU, each driven by [`run`] on its
 //! own CPU.
 //!
-//! Platform hooks given to the `executor` crate:
+//! The four platform hooks given to the `executor` crate (`Hooks`):
 //! - `current`: this CPU's id unless it is in an interrupt handler
 //!   (`percpu::current_id_in_task_context`, two GS loads), so wakes from
-//!   interrupt handlers always take the lock-free inbox;
-//! - `signal`: a wake IPI to the owner (nothing for this CPU: an interrupt
-//!   already ended its `hlt`, and the loop re-checks before halting again);
-//! - `now`: the TSC.
+//!   interrupt handlers never touch the owner's run queue;
+//! - `signal`: a wake IPI (`vectors::WAKE`) to the owner, after a wake was
+//!   pushed on its wake stack (nothing for this CPU: an interrupt already
+//!   ended its `hlt`, and the loop re-checks before halting again);
+//! - `now`: the TSC;
+//! - `remote_wake`: a wake of another CPU's task, from task context, as an
+//!   IPI-queue message whose handler calls `Executor::wake_message` on the
+//!   owner; in an interrupt handler (which must not wait on a full ring) it
+//!   declines, and the wake takes the owner's wake stack and `signal`.
 //!
-//! Each turn drains this CPU's IPI queues (adopting tasks spawned here from
-//! other CPUs, in task context), ticks the executor, serves the call mailbox.
-//! Each turn also wakes this CPU's expired timers (`time::timer`).
-//! Idle (`run`): with interrupts off, check the executor (queues, inbox),
-//! the IPI queues' pending mask and the call mailbox, and let the timers
-//! program the local APIC timer for the earliest deadline (or find one
-//! already due); only if all are empty `sti; hlt` (atomic), so a wake,
-//! message or timer that lands after the check still ends the halt.
+//! Layering: `ipiq` (the transport) knows nothing of executors; this module
+//! calls it and gives the executor the hooks above; `run_on` sits on both.
+//!
+//! Each turn drains this CPU's IPI queues (running wake messages and
+//! adopting tasks spawned here from other CPUs, in task context), sends the
+//! passive kicks it owes, wakes its expired timers (`time::timer`) and ticks
+//! the executor. Idle: with interrupts off, raise the IPI queues' idle flag,
+//! check the executor (run queues, wake stack), the IPI queues' pending mask
+//! (and `block_on`'s own completion), and let the timers program the local
+//! APIC timer for the earliest deadline or owed kick (or find one already
+//! due); only if all are empty `sti; hlt` (atomic), so a wake, message or
+//! timer that lands after the check still ends the halt.
 
 use core::future::Future;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
-use executor::{Executor, Hooks, JoinHandle, Spawn};
+use executor::{Executor, Hooks, JoinHandle, RemoteSpawner, Spawn};
 use x86_64::instructions::interrupts;
 
-use crate::arch::{cpu, percpu};
-use crate::smp::{self, CpuId, MAX_CPUS};
-use crate::time;
+use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::{cpu, percpu, vectors};
+use crate::{ipiq, smp, time};
 
 pub use executor::{Band, JoinError, TaskInfo, yield_now};
 
@@ -44,6 +53,13 @@ pub fn idle_cycles(cpu: CpuId) -> u64 {
 }
 
 static EXECUTORS: [AtomicPtr<Executor>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+/// Each CPU's spawner, recorded when its executor starts (`run_on` uses them).
+static SPAWNERS: [spin::Once<RemoteSpawner>; MAX_CPUS] = [const { spin::Once::new() }; MAX_CPUS];
+
+/// The handle other CPUs use to make tasks for `cpu`'s executor, once it runs.
+pub fn remote_spawner(cpu: CpuId) -> Option<RemoteSpawner> {
+    SPAWNERS.get(cpu.as_usize())?.get().copied()
+}
 
 fn hook_current() -> Option<usize> {
     // No check that this CPU has an executor: the executor only compares
@@ -55,19 +71,19 @@ fn hook_signal(id: usize) {
     if id != smp::current().as_usize()
         && let Some(cpu) = CpuId::try_new(id)
     {
-        smp::send_ipi(cpu, smp::wake_vector());
+        smp::send_ipi(cpu, vectors::WAKE);
     }
 }
 
 /// Wakes of another CPU's task travel as IPI-queue messages from task
 /// context; an interrupt handler must not wait on a full ring or run message
-/// handlers, so from there the wake takes the owner's lock-free inbox.
+/// handlers, so from there the wake takes the owner's lock-free wake stack.
 fn hook_remote_wake(owner: usize, task: usize) -> bool {
     if percpu::this().in_interrupt() {
         return false;
     }
     let Some(cpu) = CpuId::try_new(owner) else { return false };
-    crate::ipiq::send(cpu, on_wake_message, task, crate::ipiq::SendUrgency::Active);
+    ipiq::send(cpu, on_wake_message, task, ipiq::Urgency::Active);
     true
 }
 
@@ -102,7 +118,7 @@ pub fn this() -> &'static Executor {
     }
     let ex: &'static Executor = Box::leak(Box::new(Executor::new(id.as_usize(), &HOOKS)));
     ex.set_watchdog(time::tsc_khz().max(1) * WATCHDOG_MS, watchdog);
-    crate::ipiq::register_spawner(id, ex.remote_spawner());
+    SPAWNERS[id.as_usize()].call_once(|| ex.remote_spawner());
     slot.store(core::ptr::from_ref(ex).cast_mut(), Ordering::Release);
     log::info!("{id}: executor started");
     ex
@@ -135,23 +151,19 @@ pub fn spawn_driver<F: Future + 'static>(name: &'static str, future: F) -> JoinH
 /// reply (a `run_on`, say) should not pay a halted-CPU wakeup for it.
 const BLOCK_ON_SPIN_US: u64 = 50;
 
-/// One turn of this CPU's loop: run tasks, serve a cross-CPU call, and halt
-/// if there is nothing to do and the caller is not `done` (checked with
-/// interrupts off too: a `done` that became true in this turn's polls must
-/// not be slept through). With `spin_us`, first poll that long for work.
+/// One turn of this CPU's loop: run tasks, and halt if there is nothing to
+/// do and the caller is not `done` (checked with interrupts off too: a
+/// `done` that became true in this turn's polls must not be slept
+/// through). With `spin_us`, first poll that long for work.
 fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
-    crate::ipiq::drain();
-    crate::ipiq::kick_due();
+    ipiq::drain();
+    ipiq::kick_due();
     time::timer::run_expired();
     ex.tick();
-    let me = percpu::this();
-    if me.mailbox.serve() {
-        return;
-    }
     if spin_us > 0 {
         let deadline = time::deadline_after_us(spin_us);
         while !time::passed(deadline) {
-            if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() {
+            if ex.has_work() || ipiq::has_pending() || done() {
                 return;
             }
             core::hint::spin_loop();
@@ -161,17 +173,17 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     // Idle flag first, then the look: a passive send that lands after the
     // look sees the flag, and its sender kicks us (executor::ipiq, module
     // doc). Our own owed kicks keep the timer armed.
-    crate::ipiq::set_idle(true);
-    if ex.has_work() || me.mailbox.pending() || crate::ipiq::has_pending() || done() || !time::timer::prepare_idle(crate::ipiq::next_kick()) {
-        crate::ipiq::set_idle(false);
+    ipiq::set_idle(true);
+    if ex.has_work() || ipiq::has_pending() || done() || !time::timer::prepare_idle(ipiq::next_kick()) {
+        ipiq::set_idle(false);
         interrupts::enable();
         return;
     }
     let halted = cpu::rdtsc();
     interrupts::enable_and_hlt();
-    crate::ipiq::set_idle(false);
+    ipiq::set_idle(false);
     // Only this CPU writes its slot.
-    let slot = &IDLE_CYCLES[me.id().as_usize()];
+    let slot = &IDLE_CYCLES[percpu::current_id().as_usize()];
     slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);
 }
 

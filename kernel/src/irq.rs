@@ -27,15 +27,15 @@ use core::task::{Context, Poll};
 
 use io::WaitCell;
 
-use crate::acpi::{self, Polarity, Trigger};
+use crate::acpi;
+use crate::arch::ioapic::{Polarity, Trigger};
 use crate::arch::entry::InterruptFrame;
-use crate::arch::idt::{self, Vector};
+use crate::arch::idt;
+use crate::arch::vectors::{self, Vector};
 use crate::arch::{ioapic, lapic, percpu};
 
-/// Vector of GSI `g` is `DEVICE_VECTOR_BASE + g`.
-pub const DEVICE_VECTOR_BASE: u8 = 0x30;
-/// GSIs that can be bound (vectors 0x30..0x70).
-pub const MAX_GSI: u32 = 64;
+/// GSIs that can be bound (the vector map's IOAPIC range, `arch::vectors`).
+pub const MAX_GSI: u32 = vectors::GSI_COUNT;
 
 struct Binding {
     /// The driver's handler as a `fn()` (0: unbound).
@@ -117,11 +117,11 @@ pub fn bind(gsi: u32, polarity: Polarity, trigger: Trigger, handler: fn()) -> Re
 }
 
 fn vector_of(gsi: u32) -> Vector {
-    Vector::try_new(DEVICE_VECTOR_BASE + gsi as u8).expect("device vectors are above the exceptions")
+    vectors::gsi(gsi).expect("bind checked the GSI against MAX_GSI")
 }
 
 fn on_device_irq(vector: Vector, _: &mut InterruptFrame) {
-    let gsi = u32::from(vector.as_u8() - DEVICE_VECTOR_BASE);
+    let gsi = u32::from(vector.as_u8() - vectors::GSI_BASE.as_u8());
     let b = &BINDINGS[gsi as usize];
     b.count.fetch_add(1, Ordering::Relaxed);
     let raw = b.handler.load(Ordering::Acquire);

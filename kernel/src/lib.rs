@@ -3,12 +3,23 @@
 //!
 //! Boot flow (see `boot::start`): per-CPU data, serial console and logger,
 //! TSC calibration, memory (frames, page tables, heap, guard-paged stacks),
-//! the boot CPU's GDT/TSS/IDT, a switch onto a guard-paged kernel stack, then
-//! SMP bring-up (ACPI, APICs, every application processor), then the image's
-//! `main` on the boot CPU.
+//! the boot CPU's GDT/TSS/IDT, a switch onto a guard-paged kernel stack, SMP
+//! bring-up (ACPI, APICs, timers, every application processor, each running
+//! its executor), the IPI queues, then the image's `main` on the boot CPU.
 //!
-//! Architecture-specific code lives under [`arch`]; everything else calls the
-//! typed functions it exports.
+//! Layers, lowest first; each calls only down, and up only through hooks it
+//! is given:
+//! - [`memory`] (frames, page tables, heap, stacks, MMIO mappings);
+//! - [`arch`]: everything x86_64 (descriptor tables, entry stubs, APICs,
+//!   per-CPU data, `CpuId`, the vector map); it calls the console and the
+//!   fatal path only through `arch::hooks`;
+//! - [`acpi`], [`console`], [`time`], [`smp`] (bring-up, fixed IPIs),
+//!   [`irq`] (device lines bound to tasks), [`fatal`];
+//! - [`ipiq`]: the cross-CPU message transport;
+//! - [`exec`]: one executor per CPU, given its platform hooks here (its
+//!   remote wakes are `ipiq` messages);
+//! - [`run_on`]: `spawn_on`, `run_on`, `broadcast`, on `exec` and `ipiq`;
+//! - [`boot`], [`testing`]: the top.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -24,6 +35,7 @@ pub mod fatal;
 pub mod ipiq;
 pub mod irq;
 pub mod memory;
+pub mod run_on;
 pub mod smp;
 pub mod testing;
 pub mod time;

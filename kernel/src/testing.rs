@@ -5,7 +5,10 @@
 //! then exits through `isa-debug-exit` with success. A panic or fatal fault in
 //! a test prints `test NAME ... FAILED` and exits with failure, unless the
 //! test declared with [`expect_fault`] that this is the outcome it wants (the
-//! page-fault and stack-overflow tests): then it prints `ok` and passes.
+//! page-fault and stack-overflow tests): then it prints `ok` and passes. A
+//! test that cannot run on this machine (one that needs two CPUs, booted
+//! with one) calls [`skip`] and returns: it prints `test NAME ... skipped:
+//! WHY`, never `ok`.
 //!
 //! The host side (`tests/*.rs`) asserts on the exit status and the lines.
 
@@ -47,21 +50,46 @@ const EXPECT_PAGE_FAULT: u8 = 1;
 const EXPECT_STACK_OVERFLOW: u8 = 2;
 
 static CURRENT: AtomicPtr<&'static str> = AtomicPtr::new(core::ptr::null_mut());
+/// Why the running test skipped itself, if it did.
+static SKIPPED: spin::Mutex<Option<&'static str>> = spin::Mutex::new(None);
 static EXPECT_KIND: AtomicU8 = AtomicU8::new(NO_EXPECTATION);
 static EXPECT_ADDR: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `tests` in order, then exits QEMU with success.
 pub fn run(tests: &'static [Test]) -> ! {
     println!("running {} tests", tests.len());
+    let mut skipped = 0;
     for test in tests {
         CURRENT.store(core::ptr::from_ref(&test.name).cast_mut(), Ordering::Release);
         (test.run)();
         EXPECT_KIND.store(NO_EXPECTATION, Ordering::Release);
-        println!("test {} ... ok", test.name);
+        let why = SKIPPED.lock().take();
+        match why {
+            None => println!("test {} ... ok", test.name),
+            Some(why) => {
+                skipped += 1;
+                println!("test {} ... skipped: {why}", test.name);
+            }
+        }
     }
     CURRENT.store(core::ptr::null_mut(), Ordering::Release);
-    println!("test result: ok. {} passed; 0 failed", tests.len());
+    println!("test result: ok. {} passed; 0 failed; {skipped} skipped", tests.len() - skipped);
     exit(ExitCode::Success)
+}
+
+/// Marks the running test as skipped, for `why` (it should return at once):
+/// it is reported as `skipped`, not `ok`.
+pub fn skip(why: &'static str) {
+    *SKIPPED.lock() = Some(why);
+}
+
+/// Skips the running test unless `n` CPUs are online; `true` if it did.
+pub fn skip_unless_cpus(n: usize) -> bool {
+    if crate::smp::online() >= n {
+        return false;
+    }
+    skip(if n == 2 { "needs two CPUs" } else { "needs more CPUs" });
+    true
 }
 
 /// Declares that the running test ends with `fault`; reaching it passes.

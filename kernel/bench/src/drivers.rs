@@ -29,20 +29,21 @@ use core::time::Duration;
 use io::WaitCell;
 use kernel::arch::cpu::{self, rdtsc};
 use kernel::arch::entry::InterruptFrame;
-use kernel::arch::idt::{self, Vector};
+use kernel::arch::idt;
+use kernel::arch::vectors::{self, Vector};
 use kernel::arch::lapic;
 use kernel::exec;
-use kernel::ipiq;
+use kernel::run_on;
 use kernel::smp::{self, CpuId};
 use kernel::time::{self, Instant};
 
 use super::{BenchError, pair, percentile};
 
-const LATENCY_VECTOR: u8 = 0xe5;
-const BARE_VECTOR: u8 = 0xe6;
-const HOT_VECTOR: u8 = 0xe7;
-const SELF_DEVICE_VECTOR: u8 = 0xe8;
-const SELF_BARE_VECTOR: u8 = 0xe9;
+const LATENCY_VECTOR: Vector = vectors::test(5);
+const BARE_VECTOR: Vector = vectors::test(6);
+const HOT_VECTOR: Vector = vectors::test(7);
+const SELF_DEVICE_VECTOR: Vector = vectors::test(8);
+const SELF_BARE_VECTOR: Vector = vectors::test(9);
 const ROUNDS: usize = 1000;
 const WARMUP: usize = 50;
 
@@ -55,10 +56,6 @@ static DONE: AtomicBool = AtomicBool::new(false);
 static T_SIGNAL: AtomicU64 = AtomicU64::new(0);
 static T_EOI: AtomicU64 = AtomicU64::new(0);
 static T_END: AtomicU64 = AtomicU64::new(0);
-
-fn vector(v: u8) -> Vector {
-    Vector::try_new(v).expect("benchmark vectors are above the exceptions")
-}
 
 fn on_latency_irq(_: Vector, _: &mut InterruptFrame) {
     let entry = rdtsc();
@@ -107,11 +104,11 @@ async fn self_ipi_pair(me: CpuId) -> (Vec<u64>, Vec<u64>) {
     let (mut woken, mut bare) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
     for round in 0..ROUNDS + WARMUP {
         let t = rdtsc();
-        smp::send_ipi(me, vector(SELF_DEVICE_VECTOR));
+        smp::send_ipi(me, SELF_DEVICE_VECTOR);
         exec::yield_now().await;
         let polled = T_POLL.load(Ordering::Relaxed).saturating_sub(t);
         let t = rdtsc();
-        smp::send_ipi(me, vector(SELF_BARE_VECTOR));
+        smp::send_ipi(me, SELF_BARE_VECTOR);
         let returned = rdtsc() - t;
         if round >= WARMUP {
             woken.push(polled);
@@ -139,7 +136,7 @@ async fn interrupt_to_task_running() -> Vec<u64> {
     exec::yield_now().await;
     let mut samples = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS + WARMUP {
-        cpu::software_interrupt::<HOT_VECTOR>();
+        cpu::software_interrupt::<{ HOT_VECTOR.as_u8() }>();
         // The driver task (interrupt band) runs before this one resumes.
         exec::yield_now().await;
         if round >= WARMUP {
@@ -160,7 +157,7 @@ struct Latency {
 }
 
 async fn interrupt_to_halted_task(target: CpuId) -> Latency {
-    let task = ipiq::spawn_on(target, async {
+    let task = run_on::spawn_on(target, async {
         // A driver task's loop: wait, then run.
         loop {
             CELL.wait().await;
@@ -173,7 +170,7 @@ async fn interrupt_to_halted_task(target: CpuId) -> Latency {
         // Let the target reach its halt.
         time::sleep(Duration::from_micros(200)).await;
         DONE.store(false, Ordering::Release);
-        smp::send_ipi(target, vector(LATENCY_VECTOR));
+        smp::send_ipi(target, LATENCY_VECTOR);
         while !DONE.load(Ordering::Acquire) {
             core::hint::spin_loop();
         }
@@ -196,7 +193,7 @@ fn bare_handler() -> Vec<u64> {
     let mut samples: Vec<u64> = (0..ROUNDS + WARMUP)
         .map(|_| {
             let t = rdtsc();
-            cpu::software_interrupt::<BARE_VECTOR>();
+            cpu::software_interrupt::<{ BARE_VECTOR.as_u8() }>();
             rdtsc() - t
         })
         .skip(WARMUP)
@@ -232,11 +229,11 @@ async fn timer_lateness() -> Vec<u64> {
 /// Runs the driver benchmark; returns its table.
 pub async fn drivers() -> Result<String, BenchError> {
     let (me, other) = pair()?;
-    idt::set_handler(vector(LATENCY_VECTOR), on_latency_irq);
-    idt::set_handler(vector(BARE_VECTOR), on_bare);
-    idt::set_handler(vector(HOT_VECTOR), on_hot);
-    idt::set_handler(vector(SELF_DEVICE_VECTOR), on_self_device);
-    idt::set_handler(vector(SELF_BARE_VECTOR), on_self_bare);
+    idt::set_handler(LATENCY_VECTOR, on_latency_irq);
+    idt::set_handler(BARE_VECTOR, on_bare);
+    idt::set_handler(HOT_VECTOR, on_hot);
+    idt::set_handler(SELF_DEVICE_VECTOR, on_self_device);
+    idt::set_handler(SELF_BARE_VECTOR, on_self_bare);
     let hot = interrupt_to_task_running().await;
     let (self_woken, self_bare) = self_ipi_pair(me).await;
     let lat = interrupt_to_halted_task(other).await;

@@ -25,9 +25,11 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 use kernel::arch::cpu::rdtsc;
 use kernel::arch::entry::InterruptFrame;
-use kernel::arch::idt::{self, Vector};
+use kernel::arch::idt;
+use kernel::arch::vectors::{self, Vector};
 use kernel::arch::lapic;
-use kernel::ipiq::{self, SendUrgency};
+use kernel::ipiq::{self, Urgency};
+use kernel::run_on;
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::time;
 
@@ -72,7 +74,7 @@ fn pong_cache_line() {
 async fn cache_line_round_trip(other: CpuId) -> f64 {
     STOP.store(false, Ordering::Release);
     PINGPONG.0.store(0, Ordering::Release);
-    let pong = ipiq::spawn_on(other, async { pong_cache_line() });
+    let pong = run_on::spawn_on(other, async { pong_cache_line() });
     let mut v = 0;
     let cycles = measure(|| {
         PINGPONG.0.store(v + 1, Ordering::Release);
@@ -119,7 +121,7 @@ fn pong_masked() {
 
 async fn masked_round_trip(other: CpuId) -> f64 {
     STOP.store(false, Ordering::Release);
-    let pong = ipiq::spawn_on(other, async { pong_masked() });
+    let pong = run_on::spawn_on(other, async { pong_masked() });
     let mut v = 0;
     let cycles = measure(|| {
         masked_send(1, v);
@@ -142,7 +144,7 @@ async fn masked_round_trip(other: CpuId) -> f64 {
 static PONGS: Line = Line(AtomicU64::new(0));
 
 fn on_ping(from: CpuId, data: usize) {
-    ipiq::send(from, on_pong, data, SendUrgency::Passive);
+    ipiq::send(from, on_pong, data, Urgency::Passive);
 }
 
 fn on_pong(_: CpuId, _: usize) {
@@ -158,10 +160,10 @@ fn poll_rings() {
 
 async fn ring_round_trip(other: CpuId) -> f64 {
     STOP.store(false, Ordering::Release);
-    let poller = ipiq::spawn_on(other, async { poll_rings() });
+    let poller = run_on::spawn_on(other, async { poll_rings() });
     let cycles = measure(|| {
         let want = PONGS.0.load(Ordering::Acquire) + 1;
-        ipiq::send(other, on_ping, 0, SendUrgency::Passive);
+        ipiq::send(other, on_ping, 0, Urgency::Passive);
         while PONGS.0.load(Ordering::Acquire) < want {
             ipiq::drain();
             core::hint::spin_loop();
@@ -174,19 +176,15 @@ async fn ring_round_trip(other: CpuId) -> f64 {
 
 // ---- 3. raw IPI round trip ----
 
-const PING_VECTOR: u8 = 0xe2;
-const PONG_VECTOR: u8 = 0xe3;
+const PING_VECTOR: Vector = vectors::test(2);
+const PONG_VECTOR: Vector = vectors::test(3);
 static RAW_PONGS: AtomicU64 = AtomicU64::new(0);
 /// Who the raw ping answers.
 static PINGER: AtomicU32 = AtomicU32::new(0);
 
-fn vector(v: u8) -> Vector {
-    Vector::try_new(v).expect("benchmark vectors are above the exceptions")
-}
-
 fn on_raw_ping(_: Vector, _: &mut InterruptFrame) {
     if let Some(to) = CpuId::try_new(PINGER.load(Ordering::Relaxed) as usize) {
-        smp::send_ipi(to, vector(PONG_VECTOR));
+        smp::send_ipi(to, PONG_VECTOR);
     }
     lapic::eoi();
 }
@@ -198,11 +196,11 @@ fn on_raw_pong(_: Vector, _: &mut InterruptFrame) {
 
 fn raw_ipi_round_trip(me: CpuId, other: CpuId) -> f64 {
     PINGER.store(me.as_u32(), Ordering::Relaxed);
-    idt::set_handler(vector(PING_VECTOR), on_raw_ping);
-    idt::set_handler(vector(PONG_VECTOR), on_raw_pong);
+    idt::set_handler(PING_VECTOR, on_raw_ping);
+    idt::set_handler(PONG_VECTOR, on_raw_pong);
     measure(|| {
         let want = RAW_PONGS.load(Ordering::Acquire) + 1;
-        smp::send_ipi(other, vector(PING_VECTOR));
+        smp::send_ipi(other, PING_VECTOR);
         while RAW_PONGS.load(Ordering::Acquire) < want {
             core::hint::spin_loop();
         }
@@ -214,12 +212,12 @@ fn raw_ipi_round_trip(me: CpuId, other: CpuId) -> f64 {
 async fn run_on_round_trip(other: CpuId) -> f64 {
     let mut runs = Vec::with_capacity(ROUNDS);
     for _ in 0..100 {
-        ipiq::run_on(other, || async { 1u8 }).await;
+        run_on::run_on(other, || async { 1u8 }).await;
     }
     for _ in 0..ROUNDS {
         let t = rdtsc();
         for _ in 0..ROUND_TRIPS {
-            ipiq::run_on(other, || async { 1u8 }).await;
+            run_on::run_on(other, || async { 1u8 }).await;
         }
         runs.push((rdtsc() - t) as f64 / ROUND_TRIPS as f64);
     }
@@ -256,7 +254,7 @@ static BASELINE: [BaselineQueue; MAX_CPUS] = [const { BaselineQueue(spin::Mutex:
 
 #[repr(align(64))]
 struct BaselineQueue(spin::Mutex<VecDeque<usize>>);
-const BASELINE_VECTOR: u8 = 0xe4;
+const BASELINE_VECTOR: Vector = vectors::test(4);
 
 /// The baseline's consumer side, as a driver would have it: the handler
 /// acknowledges and wakes the task, which drains.
@@ -295,21 +293,21 @@ async fn all_to_all(k: usize, rings: bool) -> Pass {
         g.0.store(0, Ordering::Release);
     }
     let counters = || async { (ipiq::stats(), ipiq::halts_for_room()) };
-    let before: Vec<_> = ipiq::broadcast(counters).await;
+    let before: Vec<_> = run_on::broadcast(counters).await;
     let start = rdtsc();
     let handles: Vec<_> = (0..k)
         .map(|i| {
-            ipiq::spawn_on(cpu(i), async move {
+            run_on::spawn_on(cpu(i), async move {
                 let k = ACTIVE.load(Ordering::Acquire);
                 let me = smp::current().as_usize();
                 let expected = MESSAGES_PER_CPU; // each CPU receives as many as it sends
                 for m in 0..MESSAGES_PER_CPU {
                     let to = (me + 1 + (m as usize % (k - 1))) % k;
                     if rings {
-                        ipiq::send(cpu(to), on_flood, m as usize, SendUrgency::Active);
+                        ipiq::send(cpu(to), on_flood, m as usize, Urgency::Active);
                     } else {
                         BASELINE[to].0.lock().push_back(m as usize);
-                        smp::send_ipi(cpu(to), vector(BASELINE_VECTOR));
+                        smp::send_ipi(cpu(to), BASELINE_VECTOR);
                     }
                     if m % 64 == 63 {
                         if rings {
@@ -338,7 +336,7 @@ async fn all_to_all(k: usize, rings: bool) -> Pass {
         let _ = h.await;
     }
     let cycles = (rdtsc() - start) as f64;
-    let after: Vec<_> = ipiq::broadcast(counters).await;
+    let after: Vec<_> = run_on::broadcast(counters).await;
     let msgs = (k as u64 * MESSAGES_PER_CPU) as f64;
     let mut pass = Pass { rate: msgs / (ns(cycles) / 1e9), sent: 0, ipis: 0, full_waits: 0, halts: 0 };
     for ((a, halts_after), (b, halts_before)) in after.iter().zip(&before).take(k) {
@@ -354,7 +352,7 @@ async fn all_to_all(k: usize, rings: bool) -> Pass {
 pub async fn ipi_queues() -> Result<String, BenchError> {
     let (me, other) = pair()?;
     let n = smp::online();
-    idt::set_handler(vector(BASELINE_VECTOR), on_baseline_ipi);
+    idt::set_handler(BASELINE_VECTOR, on_baseline_ipi);
     for q in &BASELINE[..n] {
         q.0.lock().reserve(4 * MESSAGES_PER_CPU as usize);
     }

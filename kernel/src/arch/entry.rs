@@ -116,13 +116,12 @@ extern "C" fn common() -> ! {
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
     let vector = frame.vector as u8;
     // Handlers run in interrupt context: wakes from here take the executor's
-    // inbox, never its run queue (see exec.rs).
+    // wake stack, never its run queue (see exec.rs).
     let cpu = super::percpu::this();
     cpu.enter_interrupt();
-    if vector < 32 {
-        super::exceptions::handle(frame);
-    } else {
-        super::idt::dispatch_interrupt(vector, frame);
+    match super::vectors::Vector::try_new(vector) {
+        Some(v) => super::idt::dispatch_interrupt(v, frame),
+        None => super::exceptions::handle(frame),
     }
     cpu.leave_interrupt();
 }

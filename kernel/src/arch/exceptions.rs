@@ -4,7 +4,8 @@
 //! has no demand paging or user mode yet): the handler classifies it (page
 //! fault with its address and error bits, general protection with its
 //! selector error code, stack overflow when a fault lands in a stack's guard
-//! space) and hands a [`Fault`] to [`crate::fatal`].
+//! space) and hands a [`Fault`] to the fatal-error path (`crate::fatal`,
+//! reached through the hook `boot` installs: `hooks.rs`).
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::structures::idt::PageFaultErrorCode;
 
 use super::entry::InterruptFrame;
-use crate::fatal;
 use crate::memory::stack;
 
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
@@ -132,7 +132,7 @@ pub(super) fn handle(frame: &mut InterruptFrame) {
             log::info!("breakpoint at {:#x}", frame.rip - 1);
             return;
         }
-        2 if fatal::in_progress() => {
+        2 if super::hooks::get().is_some_and(|h| (h.fatal_in_progress)()) => {
             // Another CPU is reporting a fatal error and stopped us.
             super::cpu::halt_forever();
         }
@@ -157,5 +157,11 @@ pub(super) fn handle(frame: &mut InterruptFrame) {
         13 => Fault::GeneralProtection { code: frame.error_code },
         _ => Fault::Other { vector, code: frame.error_code },
     };
-    fatal::exception(fault, frame)
+    match super::hooks::get() {
+        Some(hooks) => (hooks.fatal_exception)(fault, frame),
+        None => {
+            log::error!("fatal exception before the kernel was up: {fault}");
+            super::cpu::halt_forever()
+        }
+    }
 }

@@ -2,8 +2,10 @@
 //! (see [`super::entry`]); exceptions that must run on a known-good stack use
 //! the TSS's interrupt stack table.
 //!
-//! Vectors 32..=255 are dispatched to handlers registered with
-//! [`set_handler`]; a vector with no handler is counted and logged.
+//! Vectors 0x20..=0xff are dispatched to handlers registered with
+//! [`set_handler`] (or, for the dynamic range, per CPU through
+//! `vectors::Allocated`); a vector with no handler is counted and logged.
+//! Which vector serves what: `vectors.rs`.
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -11,50 +13,27 @@ use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::structures::idt::{EntryOptions, InterruptDescriptorTable};
 
+use super::cpu_id::{CpuId, MAX_CPUS};
 use super::entry::{InterruptFrame, stub_for};
 use super::gdt::IstIndex;
-
-/// An interrupt vector that a device or IPI may use (32..=255; 0..=31 are
-/// CPU exceptions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Vector(u8);
-
-impl Vector {
-    /// The first vector not reserved for CPU exceptions.
-    pub const FIRST_FREE: u8 = 32;
-
-    /// `Some` if `n` is not an exception vector.
-    pub const fn try_new(n: u8) -> Option<Self> {
-        if n >= Self::FIRST_FREE { Some(Self(n)) } else { None }
-    }
-
-    /// The vector number.
-    pub const fn as_u8(self) -> u8 {
-        self.0
-    }
-}
-
-/// A handler for an external interrupt or IPI. It runs with interrupts off
-/// on the interrupt's stack and must not block or allocate.
-pub type Handler = fn(Vector, &mut InterruptFrame);
+use super::vectors::{self, InterruptHandler, Vector};
 
 static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
-/// Interrupts taken per CPU and vector (32..=255), for `irq` statistics.
+/// Interrupts taken per CPU and vector (0x20..=0xff), for `irq` statistics.
 /// Each CPU only increments its own row.
-static COUNTS: [[AtomicU64; 224]; crate::smp::MAX_CPUS] = [const { [const { AtomicU64::new(0) }; 224] }; crate::smp::MAX_CPUS];
+static COUNTS: [[AtomicU64; vectors::COUNT]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; vectors::COUNT] }; MAX_CPUS];
 
-/// Interrupts `cpu` has taken on `vector` since boot (0 for exception vectors).
-pub fn interrupt_count(cpu: crate::smp::CpuId, vector: u8) -> u64 {
-    match vector.checked_sub(Vector::FIRST_FREE) {
-        Some(i) => COUNTS[cpu.as_usize()][usize::from(i)].load(Ordering::Relaxed),
-        None => 0,
-    }
+/// Interrupts `cpu` has taken on `vector` since boot.
+pub fn interrupt_count(cpu: CpuId, vector: Vector) -> u64 {
+    COUNTS[cpu.as_usize()][vector.index()].load(Ordering::Relaxed)
 }
 static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 
-/// Routes `vector` to `handler` from now on (on every CPU).
-pub fn set_handler(vector: Vector, handler: Handler) {
-    HANDLERS[usize::from(vector.0)].store(handler as usize, Ordering::Release);
+/// Routes `vector` to `handler` from now on (on every CPU). Not for the
+/// dynamic range, whose handlers are per CPU (`vectors::Allocated`).
+pub fn set_handler(vector: Vector, handler: InterruptHandler) {
+    assert!(!vectors::is_dynamic(vector), "vector {vector} is dynamic: set its handler through its allocation");
+    HANDLERS[usize::from(vector.as_u8())].store(handler as usize, Ordering::Release);
 }
 
 /// How many interrupts arrived on vectors with no handler.
@@ -62,19 +41,23 @@ pub fn unhandled_count() -> u64 {
     UNHANDLED.load(Ordering::Relaxed)
 }
 
-pub(super) fn dispatch_interrupt(vector: u8, frame: &mut InterruptFrame) {
-    let cpu = super::percpu::current_id().as_usize();
-    COUNTS[cpu][usize::from(vector - Vector::FIRST_FREE)].fetch_add(1, Ordering::Relaxed);
-    let raw = HANDLERS[usize::from(vector)].load(Ordering::Acquire);
-    if raw == 0 {
+pub(super) fn dispatch_interrupt(vector: Vector, frame: &mut InterruptFrame) {
+    let cpu = super::percpu::current_id();
+    COUNTS[cpu.as_usize()][vector.index()].fetch_add(1, Ordering::Relaxed);
+    let handler = if vectors::is_dynamic(vector) {
+        vectors::dynamic_handler(cpu, vector)
+    } else {
+        let raw = HANDLERS[usize::from(vector.as_u8())].load(Ordering::Acquire);
+        // SAFETY: the only non-zero values stored in HANDLERS come from
+        // `set_handler`, which stores an `InterruptHandler` cast to usize.
+        (raw != 0).then(|| unsafe { core::mem::transmute::<usize, InterruptHandler>(raw) })
+    };
+    let Some(handler) = handler else {
         UNHANDLED.fetch_add(1, Ordering::Relaxed);
-        log::warn!("interrupt on vector {vector} with no handler (ignored)");
+        log::warn!("interrupt on vector {vector} on {cpu} with no handler (ignored)");
         return;
-    }
-    // SAFETY: the only non-zero values stored in HANDLERS come from
-    // `set_handler`, which stores a `Handler` fn pointer cast to usize.
-    let handler = unsafe { core::mem::transmute::<usize, Handler>(raw) };
-    handler(Vector(vector), frame);
+    };
+    handler(vector, frame);
 }
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();

@@ -5,9 +5,37 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
-use super::idt::Vector;
+use super::vectors::Vector;
 use super::lapic::ApicId;
-use crate::acpi::{IoApicInfo, Polarity, Trigger};
+
+/// An IOAPIC from the MADT.
+#[derive(Clone, Copy, Debug)]
+pub struct IoApicInfo {
+    /// Its id.
+    pub id: u8,
+    /// Physical address of its registers.
+    pub address: u32,
+    /// The first GSI it handles.
+    pub gsi_base: u32,
+}
+
+/// Signal polarity of an interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Polarity {
+    /// Asserted high (ISA default).
+    ActiveHigh,
+    /// Asserted low.
+    ActiveLow,
+}
+
+/// Trigger mode of an interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Edge (ISA default).
+    Edge,
+    /// Level.
+    Level,
+}
 
 const REG_VERSION: u32 = 0x01;
 const REG_REDIRECTION: u32 = 0x10;

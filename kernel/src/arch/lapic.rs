@@ -13,13 +13,12 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use x86_64::registers::model_specific::Msr;
 
 use super::cpu;
+use super::vectors::{self, Vector};
 
 /// A local APIC id (as the hardware and the MADT number CPUs; not dense).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ApicId(pub u32);
 
-/// The vector of spurious interrupts (no EOI).
-pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 const REG_ID: u32 = 0x20;
 const REG_TPR: u32 = 0x80;
@@ -61,7 +60,7 @@ static XAPIC_BASE: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone, Copy, Debug)]
 pub enum Delivery {
     /// An interrupt on `vector`.
-    Fixed(u8),
+    Fixed(Vector),
     /// A non-maskable interrupt.
     Nmi,
     /// INIT (resets the target into wait-for-SIPI).
@@ -149,7 +148,7 @@ pub fn init_this_cpu() {
         write(lvt, LVT_MASKED);
     }
     write(REG_TPR, 0);
-    write(REG_SVR, SVR_ENABLE | u32::from(SPURIOUS_VECTOR));
+    write(REG_SVR, SVR_ENABLE | u32::from(vectors::SPURIOUS.as_u8()));
 }
 
 /// This CPU's APIC id.
@@ -173,7 +172,7 @@ pub fn send_ipi(dest: Destination, delivery: Delivery) -> bool {
         return false;
     }
     let (vector, mode, level) = match delivery {
-        Delivery::Fixed(v) => (v, 0b000, ICR_LEVEL_ASSERT),
+        Delivery::Fixed(v) => (v.as_u8(), 0b000, ICR_LEVEL_ASSERT),
         Delivery::Nmi => (0, 0b100, ICR_LEVEL_ASSERT),
         Delivery::Init => (0, 0b101, ICR_LEVEL_ASSERT),
         Delivery::Startup(page) => (page, 0b110, ICR_LEVEL_ASSERT),
@@ -232,7 +231,8 @@ pub fn has_tsc_deadline() -> bool {
 }
 
 /// Sets up this CPU's timer in `mode` on `vector`, stopped.
-pub fn timer_init(mode: TimerMode, vector: u8) {
+pub fn timer_init(mode: TimerMode, vector: Vector) {
+    let vector = vector.as_u8();
     match mode {
         TimerMode::TscDeadline => write(REG_LVT_TIMER, LVT_TIMER_TSC_DEADLINE | u32::from(vector)),
         TimerMode::OneShot => {

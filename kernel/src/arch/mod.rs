@@ -3,9 +3,11 @@
 //! QEMU exit device. The rest of the kernel calls the typed functions here.
 
 pub mod cpu;
+pub mod cpu_id;
 pub mod entry;
 pub mod exceptions;
 pub mod gdt;
+pub mod hooks;
 pub mod idt;
 pub mod ioapic;
 pub mod lapic;
@@ -15,14 +17,15 @@ pub mod pit;
 pub mod qemu;
 pub mod stack;
 pub mod trampoline;
+pub mod vectors;
 
 use crate::memory::stack::KernelStack;
 
 /// Loads the boot CPU's GDT, TSS (with IST stacks) and IDT.
 ///
 /// Returns the guard-paged kernel stack the boot CPU should switch to.
-pub fn init_boot_cpu() -> KernelStack {
-    let stacks = gdt::CpuStacks::allocate(crate::boot::BOOT_STACK_SIZE);
+pub fn init_boot_cpu(stack_size: usize) -> KernelStack {
+    let stacks = gdt::CpuStacks::allocate(stack_size);
     let kernel = stacks.kernel;
     gdt::load(stacks);
     idt::load();

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::GsBase;
 
-use crate::smp::{CpuId, MAX_CPUS, Mailbox};
+use super::cpu_id::{CpuId, MAX_CPUS};
 
 /// One CPU's private data.
 #[repr(C, align(64))]
@@ -17,10 +17,8 @@ pub struct PerCpu {
     id: u32,
     /// APIC id, recorded when the CPU's local APIC is up.
     apic_id: AtomicU32,
-    /// IPIs received on the wake/call vector.
+    /// IPIs received on the wake vector (`vectors::WAKE`).
     pub ipis_received: AtomicU64,
-    /// Cross-CPU function calls (`smp::call_on`).
-    pub mailbox: Mailbox,
     /// Interrupt/exception nesting depth (only this CPU touches it).
     irq_depth: AtomicU32,
 }
@@ -31,7 +29,6 @@ impl PerCpu {
             id,
             apic_id: AtomicU32::new(0),
             ipis_received: AtomicU64::new(0),
-            mailbox: Mailbox::new(),
             irq_depth: AtomicU32::new(0),
         }
     }

@@ -21,7 +21,9 @@ pub enum ExitCode {
 /// Asks QEMU to exit with `code`; halts if there is no exit device.
 pub fn exit(code: ExitCode) -> ! {
     // Queued console output would die with the machine.
-    crate::console::flush();
+    if let Some(hooks) = super::hooks::get() {
+        (hooks.before_exit)();
+    }
     let mut port = Port::<u32>::new(EXIT_PORT);
     // SAFETY: port 0xf4 is reserved for the debug-exit device by the runner's
     // QEMU command line; on other machines nothing decodes it.

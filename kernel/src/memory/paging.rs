@@ -55,10 +55,9 @@ pub const KERNEL_DATA: PageTableFlags = PageTableFlags::PRESENT
 /// should reach kernel memory. Under QEMU's TCG it matters for speed too:
 /// a page the emulator once translated code from stays marked as code until
 /// every translated byte of it is overwritten, and until then *every* store
-/// to the page takes the emulator's self-modifying-code path (measured: the
-/// heap's first page, which holds the executors' hot state, made a poll cost
-/// 100-200x its native time instead of 10-20x). Zeroing the frame overwrites
-/// every byte once, at boot.
+/// to the page takes the emulator's self-modifying-code path (the heap's
+/// first page holds the executors' hot state; BENCHMARKS.md, "Read first",
+/// has the figures). Zeroing the frame overwrites every byte once, at boot.
 pub fn map_fresh(
     pages: PageRangeInclusive<Size4KiB>,
     flags: PageTableFlags,

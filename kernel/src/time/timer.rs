@@ -30,13 +30,11 @@ use io::{TimerKey, TimerQueue};
 use spin::Mutex;
 
 use crate::arch::entry::InterruptFrame;
-use crate::arch::idt::{self, Vector};
+use crate::arch::idt;
+use crate::arch::vectors::{self, Vector};
 use crate::arch::lapic::{self, TimerMode};
 use crate::arch::{cpu, percpu};
 use crate::smp::{CpuId, MAX_CPUS};
-
-/// The local APIC timer's vector.
-pub const TIMER_VECTOR: u8 = 0xef;
 
 const MODE_NONE: u8 = 0;
 const MODE_DEADLINE: u8 = 1;
@@ -78,8 +76,7 @@ fn mode() -> Option<TimerMode> {
 /// Chooses the timer mode (boot CPU, once the local APIC is up), measures
 /// the one-shot rate if needed, and installs the interrupt handler.
 pub fn init_global() {
-    let vector = Vector::try_new(TIMER_VECTOR).expect("not an exception vector");
-    idt::set_handler(vector, on_timer);
+    idt::set_handler(vectors::TIMER, on_timer);
     if lapic::has_tsc_deadline() {
         MODE.store(MODE_DEADLINE, Ordering::Release);
         log::info!("timers: local APIC TSC-deadline mode, tickless");
@@ -95,7 +92,7 @@ pub fn init_global() {
 /// Sets up this CPU's local timer, stopped (every CPU, after its local APIC).
 pub fn init_this_cpu() {
     if let Some(mode) = mode() {
-        lapic::timer_init(mode, TIMER_VECTOR);
+        lapic::timer_init(mode, vectors::TIMER);
     }
 }
 

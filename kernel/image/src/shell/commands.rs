@@ -1,6 +1,6 @@
 //! The shell's commands. Each is an `async fn` on the executor of the CPU
 //! it runs on (`on CPU COMMAND` runs one on another CPU through
-//! `ipiq::run_on`); each writes its own output through [`Out`]. Bad input
+//! `run_on::run_on`); each writes its own output through [`Out`]. Bad input
 //! gets a one-line error; no command panics on anything a user can type.
 
 use alloc::boxed::Box;
@@ -12,10 +12,11 @@ use core::pin::Pin;
 use core::time::Duration;
 
 use kernel::arch::idt;
+use kernel::arch::vectors;
 use kernel::arch::qemu::{ExitCode, exit};
 use kernel::exec::TaskInfo;
 use kernel::smp::{self, CpuId};
-use kernel::{arch, exec, ipiq, memory, time};
+use kernel::{arch, exec, ipiq, memory, run_on, time};
 
 use super::out::{Out, outln};
 
@@ -107,7 +108,7 @@ fn cpu_id(n: usize) -> CpuId {
 }
 
 async fn cpus(out: &mut Out) {
-    let rows = ipiq::broadcast(|| async {
+    let rows = run_on::broadcast(|| async {
         let me = smp::current();
         let stats = exec::this().stats();
         (me, stats.live, stats.polls, exec::idle_cycles(me))
@@ -124,7 +125,7 @@ async fn cpus(out: &mut Out) {
 }
 
 async fn ps(out: &mut Out) {
-    let per_cpu = ipiq::broadcast(|| async {
+    let per_cpu = run_on::broadcast(|| async {
         let me = smp::current();
         let running = exec::current_task().map(|(id, _)| id);
         let mut tasks: Vec<TaskInfo> = Vec::new();
@@ -148,17 +149,6 @@ async fn ps(out: &mut Out) {
     out.write(&s).await;
 }
 
-fn vector_name(v: u8) -> String {
-    match v {
-        0x30..=0x6f => alloc::format!("device GSI {}", v - kernel::irq::DEVICE_VECTOR_BASE),
-        kernel::time::timer::TIMER_VECTOR => "local timer".into(),
-        smp::WAKE_VECTOR => "wake / call".into(),
-        ipiq::IPIQ_VECTOR => "IPI queues".into(),
-        arch::lapic::SPURIOUS_VECTOR => "spurious".into(),
-        _ => "other".into(),
-    }
-}
-
 async fn irq(out: &mut Out) {
     let n = smp::online();
     let mut s = String::from("VECTOR  NAME              ");
@@ -166,12 +156,12 @@ async fn irq(out: &mut Out) {
         let _ = write!(s, "{:>10}", alloc::format!("cpu{c}"));
     }
     s.push('\n');
-    for v in 32..=255u8 {
+    for v in vectors::all() {
         let counts: Vec<u64> = (0..n).map(|c| idt::interrupt_count(cpu_id(c), v)).collect();
         if counts.iter().all(|&c| c == 0) {
             continue;
         }
-        let _ = write!(s, "{v:#04x}    {:<17} ", vector_name(v));
+        let _ = write!(s, "{v}    {:<17} ", alloc::format!("{}", v.purpose()));
         for c in counts {
             let _ = write!(s, "{c:>10}");
         }
@@ -181,7 +171,7 @@ async fn irq(out: &mut Out) {
 }
 
 async fn ipi(out: &mut Out) {
-    let rows = ipiq::broadcast(|| async { (smp::current(), ipiq::stats()) }).await;
+    let rows = run_on::broadcast(|| async { (smp::current(), ipiq::stats()) }).await;
     let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST  SET ASIDE\n");
     for (cpu, q) in rows {
         let _ = writeln!(
@@ -247,7 +237,7 @@ async fn on(out: &mut Out, rest: &str) {
         return;
     }
     let command = String::from(command);
-    ipiq::run_on(target, move || async move { run(&command).await }).await;
+    run_on::run_on(target, move || async move { run(&command).await }).await;
 }
 
 async fn bench(out: &mut Out) {

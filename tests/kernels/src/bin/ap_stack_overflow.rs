@@ -5,6 +5,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use kernel::smp::{self, CpuId};
+use kernel::{exec, run_on};
 use kernel::testing::{self, Expected};
 
 kernel::test_kernel![overflow_on_last_cpu];
@@ -13,6 +14,6 @@ fn overflow_on_last_cpu() {
     assert!(smp::online() >= 2, "needs an application processor");
     testing::expect_fault(Expected::StackOverflow);
     let last = CpuId::try_new(smp::online() - 1).unwrap();
-    let _ = smp::call_on(last, || testing::overflow_stack(0), 5000);
+    let _ = exec::block_on(run_on::run_on(last, || async { testing::overflow_stack(0) }));
     panic!("the overflow on an AP was not reported");
 }

@@ -13,9 +13,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Poll, Waker};
 
 use kernel::exec::{self, yield_now};
-use kernel::ipiq::{self, Barrier, SendUrgency};
+use io::Barrier;
+use kernel::ipiq::{self, Urgency};
+use kernel::run_on;
 use kernel::smp::{self, CpuId, MAX_CPUS};
-use kernel::{println, time};
+use kernel::{println, testing, time};
 
 kernel::test_kernel![
     every_cpu_spawns_on_every_other_and_joins,
@@ -34,11 +36,11 @@ fn cpu(n: usize) -> CpuId {
 
 fn every_cpu_spawns_on_every_other_and_joins() {
     let n = smp::online();
-    let per_cpu = exec::block_on(ipiq::broadcast(move || async move {
+    let per_cpu = exec::block_on(run_on::broadcast(move || async move {
         let me = smp::current().as_usize();
         let mut landed = 0u32;
         for j in (0..n).filter(|&j| j != me) {
-            let ran_on = ipiq::spawn_on(cpu(j), async { smp::current() }).await.expect("joined");
+            let ran_on = run_on::spawn_on(cpu(j), async { smp::current() }).await.expect("joined");
             assert_eq!(ran_on, cpu(j), "a task spawned on cpu {j} ran on {ran_on}");
             landed += 1;
         }
@@ -51,7 +53,7 @@ fn every_cpu_spawns_on_every_other_and_joins() {
 
 fn run_on_returns_values() {
     for j in 0..smp::online() {
-        let v = exec::block_on(ipiq::run_on(cpu(j), || async {
+        let v = exec::block_on(run_on::run_on(cpu(j), || async {
             yield_now().await;
             smp::current().as_u32() * 10 + 7
         }));
@@ -64,13 +66,13 @@ static RELEASED: AtomicBool = AtomicBool::new(false);
 
 fn remote_wake_resumes_the_right_task_on_the_right_cpu() {
     let n = smp::online();
-    if n < 2 {
+    if testing::skip_unless_cpus(2) {
         return;
     }
     // The task lives on cpu1; another CPU wakes it (the last one, or the
     // boot CPU when there are only two).
     let (home, waker_cpu) = (cpu(1), if n > 2 { cpu(n - 1) } else { cpu(0) });
-    let waiter = ipiq::spawn_on(home, async {
+    let waiter = run_on::spawn_on(home, async {
         let before = smp::current();
         poll_fn(|cx| {
             *PARKED.lock() = Some(cx.waker().clone());
@@ -85,7 +87,7 @@ fn remote_wake_resumes_the_right_task_on_the_right_cpu() {
         assert!(!time::passed(deadline), "the task never parked");
         exec::block_on(async { yield_now().await });
     }
-    let messages = exec::block_on(ipiq::run_on(waker_cpu, || async {
+    let messages = exec::block_on(run_on::run_on(waker_cpu, || async {
         RELEASED.store(true, Ordering::Release);
         let before = ipiq::stats().sent;
         PARKED.lock().take().expect("parked").wake();
@@ -102,7 +104,7 @@ fn broadcast_and_barrier() {
     static ARRIVED: AtomicUsize = AtomicUsize::new(0);
     let n = smp::online();
     BARRIER.call_once(|| Barrier::new(n));
-    let seen = exec::block_on(ipiq::broadcast(|| async {
+    let seen = exec::block_on(run_on::broadcast(|| async {
         ARRIVED.fetch_add(1, Ordering::SeqCst);
         let leader = BARRIER.get().unwrap().wait().await;
         // Nobody passes before everyone arrived.
@@ -142,18 +144,18 @@ fn on_flood(from: CpuId, data: usize) {
 
 fn all_to_all_flood_loses_and_duplicates_nothing() {
     let n = smp::online();
-    if n < 2 {
+    if testing::skip_unless_cpus(2) {
         return;
     }
     let per_cpu = FLOOD / n as u64;
-    let before: Vec<_> = exec::block_on(ipiq::broadcast(|| async { ipiq::stats() }));
+    let before: Vec<_> = exec::block_on(run_on::broadcast(|| async { ipiq::stats() }));
     let start = time::uptime();
-    exec::block_on(ipiq::broadcast(move || async move {
+    exec::block_on(run_on::broadcast(move || async move {
         let me = smp::current().as_usize();
         let mut seq = [0u64; MAX_CPUS];
         for k in 0..per_cpu {
             let to = (me + 1 + (k as usize % (n - 1))) % n;
-            ipiq::send(cpu(to), on_flood, encode(me, to, seq[to]), SendUrgency::Active);
+            ipiq::send(cpu(to), on_flood, encode(me, to, seq[to]), Urgency::Active);
             seq[to] += 1;
             if k % 256 == 255 {
                 yield_now().await; // let this CPU drain its own rings too
@@ -169,7 +171,7 @@ fn all_to_all_flood_loses_and_duplicates_nothing() {
     time::delay_us(20_000);
     assert_eq!(RECEIVED.load(Ordering::Relaxed), total, "no duplicates");
     assert_eq!(BAD.load(Ordering::Relaxed), 0, "checksums and per-pair order");
-    let after: Vec<_> = exec::block_on(ipiq::broadcast(|| async { ipiq::stats() }));
+    let after: Vec<_> = exec::block_on(run_on::broadcast(|| async { ipiq::stats() }));
     let (mut sent, mut ipis, mut avoided, mut full) = (0, 0, 0, 0);
     for (a, b) in after.iter().zip(&before) {
         sent += a.sent - b.sent;
@@ -183,8 +185,7 @@ fn all_to_all_flood_loses_and_duplicates_nothing() {
 }
 
 fn streaming_sends_mostly_avoid_the_ipi() {
-    let n = smp::online();
-    if n < 2 {
+    if testing::skip_unless_cpus(2) {
         return;
     }
     static STREAMED: AtomicU64 = AtomicU64::new(0);
@@ -192,10 +193,10 @@ fn streaming_sends_mostly_avoid_the_ipi() {
         STREAMED.fetch_add(1, Ordering::Relaxed);
     }
     const STREAM: u64 = 100_000;
-    let stats = exec::block_on(ipiq::run_on(cpu(1), || async {
+    let stats = exec::block_on(run_on::run_on(cpu(1), || async {
         let before = ipiq::stats();
         for k in 0..STREAM {
-            let urgency = if k + 1 == STREAM { SendUrgency::Active } else { SendUrgency::Passive };
+            let urgency = if k + 1 == STREAM { Urgency::Active } else { Urgency::Passive };
             ipiq::send(cpu(0), on_stream, k as usize, urgency);
         }
         let after = ipiq::stats();
@@ -219,7 +220,7 @@ fn streaming_sends_mostly_avoid_the_ipi() {
 /// kick within `ipiq::PASSIVE_KICK_US`.
 fn passive_send_to_an_idle_cpu_arrives() {
     let n = smp::online();
-    if n < 2 {
+    if testing::skip_unless_cpus(2) {
         return;
     }
     static ARRIVED: AtomicU64 = AtomicU64::new(0);
@@ -232,7 +233,7 @@ fn passive_send_to_an_idle_cpu_arrives() {
         // Let every other CPU go idle (nothing runs there).
         exec::block_on(time::sleep(core::time::Duration::from_millis(5)));
         let sent = time::Instant::now();
-        ipiq::send(target, on_passive, 0, SendUrgency::Passive);
+        ipiq::send(target, on_passive, 0, Urgency::Passive);
         // The sender's loop owes the idle receiver a kick within
         // PASSIVE_KICK_US: wait the way tasks do, letting the loop run.
         exec::block_on(async move {
@@ -249,7 +250,7 @@ fn passive_send_to_an_idle_cpu_arrives() {
 /// Cancelling a `run_on` (dropping its future: here, a timeout) drops the
 /// future on the other CPU too.
 fn dropping_run_on_cancels_the_remote_future() {
-    if smp::online() < 2 {
+    if testing::skip_unless_cpus(2) {
         return;
     }
     static STARTED: AtomicBool = AtomicBool::new(false);
@@ -260,17 +261,31 @@ fn dropping_run_on_cancels_the_remote_future() {
             DROPPED.store(true, Ordering::Release);
         }
     }
-    let out = exec::block_on(time::timeout(
-        core::time::Duration::from_millis(20),
-        ipiq::run_on(cpu(1), || async {
+    // Poll the `run_on` until its future has started on cpu1 (eventually:
+    // at -smp 8 on a loaded host that can take a while), then drop it.
+    let asked = time::Instant::now();
+    let finished = exec::block_on(async move {
+        let mut remote = core::pin::pin!(run_on::run_on(cpu(1), || async {
             let _guard = Guard;
             STARTED.store(true, Ordering::Release);
             time::sleep(core::time::Duration::from_secs(60)).await;
             1u32
-        }),
-    ));
-    assert!(out.is_err(), "the timeout fired first");
-    assert!(STARTED.load(Ordering::Acquire), "the remote future ran");
+        }));
+        poll_fn(|cx| {
+            if remote.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            if STARTED.load(Ordering::Acquire) {
+                return Poll::Ready(false);
+            }
+            assert!(asked.elapsed().as_secs() < 10, "the remote future did not start within 10 s");
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
+    });
+    assert!(!finished, "the remote future cannot finish before its 60 s sleep");
+    println!("run_on cancel: remote future started {} us after the call", asked.elapsed().as_micros());
     let since = time::Instant::now();
     exec::block_on(async move {
         while !DROPPED.load(Ordering::Acquire) {

@@ -12,7 +12,8 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use kernel::exec::{self, yield_now};
-use kernel::ipiq::{self, SendUrgency};
+use kernel::ipiq::{self, Urgency};
+use kernel::run_on;
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::{println, time};
 
@@ -32,10 +33,10 @@ fn all_to_one_flood_with_rings_of_4_finishes() {
     ipiq::set_capacity(4);
     let n = smp::online();
     const PER_CPU: u64 = 20_000;
-    let full_waits = exec::block_on(ipiq::broadcast(|| async {
+    let full_waits = exec::block_on(run_on::broadcast(|| async {
         if smp::current() != CpuId::BOOT {
             for k in 0..PER_CPU {
-                ipiq::send(CpuId::BOOT, on_message, k as usize, SendUrgency::Active);
+                ipiq::send(CpuId::BOOT, on_message, k as usize, Urgency::Active);
             }
         }
         ipiq::stats().full_waits
@@ -68,7 +69,7 @@ fn a_sender_halts_for_room_while_its_receiver_is_busy() {
     const MESSAGES: u64 = 200;
     ipiq::set_halt_for_room_bound_us(5_000_000);
     let (halts, took) = exec::block_on(async move {
-        let busy = ipiq::spawn_on(busy_cpu, async {
+        let busy = run_on::spawn_on(busy_cpu, async {
             BUSY_STARTED.store(true, Ordering::Release);
             time::delay_us(30_000);
         });
@@ -78,7 +79,7 @@ fn a_sender_halts_for_room_while_its_receiver_is_busy() {
         let before = ipiq::halts_for_room();
         let start = time::Instant::now();
         for k in 0..MESSAGES {
-            ipiq::send(busy_cpu, on_busy_message, k as usize, SendUrgency::Active);
+            ipiq::send(busy_cpu, on_busy_message, k as usize, Urgency::Active);
         }
         let took = start.elapsed();
         let halts = ipiq::halts_for_room() - before;
@@ -115,7 +116,7 @@ fn expect_next(next: &AtomicUsize, k: usize) {
 /// its ring full and drain this inbox while it waits).
 fn on_ping(from: CpuId, k: usize) {
     expect_next(&NEXT_PING[from.as_usize()], k);
-    ipiq::send(from, on_pong, k, SendUrgency::Active);
+    ipiq::send(from, on_pong, k, Urgency::Active);
 }
 
 fn on_pong(_: CpuId, k: usize) {
@@ -124,7 +125,7 @@ fn on_pong(_: CpuId, k: usize) {
 
 fn replies_sent_from_handlers_on_full_rings_arrive_once_in_order() {
     let n = smp::online();
-    let waits = exec::block_on(ipiq::broadcast(|| async {
+    let waits = exec::block_on(run_on::broadcast(|| async {
         let me = smp::current();
         let before = ipiq::stats().full_waits;
         if me == CpuId::BOOT {
@@ -136,7 +137,7 @@ fn replies_sent_from_handlers_on_full_rings_arrive_once_in_order() {
             }
         } else {
             for k in 0..ECHOES {
-                ipiq::send(CpuId::BOOT, on_ping, k, SendUrgency::Active);
+                ipiq::send(CpuId::BOOT, on_ping, k, Urgency::Active);
             }
             let deadline = time::deadline_after_ms(60_000);
             while NEXT_PONG[me.as_usize()].load(Ordering::Relaxed) < ECHOES {

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use drivers::serial::{self, SerialReader};
 use embedded_io_async::{Read, Write};
 use kernel::exec;
-use kernel::ipiq;
+use kernel::run_on;
 use kernel::println;
 use kernel::smp::{self, CpuId};
 
@@ -113,7 +113,7 @@ fn lines_never_interleave() {
         let mut handles = Vec::new();
         for c in 0..n {
             let cpu = CpuId::try_new(c).expect("online");
-            handles.push(ipiq::spawn_on(cpu, async move {
+            handles.push(run_on::spawn_on(cpu, async move {
                 for k in 0..50 {
                     log::info!("interleave-log cpu{c} line {k} 0123456789abcdefghijklmnopqrstuvwxyz end");
                     exec::yield_now().await;

@@ -1,16 +1,21 @@
 //! Every CPU comes online with a distinct id, runs a function on itself, and
-//! IPIs are delivered exactly once.
+//! IPIs are delivered exactly once; dynamic vectors are allocated per CPU,
+//! released when dropped, and dispatched to their own CPU's handler.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::arch::entry::InterruptFrame;
-use kernel::arch::idt::{self, Vector};
+use kernel::arch::idt;
+use kernel::arch::vectors::{self, Vector};
 use kernel::arch::{ioapic, lapic, percpu, pit};
 use kernel::smp::{self, CpuId, MAX_CPUS};
-use kernel::{println, time};
+use kernel::{exec, println, run_on, testing, time};
 
 kernel::test_kernel![
     all_cpus_online_with_distinct_ids,
@@ -18,6 +23,7 @@ kernel::test_kernel![
     ipi_from_every_cpu_to_every_other_exactly_once,
     ipi_to_a_set_and_to_all_others,
     isa_irq0_reaches_the_chosen_cpu,
+    dynamic_vectors_are_per_cpu_and_reach_their_own_handler,
 ];
 
 fn cpu(n: usize) -> CpuId {
@@ -40,15 +46,14 @@ fn all_cpus_online_with_distinct_ids() {
 
 fn each_cpu_runs_a_function_on_itself() {
     for i in 0..smp::online() {
-        let reported = smp::call_on(cpu(i), || u64::from(smp::current().as_u32()), 2000).expect("call returns");
-        assert_eq!(reported, i as u64);
-        let apic = smp::call_on(cpu(i), || u64::from(lapic::id().0), 2000).expect("call returns");
-        assert_eq!(apic, u64::from(percpu::get(cpu(i)).unwrap().apic_id().0));
+        let (reported, apic) = exec::block_on(run_on::run_on(cpu(i), || async { (smp::current().as_u32(), lapic::id().0) }));
+        assert_eq!(reported, i as u32);
+        assert_eq!(apic, percpu::get(cpu(i)).unwrap().apic_id().0);
         println!("cpu {i} reports id {reported}");
     }
 }
 
-const TEST_VECTOR: u8 = 0xe0;
+const TEST_VECTOR: Vector = vectors::test(0);
 static RECEIVED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 fn on_test_ipi(_: Vector, _: &mut InterruptFrame) {
@@ -57,7 +62,7 @@ fn on_test_ipi(_: Vector, _: &mut InterruptFrame) {
 }
 
 fn vector() -> Vector {
-    Vector::try_new(TEST_VECTOR).expect("not an exception")
+    TEST_VECTOR
 }
 
 /// Waits until every CPU's count reaches `expected`, then checks it stays
@@ -104,15 +109,10 @@ fn ipi_from_every_cpu_to_every_other_exactly_once() {
     let before: [u64; MAX_CPUS] = core::array::from_fn(|j| RECEIVED[j].load(Ordering::Relaxed));
     for i in 0..n {
         // Each CPU in turn sends to every other and reports how many landed.
-        let delivered = smp::call_on(
-            cpu(i),
-            || {
-                let me = smp::current().as_usize();
-                (0..smp::online()).filter(|&j| j != me && send_and_wait(cpu(j))).count() as u64
-            },
-            5000,
-        )
-        .expect("call returns");
+        let delivered = exec::block_on(run_on::run_on(cpu(i), || async {
+            let me = smp::current().as_usize();
+            (0..smp::online()).filter(|&j| j != me && send_and_wait(cpu(j))).count() as u64
+        }));
         assert_eq!(delivered, n as u64 - 1, "cpu {i}'s IPIs all delivered");
     }
     expect_counts(|j| before[j] + (n as u64 - 1));
@@ -131,7 +131,7 @@ fn ipi_to_a_set_and_to_all_others() {
     expect_counts(|j| before[j] + u64::from(j % 2 == 1) + u64::from(j != 0));
 }
 
-const IRQ_VECTOR: u8 = 0xe1;
+const IRQ_VECTOR: Vector = vectors::test(1);
 static IRQS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 fn on_irq(_: Vector, _: &mut InterruptFrame) {
@@ -145,7 +145,7 @@ fn isa_irq0_reaches_the_chosen_cpu() {
     let n = smp::online();
     let target = cpu(n - 1);
     let route = kernel::acpi::machine().expect("ACPI machine info").isa_route(0);
-    let vector = Vector::try_new(IRQ_VECTOR).unwrap();
+    let vector = IRQ_VECTOR;
     idt::set_handler(vector, on_irq);
     // Stop any periodic tick first (a long one-shot), then route, then arm.
     pit::oneshot_channel0(u16::MAX);
@@ -164,4 +164,80 @@ fn isa_irq0_reaches_the_chosen_cpu() {
         assert_eq!(count.load(Ordering::Relaxed), want, "IRQ count on cpu {j}");
     }
     println!("ISA IRQ 0 -> GSI {} -> cpu {}: delivered once", route.gsi, target.as_u32());
+}
+
+static DYNAMIC_HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static OTHER_HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+fn on_dynamic(_: Vector, _: &mut InterruptFrame) {
+    DYNAMIC_HITS[smp::current().as_usize()].fetch_add(1, Ordering::Relaxed);
+    lapic::eoi();
+}
+
+fn on_other_dynamic(_: Vector, _: &mut InterruptFrame) {
+    OTHER_HITS[smp::current().as_usize()].fetch_add(1, Ordering::Relaxed);
+    lapic::eoi();
+}
+
+/// Waits (bounded) until `done()`.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = time::deadline_after_ms(2000);
+    while !done() {
+        assert!(!time::passed(deadline), "{what}: not within 2 s");
+        core::hint::spin_loop();
+    }
+}
+
+/// The last CPU's dynamic range is handed out whole, then refused with a
+/// clear error; a released vector comes back; the same vector number
+/// allocated on two CPUs reaches each CPU's own handler; a released
+/// vector's interrupts are counted as unhandled, not sent to the old one.
+fn dynamic_vectors_are_per_cpu_and_reach_their_own_handler() {
+    let n = smp::online();
+    let target = cpu(n - 1);
+    let range = usize::from(vectors::DYNAMIC_LAST.as_u8() - vectors::DYNAMIC_FIRST.as_u8()) + 1;
+    let mut all = Vec::new();
+    let refused = loop {
+        match vectors::allocate(target) {
+            Ok(a) => all.push(a),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused, vectors::Exhausted(target));
+    assert_eq!(all.len(), range, "the whole range, once");
+    assert!(all.iter().all(|a| a.cpu() == target && (vectors::DYNAMIC_FIRST..=vectors::DYNAMIC_LAST).contains(&a.vector())));
+    assert_eq!(vectors::allocated_count(target), range as u32);
+    let freed = all.swap_remove(7);
+    let v = freed.vector();
+    drop(freed);
+    let again = vectors::allocate(target).expect("a released vector is free again");
+    assert_eq!(again.vector(), v);
+    drop(again);
+    drop(all);
+    assert_eq!(vectors::allocated_count(target), 0, "dropping an allocation releases it");
+    if testing::skip_unless_cpus(2) {
+        return;
+    }
+    // The lowest vector of two CPUs: one number, two handlers.
+    let here = vectors::allocate(CpuId::BOOT).expect("a free vector on cpu0");
+    let there = vectors::allocate(target).expect("a free vector on the last CPU");
+    assert_eq!(here.vector(), there.vector());
+    here.set_handler(on_other_dynamic);
+    there.set_handler(on_dynamic);
+    let v = there.vector();
+    exec::block_on(run_on::run_on(target, move || async move {
+        smp::send_ipi(smp::current(), v);
+    }));
+    eventually("the last CPU's interrupt", || DYNAMIC_HITS[target.as_usize()].load(Ordering::Relaxed) == 1);
+    smp::send_ipi(CpuId::BOOT, v);
+    eventually("cpu0's interrupt", || OTHER_HITS[0].load(Ordering::Relaxed) == 1);
+    assert_eq!(DYNAMIC_HITS[0].load(Ordering::Relaxed), 0, "cpu0 ran its own handler");
+    assert_eq!(OTHER_HITS[target.as_usize()].load(Ordering::Relaxed), 0, "the last CPU ran its own handler");
+    drop(there);
+    let unhandled = idt::unhandled_count();
+    smp::send_ipi(target, v);
+    eventually("the released vector's interrupt", || idt::unhandled_count() > unhandled);
+    assert_eq!(DYNAMIC_HITS[target.as_usize()].load(Ordering::Relaxed), 1, "the old handler is gone");
+    drop(here);
+    println!("dynamic vectors: {range} per CPU, {v} on cpu0 and {target} reached their own handlers");
 }

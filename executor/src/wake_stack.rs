@@ -1,5 +1,6 @@
-//! The owner's inbox: where wakes from other CPUs and from interrupt handlers
-//! arrive. A lock-free intrusive stack (Treiber): producers push a task with a
+//! The owner's wake stack (the "inbox" of the lifecycle diagram): where wakes
+//! from interrupt handlers (and from other CPUs, when the platform's message
+//! path declines) arrive. A lock-free intrusive stack (Treiber): producers push a task with a
 //! compare-and-swap on `head`; the owner takes the whole stack with one
 //! `swap(null)` and reverses it to restore arrival order. No allocation: the
 //! link is the task's `inbox_next`, and a task is in the inbox at most once
@@ -10,11 +11,11 @@ use core::ptr::{self, NonNull};
 use crate::sync::{AtomicPtr, Ordering};
 use crate::task::Header;
 
-pub(crate) struct Inbox {
+pub(crate) struct WakeStack {
     head: AtomicPtr<Header>,
 }
 
-impl Inbox {
+impl WakeStack {
     pub(crate) fn new() -> Self {
         Self { head: AtomicPtr::new(ptr::null_mut()) }
     }
