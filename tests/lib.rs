@@ -63,6 +63,12 @@ impl Boot {
         Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None }
     }
 
+    /// The chipset (default q35).
+    pub fn chipset(mut self, chipset: odonata_runner::Chipset) -> Self {
+        self.machine.chipset = chipset;
+        self
+    }
+
     /// Number of CPUs.
     pub fn smp(mut self, n: u32) -> Self {
         self.machine.smp = n;

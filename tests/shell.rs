@@ -19,13 +19,13 @@ fn number_before(line: &str, label: &str) -> Option<u64> {
 
 #[test]
 fn every_command_over_serial_on_4_cpus() {
-    let script = "help\ncpus\nps\nirq\nipi\nmem\nuptime\nsleep 50\nlog debug\nlog info\non 2 cpus\nfoo bar\nsleep x\non 7 cpus\npoweroff\n";
-    let out = boot_main_kernel().smp(4).input(script.as_bytes()).run();
+    let script = "help\ncpus\nps\nirq\nipi\nmem\nuptime\nsleep 50\nlog debug\nlog info\non 2 cpus\nfoo bar\nsleep x\non 7 cpus\npci\npci -v\npci -x\npoweroff\n";
+    let out = boot_main_kernel().smp(4).qemu_args(&["-device", "edu,addr=0x10"]).input(script.as_bytes()).run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
     let log = log_of(&out);
 
     let help = lines_after(&out, "odonata> help");
-    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "bench", "poweroff", "reboot"] {
+    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "pci [-v]", "bench", "poweroff", "reboot"] {
         assert!(help.iter().any(|l| l.trim_start().starts_with(cmd)), "help lacks {cmd}\n{log}");
     }
 
@@ -66,6 +66,18 @@ fn every_command_over_serial_on_4_cpus() {
     assert!(out.has_line("unknown command \"foo\" (try help)"), "{log}");
     assert!(out.has_line("usage: sleep MS (a whole number of milliseconds)"), "{log}");
     assert!(out.has_line("usage: on CPU COMMAND (CPU is 0..3)"), "{log}");
+
+    // q35 (the default): the host bridge, the edu device, ECAM.
+    let pci = lines_after(&out, "odonata> pci");
+    assert_eq!(pci[0], "00:00.0 8086:29c0 Host bridge (rev 00)", "{log}");
+    assert!(pci.iter().any(|l| l.starts_with("00:10.0 1234:11e8 Unclassified device")), "{log}");
+    assert!(pci.iter().any(|l| l.ends_with("functions through ECAM (ACPI MCFG)")), "{log}");
+    let verbose = lines_after(&out, "odonata> pci -v");
+    let edu = verbose.iter().position(|l| l.starts_with("00:10.0 1234:11e8")).unwrap_or_else(|| panic!("{log}"));
+    let bar0 = verbose[edu + 1].trim();
+    assert!(bar0.starts_with("BAR0: 32-bit memory at 0x") && bar0.ends_with(", 1048576 bytes"), "edu's 1 MiB BAR0\n{log}");
+    assert!(verbose[edu + 2..].iter().take(3).any(|l| l.contains(": MSI, disabled")), "edu's MSI capability\n{log}");
+    assert!(out.has_line("usage: pci [-v]"), "{log}");
 }
 
 #[test]

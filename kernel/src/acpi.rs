@@ -12,6 +12,7 @@ use core::ptr::NonNull;
 use acpi::address::AddressSpace;
 use acpi::fadt::Fadt;
 use acpi::madt::{Madt, MadtEntry};
+use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 use x86_64::PhysAddr;
 
@@ -45,6 +46,22 @@ pub struct MachineInfo {
     pub overrides: Vec<(u8, IsaRoute)>,
     /// ACPI fixed hardware from the FADT (power button, SCI), if usable.
     pub fixed: Option<FixedHardware>,
+    /// PCI Express configuration-space windows (ECAM) from the MCFG table;
+    /// empty on machines without one (QEMU's `pc`: ports 0xCF8/0xCFC then).
+    pub ecam: Vec<EcamWindow>,
+}
+
+/// One MCFG entry: the ECAM window of a segment's bus range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EcamWindow {
+    /// Physical address of the window (bus `buses.start()`'s function 0).
+    pub base: u64,
+    /// PCI segment group.
+    pub segment: u16,
+    /// First bus it covers.
+    pub first_bus: u8,
+    /// Last bus it covers.
+    pub last_bus: u8,
 }
 
 /// The ACPI fixed-hardware registers a power-button driver needs (FADT),
@@ -119,6 +136,7 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
         ioapics: Vec::new(),
         overrides: Vec::new(),
         fixed: None,
+        ecam: Vec::new(),
     };
     const ENABLED: u32 = 1;
     const ONLINE_CAPABLE: u32 = 2;
@@ -159,6 +177,16 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
         return Err("the MADT lists no usable processor");
     }
     info.fixed = tables.find_table::<Fadt>().ok().and_then(|fadt| fixed_hardware(&fadt));
+    if let Ok(mcfg) = tables.find_table::<Mcfg>() {
+        for e in mcfg.get().entries() {
+            let (base, segment, first_bus, last_bus) = (e.base_address, e.pci_segment_group, e.bus_number_start, e.bus_number_end);
+            if base == 0 || first_bus > last_bus {
+                log::warn!("ACPI: MCFG entry for segment {segment} (buses {first_bus}..={last_bus} at {base:#x}) is malformed; skipped");
+                continue;
+            }
+            info.ecam.push(EcamWindow { base, segment, first_bus, last_bus });
+        }
+    }
     info.cpus.dedup();
     Ok(info)
 }

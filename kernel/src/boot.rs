@@ -82,6 +82,7 @@ extern "C" fn on_kernel_stack(main: usize) -> ! {
     let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
     let rsdp = RSDP.load(Ordering::Relaxed);
     smp::init((rsdp != 0).then_some(rsdp));
+    crate::pci::init();
     crate::ipiq::init();
     crate::exec::this();
     main()

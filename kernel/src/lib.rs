@@ -35,6 +35,7 @@ pub mod fatal;
 pub mod ipiq;
 pub mod irq;
 pub mod memory;
+pub mod pci;
 pub mod run_on;
 pub mod smp;
 pub mod testing;

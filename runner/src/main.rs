@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use odonata_runner::build::{self, Verbosity};
-use odonata_runner::{Accel, Error, Firmware, Machine, Profile, session};
+use odonata_runner::{Accel, Chipset, Error, Firmware, Machine, Profile, session};
 
 const HELP: &str = "\
 odonata: build the Odonata kernel and boot it in QEMU (serial console on this terminal)
@@ -18,6 +18,8 @@ usage: cargo run -- [OPTIONS] [-- QEMU_ARGS...]
 options:
   --smp N        number of CPUs (default 4)
   --mem SIZE     RAM, as QEMU's -m takes it (default 256M)
+  --machine M    chipset: q35 (default; PCI Express, ECAM) or pc (i440FX,
+                 configuration ports 0xcf8/0xcfc)
   --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
   --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested
                  module it is far slower than TCG or fails)
@@ -70,6 +72,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
                     .ok_or_else(|| Error::Usage(format!("--smp takes 1..=255, not {v:?}")))?;
             }
             "--mem" => o.machine.memory = value("--mem")?,
+            "--machine" => {
+                let v = value("--machine")?;
+                o.machine.chipset = Chipset::parse(&v).ok_or_else(|| Error::Usage(format!("--machine takes q35 or pc, not {v:?}")))?;
+            }
             "--uefi" => o.machine.firmware = Firmware::Uefi,
             "--bios" => o.machine.firmware = Firmware::Bios,
             "--kvm" => o.machine.accel = Accel::Kvm,
@@ -145,8 +151,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_tcg_bios_dev() {
+    fn defaults_are_q35_tcg_bios_dev() {
         let o = parse_ok(&[]);
+        assert_eq!(o.machine.chipset, Chipset::Q35);
+        assert_eq!(parse_ok(&["--machine", "pc"]).machine.chipset, Chipset::Pc);
+        assert_eq!(parse_ok(&["--machine=q35"]).machine.chipset, Chipset::Q35);
         assert_eq!(o.machine.accel, Accel::Tcg);
         assert_eq!(o.machine.firmware, Firmware::Bios);
         assert_eq!(o.profile, Profile::Dev);
@@ -178,7 +187,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_usage_errors() {
-        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"]] {
+        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"], &["--machine", "isapc"], &["--machine"]] {
             let err = parse(args.iter().map(|s| s.to_string())).err();
             assert!(matches!(err, Some(Error::Usage(_))), "{args:?} gave {err:?}");
         }
@@ -197,7 +206,7 @@ mod tests {
         };
         let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
-        assert!(joined.contains("-accel tcg"), "{joined}");
+        assert!(joined.contains("-machine q35 -accel tcg"), "{joined}");
         assert!(joined.contains("-smp 2"), "{joined}");
         assert!(joined.contains("-gdb tcp::9000 -S"), "{joined}");
         assert!(joined.contains("isa-debug-exit,iobase=0xf4"), "{joined}");

@@ -20,9 +20,41 @@ pub enum Accel {
     Kvm,
 }
 
+/// Which chipset QEMU emulates (`-machine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chipset {
+    /// Q35 (ICH9, PCI Express): configuration space through the ACPI MCFG
+    /// table (ECAM). The default.
+    Q35,
+    /// The i440FX PC: conventional PCI, configuration space through ports
+    /// 0xCF8/0xCFC.
+    Pc,
+}
+
+impl Chipset {
+    /// QEMU's machine type name.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Chipset::Q35 => "q35",
+            Chipset::Pc => "pc",
+        }
+    }
+
+    /// Parses `q35` or `pc`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "q35" => Some(Chipset::Q35),
+            "pc" => Some(Chipset::Pc),
+            _ => None,
+        }
+    }
+}
+
 /// A virtual machine to boot an image on.
 #[derive(Clone, Debug)]
 pub struct Machine {
+    /// The chipset (`-machine`).
+    pub chipset: Chipset,
     /// Number of CPUs (`-smp`).
     pub smp: u32,
     /// RAM size as QEMU takes it (`-m`), e.g. "256M".
@@ -46,6 +78,7 @@ pub struct Machine {
 impl Default for Machine {
     fn default() -> Self {
         Self {
+            chipset: Chipset::Q35,
             smp: 4,
             memory: "256M".into(),
             firmware: Firmware::Bios,
@@ -95,6 +128,7 @@ impl Machine {
             Accel::Tcg => "tcg",
             Accel::Kvm => "kvm",
         };
+        cmd.args(["-machine", self.chipset.qemu_name()]);
         cmd.args(["-accel", accel]);
         if self.accel == Accel::Kvm {
             cmd.args(["-cpu", "host"]);

@@ -79,6 +79,9 @@ pub struct Outcome {
     pub serial: String,
     /// Wall time from QEMU start to exit.
     pub elapsed: Duration,
+    /// What QEMU's monitor answered to a [`MonitorScript`] (`\r` removed;
+    /// empty without one): how tests read `info pci`.
+    pub monitor: String,
 }
 
 impl Outcome {
@@ -189,9 +192,20 @@ pub struct MonitorScript {
     pub pause: Duration,
 }
 
-/// Runs `script` against the monitor socket once `serial` shows its trigger.
-fn drive_monitor(script: MonitorScript, socket: std::path::PathBuf, serial: Arc<Mutex<Vec<u8>>>, timeout: Duration) {
+/// Runs `script` against the monitor socket once `serial` shows its
+/// trigger, collecting the monitor's replies into `replies` until QEMU
+/// closes the socket. Gives up waiting for the trigger at `timeout` or
+/// once `ended` is set (QEMU exited first).
+fn drive_monitor(
+    script: MonitorScript,
+    socket: std::path::PathBuf,
+    serial: Arc<Mutex<Vec<u8>>>,
+    replies: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<std::sync::atomic::AtomicBool>,
+    timeout: Duration,
+) -> thread::JoinHandle<()> {
     use std::os::unix::net::UnixStream;
+    use std::sync::atomic::Ordering;
     thread::spawn(move || {
         let start = Instant::now();
         let trigger = script.after.as_bytes();
@@ -200,7 +214,7 @@ fn drive_monitor(script: MonitorScript, socket: std::path::PathBuf, serial: Arc<
             if seen {
                 break;
             }
-            if start.elapsed() > timeout {
+            if start.elapsed() > timeout || ended.load(Ordering::Acquire) {
                 return;
             }
             thread::sleep(Duration::from_millis(10));
@@ -209,20 +223,26 @@ fn drive_monitor(script: MonitorScript, socket: std::path::PathBuf, serial: Arc<
             eprintln!("runner: cannot connect to the QEMU monitor at {}", socket.display());
             return;
         };
-        // The monitor's replies are not needed; drain them so it never blocks.
-        if let Ok(mut replies) = monitor.try_clone() {
+        // Read replies as they come, so the monitor never blocks on us.
+        let reader = monitor.try_clone().ok().map(|mut from| {
             thread::spawn(move || {
-                let mut sink = [0u8; 1024];
-                while matches!(replies.read(&mut sink), Ok(n) if n > 0) {}
-            });
-        }
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = from.read(&mut buf) {
+                    replies.lock().expect("monitor replies").extend_from_slice(&buf[..n]);
+                }
+            })
+        });
         for command in &script.commands {
             if monitor.write_all(format!("{command}\n").as_bytes()).is_err() {
-                return;
+                break;
             }
             thread::sleep(script.pause);
         }
-    });
+        drop(monitor);
+        if let Some(reader) = reader {
+            let _ = reader.join();
+        }
+    })
 }
 
 /// Boots `image`, feeds `input` once the kernel is up, captures the serial
@@ -252,9 +272,14 @@ pub fn run_scripted(
         tx,
     );
     feed_input(child.stdin.take().expect("stdin is piped"), std::io::Cursor::new(input.to_vec()), rx);
-    if let (Some(script), Some(socket)) = (monitor, &machine.monitor_socket) {
-        drive_monitor(script, socket.clone(), Arc::clone(&serial), timeout);
-    }
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = match (monitor, &machine.monitor_socket) {
+        (Some(script), Some(socket)) => {
+            Some(drive_monitor(script, socket.clone(), Arc::clone(&serial), Arc::clone(&replies), Arc::clone(&ended), timeout))
+        }
+        _ => None,
+    };
 
     let exit = loop {
         if let Some(status) = child.try_wait().map_err(Error::io("waiting for QEMU"))? {
@@ -268,9 +293,16 @@ pub fn run_scripted(
         thread::sleep(Duration::from_millis(20));
     };
     let _ = reader.join();
+    ended.store(true, std::sync::atomic::Ordering::Release);
+    // QEMU is gone, so its end of the monitor socket is closed and the
+    // driver's reader sees the end of its replies.
+    if let Some(driver) = driver {
+        let _ = driver.join();
+    }
     let bytes = serial.lock().expect("serial buffer").clone();
     let serial = String::from_utf8_lossy(&bytes).replace('\r', "");
-    Ok(Outcome { exit, serial, elapsed: start.elapsed() })
+    let monitor = String::from_utf8_lossy(&replies.lock().expect("monitor replies")).replace('\r', "");
+    Ok(Outcome { exit, serial, elapsed: start.elapsed(), monitor })
 }
 
 #[cfg(test)]

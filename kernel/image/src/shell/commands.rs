@@ -28,6 +28,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("irq", "", "interrupts taken, per vector and CPU"),
     ("ipi", "", "IPI-queue counters per CPU"),
     ("mem", "", "frames and heap in use"),
+    ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
     ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),
@@ -54,6 +55,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "irq" => irq(&mut out).await,
             "ipi" => ipi(&mut out).await,
             "mem" => mem(&mut out).await,
+            "pci" => super::pci::pci(&mut out, rest).await,
             "uptime" => {
                 let up = time::uptime();
                 outln!(out, "up {}.{:06} s", up.as_secs(), up.subsec_micros());

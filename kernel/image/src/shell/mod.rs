@@ -10,6 +10,7 @@
 mod commands;
 mod input;
 mod out;
+mod pci;
 
 use alloc::string::String;
 use core::future::Future;

@@ -1,0 +1,114 @@
+//! A memory BAR mapped into the kernel's MMIO region, uncached: volatile
+//! reads and writes at offsets checked against the mapping's length, so a
+//! driver never forms a pointer into device memory by hand.
+
+use core::fmt;
+
+use pci::bar::{Bar, Space};
+
+use super::Function;
+use crate::memory::mmio;
+
+/// A mapped memory BAR (or its first `len` bytes).
+#[derive(Debug)]
+pub struct BarMapping {
+    base: u64,
+    len: u64,
+    bar: Bar,
+}
+
+/// Why a BAR could not be mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The function has no such BAR.
+    NoSuchBar(u8),
+    /// It is an I/O BAR.
+    NotMemory(u8),
+    /// The firmware left it unassigned.
+    Unassigned(u8),
+    /// More than [`MAX_MAP`] bytes were asked for.
+    TooLarge(u64),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::NoSuchBar(i) => write!(f, "no BAR{i}"),
+            MapError::NotMemory(i) => write!(f, "BAR{i} is an I/O BAR"),
+            MapError::Unassigned(i) => write!(f, "BAR{i} has no address assigned"),
+            MapError::TooLarge(n) => write!(f, "{n} bytes is more than {MAX_MAP} bytes of one BAR mapped at once"),
+        }
+    }
+}
+
+/// The most of one BAR mapped at once (a driver maps the registers it
+/// uses, not a whole frame buffer).
+pub const MAX_MAP: u64 = 64 << 20;
+
+impl BarMapping {
+    /// Maps the first `len` bytes (at most the BAR's size) of memory BAR
+    /// `index` of `function`.
+    pub fn map(function: &Function, index: u8, len: u64) -> Result<Self, MapError> {
+        let bar = function.bar(index).ok_or(MapError::NoSuchBar(index))?;
+        if bar.space == Space::Io {
+            return Err(MapError::NotMemory(index));
+        }
+        if bar.address == 0 {
+            return Err(MapError::Unassigned(index));
+        }
+        let len = len.min(bar.size);
+        if len > MAX_MAP {
+            return Err(MapError::TooLarge(len));
+        }
+        // SAFETY: a memory BAR the firmware assigned is device memory,
+        // never RAM the frame allocator owns.
+        let base = unsafe { mmio::map(bar.address, len) }.as_u64();
+        Ok(Self { base, len, bar })
+    }
+
+    /// The BAR this maps.
+    pub fn bar(&self) -> Bar {
+        self.bar
+    }
+
+    /// Bytes mapped.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing is mapped (never: a BAR has a size).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn at<T>(&self, offset: u64) -> *mut T {
+        let size = core::mem::size_of::<T>() as u64;
+        assert!(offset.is_multiple_of(size) && offset + size <= self.len, "BAR{} access at {offset:#x} outside its {} mapped bytes", self.bar.index, self.len);
+        (self.base + offset) as *mut T
+    }
+
+    /// Reads the 32-bit register at `offset`.
+    pub fn read32(&self, offset: u64) -> u32 {
+        // SAFETY: `at` checked the offset against the mapping, which is
+        // uncached device memory for as long as `self` lives.
+        unsafe { core::ptr::read_volatile(self.at::<u32>(offset)) }
+    }
+
+    /// Writes the 32-bit register at `offset`.
+    pub fn write32(&self, offset: u64, value: u32) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile(self.at::<u32>(offset), value) }
+    }
+
+    /// Reads the 64-bit register at `offset`.
+    pub fn read64(&self, offset: u64) -> u64 {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::read_volatile(self.at::<u64>(offset)) }
+    }
+
+    /// Writes the 64-bit register at `offset`.
+    pub fn write64(&self, offset: u64, value: u64) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile(self.at::<u64>(offset), value) }
+    }
+}
