@@ -165,3 +165,26 @@ fn enumeration_matches_qemu_on_q35() {
 fn enumeration_matches_qemu_on_pc() {
     matches_qemu(Chipset::Pc);
 }
+
+/// edu's MSI on each CPU of a 4-CPU machine, a factorial, DMA both ways.
+#[test]
+fn edu_msi_on_every_cpu_and_dma_both_ways() {
+    let out = boot("edu").smp(4).qemu_args(&["-device", "edu"]).run();
+    odonata_tests::assert_passed(
+        &out,
+        &[
+            "msi_arrives_on_each_cpu_in_turn_and_wakes_its_task",
+            "the_device_computes_a_factorial",
+            "dma_both_ways_moves_every_byte",
+            "transfers_out_of_range_are_refused",
+            "no_free_vector_is_an_error_the_driver_sees",
+            "small_dma_objects_share_pages_and_come_back",
+        ],
+    );
+    for c in 0..4 {
+        odonata_tests::assert_line_contains(&out, &format!("edu MSI: cpu{c} took vector 0x"));
+    }
+    for line in out.lines().filter(|l| l.starts_with("edu ")) {
+        println!("{line}");
+    }
+}

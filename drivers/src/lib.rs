@@ -6,6 +6,8 @@
 //! - [`serial`]: COM1 receive (interrupt-driven, flow-controlled into a
 //!   ring; `read`, `read_line`) and transmit (queued, pumped by a task on
 //!   transmitter-empty interrupts), as `embedded-io-async` `Read`/`Write`.
+//! - [`edu`]: QEMU's educational PCI device: MSI on a chosen CPU, a
+//!   factorial and DMA both ways; the worked example of a PCI driver.
 //! - [`keyboard`]: the i8042 PS/2 controller; a `Stream` of decoded keys
 //!   (`pc-keyboard`, layout selectable, US by default).
 //! - [`power`]: the ACPI power button, a level-triggered SCI: the worked
@@ -20,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod edu;
 pub mod keyboard;
 pub mod power;
 pub mod serial;

@@ -140,6 +140,45 @@ pub fn allocate() -> Option<PhysFrame> {
     Some(PhysFrame::containing_address(PhysAddr::new(addr)))
 }
 
+/// Allocates `count` physically contiguous frames, all below `limit` (a
+/// device's DMA reach), and returns the first. Runs are cut from the part of
+/// the memory map never handed out yet: a region too short for the run is
+/// skipped, its rest given to the free list as single frames, so nothing is
+/// lost. Freed runs come back as single frames ([`deallocate`] each).
+pub fn allocate_contiguous(count: u64, limit: u64) -> Option<PhysFrame> {
+    let mut guard = FRAMES.lock();
+    let f = guard.as_mut()?;
+    let bytes = count.checked_mul(FRAME)?;
+    loop {
+        if f.region == f.count {
+            return None;
+        }
+        let end = f.regions[f.region].end;
+        if f.cursor + bytes <= end && f.cursor + bytes <= limit {
+            let addr = f.cursor;
+            f.cursor += bytes;
+            f.in_use += count;
+            return Some(PhysFrame::containing_address(PhysAddr::new(addr)));
+        }
+        if f.cursor >= limit {
+            return None;
+        }
+        // Too short: its rest becomes single free frames.
+        while f.cursor < end {
+            let frame = f.cursor;
+            // SAFETY: the frame is in a usable region and was never handed
+            // out (the cursor only moves forward), so it may hold the link.
+            unsafe { phys_to_virt(PhysAddr::new(frame)).as_mut_ptr::<u64>().write(f.free_head) };
+            f.free_head = frame;
+            f.cursor += FRAME;
+        }
+        f.region += 1;
+        if f.region < f.count {
+            f.cursor = f.regions[f.region].start;
+        }
+    }
+}
+
 /// Returns a frame to the allocator.
 ///
 /// # Safety

@@ -9,6 +9,7 @@
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
 //! - [`mmio`]: uncached mappings of device registers (APICs).
 
+pub mod dma;
 pub mod frame;
 pub mod heap;
 pub mod layout;

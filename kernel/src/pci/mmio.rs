@@ -71,6 +71,12 @@ impl BarMapping {
         self.bar
     }
 
+    /// The mapping's virtual address, for an interrupt handler that has no
+    /// other way to reach its device (it must not outlive the mapping).
+    pub fn virt_base(&self) -> u64 {
+        self.base
+    }
+
     /// Bytes mapped.
     pub fn len(&self) -> u64 {
         self.len

@@ -9,11 +9,13 @@
 //! logged and the rest of each function is kept.
 
 mod access;
+mod interrupts;
 mod mmio;
 
 use alloc::vec::Vec;
 
 pub use access::Access;
+pub use interrupts::{MessageIrq, MsiError, MsiXTable, bind_msi};
 pub use mmio::{BarMapping, MapError};
 /// The configuration-space logic, for drivers: `bar`, `capability`,
 /// `class`, `header`, `msi` (the host-tested `pci` crate).
