@@ -188,3 +188,14 @@ fn edu_msi_on_every_cpu_and_dma_both_ways() {
         println!("{line}");
     }
 }
+
+/// MSI-X: e1000e's "other" cause through one table entry, aimed at each of
+/// four CPUs in turn; masking holds the message pending.
+#[test]
+fn msix_entries_reach_the_cpu_they_are_aimed_at() {
+    let out = boot("msix").smp(4).qemu_args(&["-nic", "none", "-device", "e1000e,addr=0x10"]).run();
+    odonata_tests::assert_passed(&out, &["an_msix_entry_aimed_at_each_cpu_arrives_there", "a_masked_entry_holds_its_message_until_unmasked"]);
+    for c in 0..4 {
+        odonata_tests::assert_line_contains(&out, &format!("msix: entry 4 -> cpu{c} vector 0x"));
+    }
+}

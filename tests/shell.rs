@@ -114,7 +114,7 @@ fn garbage_input_leaves_the_shell_working() {
 
 #[test]
 fn bench_command_prints_every_table() {
-    let out = boot_main_kernel().smp(2).input(b"bench\npoweroff\n").timeout(Duration::from_secs(240)).run();
+    let out = boot_main_kernel().smp(2).qemu_args(&["-device", "edu"]).input(b"bench\npoweroff\n").timeout(Duration::from_secs(240)).run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
     for title in ["IPI-queue benchmark:", "executor benchmark:", "driver benchmark:"] {
         assert_line_contains(&out, title);
@@ -122,6 +122,8 @@ fn bench_command_prints_every_table() {
     assert_line_contains(&out, "| 4. run_on round trip to a halted CPU |");
     assert_line_contains(&out, "| bytes of overhead per task |");
     assert_line_contains(&out, "| 3. timer wake lateness");
+    assert_line_contains(&out, "| 6. edu MSI raised -> first poll of the woken task (running CPU cpu0) |");
+    assert_line_contains(&out, "| 6'. edu MSI raised -> first poll of the woken task (halted CPU cpu1;");
 }
 
 /// Reads a binary PPM (P6) as (width, height, RGB bytes).

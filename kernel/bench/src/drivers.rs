@@ -19,6 +19,10 @@
 //!    local APIC: a self-IPI to a signal-and-EOI handler, timed from the send
 //!    to the woken task's first poll, beside a self-IPI to an EOI-only
 //!    handler, timed from the send to its return.
+//! 6. With QEMU's edu device attached (`-device edu`): its MSI aimed at a
+//!    CPU, timed from the write that makes the device raise it to the first
+//!    poll of the driver task awaiting it there: on the running CPU (beside
+//!    4, the self-IPI) and on a halted one (beside 1', the fixed IPI).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -214,6 +218,49 @@ fn cost(op: impl Fn()) -> u64 {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Sorted samples of: the write that makes edu raise its MSI (on `me`) ->
+/// the first poll of a driver task awaiting it on `target`, where the MSI
+/// is aimed.
+async fn msi_to_task(me: CpuId, target: CpuId) -> Result<Vec<u64>, drivers::edu::EduError> {
+    use alloc::sync::Arc;
+    let edu = Arc::new(drivers::edu::Edu::open(target)?);
+    let waiter = Arc::clone(&edu);
+    let task = run_on::spawn_on(target, async move {
+        loop {
+            waiter.irq().wait().await;
+            T_POLL.store(rdtsc(), Ordering::Relaxed);
+            DONE.store(true, Ordering::Release);
+        }
+    });
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS + WARMUP {
+        if target != me {
+            // Let the target reach its halt.
+            time::sleep(Duration::from_micros(200)).await;
+        }
+        DONE.store(false, Ordering::Release);
+        let t = rdtsc();
+        edu.trigger(0x40);
+        while !DONE.load(Ordering::Acquire) {
+            if target == me {
+                exec::yield_now().await;
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+        if round >= WARMUP {
+            samples.push(T_POLL.load(Ordering::Relaxed).saturating_sub(t));
+        }
+    }
+    task.abort();
+    // The task's future (and its handle on the device) is dropped on its
+    // CPU: wait for that, so the device can be opened again.
+    let _ = task.await;
+    drop(edu);
+    samples.sort_unstable();
+    Ok(samples)
+}
+
 async fn timer_lateness() -> Vec<u64> {
     let mut late = Vec::with_capacity(ROUNDS);
     for i in 0..ROUNDS {
@@ -239,6 +286,8 @@ pub async fn drivers() -> Result<String, BenchError> {
     let lat = interrupt_to_halted_task(other).await;
     let bare = bare_handler();
     let late = timer_lateness().await;
+    let msi_running = msi_to_task(me, me).await;
+    let msi_halted = msi_to_task(me, other).await;
     let yield_cycles = {
         let t = rdtsc();
         for _ in 0..10_000 {
@@ -289,8 +338,29 @@ pub async fn drivers() -> Result<String, BenchError> {
         s50 as f64 / sb50.max(1) as f64
     );
     let _ = writeln!(t, "| 5. self-IPI sent -> bare handler (EOI) returned | {sb50} | {} | {} | | |", ns(sb50), ns(percentile(&self_bare, 99)));
+    match (&msi_running, &msi_halted) {
+        (Ok(running), Ok(halted)) => {
+            let (r50, h50m) = (percentile(running, 50), percentile(halted, 50));
+            let _ = writeln!(
+                t,
+                "| 6. edu MSI raised -> first poll of the woken task (running CPU {me}) | {r50} | {} | {} | (6)/(4) = {:.2} | |",
+                ns(r50),
+                ns(percentile(running, 99)),
+                r50 as f64 / s50.max(1) as f64
+            );
+            let _ = writeln!(
+                t,
+                "| 6'. edu MSI raised -> first poll of the woken task (halted CPU {other}; 1' starts later, at handler entry) | {h50m} | {} | {} | | |",
+                ns(h50m),
+                ns(percentile(halted, 99))
+            );
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(t, "| 6. edu MSI -> first poll: not measured ({e}; boot with `-- -device edu`) | | | | | |");
+        }
+    }
     for (name, v) in [
-        ("1'a. of which: WaitCell::signal (wake into the executor's inbox)", &lat.signal),
+        ("1'a. of which: WaitCell::signal (wake onto the executor's wake stack)", &lat.signal),
         ("1'b. of which: local APIC EOI", &lat.eoi),
         ("1'c. of which: handler end -> iretq -> out of hlt -> executor loop -> poll", &lat.after),
     ] {
