@@ -28,8 +28,8 @@ fn scratch_disk(name: &str) -> String {
     path.display().to_string()
 }
 
-fn devices(chipset: Chipset) -> Vec<String> {
-    let (blk, nvme) = (scratch_disk(&format!("{chipset:?}-blk")), scratch_disk(&format!("{chipset:?}-nvme")));
+fn devices(chipset: Chipset, uefi: bool) -> Vec<String> {
+    let (blk, nvme) = (scratch_disk(&format!("{chipset:?}-{uefi}-blk")), scratch_disk(&format!("{chipset:?}-{uefi}-nvme")));
     [
         "-device edu,addr=0x10".to_string(),
         format!("-drive file={blk},format=raw,if=none,id=blk0"),
@@ -123,10 +123,12 @@ fn qemu_view(monitor: &str) -> BTreeMap<String, Seen> {
     seen
 }
 
-fn matches_qemu(chipset: Chipset) {
-    let args = devices(chipset);
+fn matches_qemu(chipset: Chipset, uefi: bool) {
+    let args = devices(chipset, uefi);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = boot("pci")
+    let b = boot("pci");
+    let b = if uefi { b.uefi() } else { b };
+    let out = b
         .chipset(chipset)
         .smp(2)
         .qemu_args(&args)
@@ -153,17 +155,22 @@ fn matches_qemu(chipset: Chipset) {
     assert!(kernel.contains_key("01:03.0"), "{chipset:?}: the device behind the bridge");
     assert!(kernel.contains_key("00:16.1"), "{chipset:?}: function 1 of the multifunction device");
     let bars: usize = kernel.values().map(|s| s.bars.len()).sum();
-    println!("{chipset:?}: {} functions and {bars} BARs, the same as QEMU's", kernel.len());
+    println!("{chipset:?} (uefi: {uefi}): {} functions and {bars} BARs, the same as QEMU's", kernel.len());
 }
 
 #[test]
 fn enumeration_matches_qemu_on_q35() {
-    matches_qemu(Chipset::Q35);
+    matches_qemu(Chipset::Q35, false);
+}
+
+#[test]
+fn enumeration_matches_qemu_on_q35_with_uefi() {
+    matches_qemu(Chipset::Q35, true);
 }
 
 #[test]
 fn enumeration_matches_qemu_on_pc() {
-    matches_qemu(Chipset::Pc);
+    matches_qemu(Chipset::Pc, false);
 }
 
 /// edu's MSI on each CPU of a 4-CPU machine, a factorial, DMA both ways.

@@ -18,7 +18,8 @@
 //! drop on another CPU never reads freed memory.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -206,6 +207,43 @@ impl Drop for MessageIrq {
     }
 }
 
+/// Every MSI-X table opened, for `pci -v` (entries of dropped tables are
+/// pruned as they are found).
+static OPEN_TABLES: spin::Mutex<Vec<Weak<MsiXTable>>> = spin::Mutex::new(Vec::new());
+
+/// Where one MSI-X entry is aimed, read back from its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The entry.
+    pub entry: u16,
+    /// The destination APIC id its address names.
+    pub apic_id: u32,
+    /// The vector its data names.
+    pub vector: u8,
+    /// Masked now.
+    pub masked: bool,
+}
+
+/// The unmasked-or-programmed entries of `bdf`'s open MSI-X table, if a
+/// driver has opened one.
+pub fn msix_routes(bdf: super::Bdf) -> Option<Vec<Route>> {
+    let mut open = OPEN_TABLES.lock();
+    open.retain(|t| t.strong_count() > 0);
+    let table = open.iter().filter_map(Weak::upgrade).find(|t| t.function.bdf() == bdf)?;
+    drop(open);
+    Some(
+        (0..table.cap.table_size)
+            .filter_map(|entry| {
+                let at = u64::from(table.cap.entry_offset(entry)?);
+                let address = table.table.read32(at + u64::from(TableEntry::ADDRESS_LOW));
+                let data = table.table.read32(at + u64::from(TableEntry::DATA));
+                let masked = table.table.read32(at + u64::from(TableEntry::VECTOR_CONTROL)) & TableEntry::MASKED != 0;
+                (address != 0).then_some(Route { entry, apic_id: (address >> 12) & 0xff, vector: data as u8, masked })
+            })
+            .collect(),
+    )
+}
+
 /// A function's MSI-X table (and pending-bit array), mapped from its BAR.
 pub struct MsiXTable {
     function: &'static Function,
@@ -225,6 +263,7 @@ impl MsiXTable {
         let pba_end = u64::from(cap.pba_offset) + u64::from(cap.table_size).div_ceil(64) * 8;
         let pba = BarMapping::map(function, cap.pba_bar, pba_end).map_err(MsiError::Map)?;
         let this = Arc::new(Self { function, cap, table, pba });
+        OPEN_TABLES.lock().push(Arc::downgrade(&this));
         for i in 0..cap.table_size {
             this.set_masked(i, true);
         }

@@ -15,7 +15,7 @@ mod mmio;
 use alloc::vec::Vec;
 
 pub use access::Access;
-pub use interrupts::{MessageIrq, MsiError, MsiXTable, bind_msi};
+pub use interrupts::{MessageIrq, MsiError, MsiXTable, Route, bind_msi, msix_routes};
 pub use mmio::{BarMapping, MapError};
 /// The configuration-space logic, for drivers: `bar`, `capability`,
 /// `class`, `header`, `msi` (the host-tested `pci` crate).

@@ -1,6 +1,7 @@
 //! `pci` and `pci -v`: the functions found at boot, like `lspci`; with
-//! `-v`, each one's BARs and sizes, its capabilities, and where its MSI is
-//! aimed when enabled (read back from configuration space).
+//! `-v`, each one's BARs and sizes, its capabilities, and where its MSI (read
+//! back from configuration space) and the MSI-X entries a driver programmed
+//! (read back from the open table) are aimed.
 
 use alloc::string::String;
 use core::fmt::Write as _;
@@ -69,6 +70,9 @@ fn details(s: &mut String, access: &pci::Access, f: &Function) {
                     x.pba_offset,
                     if enabled { "enabled" } else { "disabled" }
                 );
+                for r in pci::msix_routes(f.bdf()).unwrap_or_default() {
+                    let _ = write!(s, "\n      entry {}: vector {:#04x} to APIC id {}{}", r.entry, r.vector, r.apic_id, if r.masked { ", masked" } else { "" });
+                }
             }
             _ => {}
         }

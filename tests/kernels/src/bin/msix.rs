@@ -74,6 +74,11 @@ fn an_msix_entry_aimed_at_each_cpu_arrives_there() {
     for c in 0..n {
         let target = cpu(c);
         let irq = nic.table.bind(ENTRY, target, on_interrupt).expect("a vector on the target CPU");
+        // `pci -v`'s view: the entry names the target's APIC id and the vector.
+        let routes = pci::msix_routes(nic.table.function().bdf()).expect("the table is open");
+        let route = routes.iter().find(|r| r.entry == ENTRY).expect("entry 4 is programmed");
+        let apic = kernel::arch::percpu::get(target).expect("online").apic_id().0;
+        assert_eq!((route.apic_id, route.vector, route.masked), (apic, irq.vector().as_u8(), false));
         let before: Vec<u64> = (0..n).map(|j| idt::interrupt_count(cpu(j), irq.vector())).collect();
         let counted = irq.count();
         nic.regs.write32(ICS, CAUSE_LSC);
