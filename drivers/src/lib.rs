@@ -10,6 +10,8 @@
 //!   factorial and DMA both ways; the worked example of a PCI driver.
 //! - [`keyboard`]: the i8042 PS/2 controller; a `Stream` of decoded keys
 //!   (`pc-keyboard`, layout selectable, US by default).
+//! - [`virtio`]: virtio-blk with a queue per CPU, each queue's MSI-X
+//!   interrupt aimed at its CPU.
 //! - [`power`]: the ACPI power button, a level-triggered SCI: the worked
 //!   example of a line that stays masked until its task has drained the
 //!   device.
@@ -26,3 +28,4 @@ pub mod edu;
 pub mod keyboard;
 pub mod power;
 pub mod serial;
+pub mod virtio;

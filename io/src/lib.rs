@@ -20,6 +20,7 @@
 //!   a [`WaitCell`]; the producer is an interrupt handler, the consumer a task.
 //! - [`TimerQueue`]: one CPU's pending timers, earliest deadline first.
 //! - [`Barrier`]: an async barrier for tasks on any CPUs.
+//! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
@@ -32,6 +33,7 @@ extern crate alloc;
 
 mod atomic_waker;
 mod barrier;
+pub mod block;
 mod irq_ring;
 pub mod line;
 pub mod sync;

@@ -120,6 +120,30 @@ impl DmaBuffer {
         unsafe { core::ptr::copy_nonoverlapping(self.virt(offset), out.as_mut_ptr(), out.len()) };
     }
 
+    /// Reads the `u16` at `offset` (aligned) with one volatile load.
+    pub fn read_u16(&self, offset: usize) -> u16 {
+        self.check(offset, 2);
+        assert!(offset.is_multiple_of(2), "unaligned DMA read at {offset}");
+        // SAFETY: in bounds and aligned (checked); device-shared, hence volatile.
+        unsafe { core::ptr::read_volatile(self.virt(offset).cast::<u16>()) }
+    }
+
+    /// Writes the `u16` at `offset` (aligned) with one volatile store.
+    pub fn write_u16(&self, offset: usize, value: u16) {
+        self.check(offset, 2);
+        assert!(offset.is_multiple_of(2), "unaligned DMA write at {offset}");
+        // SAFETY: as in `read_u16`.
+        unsafe { core::ptr::write_volatile(self.virt(offset).cast::<u16>(), value) }
+    }
+
+    /// Writes the `u64` at `offset` (aligned) with one volatile store.
+    pub fn write_u64(&self, offset: usize, value: u64) {
+        self.check(offset, 8);
+        assert!(offset.is_multiple_of(8), "unaligned DMA write at {offset}");
+        // SAFETY: as in `read_u16`.
+        unsafe { core::ptr::write_volatile(self.virt(offset).cast::<u64>(), value) }
+    }
+
     /// Reads the `u32` at `offset` (aligned) with one volatile load.
     pub fn read_u32(&self, offset: usize) -> u32 {
         self.check(offset, 4);

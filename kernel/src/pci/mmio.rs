@@ -28,6 +28,13 @@ pub enum MapError {
     Unassigned(u8),
     /// More than [`MAX_MAP`] bytes were asked for.
     TooLarge(u64),
+    /// The offset is past the BAR's end.
+    OutsideBar {
+        /// The BAR.
+        index: u8,
+        /// The offset asked for.
+        offset: u64,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -37,6 +44,7 @@ impl fmt::Display for MapError {
             MapError::NotMemory(i) => write!(f, "BAR{i} is an I/O BAR"),
             MapError::Unassigned(i) => write!(f, "BAR{i} has no address assigned"),
             MapError::TooLarge(n) => write!(f, "{n} bytes is more than {MAX_MAP} bytes of one BAR mapped at once"),
+            MapError::OutsideBar { index, offset } => write!(f, "offset {offset:#x} is past the end of BAR{index}"),
         }
     }
 }
@@ -49,6 +57,12 @@ impl BarMapping {
     /// Maps the first `len` bytes (at most the BAR's size) of memory BAR
     /// `index` of `function`.
     pub fn map(function: &Function, index: u8, len: u64) -> Result<Self, MapError> {
+        Self::map_range(function, index, 0, len)
+    }
+
+    /// Maps `len` bytes from `offset` of memory BAR `index` of `function`
+    /// (clipped to the BAR); register offsets are then relative to `offset`.
+    pub fn map_range(function: &Function, index: u8, offset: u64, len: u64) -> Result<Self, MapError> {
         let bar = function.bar(index).ok_or(MapError::NoSuchBar(index))?;
         if bar.space == Space::Io {
             return Err(MapError::NotMemory(index));
@@ -56,13 +70,16 @@ impl BarMapping {
         if bar.address == 0 {
             return Err(MapError::Unassigned(index));
         }
-        let len = len.min(bar.size);
+        if offset >= bar.size {
+            return Err(MapError::OutsideBar { index, offset });
+        }
+        let len = len.min(bar.size - offset);
         if len > MAX_MAP {
             return Err(MapError::TooLarge(len));
         }
         // SAFETY: a memory BAR the firmware assigned is device memory,
         // never RAM the frame allocator owns.
-        let base = unsafe { mmio::map(bar.address, len) }.as_u64();
+        let base = unsafe { mmio::map(bar.address + offset, len) }.as_u64();
         Ok(Self { base, len, bar })
     }
 
@@ -91,6 +108,30 @@ impl BarMapping {
         let size = core::mem::size_of::<T>() as u64;
         assert!(offset.is_multiple_of(size) && offset + size <= self.len, "BAR{} access at {offset:#x} outside its {} mapped bytes", self.bar.index, self.len);
         (self.base + offset) as *mut T
+    }
+
+    /// Reads the 8-bit register at `offset`.
+    pub fn read8(&self, offset: u64) -> u8 {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::read_volatile(self.at::<u8>(offset)) }
+    }
+
+    /// Writes the 8-bit register at `offset`.
+    pub fn write8(&self, offset: u64, value: u8) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile(self.at::<u8>(offset), value) }
+    }
+
+    /// Reads the 16-bit register at `offset`.
+    pub fn read16(&self, offset: u64) -> u16 {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::read_volatile(self.at::<u16>(offset)) }
+    }
+
+    /// Writes the 16-bit register at `offset`.
+    pub fn write16(&self, offset: u64, value: u16) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile(self.at::<u16>(offset), value) }
     }
 
     /// Reads the 32-bit register at `offset`.

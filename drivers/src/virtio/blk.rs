@@ -1,0 +1,407 @@
+//! virtio-blk with a queue per CPU (virtio 1.2, 5.2).
+//!
+//! Queue `i` belongs to CPU `i`: its MSI-X entry (`i + 1`) is aimed at CPU
+//! `i`, its state is an [`OwnerCell`] only CPU `i` touches, and a driver
+//! task there (interrupt band) takes its completions. A request made on CPU
+//! `c` goes to `c`'s queue; a CPU without one (more CPUs than queues) hands
+//! the request to the owner of queue `c % queues` with `run_on`: a message
+//! through the IPI queues, never a lock.
+//!
+//! # Requests and their memory
+//! A request is a chain of three descriptors: a 16-byte header (type,
+//! sector) and a status byte from the queue's `DmaPool`, and the data in a
+//! `DmaBuffer` of its own, copied from or to the caller's slice. Requests
+//! longer than the device's segment size (or 64 KiB) are split.
+//!
+//! The rule: a request's DMA memory belongs to its slot in the queue (by
+//! head) from the moment it is made available until the device returns
+//! that head. If the future that made it is dropped first, the slot is
+//! marked abandoned and keeps the memory; the completion frees it. The
+//! device can therefore never write into memory that was freed or reused,
+//! whatever the caller does. Completions are matched by head, in whatever
+//! order the device finishes them. A full queue makes the submitter wait
+//! (its waker is queued and woken by the next completion), never fail.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::future::poll_fn;
+use core::task::{Poll, Waker};
+
+use io::block::{BlockDevice, BlockError};
+use kernel::memory::dma::{DmaBuffer, DmaObject, DmaPool, NO_LIMIT};
+use kernel::pci::{self, MessageIrq};
+use kernel::smp::{self, CpuId};
+use kernel::{exec, run_on};
+use virtio::blk::{self, RequestType, Status, config, feature};
+use virtio::queue::{Buffer, SplitQueue};
+
+use super::owner_cell::OwnerCell;
+use super::transport::{QueueMemory, Transport, TransportError};
+
+/// Largest request sent to the device at once.
+const MAX_CHUNK: usize = 64 * 1024;
+/// Entries per queue at most.
+const QUEUE_SIZE: u16 = 256;
+
+/// A request the device has not returned yet.
+struct InFlight {
+    /// Held, not read: the device reads it until the head comes back.
+    _header: DmaObject,
+    status: DmaObject,
+    data: Option<DmaBuffer>,
+    waker: Option<Waker>,
+    done: Option<Result<(), BlockError>>,
+    /// Its future was dropped: the completion frees it.
+    abandoned: bool,
+}
+
+struct QueueState {
+    vq: SplitQueue<QueueMemory>,
+    slots: Vec<Option<InFlight>>,
+    room: VecDeque<Waker>,
+    pool: Arc<DmaPool>,
+    completed: u64,
+}
+
+/// One queue, owned by one CPU.
+pub struct Queue {
+    index: u16,
+    notify_at: u64,
+    irq: MessageIrq,
+    state: OwnerCell<QueueState>,
+}
+
+/// A virtio-blk disk.
+pub struct Disk {
+    name: alloc::string::String,
+    transport: Transport,
+    sectors: u64,
+    block_size: u32,
+    read_only: bool,
+    can_flush: bool,
+    chunk: usize,
+    queues: Vec<Queue>,
+}
+
+fn no_ack() {
+    // MSI-X: nothing to acknowledge on the device (no ISR read needed).
+}
+
+/// Why a disk could not be set up.
+pub type SetupError = TransportError;
+
+impl Disk {
+    /// Brings up the virtio-blk device at `function`, with a queue for each
+    /// CPU (as many as the device and its MSI-X table allow).
+    pub fn open(function: &'static pci::Function, name: alloc::string::String) -> Result<&'static Self, SetupError> {
+        let transport = Transport::open(function)?;
+        let features = transport.negotiate(feature::RO | feature::BLK_SIZE | feature::FLUSH | feature::MQ | feature::SIZE_MAX)?;
+        let sectors = transport.config_u64(config::CAPACITY);
+        let block_size = if features & feature::BLK_SIZE != 0 { transport.config_u32(config::BLK_SIZE).max(512) } else { 512 };
+        let mut chunk = MAX_CHUNK;
+        if features & feature::SIZE_MAX != 0 {
+            let size_max = transport.config_u32(config::SIZE_MAX) as usize;
+            if size_max >= block_size as usize {
+                chunk = chunk.min(size_max / block_size as usize * block_size as usize);
+            }
+        }
+        let device_queues = if features & feature::MQ != 0 { transport.config_u16(config::NUM_QUEUES).max(1) } else { 1 };
+        let usable = (device_queues as usize).min(smp::online()).min(usize::from(transport.msix().len()).saturating_sub(1)).max(1);
+        let mut queues = Vec::with_capacity(usable);
+        for i in 0..usable as u16 {
+            let owner = CpuId::try_new(usize::from(i)).expect("below MAX_CPUS");
+            let (vq, notify_at) = transport.setup_queue(i, QUEUE_SIZE, i + 1)?;
+            let irq = transport.msix().bind(i + 1, owner, no_ack).map_err(TransportError::Msi)?;
+            let slots = (0..vq.layout().size).map(|_| None).collect();
+            let state = QueueState { vq, slots, room: VecDeque::new(), pool: DmaPool::new(64, NO_LIMIT), completed: 0 };
+            queues.push(Queue { index: i, notify_at, irq, state: OwnerCell::new(owner, state) });
+        }
+        transport.driver_ok();
+        let disk: &'static Disk = alloc::boxed::Box::leak(alloc::boxed::Box::new(Disk {
+            name,
+            transport,
+            sectors,
+            block_size,
+            read_only: features & feature::RO != 0,
+            can_flush: features & feature::FLUSH != 0,
+            chunk,
+            queues,
+        }));
+        for q in &disk.queues {
+            let owner = q.state.owner();
+            let index = usize::from(q.index);
+            exec::block_on(run_on::run_on(owner, move || async move {
+                drop(exec::spawn_driver("virtio-blk", disk.reap_forever(index)));
+            }));
+        }
+        Ok(disk)
+    }
+
+    /// Its name (`vda`, `vdb`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The PCI function.
+    pub fn function(&self) -> &'static pci::Function {
+        self.transport.function()
+    }
+
+    /// (queue index, owner CPU, vector, completions) for each queue.
+    pub fn queues(&self) -> impl Iterator<Item = (u16, CpuId, kernel::arch::vectors::Vector, u64)> + '_ {
+        self.queues.iter().map(|q| (q.index, q.state.owner(), q.irq.vector(), q.irq.count()))
+    }
+
+    /// Capacity in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.sectors * blk::SECTOR
+    }
+
+    /// The completion task of queue `index`: takes what the device
+    /// returned after each interrupt.
+    async fn reap_forever(&'static self, index: usize) {
+        let q = &self.queues[index];
+        loop {
+            q.irq.wait().await;
+            q.state.with(|s| {
+                loop {
+                    match s.vq.pop_used() {
+                        Ok(Some(used)) => {
+                            let slot = &mut s.slots[usize::from(used.head)];
+                            let Some(req) = slot.as_mut() else {
+                                log::error!("{}: queue {index} returned head {} with no request", self.name, used.head);
+                                continue;
+                            };
+                            let mut status = [0u8];
+                            req.status.read(0, &mut status);
+                            let result = match Status::of(status[0]) {
+                                Status::Ok => Ok(()),
+                                Status::IoError => Err(BlockError::Io),
+                                Status::Unsupported => Err(BlockError::Unsupported),
+                                Status::Other(_) => Err(BlockError::Device("undefined request status")),
+                            };
+                            s.completed += 1;
+                            if req.abandoned {
+                                // Its future is gone: the memory is freed now, after the device.
+                                *slot = None;
+                            } else {
+                                req.done = Some(result);
+                                if let Some(w) = req.waker.take() {
+                                    w.wake();
+                                }
+                            }
+                            if let Some(w) = s.room.pop_front() {
+                                w.wake();
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            log::error!("{}: queue {index}: {e}; the device is not believed", self.name);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// The queue this CPU submits to, and whether it owns it.
+    fn queue_for(&self, cpu: CpuId) -> (usize, bool) {
+        let i = cpu.as_usize() % self.queues.len();
+        (i, self.queues[i].state.owner() == cpu)
+    }
+
+    /// One request on queue `index`, from its owner CPU: `data` goes to
+    /// the device (writes) or comes back filled (reads).
+    async fn submit(&self, index: usize, kind: RequestType, sector: u64, data: Option<DmaBuffer>, len: usize) -> Result<Option<DmaBuffer>, BlockError> {
+        let q = &self.queues[index];
+        let (header, status) = q.state.with(|s| (s.pool.alloc(), s.pool.alloc()));
+        let (header, status) = match (header, status) {
+            (Ok(h), Ok(st)) => (h, st),
+            _ => return Err(BlockError::Device("no DMA memory for a request header")),
+        };
+        header.write(0, &blk::header(kind, sector));
+        status.write(0, &[0xff]);
+        let mut chain = Vec::with_capacity(3);
+        chain.push(Buffer { addr: header.phys_addr().as_u64(), len: 16, device_writes: false });
+        if let Some(d) = &data {
+            chain.push(Buffer { addr: d.phys_addr().as_u64(), len: len as u32, device_writes: kind == RequestType::In });
+        }
+        chain.push(Buffer { addr: status.phys_addr().as_u64(), len: 1, device_writes: true });
+        let mut parts = Some((header, status, data));
+        let head = poll_fn(|cx| {
+            q.state.with(|s| match s.vq.add(&chain) {
+                Ok(head) => {
+                    let (header, status, data) = parts.take().expect("added once");
+                    s.slots[usize::from(head)] = Some(InFlight { _header: header, status, data, waker: None, done: None, abandoned: false });
+                    Poll::Ready(head)
+                }
+                Err(_) => {
+                    s.room.push_back(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+        })
+        .await;
+        if q.state.with(|s| s.vq.should_notify()) {
+            self.transport.notify(q.notify_at, q.index);
+        }
+        let mut pending = Pending { q, head, finished: false };
+        poll_fn(|cx| {
+            q.state.with(|s| {
+                let slot = &mut s.slots[usize::from(pending.head)];
+                let req = slot.as_mut().expect("a request in flight has its slot");
+                match req.done.take() {
+                    Some(result) => {
+                        let data = slot.take().and_then(|r| r.data);
+                        pending.finished = true;
+                        Poll::Ready(result.map(|()| data))
+                    }
+                    None => {
+                        req.waker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    /// Runs `request` on this CPU's queue: here if this CPU owns it,
+    /// otherwise on the queue's owner, by message.
+    async fn on_queue(&'static self, request: Chunk) -> Result<Option<Vec<u8>>, BlockError> {
+        let (index, here) = self.queue_for(smp::current());
+        if here {
+            return self.chunk(index, request).await;
+        }
+        let owner = self.queues[index].state.owner();
+        run_on::run_on(owner, move || async move { self.chunk(index, request).await }).await
+    }
+
+    /// One chunk on queue `index` (its owner CPU).
+    async fn chunk(&self, index: usize, request: Chunk) -> Result<Option<Vec<u8>>, BlockError> {
+        let Chunk { kind, sector, len, data } = request;
+        let buffer = if kind == RequestType::Flush {
+            None
+        } else {
+            let b = DmaBuffer::new(len, NO_LIMIT).map_err(|_| BlockError::Device("no DMA memory for a request"))?;
+            if let Some(bytes) = &data {
+                b.write(0, bytes);
+            }
+            Some(b)
+        };
+        let back = self.submit(index, kind, sector, buffer, len).await?;
+        Ok(match (kind, back) {
+            (RequestType::In, Some(b)) => {
+                let mut out = alloc::vec![0u8; len];
+                b.read(0, &mut out);
+                Some(out)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// A request in the device's hands: if its future is dropped before the
+/// completion, the slot is marked abandoned and keeps its memory.
+struct Pending<'a> {
+    q: &'a Queue,
+    head: u16,
+    finished: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.q.state.with(|s| {
+            let slot = &mut s.slots[usize::from(self.head)];
+            match slot.as_mut() {
+                // Completed between the last poll and now: free it here.
+                Some(req) if req.done.is_some() => *slot = None,
+                Some(req) => req.abandoned = true,
+                None => {}
+            }
+        });
+    }
+}
+
+/// One request's worth, as it travels to a queue's owner.
+struct Chunk {
+    kind: RequestType,
+    sector: u64,
+    len: usize,
+    data: Option<Vec<u8>>,
+}
+
+impl BlockDevice for &'static Disk {
+    fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    fn capacity(&self) -> u64 {
+        self.sectors * blk::SECTOR / u64::from(self.block_size)
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    async fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.check(lba, buf.len(), false)?;
+        let disk: &'static Disk = self;
+        let per_block = u64::from(disk.block_size) / blk::SECTOR;
+        for (i, part) in buf.chunks_mut(disk.chunk).enumerate() {
+            let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
+            let got = disk.on_queue(Chunk { kind: RequestType::In, sector, len: part.len(), data: None }).await?;
+            part.copy_from_slice(&got.ok_or(BlockError::Device("a read returned no data"))?);
+        }
+        Ok(())
+    }
+
+    async fn write(&self, lba: u64, buf: &[u8]) -> Result<(), BlockError> {
+        self.check(lba, buf.len(), true)?;
+        let disk: &'static Disk = self;
+        let per_block = u64::from(disk.block_size) / blk::SECTOR;
+        for (i, part) in buf.chunks(disk.chunk).enumerate() {
+            let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
+            disk.on_queue(Chunk { kind: RequestType::Out, sector, len: part.len(), data: Some(part.to_vec()) }).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), BlockError> {
+        let disk: &'static Disk = self;
+        if !disk.can_flush {
+            return Ok(());
+        }
+        disk.on_queue(Chunk { kind: RequestType::Flush, sector: 0, len: 0, data: None }).await.map(|_| ())
+    }
+}
+
+/// Every virtio-blk disk, brought up on first use (boot CPU, once the
+/// executors run): `vda`, `vdb`, ... in bus order. A device that cannot be
+/// brought up is logged and skipped.
+pub fn disks() -> &'static [&'static Disk] {
+    static DISKS: spin::Once<Vec<&'static Disk>> = spin::Once::new();
+    DISKS.call_once(|| {
+        let mut found = Vec::new();
+        for f in pci::functions() {
+            let h = &f.header;
+            if h.vendor != virtio::pci::VENDOR || (h.device != virtio::pci::DEVICE_ID_BASE + 2 && h.device != virtio::pci::TRANSITIONAL_BLOCK) {
+                continue;
+            }
+            let name = alloc::format!("vd{}", (b'a' + found.len() as u8) as char);
+            match Disk::open(f, name) {
+                Ok(d) => {
+                    log::info!("{}: {} ({} MiB, {} queues, {}{}) at {}", d.name, "virtio-blk", d.bytes() >> 20, d.queues.len(), d.block_size, if d.read_only { ", read-only" } else { "" }, f.bdf());
+                    found.push(d);
+                }
+                Err(e) => log::error!("virtio-blk at {}: {e}; skipped", f.bdf()),
+            }
+        }
+        found
+    })
+}
