@@ -63,6 +63,12 @@ impl Boot {
         Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None }
     }
 
+    /// Attaches a virtio-blk disk (what `cargo run -- --disk` does).
+    pub fn disk(mut self, disk: odonata_runner::Disk) -> Self {
+        self.machine.disks.push(disk);
+        self
+    }
+
     /// The chipset (default q35).
     pub fn chipset(mut self, chipset: odonata_runner::Chipset) -> Self {
         self.machine.chipset = chipset;

@@ -207,3 +207,42 @@ fn the_power_button_powers_off_through_a_level_triggered_sci() {
     // cleared the status (an unmasked asserted level line would storm).
     assert_line_contains(&out, "power button pressed (1 SCI interrupt(s) for 1 press): powering off");
 }
+
+/// `disk`: two disks attached as `cargo run -- --disk` attaches them (the
+/// second read-only, with two queues): listed with their queues' CPUs, a
+/// block dumped, a block written and read back, a write to the read-only
+/// disk refused with the reason.
+#[test]
+fn disk_command_lists_dumps_and_writes() {
+    let dir = std::env::temp_dir();
+    let (rw, ro) = (dir.join(format!("odonata-shell-{}-rw.img", std::process::id())), dir.join(format!("odonata-shell-{}-ro.img", std::process::id())));
+    let mut image = vec![0u8; 64 * 1024];
+    image[..10].copy_from_slice(b"hello disk");
+    std::fs::write(&rw, &image).unwrap();
+    std::fs::write(&ro, &image).unwrap();
+    let script = "disk\ndisk read 0\ndisk write 3 written by the shell\ndisk read 3\ndisk vdb write 0 nope\ndisk read x\npoweroff\n";
+    let out = boot_main_kernel()
+        .smp(4)
+        .disk(odonata_runner::Disk { path: rw.clone(), readonly: false, queues: None })
+        .disk(odonata_runner::Disk { path: ro.clone(), readonly: true, queues: Some(2) })
+        .input(script.as_bytes())
+        .run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    let log = log_of(&out);
+    let list = lines_after(&out, "odonata> disk");
+    assert!(list[0].starts_with("vda: 128 blocks of 512 bytes (64 KiB), at "), "{log}");
+    for c in 0..4 {
+        assert!(list.iter().any(|l| l.trim_start().starts_with(&format!("queue {c}: interrupt 0x")) && l.contains(&format!(" on cpu{c}, "))), "vda's queue {c} on cpu{c}\n{log}");
+    }
+    assert!(list.iter().any(|l| l.starts_with("vdb: 128 blocks of 512 bytes (64 KiB), read-only")), "{log}");
+    assert!(lines_after(&out, "odonata> disk read 0")[0].ends_with("hello disk......"), "{log}");
+    assert!(out.has_line("wrote block 3 of vda"), "{log}");
+    assert!(lines_after(&out, "odonata> disk read 3")[0].contains("written by the"), "{log}");
+    assert!(out.has_line("disk: the disk is read-only"), "{log}");
+    assert!(out.has_line("usage: disk [NAME] read LBA [COUNT] (COUNT 1..=16)"), "{log}");
+    let after = std::fs::read(&rw).unwrap();
+    assert_eq!(&after[3 * 512..3 * 512 + 19], b"written by the shel");
+    assert_eq!(std::fs::read(&ro).unwrap(), image, "the read-only image is unchanged");
+    let _ = std::fs::remove_file(rw);
+    let _ = std::fs::remove_file(ro);
+}

@@ -46,7 +46,7 @@ fn every_cpu_reads_and_writes_every_sector_through_its_own_queue() {
             "-drive",
             &format!("file={},format=raw,if=none,id=vdb,readonly=on", readonly.display()),
             "-device",
-            "virtio-blk-pci,drive=vdb,addr=0x11",
+            "virtio-blk-pci,drive=vdb,num-queues=2,addr=0x11",
         ])
         .run();
     assert_passed(

@@ -24,7 +24,7 @@ pub mod session;
 
 pub use build::{Firmware, Profile};
 pub use error::Error;
-pub use qemu::{Accel, Chipset, Machine};
+pub use qemu::{Accel, Chipset, Disk, Machine};
 pub use session::{KernelExit, Outcome};
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use odonata_runner::build::{self, Verbosity};
-use odonata_runner::{Accel, Chipset, Error, Firmware, Machine, Profile, session};
+use odonata_runner::{Accel, Chipset, Disk, Error, Firmware, Machine, Profile, session};
 
 const HELP: &str = "\
 odonata: build the Odonata kernel and boot it in QEMU (serial console on this terminal)
@@ -20,6 +20,8 @@ options:
   --mem SIZE     RAM, as QEMU's -m takes it (default 256M)
   --machine M    chipset: q35 (default; PCI Express, ECAM) or pc (i440FX,
                  configuration ports 0xcf8/0xcfc)
+  --disk FILE[,readonly][,queues=N]
+                 attach FILE (raw) as a virtio-blk disk; repeatable
   --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
   --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested
                  module it is far slower than TCG or fails)
@@ -72,6 +74,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
                     .ok_or_else(|| Error::Usage(format!("--smp takes 1..=255, not {v:?}")))?;
             }
             "--mem" => o.machine.memory = value("--mem")?,
+            "--disk" => {
+                let v = value("--disk")?;
+                let disk = Disk::parse(&v).ok_or_else(|| Error::Usage(format!("--disk takes FILE[,readonly][,queues=N], not {v:?}")))?;
+                o.machine.disks.push(disk);
+            }
             "--machine" => {
                 let v = value("--machine")?;
                 o.machine.chipset = Chipset::parse(&v).ok_or_else(|| Error::Usage(format!("--machine takes q35 or pc, not {v:?}")))?;
@@ -187,7 +194,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_usage_errors() {
-        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"], &["--machine", "isapc"], &["--machine"]] {
+        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"], &["--machine", "isapc"], &["--machine"], &["--disk", ""], &["--disk", "a.img,queues=0"], &["--disk", "a.img,fast"]] {
             let err = parse(args.iter().map(|s| s.to_string())).err();
             assert!(matches!(err, Some(Error::Usage(_))), "{args:?} gave {err:?}");
         }
@@ -196,6 +203,17 @@ mod tests {
     #[test]
     fn help_is_not_an_error() {
         assert!(parse(["--help".to_string()]).expect("ok").is_none());
+    }
+
+    #[test]
+    fn disks_are_attached_as_virtio_blk() {
+        let o = parse_ok(&["--disk", "a.img", "--disk=b.img,readonly,queues=2"]);
+        assert_eq!(o.machine.disks.len(), 2);
+        assert!(o.machine.disks[1].readonly && o.machine.disks[1].queues == Some(2));
+        let Ok(cmd) = o.machine.command(std::path::Path::new("/tmp/k.img")) else { return };
+        let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("-drive file=a.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0"), "{joined}");
+        assert!(joined.contains("-drive file=b.img,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1,num-queues=2"), "{joined}");
     }
 
     #[test]

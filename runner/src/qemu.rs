@@ -71,8 +71,38 @@ pub struct Machine {
     /// If set, QEMU's monitor listens on this Unix socket (tests drive it:
     /// `sendkey`, `screendump`); otherwise there is no monitor.
     pub monitor_socket: Option<PathBuf>,
+    /// virtio-blk disks attached, in order (`vda`, `vdb`, ...).
+    pub disks: Vec<Disk>,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
+}
+
+/// A disk image attached as a virtio-blk device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disk {
+    /// The image file (raw).
+    pub path: PathBuf,
+    /// Writes are refused (the device says read-only).
+    pub readonly: bool,
+    /// Queues the device offers (QEMU's default: one per CPU).
+    pub queues: Option<u32>,
+}
+
+impl Disk {
+    /// Parses `FILE[,readonly][,queues=N]`.
+    pub fn parse(spec: &str) -> Option<Self> {
+        let mut parts = spec.split(',');
+        let path = PathBuf::from(parts.next().filter(|p| !p.is_empty())?);
+        let mut disk = Disk { path, readonly: false, queues: None };
+        for part in parts {
+            match part.split_once('=') {
+                None if part == "readonly" => disk.readonly = true,
+                Some(("queues", n)) => disk.queues = Some(n.parse().ok().filter(|&n| n > 0)?),
+                _ => return None,
+            }
+        }
+        Some(disk)
+    }
 }
 
 impl Default for Machine {
@@ -86,6 +116,7 @@ impl Default for Machine {
             gdb_port: None,
             display: false,
             monitor_socket: None,
+            disks: Vec::new(),
             extra_args: Vec::new(),
         }
     }
@@ -152,6 +183,12 @@ impl Machine {
         cmd.args(["-device", DEBUG_EXIT_DEVICE]);
         if let Some(port) = self.gdb_port {
             cmd.arg("-gdb").arg(format!("tcp::{port}")).arg("-S");
+        }
+        for (i, disk) in self.disks.iter().enumerate() {
+            let readonly = if disk.readonly { ",readonly=on" } else { "" };
+            cmd.arg("-drive").arg(format!("file={},format=raw,if=none,id=disk{i}{readonly}", disk.path.display()));
+            let queues = disk.queues.map_or(String::new(), |n| format!(",num-queues={n}"));
+            cmd.arg("-device").arg(format!("virtio-blk-pci,drive=disk{i}{queues}"));
         }
         cmd.args(&self.extra_args);
         Ok(cmd)

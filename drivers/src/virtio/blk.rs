@@ -82,6 +82,8 @@ pub struct Disk {
     can_flush: bool,
     chunk: usize,
     queues: Vec<Queue>,
+    /// Requests sent to another CPU's queue (this CPU had none).
+    forwarded: core::sync::atomic::AtomicU64,
 }
 
 fn no_ack() {
@@ -127,6 +129,7 @@ impl Disk {
             can_flush: features & feature::FLUSH != 0,
             chunk,
             queues,
+            forwarded: core::sync::atomic::AtomicU64::new(0),
         }));
         for q in &disk.queues {
             let owner = q.state.owner();
@@ -151,6 +154,12 @@ impl Disk {
     /// (queue index, owner CPU, vector, completions) for each queue.
     pub fn queues(&self) -> impl Iterator<Item = (u16, CpuId, kernel::arch::vectors::Vector, u64)> + '_ {
         self.queues.iter().map(|q| (q.index, q.state.owner(), q.irq.vector(), q.irq.count()))
+    }
+
+    /// Requests this disk sent to another CPU's queue because the CPU that
+    /// made them had none.
+    pub fn forwarded(&self) -> u64 {
+        self.forwarded.load(core::sync::atomic::Ordering::Relaxed)
     }
 
     /// Capacity in bytes.
@@ -276,6 +285,7 @@ impl Disk {
             return self.chunk(index, request).await;
         }
         let owner = self.queues[index].state.owner();
+        self.forwarded.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         run_on::run_on(owner, move || async move { self.chunk(index, request).await }).await
     }
 

@@ -43,6 +43,8 @@ fn main() -> ! {
         }
         Err(e) => log::warn!("power button: {e}"),
     }
+    // virtio-blk disks (none unless the runner was given --disk).
+    let _ = drivers::virtio::blk::disks();
     if framebuffer::enable().is_none() {
         log::info!("no framebuffer console (serial only)");
     }

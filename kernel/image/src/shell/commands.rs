@@ -29,6 +29,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("ipi", "", "IPI-queue counters per CPU"),
     ("mem", "", "frames and heap in use"),
     ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
+    ("disk", "[NAME] [read LBA [N] | write LBA TEXT]", "disks and their queues' CPUs; a hex dump; a block written"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
     ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),
@@ -56,6 +57,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "ipi" => ipi(&mut out).await,
             "mem" => mem(&mut out).await,
             "pci" => super::pci::pci(&mut out, rest).await,
+            "disk" => super::disk::disk(&mut out, rest).await,
             "uptime" => {
                 let up = time::uptime();
                 outln!(out, "up {}.{:06} s", up.as_secs(), up.subsec_micros());

@@ -8,6 +8,7 @@
 //! (cancels) the command.
 
 mod commands;
+mod disk;
 mod input;
 mod out;
 mod pci;

@@ -112,9 +112,24 @@ fn bad_requests_are_refused_before_the_device() {
     });
 }
 
+/// The second disk has two queues for four CPUs: CPUs 2 and 3 send their
+/// requests to the owners of queues 0 and 1 by message.
 fn a_read_only_disk_refuses_writes() {
     let d = disk(1);
     assert!((&d).read_only());
+    assert_eq!(d.queues().count(), 2.min(smp::online()));
+    let before = d.forwarded();
+    let firsts = exec::block_on(run_on::broadcast(move || async move {
+        let mut b = alloc::vec![0u8; 512];
+        (&d).read(0, &mut b).await.map(|()| (smp::current(), b[0]))
+    }));
+    for r in &firsts {
+        let (cpu, byte) = r.as_ref().expect("every CPU reads the two-queue disk");
+        assert_eq!(*byte, b'r', "read on {cpu}");
+    }
+    let forwarded = d.forwarded() - before;
+    assert_eq!(forwarded, smp::online().saturating_sub(2) as u64, "the CPUs without a queue forwarded theirs");
+    println!("vdb: {} CPUs read through {} queues, {forwarded} requests forwarded by message", firsts.len(), d.queues().count());
     exec::block_on(async move {
         let mut buf = alloc::vec![0u8; 512];
         (&d).read(0, &mut buf).await.expect("a read-only disk still reads");
