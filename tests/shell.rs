@@ -7,8 +7,21 @@ use std::time::Duration;
 
 use odonata_tests::{Exit, assert_line_contains, boot_main_kernel, log_of};
 
+/// A command's output: the lines after its prompt line up to the next
+/// prompt, without kernel log lines (`[  uptime] cpuN LEVEL ...`), which
+/// share the console and may land between a command's lines (a watchdog
+/// report, say).
 fn lines_after<'a>(out: &'a odonata_runner::Outcome, prompt_line: &str) -> Vec<&'a str> {
-    out.lines().skip_while(|l| *l != prompt_line).skip(1).take_while(|l| !l.starts_with("odonata> ")).collect()
+    out.lines()
+        .skip_while(|l| *l != prompt_line)
+        .skip(1)
+        .take_while(|l| !l.starts_with("odonata> "))
+        .filter(|l| !is_log_line(l))
+        .collect()
+}
+
+fn is_log_line(line: &str) -> bool {
+    line.strip_prefix('[').and_then(|r| r.split_once("] cpu")).is_some_and(|(t, _)| t.trim().parse::<f64>().is_ok())
 }
 
 /// The first number after `label` in `line` ("4 tasks" -> 4 for "tasks").
