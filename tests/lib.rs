@@ -42,6 +42,7 @@ pub struct Boot {
     timeout: Duration,
     input: Vec<u8>,
     monitor: Option<session::MonitorScript>,
+    kill: Option<session::KillAfter>,
 }
 
 /// Boots test kernel `bin` (a binary of `tests/kernels`).
@@ -60,12 +61,18 @@ pub fn boot_main_kernel() -> Boot {
 impl Boot {
     /// Machines default to one CPU; SMP tests ask for more with [`Boot::smp`].
     fn new(elf: PathBuf) -> Self {
-        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None }
+        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None, kill: None }
     }
 
     /// Attaches a virtio-blk disk (what `cargo run -- --disk` does).
     pub fn disk(mut self, disk: odonata_runner::Disk) -> Self {
         self.machine.disks.push(disk);
+        self
+    }
+
+    /// Kills QEMU (SIGKILL) `delay` after the serial output shows `after`.
+    pub fn kill_after(mut self, after: &str, delay: Duration) -> Self {
+        self.kill = Some(session::KillAfter { after: after.into(), delay });
         self
     }
 
@@ -130,7 +137,7 @@ impl Boot {
     pub fn run(self) -> Outcome {
         let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture)
             .unwrap_or_else(|e| panic!("{e}"));
-        let out = session::run_scripted(&self.machine, &image, &self.input, self.monitor, self.timeout)
+        let out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(socket) = &self.machine.monitor_socket {
             let _ = std::fs::remove_file(socket);

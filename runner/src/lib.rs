@@ -25,7 +25,7 @@ pub mod session;
 pub use build::{Firmware, Profile};
 pub use error::Error;
 pub use qemu::{Accel, Chipset, Disk, Machine};
-pub use session::{KernelExit, Outcome};
+pub use session::{KernelExit, KillAfter, Outcome};
 
 use std::path::PathBuf;
 

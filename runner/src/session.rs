@@ -251,13 +251,36 @@ pub fn run_captured(machine: &Machine, image: &Path, input: &[u8], timeout: Dura
     run_scripted(machine, image, input, None, timeout)
 }
 
+/// Kill QEMU (SIGKILL, as a power cut would stop the machine) `delay` after
+/// the serial output first contains `after`: how the crash-consistency
+/// tests stop a kernel mid-stream.
+#[derive(Clone, Debug)]
+pub struct KillAfter {
+    /// The text to wait for.
+    pub after: String,
+    /// How long after it to kill.
+    pub delay: Duration,
+}
+
 /// [`run_captured`], plus a monitor script (which needs
-/// [`Machine::monitor_socket`]).
+/// [`Machine::monitor_socket`]) and an optional kill.
 pub fn run_scripted(
     machine: &Machine,
     image: &Path,
     input: &[u8],
     monitor: Option<MonitorScript>,
+    timeout: Duration,
+) -> Result<Outcome, Error> {
+    run_scripted_with_kill(machine, image, input, monitor, None, timeout)
+}
+
+/// [`run_scripted`] with an optional [`KillAfter`].
+pub fn run_scripted_with_kill(
+    machine: &Machine,
+    image: &Path,
+    input: &[u8],
+    monitor: Option<MonitorScript>,
+    kill: Option<KillAfter>,
     timeout: Duration,
 ) -> Result<Outcome, Error> {
     let start = Instant::now();
@@ -281,9 +304,20 @@ pub fn run_scripted(
         _ => None,
     };
 
+    let mut kill_at: Option<Instant> = None;
     let exit = loop {
         if let Some(status) = child.try_wait().map_err(Error::io("waiting for QEMU"))? {
             break KernelExit::from_status(status);
+        }
+        if let Some(k) = &kill {
+            if kill_at.is_none() && serial.lock().expect("serial buffer").windows(k.after.len().max(1)).any(|w| w == k.after.as_bytes()) {
+                kill_at = Some(Instant::now() + k.delay);
+            }
+            if kill_at.is_some_and(|at| Instant::now() >= at) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break KernelExit::NoReport(None);
+            }
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
