@@ -57,6 +57,8 @@ fn every_cpu_reads_and_writes_every_sector_through_its_own_queue() {
             "bad_requests_are_refused_before_the_device",
             "a_read_only_disk_refuses_writes",
             "a_dropped_request_leaves_reused_memory_alone",
+            "many_requests_in_flight_fill_the_queue_and_wait_for_room",
+            "a_long_request_is_split",
             "every_cpu_writes_its_share_then_flushes",
         ],
     );

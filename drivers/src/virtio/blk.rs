@@ -16,7 +16,11 @@
 //! The rule: a request's DMA memory belongs to its slot in the queue (by
 //! head) from the moment it is made available until the device returns
 //! that head. If the future that made it is dropped first, the slot is
-//! marked abandoned and keeps the memory; the completion frees it. The
+//! marked abandoned and keeps the memory; the completion frees it. A head
+//! is free for a new request as soon as the device returns it, so the
+//! completion moves a finished request out of its slot (into `finished`,
+//! by ticket) before its future has run: a future knows its request by
+//! ticket, never by head. The
 //! device can therefore never write into memory that was freed or reused,
 //! whatever the caller does. Completions are matched by head, in whatever
 //! order the device finishes them. A full queue makes the submitter wait
@@ -44,14 +48,16 @@ const MAX_CHUNK: usize = 64 * 1024;
 /// Entries per queue at most.
 const QUEUE_SIZE: u16 = 256;
 
-/// A request the device has not returned yet.
+/// A request the device has not returned yet, in the slot of its head.
 struct InFlight {
+    /// Which request it is: a head is reused as soon as the device returns
+    /// it, so the request's future knows itself by this, not by the head.
+    ticket: u64,
     /// Held, not read: the device reads it until the head comes back.
     _header: DmaObject,
     status: DmaObject,
     data: Option<DmaBuffer>,
     waker: Option<Waker>,
-    done: Option<Result<(), BlockError>>,
     /// Its future was dropped: the completion frees it.
     abandoned: bool,
 }
@@ -59,6 +65,10 @@ struct InFlight {
 struct QueueState {
     vq: SplitQueue<QueueMemory>,
     slots: Vec<Option<InFlight>>,
+    /// Requests the device returned whose futures have not taken the
+    /// result yet, by ticket.
+    finished: alloc::collections::BTreeMap<u64, (Result<(), BlockError>, Option<DmaBuffer>)>,
+    next_ticket: u64,
     room: VecDeque<Waker>,
     pool: Arc<DmaPool>,
     completed: u64,
@@ -116,7 +126,15 @@ impl Disk {
             let (vq, notify_at) = transport.setup_queue(i, QUEUE_SIZE, i + 1)?;
             let irq = transport.msix().bind(i + 1, owner, no_ack).map_err(TransportError::Msi)?;
             let slots = (0..vq.layout().size).map(|_| None).collect();
-            let state = QueueState { vq, slots, room: VecDeque::new(), pool: DmaPool::new(64, NO_LIMIT), completed: 0 };
+            let state = QueueState {
+                vq,
+                slots,
+                finished: alloc::collections::BTreeMap::new(),
+                next_ticket: 0,
+                room: VecDeque::new(),
+                pool: DmaPool::new(64, NO_LIMIT),
+                completed: 0,
+            };
             queues.push(Queue { index: i, notify_at, irq, state: OwnerCell::new(owner, state) });
         }
         transport.driver_ok();
@@ -177,8 +195,8 @@ impl Disk {
                 loop {
                     match s.vq.pop_used() {
                         Ok(Some(used)) => {
-                            let slot = &mut s.slots[usize::from(used.head)];
-                            let Some(req) = slot.as_mut() else {
+                            // The head is free again from here: take the request out of its slot.
+                            let Some(mut req) = s.slots[usize::from(used.head)].take() else {
                                 log::error!("{}: queue {index} returned head {} with no request", self.name, used.head);
                                 continue;
                             };
@@ -191,14 +209,12 @@ impl Disk {
                                 Status::Other(_) => Err(BlockError::Device("undefined request status")),
                             };
                             s.completed += 1;
-                            if req.abandoned {
-                                // Its future is gone: the memory is freed now, after the device.
-                                *slot = None;
-                            } else {
-                                req.done = Some(result);
+                            // An abandoned request's memory is freed here, after the device.
+                            if !req.abandoned {
                                 if let Some(w) = req.waker.take() {
                                     w.wake();
                                 }
+                                s.finished.insert(req.ticket, (result, req.data.take()));
                             }
                             if let Some(w) = s.room.pop_front() {
                                 w.wake();
@@ -239,12 +255,14 @@ impl Disk {
         }
         chain.push(Buffer { addr: status.phys_addr().as_u64(), len: 1, device_writes: true });
         let mut parts = Some((header, status, data));
-        let head = poll_fn(|cx| {
+        let (head, ticket) = poll_fn(|cx| {
             q.state.with(|s| match s.vq.add(&chain) {
                 Ok(head) => {
                     let (header, status, data) = parts.take().expect("added once");
-                    s.slots[usize::from(head)] = Some(InFlight { _header: header, status, data, waker: None, done: None, abandoned: false });
-                    Poll::Ready(head)
+                    let ticket = s.next_ticket;
+                    s.next_ticket += 1;
+                    s.slots[usize::from(head)] = Some(InFlight { ticket, _header: header, status, data, waker: None, abandoned: false });
+                    Poll::Ready((head, ticket))
                 }
                 Err(_) => {
                     s.room.push_back(cx.waker().clone());
@@ -256,21 +274,19 @@ impl Disk {
         if q.state.with(|s| s.vq.should_notify()) {
             self.transport.notify(q.notify_at, q.index);
         }
-        let mut pending = Pending { q, head, finished: false };
+        let mut pending = Pending { q, head, ticket, finished: false };
         poll_fn(|cx| {
             q.state.with(|s| {
-                let slot = &mut s.slots[usize::from(pending.head)];
-                let req = slot.as_mut().expect("a request in flight has its slot");
-                match req.done.take() {
-                    Some(result) => {
-                        let data = slot.take().and_then(|r| r.data);
-                        pending.finished = true;
-                        Poll::Ready(result.map(|()| data))
-                    }
-                    None => {
+                if let Some((result, data)) = s.finished.remove(&pending.ticket) {
+                    pending.finished = true;
+                    return Poll::Ready(result.map(|()| data));
+                }
+                match s.slots[usize::from(pending.head)].as_mut() {
+                    Some(req) if req.ticket == pending.ticket => {
                         req.waker = Some(cx.waker().clone());
                         Poll::Pending
                     }
+                    _ => unreachable!("request {} is neither in flight nor finished", pending.ticket),
                 }
             })
         })
@@ -318,6 +334,7 @@ impl Disk {
 struct Pending<'a> {
     q: &'a Queue,
     head: u16,
+    ticket: u64,
     finished: bool,
 }
 
@@ -327,12 +344,14 @@ impl Drop for Pending<'_> {
             return;
         }
         self.q.state.with(|s| {
-            let slot = &mut s.slots[usize::from(self.head)];
-            match slot.as_mut() {
-                // Completed between the last poll and now: free it here.
-                Some(req) if req.done.is_some() => *slot = None,
-                Some(req) => req.abandoned = true,
-                None => {}
+            // Completed since the last poll: drop its result and memory now.
+            if s.finished.remove(&self.ticket).is_some() {
+                return;
+            }
+            // Still the device's: the completion frees it.
+            if let Some(req) = s.slots[usize::from(self.head)].as_mut().filter(|r| r.ticket == self.ticket) {
+                req.abandoned = true;
+                req.waker = None;
             }
         });
     }
