@@ -233,7 +233,7 @@ fn disk_command_lists_dumps_and_writes() {
     image[..10].copy_from_slice(b"hello disk");
     std::fs::write(&rw, &image).unwrap();
     std::fs::write(&ro, &image).unwrap();
-    let script = "disk\ndisk read 0\ndisk write 3 written by the shell\ndisk read 3\ndisk vdb write 0 nope\ndisk read x\npoweroff\n";
+    let script = "disk\ndisk read 0\ndisk write 3 written by the shell\ndisk read 3\ndisk vdb write 0 nope\ndisk read x\ndisk bench\npoweroff\n";
     let out = boot_main_kernel()
         .smp(4)
         .disk(odonata_runner::Disk { path: rw.clone(), readonly: false, queues: None })
@@ -253,6 +253,9 @@ fn disk_command_lists_dumps_and_writes() {
     assert!(lines_after(&out, "odonata> disk read 3")[0].contains("written by the"), "{log}");
     assert!(out.has_line("disk: the disk is read-only"), "{log}");
     assert!(out.has_line("usage: disk [NAME] read LBA [COUNT] (COUNT 1..=16)"), "{log}");
+    let bench = lines_after(&out, "odonata> disk bench");
+    assert!(bench[0].starts_with("disk benchmark: vda (4 queues), 4 CPUs"), "{log}");
+    assert!(bench.iter().any(|l| l.starts_with("| (b) 4 CPUs, each its own queue | 32 |")), "{log}");
     let after = std::fs::read(&rw).unwrap();
     assert_eq!(&after[3 * 512..3 * 512 + 19], b"written by the shel");
     assert_eq!(std::fs::read(&ro).unwrap(), image, "the read-only image is unchanged");

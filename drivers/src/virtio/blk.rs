@@ -71,8 +71,14 @@ struct QueueState {
     next_ticket: u64,
     room: VecDeque<Waker>,
     pool: Arc<DmaPool>,
+    /// Data buffers (MAX_CHUNK bytes each) kept for reuse: contiguous runs
+    /// are not given back to the frame allocator as runs.
+    spares: Vec<DmaBuffer>,
     completed: u64,
 }
+
+/// Spare data buffers a queue keeps at most.
+const SPARES: usize = 32;
 
 /// One queue, owned by one CPU.
 pub struct Queue {
@@ -133,6 +139,7 @@ impl Disk {
                 next_ticket: 0,
                 room: VecDeque::new(),
                 pool: DmaPool::new(64, NO_LIMIT),
+                spares: Vec::new(),
                 completed: 0,
             };
             queues.push(Queue { index: i, notify_at, irq, state: OwnerCell::new(owner, state) });
@@ -293,39 +300,85 @@ impl Disk {
         .await
     }
 
-    /// Runs `request` on this CPU's queue: here if this CPU owns it,
-    /// otherwise on the queue's owner, by message.
-    async fn on_queue(&'static self, request: Chunk) -> Result<Option<Vec<u8>>, BlockError> {
-        let (index, here) = self.queue_for(smp::current());
-        if here {
-            return self.chunk(index, request).await;
+    /// A data buffer for queue `index`: a spare, or a new one.
+    fn buffer(&self, index: usize) -> Result<DmaBuffer, BlockError> {
+        match self.queues[index].state.with(|s| s.spares.pop()) {
+            Some(b) => Ok(b),
+            None => DmaBuffer::new(MAX_CHUNK, NO_LIMIT).map_err(|_| BlockError::Device("no DMA memory for a request")),
         }
-        let owner = self.queues[index].state.owner();
-        self.forwarded.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        run_on::run_on(owner, move || async move { self.chunk(index, request).await }).await
     }
 
-    /// One chunk on queue `index` (its owner CPU).
-    async fn chunk(&self, index: usize, request: Chunk) -> Result<Option<Vec<u8>>, BlockError> {
-        let Chunk { kind, sector, len, data } = request;
-        let buffer = if kind == RequestType::Flush {
-            None
-        } else {
-            let b = DmaBuffer::new(len, NO_LIMIT).map_err(|_| BlockError::Device("no DMA memory for a request"))?;
-            if let Some(bytes) = &data {
-                b.write(0, bytes);
+    /// Gives a data buffer back to queue `index`'s spares.
+    fn spare(&self, index: usize, b: DmaBuffer) {
+        self.queues[index].state.with(|s| {
+            if s.spares.len() < SPARES {
+                s.spares.push(b);
             }
-            Some(b)
-        };
-        let back = self.submit(index, kind, sector, buffer, len).await?;
-        Ok(match (kind, back) {
-            (RequestType::In, Some(b)) => {
-                let mut out = alloc::vec![0u8; len];
-                b.read(0, &mut out);
-                Some(out)
+        });
+    }
+
+    /// Reads `out.len()` bytes at `sector` on queue `index` (its owner CPU),
+    /// straight from the request's DMA buffer into `out`.
+    async fn read_here(&self, index: usize, sector: u64, out: &mut [u8]) -> Result<(), BlockError> {
+        let b = self.buffer(index)?;
+        let b = self.submit(index, RequestType::In, sector, Some(b), out.len()).await?.ok_or(BlockError::Device("a read returned no data"))?;
+        b.read(0, out);
+        self.spare(index, b);
+        Ok(())
+    }
+
+    /// Writes `data` at `sector` on queue `index` (its owner CPU).
+    async fn write_here(&self, index: usize, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        let b = self.buffer(index)?;
+        b.write(0, data);
+        if let Some(b) = self.submit(index, RequestType::Out, sector, Some(b), data.len()).await? {
+            self.spare(index, b);
+        }
+        Ok(())
+    }
+
+    /// The queue for this CPU, and its owner if that is another CPU (the
+    /// request then travels there by message; counted).
+    fn route(&self) -> (usize, Option<CpuId>) {
+        let (index, here) = self.queue_for(smp::current());
+        if here {
+            return (index, None);
+        }
+        self.forwarded.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        (index, Some(self.queues[index].state.owner()))
+    }
+
+    async fn read_chunk(&'static self, sector: u64, out: &mut [u8]) -> Result<(), BlockError> {
+        match self.route() {
+            (index, None) => self.read_here(index, sector, out).await,
+            (index, Some(owner)) => {
+                let len = out.len();
+                let got = run_on::run_on(owner, move || async move {
+                    let mut v = alloc::vec![0u8; len];
+                    self.read_here(index, sector, &mut v).await.map(|()| v)
+                })
+                .await?;
+                out.copy_from_slice(&got);
+                Ok(())
             }
-            _ => None,
-        })
+        }
+    }
+
+    async fn write_chunk(&'static self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        match self.route() {
+            (index, None) => self.write_here(index, sector, data).await,
+            (index, Some(owner)) => {
+                let v = data.to_vec();
+                run_on::run_on(owner, move || async move { self.write_here(index, sector, &v).await }).await
+            }
+        }
+    }
+
+    async fn flush_queue(&'static self) -> Result<(), BlockError> {
+        match self.route() {
+            (index, None) => self.submit(index, RequestType::Flush, 0, None, 0).await.map(|_| ()),
+            (index, Some(owner)) => run_on::run_on(owner, move || async move { self.submit(index, RequestType::Flush, 0, None, 0).await.map(|_| ()) }).await,
+        }
     }
 }
 
@@ -357,14 +410,6 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// One request's worth, as it travels to a queue's owner.
-struct Chunk {
-    kind: RequestType,
-    sector: u64,
-    len: usize,
-    data: Option<Vec<u8>>,
-}
-
 impl BlockDevice for &'static Disk {
     fn block_size(&self) -> u32 {
         self.block_size
@@ -384,8 +429,7 @@ impl BlockDevice for &'static Disk {
         let per_block = u64::from(disk.block_size) / blk::SECTOR;
         for (i, part) in buf.chunks_mut(disk.chunk).enumerate() {
             let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
-            let got = disk.on_queue(Chunk { kind: RequestType::In, sector, len: part.len(), data: None }).await?;
-            part.copy_from_slice(&got.ok_or(BlockError::Device("a read returned no data"))?);
+            disk.read_chunk(sector, part).await?;
         }
         Ok(())
     }
@@ -396,7 +440,7 @@ impl BlockDevice for &'static Disk {
         let per_block = u64::from(disk.block_size) / blk::SECTOR;
         for (i, part) in buf.chunks(disk.chunk).enumerate() {
             let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
-            disk.on_queue(Chunk { kind: RequestType::Out, sector, len: part.len(), data: Some(part.to_vec()) }).await?;
+            disk.write_chunk(sector, part).await?;
         }
         Ok(())
     }
@@ -406,7 +450,7 @@ impl BlockDevice for &'static Disk {
         if !disk.can_flush {
             return Ok(());
         }
-        disk.on_queue(Chunk { kind: RequestType::Flush, sector: 0, len: 0, data: None }).await.map(|_| ())
+        disk.flush_queue().await
     }
 }
 

@@ -34,6 +34,8 @@ pub enum TransportError {
     VectorRefused(u16),
     /// No DMA memory for a queue.
     Dma(DmaOutOfMemory),
+    /// Another driver has the device.
+    Claimed(pci::AlreadyClaimed),
 }
 
 impl fmt::Display for TransportError {
@@ -47,6 +49,7 @@ impl fmt::Display for TransportError {
             TransportError::NoQueue(q) => write!(f, "queue {q} does not exist"),
             TransportError::VectorRefused(q) => write!(f, "queue {q} did not take its MSI-X entry"),
             TransportError::Dma(e) => write!(f, "{e}"),
+            TransportError::Claimed(e) => write!(f, "{e}"),
         }
     }
 }
@@ -97,6 +100,7 @@ impl Transport {
     /// MSI-X table (every entry masked).
     pub fn open(function: &'static Function) -> Result<Self, TransportError> {
         let access = pci::access().ok_or(TransportError::Msi(MsiError::NoPci))?;
+        pci::claim(function).map_err(TransportError::Claimed)?;
         let bdf = function.bdf();
         let (mut common_cap, mut notify_cap, mut device_cap) = (None, None, None);
         for cap in function.capabilities.iter().filter(|c| c.kind == Kind::Vendor) {

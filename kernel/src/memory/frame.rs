@@ -144,11 +144,22 @@ pub fn allocate() -> Option<PhysFrame> {
 /// device's DMA reach), and returns the first. Runs are cut from the part of
 /// the memory map never handed out yet: a region too short for the run is
 /// skipped, its rest given to the free list as single frames, so nothing is
-/// lost. Freed runs come back as single frames ([`deallocate`] each).
+/// lost. Freed runs come back as single frames ([`deallocate`] each), which
+/// serve later one-frame runs; a driver that makes many larger runs keeps
+/// and reuses them (the block driver does).
 pub fn allocate_contiguous(count: u64, limit: u64) -> Option<PhysFrame> {
     let mut guard = FRAMES.lock();
     let f = guard.as_mut()?;
     let bytes = count.checked_mul(FRAME)?;
+    // One frame: the free list first, if its head is within reach.
+    if count == 1 && f.free_head != 0 && f.free_head + FRAME <= limit {
+        let head = f.free_head;
+        // SAFETY: frames on the free list are ours and unused; their first
+        // word holds the link (see `deallocate`).
+        f.free_head = unsafe { phys_to_virt(PhysAddr::new(head)).as_ptr::<u64>().read() };
+        f.in_use += 1;
+        return Some(PhysFrame::containing_address(PhysAddr::new(head)));
+    }
     loop {
         if f.region == f.count {
             return None;

@@ -67,6 +67,28 @@ pub fn access() -> Option<&'static Access> {
     BUS.get().map(|b| &b.access)
 }
 
+static CLAIMED: spin::Mutex<Vec<Bdf>> = spin::Mutex::new(Vec::new());
+
+/// Another driver has the function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlreadyClaimed(pub Bdf);
+
+impl core::fmt::Display for AlreadyClaimed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} is already driven by another driver", self.0)
+    }
+}
+
+/// Claims `function` for the calling driver: one driver per function.
+pub fn claim(function: &Function) -> Result<(), AlreadyClaimed> {
+    let mut claimed = CLAIMED.lock();
+    if claimed.contains(&function.bdf()) {
+        return Err(AlreadyClaimed(function.bdf()));
+    }
+    claimed.push(function.bdf());
+    Ok(())
+}
+
 /// The first function with these ids.
 pub fn find(vendor: u16, device: u16) -> Option<&'static Function> {
     functions().iter().find(|f| f.header.vendor == vendor && f.header.device == device)

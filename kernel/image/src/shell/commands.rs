@@ -29,7 +29,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("ipi", "", "IPI-queue counters per CPU"),
     ("mem", "", "frames and heap in use"),
     ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
-    ("disk", "[NAME] [read LBA [N] | write LBA TEXT]", "disks and their queues' CPUs; a hex dump; a block written"),
+    ("disk", "[NAME] [read LBA [N] | write LBA TEXT | bench]", "disks and their queues' CPUs; a hex dump; a block written; the benchmark"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
     ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),

@@ -1,7 +1,8 @@
 //! `disk`: the virtio-blk disks, their size, and which CPU each queue's
 //! interrupt goes to; `disk read LBA [COUNT]` dumps blocks of the first
 //! disk in hex and `disk write LBA TEXT` writes a block and flushes
-//! (`disk NAME read ...` for another disk).
+//! (`disk NAME read ...` for another disk); `disk bench` runs the disk
+//! benchmark (per-CPU queues; the locked baseline needs the bench kernel).
 
 use alloc::string::String;
 use core::fmt::Write as _;
@@ -37,6 +38,13 @@ pub async fn disk(out: &mut Out, args: &str) {
                 _ => outln!(out, "usage: disk [NAME] read LBA [COUNT] (COUNT 1..={MAX_DUMP})"),
             }
         }
+        Some("bench") => match chosen {
+            Some(d) => {
+                let table = bench::disk(d, None).await;
+                out.write(&table).await;
+            }
+            None => outln!(out, "disk: no disks (cargo run -- --disk FILE)"),
+        },
         Some("write") => {
             let Some(d) = chosen else {
                 outln!(out, "disk: no disks (cargo run -- --disk FILE)");
@@ -61,7 +69,7 @@ pub async fn disk(out: &mut Out, args: &str) {
                 _ => outln!(out, "usage: disk [NAME] write LBA TEXT"),
             }
         }
-        Some(_) => outln!(out, "usage: disk [NAME] [read LBA [COUNT] | write LBA TEXT]"),
+        Some(_) => outln!(out, "usage: disk [NAME] [read LBA [COUNT] | write LBA TEXT | bench]"),
     }
 }
 
