@@ -76,6 +76,17 @@ impl Boot {
         self
     }
 
+    /// QEMU waits for gdb on `port` (127.0.0.1) before running.
+    pub fn gdb(mut self, port: u16) -> Self {
+        self.machine.gdb_port = Some(port);
+        self
+    }
+
+    /// The kernel ELF this boots (what gdb reads symbols from).
+    pub fn elf(&self) -> &std::path::Path {
+        &self.elf
+    }
+
     /// The chipset (default q35).
     pub fn chipset(mut self, chipset: odonata_runner::Chipset) -> Self {
         self.machine.chipset = chipset;

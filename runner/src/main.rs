@@ -116,11 +116,8 @@ fn run(o: Options) -> Result<ExitCode, Error> {
     };
     let image = build::image(&elf, o.machine.firmware, Verbosity::Show)?;
     if let Some(port) = o.machine.gdb_port {
-        eprintln!(
-            "odonata: QEMU is waiting for gdb. In another terminal run:\n  gdb -ex 'symbol-file {} -o {:#x}' -ex 'target remote localhost:{port}'",
-            elf.display(),
-            KERNEL_BASE
-        );
+        let args: Vec<String> = odonata_runner::qemu::gdb_args(&elf, port).iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        eprintln!("odonata: QEMU is waiting for gdb. In another terminal run:\n  gdb {}", args.join(" "));
     }
     if o.machine.accel == Accel::Kvm {
         eprintln!("odonata: using KVM (opt-in); if this machine's /dev/kvm is nested it may be slower than TCG");
@@ -131,9 +128,6 @@ fn run(o: Options) -> Result<ExitCode, Error> {
     }
     Ok(ExitCode::from(exit.process_code()))
 }
-
-/// Where the bootloader loads the kernel (kernel/src/boot.rs, `KERNEL_BASE`).
-const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
 
 fn main() -> ExitCode {
     let result = parse(std::env::args().skip(1)).and_then(|o| match o {
@@ -226,7 +220,7 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("-machine q35 -accel tcg"), "{joined}");
         assert!(joined.contains("-smp 2"), "{joined}");
-        assert!(joined.contains("-gdb tcp::9000 -S"), "{joined}");
+        assert!(joined.contains("-gdb tcp:127.0.0.1:9000 -S"), "{joined}");
         assert!(joined.contains("isa-debug-exit,iobase=0xf4"), "{joined}");
         assert!(joined.contains("format=raw,file=/tmp/k.img"), "{joined}");
     }

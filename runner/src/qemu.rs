@@ -122,6 +122,21 @@ impl Default for Machine {
     }
 }
 
+/// Where the bootloader loads the kernel (kernel/src/boot.rs, `KERNEL_BASE`).
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// The arguments that attach gdb to a kernel booted with `gdb_port`: the
+/// kernel ELF's symbols at the address the bootloader loads it, then the
+/// QEMU gdb stub. `cargo run -- --gdb` prints them; the gdb test runs them.
+pub fn gdb_args(elf: &Path, port: u16) -> Vec<String> {
+    vec![
+        "-ex".into(),
+        format!("symbol-file {} -o {KERNEL_BASE:#x}", elf.display()),
+        "-ex".into(),
+        format!("target remote localhost:{port}"),
+    ]
+}
+
 /// Finds `qemu-system-x86_64` on PATH.
 pub fn find_qemu() -> Result<PathBuf, Error> {
     let name = "qemu-system-x86_64";
@@ -182,7 +197,8 @@ impl Machine {
         };
         cmd.args(["-device", DEBUG_EXIT_DEVICE]);
         if let Some(port) = self.gdb_port {
-            cmd.arg("-gdb").arg(format!("tcp::{port}")).arg("-S");
+            // gdb's port listens on loopback only.
+            cmd.arg("-gdb").arg(format!("tcp:127.0.0.1:{port}")).arg("-S");
         }
         for (i, disk) in self.disks.iter().enumerate() {
             let readonly = if disk.readonly { ",readonly=on" } else { "" };
