@@ -238,6 +238,12 @@ impl Disk {
         }
     }
 
+    /// The device sector where chunk `i` of a request at block `lba` starts.
+    fn chunk_sector(&self, lba: u64, i: usize) -> u64 {
+        let per_block = u64::from(self.block_size) / blk::SECTOR;
+        (lba + (i * self.chunk / self.block_size as usize) as u64) * per_block
+    }
+
     /// The queue this CPU submits to, and whether it owns it.
     fn queue_for(&self, cpu: CpuId) -> (usize, bool) {
         let i = cpu.as_usize() % self.queues.len();
@@ -426,10 +432,8 @@ impl BlockDevice for &'static Disk {
     async fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         self.check(lba, buf.len(), false)?;
         let disk: &'static Disk = self;
-        let per_block = u64::from(disk.block_size) / blk::SECTOR;
         for (i, part) in buf.chunks_mut(disk.chunk).enumerate() {
-            let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
-            disk.read_chunk(sector, part).await?;
+            disk.read_chunk(disk.chunk_sector(lba, i), part).await?;
         }
         Ok(())
     }
@@ -437,10 +441,8 @@ impl BlockDevice for &'static Disk {
     async fn write(&self, lba: u64, buf: &[u8]) -> Result<(), BlockError> {
         self.check(lba, buf.len(), true)?;
         let disk: &'static Disk = self;
-        let per_block = u64::from(disk.block_size) / blk::SECTOR;
         for (i, part) in buf.chunks(disk.chunk).enumerate() {
-            let sector = (lba + (i * disk.chunk / disk.block_size as usize) as u64) * per_block;
-            disk.write_chunk(sector, part).await?;
+            disk.write_chunk(disk.chunk_sector(lba, i), part).await?;
         }
         Ok(())
     }
