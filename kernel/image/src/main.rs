@@ -45,8 +45,9 @@ fn main() -> ! {
     }
     // virtio-blk disks (none unless the runner was given --disk).
     let _ = drivers::virtio::blk::disks();
-    if framebuffer::enable().is_none() {
-        log::info!("no framebuffer console (serial only)");
+    match framebuffer::enable() {
+        Some(drawer) => drop(exec::spawn_named("console-draw", drawer.run())),
+        None => log::info!("no framebuffer console (serial only)"),
     }
     exec::block_on(shell::run(shell::Input::new(serial, keyboard)))
 }
