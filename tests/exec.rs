@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, Exit};
+use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, source_line, Exit};
 
 #[test]
 fn every_cpu_runs_its_executor_and_10000_tasks() {
@@ -30,7 +30,7 @@ fn every_cpu_runs_its_executor_and_10000_tasks() {
 }
 
 #[test]
-fn a_panicking_task_is_named_in_the_report() {
+fn a_panicking_driver_task_is_named_and_its_backtrace_symbolized() {
     let out = boot("task_panic").smp(2).run();
     assert_eq!(out.exit, Exit::Failure, "{}", log_of(&out));
     assert!(
@@ -40,4 +40,9 @@ fn a_panicking_task_is_named_in_the_report() {
         "{}",
         log_of(&out)
     );
+    // The runner symbolized the trace: the panicking function and its
+    // line, then the driver's async fn that called it.
+    let line = source_line("tests/kernels/src/bin/task_panic.rs", "panic!(\"deliberate panic in a task\")");
+    assert_line_contains(&out, &format!("task_panic::device_status at tests/kernels/src/bin/task_panic.rs:{line}:"));
+    assert_line_contains(&out, "doomed_driver");
 }

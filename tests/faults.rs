@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_line_contains, assert_passed, boot};
+use odonata_tests::{assert_line_contains, assert_passed, boot, source_line};
 
 #[test]
 fn page_fault_reports_address_and_error_bits() {
@@ -15,6 +15,9 @@ fn page_fault_reports_address_and_error_bits() {
         "FATAL on cpu0: page fault (vector 14): read of 0xdeadbeef000, page not present, error code 0x0",
     );
     assert_line_contains(&out, "rip 0xffffffff8");
+    // Symbolized by the runner: the faulting function and line.
+    let line = source_line("tests/kernels/src/bin/page_fault.rs", "read_volatile(UNMAPPED");
+    assert_line_contains(&out, &format!("page_fault::unmapped_read_faults at tests/kernels/src/bin/page_fault.rs:{line}:"));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use odonata_runner::build::{self, Verbosity};
+use odonata_runner::symbolize::{self, Symbolizer};
 use odonata_runner::{Firmware, KernelExit, Machine, Outcome, Profile, session};
 
 pub use odonata_runner::KernelExit as Exit;
@@ -148,10 +149,17 @@ impl Boot {
     pub fn run(self) -> Outcome {
         let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture)
             .unwrap_or_else(|e| panic!("{e}"));
-        let out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
+        let mut out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(socket) = &self.machine.monitor_socket {
             let _ = std::fs::remove_file(socket);
+        }
+        // Backtraces get function and line, in assertion messages too.
+        if out.serial.contains(symbolize::HEADER) {
+            match Symbolizer::new(&self.elf) {
+                Ok(s) => out.serial = s.annotate(&out.serial),
+                Err(e) => out.serial.push_str(&format!("\n(runner: {e}; backtraces left raw)\n")),
+            }
         }
         out
     }
@@ -195,4 +203,13 @@ pub fn assert_skipped(out: &Outcome, tests: &[&str]) {
 /// Asserts some serial line contains `needle`.
 pub fn assert_line_contains(out: &Outcome, needle: &str) {
     assert!(out.lines().any(|l| l.contains(needle)), "no line contains {needle:?}: {}", log_of(out));
+}
+
+/// The 1-based number of the line of `file` (relative to the workspace)
+/// that contains `marker`: how a test names the line a backtrace must show
+/// without hard-coding it.
+pub fn source_line(file: &str, marker: &str) -> usize {
+    let path = odonata_runner::workspace_root().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().position(|l| l.contains(marker)).unwrap_or_else(|| panic!("{marker:?} is not in {file}")) + 1
 }

@@ -16,6 +16,7 @@ use core::task::{Context, Poll, Waker};
 use alloc::boxed::Box;
 
 use crate::hooks::Hooks;
+use crate::poll_record::{PollInProgress, PollRecord};
 use crate::wake_stack::WakeStack;
 use crate::join::JoinHandle;
 use crate::remote::{Adopt, RemoteSpawner};
@@ -87,6 +88,8 @@ pub(crate) struct Shared {
     remote_wakes: AtomicUsize,
     /// Task ids, for local and remote spawns alike.
     pub(crate) next_id: AtomicUsize,
+    /// The poll in progress, for the stall detector (`poll_record.rs`).
+    polling: PollRecord,
     owned: UnsafeCell<Owned>,
 }
 
@@ -198,6 +201,7 @@ impl Executor {
             wake_stack: WakeStack::new(),
             remote_wakes: AtomicUsize::new(0),
             next_id: AtomicUsize::new(1),
+            polling: PollRecord::new(),
             owned: UnsafeCell::new(Owned {
                 lists: [TaskList::new(), TaskList::new(), TaskList::new()],
                 stats: Stats::default(),
@@ -309,21 +313,26 @@ impl Executor {
                 o.stats.polls += 1;
             });
             // SAFETY: owner-only field.
-            header.local.with_mut(|l| unsafe { (*l).polls = (*l).polls.saturating_add(1) });
+            let long = header.local.with_mut(|l| unsafe {
+                (*l).polls = (*l).polls.saturating_add(1);
+                (*l).long_polls
+            });
             let start = *mark.get_or_insert_with(self.shared.hooks.now);
+            self.shared.polling.begin(h, start, long);
             // SAFETY: owner, not complete.
             let result = unsafe { (header.vtable.poll)(h, &mut cx) };
+            self.shared.polling.end();
             let end = (self.shared.hooks.now)();
             mark = Some(end);
             let spent = end.wrapping_sub(start);
             // SAFETY: owner-only fields.
-            let place = header.local.with_mut(|l| unsafe {
+            let (place, long) = header.local.with_mut(|l| unsafe {
                 (*l).cycles += spent;
-                (*l).place
+                ((*l).place, (*l).long_polls)
             });
             let slow = self.owned(|o| {
                 o.current = None;
-                o.on_slow.filter(|_| spent > o.slow_cycles)
+                o.on_slow.filter(|_| spent > o.slow_cycles && !long)
             });
             if let Some(report) = slow {
                 // SAFETY: owner; `h` is alive (the executor's reference).
@@ -448,8 +457,30 @@ impl Executor {
         Some((ident.id(), ident.name()))
     }
 
+    /// The poll running on this executor now, if any. Meant for an
+    /// interrupt handler on the executor's own CPU (the stall detector),
+    /// which may have interrupted that very poll; reads only atomics and the
+    /// task's fixed identity.
+    pub fn poll_in_progress(&self) -> Option<PollInProgress> {
+        self.shared.polling.read()
+    }
+
+    /// Says that the task being polled polls for long by design (a
+    /// benchmark that spins on the clock, a test that waits by spinning):
+    /// the watchdog and the stall detector leave it alone from now on.
+    /// No effect outside a poll.
+    pub fn allow_long_polls(&self) {
+        let Some(h) = self.owned(|o| o.current) else { return };
+        // SAFETY: the task being polled is alive.
+        let header = unsafe { h.as_ref() };
+        // SAFETY: owner-only field, written by the owner.
+        header.local.with_mut(|l| unsafe { (*l).long_polls = true });
+        self.shared.polling.mark_long();
+    }
+
     /// The cooperative watchdog: after any poll that took more than `cycles`
-    /// (per [`Hooks::now`]), `report` is called with the task and the cycles.
+    /// (per [`Hooks::now`]), `report` is called with the task and the cycles
+    /// (unless the task [allows long polls](Self::allow_long_polls)).
     pub fn set_watchdog(&self, cycles: u64, report: fn(&TaskInfo, u64)) {
         self.owned(|o| {
             o.slow_cycles = cycles;

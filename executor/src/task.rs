@@ -60,6 +60,8 @@ pub(crate) struct Local {
     /// Times polled (saturating).
     pub(crate) polls: u32,
     pub(crate) place: Place,
+    /// The task polls for long by design (`Executor::allow_long_polls`).
+    pub(crate) long_polls: bool,
 }
 
 /// Id, band and name, fixed at spawn, packed into two words: the id in the
@@ -177,7 +179,7 @@ pub(crate) fn allocate<F: Future + 'static>(
             home,
             inbox_next: AtomicPtr::new(core::ptr::null_mut()),
             join_waker: UnsafeCell::new(None),
-            local: UnsafeCell::new(Local { prev: None, next: None, cycles: 0, polls: 0, place }),
+            local: UnsafeCell::new(Local { prev: None, next: None, cycles: 0, polls: 0, place, long_polls: false }),
             ident: Ident::new(id, name, band),
         },
         stage: UnsafeCell::new(Stage::Running(future)),

@@ -481,6 +481,50 @@ fn watchdog_names_slow_polls_and_current_task_is_tracked() {
     assert_eq!(ex.current_task(), None, "nothing is polled between ticks");
 }
 
+/// What an interrupt on the executor's CPU sees in the middle of a poll (the
+/// stall detector's view): the task, when its poll began, and whether it
+/// said its polls are long by design.
+#[test]
+fn the_poll_in_progress_is_visible_from_inside_it() {
+    let ex = Rc::new(executor());
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let (inner, log) = (Rc::clone(&ex), Rc::clone(&seen));
+    drop(ex.spawn_with(Spawn { name: Some("spinner"), band: Band::Normal }, async move {
+        log.borrow_mut().push(inner.poll_in_progress());
+        inner.allow_long_polls();
+        log.borrow_mut().push(inner.poll_in_progress());
+        yield_now().await;
+        log.borrow_mut().push(inner.poll_in_progress());
+    }));
+    assert_eq!(ex.poll_in_progress(), None, "no poll before the tick");
+    ex.run_until_idle();
+    assert_eq!(ex.poll_in_progress(), None, "none after it");
+    let seen = seen.borrow();
+    let polls: Vec<_> = seen.iter().map(|p| p.expect("inside a poll")).collect();
+    assert!(polls.iter().all(|p| p.task == 1 && p.name == Some("spinner")), "{polls:?}");
+    assert_eq!(polls.iter().map(|p| p.long_by_design).collect::<Vec<_>>(), [false, true, true], "the mark lasts past the poll that set it");
+    assert!(polls[0].started <= polls[2].started, "the second poll began later: {polls:?}");
+}
+
+#[test]
+fn a_task_that_allows_long_polls_is_not_reported() {
+    static SLOW: Mutex<Vec<Option<&'static str>>> = Mutex::new(Vec::new());
+    const THRESHOLD_NS: u64 = 20_000_000;
+    let ex = Rc::new(executor());
+    ex.set_watchdog(THRESHOLD_NS, |task, _| SLOW.lock().unwrap().push(task.name));
+    for name in ["spins by design", "hog"] {
+        let inner = Rc::clone(&ex);
+        drop(ex.spawn_with(Spawn { name: Some(name), band: Band::Normal }, async move {
+            if name == "spins by design" {
+                inner.allow_long_polls();
+            }
+            std::thread::sleep(std::time::Duration::from_nanos(2 * THRESHOLD_NS));
+        }));
+    }
+    ex.run_until_idle();
+    assert_eq!(*SLOW.lock().unwrap(), [Some("hog")]);
+}
+
 #[test]
 fn remote_spawn_is_made_here_and_runs_there() {
     use std::sync::mpsc;

@@ -25,9 +25,7 @@ use bootloader_api::config::{BootloaderConfig, Mapping};
 
 use crate::{arch, console, memory, smp, time};
 
-/// Where the bootloader maps the (position-independent) kernel ELF: the top
-/// 2 GiB. Fixed so that `symbol-file kernel -o KERNEL_BASE` in gdb matches.
-pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+pub use crate::memory::layout::KERNEL_BASE;
 
 /// Stack size of the boot CPU's kernel stack (after the switch).
 pub const BOOT_STACK_SIZE: usize = 256 * 1024;

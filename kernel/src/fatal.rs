@@ -14,6 +14,7 @@
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use crate::arch::backtrace::Backtrace;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::exceptions::Fault;
 use crate::arch::{cpu, percpu, qemu};
@@ -67,6 +68,7 @@ pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
         "    rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}\n    rsi {:#018x}  rdi {:#018x}  rbp {:#018x}  r8  {:#018x}\n",
         frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8
     ));
+    emergency_write(format_args!("{}", Backtrace::of_frame(frame)));
     crate::testing::on_fatal(Report::Fault(fault))
 }
 
@@ -85,6 +87,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         )),
         None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}{task}: {}\n", info.message())),
     }
+    emergency_write(format_args!("{}", Backtrace::here()));
     crate::testing::on_fatal(Report::Panic)
 }
 

@@ -12,6 +12,8 @@
 //! session::run_*      interactive (terminal or piped stdin), or captured with
 //!                     a timeout for tests; the kernel's isa-debug-exit code
 //!                     becomes a KernelExit
+//! symbolize           backtraces in the kernel's output get function and
+//!                     file:line from the ELF (addr2line)
 //! ```
 
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -21,6 +23,7 @@ pub mod build;
 pub mod error;
 pub mod qemu;
 pub mod session;
+pub mod symbolize;
 
 pub use build::{Firmware, Profile};
 pub use error::Error;

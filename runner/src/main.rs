@@ -5,9 +5,11 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use odonata_runner::build::{self, Verbosity};
+use odonata_runner::symbolize::Symbolizer;
 use odonata_runner::{Accel, Chipset, Disk, Error, Firmware, Machine, Profile, session};
 
 const HELP: &str = "\
@@ -122,7 +124,19 @@ fn run(o: Options) -> Result<ExitCode, Error> {
     if o.machine.accel == Accel::Kvm {
         eprintln!("odonata: using KVM (opt-in); if this machine's /dev/kvm is nested it may be slower than TCG");
     }
-    let exit = session::run_interactive(&o.machine, &image)?;
+    // Backtraces in the output get function and line from this ELF; a
+    // kernel whose symbols cannot be read still boots, unsymbolized.
+    let symbols = match Symbolizer::new(&elf) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("odonata: {e}; backtraces stay raw addresses");
+            None
+        }
+    };
+    if std::io::stdin().is_terminal() {
+        eprintln!("odonata: this terminal is the serial console. To leave: `poweroff` at the prompt, or Ctrl-C (stops QEMU)");
+    }
+    let exit = session::run_interactive(&o.machine, &image, symbols)?;
     if exit != odonata_runner::KernelExit::Success {
         eprintln!("odonata: {}", exit.describe());
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::qemu::Machine;
+use crate::symbolize::{Annotator, Symbolizer};
 
 /// The line the kernel prints once its UART is ready for input
 /// (kernel/src/console/mod.rs, `READY_LINE`).
@@ -152,30 +153,39 @@ fn feed_input(mut to: ChildStdin, mut input: impl Read + Send + 'static, ready: 
     });
 }
 
-/// Boots interactively: serial on this terminal, or piped stdin relayed once
-/// the kernel is up. Returns when QEMU exits.
-pub fn run_interactive(machine: &Machine, image: &Path) -> Result<KernelExit, Error> {
+/// Boots interactively: serial input from this terminal, or piped stdin
+/// relayed once the kernel is up; output to stdout, with backtraces
+/// symbolized by `symbols` (`symbolize.rs`). Returns when QEMU exits.
+pub fn run_interactive(machine: &Machine, image: &Path, symbols: Option<Symbolizer>) -> Result<KernelExit, Error> {
     let cmd = machine.command(image)?;
-    let status = if std::io::stdin().is_terminal() {
-        let mut child = spawn(cmd, Stdio::inherit(), Stdio::inherit())?;
-        child.wait().map_err(Error::io("waiting for QEMU"))?
-    } else {
-        let mut child = spawn(cmd, Stdio::piped(), Stdio::piped())?;
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout is piped");
-        let printer = pump_output(
-            out,
-            |bytes| {
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(bytes).and_then(|()| o.flush());
-            },
-            tx,
-        );
+    let terminal = std::io::stdin().is_terminal();
+    // A terminal is QEMU's own input (it sets raw mode on it); its output
+    // still passes through here, to be symbolized.
+    let mut child = spawn(cmd, if terminal { Stdio::inherit() } else { Stdio::piped() }, Stdio::piped())?;
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout is piped");
+    let mut annotator = Annotator::new();
+    let printer = pump_output(
+        out,
+        move |bytes| {
+            let annotated;
+            let bytes = match &symbols {
+                Some(s) => {
+                    annotated = annotator.feed(s, bytes);
+                    annotated.as_slice()
+                }
+                None => bytes,
+            };
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(bytes).and_then(|()| o.flush());
+        },
+        tx,
+    );
+    if !terminal {
         feed_input(child.stdin.take().expect("stdin is piped"), std::io::stdin(), rx);
-        let status = child.wait().map_err(Error::io("waiting for QEMU"))?;
-        let _ = printer.join();
-        status
-    };
+    }
+    let status = child.wait().map_err(Error::io("waiting for QEMU"))?;
+    let _ = printer.join();
     Ok(KernelExit::from_status(status))
 }
 

@@ -2,6 +2,7 @@
 //! exception handlers, legacy timers, stack switching, CPU instructions and the
 //! QEMU exit device. The rest of the kernel calls the typed functions here.
 
+pub mod backtrace;
 pub mod cpu;
 pub mod cpu_id;
 pub mod entry;

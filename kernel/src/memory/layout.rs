@@ -9,6 +9,11 @@ use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::structures::paging::PageTableIndex;
 
+/// Where the bootloader maps the (position-independent) kernel ELF: the top
+/// 2 GiB. Fixed so that `symbol-file kernel -o KERNEL_BASE` in gdb, and the
+/// runner's symbolizer, find the ELF's addresses at `address - KERNEL_BASE`.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
 /// A range of kernel virtual addresses.
 #[derive(Clone, Copy, Debug)]
 pub struct Region {
@@ -71,6 +76,12 @@ pub(super) fn init() {
         size: SLOT_SIZE,
     };
     LAYOUT.call_once(|| Layout { heap: region(free[0]), stacks: region(free[1]), mmio: region(free[2]) });
+}
+
+/// The kernel's virtual layout, if [`init`] has run (for the fatal path,
+/// which may run before it).
+pub fn try_get() -> Option<&'static Layout> {
+    LAYOUT.get()
 }
 
 /// The kernel's virtual layout.

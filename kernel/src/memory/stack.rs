@@ -59,18 +59,30 @@ impl KernelStack {
     }
 }
 
+/// The slot `addr` falls in, as (slot base, mapped pages of its stack);
+/// `None` outside the stacks region or in an unused slot. Lock-free: the
+/// fatal path and the stall detector call it.
+fn slot_of(addr: u64) -> Option<(u64, u64)> {
+    let stacks = super::layout::try_get()?.stacks;
+    if !stacks.contains(addr) {
+        return None;
+    }
+    let slot = ((addr - stacks.start()) / SLOT_SIZE) as usize;
+    let pages = u64::from(SLOT_PAGES.get(slot)?.load(Ordering::Acquire));
+    (pages != 0).then(|| (stacks.start() + slot as u64 * SLOT_SIZE, pages))
+}
+
 /// Whether a fault at `addr` is an overflow of some kernel stack: the address
 /// is in the guard space of an allocated stack slot.
 pub fn is_overflow(addr: u64) -> bool {
-    let stacks = super::layout::get().stacks;
-    if !stacks.contains(addr) {
-        return false;
-    }
-    let offset = addr - stacks.start();
-    let slot = (offset / SLOT_SIZE) as usize;
-    let pages = match SLOT_PAGES.get(slot) {
-        Some(p) => u64::from(p.load(Ordering::Acquire)),
-        None => return false,
-    };
-    pages != 0 && offset % SLOT_SIZE < SLOT_SIZE - pages * PAGE
+    slot_of(addr).is_some_and(|(base, pages)| addr - base < SLOT_SIZE - pages * PAGE)
+}
+
+/// The mapped range `bottom..top` of the kernel stack that holds `addr`,
+/// if `addr` is on one (how a backtrace knows which frame pointers it may
+/// follow).
+pub fn containing(addr: u64) -> Option<core::ops::Range<u64>> {
+    let (base, pages) = slot_of(addr)?;
+    let (bottom, top) = (base + SLOT_SIZE - pages * PAGE, base + SLOT_SIZE);
+    (bottom..top).contains(&addr).then_some(bottom..top)
 }
