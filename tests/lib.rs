@@ -53,7 +53,13 @@ pub fn boot(bin: &str) -> Boot {
 
 /// Boots the real kernel (what `cargo run` boots), optimised.
 pub fn boot_main_kernel() -> Boot {
-    match build::kernel("kernel-image", "kernel", Profile::Release, Verbosity::Capture) {
+    boot_main_kernel_as(Profile::Release)
+}
+
+/// Boots the real kernel built with `profile` (`Profile::Dev` is exactly
+/// what `cargo run` boots).
+pub fn boot_main_kernel_as(profile: Profile) -> Boot {
+    match build::kernel("kernel-image", "kernel", profile, Verbosity::Capture) {
         Ok(elf) => Boot::new(elf),
         Err(e) => panic!("{e}"),
     }

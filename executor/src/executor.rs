@@ -325,10 +325,13 @@ impl Executor {
             let end = (self.shared.hooks.now)();
             mark = Some(end);
             let spent = end.wrapping_sub(start);
+            // Long by design if the task said so at any point of the poll
+            // (a scoped exemption has ended by the time the poll returns).
+            let long = self.shared.polling.was_long();
             // SAFETY: owner-only fields.
-            let (place, long) = header.local.with_mut(|l| unsafe {
+            let place = header.local.with_mut(|l| unsafe {
                 (*l).cycles += spent;
-                ((*l).place, (*l).long_polls)
+                (*l).place
             });
             let slow = self.owned(|o| {
                 o.current = None;
@@ -465,22 +468,27 @@ impl Executor {
         self.shared.polling.read()
     }
 
-    /// Says that the task being polled polls for long by design (a
+    /// Says whether the task being polled polls for long by design (a
     /// benchmark that spins on the clock, a test that waits by spinning):
-    /// the watchdog and the stall detector leave it alone from now on.
-    /// No effect outside a poll.
-    pub fn allow_long_polls(&self) {
-        let Some(h) = self.owned(|o| o.current) else { return };
+    /// while it does, the watchdog and the stall detector leave it alone (a
+    /// poll during which it was allowed at any point counts as allowed).
+    /// Returns the previous setting (`false` outside a poll, where this has
+    /// no effect), so a scoped exemption can restore it.
+    pub fn set_long_polls(&self, allowed: bool) -> bool {
+        let Some(h) = self.owned(|o| o.current) else { return false };
         // SAFETY: the task being polled is alive.
         let header = unsafe { h.as_ref() };
         // SAFETY: owner-only field, written by the owner.
-        header.local.with_mut(|l| unsafe { (*l).long_polls = true });
-        self.shared.polling.mark_long();
+        let was = header.local.with_mut(|l| unsafe { core::mem::replace(&mut (*l).long_polls, allowed) });
+        if allowed {
+            self.shared.polling.mark_long();
+        }
+        was
     }
 
     /// The cooperative watchdog: after any poll that took more than `cycles`
     /// (per [`Hooks::now`]), `report` is called with the task and the cycles
-    /// (unless the task [allows long polls](Self::allow_long_polls)).
+    /// (unless the task [allows long polls](Self::set_long_polls)).
     pub fn set_watchdog(&self, cycles: u64, report: fn(&TaskInfo, u64)) {
         self.owned(|o| {
             o.slow_cycles = cycles;

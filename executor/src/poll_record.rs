@@ -33,8 +33,8 @@ pub struct PollInProgress {
     pub name: Option<&'static str>,
     /// When the poll began (per [`Hooks::now`](crate::Hooks)).
     pub started: u64,
-    /// The task said it polls for long by design
-    /// ([`Executor::allow_long_polls`](crate::Executor::allow_long_polls)).
+    /// The task said, at some point of this poll, that it polls for long
+    /// by design ([`Executor::set_long_polls`](crate::Executor::set_long_polls)).
     pub long_by_design: bool,
 }
 
@@ -56,9 +56,15 @@ impl PollRecord {
         self.task.store(task.as_ptr(), Ordering::Release);
     }
 
-    /// The running poll says it is long by design.
+    /// The running poll is long by design (for the rest of it).
     pub(crate) fn mark_long(&self) {
         self.long.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the poll that just ended was long by design at any point
+    /// (the owner, after `end`).
+    pub(crate) fn was_long(&self) -> bool {
+        self.long.load(Ordering::Relaxed)
     }
 
     /// The poll has returned.

@@ -491,7 +491,7 @@ fn the_poll_in_progress_is_visible_from_inside_it() {
     let (inner, log) = (Rc::clone(&ex), Rc::clone(&seen));
     drop(ex.spawn_with(Spawn { name: Some("spinner"), band: Band::Normal }, async move {
         log.borrow_mut().push(inner.poll_in_progress());
-        inner.allow_long_polls();
+        inner.set_long_polls(true);
         log.borrow_mut().push(inner.poll_in_progress());
         yield_now().await;
         log.borrow_mut().push(inner.poll_in_progress());
@@ -512,13 +512,15 @@ fn a_task_that_allows_long_polls_is_not_reported() {
     const THRESHOLD_NS: u64 = 20_000_000;
     let ex = Rc::new(executor());
     ex.set_watchdog(THRESHOLD_NS, |task, _| SLOW.lock().unwrap().push(task.name));
-    for name in ["spins by design", "hog"] {
+    for name in ["spins by design", "spins in a scope", "hog"] {
         let inner = Rc::clone(&ex);
         drop(ex.spawn_with(Spawn { name: Some(name), band: Band::Normal }, async move {
-            if name == "spins by design" {
-                inner.allow_long_polls();
-            }
+            let was = if name == "hog" { false } else { inner.set_long_polls(true) };
             std::thread::sleep(std::time::Duration::from_nanos(2 * THRESHOLD_NS));
+            if name == "spins in a scope" {
+                // The scope ends before the poll returns: still exempt.
+                inner.set_long_polls(was);
+            }
         }));
     }
     ex.run_until_idle();

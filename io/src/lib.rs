@@ -20,6 +20,8 @@
 //!   a [`WaitCell`]; the producer is an interrupt handler, the consumer a task.
 //! - [`TimerQueue`]: one CPU's pending timers, earliest deadline first.
 //! - [`Barrier`]: an async barrier for tasks on any CPUs.
+//! - [`StallRecord`]: one CPU's stalled task, published for every CPU (a
+//!   sequence lock over atomics).
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
@@ -37,6 +39,7 @@ pub mod block;
 mod irq_ring;
 pub mod line;
 pub mod sync;
+mod stall_record;
 mod timer_queue;
 mod wait_cell;
 
@@ -44,5 +47,6 @@ pub use atomic_waker::AtomicWaker;
 pub use barrier::Barrier;
 pub use embedded_io_async;
 pub use irq_ring::{IrqRing, Pushed, Recv};
+pub use stall_record::{Stall, StallRecord};
 pub use timer_queue::{TimerKey, TimerQueue};
 pub use wait_cell::{Wait, WaitCell};

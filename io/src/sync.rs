@@ -13,6 +13,21 @@ pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Orde
 pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(loom)]
+pub use loom::sync::atomic::fence;
+
+#[cfg(not(loom))]
+pub use core::sync::atomic::fence;
+
+/// In a retry loop: a spin hint (under loom a yield, so the model lets the
+/// other thread make progress).
+pub fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+#[cfg(loom)]
 pub use loom::cell::UnsafeCell;
 
 /// `core::cell::UnsafeCell` with loom's closure-based access API.

@@ -248,3 +248,49 @@ fn ten_thousand_timers_each_fire_exactly_once() {
     assert!(last >= 10_007);
     assert!(counters.iter().all(|(c, _)| c.0.load(Ordering::SeqCst) == 1));
 }
+
+#[test]
+fn a_stall_record_publishes_and_clears() {
+    use io::{Stall, StallRecord};
+    let r = StallRecord::new();
+    assert_eq!(r.get(), None);
+    let s = Stall { task: 7, name: Some("spinner"), since: 1234 };
+    r.set(Some(s));
+    assert_eq!(r.get(), Some(s));
+    r.set(Some(Stall { name: None, ..s }));
+    assert_eq!(r.get().map(|s| s.name), Some(None));
+    r.set(None);
+    assert_eq!(r.get(), None);
+}
+
+/// Two threads: one writes a stream of records whose fields agree with each
+/// other, one reads; every read is whole.
+#[test]
+fn a_stall_record_read_while_written_is_whole() {
+    use io::{Stall, StallRecord};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const NAMES: [&str; 3] = ["a", "bb", "ccc"];
+    let r = Arc::new(StallRecord::new());
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (r, done) = (Arc::clone(&r), Arc::clone(&done));
+        std::thread::spawn(move || {
+            for i in 1..200_000u64 {
+                let name = NAMES[(i % 3) as usize];
+                r.set(Some(Stall { task: i, name: Some(name), since: i * 10 }));
+            }
+            done.store(true, Ordering::Release);
+        })
+    };
+    let mut reads = 0u64;
+    while !done.load(Ordering::Acquire) {
+        if let Some(s) = r.get() {
+            assert_eq!(s.since, s.task * 10, "{s:?}");
+            assert_eq!(s.name, Some(NAMES[(s.task % 3) as usize]), "{s:?}");
+            reads += 1;
+        }
+    }
+    writer.join().unwrap();
+    println!("{reads} whole reads while 200,000 records were written");
+}

@@ -107,3 +107,27 @@ fn ring_fifo_overflow_counted_no_lost_wakeup() {
     });
 }
 
+
+/// A reader racing two writes of a stall record sees none, the first or
+/// the second, each whole: never the task of one with the name or start
+/// time of another.
+#[test]
+fn a_stall_record_is_never_read_torn() {
+    use io::{Stall, StallRecord};
+    loom::model(|| {
+        let record = Arc::new(StallRecord::new());
+        let a = Stall { task: 1, name: Some("a"), since: 10 };
+        let b = Stall { task: 2, name: Some("bb"), since: 20 };
+        let writer = {
+            let record = Arc::clone(&record);
+            loom::thread::spawn(move || {
+                record.set(Some(a));
+                record.set(Some(b));
+            })
+        };
+        let seen = record.get();
+        assert!(seen.is_none() || seen == Some(a) || seen == Some(b), "torn: {seen:?}");
+        writer.join().unwrap();
+        assert_eq!(record.get(), Some(b));
+    });
+}

@@ -27,6 +27,14 @@ use crate::{arch, console, memory, smp, time};
 
 pub use crate::memory::layout::KERNEL_BASE;
 
+/// The build profile, for the boot log (and `bench`, which warns in a
+/// debug build).
+pub const BUILD: &str = if cfg!(debug_assertions) {
+    "debug build: unoptimised, timings are not representative; `cargo run -- --release` for an optimised kernel"
+} else {
+    "release build"
+};
+
 /// Stack size of the boot CPU's kernel stack (after the switch).
 pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
@@ -59,7 +67,7 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     });
     console::init();
     time::init();
-    log::info!("Odonata {} booting", env!("CARGO_PKG_VERSION"));
+    log::info!("Odonata {} booting ({})", env!("CARGO_PKG_VERSION"), BUILD);
     log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
 
     RSDP.store(info.rsdp_addr.into_option().unwrap_or(0), Ordering::Relaxed);

@@ -41,8 +41,11 @@ use crate::{ipiq, smp, time};
 
 pub use executor::{Band, JoinError, TaskInfo, yield_now};
 
-/// Polls longer than this are logged (the cooperative watchdog).
-pub const WATCHDOG_MS: u64 = 10;
+/// Polls longer than this are logged once they return (the cooperative
+/// watchdog; `stall` reports a poll that does not return). Above the
+/// longest poll of an idle or interactive session in a debug kernel under
+/// emulation (a shell command formatting a table: 10-20 ms).
+pub const WATCHDOG_MS: u64 = 50;
 
 /// TSC cycles each CPU has spent halted in its loop (for `cpus`: idle share).
 static IDLE_CYCLES: [core::sync::atomic::AtomicU64; MAX_CPUS] = [const { core::sync::atomic::AtomicU64::new(0) }; MAX_CPUS];
@@ -97,8 +100,9 @@ static HOOKS: Hooks =
     Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc, remote_wake: hook_remote_wake };
 
 fn watchdog(task: &TaskInfo, cycles: u64) {
+    let ended = if crate::stall::poll_returned(task.id) { " (the stall reported earlier is over)" } else { "" };
     log::warn!(
-        "watchdog: task {} '{}' on {} ran {} ms without yielding",
+        "watchdog: task {} '{}' on {} ran {} ms without yielding{ended}",
         task.id,
         task.name.unwrap_or("?"),
         smp::current(),
@@ -124,11 +128,51 @@ pub fn this() -> &'static Executor {
     ex
 }
 
-/// The task being polled on this CPU, as (id, name), for the panic report.
-pub fn current_task() -> Option<(u64, Option<&'static str>)> {
+/// This CPU's executor if it has started (never creates one: for interrupt
+/// handlers).
+pub fn existing() -> Option<&'static Executor> {
     let p = EXECUTORS.get(smp::current().as_usize())?.load(Ordering::Acquire);
     // SAFETY: as in `this`: our own CPU's executor.
-    (!p.is_null()).then(|| unsafe { &*p }.current_task()).flatten()
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Whether this CPU is halted in its loop, waiting for work (as an
+/// interrupt handler sees it: the interrupt ended the halt, the flag is
+/// cleared after the handler).
+pub fn is_halted() -> bool {
+    HALTED[percpu::current_id().as_usize()].load(Ordering::Relaxed)
+}
+
+static HALTED: [core::sync::atomic::AtomicBool; MAX_CPUS] = [const { core::sync::atomic::AtomicBool::new(false) }; MAX_CPUS];
+
+/// Lets the task being polled on this CPU poll for long by design (a
+/// benchmark partner that spins on the clock): the watchdog and the stall
+/// detector leave it alone from now on. For part of a task, use
+/// [`long_polls_allowed`].
+pub fn allow_long_polls() {
+    if let Some(ex) = existing() {
+        ex.set_long_polls(true);
+    }
+}
+
+/// `future`, whose polls may be long by design (a benchmark run from the
+/// shell): the watchdog and the stall detector leave the task alone while
+/// it polls `future`, and only then.
+pub async fn long_polls_allowed<F: Future>(future: F) -> F::Output {
+    let mut future = core::pin::pin!(future);
+    core::future::poll_fn(move |cx| {
+        let ex = this();
+        let was = ex.set_long_polls(true);
+        let out = future.as_mut().poll(cx);
+        ex.set_long_polls(was);
+        out
+    })
+    .await
+}
+
+/// The task being polled on this CPU, as (id, name), for the panic report.
+pub fn current_task() -> Option<(u64, Option<&'static str>)> {
+    existing()?.current_task()
 }
 
 /// Spawns `future` on this CPU.
@@ -159,6 +203,10 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     ipiq::drain();
     ipiq::kick_due();
     time::timer::run_expired();
+    if ex.has_work() {
+        // Before the polls: a first poll that never returns is caught too.
+        time::timer::arm_busy_check();
+    }
     ex.tick();
     if spin_us > 0 {
         let deadline = time::deadline_after_us(spin_us);
@@ -180,7 +228,10 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         return;
     }
     let halted = cpu::rdtsc();
+    let flag = &HALTED[percpu::current_id().as_usize()];
+    flag.store(true, Ordering::Relaxed);
     interrupts::enable_and_hlt();
+    flag.store(false, Ordering::Relaxed);
     ipiq::set_idle(false);
     // Only this CPU writes its slot.
     let slot = &IDLE_CYCLES[percpu::current_id().as_usize()];

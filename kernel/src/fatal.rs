@@ -65,10 +65,10 @@ pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
         frame.rip, frame.cs, frame.rflags, frame.rsp, frame.ss
     ));
     emergency_write(format_args!(
-        "    rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}\n    rsi {:#018x}  rdi {:#018x}  rbp {:#018x}  r8  {:#018x}\n",
+        "    rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}\n    rsi {:#018x}  rdi {:#018x}  rbp {:#018x}  r8  {:#018x}",
         frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8
     ));
-    emergency_write(format_args!("{}", Backtrace::of_frame(frame)));
+    emergency_write(format_args!("{}\n", Backtrace::of_frame(frame)));
     crate::testing::on_fatal(Report::Fault(fault))
 }
 
@@ -79,15 +79,15 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     let task = TaskName(crate::exec::current_task());
     match info.location() {
         Some(at) => emergency_write(format_args!(
-            "\n!!! PANIC on cpu{cpu}{task} at {}:{}:{}: {}\n",
+            "\n!!! PANIC on cpu{cpu}{task} at {}:{}:{}: {}",
             at.file(),
             at.line(),
             at.column(),
             info.message()
         )),
-        None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}{task}: {}\n", info.message())),
+        None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}{task}: {}", info.message())),
     }
-    emergency_write(format_args!("{}", Backtrace::here()));
+    emergency_write(format_args!("{}\n", Backtrace::here()));
     crate::testing::on_fatal(Report::Panic)
 }
 

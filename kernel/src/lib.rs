@@ -38,6 +38,7 @@ pub mod memory;
 pub mod pci;
 pub mod run_on;
 pub mod smp;
+pub mod stall;
 pub mod testing;
 pub mod time;
 

@@ -113,25 +113,31 @@ pub fn init(rsdp: Option<u64>) {
     idt::set_handler(vectors::WAKE, on_wake_ipi);
     idt::set_handler(vectors::SPURIOUS, on_spurious);
     crate::time::timer::init_global();
+    crate::stall::init();
     ioapic::init(&info.ioapics);
     crate::acpi::set_machine(info.clone());
     log::info!(
-        "{} CPUs in the MADT ({} disabled), local APIC in {mode} mode, boot CPU APIC id {}",
-        info.cpus.len(),
+        "{} in the MADT ({} disabled), local APIC in {mode} mode, boot CPU APIC id {}",
+        CpuCount(info.cpus.len()),
         info.disabled_cpus,
         lapic::id().0
     );
     interrupts::enable();
 
     let aps: alloc::vec::Vec<ApicId> = info.cpus.iter().copied().filter(|&a| a != lapic::id()).collect();
-    if aps.is_empty() {
-        return;
+    if !aps.is_empty() {
+        start_aps(&aps);
     }
+    log::info!("smp: {} online", CpuCount(online()));
+}
+
+/// Starts the application processors `aps`, one after another.
+fn start_aps(aps: &[ApicId]) {
     if let Err(e) = trampoline::install() {
         log::error!("cannot start application processors: {e:?}");
         return;
     }
-    for apic in aps {
+    for &apic in aps {
         let Some(id) = CpuId::try_new(online()) else {
             log::warn!("more than {MAX_CPUS} CPUs: APIC id {} left offline", apic.0);
             continue;
@@ -145,7 +151,19 @@ pub fn init(rsdp: Option<u64>) {
             log::error!("APIC id {} did not answer INIT-SIPI-SIPI within 500 ms; continuing without it", apic.0);
         }
     }
-    log::info!("smp: {} CPUs online", online());
+}
+
+/// A number of CPUs, as prose: "1 CPU", "4 CPUs".
+#[derive(Clone, Copy, Debug)]
+pub struct CpuCount(pub usize);
+
+impl core::fmt::Display for CpuCount {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 CPU"),
+            n => write!(f, "{n} CPUs"),
+        }
+    }
 }
 
 fn start_ap(id: CpuId, apic: ApicId) -> bool {

@@ -104,7 +104,7 @@ fn us(cycles: u64) -> f64 {
 
 /// Runs the benchmark on `disk` (and the locked baseline, if given);
 /// returns its table.
-pub async fn disk(disk: &'static Disk, baseline: Option<&'static LockedQueue>) -> String {
+pub(crate) async fn disk(disk: &'static Disk, baseline: Option<&'static LockedQueue>) -> String {
     let n = smp::online();
     let mut t = String::new();
     let _ = writeln!(t, "disk benchmark: {} ({} queues), {n} CPUs, 4 KiB random reads, {PER_TASK} per task", disk.name(), disk.queues().count());

@@ -274,7 +274,7 @@ async fn timer_lateness() -> Vec<u64> {
 }
 
 /// Runs the driver benchmark; returns its table.
-pub async fn drivers() -> Result<String, BenchError> {
+pub(crate) async fn drivers() -> Result<String, BenchError> {
     let (me, other) = pair()?;
     idt::set_handler(LATENCY_VECTOR, on_latency_irq);
     idt::set_handler(BARE_VECTOR, on_bare);

@@ -80,7 +80,7 @@ async fn ping_pong() -> f64 {
 }
 
 /// Runs the executor benchmark on this CPU; returns its table.
-pub async fn executor() -> String {
+pub(crate) async fn executor() -> String {
     let spawn = spawn_run_complete().await;
     let wake = ping_pong().await;
     let overhead = executor::overhead_bytes::<core::future::Ready<()>>();

@@ -95,18 +95,18 @@ impl Iterator for Walk {
 }
 
 impl fmt::Display for Backtrace {
-    /// The header line and one `#N 0xADDRESS` line per frame, each indented
-    /// by four spaces; never allocates (it runs on the fatal path and in
-    /// interrupt handlers).
+    /// The header line and one `#N 0xADDRESS` line per frame, indented,
+    /// each line *starting* with its newline (so it can end a log line);
+    /// never allocates (it runs on the fatal path and in interrupt handlers).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "    {HEADER} {KERNEL_BASE:#x}; the runner adds function and line):")?;
+        write!(f, "\n    {HEADER} {KERNEL_BASE:#x}; the runner adds function and line):")?;
         let mut any = false;
         for (i, addr) in self.addresses().enumerate() {
-            writeln!(f, "      #{i} {addr:#018x}")?;
+            write!(f, "\n      #{i} {addr:#018x}")?;
             any = true;
         }
         if !any {
-            writeln!(f, "      (no frames: the stack is not a kernel stack)")?;
+            write!(f, "\n      (no frames: the stack is not a kernel stack)")?;
         }
         Ok(())
     }

@@ -14,8 +14,15 @@
 //!                             (TSC-deadline mode where the CPU has it, else
 //!                             one-shot in bus/16 ticks); nothing pending:
 //!                             stop the timer. Then sti; hlt.
-//! timer interrupt             count, EOI: its only job is to end the halt
+//! timer interrupt             count, EOI: its job is to end the halt, and
+//!                             on a busy CPU to run the busy check (below)
 //! ```
+//!
+//! The busy check (`set_busy_check`, used by `crate::stall`): after a turn
+//! that polled tasks, the loop makes sure the timer fires within the
+//! check's period (`arm_busy_check`); the interrupt asks the check, which
+//! looks at the poll it stopped, and re-arms while it says so. Going idle
+//! replaces it with the real deadline, so only busy CPUs take it.
 //!
 //! Locking: a CPU's queue is touched from task context only (never from an
 //! interrupt handler), almost always by its own CPU; the spin lock is there
@@ -34,6 +41,7 @@ use crate::arch::idt;
 use crate::arch::vectors::{self, Vector};
 use crate::arch::lapic::{self, TimerMode};
 use crate::arch::{cpu, percpu};
+use x86_64::instructions::interrupts;
 use crate::smp::{CpuId, MAX_CPUS};
 
 const MODE_NONE: u8 = 0;
@@ -96,11 +104,66 @@ pub fn init_this_cpu() {
     }
 }
 
-fn on_timer(_: Vector, _: &mut InterruptFrame) {
+/// The busy check: while a CPU runs tasks, its timer also fires every
+/// `period` cycles, and `check` looks at what the interrupt stopped
+/// (`crate::stall`); it returns whether to keep checking.
+struct BusyCheck {
+    period: u64,
+    check: fn(&InterruptFrame) -> bool,
+}
+
+static BUSY_CHECK: spin::Once<BusyCheck> = spin::Once::new();
+
+/// Installs the busy check (once, at boot).
+pub fn set_busy_check(period: core::time::Duration, check: fn(&InterruptFrame) -> bool) {
+    BUSY_CHECK.call_once(|| BusyCheck { period: super::duration_to_cycles(period).max(1), check });
+}
+
+/// Called by the loop after it polled tasks: makes sure this CPU's timer
+/// fires within the busy check's period, so a poll that never returns is
+/// seen. Costs a load and a compare when the timer is already due sooner
+/// (every turn but the first of a busy stretch); `prepare_idle` replaces
+/// the check with the real deadline (or stops the timer) before a halt, so
+/// an idle CPU takes no check interrupts.
+pub fn arm_busy_check() {
+    let Some(busy) = BUSY_CHECK.get() else { return };
+    let Some(mode) = mode() else { return };
+    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let now = cpu::rdtsc();
+    let due = now.saturating_add(busy.period);
+    if timers.armed.load(Ordering::Relaxed) <= due {
+        return;
+    }
+    interrupts::without_interrupts(|| program(timers, mode, due, cpu::rdtsc()));
+}
+
+/// Programs this CPU's timer for `deadline` (later than `now`).
+fn program(timers: &CpuTimers, mode: TimerMode, deadline: u64, now: u64) {
+    match mode {
+        TimerMode::TscDeadline => lapic::timer_arm_deadline(deadline),
+        TimerMode::OneShot => {
+            let hz = super::tsc_hz().max(1);
+            // Round up: an early interrupt costs a wakeup, a late one costs
+            // lateness. Longer than the counter holds: wake and re-arm.
+            let ticks = (u128::from(deadline.saturating_sub(now)) * u128::from(LAPIC_HZ.load(Ordering::Relaxed))).div_ceil(u128::from(hz));
+            lapic::timer_arm_count(u32::try_from(ticks).unwrap_or(u32::MAX).max(1));
+        }
+    }
+    timers.armed.store(deadline, Ordering::Relaxed);
+}
+
+fn on_timer(_: Vector, frame: &mut InterruptFrame) {
     let t = &TIMERS[percpu::current_id().as_usize()];
     t.interrupts.fetch_add(1, Ordering::Relaxed);
     t.armed.store(NOT_ARMED, Ordering::Relaxed);
     lapic::eoi();
+    if let Some(busy) = BUSY_CHECK.get()
+        && (busy.check)(frame)
+        && let Some(mode) = mode()
+    {
+        let now = cpu::rdtsc();
+        program(t, mode, now.saturating_add(busy.period), now);
+    }
 }
 
 /// Arms a timer on this CPU: `waker` is woken by this CPU's loop once the
@@ -193,17 +256,7 @@ pub fn prepare_idle(extra: Option<u64>) -> bool {
     if armed == deadline {
         return true;
     }
-    match mode {
-        TimerMode::TscDeadline => lapic::timer_arm_deadline(deadline),
-        TimerMode::OneShot => {
-            let hz = super::tsc_hz().max(1);
-            // Round up: an early interrupt costs a wakeup, a late one costs
-            // lateness. Longer than the counter holds: wake and re-arm.
-            let ticks = (u128::from(deadline - now) * u128::from(LAPIC_HZ.load(Ordering::Relaxed))).div_ceil(u128::from(hz));
-            lapic::timer_arm_count(u32::try_from(ticks).unwrap_or(u32::MAX));
-        }
-    }
-    timers.armed.store(deadline, Ordering::Relaxed);
+    program(timers, mode, deadline, now);
     true
 }
 

@@ -16,7 +16,7 @@ use kernel::arch::vectors;
 use kernel::arch::qemu::{ExitCode, exit};
 use kernel::exec::TaskInfo;
 use kernel::smp::{self, CpuId};
-use kernel::{arch, exec, ipiq, memory, run_on, time};
+use kernel::{arch, exec, ipiq, memory, run_on, stall, time};
 
 use super::out::{Out, outln};
 
@@ -35,6 +35,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),
     ("on", "CPU COMMAND", "run COMMAND on CPU"),
     ("echo", "TEXT", "print TEXT"),
+    ("spin", "CPU MS", "a task on CPU that spins MS ms without yielding (to see the stall report)"),
     ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, drivers)"),
     ("int3", "", "take a breakpoint exception and return"),
     ("poweroff", "", "exit QEMU with success"),
@@ -72,6 +73,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "log" => set_log(&mut out, rest).await,
             "on" => on(&mut out, rest).await,
             "echo" => outln!(out, "{rest}"),
+            "spin" => spin(&mut out, rest).await,
             "bench" => bench(&mut out).await,
             "int3" => {
                 arch::cpu::breakpoint();
@@ -111,16 +113,38 @@ fn cpu_id(n: usize) -> CpuId {
     CpuId::try_new(n).unwrap_or(CpuId::BOOT)
 }
 
+/// How long the statistics commands wait for a CPU: one that has not
+/// answered by then is shown as not answering (a stalled task holds it).
+const ANSWER_WITHIN: Duration = Duration::from_millis(500);
+
+/// Why `cpu` did not answer, for the statistics commands.
+fn not_answering(cpu: CpuId) -> String {
+    match stall::stalled(cpu) {
+        Some((s, ran)) => alloc::format!(
+            "{cpu}: not answering: task {} '{}' has run {} ms without yielding (stalled)",
+            s.task,
+            s.name.unwrap_or("?"),
+            ran.as_millis()
+        ),
+        None => alloc::format!("{cpu}: not answering within {} ms", ANSWER_WITHIN.as_millis()),
+    }
+}
+
 async fn cpus(out: &mut Out) {
-    let rows = run_on::broadcast(|| async {
+    let rows = run_on::broadcast_within(ANSWER_WITHIN, || async {
         let me = smp::current();
         let stats = exec::this().stats();
-        (me, stats.live, stats.polls, exec::idle_cycles(me))
+        (stats.live, stats.polls, exec::idle_cycles(me))
     })
     .await;
     let up = time::uptime();
     let mut s = alloc::format!("cpus: {} online, listed from {}\n", smp::online(), smp::current());
-    for (cpu, tasks, polls, idle) in rows {
+    for (n, row) in rows.into_iter().enumerate() {
+        let cpu = cpu_id(n);
+        let Some((tasks, polls, idle)) = row else {
+            let _ = writeln!(s, "{}", not_answering(cpu));
+            continue;
+        };
         let apic = arch::percpu::get(cpu).map_or(0, |p| p.apic_id().0);
         let share = 100.0 * time::cycles_to_duration(idle).as_secs_f64() / up.as_secs_f64().max(1e-9);
         let _ = writeln!(s, "{cpu}: APIC id {apic}, {tasks} tasks, {polls} polls, idle {share:.1}%");
@@ -129,16 +153,28 @@ async fn cpus(out: &mut Out) {
 }
 
 async fn ps(out: &mut Out) {
-    let per_cpu = run_on::broadcast(|| async {
-        let me = smp::current();
+    let per_cpu = run_on::broadcast_within(ANSWER_WITHIN, || async {
         let running = exec::current_task().map(|(id, _)| id);
         let mut tasks: Vec<TaskInfo> = Vec::new();
         exec::this().for_each_task(|t| tasks.push(t));
-        (me, running, tasks)
+        (running, tasks)
     })
     .await;
     let mut s = String::from("CPU   ID      NAME              STATE    POLLS      CYCLES\n");
-    for (cpu, running, tasks) in per_cpu {
+    for (n, row) in per_cpu.into_iter().enumerate() {
+        let cpu = cpu_id(n);
+        let Some((running, tasks)) = row else {
+            match stall::stalled(cpu) {
+                Some((t, ran)) => {
+                    let name = t.name.unwrap_or("-");
+                    let _ = writeln!(s, "{:<5} {:<7} {name:<17} {:<8} -          running {} ms without yielding", n, t.task, "stalled", ran.as_millis());
+                }
+                None => {
+                    let _ = writeln!(s, "{}", not_answering(cpu));
+                }
+            }
+            continue;
+        };
         for t in tasks {
             let state = if Some(t.id) == running {
                 "running"
@@ -147,7 +183,7 @@ async fn ps(out: &mut Out) {
             } else {
                 "waiting"
             };
-            let _ = writeln!(s, "{:<5} {:<7} {:<17} {:<8} {:<10} {}", cpu.as_u32(), t.id, t.name.unwrap_or("-"), state, t.polls, t.cycles);
+            let _ = writeln!(s, "{:<5} {:<7} {:<17} {:<8} {:<10} {}", n, t.id, t.name.unwrap_or("-"), state, t.polls, t.cycles);
         }
     }
     out.write(&s).await;
@@ -175,9 +211,14 @@ async fn irq(out: &mut Out) {
 }
 
 async fn ipi(out: &mut Out) {
-    let rows = run_on::broadcast(|| async { (smp::current(), ipiq::stats()) }).await;
+    let rows = run_on::broadcast_within(ANSWER_WITHIN, || async { ipiq::stats() }).await;
     let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST  SET ASIDE\n");
-    for (cpu, q) in rows {
+    for (n, row) in rows.into_iter().enumerate() {
+        let cpu = cpu_id(n);
+        let Some(q) = row else {
+            let _ = writeln!(s, "{}", not_answering(cpu));
+            continue;
+        };
         let _ = writeln!(
             s,
             "{:<5} {:<10} {:<10} {:<10} {:<13} {:<10} {:<16} {:<8} {}",
@@ -244,7 +285,29 @@ async fn on(out: &mut Out, rest: &str) {
     run_on::run_on(target, move || async move { run(&command).await }).await;
 }
 
+/// The most `spin` will spin: long enough to see a stall, short enough
+/// that a typo does not lose a CPU for good.
+const SPIN_LIMIT_MS: u64 = 60_000;
+
+async fn spin(out: &mut Out, rest: &str) {
+    let mut words = rest.split_whitespace();
+    let (cpu, ms) = match (words.next().map(str::parse::<usize>), words.next().map(str::parse::<u64>), words.next()) {
+        (Some(Ok(n)), Some(Ok(ms)), None) if n < smp::online() && ms <= SPIN_LIMIT_MS => (cpu_id(n), ms),
+        _ => {
+            outln!(out, "usage: spin CPU MS (CPU 0..{}, MS at most {SPIN_LIMIT_MS})", smp::online().saturating_sub(1));
+            return;
+        }
+    };
+    // The spinning task is on its own: the prompt comes back at once (unless
+    // CPU is this one, which then runs nothing else until it is done).
+    drop(run_on::spawn_on_named(cpu, "spin", async move { time::delay_us(ms * 1000) }));
+    outln!(out, "spinning on {cpu} for {ms} ms without yielding");
+}
+
 async fn bench(out: &mut Out) {
+    if cfg!(debug_assertions) {
+        outln!(out, "note: this is a debug kernel (unoptimised): its figures are not representative. For real ones: cargo run -- --release");
+    }
     outln!(out, "running the IPI-queue benchmark...");
     match bench::ipi_queues().await {
         Ok(table) => out.write(&table).await,

@@ -34,7 +34,7 @@ const HISTORY: usize = 100;
 pub async fn run(mut input: Input) -> ! {
     let mut out = Out::new();
     let mut editor = LineEditor::new(MAX_LINE, HISTORY);
-    out.line(format_args!("odonata shell on {} CPUs; type help", kernel::smp::online())).await;
+    out.line(format_args!("odonata shell on {}; type help", kernel::smp::CpuCount(kernel::smp::online()))).await;
     loop {
         out.write(PROMPT).await;
         let line = loop {

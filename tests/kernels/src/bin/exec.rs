@@ -106,6 +106,6 @@ fn every_cpu_runs_10000_yielding_tasks() {
 
 fn watchdog_names_a_task_that_does_not_yield() {
     exec::block_on(async {
-        exec::spawn_named("hog", async { time::delay_us(30_000) }).await.unwrap();
+        exec::spawn_named("hog", async { time::delay_us(2 * 1000 * kernel::exec::WATCHDOG_MS) }).await.unwrap();
     });
 }

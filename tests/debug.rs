@@ -1,0 +1,62 @@
+//! A kernel developer's tools, tried as a user would: a stuck task reported
+//! while it spins, with a symbolized backtrace; an interactive session that
+//! prints no false alarms. (The gdb test is in `gdb.rs`; symbolized panics
+//! and faults in `exec.rs` and `faults.rs`.)
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use odonata_runner::Profile;
+use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, boot_main_kernel_as, log_of, source_line};
+
+#[test]
+fn a_task_stuck_in_a_loop_is_reported_while_it_spins() {
+    let out = boot("stall").smp(2).run();
+    assert_passed(&out, &["a_task_stuck_in_a_loop_is_reported_while_it_spins"]);
+    let report = out
+        .lines()
+        .find(|l| l.contains("cpu1 ERROR kernel::stall: stall: task ") && l.contains(" 'stuck' on cpu1 has run "))
+        .unwrap_or_else(|| panic!("no stall report from cpu1: {}", log_of(&out)));
+    println!("{report}");
+    // Where it spins, symbolized by the runner: the loop's function, on
+    // one of the loop's two lines.
+    let file = "tests/kernels/src/bin/stall.rs";
+    let lines = [source_line(file, "while !RELEASE"), source_line(file, "core::hint::spin_loop()")];
+    assert!(
+        out.lines().any(|l| l.contains("stall::spin_until_released at ")
+            && lines.iter().any(|n| l.contains(&format!("{file}:{n}:")) || l.contains("core/src/hint.rs"))),
+        "the backtrace does not show the loop (lines {lines:?}): {}",
+        log_of(&out)
+    );
+    // Once released, the watchdog says the stall is over.
+    assert_line_contains(&out, "'stuck' on cpu1 ran ");
+    assert_line_contains(&out, "(the stall reported earlier is over)");
+    let seen = out.lines().find(|l| l.starts_with("stall seen from cpu0 after ")).unwrap_or("");
+    println!("{seen}");
+}
+
+/// The session the issue names, typed over a pipe: its output must hold
+/// every answer and no watchdog or stall report, at 2 and 4 CPUs.
+fn a_session_prints_no_false_alarm(profile: Profile) {
+    for smp in [2, 4] {
+        let out = boot_main_kernel_as(profile).smp(smp).input(b"help\ncpus\nps\nsleep 100\non 1 ps\npoweroff\n").run();
+        assert_eq!(out.exit, Exit::Success, "{profile:?} kernel at -smp {smp}: {}", log_of(&out));
+        for answer in ["odonata> help", "  poweroff         exit QEMU with success", "slept 100 ms", "odonata> on 1 ps"] {
+            assert!(out.has_line(answer), "{profile:?} kernel at -smp {smp}: no {answer:?}: {}", log_of(&out));
+        }
+        assert_eq!(out.lines().filter(|l| l.starts_with("CPU   ID      NAME")).count(), 2, "two ps tables: {}", log_of(&out));
+        let alarms: Vec<&str> = out.lines().filter(|l| l.contains("watchdog:") || l.contains("stall:")).collect();
+        assert!(alarms.is_empty(), "{profile:?} kernel at -smp {smp}: {alarms:#?}\n{}", log_of(&out));
+        println!("{profile:?} kernel at -smp {smp}: session of {:.1} s, no warnings", out.elapsed.as_secs_f64());
+    }
+}
+
+#[test]
+fn an_interactive_session_prints_no_false_alarm_in_a_release_kernel() {
+    a_session_prints_no_false_alarm(Profile::Release);
+}
+
+/// The debug kernel is what `cargo run` boots by default.
+#[test]
+fn an_interactive_session_prints_no_false_alarm_in_a_debug_kernel() {
+    a_session_prints_no_false_alarm(Profile::Dev);
+}
