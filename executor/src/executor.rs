@@ -74,8 +74,6 @@ struct Owned {
     /// is in exactly one of them, except the one being polled.
     lists: [TaskList; 3],
     stats: Stats,
-    /// The task being polled right now (for panic reports and `ps`).
-    current: Option<NonNull<Header>>,
     /// Polls longer than this many cycles are reported to `on_slow`.
     slow_cycles: u64,
     on_slow: Option<fn(&TaskInfo, u64)>,
@@ -205,7 +203,6 @@ impl Executor {
             owned: UnsafeCell::new(Owned {
                 lists: [TaskList::new(), TaskList::new(), TaskList::new()],
                 stats: Stats::default(),
-                current: None,
                 slow_cycles: u64::MAX,
                 on_slow: None,
             }),
@@ -306,37 +303,29 @@ impl Executor {
             polls += 1;
             let waker = task::borrowed_waker(h);
             let mut cx = Context::from_waker(&waker);
-            // Polls are counted as they start, so a task that reads the
-            // statistics (`ps`, `cpus`) sees its own poll counted.
-            self.owned(|o| {
-                o.current = Some(h);
-                o.stats.polls += 1;
-            });
             // SAFETY: owner-only field.
             let long = header.local.with_mut(|l| unsafe {
                 (*l).polls = (*l).polls.saturating_add(1);
                 (*l).long_polls
             });
+            // Polls are counted as they start, so a task that reads the
+            // statistics (`ps`, `cpus`) sees its own poll counted.
+            self.shared.polling.begin(h, long);
             let start = *mark.get_or_insert_with(self.shared.hooks.now);
-            self.shared.polling.begin(h, start, long);
             // SAFETY: owner, not complete.
             let result = unsafe { (header.vtable.poll)(h, &mut cx) };
-            self.shared.polling.end();
+            // Long by design if the task said so at any point of the poll
+            // (a scoped exemption has ended by the time the poll returns).
+            let long = self.shared.polling.end();
             let end = (self.shared.hooks.now)();
             mark = Some(end);
             let spent = end.wrapping_sub(start);
-            // Long by design if the task said so at any point of the poll
-            // (a scoped exemption has ended by the time the poll returns).
-            let long = self.shared.polling.was_long();
             // SAFETY: owner-only fields.
             let place = header.local.with_mut(|l| unsafe {
                 (*l).cycles += spent;
                 (*l).place
             });
-            let slow = self.owned(|o| {
-                o.current = None;
-                o.on_slow.filter(|_| spent > o.slow_cycles && !long)
-            });
+            let slow = self.owned(|o| o.on_slow.filter(|_| spent > o.slow_cycles && !long));
             if let Some(report) = slow {
                 // SAFETY: owner; `h` is alive (the executor's reference).
                 report(&unsafe { task_info(h) }, spent);
@@ -454,7 +443,7 @@ impl Executor {
     /// The task being polled on this executor right now, as (id, name).
     /// Meant for the panic handler of the executor's own CPU.
     pub fn current_task(&self) -> Option<(u64, Option<&'static str>)> {
-        let h = self.owned(|o| o.current)?;
+        let h = self.shared.polling.current()?;
         // SAFETY: the task being polled is alive.
         let ident = unsafe { &h.as_ref().ident };
         Some((ident.id(), ident.name()))
@@ -475,7 +464,7 @@ impl Executor {
     /// Returns the previous setting (`false` outside a poll, where this has
     /// no effect), so a scoped exemption can restore it.
     pub fn set_long_polls(&self, allowed: bool) -> bool {
-        let Some(h) = self.owned(|o| o.current) else { return false };
+        let Some(h) = self.shared.polling.current() else { return false };
         // SAFETY: the task being polled is alive.
         let header = unsafe { h.as_ref() };
         // SAFETY: owner-only field, written by the owner.
@@ -503,6 +492,7 @@ impl Executor {
             s.queued = o.lists[..IDLE].iter().map(TaskList::len).sum();
             s
         });
+        s.polls = self.shared.polling.polls();
         s.remote_wakes = self.shared.remote_wakes.load(Ordering::Relaxed) as u64;
         s
     }
@@ -511,7 +501,7 @@ impl Executor {
     /// called from a task), the run queues, then the waiting ones. `f` should
     /// not spawn or wake tasks of this executor (it may see one twice).
     pub fn for_each_task(&self, mut f: impl FnMut(TaskInfo)) {
-        if let Some(h) = self.owned(|o| o.current) {
+        if let Some(h) = self.shared.polling.current() {
             // SAFETY: owner; the task being polled is alive.
             f(unsafe { task_info(h) });
         }

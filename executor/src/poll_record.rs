@@ -6,13 +6,15 @@
 //!
 //! Protocol (the owner writes, an interrupt handler on the owner's CPU
 //! reads; no other thread ever touches it):
-//! - before a poll: `started`, then `long`, then `task` (Release) = the
-//!   task's header;
-//! - after the poll returns: `task` = null (Release), before the executor
-//!   finishes (and may free) the task;
-//! - the reader loads `task` (Acquire); non-null means the poll has begun
-//!   and the task is alive until the reader returns (the poll it
+//! - before a poll: `polls` + 1, then `long`, then `current` (Release) =
+//!   the task's header;
+//! - after the poll returns: `current` = null (Release), before the
+//!   executor finishes (and may free) the task;
+//! - the reader loads `current` (Acquire); non-null means the poll has
+//!   begun and the task is alive until the reader returns (the poll it
 //!   interrupted cannot continue, let alone free the task, until then).
+//!   The reader times a poll itself: the same `polls` at two looks is one
+//!   poll (no start time is stored: a store per poll it does not need).
 //!
 //! Because reader and writer share one CPU, this is an interleaving of one
 //! thread, not a race between two: there is no cross-thread structure for
@@ -31,29 +33,35 @@ pub struct PollInProgress {
     pub task: u64,
     /// Its name, if it was given one.
     pub name: Option<&'static str>,
-    /// When the poll began (per [`Hooks::now`](crate::Hooks)).
-    pub started: u64,
+    /// Which poll of this executor it is (its count of polls once this one
+    /// began): the same number at two looks means one poll ran all along.
+    pub poll: u64,
     /// The task said, at some point of this poll, that it polls for long
     /// by design ([`Executor::set_long_polls`](crate::Executor::set_long_polls)).
     pub long_by_design: bool,
 }
 
+/// The executor's own record of its poll in progress, also its poll
+/// counter: the writes it needs anyway (which task is current, how many
+/// polls so far) are the ones published, so publishing costs a poll one
+/// flag store and one flag load beyond them.
 pub(crate) struct PollRecord {
-    task: AtomicPtr<Header>,
-    started: AtomicU64,
+    current: AtomicPtr<Header>,
+    polls: AtomicU64,
     long: AtomicBool,
 }
 
 impl PollRecord {
     pub(crate) fn new() -> Self {
-        Self { task: AtomicPtr::new(ptr::null_mut()), started: AtomicU64::new(0), long: AtomicBool::new(false) }
+        Self { current: AtomicPtr::new(ptr::null_mut()), polls: AtomicU64::new(0), long: AtomicBool::new(false) }
     }
 
-    /// A poll of `task` begins at `started`.
-    pub(crate) fn begin(&self, task: NonNull<Header>, started: u64, long: bool) {
-        self.started.store(started, Ordering::Relaxed);
+    /// A poll of `task` begins; `long`: the task allows long polls.
+    pub(crate) fn begin(&self, task: NonNull<Header>, long: bool) {
+        // Only the owner writes: a load and a store, not a read-modify-write.
+        self.polls.store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.long.store(long, Ordering::Relaxed);
-        self.task.store(task.as_ptr(), Ordering::Release);
+        self.current.store(task.as_ptr(), Ordering::Release);
     }
 
     /// The running poll is long by design (for the rest of it).
@@ -61,21 +69,27 @@ impl PollRecord {
         self.long.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the poll that just ended was long by design at any point
-    /// (the owner, after `end`).
-    pub(crate) fn was_long(&self) -> bool {
+    /// The poll has returned; returns whether it was long by design at
+    /// any point.
+    pub(crate) fn end(&self) -> bool {
+        self.current.store(ptr::null_mut(), Ordering::Release);
         self.long.load(Ordering::Relaxed)
     }
 
-    /// The poll has returned.
-    pub(crate) fn end(&self) {
-        self.task.store(ptr::null_mut(), Ordering::Release);
+    /// The task being polled (the owner asks).
+    pub(crate) fn current(&self) -> Option<NonNull<Header>> {
+        NonNull::new(self.current.load(Ordering::Relaxed))
+    }
+
+    /// Polls begun so far.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
     }
 
     /// The poll in progress, if any. Only from the owner's CPU (in the
     /// interrupt that stopped the poll, or in the poll itself).
     pub(crate) fn read(&self) -> Option<PollInProgress> {
-        let h = NonNull::new(self.task.load(Ordering::Acquire))?;
+        let h = NonNull::new(self.current.load(Ordering::Acquire))?;
         // SAFETY: non-null only between `begin` and `end` of a poll on this
         // CPU, which the caller has interrupted (or is inside): the task is
         // alive, and its ident is fixed at spawn.
@@ -83,7 +97,7 @@ impl PollRecord {
         Some(PollInProgress {
             task: ident.id(),
             name: ident.name(),
-            started: self.started.load(Ordering::Relaxed),
+            poll: self.polls.load(Ordering::Relaxed),
             long_by_design: self.long.load(Ordering::Relaxed),
         })
     }

@@ -156,18 +156,23 @@ pub fn allow_long_polls() {
 }
 
 /// `future`, whose polls may be long by design (a benchmark run from the
-/// shell): the watchdog and the stall detector leave the task alone while
-/// it polls `future`, and only then.
+/// shell): the watchdog and the stall detector leave the task alone from
+/// its first poll until it completes. The exemption is set and restored
+/// once, not around every poll, so a benchmark's figures do not pay for it.
 pub async fn long_polls_allowed<F: Future>(future: F) -> F::Output {
-    let mut future = core::pin::pin!(future);
-    core::future::poll_fn(move |cx| {
-        let ex = this();
-        let was = ex.set_long_polls(true);
-        let out = future.as_mut().poll(cx);
-        ex.set_long_polls(was);
-        out
-    })
-    .await
+    /// Restores the task's setting when the future completes (or is dropped).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(ex) = existing() {
+                // Outside a poll (the future dropped by its owner) this does
+                // nothing, and the task keeps its exemption.
+                ex.set_long_polls(self.0);
+            }
+        }
+    }
+    let _restore = Restore(this().set_long_polls(true));
+    future.await
 }
 
 /// The task being polled on this CPU, as (id, name), for the panic report.

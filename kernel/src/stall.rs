@@ -16,9 +16,10 @@
 //! exec::turn (CPU c)            work queued: timer::arm_busy_check (fires
 //!                               within CHECK_EVERY), then the polls
 //! timer interrupt on c (busy)   check: Executor::poll_in_progress (atomics
-//!                               the executor publishes around each poll);
-//!                               started >= STALL_AFTER ago and not yet
-//!                               reported: RECORDS[c].set, log the report
+//!                               the executor keeps around each poll: task,
+//!                               poll number); the same poll seen for
+//!                               STALL_AFTER and not yet reported:
+//!                               RECORDS[c].set, log the report
 //! the poll returns at last      the watchdog's report calls poll_returned:
 //!                               RECORDS[c].set(None), "the stall is over"
 //! ps on another CPU             RECORDS[c].get (c does not answer run_on)
@@ -27,6 +28,7 @@
 //! A task that spins by design says so (`exec::allow_long_polls`) and is
 //! left alone by both the watchdog and this detector.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use io::{Stall, StallRecord};
@@ -37,7 +39,8 @@ use crate::arch::entry::InterruptFrame;
 use crate::arch::{cpu, percpu};
 use crate::{exec, time};
 
-/// A poll that has run this long is reported while it runs. Far above any
+/// A poll seen running this long is reported while it runs (timed from the
+/// first check that saw it, so it has run this long at least). Far above any
 /// poll of an idle or interactive session, even in a debug kernel under
 /// emulation; short enough that a stall is named well within a second.
 pub const STALL_AFTER: Duration = Duration::from_millis(200);
@@ -46,6 +49,15 @@ pub const STALL_AFTER: Duration = Duration::from_millis(200);
 pub const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 static RECORDS: [StallRecord; MAX_CPUS] = [const { StallRecord::new() }; MAX_CPUS];
+
+/// The poll each CPU's check last saw, and when it first saw it (touched
+/// only by that CPU's timer interrupt; atomics so a static can hold them).
+struct Seen {
+    poll: AtomicU64,
+    since: AtomicU64,
+}
+
+static SEEN: [Seen; MAX_CPUS] = [const { Seen { poll: AtomicU64::new(0), since: AtomicU64::new(0) } }; MAX_CPUS];
 
 /// Starts the detector (boot CPU, once the timers are up).
 pub fn init() {
@@ -84,17 +96,28 @@ fn check(frame: &InterruptFrame) -> bool {
     if poll.long_by_design {
         return false;
     }
-    let ran = time::cycles_to_duration(cpu::rdtsc().saturating_sub(poll.started));
+    let me = percpu::current_id();
+    let now = cpu::rdtsc();
+    // The executor stores no start time (a store per poll): the poll is
+    // timed from the first look that saw it, so the figure is a lower
+    // bound, never early, and at most CHECK_EVERY short.
+    let seen = &SEEN[me.as_usize()];
+    if seen.poll.load(Ordering::Relaxed) != poll.poll {
+        seen.poll.store(poll.poll, Ordering::Relaxed);
+        seen.since.store(now, Ordering::Relaxed);
+        return true;
+    }
+    let since = seen.since.load(Ordering::Relaxed);
+    let ran = time::cycles_to_duration(now.saturating_sub(since));
     if ran < STALL_AFTER {
         return true;
     }
-    let me = percpu::current_id();
     let record = &RECORDS[me.as_usize()];
-    if record.get().is_some_and(|s| s.task == poll.task && s.since == poll.started) {
+    if record.get().is_some_and(|s| s.task == poll.task && s.since == since) {
         // Reported already; the watchdog speaks when the poll returns.
         return false;
     }
-    record.set(Some(Stall { task: poll.task, name: poll.name, since: poll.started }));
+    record.set(Some(Stall { task: poll.task, name: poll.name, since }));
     log::error!(
         "stall: task {} '{}' on {me} has run {} ms without yielding and is still running; {me} runs nothing else until it yields{}",
         poll.task,

@@ -21,8 +21,10 @@
 //! The busy check (`set_busy_check`, used by `crate::stall`): after a turn
 //! that polled tasks, the loop makes sure the timer fires within the
 //! check's period (`arm_busy_check`); the interrupt asks the check, which
-//! looks at the poll it stopped, and re-arms while it says so. Going idle
-//! replaces it with the real deadline, so only busy CPUs take it.
+//! looks at the poll it stopped, and re-arms while it says so (never on a
+//! halted CPU). Going idle keeps it if no deadline is due sooner (one early
+//! wake at most, instead of two timer writes per wake), so an idle CPU
+//! takes at most one after its last busy stretch.
 //!
 //! Locking: a CPU's queue is touched from task context only (never from an
 //! interrupt handler), almost always by its own CPU; the spin lock is there
@@ -30,7 +32,7 @@
 //! passed is run by the next turn without programming the timer, so a late
 //! deadline cannot cause an interrupt storm.
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use core::task::Waker;
 
 use io::{TimerKey, TimerQueue};
@@ -62,6 +64,10 @@ struct CpuTimers {
     /// The queue's earliest deadline (`NOT_ARMED`: empty), kept beside it so
     /// a turn with nothing due costs one load instead of the lock.
     earliest: AtomicU64,
+    /// The timer will interrupt within the busy check's period (set when
+    /// the check is armed; cleared by the interrupt): `arm_busy_check` has
+    /// nothing to do.
+    check_due: AtomicBool,
 }
 
 static TIMERS: [CpuTimers; MAX_CPUS] = [const {
@@ -70,6 +76,7 @@ static TIMERS: [CpuTimers; MAX_CPUS] = [const {
         interrupts: AtomicU64::new(0),
         armed: AtomicU64::new(NOT_ARMED),
         earliest: AtomicU64::new(NOT_ARMED),
+        check_due: AtomicBool::new(false),
     }
 }; MAX_CPUS];
 
@@ -121,20 +128,26 @@ pub fn set_busy_check(period: core::time::Duration, check: fn(&InterruptFrame) -
 
 /// Called by the loop after it polled tasks: makes sure this CPU's timer
 /// fires within the busy check's period, so a poll that never returns is
-/// seen. Costs a load and a compare when the timer is already due sooner
-/// (every turn but the first of a busy stretch); `prepare_idle` replaces
-/// the check with the real deadline (or stops the timer) before a halt, so
-/// an idle CPU takes no check interrupts.
+/// seen. Costs one load when the check is already due (every turn but
+/// about one per period). `prepare_idle` leaves an armed
+/// check in place when no deadline is due sooner: the check then fires at
+/// most once on the halted CPU, sees it halted and does not re-arm, so an
+/// idle CPU takes one check interrupt after its last busy stretch, then none.
 pub fn arm_busy_check() {
-    let Some(busy) = BUSY_CHECK.get() else { return };
-    let Some(mode) = mode() else { return };
     let timers = &TIMERS[percpu::current_id().as_usize()];
-    let now = cpu::rdtsc();
-    let due = now.saturating_add(busy.period);
-    if timers.armed.load(Ordering::Relaxed) <= due {
+    // The fast path, every turn: one load.
+    if timers.check_due.load(Ordering::Relaxed) {
         return;
     }
-    interrupts::without_interrupts(|| program(timers, mode, due, cpu::rdtsc()));
+    let (Some(busy), Some(mode)) = (BUSY_CHECK.get(), mode()) else { return };
+    interrupts::without_interrupts(|| {
+        let now = cpu::rdtsc();
+        let due = now.saturating_add(busy.period);
+        if timers.armed.load(Ordering::Relaxed) > due {
+            program(timers, mode, due, now);
+        }
+        timers.check_due.store(true, Ordering::Relaxed);
+    });
 }
 
 /// Programs this CPU's timer for `deadline` (later than `now`).
@@ -156,6 +169,7 @@ fn on_timer(_: Vector, frame: &mut InterruptFrame) {
     let t = &TIMERS[percpu::current_id().as_usize()];
     t.interrupts.fetch_add(1, Ordering::Relaxed);
     t.armed.store(NOT_ARMED, Ordering::Relaxed);
+    t.check_due.store(false, Ordering::Relaxed);
     lapic::eoi();
     if let Some(busy) = BUSY_CHECK.get()
         && (busy.check)(frame)
@@ -163,6 +177,7 @@ fn on_timer(_: Vector, frame: &mut InterruptFrame) {
     {
         let now = cpu::rdtsc();
         program(t, mode, now.saturating_add(busy.period), now);
+        t.check_due.store(true, Ordering::Relaxed);
     }
 }
 
@@ -242,20 +257,26 @@ pub fn prepare_idle(extra: Option<u64>) -> bool {
     };
     let Some(mode) = mode() else { return next.is_none() };
     let armed = timers.armed.load(Ordering::Relaxed);
+    let now = cpu::rdtsc();
+    if next.is_some_and(|d| d <= now) {
+        return false;
+    }
+    // An interrupt already due no later than the deadline (the busy check,
+    // mostly) stays: it can only wake us early, and the next idle check
+    // programs the deadline. Leaving it costs at most one early wake per busy
+    // stretch; reprogramming it would cost two timer writes per wake (a
+    // trapped register write each under emulation).
+    if armed != NOT_ARMED && armed > now && next.is_none_or(|d| armed <= d) {
+        return true;
+    }
     let Some(deadline) = next else {
         if armed != NOT_ARMED {
             lapic::timer_stop(mode);
             timers.armed.store(NOT_ARMED, Ordering::Relaxed);
+            timers.check_due.store(false, Ordering::Relaxed);
         }
         return true;
     };
-    let now = cpu::rdtsc();
-    if deadline <= now {
-        return false;
-    }
-    if armed == deadline {
-        return true;
-    }
     program(timers, mode, deadline, now);
     true
 }
