@@ -20,6 +20,11 @@ fn bios_boot_int3_and_heap() {
     assert_passed(&out, &BASIC);
     assert_line_contains(&out, "breakpoint at 0x");
     assert!(out.has_line("test result: ok. 6 passed; 0 failed; 0 skipped"), "{}", log_of(&out));
+    // One CPU is counted like any other number, and the build is named.
+    assert_line_contains(&out, "kernel::smp: 1 CPU in the MADT (0 disabled)");
+    assert_line_contains(&out, "kernel::smp: smp: 1 CPU online");
+    assert_line_contains(&out, "booting (release build)");
+    assert!(!out.serial.contains("1 CPUs"), "{}", log_of(&out));
 }
 
 #[test]
@@ -54,6 +59,7 @@ fn main_kernel_takes_serial_commands() {
     let out = boot_main_kernel().uefi().input(b"echo uefi\nfail\n").run();
     assert_eq!(out.exit, Exit::Failure, "{}", log_of(&out));
     assert!(out.has_line("uefi"), "{}", log_of(&out));
+    assert!(out.has_line("odonata shell on 1 CPU; type help"), "{}", log_of(&out));
 }
 
 #[test]

@@ -40,6 +40,12 @@ fn a_session_prints_no_false_alarm(profile: Profile) {
     for smp in [2, 4] {
         let out = boot_main_kernel_as(profile).smp(smp).input(b"help\ncpus\nps\nsleep 100\non 1 ps\npoweroff\n").run();
         assert_eq!(out.exit, Exit::Success, "{profile:?} kernel at -smp {smp}: {}", log_of(&out));
+        // The boot log names the build; a debug one says how to get the other.
+        let build = match profile {
+            Profile::Dev => "booting (debug build: unoptimised, timings are not representative; `cargo run -- --release`",
+            Profile::Release => "booting (release build)",
+        };
+        assert_line_contains(&out, build);
         for answer in ["odonata> help", "  poweroff         exit QEMU with success", "slept 100 ms", "odonata> on 1 ps"] {
             assert!(out.has_line(answer), "{profile:?} kernel at -smp {smp}: no {answer:?}: {}", log_of(&out));
         }

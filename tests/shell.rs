@@ -137,6 +137,9 @@ fn bench_command_prints_every_table() {
     assert_line_contains(&out, "| 3. timer wake lateness");
     assert_line_contains(&out, "| 6. edu MSI raised -> first poll of the woken task (running CPU cpu0) |");
     assert_line_contains(&out, "| 6'. edu MSI raised -> first poll of the woken task (halted CPU cpu1;");
+    // The benchmarks spin by design and say so: no watchdog or stall report.
+    let alarms: Vec<&str> = out.lines().filter(|l| l.contains("watchdog:") || l.contains("stall:")).collect();
+    assert!(alarms.is_empty(), "{alarms:#?}\n{}", log_of(&out));
 }
 
 /// Reads a binary PPM (P6) as (width, height, RGB bytes).
