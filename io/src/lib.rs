@@ -22,6 +22,8 @@
 //! - [`Barrier`]: an async barrier for tasks on any CPUs.
 //! - [`StallRecord`]: one CPU's stalled task, published for every CPU (a
 //!   sequence lock over atomics).
+//! - [`token`]: DragonFly's serializing tokens for futures: data reached
+//!   only inside a closure run with its tokens held, taken all or nothing.
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
@@ -41,6 +43,7 @@ pub mod line;
 pub mod sync;
 mod stall_record;
 mod timer_queue;
+pub mod token;
 mod wait_cell;
 
 pub use atomic_waker::AtomicWaker;

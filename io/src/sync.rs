@@ -52,3 +52,36 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// A spin lock with one API under both backends (loom's `Mutex` when model
+/// checking). For short sections off the data path: waiter lists.
+#[derive(Debug)]
+pub struct Lock<T> {
+    #[cfg(not(loom))]
+    inner: spin::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+impl<T> Lock<T> {
+    /// Wraps `value`.
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        Self { inner: spin::Mutex::new(value) }
+    }
+
+    /// Wraps `value`.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Self { inner: loom::sync::Mutex::new(value) }
+    }
+
+    /// Runs `f` with the lock held.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        #[cfg(not(loom))]
+        let mut guard = self.inner.lock();
+        #[cfg(loom)]
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}

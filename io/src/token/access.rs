@@ -1,0 +1,324 @@
+//! Data behind tokens, and the futures that reach it (the rules are in the
+//! module doc of `token`).
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use super::{Mode, Token};
+use crate::sync::UnsafeCell;
+
+/// Which token guards a [`Guarded`].
+#[cfg_attr(loom, allow(dead_code))]
+enum Guard {
+    Own(Token),
+    Other(&'static Token),
+    Pool,
+}
+
+/// A value reachable only inside a closure that runs with its token held.
+///
+/// The closure is synchronous and its result cannot borrow from the value,
+/// so a reference to it can neither live across an `.await` nor escape:
+///
+/// ```compile_fail
+/// # async fn f(g: &io::token::Guarded<u32>) {
+/// // The reference cannot leave the closure.
+/// let v: &mut u32 = g.exclusive(|v| v).await;
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # async fn f(g: &io::token::Guarded<u32>) {
+/// // Nor be carried into a future that outlives the closure.
+/// g.exclusive(|v| async move { *v += 1 }).await.await;
+/// # }
+/// ```
+///
+/// ```compile_fail
+/// # async fn later() {}
+/// # async fn f(g: &io::token::Guarded<u32>) {
+/// // And the closure cannot wait: it is not async.
+/// g.exclusive(|v| { later().await; *v += 1 }).await;
+/// # }
+/// ```
+///
+/// What compiles is a closure that does its work and returns a value:
+///
+/// ```
+/// # async fn f(g: &io::token::Guarded<u32>) -> u32 {
+/// g.exclusive(|v| { *v += 1; *v }).await
+/// # }
+/// ```
+pub struct Guarded<T> {
+    guard: Guard,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only with its token held: exclusively
+// (`&mut T`, from one context at a time: needs `T: Send`) or shared (`&T`
+// from several CPUs at once: needs `T: Sync`).
+unsafe impl<T: Send + Sync> Sync for Guarded<T> {}
+// SAFETY: moving the whole value moves `T`.
+unsafe impl<T: Send> Send for Guarded<T> {}
+
+impl<T> Guarded<T> {
+    /// `value` behind a token of its own called `name`.
+    #[cfg(not(loom))]
+    pub const fn new(name: &'static str, value: T) -> Self {
+        Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
+    }
+
+    /// `value` behind a token of its own called `name`.
+    #[cfg(loom)]
+    pub fn new(name: &'static str, value: T) -> Self {
+        Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
+    }
+
+    /// `value` behind `token`, which it may share with other data (one
+    /// token serializing several objects).
+    #[cfg(not(loom))]
+    pub const fn with_token(token: &'static Token, value: T) -> Self {
+        Self { guard: Guard::Other(token), value: UnsafeCell::new(value) }
+    }
+
+    /// `value` behind the pool token its address picks (`pool`). Pool
+    /// tokens are only ever taken exclusive (two objects may share one, and
+    /// a set must not ask for one token in both modes), so `shared` access
+    /// to pooled data takes it exclusive.
+    #[cfg(not(loom))]
+    pub const fn pooled(value: T) -> Self {
+        Self { guard: Guard::Pool, value: UnsafeCell::new(value) }
+    }
+
+    /// The token that guards the value.
+    pub fn token(&self) -> &Token {
+        match &self.guard {
+            Guard::Own(t) => t,
+            Guard::Other(t) => t,
+            Guard::Pool => pool_token(self),
+        }
+    }
+
+    /// The token and the mode a `mode` access takes.
+    fn entry(&self, mode: Mode) -> (&Token, Mode) {
+        match self.guard {
+            Guard::Pool => (self.token(), Mode::Exclusive),
+            _ => (self.token(), mode),
+        }
+    }
+
+    /// Runs `f` on the value with the token held exclusive, once the token
+    /// is free; the future's output is `f`'s.
+    pub fn exclusive<R, F: FnOnce(&mut T) -> R>(&self, f: F) -> Access<'_, 1, impl FnOnce() -> R> {
+        let value = &self.value;
+        Access::new([self.entry(Mode::Exclusive)], move || {
+            value.with_mut(|v| {
+                // SAFETY: `Access` runs this only with the exclusive hold
+                // taken, so no other reference to the value exists.
+                f(unsafe { &mut *v })
+            })
+        })
+    }
+
+    /// Runs `f` on the value with the token held shared (other shared
+    /// holders may read at the same time), once no exclusive holder is.
+    pub fn shared<R, F: FnOnce(&T) -> R>(&self, f: F) -> Access<'_, 1, impl FnOnce() -> R> {
+        let value = &self.value;
+        Access::new([self.entry(Mode::Shared)], move || {
+            value.with(|v| {
+                // SAFETY: `Access` runs this only with a shared (or, pooled,
+                // exclusive) hold taken: nobody writes the value.
+                f(unsafe { &*v })
+            })
+        })
+    }
+
+    /// Runs `f` exclusive if the token is free now, else returns `None`
+    /// without waiting (what an interrupt handler may do).
+    pub fn try_exclusive<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let (token, mode) = self.entry(Mode::Exclusive);
+        let held = Held::try_take(token, mode)?;
+        // SAFETY: the exclusive hold is taken: no other reference exists.
+        let out = self.value.with_mut(|v| f(unsafe { &mut *v }));
+        drop(held);
+        Some(out)
+    }
+
+    /// Runs `f` shared if that is possible now, else returns `None`.
+    pub fn try_shared<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let (token, mode) = self.entry(Mode::Shared);
+        let held = Held::try_take(token, mode)?;
+        // SAFETY: a shared (or, pooled, exclusive) hold is taken: nobody
+        // writes.
+        let out = self.value.with(|v| f(unsafe { &*v }));
+        drop(held);
+        Some(out)
+    }
+
+    /// The value, through a unique borrow (no token needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` is the only reference.
+        self.value.with_mut(|v| unsafe { &mut *v })
+    }
+}
+
+#[cfg(not(loom))]
+fn pool_token<T>(g: &Guarded<T>) -> &'static Token {
+    super::pool::for_address(core::ptr::from_ref(g) as usize)
+}
+
+#[cfg(loom)]
+fn pool_token<T>(_: &Guarded<T>) -> &'static Token {
+    unreachable!("pooled data is not modelled under loom")
+}
+
+/// Runs `f` on `a` and `b` with both tokens held exclusive, taken all or
+/// nothing (so the order in which tasks name them cannot deadlock them).
+/// `a` and `b` must be different values.
+pub fn exclusive2<'a, A, B, R>(
+    a: &'a Guarded<A>,
+    b: &'a Guarded<B>,
+    f: impl FnOnce(&mut A, &mut B) -> R,
+) -> Access<'a, 2, impl FnOnce() -> R> {
+    let same = core::ptr::from_ref(a).cast::<()>() == core::ptr::from_ref(b).cast::<()>();
+    assert!(!same, "token::exclusive2: the same value twice (two `&mut` to one value)");
+    let (va, vb) = (&a.value, &b.value);
+    Access::new([a.entry(Mode::Exclusive), b.entry(Mode::Exclusive)], move || {
+        va.with_mut(|pa| {
+            vb.with_mut(|pb| {
+                // SAFETY: `Access` runs this only with both holds taken
+                // exclusive, and the values are distinct (checked above):
+                // these are the only references to them.
+                let (ra, rb) = unsafe { (&mut *pa, &mut *pb) };
+                f(ra, rb)
+            })
+        })
+    })
+}
+
+/// Runs `f` reading `a` (token shared) and writing `b` (token exclusive),
+/// all or nothing. If `a` and `b` share a token, the set asks for it in
+/// both modes and is refused with a panic, as DragonFly refuses it.
+pub fn shared_exclusive<'a, A, B, R>(
+    a: &'a Guarded<A>,
+    b: &'a Guarded<B>,
+    f: impl FnOnce(&A, &mut B) -> R,
+) -> Access<'a, 2, impl FnOnce() -> R> {
+    let (va, vb) = (&a.value, &b.value);
+    Access::new([a.entry(Mode::Shared), b.entry(Mode::Exclusive)], move || {
+        va.with(|pa| {
+            vb.with_mut(|pb| {
+                // SAFETY: `Access` runs this only with `a` held shared
+                // (nobody writes it) and `b` exclusive (no other reference);
+                // `a` and `b` are distinct, or they would share a token in
+                // both modes, which `Access::new` refuses.
+                let (ra, rb) = unsafe { (&*pa, &mut *pb) };
+                f(ra, rb)
+            })
+        })
+    })
+}
+
+/// The future of an access: takes its `N` tokens all or nothing, then runs
+/// its body once (see the module doc of `token`).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Access<'a, const N: usize, F> {
+    set: [(&'a Token, Mode); N],
+    body: Option<F>,
+}
+
+// The body is moved out, never pinned: no structural pinning.
+impl<const N: usize, F> Unpin for Access<'_, N, F> {}
+
+impl<'a, const N: usize, F> Access<'a, N, F> {
+    fn new(set: [(&'a Token, Mode); N], body: F) -> Self {
+        for (i, (t, mode)) in set.iter().enumerate() {
+            for (u, other) in &set[..i] {
+                if core::ptr::eq(*t, *u) && mode != other {
+                    panic!("token '{}': one set asks for it shared and exclusive (refused, as in DragonFly)", t.name());
+                }
+            }
+        }
+        Self { set, body: Some(body) }
+    }
+}
+
+impl<const N: usize, R, F: FnOnce() -> R> Future for Access<'_, N, F> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        let Access { set, body } = self.get_mut();
+        let Some(held) = take_all(set, cx.waker()) else { return Poll::Pending };
+        let body = body.take().expect("token access polled after it completed");
+        let out = body();
+        drop(held);
+        Poll::Ready(out)
+    }
+}
+
+/// Whether entry `i` of `set` names a token an earlier entry names (taken
+/// once, given back once).
+fn repeated<const N: usize>(set: &[(&Token, Mode); N], i: usize) -> bool {
+    set[..i].iter().any(|(u, _)| core::ptr::eq(*u, set[i].0))
+}
+
+/// Takes every token of `set`, or none: on the first busy one, gives back
+/// the ones taken and leaves `waker` on it.
+fn take_all<'s, 'a, const N: usize>(set: &'s [(&'a Token, Mode); N], waker: &Waker) -> Option<HeldSet<'s, 'a, N>> {
+    for i in 0..N {
+        if repeated(set, i) || set[i].0.try_take(set[i].1) {
+            continue;
+        }
+        give_back(set, i);
+        let (token, mode) = set[i];
+        if token.wait_or_take(mode, waker) {
+            // Freed between the try and the wait: give it back and try the
+            // whole set again at the next poll (a race, not a spin).
+            token.give(mode);
+            waker.wake_by_ref();
+        }
+        return None;
+    }
+    Some(HeldSet { set })
+}
+
+/// Gives back entries `..upto` of `set`, last first.
+fn give_back<const N: usize>(set: &[(&Token, Mode); N], upto: usize) {
+    for j in (0..upto).rev() {
+        if !repeated(set, j) {
+            set[j].0.give(set[j].1);
+        }
+    }
+}
+
+/// A whole set held; given back when dropped (also if the body panics).
+struct HeldSet<'s, 'a, const N: usize> {
+    set: &'s [(&'a Token, Mode); N],
+}
+
+impl<const N: usize> Drop for HeldSet<'_, '_, N> {
+    fn drop(&mut self) {
+        give_back(self.set, N);
+    }
+}
+
+/// One token held by a `try_` access; given back when dropped.
+struct Held<'a> {
+    token: &'a Token,
+    mode: Mode,
+}
+
+impl<'a> Held<'a> {
+    fn try_take(token: &'a Token, mode: Mode) -> Option<Self> {
+        // `then`, not `then_some`: a `Held` built for a failed try would
+        // give back, on drop, a hold it never had.
+        token.try_take(mode).then(|| Self { token, mode })
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.token.give(self.mode);
+    }
+}
