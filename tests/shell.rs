@@ -32,13 +32,13 @@ fn number_before(line: &str, label: &str) -> Option<u64> {
 
 #[test]
 fn every_command_over_serial_on_4_cpus() {
-    let script = "help\ncpus\nps\nirq\nipi\nmem\nuptime\nsleep 50\nlog debug\nlog info\non 2 cpus\nfoo bar\nsleep x\non 7 cpus\npci\npci -v\npci -x\npoweroff\n";
+    let script = "help\ncpus\nps\nirq\nipi\nmem\ntokens\nuptime\nsleep 50\nlog debug\nlog info\non 2 cpus\nfoo bar\nsleep x\non 7 cpus\npci\npci -v\npci -x\npoweroff\n";
     let out = boot_main_kernel().smp(4).qemu_args(&["-device", "edu,addr=0x10"]).input(script.as_bytes()).run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
     let log = log_of(&out);
 
     let help = lines_after(&out, "odonata> help");
-    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "pci [-v]", "bench", "poweroff", "reboot"] {
+    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "tokens", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "pci [-v]", "bench", "poweroff", "reboot"] {
         assert!(help.iter().any(|l| l.trim_start().starts_with(cmd)), "help lacks {cmd}\n{log}");
     }
 
@@ -51,6 +51,9 @@ fn every_command_over_serial_on_4_cpus() {
         assert!(line.contains("idle ") && line.ends_with('%'), "{line}");
     }
     assert!(out.has_line("cpus: 4 online, listed from cpu2"), "`on 2 cpus` ran on cpu2\n{log}");
+
+    let tokens = lines_after(&out, "odonata> tokens");
+    assert_eq!(tokens.first().copied(), Some("TOKEN              STATE  COLLISIONS"), "{log}");
 
     let ps = lines_after(&out, "odonata> ps");
     assert!(ps[0].starts_with("CPU") && ps[0].contains("NAME") && ps[0].contains("CYCLES"), "{log}");

@@ -92,6 +92,7 @@ impl<T> Guarded<T> {
     }
 
     /// The token that guards the value.
+    #[inline]
     pub fn token(&self) -> &Token {
         match &self.guard {
             Guard::Own(t) => t,
@@ -101,6 +102,7 @@ impl<T> Guarded<T> {
     }
 
     /// The token and the mode a `mode` access takes.
+    #[inline]
     fn entry(&self, mode: Mode) -> (&Token, Mode) {
         match self.guard {
             Guard::Pool => (self.token(), Mode::Exclusive),
@@ -111,9 +113,11 @@ impl<T> Guarded<T> {
     /// Runs `f` on the value with the token held exclusive, once the token
     /// is free; the future's output is `f`'s.
     pub fn exclusive<R, F: FnOnce(&mut T) -> R>(&self, f: F) -> Access<'_, 1, impl FnOnce() -> R> {
-        let value = &self.value;
+        // The closure holds `&Guarded` (Sync), not `&UnsafeCell`, so the
+        // access future is `Send` when the data is.
+        let this = self;
         Access::new([self.entry(Mode::Exclusive)], move || {
-            value.with_mut(|v| {
+            this.value.with_mut(|v| {
                 // SAFETY: `Access` runs this only with the exclusive hold
                 // taken, so no other reference to the value exists.
                 f(unsafe { &mut *v })
@@ -124,9 +128,9 @@ impl<T> Guarded<T> {
     /// Runs `f` on the value with the token held shared (other shared
     /// holders may read at the same time), once no exclusive holder is.
     pub fn shared<R, F: FnOnce(&T) -> R>(&self, f: F) -> Access<'_, 1, impl FnOnce() -> R> {
-        let value = &self.value;
+        let this = self;
         Access::new([self.entry(Mode::Shared)], move || {
-            value.with(|v| {
+            this.value.with(|v| {
                 // SAFETY: `Access` runs this only with a shared (or, pooled,
                 // exclusive) hold taken: nobody writes the value.
                 f(unsafe { &*v })
@@ -136,6 +140,7 @@ impl<T> Guarded<T> {
 
     /// Runs `f` exclusive if the token is free now, else returns `None`
     /// without waiting (what an interrupt handler may do).
+    #[inline]
     pub fn try_exclusive<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (token, mode) = self.entry(Mode::Exclusive);
         let held = Held::try_take(token, mode)?;
@@ -183,10 +188,9 @@ pub fn exclusive2<'a, A, B, R>(
 ) -> Access<'a, 2, impl FnOnce() -> R> {
     let same = core::ptr::from_ref(a).cast::<()>() == core::ptr::from_ref(b).cast::<()>();
     assert!(!same, "token::exclusive2: the same value twice (two `&mut` to one value)");
-    let (va, vb) = (&a.value, &b.value);
     Access::new([a.entry(Mode::Exclusive), b.entry(Mode::Exclusive)], move || {
-        va.with_mut(|pa| {
-            vb.with_mut(|pb| {
+        a.value.with_mut(|pa| {
+            b.value.with_mut(|pb| {
                 // SAFETY: `Access` runs this only with both holds taken
                 // exclusive, and the values are distinct (checked above):
                 // these are the only references to them.
@@ -205,10 +209,9 @@ pub fn shared_exclusive<'a, A, B, R>(
     b: &'a Guarded<B>,
     f: impl FnOnce(&A, &mut B) -> R,
 ) -> Access<'a, 2, impl FnOnce() -> R> {
-    let (va, vb) = (&a.value, &b.value);
     Access::new([a.entry(Mode::Shared), b.entry(Mode::Exclusive)], move || {
-        va.with(|pa| {
-            vb.with_mut(|pb| {
+        a.value.with(|pa| {
+            b.value.with_mut(|pb| {
                 // SAFETY: `Access` runs this only with `a` held shared
                 // (nobody writes it) and `b` exclusive (no other reference);
                 // `a` and `b` are distinct, or they would share a token in

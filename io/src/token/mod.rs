@@ -140,16 +140,24 @@ impl Token {
     }
 
     /// One try, no waiting: `true` if it is now held in `mode`.
+    #[inline]
     pub(crate) fn try_take(&self, mode: Mode) -> bool {
         // The common case first: free, nobody waiting.
         if mode == Mode::Exclusive && self.state.compare_exchange(0, EXCL, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return true;
         }
-        let taken = self.take_or_mark(mode, false);
+        let taken = self.take_or_mark_cold(mode, false);
         if !taken {
             self.collisions.fetch_add(1, Ordering::Relaxed);
         }
         taken
+    }
+
+    /// One compare-and-swap loop: takes the token if it is free for `mode`;
+    /// otherwise, if `mark`, sets `WAITERS`. Returns whether it took it.
+    #[cold]
+    fn take_or_mark_cold(&self, mode: Mode, mark: bool) -> bool {
+        self.take_or_mark(mode, mark)
     }
 
     /// One compare-and-swap loop: takes the token if it is free for `mode`;
@@ -178,6 +186,7 @@ impl Token {
     }
 
     /// Gives back a hold in `mode`; wakes the waiters if it is now free.
+    #[inline]
     pub(crate) fn give(&self, mode: Mode) {
         let wake = match mode {
             Mode::Exclusive => self.state.swap(0, Ordering::AcqRel) & WAITERS != 0,
@@ -191,9 +200,14 @@ impl Token {
             }
         };
         if wake {
-            let woken = self.waiters.with(core::mem::take);
-            woken.into_iter().for_each(Waker::wake);
+            self.wake_all();
         }
+    }
+
+    #[cold]
+    fn wake_all(&self) {
+        let woken = self.waiters.with(core::mem::take);
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Leaves `waker` to be woken when the token is next freed, or takes it

@@ -12,6 +12,8 @@
 //!   bare handler; timer wake lateness; an MSI to its task.
 //! - [`disk`]: 4 KiB random reads on virtio-blk, per-CPU queues against
 //!   one queue behind a lock ([`LockedQueue`]).
+//! - [`tokens`]: serializing tokens against `spin::Mutex`, uncontended and
+//!   with every CPU on one counter.
 //!
 //! They run on the calling CPU and the next one, and need two CPUs.
 #![no_std]
@@ -25,6 +27,7 @@ mod drivers;
 mod executor;
 mod ipiq;
 mod locked_queue;
+mod tokens;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -51,6 +54,11 @@ pub async fn executor() -> String {
 /// The driver benchmark (`drivers.rs`).
 pub async fn drivers() -> Result<String, BenchError> {
     exec::long_polls_allowed(drivers::drivers()).await
+}
+
+/// The token benchmark (`tokens.rs`).
+pub async fn tokens() -> String {
+    exec::long_polls_allowed(tokens::tokens()).await
 }
 
 /// The disk benchmark (`disk.rs`) on `disk`, beside `baseline` if given.

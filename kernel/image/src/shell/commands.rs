@@ -28,6 +28,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("irq", "", "interrupts taken, per vector and CPU"),
     ("ipi", "", "IPI-queue counters per CPU"),
     ("mem", "", "frames and heap in use"),
+    ("tokens", "", "serializing tokens: held or free, collisions"),
     ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
     ("disk", "[NAME] [read LBA [N] | write LBA TEXT | bench]", "disks and their queues' CPUs; a hex dump; a block written; the benchmark"),
     ("uptime", "", "time since boot"),
@@ -36,7 +37,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("on", "CPU COMMAND", "run COMMAND on CPU"),
     ("echo", "TEXT", "print TEXT"),
     ("spin", "CPU MS", "a task on CPU that spins MS ms without yielding (to see the stall report)"),
-    ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, drivers)"),
+    ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, tokens, drivers)"),
     ("int3", "", "take a breakpoint exception and return"),
     ("poweroff", "", "exit QEMU with success"),
     ("fail", "", "exit QEMU with failure"),
@@ -57,6 +58,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "irq" => irq(&mut out).await,
             "ipi" => ipi(&mut out).await,
             "mem" => mem(&mut out).await,
+            "tokens" => tokens(&mut out).await,
             "pci" => super::pci::pci(&mut out, rest).await,
             "disk" => super::disk::disk(&mut out, rest).await,
             "uptime" => {
@@ -251,6 +253,20 @@ async fn mem(out: &mut Out) {
     );
 }
 
+async fn tokens(out: &mut Out) {
+    let mut s = String::from("TOKEN              STATE  COLLISIONS\n");
+    let mut any = false;
+    io::token::for_each(|t| {
+        any = true;
+        let state = if t.is_held() { "held" } else { "free" };
+        let _ = writeln!(s, "{:<18} {state:<6} {}", t.name(), t.collisions());
+    });
+    if !any {
+        s.push_str("(no token listed yet: statics list themselves with Token::list; pool tokens when first used)\n");
+    }
+    out.write(&s).await;
+}
+
 async fn set_log(out: &mut Out, level: &str) {
     let filter = match level.to_ascii_lowercase().as_str() {
         "off" => log::LevelFilter::Off,
@@ -315,6 +331,9 @@ async fn bench(out: &mut Out) {
     }
     outln!(out, "running the executor benchmark...");
     let table = bench::executor().await;
+    out.write(&table).await;
+    outln!(out, "running the token benchmark...");
+    let table = bench::tokens().await;
     out.write(&table).await;
     outln!(out, "running the driver benchmark...");
     match bench::drivers().await {

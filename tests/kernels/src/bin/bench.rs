@@ -1,4 +1,4 @@
-//! The IPI-queue and executor benchmarks (`kernel-bench`) after boot. Not a
+//! The IPI-queue, executor and token benchmarks (`kernel-bench`) after boot. Not a
 //! test: it prints tables (README, "Benchmarks").
 #![no_std]
 #![no_main]
@@ -6,7 +6,7 @@
 
 use kernel::{exec, print};
 
-kernel::test_kernel![ipi_queue_benchmark, executor_benchmark];
+kernel::test_kernel![ipi_queue_benchmark, executor_benchmark, token_benchmark];
 
 fn ipi_queue_benchmark() {
     match exec::block_on(bench::ipi_queues()) {
@@ -17,4 +17,8 @@ fn ipi_queue_benchmark() {
 
 fn executor_benchmark() {
     print!("{}", exec::block_on(bench::executor()));
+}
+
+fn token_benchmark() {
+    print!("{}", exec::block_on(bench::tokens()));
 }

@@ -1,0 +1,98 @@
+//! Serializing tokens against `spin::Mutex`, in one run:
+//!
+//! 1. uncontended: take, increment, give back, on one CPU: the token's
+//!    `try_exclusive`, the token's future (`exclusive(..).await`, polled
+//!    once), and a spin lock's lock + unlock;
+//! 2. contended: every CPU increments one counter, under a token (tasks
+//!    that find it busy wait on a waker) or under a spin lock (CPUs spin).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use io::token::Guarded;
+use kernel::arch::cpu::rdtsc;
+use kernel::smp;
+use kernel::{exec, run_on};
+
+use super::{median, ns};
+
+const OPS: u64 = 100_000;
+const ROUNDS: usize = 5;
+const PER_CPU: u64 = 20_000;
+
+static TOKENED: Guarded<u64> = Guarded::new("bench-counter", 0);
+static LOCKED: spin::Mutex<u64> = spin::Mutex::new(0);
+
+/// Median cycles per call of `op` over `ROUNDS` runs of `OPS`.
+fn per_op(mut op: impl FnMut()) -> f64 {
+    let mut run = || {
+        let t = rdtsc();
+        for _ in 0..OPS {
+            op();
+        }
+        (rdtsc() - t) as f64 / OPS as f64
+    };
+    run();
+    median((0..ROUNDS).map(|_| run()).collect())
+}
+
+/// Cycles per future access, uncontended (each completes on its first poll).
+async fn per_future_op() -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..=ROUNDS {
+        let t = rdtsc();
+        for _ in 0..OPS {
+            TOKENED.exclusive(|v| *v += 1).await;
+        }
+        samples.push((rdtsc() - t) as f64 / OPS as f64);
+    }
+    samples.remove(0);
+    median(samples)
+}
+
+/// Every CPU adds `PER_CPU` to the counter under the token, or under the
+/// lock; returns increments per second of the whole machine.
+async fn contended(token: bool) -> f64 {
+    let start = rdtsc();
+    run_on::broadcast(move || async move {
+        for k in 0..PER_CPU {
+            if token {
+                TOKENED.exclusive(|v| *v += 1).await;
+            } else {
+                *LOCKED.lock() += 1;
+            }
+            if k % 64 == 0 {
+                exec::yield_now().await;
+            }
+        }
+    })
+    .await;
+    let secs = ns((rdtsc() - start) as f64) / 1e9;
+    (PER_CPU * smp::online() as u64) as f64 / secs.max(1e-12)
+}
+
+/// The token benchmark's table.
+pub(crate) async fn tokens() -> String {
+    let try_token = per_op(|| {
+        let _ = TOKENED.try_exclusive(|v| *v += 1);
+    });
+    let future_token = per_future_op().await;
+    let mutex = per_op(|| *LOCKED.lock() += 1);
+    let n = smp::online();
+    let c_token = contended(true).await;
+    let c_mutex = contended(false).await;
+    let mut t = String::new();
+    let _ = writeln!(t, "token benchmark: {n} CPUs, median of {ROUNDS} x {OPS} operations; contended: {PER_CPU} increments per CPU");
+    t += "| measurement | cycles | ns | ratio | target |\n|---|---|---|---|---|\n";
+    let _ = writeln!(t, "| 1. spin::Mutex lock + increment + unlock | {mutex:.0} | {:.1} | | |", ns(mutex));
+    let _ = writeln!(t, "| 1a. token try_exclusive + increment + give | {try_token:.0} | {:.1} | (1a)/(1) = {:.2} | <= 2.0 |", ns(try_token), try_token / mutex.max(1.0));
+    let _ = writeln!(t, "| 1b. token exclusive(..).await, uncontended | {future_token:.0} | {:.1} | (1b)/(1) = {:.2} | |", ns(future_token), future_token / mutex.max(1.0));
+    let _ = writeln!(
+        t,
+        "| 2. one counter, every CPU: token (waits on a waker) vs spin::Mutex (spins), increments/s | {c_token:.0} vs {c_mutex:.0} | | token/mutex = {:.2} | |",
+        c_token / c_mutex.max(1.0)
+    );
+    let _ = writeln!(t, "collisions on the token so far: {}", TOKENED.token().collisions());
+    t
+}
