@@ -24,6 +24,8 @@
 //!   sequence lock over atomics).
 //! - [`token`]: DragonFly's serializing tokens for futures: data reached
 //!   only inside a closure run with its tokens held, taken all or nothing.
+//! - [`port`]: DragonFly's message ports for futures: a server task on one
+//!   CPU, calls and sends from any CPU, bounded, aborts that leak nothing.
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
@@ -40,6 +42,7 @@ mod barrier;
 pub mod block;
 mod irq_ring;
 pub mod line;
+pub mod port;
 pub mod sync;
 mod stall_record;
 mod timer_queue;

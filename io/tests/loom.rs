@@ -199,3 +199,61 @@ fn a_writer_waiting_behind_readers_is_woken() {
         assert_eq!(loom_block_on(g.shared(|v| *v)), 1);
     });
 }
+
+/// Port hooks for the models: one CPU (the post path is host-tested in
+/// `port.rs`); the threads race on the call itself.
+static ONE_CPU: io::port::PortHooks = io::port::PortHooks { current: || 0, post: |_, _| unreachable!("one CPU") };
+
+/// A caller aborts (drops its call future) while the server replies: the
+/// reply is dropped exactly once, by whichever side is last, and the
+/// request exactly once too.
+#[test]
+fn an_aborted_call_racing_its_reply_drops_the_reply_once() {
+    use io::port::Port;
+    struct Counted(Arc<loom::sync::atomic::AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    loom::model(|| {
+        let drops = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (mut port, handle) = Port::<Counted, Counted>::new(&ONE_CPU, 2);
+        let request = Counted(Arc::clone(&drops));
+        let caller = loom::thread::spawn(move || {
+            let mut call = pin!(handle.call(request));
+            let waker = std::task::Waker::noop();
+            let first = call.as_mut().poll(&mut Context::from_waker(waker));
+            // Sent; now give up (unless the answer is already here).
+            drop(call);
+            first.is_ready()
+        });
+        let m = loom_block_on(port.recv()).expect("the call arrives");
+        let (req, answer) = m.take();
+        drop(req);
+        let _ = answer.reply(Counted(Arc::clone(&drops)));
+        let _ = caller.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "the request and the reply, each dropped once");
+    });
+}
+
+/// A caller waits while the server answers, or drops the message: the
+/// caller is always woken, with the answer or `NoReply`.
+#[test]
+fn a_waiting_caller_is_woken_by_the_answer_or_its_absence() {
+    use io::port::{Port, PortError};
+    for answer in [true, false] {
+        loom::model(move || {
+            let (mut port, handle) = Port::<u32, u32>::new(&ONE_CPU, 2);
+            let caller = loom::thread::spawn(move || loom_block_on(handle.call(5)));
+            let m = loom_block_on(port.recv()).expect("the call arrives");
+            if answer {
+                m.reply(6);
+            } else {
+                drop(m);
+            }
+            let got = caller.join().unwrap();
+            assert_eq!(got, if answer { Ok(6) } else { Err(PortError::NoReply) });
+        });
+    }
+}

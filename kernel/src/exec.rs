@@ -32,14 +32,14 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
-use executor::{Executor, Hooks, JoinHandle, RemoteSpawner, Spawn};
+use executor::{Executor, Hooks, RemoteSpawner, Spawn};
 use x86_64::instructions::interrupts;
 
 use crate::arch::cpu_id::{CpuId, MAX_CPUS};
 use crate::arch::{cpu, percpu, vectors};
 use crate::{ipiq, smp, time};
 
-pub use executor::{Band, JoinError, TaskInfo, yield_now};
+pub use executor::{Band, JoinError, JoinHandle, TaskInfo, yield_now};
 
 /// Polls longer than this are logged once they return (the cooperative
 /// watchdog; `stall` reports a poll that does not return). Above the

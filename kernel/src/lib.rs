@@ -36,6 +36,7 @@ pub mod ipiq;
 pub mod irq;
 pub mod memory;
 pub mod pci;
+pub mod port;
 pub mod run_on;
 pub mod smp;
 pub mod stall;
