@@ -19,8 +19,11 @@ thread_local! {
     static CPU: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Each simulated CPU's inbox and thread, by CPU number.
-static INBOXES: Mutex<Vec<Option<(Sender<usize>, thread::Thread)>>> = Mutex::new(Vec::new());
+/// Where a simulated CPU's posted words go, and the thread to unpark.
+type Inbox = (Sender<usize>, thread::Thread);
+
+/// Each simulated CPU's inbox, by CPU number.
+static INBOXES: Mutex<Vec<Option<Inbox>>> = Mutex::new(Vec::new());
 
 fn current() -> usize {
     CPU.with(Cell::get)
