@@ -272,3 +272,21 @@ fn recv_ends_when_every_handle_is_gone() {
     assert!(run(&inbox, port.recv()).is_some(), "what was sent still arrives");
     assert!(run(&inbox, port.recv()).is_none(), "then the end");
 }
+
+/// With its server idle on this CPU, a call runs the handler in place: it
+/// is answered on its first poll, and the server is never polled for it.
+#[test]
+fn a_same_cpu_call_to_an_idle_server_runs_in_place() {
+    let base = cpus(1);
+    let _inbox = become_cpu(base);
+    let (port, handle) = Port::<u32, u32>::new(&HOOKS, 4);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut server = pin!(port.serve(|x| x * 7));
+    assert!(server.as_mut().poll(&mut cx).is_pending(), "the server idles in recv");
+    for k in 0..3 {
+        let mut call = pin!(handle.call(k));
+        assert_eq!(call.as_mut().poll(&mut cx), Poll::Ready(Ok(k * 7)), "answered in place");
+    }
+    drop(handle);
+    assert_eq!(server.as_mut().poll(&mut cx), Poll::Ready(()), "nothing was queued; the loop ends");
+}

@@ -24,7 +24,7 @@ use core::task::{Context, Poll};
 use executor::{Adopt, JoinError, JoinHandle, Spawn};
 
 use crate::arch::cpu_id::CpuId;
-use crate::{exec, ipiq, smp, time};
+use crate::{exec, ipiq, smp};
 
 fn adopt(_from: CpuId, token: usize) {
     // SAFETY: `spawn_on` sent `Adopt::into_raw` for a task made for this
@@ -112,35 +112,6 @@ where
         match h.await {
             Ok(v) => out.push(v),
             Err(_) => panic!("broadcast task cancelled"),
-        }
-    }
-    out
-}
-
-/// [`broadcast`], waiting at most `limit` in all: a CPU that has not
-/// answered by then (one stuck in a task that does not yield, say) gives
-/// `None`, and its share of the work is cancelled. For statistics commands,
-/// which must answer even when a CPU cannot.
-pub async fn broadcast_within<F, Fut>(limit: core::time::Duration, f: F) -> Vec<Option<Fut::Output>>
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future + 'static,
-    Fut::Output: Send + 'static,
-{
-    let deadline = time::Instant::now() + limit;
-    let handles: Vec<_> = (0..smp::online())
-        .map(|n| {
-            let f = f.clone();
-            let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
-            AbortOnDrop(spawn_made_on(cpu, "broadcast", f))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        match time::timeout(deadline.saturating_duration_since(time::Instant::now()), h).await {
-            Ok(Ok(v)) => out.push(Some(v)),
-            Ok(Err(_)) => panic!("broadcast task cancelled"),
-            Err(time::Elapsed) => out.push(None),
         }
     }
     out

@@ -210,6 +210,13 @@ impl<'q> Endpoint<'q> {
                 let next = self.deferred.borrow_mut().pop_front();
                 let Some((from, msg)) = next else { break };
                 f(from, msg);
+                // Setting aside is rare (a send that waited for a full ring
+                // ran a nested drain): give its buffer back once it empties,
+                // rather than hold it for the machine's life.
+                let mut d = self.deferred.borrow_mut();
+                if d.is_empty() {
+                    *d = VecDeque::new();
+                }
             }
         })
     }

@@ -52,7 +52,7 @@ use core::task::{Poll, Waker};
 use call::CallSlot;
 
 use crate::AtomicWaker;
-use crate::sync::{AtomicBool, AtomicUsize, Lock, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Lock, Ordering};
 
 /// Why a port operation has no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +145,15 @@ struct Shared<Req, Rep> {
     closed: AtomicBool,
     /// Live `PortRef`s.
     handles: AtomicUsize,
+    /// While a [`Port::serve`] loop waits in `recv`: where its handler is,
+    /// for callers on the owner's CPU to run in place (see `call`); null
+    /// otherwise. Touched only on the owner's CPU; taken with a swap, so a
+    /// handler that calls its own port queues that call instead.
+    inline: AtomicPtr<Handler<Req, Rep>>,
 }
+
+/// A serving loop's handler (a fat pointer, kept in the loop's frame).
+type Handler<Req, Rep> = core::ptr::NonNull<dyn FnMut(Req) -> Rep>;
 
 impl<Req, Rep> Shared<Req, Rep> {
     /// On the owner's CPU: queue `env`, or answer it `Closed`.
@@ -247,6 +255,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> Port<Req, Rep> {
             server: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             handles: AtomicUsize::new(1),
+            inline: AtomicPtr::new(core::ptr::null_mut()),
         });
         (Self { shared: Arc::clone(&shared), _owner: PhantomData }, PortRef { shared })
     }
@@ -272,11 +281,35 @@ impl<Req: Send + 'static, Rep: Send + 'static> Port<Req, Rep> {
         .await
     }
 
-    /// Answers every message with `f`, until every handle is gone.
-    pub async fn serve(mut self, mut f: impl FnMut(Req) -> Rep) {
-        while let Some(m) = self.recv().await {
+    /// Answers every message with `f`, until every handle is gone. While it
+    /// waits with nothing queued, a caller on this CPU runs `f` itself, in
+    /// place: no message, no task switch (DragonFly's `domsg` fast path).
+    pub async fn serve<F: FnMut(Req) -> Rep>(mut self, mut f: F) {
+        /// Takes the handler back from callers when the loop ends or its
+        /// future is dropped (before `f`, which it points to, goes).
+        struct Withdraw<'a, Req, Rep>(&'a Shared<Req, Rep>);
+        impl<Req, Rep> Drop for Withdraw<'_, Req, Rep> {
+            fn drop(&mut self) {
+                self.0.inline.store(core::ptr::null_mut(), Ordering::Relaxed);
+            }
+        }
+        let handler: &mut dyn FnMut(Req) -> Rep = &mut f;
+        // SAFETY: only the lifetime is erased. The pointer is lent (through
+        // `inline`) only while this loop is suspended in `recv`, on this
+        // CPU, and withdrawn (below, and by `Withdraw` on drop) before the
+        // loop runs `f` itself or `f` goes; `f` and `lent` live in this
+        // future, which is pinned while suspended.
+        let mut lent: Handler<Req, Rep> = unsafe { core::mem::transmute(core::ptr::NonNull::from(handler)) };
+        let lent_at: *mut Handler<Req, Rep> = &mut lent;
+        let shared = Arc::clone(&self.shared);
+        let _withdraw = Withdraw(&shared);
+        loop {
+            shared.inline.store(lent_at, Ordering::Relaxed);
+            let Some(m) = self.recv().await else { break };
+            shared.inline.store(core::ptr::null_mut(), Ordering::Relaxed);
             let (req, answer) = m.take();
-            answer.reply(f(req));
+            // SAFETY: withdrawn just above; this is the only use of `f` now.
+            answer.reply(unsafe { (*(*lent_at).as_ptr())(req) });
         }
     }
 
@@ -307,6 +340,10 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
     /// `lwkt_domsg`). Dropping the future aborts the call: advisory, the
     /// server may answer anyway; that answer is dropped.
     pub async fn call(&self, req: Req) -> Result<Rep, PortError> {
+        let req = match self.call_in_place(req) {
+            Ok(rep) => return Ok(rep),
+            Err(req) => req,
+        };
         self.shared.reserve().await?;
         let slot = CallSlot::new();
         let reply = Reply::new(Arc::clone(&slot));
@@ -332,6 +369,26 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
     /// The CPU that owns the port.
     pub fn owner(&self) -> usize {
         self.shared.owner
+    }
+
+    /// On the owner's CPU, with a `serve` loop idle and no message queued
+    /// or on its way: runs its handler here. Otherwise gives `req` back.
+    fn call_in_place(&self, req: Req) -> Result<Rep, Req> {
+        let shared = &*self.shared;
+        // Nothing reserved: nothing queued or in flight to jump ahead of.
+        if (shared.hooks.current)() != shared.owner || shared.reserved.load(Ordering::Acquire) != 0 {
+            return Err(req);
+        }
+        let at = shared.inline.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if at.is_null() {
+            return Err(req);
+        }
+        // SAFETY: lent by a `serve` loop suspended in `recv` on this CPU
+        // (we run on it, while it is suspended), so the handler is alive and
+        // nobody else uses it; taken out of `inline` until it goes back.
+        let rep = unsafe { (*(*at).as_ptr())(req) };
+        shared.inline.store(at, Ordering::Relaxed);
+        Ok(rep)
     }
 
     fn put(&self, req: Req, answer: Answer<Rep>) {

@@ -14,6 +14,8 @@
 //!   one queue behind a lock ([`LockedQueue`]).
 //! - [`tokens`]: serializing tokens against `spin::Mutex`, uncontended and
 //!   with every CPU on one counter.
+//! - [`ports`]: a port call against `run_on` to the other CPU, and against
+//!   a direct call on this one.
 //!
 //! They run on the calling CPU and the next one, and need two CPUs.
 #![no_std]
@@ -27,6 +29,7 @@ mod drivers;
 mod executor;
 mod ipiq;
 mod locked_queue;
+mod ports;
 mod tokens;
 
 use alloc::string::String;
@@ -59,6 +62,11 @@ pub async fn drivers() -> Result<String, BenchError> {
 /// The token benchmark (`tokens.rs`).
 pub async fn tokens() -> String {
     exec::long_polls_allowed(tokens::tokens()).await
+}
+
+/// The port benchmark (`ports.rs`).
+pub async fn ports() -> Result<String, BenchError> {
+    exec::long_polls_allowed(ports::ports()).await
 }
 
 /// The disk benchmark (`disk.rs`) on `disk`, beside `baseline` if given.

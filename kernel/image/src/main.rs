@@ -49,5 +49,6 @@ fn main() -> ! {
         Some(drawer) => drop(exec::spawn_named("console-draw", drawer.run())),
         None => log::info!("no framebuffer console (serial only)"),
     }
+    shell::stats::start();
     exec::block_on(shell::run(shell::Input::new(serial, keyboard)))
 }

@@ -14,11 +14,11 @@ use core::time::Duration;
 use kernel::arch::idt;
 use kernel::arch::vectors;
 use kernel::arch::qemu::{ExitCode, exit};
-use kernel::exec::TaskInfo;
 use kernel::smp::{self, CpuId};
-use kernel::{arch, exec, ipiq, memory, run_on, stall, time};
+use kernel::{arch, memory, run_on, stall, time};
 
 use super::out::{Out, outln};
+use super::stats::{self, Answer, Query};
 
 /// Name, arguments, and what each command does (for `help`).
 const COMMANDS: &[(&str, &str, &str)] = &[
@@ -37,7 +37,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("on", "CPU COMMAND", "run COMMAND on CPU"),
     ("echo", "TEXT", "print TEXT"),
     ("spin", "CPU MS", "a task on CPU that spins MS ms without yielding (to see the stall report)"),
-    ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, tokens, drivers)"),
+    ("bench", "", "run the in-kernel benchmarks (IPI queues, executor, tokens, ports, drivers)"),
     ("int3", "", "take a breakpoint exception and return"),
     ("poweroff", "", "exit QEMU with success"),
     ("fail", "", "exit QEMU with failure"),
@@ -115,10 +115,6 @@ fn cpu_id(n: usize) -> CpuId {
     CpuId::try_new(n).unwrap_or(CpuId::BOOT)
 }
 
-/// How long the statistics commands wait for a CPU: one that has not
-/// answered by then is shown as not answering (a stalled task holds it).
-const ANSWER_WITHIN: Duration = Duration::from_millis(500);
-
 /// Why `cpu` did not answer, for the statistics commands.
 fn not_answering(cpu: CpuId) -> String {
     match stall::stalled(cpu) {
@@ -128,22 +124,17 @@ fn not_answering(cpu: CpuId) -> String {
             s.name.unwrap_or("?"),
             ran.as_millis()
         ),
-        None => alloc::format!("{cpu}: not answering within {} ms", ANSWER_WITHIN.as_millis()),
+        None => alloc::format!("{cpu}: not answering within {} ms", stats::ANSWER_WITHIN.as_millis()),
     }
 }
 
 async fn cpus(out: &mut Out) {
-    let rows = run_on::broadcast_within(ANSWER_WITHIN, || async {
-        let me = smp::current();
-        let stats = exec::this().stats();
-        (stats.live, stats.polls, exec::idle_cycles(me))
-    })
-    .await;
+    let rows = stats::ask_all(Query::Cpu).await;
     let up = time::uptime();
     let mut s = alloc::format!("cpus: {} online, listed from {}\n", smp::online(), smp::current());
     for (n, row) in rows.into_iter().enumerate() {
         let cpu = cpu_id(n);
-        let Some((tasks, polls, idle)) = row else {
+        let Some(Answer::Cpu { tasks, polls, idle }) = row else {
             let _ = writeln!(s, "{}", not_answering(cpu));
             continue;
         };
@@ -155,17 +146,11 @@ async fn cpus(out: &mut Out) {
 }
 
 async fn ps(out: &mut Out) {
-    let per_cpu = run_on::broadcast_within(ANSWER_WITHIN, || async {
-        let running = exec::current_task().map(|(id, _)| id);
-        let mut tasks: Vec<TaskInfo> = Vec::new();
-        exec::this().for_each_task(|t| tasks.push(t));
-        (running, tasks)
-    })
-    .await;
+    let per_cpu = stats::ask_all(Query::Tasks).await;
     let mut s = String::from("CPU   ID      NAME              STATE    POLLS      CYCLES\n");
     for (n, row) in per_cpu.into_iter().enumerate() {
         let cpu = cpu_id(n);
-        let Some((running, tasks)) = row else {
+        let Some(Answer::Tasks { running, tasks }) = row else {
             match stall::stalled(cpu) {
                 Some((t, ran)) => {
                     let name = t.name.unwrap_or("-");
@@ -213,11 +198,11 @@ async fn irq(out: &mut Out) {
 }
 
 async fn ipi(out: &mut Out) {
-    let rows = run_on::broadcast_within(ANSWER_WITHIN, || async { ipiq::stats() }).await;
+    let rows = stats::ask_all(Query::Ipi).await;
     let mut s = String::from("CPU   SENT       RECEIVED   IPIS SENT  IPIS AVOIDED  PASSIVE    RING-FULL WAITS  DEEPEST  SET ASIDE\n");
     for (n, row) in rows.into_iter().enumerate() {
         let cpu = cpu_id(n);
-        let Some(q) = row else {
+        let Some(Answer::Ipi(q)) = row else {
             let _ = writeln!(s, "{}", not_answering(cpu));
             continue;
         };
@@ -335,6 +320,11 @@ async fn bench(out: &mut Out) {
     outln!(out, "running the token benchmark...");
     let table = bench::tokens().await;
     out.write(&table).await;
+    outln!(out, "running the port benchmark...");
+    match bench::ports().await {
+        Ok(table) => out.write(&table).await,
+        Err(e) => outln!(out, "port benchmark: {e}"),
+    }
     outln!(out, "running the driver benchmark...");
     match bench::drivers().await {
         Ok(table) => out.write(&table).await,

@@ -12,6 +12,7 @@ mod disk;
 mod input;
 mod out;
 mod pci;
+pub mod stats;
 
 use alloc::string::String;
 use core::future::Future;

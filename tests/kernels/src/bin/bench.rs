@@ -1,4 +1,4 @@
-//! The IPI-queue, executor and token benchmarks (`kernel-bench`) after boot. Not a
+//! The IPI-queue, executor, token and port benchmarks (`kernel-bench`) after boot. Not a
 //! test: it prints tables (README, "Benchmarks").
 #![no_std]
 #![no_main]
@@ -6,7 +6,7 @@
 
 use kernel::{exec, print};
 
-kernel::test_kernel![ipi_queue_benchmark, executor_benchmark, token_benchmark];
+kernel::test_kernel![ipi_queue_benchmark, executor_benchmark, token_benchmark, port_benchmark];
 
 fn ipi_queue_benchmark() {
     match exec::block_on(bench::ipi_queues()) {
@@ -21,4 +21,11 @@ fn executor_benchmark() {
 
 fn token_benchmark() {
     print!("{}", exec::block_on(bench::tokens()));
+}
+
+fn port_benchmark() {
+    match exec::block_on(bench::ports()) {
+        Ok(table) => print!("{table}"),
+        Err(e) => panic!("{e}"),
+    }
 }
