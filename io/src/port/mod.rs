@@ -147,8 +147,9 @@ struct Shared<Req, Rep> {
     handles: AtomicUsize,
     /// While a [`Port::serve`] loop waits in `recv`: where its handler is,
     /// for callers on the owner's CPU to run in place (see `call`); null
-    /// otherwise. Touched only on the owner's CPU; taken with a swap, so a
-    /// handler that calls its own port queues that call instead.
+    /// otherwise. Touched only on the owner's CPU, in task context; taken
+    /// out while a caller runs it, so a handler that calls its own port
+    /// queues that call instead.
     inline: AtomicPtr<Handler<Req, Rep>>,
 }
 
@@ -379,10 +380,14 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
         if (shared.hooks.current)() != shared.owner || shared.reserved.load(Ordering::Acquire) != 0 {
             return Err(req);
         }
-        let at = shared.inline.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        // A load and a store, not a swap: only this CPU's task context ever
+        // touches `inline` (ports are not for interrupt handlers), and no
+        // other task runs until this call returns.
+        let at = shared.inline.load(Ordering::Relaxed);
         if at.is_null() {
             return Err(req);
         }
+        shared.inline.store(core::ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: lent by a `serve` loop suspended in `recv` on this CPU
         // (we run on it, while it is suspended), so the handler is alive and
         // nobody else uses it; taken out of `inline` until it goes back.
