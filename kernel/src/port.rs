@@ -12,7 +12,7 @@
 
 use io::port::PortHooks;
 
-pub use io::port::{Answerer, Message, Port, PortError, PortRef, Reply};
+pub use io::port::{Answerer, Call, Message, Port, PortError, PortRef, Reply};
 
 use crate::ipiq::{self, Urgency};
 use crate::smp::{self, CpuId};

@@ -47,7 +47,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::marker::PhantomData;
-use core::task::{Poll, Waker};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 
 use call::CallSlot;
 
@@ -176,27 +178,30 @@ impl<Req, Rep> Shared<Req, Rep> {
 
     /// Reserves room for one message, waiting while the port is full.
     async fn reserve(&self) -> Result<(), PortError> {
-        poll_fn(|cx| {
-            for attempt in 0..2 {
-                if self.closed.load(Ordering::Acquire) {
-                    return Poll::Ready(Err(PortError::Closed));
-                }
-                let mut n = self.reserved.load(Ordering::Acquire);
-                while n < self.capacity {
-                    match self.reserved.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire) {
-                        Ok(_) => return Poll::Ready(Ok(())),
-                        Err(now) => n = now,
-                    }
-                }
-                if attempt == 0 {
-                    // Full: leave a waker, then look once more (a give that
-                    // came before the waker was in the list is seen now).
-                    self.room.with(|w| w.push(cx.waker().clone()));
+        poll_fn(|cx| self.poll_reserve(cx)).await
+    }
+
+    /// One try to reserve room; when the port is full, leaves `cx`'s waker
+    /// to be woken when room comes.
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), PortError>> {
+        for attempt in 0..2 {
+            if self.closed.load(Ordering::Acquire) {
+                return Poll::Ready(Err(PortError::Closed));
+            }
+            let mut n = self.reserved.load(Ordering::Acquire);
+            while n < self.capacity {
+                match self.reserved.compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Poll::Ready(Ok(())),
+                    Err(now) => n = now,
                 }
             }
-            Poll::Pending
-        })
-        .await
+            if attempt == 0 {
+                // Full: leave a waker, then look once more (a give that
+                // came before the waker was in the list is seen now).
+                self.room.with(|w| w.push(cx.waker().clone()));
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -340,16 +345,8 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
     /// Sends `req` and waits for the server's answer (DragonFly's
     /// `lwkt_domsg`). Dropping the future aborts the call: advisory, the
     /// server may answer anyway; that answer is dropped.
-    pub async fn call(&self, req: Req) -> Result<Rep, PortError> {
-        let req = match self.call_in_place(req) {
-            Ok(rep) => return Ok(rep),
-            Err(req) => req,
-        };
-        self.shared.reserve().await?;
-        let slot = CallSlot::new();
-        let reply = Reply::new(Arc::clone(&slot));
-        self.put(req, Answer::Call(slot));
-        reply.await
+    pub fn call(&self, req: Req) -> Call<'_, Req, Rep> {
+        Call { port: self, state: CallState::Start(Some(req)) }
     }
 
     /// Sends `req`; its answer, if any, is dropped (waits only for room).
@@ -403,6 +400,71 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
             shared.enqueue(env);
         } else {
             (shared.hooks.post)(shared.owner, Box::into_raw(env) as usize);
+        }
+    }
+}
+
+/// The future of [`PortRef::call`]: small, so a call answered in place
+/// costs little more than the handler.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Call<'a, Req, Rep> {
+    port: &'a PortRef<Req, Rep>,
+    state: CallState<Req, Rep>,
+}
+
+enum CallState<Req, Rep> {
+    /// Not sent yet (waiting for room, or not polled).
+    Start(Option<Req>),
+    /// Sent: the answer's slot.
+    Waiting(Reply<Rep>),
+    Done,
+}
+
+// Nothing in it is pinned structurally (the request is moved out, the
+// reply is `Unpin`).
+impl<Req, Rep> Unpin for Call<'_, Req, Rep> {}
+
+impl<Req: Send + 'static, Rep: Send + 'static> Future for Call<'_, Req, Rep> {
+    type Output = Result<Rep, PortError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                CallState::Start(req) => {
+                    let req = req.take().expect("a call not yet sent holds its request");
+                    let req = match this.port.call_in_place(req) {
+                        Ok(rep) => {
+                            this.state = CallState::Done;
+                            return Poll::Ready(Ok(rep));
+                        }
+                        Err(req) => req,
+                    };
+                    match this.port.shared.poll_reserve(cx) {
+                        Poll::Pending => {
+                            this.state = CallState::Start(Some(req));
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            this.state = CallState::Done;
+                            return Poll::Ready(Err(e));
+                        }
+                        Poll::Ready(Ok(())) => {
+                            let slot = CallSlot::new();
+                            this.state = CallState::Waiting(Reply::new(Arc::clone(&slot)));
+                            this.port.put(req, Answer::Call(slot));
+                        }
+                    }
+                }
+                CallState::Waiting(reply) => {
+                    let out = Pin::new(reply).poll(cx);
+                    if out.is_ready() {
+                        this.state = CallState::Done;
+                    }
+                    return out;
+                }
+                CallState::Done => panic!("a port call polled after it completed"),
+            }
         }
     }
 }
