@@ -66,3 +66,23 @@ fn an_interactive_session_prints_no_false_alarm_in_a_release_kernel() {
 fn an_interactive_session_prints_no_false_alarm_in_a_debug_kernel() {
     a_session_prints_no_false_alarm(Profile::Dev);
 }
+
+/// From the shell: a task that spins on cpu1 is shown as stalled by `ps`
+/// and `cpus` on cpu0 while it spins, and is gone once it has yielded.
+#[test]
+fn ps_marks_a_spinning_task_as_stalled() {
+    let out = odonata_tests::boot_main_kernel().smp(2).input(b"spin 1 3000\nsleep 600\nps\ncpus\nsleep 3000\nps\npoweroff\n").run();
+    assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
+    let stalled = out
+        .lines()
+        .find(|l| l.starts_with("1 ") && l.contains(" spin ") && l.contains("stalled") && l.contains("without yielding"))
+        .unwrap_or_else(|| panic!("no stalled row for cpu1 in ps: {}", log_of(&out)));
+    println!("{stalled}");
+    assert_line_contains(&out, "cpu1: not answering: task ");
+    assert_line_contains(&out, "(stalled)");
+    assert_line_contains(&out, "cpu1 ERROR kernel::stall: stall: task ");
+    // The second ps, after the spin: cpu1 answers again, no spin task left.
+    let last_ps: Vec<&str> = out.lines().skip_while(|l| *l != "odonata> sleep 3000").skip_while(|l| !l.starts_with("CPU   ID")).collect();
+    assert!(last_ps.iter().any(|l| l.starts_with("1 ") && l.contains("stats")), "cpu1 answers again: {}", log_of(&out));
+    assert!(!last_ps.iter().any(|l| l.contains(" spin ")), "the spin task is gone: {}", log_of(&out));
+}
