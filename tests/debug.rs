@@ -6,7 +6,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use odonata_runner::Profile;
-use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, boot_main_kernel_as, log_of, source_line};
+use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, boot_main_kernel_as, line_starting_with, log_of, source_line};
 
 #[test]
 fn a_task_stuck_in_a_loop_is_reported_while_it_spins() {
@@ -30,8 +30,7 @@ fn a_task_stuck_in_a_loop_is_reported_while_it_spins() {
     // Once released, the watchdog says the stall is over.
     assert_line_contains(&out, "'stuck' on cpu1 ran ");
     assert_line_contains(&out, "(the stall reported earlier is over)");
-    let seen = out.lines().find(|l| l.starts_with("stall seen from cpu0 after ")).unwrap_or("");
-    println!("{seen}");
+    println!("{}", line_starting_with(&out, "stall seen from cpu0 after "));
 }
 
 /// The session the issue names, typed over a pipe: its output must hold

@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, source_line, Exit};
+use odonata_tests::{assert_line_contains, assert_passed, boot, line_starting_with, log_of, source_line, Exit};
 
 #[test]
 fn every_cpu_runs_its_executor_and_10000_tasks() {
@@ -19,8 +19,7 @@ fn every_cpu_runs_its_executor_and_10000_tasks() {
         assert_line_contains(&out, &format!("cpu{cpu} INFO  kernel::exec: cpu{cpu}: executor started"));
     }
     // The in-kernel test asserts the allocation bound; show the numbers.
-    let line = out.lines().find(|l| l.starts_with("4 CPUs x 10000 tasks:")).unwrap_or_else(|| panic!("{}", log_of(&out)));
-    println!("{line}");
+    println!("{}", line_starting_with(&out, "4 CPUs x 10000 tasks:"));
     assert_line_contains(&out, "watchdog: task ");
     assert!(
         out.lines().any(|l| l.contains("cpu0 WARN") && l.contains("'hog' on cpu0 ran") && l.contains("without yielding")),

@@ -211,6 +211,12 @@ pub fn assert_line_contains(out: &Outcome, needle: &str) {
     assert!(out.lines().any(|l| l.contains(needle)), "no line contains {needle:?}: {}", log_of(out));
 }
 
+/// The first serial line that starts with `prefix` (a figure the kernel
+/// printed, for the test to show); fails with the whole log if none does.
+pub fn line_starting_with<'a>(out: &'a Outcome, prefix: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line starts with {prefix:?}: {}", log_of(out)))
+}
+
 /// The 1-based number of the line of `file` (relative to the workspace)
 /// that contains `marker`: how a test names the line a backtrace must show
 /// without hard-coding it.

@@ -2,24 +2,18 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_passed, boot, log_of};
+use odonata_tests::{assert_passed, boot, line_starting_with};
 
 #[test]
 fn tokens_in_opposite_orders_on_4_cpus_finish_with_exact_counts() {
     let out = boot("tokens").smp(4).run();
     assert_passed(&out, &["opposite_orders_on_every_cpu_finish_with_exact_counts", "readers_share_and_a_writer_gets_in"]);
-    for prefix in ["tokens: 4 CPUs x", "shared: a writer got in"] {
-        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line: {}", log_of(&out)));
-        println!("{line}");
-    }
+    println!("{}\n{}", line_starting_with(&out, "tokens: 4 CPUs x"), line_starting_with(&out, "shared: a writer got in"));
 }
 
 #[test]
 fn port_calls_from_every_cpu_are_answered_once_and_aborts_leak_nothing() {
     let out = boot("ports").smp(4).run();
     assert_passed(&out, &["calls_from_every_cpu_to_every_other_are_answered_once", "aborted_calls_leak_nothing_and_get_one_answer"]);
-    for prefix in ["ports: 4 CPUs x 100000 calls", "aborts: "] {
-        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line: {}", log_of(&out)));
-        println!("{line}");
-    }
+    println!("{}\n{}", line_starting_with(&out, "ports: 4 CPUs x 100000 calls"), line_starting_with(&out, "aborts: "));
 }

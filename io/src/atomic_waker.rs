@@ -13,7 +13,7 @@
 
 use core::task::Waker;
 
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, const_unless_loom};
 
 const WAITING: usize = 0;
 const REGISTERING: usize = 0b01;
@@ -37,16 +37,11 @@ impl Default for AtomicWaker {
 }
 
 impl AtomicWaker {
-    /// An empty slot (`const`, for statics an interrupt handler reaches).
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
-    }
-
-    /// An empty slot (loom's atomics have no `const` constructor).
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        Self { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
+    const_unless_loom! {
+        /// An empty slot (`const`, for statics an interrupt handler reaches).
+        pub fn new() -> Self {
+            Self { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
+        }
     }
 
     /// Stores `waker` to be woken by the next [`wake`](Self::wake). Only one

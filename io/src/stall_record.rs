@@ -17,7 +17,7 @@
 //! undefined; the loom model checks a reader never accepts a mix of two
 //! writes.
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, const_unless_loom};
 
 /// A stalled poll: which task, since when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,27 +52,16 @@ impl Default for StallRecord {
 const READ_ATTEMPTS: usize = 1000;
 
 impl StallRecord {
-    /// No stall (`const`, for per-CPU statics).
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            task: AtomicU64::new(0),
-            since: AtomicU64::new(0),
-            name: AtomicPtr::new(core::ptr::null_mut()),
-            name_len: AtomicUsize::new(0),
-        }
-    }
-
-    /// No stall.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            task: AtomicU64::new(0),
-            since: AtomicU64::new(0),
-            name: AtomicPtr::new(core::ptr::null_mut()),
-            name_len: AtomicUsize::new(0),
+    const_unless_loom! {
+        /// No stall (`const`, for per-CPU statics).
+        pub fn new() -> Self {
+            Self {
+                seq: AtomicU64::new(0),
+                task: AtomicU64::new(0),
+                since: AtomicU64::new(0),
+                name: AtomicPtr::new(core::ptr::null_mut()),
+                name_len: AtomicUsize::new(0),
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::AtomicWaker;
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering, const_unless_loom};
 
 /// A signal an interrupt handler raises and one task awaits.
 pub struct WaitCell {
@@ -34,16 +34,11 @@ impl Default for WaitCell {
 }
 
 impl WaitCell {
-    /// A cell with no signal pending (`const`, for statics).
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self { pending: AtomicBool::new(false), waker: AtomicWaker::new() }
-    }
-
-    /// A cell with no signal pending.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        Self { pending: AtomicBool::new(false), waker: AtomicWaker::new() }
+    const_unless_loom! {
+        /// A cell with no signal pending (`const`, for statics).
+        pub fn new() -> Self {
+            Self { pending: AtomicBool::new(false), waker: AtomicWaker::new() }
+        }
     }
 
     /// Raises the signal and wakes the waiting task, if any. Safe from any

@@ -18,7 +18,7 @@
 //!   taken only when the port is full), never fail or spin. The server
 //!   gives the room back as it takes each message.
 //! - **Put.** The message is boxed with what its answer needs (a
-//!   [`call`] slot, a reply port, or nothing). From the owner's CPU it goes
+//!   call slot, a reply port, or nothing). From the owner's CPU it goes
 //!   straight into the port's queue, no queue hop (DragonFly's `domsg` runs
 //!   it inline when it can; here the server task still runs it); from
 //!   another CPU it travels as one IPI-queue message (`PortHooks::post`)

@@ -6,7 +6,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::{Mode, Token};
-use crate::sync::UnsafeCell;
+use crate::sync::{UnsafeCell, const_unless_loom};
 
 /// Which token guards a [`Guarded`].
 #[cfg_attr(loom, allow(dead_code))]
@@ -63,16 +63,11 @@ unsafe impl<T: Send + Sync> Sync for Guarded<T> {}
 unsafe impl<T: Send> Send for Guarded<T> {}
 
 impl<T> Guarded<T> {
-    /// `value` behind a token of its own called `name`.
-    #[cfg(not(loom))]
-    pub const fn new(name: &'static str, value: T) -> Self {
-        Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
-    }
-
-    /// `value` behind a token of its own called `name`.
-    #[cfg(loom)]
-    pub fn new(name: &'static str, value: T) -> Self {
-        Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
+    const_unless_loom! {
+        /// `value` behind a token of its own called `name`.
+        pub fn new(name: &'static str, value: T) -> Self {
+            Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
+        }
     }
 
     /// `value` behind `token`, which it may share with other data (one

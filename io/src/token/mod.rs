@@ -65,7 +65,7 @@ pub use access::{Access, Guarded, exclusive2, shared_exclusive};
 use alloc::vec::Vec;
 use core::task::Waker;
 
-use crate::sync::{AtomicU64, AtomicUsize, Lock, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Lock, Ordering, const_unless_loom};
 
 const EXCL: usize = 1 << (usize::BITS - 1);
 const WAITERS: usize = 1 << (usize::BITS - 2);
@@ -98,29 +98,17 @@ pub struct Token {
 static LISTED: core::sync::atomic::AtomicPtr<Token> = core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 impl Token {
-    /// A free token called `name` (shown by the shell's `tokens`).
-    #[cfg(not(loom))]
-    pub const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            state: AtomicUsize::new(0),
-            waiters: Lock::new(Vec::new()),
-            collisions: AtomicU64::new(0),
-            listed: core::sync::atomic::AtomicBool::new(false),
-            next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
-        }
-    }
-
-    /// A free token called `name`.
-    #[cfg(loom)]
-    pub fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            state: AtomicUsize::new(0),
-            waiters: Lock::new(Vec::new()),
-            collisions: AtomicU64::new(0),
-            listed: core::sync::atomic::AtomicBool::new(false),
-            next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+    const_unless_loom! {
+        /// A free token called `name` (shown by the shell's `tokens`).
+        pub fn new(name: &'static str) -> Self {
+            Self {
+                name,
+                state: AtomicUsize::new(0),
+                waiters: Lock::new(Vec::new()),
+                collisions: AtomicU64::new(0),
+                listed: core::sync::atomic::AtomicBool::new(false),
+                next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            }
         }
     }
 
