@@ -132,9 +132,10 @@ fn garbage_input_leaves_the_shell_working() {
 fn bench_command_prints_every_table() {
     let out = boot_main_kernel().smp(2).qemu_args(&["-device", "edu"]).input(b"bench\npoweroff\n").timeout(Duration::from_secs(240)).run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
-    for title in ["IPI-queue benchmark:", "executor benchmark:", "driver benchmark:"] {
+    for title in ["IPI-queue benchmark:", "executor benchmark:", "token benchmark:", "port benchmark:", "heap benchmark:", "driver benchmark:"] {
         assert_line_contains(&out, title);
     }
+    assert_line_contains(&out, "| CPUs at once | spawns/s: talc + lock | spawns/s: per-CPU slab |");
     assert_line_contains(&out, "| 4. run_on round trip to a halted CPU |");
     assert_line_contains(&out, "| bytes of overhead per task |");
     assert_line_contains(&out, "| 3. timer wake lateness");

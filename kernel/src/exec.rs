@@ -37,6 +37,7 @@ use x86_64::instructions::interrupts;
 
 use crate::arch::cpu_id::{CpuId, MAX_CPUS};
 use crate::arch::{cpu, percpu, vectors};
+use crate::memory::heap;
 use crate::{ipiq, smp, time};
 
 pub use executor::{Band, JoinError, JoinHandle, TaskInfo, yield_now};
@@ -205,6 +206,7 @@ const BLOCK_ON_SPIN_US: u64 = 50;
 /// `done` that became true in this turn's polls must not be slept
 /// through). With `spin_us`, first poll that long for work.
 fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
+    heap::reclaim();
     ipiq::drain();
     ipiq::kick_due();
     time::timer::run_expired();
@@ -227,7 +229,14 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     // look sees the flag, and its sender kicks us (executor::ipiq, module
     // doc). Our own owed kicks keep the timer armed.
     ipiq::set_idle(true);
-    if ex.has_work() || ipiq::has_pending() || done() || !time::timer::prepare_idle(ipiq::next_kick()) {
+    heap::set_idle(true);
+    if ex.has_work()
+        || ipiq::has_pending()
+        || heap::has_remote()
+        || done()
+        || !time::timer::prepare_idle(ipiq::next_kick())
+    {
+        heap::set_idle(false);
         ipiq::set_idle(false);
         interrupts::enable();
         return;
@@ -237,6 +246,7 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     flag.store(true, Ordering::Relaxed);
     interrupts::enable_and_hlt();
     flag.store(false, Ordering::Relaxed);
+    heap::set_idle(false);
     ipiq::set_idle(false);
     // Only this CPU writes its slot.
     let slot = &IDLE_CYCLES[percpu::current_id().as_usize()];

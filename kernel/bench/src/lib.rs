@@ -16,6 +16,8 @@
 //!   with every CPU on one counter.
 //! - [`ports`]: a port call against `run_on` to the other CPU, and against
 //!   a direct call on this one.
+//! - [`heap`]: spawn+complete throughput with 1, 2 and every CPU spawning
+//!   at once, on the per-CPU heap and on talc behind its lock.
 //!
 //! They run on the calling CPU and the next one, and need two CPUs.
 #![no_std]
@@ -27,6 +29,7 @@ extern crate alloc;
 mod disk;
 mod drivers;
 mod executor;
+mod heap;
 mod ipiq;
 mod locked_queue;
 mod ports;
@@ -67,6 +70,11 @@ pub async fn tokens() -> String {
 /// The port benchmark (`ports.rs`).
 pub async fn ports() -> Result<String, BenchError> {
     exec::long_polls_allowed(ports::ports()).await
+}
+
+/// The heap benchmark (`heap.rs`).
+pub async fn heap() -> String {
+    exec::long_polls_allowed(heap::heap_bench()).await
 }
 
 /// The disk benchmark (`disk.rs`) on `disk`, beside `baseline` if given.

@@ -118,12 +118,12 @@ extern "C" fn dispatch(frame: &mut InterruptFrame) {
     // Handlers run in interrupt context: wakes from here take the executor's
     // wake stack, never its run queue (see exec.rs).
     let cpu = super::percpu::this();
-    cpu.enter_interrupt();
+    let outer = cpu.enter_interrupt(vector);
     match super::vectors::Vector::try_new(vector) {
         Some(v) => super::idt::dispatch_interrupt(v, frame),
         None => super::exceptions::handle(frame),
     }
-    cpu.leave_interrupt();
+    cpu.leave_interrupt(outer);
 }
 
 type Stub = extern "C" fn() -> !;

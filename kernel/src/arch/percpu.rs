@@ -21,6 +21,9 @@ pub struct PerCpu {
     pub ipis_received: AtomicU64,
     /// Interrupt/exception nesting depth (only this CPU touches it).
     irq_depth: AtomicU32,
+    /// The vector of the innermost handler running (meaningful while
+    /// `irq_depth` > 0), for reports such as an allocation in a handler.
+    vector: AtomicU32,
 }
 
 impl PerCpu {
@@ -30,6 +33,7 @@ impl PerCpu {
             apic_id: AtomicU32::new(0),
             ipis_received: AtomicU64::new(0),
             irq_depth: AtomicU32::new(0),
+            vector: AtomicU32::new(0),
         }
     }
 
@@ -48,11 +52,19 @@ impl PerCpu {
         self.irq_depth.load(Ordering::Relaxed) != 0
     }
 
-    pub(crate) fn enter_interrupt(&self) {
-        self.irq_depth.fetch_add(1, Ordering::Relaxed);
+    /// The vector of the innermost interrupt or exception being handled.
+    pub fn interrupt_vector(&self) -> u8 {
+        self.vector.load(Ordering::Relaxed) as u8
     }
 
-    pub(crate) fn leave_interrupt(&self) {
+    /// Enters a handler for `vector`; returns the vector to restore.
+    pub(crate) fn enter_interrupt(&self, vector: u8) -> u8 {
+        self.irq_depth.fetch_add(1, Ordering::Relaxed);
+        self.vector.swap(u32::from(vector), Ordering::Relaxed) as u8
+    }
+
+    pub(crate) fn leave_interrupt(&self, outer: u8) {
+        self.vector.store(u32::from(outer), Ordering::Relaxed);
         self.irq_depth.fetch_sub(1, Ordering::Relaxed);
     }
 

@@ -1,31 +1,86 @@
-//! The kernel heap: `talc` as the global allocator.
+//! The kernel heap: `slaballoc`'s per-CPU slab caches as the global
+//! allocator, over talc behind its lock as the page level, in one region
+//! mapped at boot (its size from [`super::heap_size_for`]).
 //!
-//! Why talc: it is maintained, builds on stable `no_std`, allocates in near
-//! constant time from size-class bins (linked_list_allocator is first-fit,
-//! O(n) in the number of free blocks) and keeps counters we report in `mem`.
-//! The heap is one contiguous region mapped at boot; its size comes from
-//! [`super::heap_size_for`].
-//!
-//! Interrupt handlers must not allocate: the allocator's spinlock is not
-//! interrupt-safe by design (handlers only acknowledge and wake).
+//! What the kernel gives the allocator (`slaballoc::Platform`):
+//! - the running CPU and whether it is in a handler: two GS-relative loads
+//!   (`percpu::current_id_in_task_context`);
+//! - the task, for reports (`exec::current_task`);
+//! - the owner's wakeup: when a remote free finds its owner's list empty
+//!   and the owner has raised its idle flag, a wake IPI (no allocation, no
+//!   lock). The owner's loop raises the flag before its last look for work
+//!   ([`set_idle`], [`has_remote`]), the same handshake as the IPI queues'
+//!   (`slaballoc::remote`, rule 4), and takes its remote frees home each
+//!   turn ([`reclaim`]);
+//! - reports through the lock-free emergency console with a backtrace;
+//!   fatal ones (out of memory, an allocation in an interrupt handler,
+//!   which is forbidden: handlers acknowledge and wake) through the panic
+//!   path, which stops every CPU.
 
-use spinning_top::RawSpinlock;
-use talc::TalcLock;
-use talc::source::Manual;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use slaballoc::{Context, Heap, Platform, Report, Stats, TalcBacking, TaskRef};
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, Size4KiB};
 
+use crate::arch::backtrace::Backtrace;
+use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::percpu;
+use crate::arch::vectors;
+
+/// The machine as the allocator sees it.
+struct Machine;
+
+static IDLE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+impl Platform for Machine {
+    #[inline]
+    fn context(&self) -> Context {
+        match percpu::current_id_in_task_context() {
+            Some(cpu) => Context::Task(cpu.as_usize()),
+            None => Context::Interrupt { cpu: percpu::current_id().as_usize(), vector: percpu::this().interrupt_vector() },
+        }
+    }
+
+    fn task(&self) -> Option<TaskRef> {
+        crate::exec::current_task().map(|(id, name)| TaskRef { id, name })
+    }
+
+    fn notify(&self, owner: usize) {
+        if owner != percpu::current_id().as_usize() && IDLE[owner].load(Ordering::SeqCst) {
+            crate::smp::send_ipi(CpuId::from_raw(owner as u32), vectors::WAKE);
+        }
+    }
+
+    fn report(&self, report: &Report) {
+        crate::console::emergency_write(format_args!("\n!!! {report}{}\n", Backtrace::here()));
+    }
+
+    fn fatal(&self, report: &Report, stats: &Stats) -> ! {
+        let p = &stats.pages;
+        panic!(
+            "{report}\n    heap: {} KiB in the page level, {} KiB of it handed out, {} KiB free; {} KiB live in blocks, {} slabs held by CPUs, {} page-level blocks",
+            p.backing.size >> 10,
+            p.backing.used >> 10,
+            p.backing.free >> 10,
+            stats.used() >> 10,
+            p.slabs,
+            p.blocks
+        )
+    }
+}
+
 #[global_allocator]
-static ALLOCATOR: TalcLock<RawSpinlock, Manual> = TalcLock::new(Manual);
+static HEAP: Heap<Machine, TalcBacking> = Heap::new(Machine, TalcBacking::new());
 
 /// Heap usage.
 #[derive(Clone, Copy, Debug)]
 pub struct HeapStats {
     /// Bytes given to the allocator.
     pub size: u64,
-    /// Bytes in live allocations.
+    /// Bytes in live allocations (slab blocks by class size).
     pub used: u64,
-    /// Bytes still available.
+    /// Bytes the page level still has free.
     pub free: u64,
     /// Allocations made since boot.
     pub allocations: u64,
@@ -39,19 +94,44 @@ pub(super) fn init(size: u64) {
         panic!("cannot map the {} MiB heap: {e:?}", size >> 20);
     }
     // SAFETY: [start, start + size) was just mapped writable for the heap and
-    // nothing else uses it; `Manual` permits claiming memory by hand.
-    let claimed = unsafe { ALLOCATOR.lock().claim(start as *mut u8, size as usize) };
-    assert!(claimed.is_some(), "talc refused the heap region");
+    // nothing else uses it.
+    let claimed = unsafe { HEAP.backing().claim(start as *mut u8, size as usize) };
+    assert!(claimed, "talc refused the heap region");
+    assert!(HEAP.init(), "no room for the heap's granule map");
 }
 
 /// Current heap usage.
 pub fn stats() -> HeapStats {
-    let talc = ALLOCATOR.lock();
-    let c = talc.counters();
-    HeapStats {
-        size: c.claimed_bytes as u64,
-        used: c.allocated_bytes as u64,
-        free: c.available_bytes as u64,
-        allocations: c.total_allocation_count,
-    }
+    let s = HEAP.stats();
+    HeapStats { size: s.pages.backing.size, used: s.used(), free: s.pages.backing.free, allocations: s.allocations() }
+}
+
+/// Every figure: per-CPU caches, blocks in transit, the page level.
+pub fn detail() -> Stats {
+    HEAP.stats()
+}
+
+/// Takes this CPU's remote frees home and trims its empty slabs past the
+/// hysteresis (each turn of the CPU's loop).
+#[inline]
+pub fn reclaim() {
+    HEAP.reclaim();
+}
+
+/// Raises or lowers this CPU's idle flag for remote frees (the loop raises
+/// it, with interrupts off, before its last look for work).
+pub fn set_idle(idle: bool) {
+    IDLE[percpu::current_id().as_usize()].swap(idle, Ordering::SeqCst);
+}
+
+/// Whether remote frees wait for this CPU (the idle check).
+pub fn has_remote() -> bool {
+    HEAP.has_remote(percpu::current_id().as_usize())
+}
+
+/// Serves every allocation from the page level (talc under its lock, the
+/// heap before the per-CPU caches), or from the caches again. For the
+/// benchmark that compares the two in one boot.
+pub fn set_page_only(on: bool) {
+    HEAP.set_page_only(on);
 }

@@ -5,7 +5,8 @@
 //!   mapping of all physical memory.
 //! - [`layout`]: kernel-owned virtual regions (heap, stacks), each a PML4 slot
 //!   the bootloader left empty.
-//! - [`heap`]: the global allocator (talc) over a mapped region sized from RAM.
+//! - [`heap`]: the global allocator (per-CPU slab caches over talc) in a
+//!   mapped region sized from RAM.
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
 //! - [`mmio`]: uncached mappings of device registers (APICs).
 

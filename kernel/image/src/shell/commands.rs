@@ -226,9 +226,9 @@ async fn ipi(out: &mut Out) {
 async fn mem(out: &mut Out) {
     let f = memory::frame::stats();
     let h = memory::heap::stats();
-    outln!(
-        out,
-        "frames: {} in use of {} ({} MiB); heap: {} KiB used, {} KiB free of {} KiB",
+    let d = memory::heap::detail();
+    let mut s = alloc::format!(
+        "frames: {} in use of {} ({} MiB); heap: {} KiB used, {} KiB free of {} KiB\n",
         f.in_use,
         f.total,
         f.total_bytes() >> 20,
@@ -236,6 +236,34 @@ async fn mem(out: &mut Out) {
         h.free >> 10,
         h.size >> 10
     );
+    s += "CPU   LIVE KiB  SLABS  EMPTY  CACHED KiB  IN TRANSIT  OUTBOX  SENT AWAY    ALLOCS\n";
+    for (n, c) in d.cpus.iter().enumerate().take(smp::online()) {
+        let cached = c.held_bytes().saturating_sub(c.live_bytes);
+        let _ = writeln!(
+            s,
+            "{n:<5} {:<9} {:<6} {:<6} {:<11} {:<11} {:<7} {:<11} {}",
+            c.live_bytes >> 10,
+            c.slabs,
+            c.empty_slabs,
+            cached >> 10,
+            c.in_transit,
+            c.outbox,
+            c.remote_frees,
+            c.allocs
+        );
+    }
+    let p = &d.pages;
+    let _ = writeln!(
+        s,
+        "page level: {} slabs of 32 KiB out, {} large blocks ({} KiB); fragmentation {}.{}% of slab memory not in live blocks; misuse reports: {}",
+        p.slabs,
+        p.blocks,
+        p.block_bytes >> 10,
+        d.fragmentation_permille() / 10,
+        d.fragmentation_permille() % 10,
+        d.misuse
+    );
+    out.write(&s).await;
 }
 
 async fn tokens(out: &mut Out) {
@@ -325,6 +353,9 @@ async fn bench(out: &mut Out) {
         Ok(table) => out.write(&table).await,
         Err(e) => outln!(out, "port benchmark: {e}"),
     }
+    outln!(out, "running the heap benchmark...");
+    let table = bench::heap().await;
+    out.write(&table).await;
     outln!(out, "running the driver benchmark...");
     match bench::drivers().await {
         Ok(table) => out.write(&table).await,

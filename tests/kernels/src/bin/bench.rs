@@ -1,4 +1,4 @@
-//! The IPI-queue, executor, token and port benchmarks (`kernel-bench`) after boot. Not a
+//! The IPI-queue, executor, token, port and heap benchmarks (`kernel-bench`) after boot. Not a
 //! test: it prints tables (README, "Benchmarks").
 #![no_std]
 #![no_main]
@@ -6,7 +6,7 @@
 
 use kernel::{exec, print};
 
-kernel::test_kernel![ipi_queue_benchmark, executor_benchmark, token_benchmark, port_benchmark];
+kernel::test_kernel![ipi_queue_benchmark, executor_benchmark, token_benchmark, port_benchmark, heap_benchmark];
 
 fn ipi_queue_benchmark() {
     match exec::block_on(bench::ipi_queues()) {
@@ -28,4 +28,8 @@ fn port_benchmark() {
         Ok(table) => print!("{table}"),
         Err(e) => panic!("{e}"),
     }
+}
+
+fn heap_benchmark() {
+    print!("{}", exec::block_on(bench::heap()));
 }

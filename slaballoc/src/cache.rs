@@ -1,0 +1,281 @@
+//! A CPU's cache: its slabs, by class, and its remote-free list.
+//!
+//! Everything but the remote list and the counters is touched only by the
+//! owning CPU in task context (the heap enforces it: an interrupt handler
+//! may not allocate, and its frees take the remote path), so the fast path
+//! is plain loads and stores: no lock, no atomic read-modify-write.
+//!
+//! Lists (intrusive, through the slabs' headers):
+//! - `partial[class]`: slabs with room, most recently freed-into first
+//!   (blocks come off the head slab, the one most likely in cache);
+//! - `empty`: slabs with no live block, reusable by any class. A slab
+//!   whose last block is freed moves here, unless it is its class's only
+//!   partial slab (so one alloc/free pair at a slab boundary does not
+//!   reformat it each time). [`CpuCache::trim`] gives slabs past the
+//!   hysteresis back to the page level, from the CPU's loop, never from a
+//!   free;
+//! - full slabs are on no list until a block comes back.
+
+use core::cell::Cell;
+use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::class::{self, Class};
+use crate::page::{Backing, PageLevel};
+use crate::outbox::Outbox;
+use crate::remote::RemoteList;
+use crate::report::Misuse;
+use crate::slab::{Index, Listed, Slab};
+
+/// A statistic only its CPU writes (load and store: no read-modify-write),
+/// which others may read at any time.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn sub(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    fn get_at(counters: &[Counter]) -> impl Iterator<Item = u64> + '_ {
+        counters.iter().map(Counter::get)
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A CPU's figures (see [`crate::CpuStats`]). Allocations and frees are
+/// counted per class, so each operation bumps one counter and live bytes
+/// are worked out when asked for.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    pub(crate) allocs: [Counter; class::COUNT],
+    pub(crate) frees: [Counter; class::COUNT],
+    pub(crate) slabs: Counter,
+    pub(crate) empty_slabs: Counter,
+    /// Frees this CPU sent to other CPUs' lists from task context.
+    pub(crate) remote_frees: Counter,
+    /// Frees in interrupt handlers here, sent to the owners' lists (an
+    /// atomic add: the one counter an interrupt may bump).
+    pub(crate) irq_frees: AtomicU64,
+    /// Blocks waiting in the outbox, as last seen by its CPU.
+    pub(crate) outbox_blocks: Counter,
+}
+
+/// Why an allocation from the cache failed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Fail {
+    /// No slab to be had from the page level.
+    OutOfMemory,
+    /// The slab's free list was corrupted and has been dropped; try again.
+    Corrupted(*mut Slab),
+}
+
+/// One CPU's slabs and lists.
+#[repr(align(128))]
+pub(crate) struct CpuCache {
+    partial: [Cell<*mut Slab>; class::COUNT],
+    empty: Cell<*mut Slab>,
+    empty_count: Cell<u32>,
+    pub(crate) remote: RemoteList,
+    pub(crate) outbox: Outbox,
+    pub(crate) counters: Counters,
+}
+
+impl CpuCache {
+    pub(crate) const fn new() -> Self {
+        Self {
+            partial: [const { Cell::new(ptr::null_mut()) }; class::COUNT],
+            empty: Cell::new(ptr::null_mut()),
+            empty_count: Cell::new(0),
+            remote: RemoteList::new(),
+            outbox: Outbox::new(),
+            counters: Counters {
+                allocs: [const { Counter::new() }; class::COUNT],
+                frees: [const { Counter::new() }; class::COUNT],
+                slabs: Counter::new(),
+                empty_slabs: Counter::new(),
+                remote_frees: Counter::new(),
+                irq_frees: AtomicU64::new(0),
+                outbox_blocks: Counter::new(),
+            },
+        }
+    }
+
+    /// A block of `class`.
+    ///
+    /// # Safety
+    /// On the CPU `me` that owns this cache, in task context.
+    #[inline]
+    pub(crate) unsafe fn alloc<B: Backing>(&self, class: Class, pages: &PageLevel<B>, me: usize) -> Result<*mut u8, Fail> {
+        let mut slab = self.partial[class.index()].get();
+        if slab.is_null() {
+            // SAFETY: forwarded.
+            slab = unsafe { self.refill(class, pages, me) }.ok_or(Fail::OutOfMemory)?;
+        }
+        // SAFETY: slabs on our lists are formatted and ours.
+        let s = unsafe { &*slab };
+        // SAFETY: we own it and it is on the partial list, so it has room.
+        let taken = unsafe { s.take() };
+        if !s.has_room() {
+            self.unlink(class, slab);
+            s.set_listed(Listed::Full);
+        }
+        let block = taken.map_err(|_| Fail::Corrupted(slab))?;
+        self.counters.allocs[class.index()].add(1);
+        Ok(block)
+    }
+
+    /// Puts a slab with room at the head of `class`'s partial list: an
+    /// empty one reformatted, else a fresh one from the page level.
+    ///
+    /// # Safety
+    /// As [`Self::alloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn refill<B: Backing>(&self, class: Class, pages: &PageLevel<B>, me: usize) -> Option<*mut Slab> {
+        let base = match self.pop_empty() {
+            Some(empty) => empty.cast::<u8>(),
+            None => {
+                let fresh = pages.alloc_slab();
+                if fresh.is_null() {
+                    return None;
+                }
+                self.counters.slabs.add(1);
+                fresh
+            }
+        };
+        // SAFETY: `base` is a whole slab no one else references: fresh, or
+        // empty (no block live or in transit) and now off our lists.
+        let slab = unsafe { Slab::format(base, me, class) };
+        self.push_partial(class, slab);
+        Some(slab)
+    }
+
+    /// Takes block `p` (number `index`) of `slab` back (a free on the
+    /// owning CPU, or a remote free being taken home).
+    ///
+    /// # Safety
+    /// On the owning CPU, in task context; `slab` is one of ours (its
+    /// owner is `me`), `index` is `index_of(p)`, and `p` is given up by the
+    /// caller.
+    #[inline]
+    pub(crate) unsafe fn free(&self, slab: *mut Slab, p: *mut u8, index: Index) -> Result<(), Misuse> {
+        // SAFETY: the caller found `slab` formatted and owned by us.
+        let s = unsafe { &*slab };
+        // SAFETY: on the owner; `index` is `p`'s.
+        unsafe { s.give_back(p, index) }?;
+        let class = s.class();
+        self.counters.frees[class.index()].add(1);
+        match s.listed() {
+            Listed::Full => {
+                self.push_partial(class, slab);
+            }
+            Listed::Partial if s.live() == 0 && !self.only_partial(class, slab) => {
+                self.unlink(class, slab);
+                self.push_empty(slab);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Gives empty slabs past `keep` back to the page level.
+    ///
+    /// # Safety
+    /// As [`Self::alloc`].
+    pub(crate) unsafe fn trim<B: Backing>(&self, pages: &PageLevel<B>, keep: u32) {
+        while self.empty_count.get() > keep {
+            let Some(slab) = self.pop_empty() else { break };
+            self.counters.slabs.sub(1);
+            // SAFETY: an empty slab: no block live or in transit.
+            unsafe { pages.free_slab(slab.cast()) };
+        }
+    }
+
+    /// Allocations since boot and bytes live now (by class size).
+    pub(crate) fn allocs_and_live(&self) -> (u64, u64) {
+        let c = &self.counters;
+        let allocs = Counter::get_at(&c.allocs);
+        let frees = Counter::get_at(&c.frees);
+        allocs.zip(frees).zip(class::SIZES).fold((0, 0), |(n, live), ((a, f), size)| {
+            (n + a, live + a.wrapping_sub(f) * u64::from(size))
+        })
+    }
+
+    /// Empty slabs held.
+    pub(crate) fn empty_count(&self) -> u32 {
+        self.empty_count.get()
+    }
+
+    fn only_partial(&self, class: Class, slab: *mut Slab) -> bool {
+        // SAFETY: `slab` is on our partial list.
+        self.partial[class.index()].get() == slab && unsafe { (*slab).owned.next.get().is_null() }
+    }
+
+    fn push_partial(&self, class: Class, slab: *mut Slab) {
+        let head = &self.partial[class.index()];
+        // SAFETY: `slab` and the list's slabs are ours (owner-only fields).
+        unsafe {
+            (*slab).owned.prev.set(ptr::null_mut());
+            (*slab).owned.next.set(head.get());
+            if let Some(old) = head.get().as_ref() {
+                old.owned.prev.set(slab);
+            }
+            (*slab).set_listed(Listed::Partial);
+        }
+        head.set(slab);
+    }
+
+    fn unlink(&self, class: Class, slab: *mut Slab) {
+        // SAFETY: `slab` is on `class`'s partial list; its neighbours too.
+        unsafe {
+            let (prev, next) = ((*slab).owned.prev.get(), (*slab).owned.next.get());
+            match prev.as_ref() {
+                Some(p) => p.owned.next.set(next),
+                None => self.partial[class.index()].set(next),
+            }
+            if let Some(n) = next.as_ref() {
+                n.owned.prev.set(prev);
+            }
+        }
+    }
+
+    fn push_empty(&self, slab: *mut Slab) {
+        // SAFETY: ours; the empty list is singly linked through `next`.
+        unsafe {
+            (*slab).owned.next.set(self.empty.get());
+            (*slab).set_listed(Listed::Empty);
+        }
+        self.empty.set(slab);
+        self.empty_count.set(self.empty_count.get() + 1);
+        self.counters.empty_slabs.add(1);
+    }
+
+    fn pop_empty(&self) -> Option<*mut Slab> {
+        let slab = self.empty.get();
+        // SAFETY: slabs on the empty list are ours.
+        let next = unsafe { slab.as_ref() }?.owned.next.get();
+        self.empty.set(next);
+        self.empty_count.set(self.empty_count.get() - 1);
+        self.counters.empty_slabs.sub(1);
+        Some(slab)
+    }
+}

@@ -1,0 +1,363 @@
+//! The heap: per-CPU caches over the page level, and the paths between
+//! them (see the crate doc for the design and the platform's rules).
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::cache::{CpuCache, Fail};
+use crate::class::Class;
+use crate::page::{Backing, Home, PageLevel};
+use crate::remote::Pushed;
+use crate::report::{FreedBy, Misuse, Problem, Report};
+use crate::slab::Slab;
+use crate::stats::{CpuStats, Stats};
+use crate::{Context, MAX_CPUS, Platform};
+
+/// Empty slabs a CPU keeps after [`Heap::reclaim`] trims (128 KiB).
+pub const KEEP_EMPTY: u32 = 4;
+/// Empty slabs a CPU may hold before `reclaim` trims (512 KiB): the
+/// hysteresis that keeps a CPU that frees and refills a few slabs in turn
+/// from going to the page level each time.
+pub const TRIM_ABOVE: u32 = 16;
+
+/// The tag's CPU field: the top byte; the task id below it.
+const TAG_CPU_SHIFT: u32 = 56;
+
+/// Per-CPU slab caches over a page level. A `static` in the kernel (its
+/// `#[global_allocator]`); any number of instances on the host.
+pub struct Heap<P, B> {
+    cpus: [CpuCache; MAX_CPUS],
+    pages: PageLevel<B>,
+    platform: P,
+    /// Every allocation from the page level, as before the caches existed
+    /// (for the benchmark that compares the two in one boot).
+    page_only: AtomicBool,
+    misuse: AtomicU64,
+}
+
+// SAFETY: a CPU's cache (`Cell`s) is only touched by that CPU in task
+// context (`Platform::context`, rule 1 of the crate doc), its remote list
+// and counters are atomics, and the page level is `Sync`.
+unsafe impl<P: Sync, B: Sync> Sync for Heap<P, B> {}
+
+impl<P: Platform, B: Backing> Heap<P, B> {
+    /// A heap over `backing`, unusable until [`Self::init`].
+    pub const fn new(platform: P, backing: B) -> Self {
+        Self {
+            cpus: [const { CpuCache::new() }; MAX_CPUS],
+            pages: PageLevel::new(backing),
+            platform,
+            page_only: AtomicBool::new(false),
+            misuse: AtomicU64::new(0),
+        }
+    }
+
+    /// The platform it was made with.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// The page level's allocator (to give it its region).
+    pub fn backing(&self) -> &B {
+        &self.pages.backing
+    }
+
+    /// Sets up the page level once the backing has its region; `false` if
+    /// it has none or no room for the granule map.
+    pub fn init(&self) -> bool {
+        self.pages.init()
+    }
+
+    /// Sends every allocation to the page level (`true`), as the heap did
+    /// before it had caches, or back to the caches. Blocks from either go
+    /// home by address, so switching at any time is safe; for benchmarks.
+    pub fn set_page_only(&self, on: bool) {
+        self.page_only.store(on, Ordering::Relaxed);
+    }
+
+    /// Memory for `layout`, never null: out of memory is fatal.
+    #[inline]
+    pub fn allocate(&self, layout: Layout) -> *mut u8 {
+        let cpu = match self.platform.context() {
+            Context::Task(cpu) => cpu,
+            Context::Interrupt { vector, .. } => self.fatal(Problem::AllocInInterrupt { vector }, layout),
+        };
+        if let Some(class) = Class::for_layout(layout.size(), layout.align())
+            && !self.page_only.load(Ordering::Relaxed)
+        {
+            let cache = &self.cpus[cpu];
+            if !cache.remote.is_empty() {
+                // SAFETY: on `cpu`, in task context.
+                unsafe { self.take_remote(cpu) };
+            }
+            loop {
+                // SAFETY: `cache` is this CPU's, in task context.
+                match unsafe { cache.alloc(class, &self.pages, cpu) } {
+                    Ok(p) => return p,
+                    Err(Fail::Corrupted(slab)) => {
+                        self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size()), None)
+                    }
+                    Err(Fail::OutOfMemory) => self.fatal(Problem::OutOfMemory, layout),
+                }
+            }
+        }
+        let mut p = self.pages.alloc_block(layout);
+        if p.is_null() {
+            // Our own empty slabs are the one reserve we may touch.
+            // SAFETY: on `cpu`, in task context.
+            unsafe { self.cpus[cpu].trim(&self.pages, 0) };
+            p = self.pages.alloc_block(layout);
+        }
+        if p.is_null() {
+            self.fatal(Problem::OutOfMemory, layout)
+        }
+        p
+    }
+
+    /// Frees `p`; a misuse is reported and refused.
+    ///
+    /// # Safety
+    /// `p` is not used after this call by the caller (if it is a block the
+    /// heap gave out, the caller gives it up). Unlike `GlobalAlloc`, a
+    /// wrong `p` or `layout` is caught, not undefined.
+    #[inline]
+    pub unsafe fn free(&self, p: *mut u8, layout: Layout) {
+        match self.pages.home(p) {
+            Home::Slab => {
+                let slab = Slab::containing(p);
+                // SAFETY: the granule map says `slab` is a formatted slab;
+                // its fixed fields may be read while it holds a block.
+                let s = unsafe { &*slab };
+                if !s.is_formatted() {
+                    return self.misuse(Misuse::NotAllocated, p, layout, None, None);
+                }
+                let class = s.class();
+                let index = match s.index_of(p) {
+                    Ok(index) => index,
+                    Err(m) => return self.misuse(m, p, layout, Some(class.size()), None),
+                };
+                if Class::for_layout(layout.size(), layout.align()) != Some(class) {
+                    return self.misuse(Misuse::WrongLayout, p, layout, Some(class.size()), None);
+                }
+                match self.platform.context() {
+                    Context::Task(cpu) if cpu == s.owner() => {
+                        // SAFETY: on the owner, in task context; the caller
+                        // gives `p` up.
+                        if let Err(m) = unsafe { self.cpus[cpu].free(slab, p, index) } {
+                            self.misuse(m, p, layout, Some(class.size()), None);
+                        }
+                    }
+                    Context::Task(cpu) => {
+                        // SAFETY: forwarded.
+                        unsafe { self.free_remote(cpu, s.owner(), p, false) }
+                    }
+                    Context::Interrupt { cpu, .. } => {
+                        // SAFETY: forwarded.
+                        unsafe { self.free_remote(cpu, s.owner(), p, true) }
+                    }
+                }
+            }
+            // SAFETY: `p` is inside the region.
+            Home::Page => match unsafe { self.pages.free_block(p, layout) } {
+                Ok(()) => {}
+                Err(m) => self.misuse(m, p, layout, None, None),
+            },
+            Home::Outside => self.misuse(Misuse::NotFromHeap, p, layout, None, None),
+        }
+    }
+
+    /// Sends `p` home to `owner`, from `cpu`: through the outbox from task
+    /// context, straight onto the owner's list from a handler.
+    ///
+    /// # Safety
+    /// `p` is a slab block owned by `owner` and given up by the caller.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_remote(&self, cpu: usize, owner: usize, p: *mut u8, in_handler: bool) {
+        let task = self.platform.task().map_or(0, |t| t.id) & ((1 << TAG_CPU_SHIFT) - 1);
+        let tag = (cpu << TAG_CPU_SHIFT) | task as usize;
+        let counters = &self.cpus[cpu].counters;
+        if in_handler {
+            counters.irq_frees.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: slab blocks are at least 16 bytes and 16-aligned; the
+            // caller gives `p` up.
+            if unsafe { self.cpus[owner].remote.push(p, tag) } == Pushed::First {
+                self.platform.notify(owner);
+            }
+            return;
+        }
+        counters.remote_frees.add(1);
+        let outbox = &self.cpus[cpu].outbox;
+        // SAFETY: on `cpu`, in task context; `p` is given up.
+        if unsafe { outbox.add(owner, p, tag) } {
+            // SAFETY: as above.
+            unsafe { self.send(cpu, owner) };
+        }
+        counters.outbox_blocks.set(outbox.blocks());
+    }
+
+    /// Sends `cpu`'s chain for `owner`.
+    ///
+    /// # Safety
+    /// On `cpu`, in task context.
+    unsafe fn send(&self, cpu: usize, owner: usize) {
+        // SAFETY: forwarded; the list is `owner`'s.
+        if unsafe { self.cpus[cpu].outbox.send(owner, &self.cpus[owner].remote) } == Some(Pushed::First) {
+            self.platform.notify(owner);
+        }
+    }
+
+    /// Takes this CPU's remote frees home.
+    ///
+    /// # Safety
+    /// On `cpu`, in task context.
+    #[cold]
+    #[inline(never)]
+    unsafe fn take_remote(&self, cpu: usize) {
+        let cache = &self.cpus[cpu];
+        let mut n = 0;
+        for (block, tag) in cache.remote.take() {
+            n += 1;
+            let slab = Slab::containing(block);
+            // SAFETY: the freer checked that `block` starts a block of a
+            // slab we own, so this is its index; we are its owner, in task
+            // context.
+            let freed = unsafe { (*slab).index_of(block) }.and_then(|index| unsafe { cache.free(slab, block, index) });
+            if let Err(m) = freed {
+                let freed_by = FreedBy { cpu: tag >> TAG_CPU_SHIFT, task: (tag & ((1 << TAG_CPU_SHIFT) - 1)) as u64 };
+                // SAFETY: `slab` is formatted (ours).
+                let class = unsafe { (*slab).class() };
+                self.misuse(m, block, Layout::new::<()>(), Some(class.size()), Some(freed_by));
+                // A block on the list twice may have made it a cycle: stop.
+                // What was behind it stays counted as in transit.
+                break;
+            }
+        }
+        cache.remote.taken(n);
+    }
+
+    /// What the running CPU's loop calls between tasks: sends its outbox,
+    /// takes remote frees home, and gives empty slabs past the hysteresis
+    /// back.
+    pub fn reclaim(&self) {
+        let Context::Task(cpu) = self.platform.context() else { return };
+        let cache = &self.cpus[cpu];
+        let mut pending = cache.outbox.pending();
+        if pending != 0 {
+            while pending != 0 {
+                let owner = pending.trailing_zeros() as usize;
+                pending &= pending - 1;
+                // SAFETY: on `cpu`, in task context.
+                unsafe { self.send(cpu, owner) };
+            }
+            cache.counters.outbox_blocks.set(0);
+        }
+        if !cache.remote.is_empty() {
+            // SAFETY: on `cpu`, in task context.
+            unsafe { self.take_remote(cpu) };
+        }
+        if cache.empty_count() > TRIM_ABOVE {
+            // SAFETY: as above.
+            unsafe { cache.trim(&self.pages, KEEP_EMPTY) };
+        }
+    }
+
+    /// Whether `cpu` has remote frees waiting (for its idle check).
+    pub fn has_remote(&self, cpu: usize) -> bool {
+        !self.cpus[cpu].remote.is_empty()
+    }
+
+    /// One CPU's figures.
+    pub fn cpu_stats(&self, cpu: usize) -> CpuStats {
+        let cache = &self.cpus[cpu];
+        let c = &cache.counters;
+        let (allocs, live_bytes) = cache.allocs_and_live();
+        CpuStats {
+            allocs,
+            frees: c.frees.iter().map(|f| f.get()).sum(),
+            live_bytes,
+            slabs: c.slabs.get(),
+            empty_slabs: c.empty_slabs.get(),
+            in_transit: cache.remote.in_transit() as u64,
+            outbox: c.outbox_blocks.get(),
+            remote_frees: c.remote_frees.get() + c.irq_frees.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Every figure.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            cpus: core::array::from_fn(|cpu| self.cpu_stats(cpu)),
+            pages: self.pages.usage(),
+            misuse: self.misuse.load(Ordering::Relaxed),
+        }
+    }
+
+    fn report(&self, problem: Problem, ptr: *mut u8, layout: Layout, class_size: Option<usize>, freed_by: Option<FreedBy>) -> Report {
+        let cpu = match self.platform.context() {
+            Context::Task(cpu) | Context::Interrupt { cpu, .. } => cpu,
+        };
+        let (size, align) = if freed_by.is_some() { (0, 0) } else { (layout.size(), layout.align()) };
+        Report { problem, ptr: ptr as usize, size, align, class_size, cpu, task: self.platform.task(), freed_by }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn misuse(&self, m: Misuse, ptr: *mut u8, layout: Layout, class_size: Option<usize>, freed_by: Option<FreedBy>) {
+        self.misuse.fetch_add(1, Ordering::Relaxed);
+        self.platform.report(&self.report(Problem::Misuse(m), ptr, layout, class_size, freed_by));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fatal(&self, problem: Problem, layout: Layout) -> ! {
+        let report = self.report(problem, ptr::null_mut(), layout, None, None);
+        self.platform.fatal(&report, &self.stats())
+    }
+}
+
+// SAFETY: `allocate` returns memory valid for the layout (a slab block of a
+// class at least as large and aligned, or a page-level block), never
+// handed out twice while live; `free` accepts exactly those.
+unsafe impl<P: Platform, B: Backing> GlobalAlloc for Heap<P, B> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.allocate(layout)
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: GlobalAlloc's caller gives the block up.
+        unsafe { self.free(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = Class::for_layout(layout.size(), layout.align());
+        let new = Class::for_layout(new_size, layout.align());
+        let home = self.pages.home(ptr);
+        if old.is_some() && old == new && home == Home::Slab {
+            return ptr; // the block already has room
+        }
+        if old.is_none() && new.is_none() && home == Home::Page {
+            // A large block stays large: let the page level grow it in place.
+            // SAFETY: GlobalAlloc's realloc rules make the new layout valid.
+            match unsafe { self.pages.realloc_block(ptr, layout, new_size) } {
+                Ok(q) if !q.is_null() => return q,
+                Ok(_) => {}
+                Err(m) => {
+                    self.misuse(m, ptr, layout, None, None);
+                    return ptr::null_mut();
+                }
+            }
+        }
+        // SAFETY: GlobalAlloc's rules for realloc make this layout valid.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let new = self.allocate(new_layout);
+        // SAFETY: both blocks are valid for the smaller size; distinct.
+        unsafe { ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+        // SAFETY: the caller gives the old block up.
+        unsafe { self.free(ptr, layout) };
+        new
+    }
+}

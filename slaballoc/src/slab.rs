@@ -1,0 +1,268 @@
+//! One slab: [`SLAB_SIZE`] bytes aligned to their size, carved into blocks
+//! of one class, with its header at the front.
+//!
+//! Any pointer into a slab finds its header by masking, so a free needs no
+//! lookup table beyond the page level's granule map (is this a slab at
+//! all?). The header has two kinds of field:
+//! - set when the slab is formatted and unchanged until it is formatted
+//!   again (`key`, `owner`, `class`, geometry): any CPU may read them while
+//!   it holds a block of the slab, which is why a slab is only reformatted
+//!   once every block is back home (live count 0);
+//! - owned by the owning CPU (`Cell`s: free list, bump index, live count,
+//!   live bitmap, list links): only that CPU touches them, with no atomics.
+//!
+//! Blocks are carved lazily: `bump` counts blocks ever handed out, so a
+//! fresh slab costs a header write, not a pass over the whole slab. A freed block's
+//! first word links the slab's free list. The live bitmap has one bit per
+//! block: set while the block is allocated. It is what catches a double
+//! free and a free of something never handed out, at the cost of one load
+//! and one store per operation.
+
+use core::cell::Cell;
+use core::ptr;
+
+use crate::class::Class;
+use crate::report::Misuse;
+
+/// Bytes per slab (and its alignment).
+pub const SLAB_SIZE: usize = 32 * 1024;
+
+/// The most blocks a slab can hold (16-byte class, ignoring the header).
+const MAX_BLOCKS: usize = SLAB_SIZE / 16;
+
+/// Mixed with a slab's address to mark it formatted.
+const KEY: usize = 0x51ab_a11c_0de5_1ab5;
+
+/// Which of its owner's lists a slab is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listed {
+    /// Has free blocks; on its class's partial list.
+    Partial,
+    /// Every block allocated; on no list.
+    Full,
+    /// No block allocated; on the CPU's empty list, ready for any class.
+    Empty,
+}
+
+/// A slab's header.
+#[repr(C)]
+pub(crate) struct Slab {
+    key: usize,
+    owner: u32,
+    class: Class,
+    first: u32,
+    size: u32,
+    capacity: u32,
+    /// `floor(2^32 / size) + 1`: offset * recip >> 32 is offset / size for
+    /// every offset in a slab (checked by a test), without a division.
+    recip: u64,
+    /// On a cache line of its own: the fields above are read by every CPU
+    /// that frees a block here, these are written by each allocation.
+    pub(crate) owned: Owned,
+}
+
+/// The owner's half of a slab header.
+#[repr(C, align(64))]
+pub(crate) struct Owned {
+    free: Cell<*mut u8>,
+    bump: Cell<u32>,
+    live: Cell<u32>,
+    listed: Cell<Listed>,
+    pub(crate) prev: Cell<*mut Slab>,
+    pub(crate) next: Cell<*mut Slab>,
+    bitmap: [Cell<u64>; MAX_BLOCKS / 64],
+}
+
+/// What a block's index lookup found.
+pub(crate) type Index = usize;
+
+impl Slab {
+    /// The slab containing `p` (which must be inside some slab).
+    #[inline]
+    pub(crate) fn containing(p: *mut u8) -> *mut Slab {
+        (p as usize & !(SLAB_SIZE - 1)) as *mut Slab
+    }
+
+    /// Writes a fresh header for `class` blocks owned by `owner`.
+    ///
+    /// # Safety
+    /// 1. `base` is [`SLAB_SIZE`]-aligned and the start of `SLAB_SIZE`
+    ///    writable bytes that nothing else uses.
+    /// 2. No other CPU holds a reference into the slab (it is fresh from the
+    ///    page level, or empty and on `owner`'s empty list).
+    pub(crate) unsafe fn format(base: *mut u8, owner: usize, class: Class) -> *mut Slab {
+        debug_assert_eq!(base as usize % SLAB_SIZE, 0);
+        let size = class.size();
+        let first = core::mem::size_of::<Slab>().next_multiple_of(class.align());
+        let header = Slab {
+            key: base as usize ^ KEY,
+            owner: owner as u32,
+            class,
+            first: first as u32,
+            size: size as u32,
+            capacity: ((SLAB_SIZE - first) / size) as u32,
+            recip: (1u64 << 32) / size as u64 + 1,
+            owned: Owned {
+                free: Cell::new(ptr::null_mut()),
+                bump: Cell::new(0),
+                live: Cell::new(0),
+                listed: Cell::new(Listed::Empty),
+                prev: Cell::new(ptr::null_mut()),
+                next: Cell::new(ptr::null_mut()),
+                bitmap: [const { Cell::new(0) }; MAX_BLOCKS / 64],
+            },
+        };
+        let slab = base.cast::<Slab>();
+        // SAFETY: (1) the memory is ours and aligned (SLAB_SIZE > align of
+        // Slab); (2) nobody else reads it while we write.
+        unsafe { slab.write(header) };
+        slab
+    }
+
+    /// Whether this header was written by [`Slab::format`] at this address.
+    #[inline]
+    pub(crate) fn is_formatted(&self) -> bool {
+        self.key == ptr::from_ref(self) as usize ^ KEY
+    }
+
+    /// The CPU whose cache owns this slab.
+    #[inline]
+    pub(crate) fn owner(&self) -> usize {
+        self.owner as usize
+    }
+
+    /// The class of its blocks.
+    #[inline]
+    pub(crate) fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The index of the block `p` starts, if it starts one. Reads only
+    /// the fields fixed at formatting, so any CPU holding a block may ask.
+    #[inline]
+    pub(crate) fn index_of(&self, p: *mut u8) -> Result<Index, Misuse> {
+        let offset = (p as usize).wrapping_sub(ptr::from_ref(self) as usize);
+        let Some(rel) = offset.checked_sub(self.first as usize) else {
+            return Err(Misuse::NotAllocated);
+        };
+        let index = ((rel as u64 * self.recip) >> 32) as usize;
+        if index * self.size as usize != rel || index >= self.capacity as usize {
+            return Err(Misuse::NotAllocated);
+        }
+        Ok(index)
+    }
+
+    // --- Owner only from here on. ---
+
+    /// Blocks allocated now.
+    #[inline]
+    pub(crate) fn live(&self) -> u32 {
+        self.owned.live.get()
+    }
+
+    /// Whether a block is left to hand out (free or never carved). Only a
+    /// corrupted free list, once dropped, makes this differ from "fewer
+    /// blocks live than the slab holds".
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        !self.owned.free.get().is_null() || self.owned.bump.get() < self.capacity
+    }
+
+    pub(crate) fn listed(&self) -> Listed {
+        self.owned.listed.get()
+    }
+
+    pub(crate) fn set_listed(&self, listed: Listed) {
+        self.owned.listed.set(listed);
+    }
+
+    /// Hands out a block: the last one freed, else a never-used one.
+    /// `Err` if the free list was found corrupted (a write after free put a
+    /// pointer outside this slab in a free block's link): the list is
+    /// dropped, leaking its blocks rather than handing out foreign memory.
+    ///
+    /// # Safety
+    /// Called on the owning CPU, on a slab that [`has room`](Self::has_room).
+    #[inline]
+    pub(crate) unsafe fn take(&self) -> Result<*mut u8, Misuse> {
+        debug_assert!(self.has_room());
+        let base = ptr::from_ref(self) as usize;
+        let head = self.owned.free.get();
+        let block = if head.is_null() {
+            let n = self.owned.bump.get();
+            self.owned.bump.set(n + 1);
+            (base + self.first as usize + n as usize * self.size as usize) as *mut u8
+        } else {
+            // SAFETY: `head` is a free block of this slab; its first word is
+            // the link `give_back` wrote (blocks are at least 16 bytes).
+            let next = unsafe { head.cast::<*mut u8>().read() };
+            if !next.is_null() && (next as usize) & !(SLAB_SIZE - 1) != base {
+                self.owned.free.set(ptr::null_mut());
+                return Err(Misuse::FreeListCorrupted);
+            }
+            self.owned.free.set(next);
+            head
+        };
+        // The index is in range: the block was carved above or came off the
+        // free list, whose links stay inside the slab.
+        let index = ((((block as usize - base - self.first as usize) as u64) * self.recip) >> 32) as usize;
+        let word = &self.owned.bitmap[index / 64];
+        word.set(word.get() | 1 << (index % 64));
+        self.owned.live.set(self.owned.live.get() + 1);
+        Ok(block)
+    }
+
+    /// Takes block `index` (starting at `p`) back: `Err` if it is not
+    /// allocated now (never carved, or freed already), in which case
+    /// nothing changes.
+    ///
+    /// # Safety
+    /// Called on the owning CPU; `index` is `index_of(p)`; the caller gives
+    /// up `p` (it is no longer used by anyone, if it was allocated).
+    #[inline]
+    pub(crate) unsafe fn give_back(&self, p: *mut u8, index: Index) -> Result<(), Misuse> {
+        if index >= self.owned.bump.get() as usize {
+            return Err(Misuse::NotAllocated);
+        }
+        let word = &self.owned.bitmap[index / 64];
+        let bit = 1u64 << (index % 64);
+        if word.get() & bit == 0 {
+            return Err(Misuse::DoubleFree);
+        }
+        word.set(word.get() & !bit);
+        // SAFETY: `p` is a block of this slab, at least 16 bytes, which the
+        // caller gave up.
+        unsafe { p.cast::<*mut u8>().write(self.owned.free.get()) };
+        self.owned.free.set(p);
+        self.owned.live.set(self.owned.live.get() - 1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reciprocal_divides_exactly_across_a_slab() {
+        for class in Class::all() {
+            let size = class.size() as u64;
+            let recip = (1u64 << 32) / size + 1;
+            for rel in 0..SLAB_SIZE as u64 {
+                assert_eq!((rel * recip) >> 32, rel / size, "size {size} offset {rel}");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_are_aligned_and_inside_the_slab() {
+        for class in Class::all() {
+            let first = core::mem::size_of::<Slab>().next_multiple_of(class.align());
+            let capacity = (SLAB_SIZE - first) / class.size();
+            assert!(capacity >= 7, "{} bytes: {capacity} blocks", class.size());
+            assert!(capacity <= MAX_BLOCKS);
+            assert!(first + capacity * class.size() <= SLAB_SIZE);
+            assert_eq!(first % class.align(), 0);
+        }
+    }
+}

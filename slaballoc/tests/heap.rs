@@ -1,0 +1,299 @@
+//! The heap's operations, one at a time, on the host.
+
+mod common;
+
+use std::alloc::Layout;
+
+use common::{HostHeap, become_cpu, heap, in_interrupt};
+use slaballoc::{KEEP_EMPTY, SLAB_SIZE, TRIM_ABOVE};
+
+const MIB: usize = 1 << 20;
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+fn free(h: &HostHeap, p: *mut u8, l: Layout) {
+    // SAFETY: the tests give their blocks up (or check that a wrong free
+    // is refused).
+    unsafe { h.free(p, l) }
+}
+
+#[test]
+fn blocks_are_aligned_distinct_writable_and_all_come_back() {
+    let h = heap(16 * MIB);
+    become_cpu(0, 1);
+    let mut live = Vec::new();
+    for align in [1, 8, 16, 32, 64, 256, 4096, 8192] {
+        for size in [1, 8, 15, 16, 17, 48, 100, 512, 1000, 4096, 4097, 20_000] {
+            let l = layout(size, align);
+            let p = h.allocate(l);
+            assert_eq!(p as usize % align, 0, "{size}/{align}");
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { p.write_bytes(live.len() as u8, size) };
+            live.push((p, l));
+        }
+    }
+    let mut spans: Vec<_> = live.iter().map(|(p, l)| (*p as usize, *p as usize + l.size())).collect();
+    spans.sort();
+    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "blocks overlap");
+    for (i, (p, l)) in live.iter().enumerate() {
+        // SAFETY: still live.
+        let bytes = unsafe { std::slice::from_raw_parts(*p, l.size()) };
+        assert!(bytes.iter().all(|&b| b == i as u8), "block {i} was overwritten");
+    }
+    assert!(h.stats().used() > 0);
+    for (p, l) in live {
+        free(h, p, l);
+    }
+    let s = h.stats();
+    assert_eq!(s.used(), 0);
+    assert_eq!(s.misuse, 0);
+    assert_eq!(s.pages.blocks, 0);
+}
+
+#[test]
+fn a_freed_block_is_reused_first() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(64, 8);
+    let a = h.allocate(l);
+    let _b = h.allocate(l);
+    free(h, a, l);
+    assert_eq!(h.allocate(l), a);
+}
+
+#[test]
+fn a_local_double_free_is_reported_and_refused() {
+    let h = heap(4 * MIB);
+    become_cpu(1, 7);
+    let l = layout(48, 8);
+    let a = h.allocate(l);
+    free(h, a, l);
+    free(h, a, l);
+    let reports = h.platform().take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].starts_with("heap: double free: 0x"), "{}", reports[0]);
+    assert!(reports[0].contains("freed as 48 bytes, align 8; in a slab of 48-byte blocks"), "{}", reports[0]);
+    assert!(reports[0].contains("on cpu1 in task 7 'test'"), "{}", reports[0]);
+    // Refused: the block is on the free list once, so two allocations differ.
+    let x = h.allocate(l);
+    let y = h.allocate(l);
+    assert_ne!(x, y);
+    assert_eq!(h.stats().misuse, 1);
+}
+
+#[test]
+fn wrong_pointers_and_layouts_are_reported_and_refused() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 3);
+    let l = layout(100, 8);
+    let a = h.allocate(l);
+    let mut on_stack = 0u64;
+    free(h, (&raw mut on_stack).cast(), layout(8, 8));
+    free(h, a.wrapping_add(16), l);
+    free(h, a, layout(300, 8));
+    let big = layout(10_000, 8);
+    let b = h.allocate(big);
+    free(h, b, layout(10_001, 8));
+    free(h, b.wrapping_add(64), big);
+    free(h, b, big);
+    free(h, b, big);
+    let reports = h.platform().take_reports();
+    let expect = [
+        "heap: free of a pointer outside the heap",
+        "heap: free of a pointer the heap never handed out",
+        "heap: free with a layout that does not match the block",
+        "heap: free with a layout that does not match the block",
+        "heap: free of a pointer the heap never handed out",
+        // The page level reused the freed block's header: a second free is
+        // a pointer it does not know.
+        "heap: free of a pointer the heap never handed out",
+    ];
+    assert_eq!(reports.len(), expect.len(), "{reports:#?}");
+    for (r, e) in reports.iter().zip(expect) {
+        assert!(r.starts_with(e), "{r} (expected {e})");
+        assert!(r.ends_with("on cpu0 in task 3 'test'"), "{r}");
+    }
+    assert!(reports[2].contains("in a slab of 112-byte blocks"), "{}", reports[2]);
+    // Nothing was corrupted: the block freed with the wrong layout is still
+    // live and comes back with the right one.
+    free(h, a, l);
+    assert_eq!(h.stats().used(), 0);
+}
+
+#[test]
+fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch() {
+    let h = heap(8 * MIB);
+    become_cpu(0, 0);
+    let l = layout(256, 16);
+    let blocks: Vec<usize> = (0..100).map(|_| h.allocate(l) as usize).collect();
+    let used = h.stats().used();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 9);
+            for &p in &blocks {
+                free(h, p as *mut u8, l);
+            }
+            // Sent in batches of 32; the rest waits for cpu1's loop.
+            let s = h.stats();
+            assert_eq!((s.cpus[0].in_transit, s.cpus[1].outbox), (96, 4));
+            h.reclaim();
+        });
+    });
+    let before = h.stats();
+    assert_eq!(before.cpus[0].in_transit, 100);
+    assert_eq!(before.cpus[1].outbox, 0);
+    assert_eq!(before.cpus[1].remote_frees, 100);
+    assert_eq!(before.used(), used, "in transit still counts as used");
+    assert_eq!(h.platform().notified[0].load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The owner's next allocation takes them home (and reuses the last one).
+    let again = h.allocate(l);
+    let after = h.stats();
+    assert_eq!(after.cpus[0].in_transit, 0);
+    assert_eq!(after.used(), 256);
+    assert!(blocks.contains(&(again as usize)));
+    free(h, again, l);
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
+fn a_remote_double_free_is_caught_when_the_owner_takes_it_home() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(32, 8);
+    let a = h.allocate(l);
+    free(h, a, l);
+    let addr = a as usize;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(2, 44);
+            free(h, addr as *mut u8, l);
+            h.reclaim();
+        });
+    });
+    h.reclaim();
+    let reports = h.platform().take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].starts_with("heap: double free"), "{}", reports[0]);
+    assert!(reports[0].contains("in a slab of 32-byte blocks) on cpu0, freed on cpu2 by task 44"), "{}", reports[0]);
+}
+
+#[test]
+fn an_allocation_in_an_interrupt_handler_is_fatal_and_names_the_vector() {
+    let h = heap(4 * MIB);
+    become_cpu(3, 0);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_interrupt(0x71, || h.allocate(layout(8, 8))))).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("FATAL heap: allocation in the interrupt handler for vector 0x71 (asked for 8 bytes, align 8) on cpu3"), "{msg}");
+}
+
+#[test]
+fn a_free_in_an_interrupt_handler_takes_the_remote_path_home() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(64, 8);
+    let a = h.allocate(l);
+    in_interrupt(0x30, || free(h, a, l));
+    assert_eq!(h.stats().cpus[0].in_transit, 1);
+    h.reclaim();
+    assert_eq!(h.stats().cpus[0].in_transit, 0);
+    assert_eq!(h.stats().used(), 0);
+}
+
+#[test]
+fn out_of_memory_is_fatal_and_reports_request_cpu_task_and_heap() {
+    let h = heap(2 * MIB);
+    become_cpu(1, 5);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.allocate(layout(3 * MIB, 64)))).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("FATAL heap: out of memory (asked for 3145728 bytes, align 64) on cpu1 in task 5 'test'; heap"), "{msg}");
+    // Slabs too: fill the heap with small blocks.
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+        h.allocate(layout(4096, 4096));
+    }))
+    .unwrap_err();
+    assert!(err.downcast_ref::<String>().unwrap().contains("out of memory (asked for 4096 bytes, align 4096)"));
+}
+
+#[test]
+fn empty_slabs_go_back_past_the_hysteresis_from_reclaim_never_from_free() {
+    let h = heap(16 * MIB);
+    become_cpu(0, 0);
+    let l = layout(2048, 8);
+    let per_slab = SLAB_SIZE / 2048;
+    let slabs = TRIM_ABOVE as usize + 8;
+    let blocks: Vec<_> = (0..per_slab * slabs).map(|_| h.allocate(l)).collect();
+    let held = h.stats().pages.slabs;
+    assert!(held >= slabs as u64);
+    for p in blocks {
+        free(h, p, l);
+    }
+    let s = h.stats();
+    assert_eq!(s.pages.slabs, held, "a free never returns a slab");
+    assert!(s.cpus[0].empty_slabs > u64::from(TRIM_ABOVE));
+    h.reclaim();
+    let s = h.stats();
+    assert_eq!(s.cpus[0].empty_slabs, u64::from(KEEP_EMPTY));
+    assert!(s.pages.slabs <= u64::from(KEEP_EMPTY) + 1);
+    // An empty slab serves another class.
+    let other = h.allocate(layout(24, 8));
+    assert_eq!(h.stats().pages.slabs, s.pages.slabs);
+    free(h, other, layout(24, 8));
+}
+
+#[test]
+fn a_write_after_free_into_the_link_is_caught_and_the_list_dropped() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(64, 8);
+    let a = h.allocate(l);
+    let b = h.allocate(l);
+    free(h, b, l);
+    free(h, a, l);
+    // SAFETY: deliberately wrong: a write after free, into the link.
+    unsafe { a.cast::<usize>().write(0xdead_0000) };
+    let x = h.allocate(l);
+    let y = h.allocate(l);
+    for p in [x, y] {
+        assert!(p != a && p != b && p as usize != 0xdead_0000, "the corrupted list was dropped, not followed");
+    }
+    let reports = h.platform().take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].starts_with("heap: free list corrupted"), "{}", reports[0]);
+}
+
+#[test]
+fn page_only_mode_serves_small_blocks_from_the_page_level_and_both_kinds_go_home() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(40, 8);
+    let cached = h.allocate(l);
+    h.set_page_only(true);
+    let paged = h.allocate(l);
+    assert_eq!(h.stats().pages.blocks, 1);
+    h.set_page_only(false);
+    free(h, paged, l);
+    free(h, cached, l);
+    assert_eq!(h.stats().used(), 0);
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
+fn realloc_keeps_the_block_within_its_class_and_copies_across() {
+    use std::alloc::GlobalAlloc;
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(50, 8);
+    // SAFETY: GlobalAlloc's contract, followed.
+    unsafe {
+        let p = h.alloc(l);
+        p.write_bytes(7, 50);
+        assert_eq!(h.realloc(p, l, 60), p, "50 and 60 share the 64-byte class");
+        let q = h.realloc(p, layout(60, 8), 5000);
+        assert_ne!(q, p);
+        assert!(std::slice::from_raw_parts(q, 50).iter().all(|&b| b == 7));
+        h.dealloc(q, layout(5000, 8));
+    }
+    assert_eq!(h.stats().used(), 0);
+}
