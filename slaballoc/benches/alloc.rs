@@ -271,6 +271,10 @@ fn main() {
     let rounds = 5;
     let per_thread = 4_000_000;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One untimed pass each first: arenas touched, slabs carved, caches warm.
+    for c in all {
+        pairs(c, 2, per_thread);
+    }
 
     let one = best(&all, rounds, |c| pairs(c, 1, per_thread));
     print_row("alloc+free pairs, 1 thread (sizes 16-256 B, batches of 16)", &all, &one, "pairs");
