@@ -30,22 +30,28 @@ fn collect(list: &RemoteList, seen: &mut Vec<usize>) -> bool {
     n > 0
 }
 
+/// Two threads, each pushing one block (tags 100 and 101) and counting
+/// the pushes that found the list empty in `told`.
+fn spawn_pushers(list: &Arc<RemoteList>, told: &Arc<AtomicUsize>) -> Vec<thread::JoinHandle<()>> {
+    (0..2)
+        .map(|i| {
+            let (list, told) = (list.clone(), told.clone());
+            thread::spawn(move || {
+                // SAFETY: a fresh two-word block, given up.
+                if unsafe { list.push(block(i), 100 + i) } == Pushed::First {
+                    told.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn two_pushers_and_an_owner_taking_concurrently_lose_nothing() {
     loom::model(|| {
         let list = Arc::new(RemoteList::new());
         let told = Arc::new(AtomicUsize::new(0));
-        let pushers: Vec<_> = (0..2)
-            .map(|i| {
-                let (list, told) = (list.clone(), told.clone());
-                thread::spawn(move || {
-                    // SAFETY: a fresh two-word block, given up.
-                    if unsafe { list.push(block(i), 100 + i) } == Pushed::First {
-                        told.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
+        let pushers = spawn_pushers(&list, &told);
         let mut seen = Vec::new();
         let mut batches = usize::from(collect(&list, &mut seen));
         for p in pushers {
@@ -101,17 +107,7 @@ fn pushes_in_a_row_tell_the_owner_once() {
     loom::model(|| {
         let list = Arc::new(RemoteList::new());
         let told = Arc::new(AtomicUsize::new(0));
-        let pushers: Vec<_> = (0..2)
-            .map(|i| {
-                let (list, told) = (list.clone(), told.clone());
-                thread::spawn(move || {
-                    // SAFETY: as above.
-                    if unsafe { list.push(block(i), 100 + i) } == Pushed::First {
-                        told.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
+        let pushers = spawn_pushers(&list, &told);
         for p in pushers {
             p.join().unwrap();
         }
