@@ -1,5 +1,7 @@
 //! The heap's operations, one at a time, on the host.
 
+#![cfg(not(loom))]
+
 mod common;
 
 use std::alloc::Layout;

@@ -6,6 +6,8 @@
 //! shows up as a broken pattern. At the end every block is back and the
 //! heap's used bytes are zero, with no misuse reported.
 
+#![cfg(not(loom))]
+
 mod common;
 
 use std::alloc::Layout;
