@@ -71,6 +71,22 @@ impl Boot {
         Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None, kill: None }
     }
 
+    /// A virtio-net device with these (host, guest) TCP forwards on 127.0.0.1.
+    pub fn net(mut self, forwards: &[(u16, u16)]) -> Self {
+        self.machine.net = Some(forwards.to_vec());
+        self
+    }
+
+    /// A monitor socket the test drives itself (e.g. `quit` when its
+    /// clients are done); returns its path.
+    pub fn own_monitor(mut self) -> (Self, std::path::PathBuf) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = std::env::temp_dir().join(format!("odonata-own-monitor-{}-{n}.sock", std::process::id()));
+        self.machine.monitor_socket = Some(socket.clone());
+        (self, socket)
+    }
+
     /// Attaches a virtio-blk disk (what `cargo run -- --disk` does).
     pub fn disk(mut self, disk: odonata_runner::Disk) -> Self {
         self.machine.disks.push(disk);

@@ -40,6 +40,7 @@ extern crate alloc;
 mod atomic_waker;
 mod barrier;
 pub mod block;
+pub mod http;
 mod irq_ring;
 pub mod line;
 pub mod port;

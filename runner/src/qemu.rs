@@ -73,6 +73,9 @@ pub struct Machine {
     pub monitor_socket: Option<PathBuf>,
     /// virtio-blk disks attached, in order (`vda`, `vdb`, ...).
     pub disks: Vec<Disk>,
+    /// A virtio-net device on QEMU's user network, with these TCP forwards
+    /// (host port on 127.0.0.1, guest port); `None`: no network device.
+    pub net: Option<Vec<(u16, u16)>>,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
 }
@@ -117,6 +120,7 @@ impl Default for Machine {
             display: false,
             monitor_socket: None,
             disks: Vec::new(),
+            net: None,
             extra_args: Vec::new(),
         }
     }
@@ -205,6 +209,12 @@ impl Machine {
             cmd.arg("-drive").arg(format!("file={},format=raw,if=none,id=disk{i}{readonly}", disk.path.display()));
             let queues = disk.queues.map_or(String::new(), |n| format!(",num-queues={n}"));
             cmd.arg("-device").arg(format!("virtio-blk-pci,drive=disk{i}{queues}"));
+        }
+        if let Some(forwards) = &self.net {
+            // Forwards listen on 127.0.0.1 only: nothing else ever reaches the guest.
+            let fwd: String = forwards.iter().map(|(h, g)| format!(",hostfwd=tcp:127.0.0.1:{h}-:{g}")).collect();
+            cmd.arg("-netdev").arg(format!("user,id=net0{fwd}"));
+            cmd.args(["-device", "virtio-net-pci,netdev=net0"]);
         }
         cmd.args(&self.extra_args);
         Ok(cmd)

@@ -4,5 +4,6 @@
 //! `virtio` crate.
 
 pub mod blk;
+pub mod net;
 mod owner_cell;
 pub mod transport;

@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+mod net;
 mod shell;
 
 use kernel::console::framebuffer;
@@ -45,6 +46,8 @@ fn main() -> ! {
     }
     // virtio-blk disks (none unless the runner was given --disk).
     let _ = drivers::virtio::blk::disks();
+    // The network service (if the runner was given --net).
+    net::start();
     match framebuffer::enable() {
         Some(drawer) => drop(exec::spawn_named("console-draw", drawer.run())),
         None => log::info!("no framebuffer console (serial only)"),

@@ -30,6 +30,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("mem", "", "frames and heap in use"),
     ("tokens", "", "serializing tokens: held or free, collisions"),
     ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
+    ("net", "", "the network: address, MAC, link, counters"),
     ("disk", "[NAME] [read LBA [N] | write LBA TEXT | bench]", "disks and their queues' CPUs; a hex dump; a block written; the benchmark"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
@@ -61,6 +62,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "tokens" => tokens(&mut out).await,
             "pci" => super::pci::pci(&mut out, rest).await,
             "disk" => super::disk::disk(&mut out, rest).await,
+            "net" => net(&mut out).await,
             "uptime" => {
                 let up = time::uptime();
                 outln!(out, "up {}.{:06} s", up.as_secs(), up.subsec_micros());
@@ -264,6 +266,24 @@ async fn mem(out: &mut Out) {
         d.misuse
     );
     out.write(&s).await;
+}
+
+async fn net(out: &mut Out) {
+    let Some(st) = crate::net::status() else {
+        outln!(out, "net: no network device (cargo run -- --net)");
+        return;
+    };
+    let m = st.mac;
+    let address = match st.address {
+        Some((a, prefix, dhcp)) => alloc::format!("{a}/{prefix} ({})", if dhcp { "DHCP" } else { "static" }),
+        None => String::from("none yet"),
+    };
+    let c = drivers::virtio::net::published_stats();
+    outln!(
+        out,
+        "net: virtio-net {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, link {}, address {address}; {} frames received, {} sent, {} dropped, {} transmits refused (queue full); {} HTTP requests answered",
+        m[0], m[1], m[2], m[3], m[4], m[5], if st.link { "up" } else { "down" }, c.rx, c.tx, c.dropped, c.tx_full, st.requests
+    );
 }
 
 async fn tokens(out: &mut Out) {

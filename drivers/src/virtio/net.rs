@@ -1,0 +1,304 @@
+//! virtio-net (virtio 1.2, 5.1) as a smoltcp device: one receive queue and
+//! one transmit queue, both owned by the CPU that runs the network stack
+//! (DragonFly's netisr: the stack belongs to one CPU), their MSI-X
+//! interrupts aimed at it.
+//!
+//! Receive buffers are 2 KiB DMA objects kept posted: each completion is
+//! copied out (the frame smoltcp reads) and the buffer posted again at
+//! once. A frame to send is built in a 2 KiB DMA object that the transmit
+//! slot of its head owns until the device returns it (reclaimed before
+//! every transmit). Every buffer starts with the 12-byte virtio-net header
+//! (all zero: no offloads). Frames shorter than the header or longer than
+//! a buffer are counted and dropped.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use kernel::memory::dma::{DmaObject, DmaPool, NO_LIMIT};
+use kernel::pci::{self, MessageIrq};
+use kernel::smp::CpuId;
+use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+use virtio::queue::{Buffer, SplitQueue};
+
+use super::transport::{QueueMemory, Transport, TransportError};
+
+/// The virtio-net header every buffer starts with (with VERSION_1).
+const HEADER: usize = 12;
+/// Bytes per receive or transmit buffer.
+const BUFFER: usize = 2048;
+/// The largest Ethernet frame (no jumbo frames).
+const MTU_FRAME: usize = 1514;
+/// Receive buffers kept posted.
+const RX_BUFFERS: u16 = 128;
+/// Feature: the device has a MAC address in its configuration.
+const F_MAC: u64 = 1 << 5;
+/// Feature: the configuration has a link status word.
+const F_STATUS: u64 = 1 << 16;
+
+/// Counters for `net` and `/api/net`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetStats {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames sent.
+    pub tx: u64,
+    /// Frames dropped: malformed (shorter than the header) or too long.
+    pub dropped: u64,
+    /// Transmits refused because the queue was full (smoltcp retries).
+    pub tx_full: u64,
+}
+
+static PUBLISHED: [core::sync::atomic::AtomicU64; 4] = [const { core::sync::atomic::AtomicU64::new(0) }; 4];
+
+fn publish(s: &NetStats) {
+    use core::sync::atomic::Ordering::Relaxed;
+    for (slot, v) in PUBLISHED.iter().zip([s.rx, s.tx, s.dropped, s.tx_full]) {
+        slot.store(v, Relaxed);
+    }
+}
+
+/// The counters as last published by the stack's CPU (for `net` on any CPU).
+pub fn published_stats() -> NetStats {
+    use core::sync::atomic::Ordering::Relaxed;
+    let v: [u64; 4] = core::array::from_fn(|i| PUBLISHED[i].load(Relaxed));
+    NetStats { rx: v[0], tx: v[1], dropped: v[2], tx_full: v[3] }
+}
+
+/// The virtio-net device.
+pub struct NetDevice {
+    transport: Transport,
+    mac: [u8; 6],
+    rx: SplitQueue<QueueMemory>,
+    rx_notify: u64,
+    rx_slots: Vec<Option<DmaObject>>,
+    tx: SplitQueue<QueueMemory>,
+    tx_notify: u64,
+    tx_slots: Vec<Option<DmaObject>>,
+    pool: Arc<DmaPool>,
+    rx_irq: MessageIrq,
+    tx_irq: MessageIrq,
+    stats: NetStats,
+}
+
+/// Why the network device could not be brought up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetError {
+    /// No virtio-net device.
+    NotFound,
+    /// The transport failed.
+    Transport(TransportError),
+    /// No DMA memory for buffers.
+    NoMemory,
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetError::NotFound => f.write_str("no virtio-net device (cargo run -- --net)"),
+            NetError::Transport(e) => write!(f, "{e}"),
+            NetError::NoMemory => f.write_str("no DMA memory for network buffers"),
+        }
+    }
+}
+
+impl NetDevice {
+    /// Brings up the first virtio-net device, its interrupts aimed at `cpu`
+    /// (the CPU that will run the stack).
+    pub fn open(cpu: CpuId) -> Result<Self, NetError> {
+        let function = pci::functions()
+            .iter()
+            .find(|f| f.header.vendor == virtio::pci::VENDOR && matches!(f.header.device, 0x1000 | 0x1041))
+            .ok_or(NetError::NotFound)?;
+        let transport = Transport::open(function).map_err(NetError::Transport)?;
+        let features = transport.negotiate(F_MAC | F_STATUS).map_err(NetError::Transport)?;
+        let mut mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+        if features & F_MAC != 0 {
+            let lo = transport.config_u32(0).to_le_bytes();
+            let hi = transport.config_u16(4).to_le_bytes();
+            mac = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]];
+        }
+        let (rx, rx_notify) = transport.setup_queue(0, 256, 1).map_err(NetError::Transport)?;
+        let (tx, tx_notify) = transport.setup_queue(1, 256, 2).map_err(NetError::Transport)?;
+        let rx_irq = transport.msix().bind(1, cpu, || {}).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
+        let tx_irq = transport.msix().bind(2, cpu, || {}).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
+        let rx_slots = (0..rx.layout().size).map(|_| None).collect();
+        let tx_slots = (0..tx.layout().size).map(|_| None).collect();
+        let mut dev = Self {
+            transport,
+            mac,
+            rx,
+            rx_notify,
+            rx_slots,
+            tx,
+            tx_notify,
+            tx_slots,
+            pool: DmaPool::new(BUFFER, NO_LIMIT),
+            rx_irq,
+            tx_irq,
+            stats: NetStats::default(),
+        };
+        dev.transport.driver_ok();
+        for _ in 0..RX_BUFFERS.min(dev.rx.layout().size) {
+            let buf = dev.pool.alloc().map_err(|_| NetError::NoMemory)?;
+            dev.post_rx(buf);
+        }
+        Ok(dev)
+    }
+
+    /// Its MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Whether the link is up (always, if the device does not say).
+    pub fn link_up(&self) -> bool {
+        self.transport.config_u16(6) & 1 != 0
+    }
+
+    /// Tells the device its receive queue has buffers (QEMU flushes packets
+    /// it queued while it could not deliver on a receive-queue kick).
+    pub fn kick_rx(&self) {
+        self.transport.notify(self.rx_notify, 0);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NetStats {
+        self.stats
+    }
+
+    /// The interrupts, for the stack's task to wait on (receive, transmit).
+    pub fn interrupts(&self) -> (&MessageIrq, &MessageIrq) {
+        (&self.rx_irq, &self.tx_irq)
+    }
+
+    fn post_rx(&mut self, buf: DmaObject) {
+        let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: BUFFER as u32, device_writes: true }];
+        match self.rx.add(&chain) {
+            Ok(head) => {
+                self.rx_slots[usize::from(head)] = Some(buf);
+                if self.rx.should_notify() {
+                    self.transport.notify(self.rx_notify, 0);
+                }
+            }
+            // Never more buffers than slots: only one posted per slot freed.
+            Err(_) => drop(buf),
+        }
+    }
+
+    /// Returns sent buffers to the pool.
+    fn reclaim_tx(&mut self) {
+        while let Ok(Some(used)) = self.tx.pop_used() {
+            self.tx_slots[usize::from(used.head)] = None;
+        }
+    }
+
+    /// The next received frame, copied out; its buffer is posted again.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let used = match self.rx.pop_used() {
+                Ok(Some(u)) => u,
+                Ok(None) => return None,
+                Err(e) => {
+                    log::error!("virtio-net receive queue: {e}");
+                    return None;
+                }
+            };
+            let Some(buf) = self.rx_slots[usize::from(used.head)].take() else {
+                log::error!("virtio-net: receive head {} has no buffer", used.head);
+                return None;
+            };
+            let len = used.len as usize;
+            let frame = if (HEADER..=BUFFER).contains(&len) && len - HEADER <= MTU_FRAME + 4 {
+                let mut f = alloc::vec![0u8; len - HEADER];
+                buf.read(HEADER, &mut f);
+                Some(f)
+            } else {
+                None
+            };
+            self.post_rx(buf);
+            match frame {
+                Some(f) => {
+                    self.stats.rx += 1;
+                    publish(&self.stats);
+                    return Some(f);
+                }
+                None => self.stats.dropped += 1,
+            }
+        }
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        if frame.len() > BUFFER - HEADER {
+            self.stats.dropped += 1;
+            return;
+        }
+        let Ok(buf) = self.pool.alloc() else {
+            self.stats.tx_full += 1;
+            return;
+        };
+        buf.write(HEADER, frame);
+        let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: (HEADER + frame.len()) as u32, device_writes: false }];
+        match self.tx.add(&chain) {
+            Ok(head) => {
+                self.tx_slots[usize::from(head)] = Some(buf);
+                self.stats.tx += 1;
+                publish(&self.stats);
+                if self.tx.should_notify() {
+                    self.transport.notify(self.tx_notify, 1);
+                }
+            }
+            Err(_) => self.stats.tx_full += 1,
+        }
+    }
+}
+
+/// A received frame for smoltcp.
+pub struct Rx(Vec<u8>);
+
+/// Permission to send one frame.
+pub struct Tx<'a>(&'a mut NetDevice);
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = alloc::vec![0u8; len];
+        let r = f(&mut frame);
+        self.0.send(&frame);
+        r
+    }
+}
+
+impl phy::Device for NetDevice {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
+        self.reclaim_tx();
+        let frame = self.next_frame()?;
+        Some((Rx(frame), Tx(self)))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
+        self.reclaim_tx();
+        if self.tx.free() == 0 {
+            self.stats.tx_full += 1;
+            return None;
+        }
+        Some(Tx(self))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MTU_FRAME;
+        caps.max_burst_size = Some(32);
+        caps
+    }
+}

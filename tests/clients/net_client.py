@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Real clients against the kernel's HTTP (port HTTP) and TCP echo (port
+ECHO) services, forwarded to 127.0.0.1 by QEMU's user network. Prints one
+`client:` line per check and exits non-zero at the first failure.
+
+usage: net_client.py HTTP_PORT ECHO_PORT
+"""
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+HTTP, ECHO = int(sys.argv[1]), int(sys.argv[2])
+
+
+def check(cond, what):
+    if not cond:
+        print(f"client: FAILED: {what}", flush=True)
+        sys.exit(1)
+
+
+def get(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, r.getheader("Content-Type"), r.read()
+
+
+def wait_ready(limit=120):
+    start = time.time()
+    while time.time() - start < limit:
+        try:
+            c = http.client.HTTPConnection(HOST, HTTP, timeout=5)
+            status, _, _ = get(c, "/")
+            c.close()
+            if status == 200:
+                return time.time() - start
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.5)
+    check(False, f"no answer on port {HTTP} within {limit} s")
+
+
+def raw_exchange(data):
+    """Sends raw bytes, returns the status line of the answer."""
+    s = socket.create_connection((HOST, HTTP), timeout=20)
+    s.sendall(data)
+    answer = b""
+    while b"\r\n" not in answer:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    return answer.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def main():
+    waited = wait_ready()
+    print(f"client: / answered after {waited:.1f} s", flush=True)
+
+    c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+    status, kind, body = get(c, "/")
+    check(status == 200 and kind.startswith("text/html") and b"Odonata" in body, f"GET / -> {status} {kind}")
+    status, kind, body = get(c, "/api/net")
+    net = json.loads(body)
+    check(status == 200 and kind == "application/json" and net["link"] is True and net["rx"] > 0 and net["tx"] > 0, f"/api/net {body!r}")
+    status, _, body = get(c, "/api/mem")
+    mem = json.loads(body)
+    check(status == 200 and 0 < mem["heap_used"] < mem["heap_size"], f"/api/mem {body!r}")
+    print(f"client: /api/net {net}; /api/mem heap_used {mem['heap_used']} of {mem['heap_size']}", flush=True)
+    status, _, _ = get(c, "/no/such/page")
+    check(status == 404, f"unknown path -> {status}")
+    # Keep-alive: the same connection for many requests.
+    sock = c.sock
+    for i in range(50):
+        status, _, body = get(c, "/api/net")
+        check(status == 200 and json.loads(body)["requests"] > 0, f"keep-alive request {i}")
+    check(c.sock is sock, "the connection was kept alive")
+    payload = os.urandom(100_000)
+    c.request("POST", "/echo", body=payload)
+    r = c.getresponse()
+    check(r.status == 200 and r.read() == payload, "POST /echo of 100,000 random bytes")
+    c.close()
+    print("client: GET, JSON, 404, 50 keep-alive requests, POST /echo ok", flush=True)
+
+    # Bad input gets its answer, and the server goes on serving.
+    for raw, want in [(b"GARBAGE\r\n\r\n", "400"), (b"GET / HTTP/1.1\r\nX: " + b"a" * 10_000 + b"\r\n\r\n", "431"),
+                      (b"GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n", "400")]:
+        line = raw_exchange(raw)
+        check(line.startswith(f"HTTP/1.1 {want}"), f"{raw[:20]!r}... -> {line!r}")
+        c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+        check(get(c, "/")[0] == 200, "a normal request after bad input")
+        c.close()
+    print("client: malformed -> 400, oversized header -> 431, each followed by a normal request: ok", flush=True)
+
+    # 1 MiB of random bytes through the echo port, sent and read at once.
+    data = os.urandom(1 << 20)
+    s = socket.create_connection((HOST, ECHO), timeout=60)
+    back = bytearray()
+
+    def reader():
+        while len(back) < len(data):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            back.extend(chunk)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    start = time.time()
+    s.sendall(data)
+    t.join(120)
+    s.close()
+    check(bytes(back) == data, f"echo: {len(back)} of {len(data)} bytes back, equal: {bytes(back) == data}")
+    print(f"client: 1 MiB through the echo port came back byte for byte in {time.time() - start:.2f} s", flush=True)
+
+    # Many clients at once, each keeping its connection for its requests.
+    conns, per_conn = int(os.environ.get("CONNS", "64")), int(os.environ.get("REQUESTS", "100"))
+    failures = []
+
+    def client(n):
+        try:
+            c = http.client.HTTPConnection(HOST, HTTP, timeout=60)
+            for i in range(per_conn):
+                status, _, body = get(c, "/")
+                if status != 200 or not body.endswith(b"</html>\n"):
+                    failures.append(f"connection {n} request {i}: {status}")
+                    return
+            c.close()
+        except Exception as e:  # noqa: BLE001 - any failure is reported
+            failures.append(f"connection {n}: {e!r}")
+
+    start = time.time()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.time() - start
+    check(not failures, f"{len(failures)} concurrent clients failed: {failures[:3]}")
+    print(f"client: {conns} concurrent keep-alive connections x {per_conn} requests, every response complete, in {took:.1f} s "
+          f"({conns * per_conn / took:.0f} requests/s)", flush=True)
+
+
+main()
