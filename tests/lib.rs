@@ -77,6 +77,12 @@ impl Boot {
         self
     }
 
+    /// A UDP forward from 127.0.0.1:`host` to the guest's `guest` (with [`Boot::net`]).
+    pub fn udp_forward(mut self, host: u16, guest: u16) -> Self {
+        self.machine.udp_forwards.push((host, guest));
+        self
+    }
+
     /// A monitor socket the test drives itself (e.g. `quit` when its
     /// clients are done); returns its path.
     pub fn own_monitor(mut self) -> (Self, std::path::PathBuf) {

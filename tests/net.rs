@@ -6,7 +6,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{TcpListener, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
@@ -17,6 +17,11 @@ use odonata_tests::{assert_line_contains, boot_main_kernel, log_of};
 /// A port on 127.0.0.1 that nothing listens on right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A UDP port on 127.0.0.1 that nothing is bound to right now.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn press_power_button(monitor: &std::path::Path) {
@@ -33,11 +38,12 @@ fn press_power_button(monitor: &std::path::Path) {
 
 #[test]
 fn real_clients_get_pages_json_echo_and_clear_errors_and_many_connections_are_served() {
-    let (http, echo) = (free_port(), free_port());
-    let (boot, monitor) = boot_main_kernel().smp(2).net(&[(http, 80), (echo, 7)]).timeout(Duration::from_secs(600)).own_monitor();
+    let (http, echo, udp) = (free_port(), free_port(), free_udp_port());
+    let (boot, monitor) =
+        boot_main_kernel().smp(2).net(&[(http, 80), (echo, 7)]).udp_forward(udp, 7).timeout(Duration::from_secs(600)).own_monitor();
     let script = odonata_runner::workspace_root().join("tests/clients/net_client.py");
     let client = std::thread::spawn(move || {
-        let out = Command::new("python3").arg(script).arg(http.to_string()).arg(echo.to_string()).output();
+        let out = Command::new("python3").arg(script).args([http, echo, udp].map(|p| p.to_string())).output();
         press_power_button(&monitor);
         out.expect("python3 runs")
     });
@@ -61,4 +67,35 @@ fn an_idle_machine_with_the_network_up_stays_halted_and_net_shows_the_device() {
     let idle: f64 = cpu1.rsplit("idle ").next().and_then(|v| v.trim_end_matches('%').parse().ok()).unwrap_or(0.0);
     println!("{cpu1}");
     assert!(idle > 90.0, "the network CPU should be idle: {cpu1}\n{}", log_of(&out));
+}
+
+#[test]
+fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
+    // A real HTTP server on the host's loopback, which the guest reaches as
+    // 10.0.2.2 through QEMU's user network.
+    let dir = std::env::temp_dir().join(format!("odonata-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory to serve");
+    std::fs::write(dir.join("hello.txt"), "hello from the host\nsecond line\n").expect("a page");
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server");
+    let input = format!("sleep 4000\nping 10.0.2.2\nhttp-get 10.0.2.2 {port} /hello.txt\nhttp-get 10.0.2.2 1 /\nnet\npoweroff\n");
+    let out = boot_main_kernel().smp(2).net(&[(free_port(), 80)]).input(input.as_bytes()).run();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
+    println!("{}", odonata_tests::line_starting_with(&out, "ping 10.0.2.2: 4 sent"));
+    assert_line_contains(&out, "ping 10.0.2.2: 4 sent, 4 answered");
+    assert_line_contains(&out, "reply from 10.0.2.2: seq 0, time ");
+    let got = odonata_tests::line_starting_with(&out, "http-get: ");
+    println!("{got}");
+    assert!(got.starts_with("http-get: HTTP/1.0 200 OK; 32 bytes; first line: hello from the host"), "{got}");
+    // Nothing listens on the host's port 1: refused, as an error.
+    assert_line_contains(&out, "http-get 10.0.2.2:1: connection refused");
 }

@@ -11,7 +11,9 @@
 //! - [`keyboard`]: the i8042 PS/2 controller; a `Stream` of decoded keys
 //!   (`pc-keyboard`, layout selectable, US by default).
 //! - [`virtio`]: virtio-blk with a queue per CPU, each queue's MSI-X
-//!   interrupt aimed at its CPU.
+//!   interrupt aimed at its CPU; virtio-net as a smoltcp device.
+//! - [`net`]: the network stack (smoltcp over virtio-net, on one CPU) and
+//!   the sockets any task on any CPU can use.
 //! - [`power`]: the ACPI power button, a level-triggered SCI: the worked
 //!   example of a line that stays masked until its task has drained the
 //!   device.
@@ -26,6 +28,7 @@ extern crate alloc;
 
 pub mod edu;
 pub mod keyboard;
+pub mod net;
 pub mod power;
 pub mod serial;
 pub mod virtio;

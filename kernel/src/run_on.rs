@@ -59,9 +59,10 @@ where
     handle
 }
 
-/// Spawns on `cpu` a task whose future `make()` builds there, at its first
-/// poll: one task, and the future need not be `Send`.
-fn spawn_made_on<M, Fut>(cpu: CpuId, name: &'static str, make: M) -> JoinHandle<Fut::Output>
+/// Spawns on `cpu` a task named `name` whose future `make()` builds there,
+/// at its first poll: one task, and the future need not be `Send` (only
+/// what `make` captures travels).
+pub fn spawn_made_on<M, Fut>(cpu: CpuId, name: &'static str, make: M) -> JoinHandle<Fut::Output>
 where
     M: FnOnce() -> Fut + Send + 'static,
     Fut: Future + 'static,

@@ -24,7 +24,9 @@ options:
                  configuration ports 0xcf8/0xcfc)
   --net          a virtio-net device on QEMU's user network (DHCP 10.0.2.15);
                  alone it forwards 127.0.0.1:8080 to the guest's port 80
-  --forward H:G  forward TCP 127.0.0.1:H to guest port G (repeatable; implies --net)
+  --forward [udp:]H:G
+                 forward TCP (or UDP) 127.0.0.1:H to guest port G
+                 (repeatable; implies --net)
   --disk FILE[,readonly][,queues=N]
                  attach FILE (raw) as a virtio-blk disk; repeatable
   --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
@@ -84,9 +86,18 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             }
             "--forward" => {
                 let v = value("--forward")?;
-                let pair = v.split_once(':').and_then(|(h, g)| Some((h.parse::<u16>().ok()?, g.parse::<u16>().ok()?)));
-                let pair = pair.ok_or_else(|| Error::Usage(format!("--forward takes HOST:GUEST ports, not {v:?}")))?;
-                o.machine.net.get_or_insert_with(Vec::new).push(pair);
+                let (udp, ports) = match v.strip_prefix("udp:") {
+                    Some(rest) => (true, rest),
+                    None => (false, v.strip_prefix("tcp:").unwrap_or(&v)),
+                };
+                let pair = ports.split_once(':').and_then(|(h, g)| Some((h.parse::<u16>().ok()?, g.parse::<u16>().ok()?)));
+                let pair = pair.ok_or_else(|| Error::Usage(format!("--forward takes [udp:]HOST:GUEST ports, not {v:?}")))?;
+                let tcp = o.machine.net.get_or_insert_with(Vec::new);
+                if udp {
+                    o.machine.udp_forwards.push(pair);
+                } else {
+                    tcp.push(pair);
+                }
             }
             "--disk" => {
                 let v = value("--disk")?;
@@ -114,7 +125,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             other => return Err(Error::Usage(format!("unknown option {other:?}"))),
         }
     }
-    if o.machine.net.as_ref().is_some_and(Vec::is_empty) {
+    if o.machine.net.as_ref().is_some_and(Vec::is_empty) && o.machine.udp_forwards.is_empty() {
         o.machine.net = Some(vec![(8080, 80)]);
     }
     o.machine.display = !o.headless && odonata_runner::qemu::graphical_session();
@@ -231,12 +242,13 @@ mod tests {
     #[test]
     fn net_forwards_to_loopback_only() {
         assert_eq!(parse_ok(&["--net"]).machine.net, Some(vec![(8080, 80)]));
-        let o = parse_ok(&["--forward", "9000:80", "--forward=9007:7"]);
+        let o = parse_ok(&["--forward", "9000:80", "--forward=9007:7", "--forward", "udp:9008:7"]);
         assert_eq!(o.machine.net, Some(vec![(9000, 80), (9007, 7)]));
+        assert_eq!(o.machine.udp_forwards, vec![(9008, 7)]);
         assert_eq!(parse_ok(&[]).machine.net, None);
         let Ok(cmd) = o.machine.command(std::path::Path::new("/tmp/k.img")) else { return };
         let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
-        assert!(joined.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:9000-:80,hostfwd=tcp:127.0.0.1:9007-:7 -device virtio-net-pci,netdev=net0"), "{joined}");
+        assert!(joined.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:9000-:80,hostfwd=tcp:127.0.0.1:9007-:7,hostfwd=udp:127.0.0.1:9008-:7 -device virtio-net-pci,netdev=net0"), "{joined}");
         assert!(parse(["--forward".to_string(), "80".to_string()]).is_err());
     }
 

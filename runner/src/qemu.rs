@@ -76,6 +76,9 @@ pub struct Machine {
     /// A virtio-net device on QEMU's user network, with these TCP forwards
     /// (host port on 127.0.0.1, guest port); `None`: no network device.
     pub net: Option<Vec<(u16, u16)>>,
+    /// UDP forwards on the same network (host port on 127.0.0.1, guest
+    /// port); only with `net`.
+    pub udp_forwards: Vec<(u16, u16)>,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
 }
@@ -121,6 +124,7 @@ impl Default for Machine {
             monitor_socket: None,
             disks: Vec::new(),
             net: None,
+            udp_forwards: Vec::new(),
             extra_args: Vec::new(),
         }
     }
@@ -212,7 +216,9 @@ impl Machine {
         }
         if let Some(forwards) = &self.net {
             // Forwards listen on 127.0.0.1 only: nothing else ever reaches the guest.
-            let fwd: String = forwards.iter().map(|(h, g)| format!(",hostfwd=tcp:127.0.0.1:{h}-:{g}")).collect();
+            let tcp = forwards.iter().map(|(h, g)| format!(",hostfwd=tcp:127.0.0.1:{h}-:{g}"));
+            let udp = self.udp_forwards.iter().map(|(h, g)| format!(",hostfwd=udp:127.0.0.1:{h}-:{g}"));
+            let fwd: String = tcp.chain(udp).collect();
             cmd.arg("-netdev").arg(format!("user,id=net0{fwd}"));
             cmd.args(["-device", "virtio-net-pci,netdev=net0"]);
         }

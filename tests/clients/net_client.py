@@ -3,7 +3,7 @@
 ECHO) services, forwarded to 127.0.0.1 by QEMU's user network. Prints one
 `client:` line per check and exits non-zero at the first failure.
 
-usage: net_client.py HTTP_PORT ECHO_PORT
+usage: net_client.py HTTP_PORT ECHO_PORT UDP_ECHO_PORT
 """
 import http.client
 import json
@@ -14,7 +14,7 @@ import threading
 import time
 
 HOST = "127.0.0.1"
-HTTP, ECHO = int(sys.argv[1]), int(sys.argv[2])
+HTTP, ECHO, UDP = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
 
 def check(cond, what):
@@ -71,6 +71,19 @@ def main():
     mem = json.loads(body)
     check(status == 200 and 0 < mem["heap_used"] < mem["heap_size"], f"/api/mem {body!r}")
     print(f"client: /api/net {net}; /api/mem heap_used {mem['heap_used']} of {mem['heap_size']}", flush=True)
+    status, _, body = get(c, "/api/cpus")
+    cpus = json.loads(body)
+    check(status == 200 and [x["cpu"] for x in cpus] == [0, 1] and all(0 <= x["idle_percent"] <= 100 for x in cpus), f"/api/cpus {body!r}")
+    status, _, body = get(c, "/api/tasks")
+    names = {t["name"] for t in json.loads(body)}
+    check(status == 200 and {"net", "http-accept", "echo-accept", "http", "stats"} <= names, f"/api/tasks names {names}")
+    status, _, body = get(c, "/api/irq")
+    irq = json.loads(body)
+    check(status == 200 and any(x["count"] > 0 for x in irq), f"/api/irq {body[:200]!r}")
+    status, _, body = get(c, "/api/ipi")
+    ipi = json.loads(body)
+    check(status == 200 and len(ipi) == 2 and sum(x["sent"] for x in ipi) > 0, f"/api/ipi {body!r}")
+    print(f"client: /api/cpus {cpus}; /api/tasks {len(names)} names; /api/irq {len(irq)} rows; /api/ipi {ipi}", flush=True)
     status, _, _ = get(c, "/no/such/page")
     check(status == 404, f"unknown path -> {status}")
     # Keep-alive: the same connection for many requests.
@@ -116,6 +129,53 @@ def main():
     s.close()
     check(bytes(back) == data, f"echo: {len(back)} of {len(data)} bytes back, equal: {bytes(back) == data}")
     print(f"client: 1 MiB through the echo port came back byte for byte in {time.time() - start:.2f} s", flush=True)
+
+    # UDP echo.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(10)
+    for i in range(5):
+        msg = os.urandom(500 + i)
+        u.sendto(msg, (HOST, UDP))
+        back, _ = u.recvfrom(4096)
+        check(back == msg, f"UDP echo {i}: {len(back)} bytes")
+    u.close()
+    print("client: 5 UDP datagrams echoed", flush=True)
+
+    # A client that stops mid-request is answered 408 and closed; others go on.
+    s = socket.create_connection((HOST, HTTP), timeout=40)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: slow")
+    start = time.time()
+    answer = s.recv(4096)
+    s.close()
+    check(answer.startswith(b"HTTP/1.1 408"), f"slow client -> {answer[:40]!r}")
+    c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+    check(get(c, "/api/net")[0] == 200, "a normal request after the slow client")
+    c.close()
+    print(f"client: a request left unfinished was answered 408 after {time.time() - start:.1f} s", flush=True)
+
+    # Past the stack's socket limit connections are refused; the rest are served.
+    many = []
+    for _ in range(200):
+        k = socket.create_connection((HOST, HTTP), timeout=30)
+        k.sendall(b"GET /api/net HTTP/1.1\r\n\r\n")
+        many.append(k)
+    served = refused = 0
+    for k in many:
+        try:
+            first = k.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            first = b""
+        if first.startswith(b"HTTP/1.1 200"):
+            served += 1
+        else:
+            refused += 1
+        k.close()
+    check(served >= 64 and refused > 0, f"200 at once: {served} served, {refused} refused")
+    time.sleep(1)
+    c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+    check(get(c, "/")[0] == 200, "a normal request after the flood")
+    c.close()
+    print(f"client: 200 connections at once: {served} served, {refused} refused; then a normal request: ok", flush=True)
 
     # Many clients at once, each keeping its connection for its requests.
     conns, per_conn = int(os.environ.get("CONNS", "64")), int(os.environ.get("REQUESTS", "100"))

@@ -30,7 +30,9 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("mem", "", "frames and heap in use"),
     ("tokens", "", "serializing tokens: held or free, collisions"),
     ("pci", "[-v]", "PCI functions; -v: BARs, capabilities, MSI routing"),
-    ("net", "", "the network: address, MAC, link, counters"),
+    ("net", "", "the network: address, MAC, link, counters, sockets"),
+    ("ping", "A.B.C.D", "four ICMP echo requests, and their round trips"),
+    ("http-get", "A.B.C.D PORT PATH", "fetch PATH over HTTP from a server (a guest-side TCP client)"),
     ("disk", "[NAME] [read LBA [N] | write LBA TEXT | bench]", "disks and their queues' CPUs; a hex dump; a block written; the benchmark"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
@@ -63,6 +65,8 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "pci" => super::pci::pci(&mut out, rest).await,
             "disk" => super::disk::disk(&mut out, rest).await,
             "net" => net(&mut out).await,
+            "ping" => ping(&mut out, rest).await,
+            "http-get" => http_get(&mut out, rest).await,
             "uptime" => {
                 let up = time::uptime();
                 outln!(out, "up {}.{:06} s", up.as_secs(), up.subsec_micros());
@@ -269,21 +273,65 @@ async fn mem(out: &mut Out) {
 }
 
 async fn net(out: &mut Out) {
-    let Some(st) = crate::net::status() else {
+    let Some(st) = drivers::net::status() else {
         outln!(out, "net: no network device (cargo run -- --net)");
         return;
     };
-    let m = st.mac;
     let address = match st.address {
         Some((a, prefix, dhcp)) => alloc::format!("{a}/{prefix} ({})", if dhcp { "DHCP" } else { "static" }),
         None => String::from("none yet"),
     };
-    let c = drivers::virtio::net::published_stats();
+    let c = st.counters;
     outln!(
         out,
-        "net: virtio-net {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, link {}, address {address}; {} frames received, {} sent, {} dropped, {} transmits refused (queue full); {} HTTP requests answered",
-        m[0], m[1], m[2], m[3], m[4], m[5], if st.link { "up" } else { "down" }, c.rx, c.tx, c.dropped, c.tx_full, st.requests
+        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} dropped, {} transmits refused (queue full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered",
+        drivers::net::format_mac(st.mac),
+        if st.link { "up" } else { "down" },
+        c.rx,
+        c.tx,
+        c.dropped,
+        c.tx_full,
+        st.open.0,
+        st.open.1,
+        st.open.2,
+        crate::net::requests()
     );
+}
+
+async fn http_get(out: &mut Out, rest: &str) {
+    let mut args = rest.split_whitespace();
+    let (Some(Ok(addr)), Some(Ok(port)), Some(path), None) =
+        (args.next().map(str::parse::<drivers::net::Ipv4Address>), args.next().map(str::parse::<u16>), args.next(), args.next())
+    else {
+        outln!(out, "usage: http-get A.B.C.D PORT PATH");
+        return;
+    };
+    match crate::net::http_get(addr, port, path).await {
+        Ok((status, body)) => {
+            let text = String::from_utf8_lossy(&body);
+            let first = text.lines().next().unwrap_or("");
+            outln!(out, "http-get: {status}; {} bytes; first line: {first}", body.len());
+        }
+        Err(e) => outln!(out, "http-get {addr}:{port}: {e}"),
+    }
+}
+
+async fn ping(out: &mut Out, rest: &str) {
+    let Ok(addr) = rest.trim().parse::<drivers::net::Ipv4Address>() else {
+        outln!(out, "usage: ping A.B.C.D");
+        return;
+    };
+    let mut answered = 0;
+    for (seq, r) in crate::net::ping_lines(addr, 4).await.into_iter().enumerate() {
+        match r {
+            Ok(rtt) => {
+                answered += 1;
+                outln!(out, "reply from {addr}: seq {seq}, time {}.{:03} ms", rtt.as_micros() / 1000, rtt.as_micros() % 1000);
+            }
+            Err(e) => outln!(out, "ping {addr}: seq {seq}: {e}"),
+        }
+    }
+    outln!(out, "ping {addr}: 4 sent, {answered} answered");
 }
 
 async fn tokens(out: &mut Out) {

@@ -1,0 +1,349 @@
+//! The stack's task: smoltcp over the virtio-net device, on one CPU, and
+//! the requests sockets send it (`socket.rs`).
+//!
+//! One loop: poll the interface; take DHCP's news; answer every kept
+//! request that can be answered now; poll again (what the answers queued
+//! goes out); then wait for the first of a request, a device interrupt or
+//! the next deadline (smoltcp's, a ping's). No deadline means none: an
+//! idle network leaves its CPU halted.
+//!
+//! A request that cannot be answered at once keeps its `Answerer` beside
+//! the socket it waits on: an accept on its listener, a read or a write on
+//! its connection, a connect until the handshake ends, a datagram until
+//! one comes, a ping until its echo or its deadline. Every socket has at
+//! most one read and one write in flight (its handle is `&mut` for them).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::future::poll_fn;
+use core::pin::pin;
+use core::sync::atomic::Ordering;
+use core::task::Poll;
+use core::time::Duration;
+
+use kernel::port::{Answerer, Port, PortRef};
+use kernel::smp::{self, CpuId};
+use kernel::{exec, run_on, time};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
+
+use super::NetError;
+use crate::virtio::net::NetDevice;
+
+mod handle;
+mod service;
+mod status;
+
+pub use status::{Status, status};
+use status::{ADDRESS, DEVICE, OPEN};
+
+/// TCP sockets at most (listening and connected): past it, connections
+/// are refused.
+const MAX_TCP: usize = 160;
+/// Listening sockets a listener keeps at most (connections it can take at
+/// once).
+pub(crate) const MAX_BACKLOG: usize = 64;
+/// Bytes of TCP buffer per direction.
+const TCP_BUFFER: usize = 16 * 1024;
+/// UDP sockets at most, and each one's buffers.
+const MAX_UDP: usize = 16;
+const UDP_PACKETS: usize = 16;
+const UDP_BUFFER: usize = 32 * 1024;
+/// How long a connect waits for the handshake, and a ping for its echo.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long data may stay unacknowledged before a connection is dropped.
+const TCP_TIMEOUT: Duration = Duration::from_secs(60);
+const PING_IDENT: u16 = 0x0d0a;
+
+/// What a socket asks the stack.
+pub(crate) enum Request {
+    Listen(u16, usize),
+    Accept(usize),
+    Unlisten(usize),
+    Connect(Ipv4Address, u16),
+    Recv(usize, usize),
+    Send(usize, Vec<u8>),
+    Shutdown(usize),
+    Close(usize),
+    UdpBind(u16),
+    UdpSend(usize, Vec<u8>, Ipv4Address, u16),
+    UdpRecv(usize, usize),
+    UdpClose(usize),
+    Ping(Ipv4Address, u16),
+}
+
+/// What the stack answers.
+pub(crate) enum Answer {
+    Listener(usize),
+    Conn(usize, Ipv4Address, u16),
+    Data(Vec<u8>),
+    Sent(usize),
+    Done,
+    Udp(usize),
+    Datagram(Vec<u8>, Ipv4Address, u16),
+    Pong(Duration),
+}
+
+pub(crate) type Reply = Result<Answer, NetError>;
+type Waiting = Answerer<Reply>;
+
+static STACK: spin::Once<PortRef<Request, Reply>> = spin::Once::new();
+
+/// The stack's port, if it is running.
+pub(crate) fn port() -> Result<&'static PortRef<Request, Reply>, NetError> {
+    STACK.get().ok_or(NetError::NoNetwork)
+}
+
+/// Starts the stack on the last CPU if the machine has a virtio-net
+/// device; `false` if it has none.
+pub fn start() -> bool {
+    let cpu = CpuId::try_new(smp::online() - 1).unwrap_or(CpuId::BOOT);
+    exec::block_on(run_on::run_on(cpu, move || async move {
+        match NetDevice::open(cpu) {
+            Ok(dev) => {
+                let (port, handle) = kernel::port::new::<Request, Reply>(256);
+                STACK.call_once(|| handle);
+                drop(exec::spawn_driver("net", run(dev, port)));
+                true
+            }
+            Err(e) => {
+                log::info!("net: {e}");
+                false
+            }
+        }
+    }))
+}
+
+fn now() -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(time::uptime().as_micros() as i64)
+}
+
+fn smol(d: Duration) -> smoltcp::time::Duration {
+    smoltcp::time::Duration::from_micros(d.as_micros() as u64)
+}
+
+struct Listener {
+    port: u16,
+    backlog: usize,
+    listening: Vec<SocketHandle>,
+    ready: VecDeque<SocketHandle>,
+    accepts: VecDeque<Waiting>,
+}
+
+struct Conn {
+    handle: SocketHandle,
+    /// A connect waiting for the handshake, and when it gives up.
+    connect: Option<(Waiting, time::Instant)>,
+    recv: Option<(usize, Waiting)>,
+    /// Bytes to send, how many went, and who waits.
+    send: Option<(Vec<u8>, usize, Waiting)>,
+    peer_closed: bool,
+    closed_here: bool,
+    /// The user's handle is gone: reap once smoltcp is done.
+    released: bool,
+}
+
+struct Udp {
+    handle: SocketHandle,
+    recv: Option<(usize, Waiting)>,
+    send: Option<(Vec<u8>, IpEndpoint, Waiting)>,
+}
+
+struct Ping {
+    seq: u16,
+    sent: time::Instant,
+    answer: Waiting,
+}
+
+/// Everything the task owns.
+struct Stack {
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    dhcp: SocketHandle,
+    icmp: SocketHandle,
+    listeners: Vec<Option<Listener>>,
+    conns: Vec<Option<Conn>>,
+    udps: Vec<Option<Udp>>,
+    pings: Vec<Ping>,
+    configured: bool,
+    next_port: u16,
+}
+
+fn tcp_socket() -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]),
+        tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]),
+    );
+    s.set_timeout(Some(smol(TCP_TIMEOUT)));
+    s
+}
+
+fn slot<T>(table: &mut Vec<Option<T>>, value: T) -> usize {
+    match table.iter().position(Option::is_none) {
+        Some(i) => {
+            table[i] = Some(value);
+            i
+        }
+        None => {
+            table.push(Some(value));
+            table.len() - 1
+        }
+    }
+}
+
+fn peer(s: &tcp::Socket) -> (Ipv4Address, u16) {
+    match s.remote_endpoint() {
+        Some(IpEndpoint { addr: IpAddress::Ipv4(a), port }) => (a, port),
+        _ => (Ipv4Address::UNSPECIFIED, 0),
+    }
+}
+
+async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
+    let mac = dev.mac();
+    let mut m = [0u8; 8];
+    m[2..].copy_from_slice(&mac);
+    DEVICE.store(1 << 63 | u64::from(dev.link_up()) << 62 | u64::from_be_bytes(m), Ordering::Release);
+    let mut config = Config::new(EthernetAddress(mac).into());
+    config.random_seed = kernel::arch::cpu::rdtsc();
+    let iface = Interface::new(config, &mut dev, now());
+    let mut sockets = SocketSet::new(Vec::new());
+    let dhcp = sockets.add(dhcpv4::Socket::new());
+    let mut echo = icmp::Socket::new(
+        icmp::PacketBuffer::new(alloc::vec![icmp::PacketMetadata::EMPTY; 8], alloc::vec![0u8; 2048]),
+        icmp::PacketBuffer::new(alloc::vec![icmp::PacketMetadata::EMPTY; 8], alloc::vec![0u8; 2048]),
+    );
+    let _ = echo.bind(icmp::Endpoint::Ident(PING_IDENT));
+    let icmp = sockets.add(echo);
+    let mut st = Stack {
+        iface,
+        sockets,
+        dhcp,
+        icmp,
+        listeners: Vec::new(),
+        conns: Vec::new(),
+        udps: Vec::new(),
+        pings: Vec::new(),
+        configured: false,
+        next_port: 49152,
+    };
+    log::info!("net: virtio-net {} link {}", super::socket::format_mac(mac), if dev.link_up() { "up" } else { "down" });
+    let started = time::Instant::now();
+    loop {
+        st.iface.poll(now(), &mut dev, &mut st.sockets);
+        st.dhcp_events(started);
+        st.service();
+        st.iface.poll(now(), &mut dev, &mut st.sockets);
+        st.publish();
+        let mut delay = st.iface.poll_delay(now(), &st.sockets).map(|d| Duration::from_micros(d.total_micros()));
+        if let Some(first) = st.pings.iter().map(|p| p.sent + PING_TIMEOUT).min() {
+            let left = first.saturating_duration_since(time::Instant::now());
+            delay = Some(delay.map_or(left, |d| d.min(left)));
+        }
+        if let Some(first) = st.conns.iter().flatten().filter_map(|c| c.connect.as_ref().map(|(_, at)| *at)).min() {
+            let left = first.saturating_duration_since(time::Instant::now());
+            delay = Some(delay.map_or(left, |d| d.min(left)));
+        }
+        match wait(&dev, &mut port, delay).await {
+            Woke::Request(Some(m)) => {
+                let (req, answer) = m.take();
+                st.handle(req, answer);
+            }
+            Woke::Request(None) => return,
+            Woke::Device => {}
+        }
+    }
+}
+
+enum Woke {
+    Request(Option<kernel::port::Message<Request, Reply>>),
+    Device,
+}
+
+/// The first of: a request, a device interrupt, `delay` passing.
+async fn wait(dev: &NetDevice, port: &mut Port<Request, Reply>, delay: Option<Duration>) -> Woke {
+    if delay == Some(Duration::ZERO) {
+        exec::yield_now().await;
+        return Woke::Device;
+    }
+    let (rx, tx) = dev.interrupts();
+    let mut rx = pin!(rx.wait());
+    let mut tx = pin!(tx.wait());
+    let mut msg = pin!(port.recv());
+    let mut sleep = pin!(time::sleep(delay.unwrap_or(Duration::from_secs(3600))));
+    poll_fn(|cx| {
+        if let Poll::Ready(m) = msg.as_mut().poll(cx) {
+            return Poll::Ready(Woke::Request(m));
+        }
+        if rx.as_mut().poll(cx).is_ready() || tx.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woke::Device);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl Stack {
+    fn dhcp_events(&mut self, started: time::Instant) {
+        let event = self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).poll().map(|e| match e {
+            dhcpv4::Event::Configured(c) => Some((c.address, c.router)),
+            dhcpv4::Event::Deconfigured => None,
+        });
+        match event {
+            Some(Some((address, router))) => {
+                self.set_address(address, router, true);
+                log::info!("net: up {address} via DHCP (router {router:?})");
+            }
+            Some(None) => {
+                ADDRESS.store(0, Ordering::Release);
+                self.iface.update_ip_addrs(|a| a.clear());
+                self.configured = false;
+            }
+            None => {}
+        }
+        if !self.configured && started.elapsed() > Duration::from_secs(3) {
+            self.set_address(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24), Some(Ipv4Address::new(10, 0, 2, 2)), false);
+            log::info!("net: up 10.0.2.15/24 (static: no DHCP lease within 3 s)");
+        }
+    }
+
+    fn set_address(&mut self, cidr: Ipv4Cidr, router: Option<Ipv4Address>, dhcp: bool) {
+        let a = 1u64 << 63 | u64::from(dhcp) << 62 | u64::from(cidr.prefix_len()) << 32 | u64::from(cidr.address().to_bits());
+        ADDRESS.store(a, Ordering::Release);
+        self.configured = true;
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            let _ = addrs.push(IpCidr::Ipv4(cidr));
+        });
+        match router {
+            Some(r) => {
+                let _ = self.iface.routes_mut().add_default_ipv4_route(r);
+            }
+            None => {
+                let _ = self.iface.routes_mut().remove_default_ipv4_route();
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let conns = self.conns.iter().flatten().filter(|c| !c.released).count() as u64;
+        let listeners = self.listeners.iter().flatten().count() as u64;
+        let udps = self.udps.iter().flatten().count() as u64;
+        OPEN.store(conns | listeners << 16 | udps << 32, Ordering::Relaxed);
+    }
+
+    fn tcp_count(&self) -> usize {
+        self.conns.iter().flatten().count() + self.listeners.iter().flatten().map(|l| l.listening.len() + l.ready.len()).sum::<usize>()
+    }
+
+    /// A fresh socket listening on `port`, if under the limit.
+    fn listening_socket(&mut self, port: u16) -> Option<SocketHandle> {
+        if self.tcp_count() >= MAX_TCP {
+            return None;
+        }
+        let mut s = tcp_socket();
+        s.listen(port).ok()?;
+        Some(self.sockets.add(s))
+    }
+}

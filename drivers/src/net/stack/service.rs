@@ -1,0 +1,191 @@
+//! Answering what waits: each turn of the stack's loop, every kept
+//! request whose socket can now answer it is answered, and finished
+//! sockets are reaped.
+
+use alloc::vec::Vec;
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::{icmp, tcp, udp};
+use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
+
+use super::{Answer, Conn, PING_TIMEOUT, PING_IDENT, Ping, Stack, Waiting, peer, slot};
+use crate::net::NetError;
+use kernel::time;
+
+impl Stack {
+    /// Answers whatever can be answered now; reaps finished sockets.
+    pub(super) fn service(&mut self) {
+        self.service_listeners();
+        self.service_conns();
+        self.service_udp();
+        self.service_pings();
+    }
+
+    fn service_listeners(&mut self) {
+        for id in 0..self.listeners.len() {
+            let Some(mut l) = self.listeners[id].take() else { continue };
+            let mut still = Vec::with_capacity(l.listening.len());
+            for h in core::mem::take(&mut l.listening) {
+                match self.sockets.get::<tcp::Socket>(h).state() {
+                    tcp::State::Listen | tcp::State::SynReceived => still.push(h),
+                    tcp::State::Closed => {
+                        // Reset during the handshake: listen again.
+                        let _ = self.sockets.get_mut::<tcp::Socket>(h).listen(l.port);
+                        still.push(h);
+                    }
+                    _ => l.ready.push_back(h),
+                }
+            }
+            l.listening = still;
+            while l.listening.len() < l.backlog {
+                self.listeners[id] = Some(l);
+                let fresh = self.listening_socket(self.listeners[id].as_ref().map_or(0, |l| l.port));
+                l = self.listeners[id].take().unwrap_or_else(|| unreachable!());
+                match fresh {
+                    Some(h) => l.listening.push(h),
+                    None => break,
+                }
+            }
+            while !l.ready.is_empty() && !l.accepts.is_empty() {
+                let (Some(h), Some(a)) = (l.ready.pop_front(), l.accepts.pop_front()) else { break };
+                let (addr, port) = peer(self.sockets.get::<tcp::Socket>(h));
+                let cid = slot(&mut self.conns, Conn::new(h, None));
+                if !a.reply(Ok(Answer::Conn(cid, addr, port))) {
+                    // The accepting task went away: nobody owns it.
+                    if let Some(c) = self.conns[cid].as_mut() {
+                        c.released = true;
+                        self.sockets.get_mut::<tcp::Socket>(h).abort();
+                    }
+                }
+            }
+            self.listeners[id] = Some(l);
+        }
+    }
+
+    fn service_conns(&mut self) {
+        for id in 0..self.conns.len() {
+            let Some(c) = self.conns[id].as_mut() else { continue };
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            let state = s.state();
+            if matches!(state, tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait) {
+                c.peer_closed = true;
+            }
+            if let Some((_, deadline)) = c.connect.as_ref() {
+                let timed_out = time::Instant::now() >= *deadline;
+                let result = match state {
+                    tcp::State::SynSent | tcp::State::SynReceived if !timed_out => None,
+                    tcp::State::SynSent | tcp::State::SynReceived => Some(Err(NetError::TimedOut)),
+                    tcp::State::Closed => Some(Err(NetError::Refused)),
+                    _ => {
+                        let (addr, port) = peer(s);
+                        Some(Ok(Answer::Conn(id, addr, port)))
+                    }
+                };
+                if let Some(r) = result {
+                    let failed = r.is_err();
+                    if let Some((a, _)) = c.connect.take() {
+                        a.reply(r);
+                    }
+                    if failed {
+                        s.abort();
+                        c.released = true;
+                    }
+                }
+            }
+            // A reset: closed, without FINs both ways and not by us.
+            let reset = state == tcp::State::Closed && !c.closed_here && c.connect.is_none();
+            if let Some((max, a)) = c.recv.take() {
+                if s.can_recv() {
+                    let mut data = alloc::vec![0u8; max.min(s.recv_queue())];
+                    let n = s.recv_slice(&mut data).unwrap_or(0);
+                    data.truncate(n);
+                    a.reply(Ok(Answer::Data(data)));
+                } else if reset && !c.peer_closed {
+                    a.reply(Err(NetError::Reset));
+                } else if !s.may_recv() && (c.peer_closed || state == tcp::State::Closed) {
+                    a.reply(Ok(Answer::Data(Vec::new())));
+                } else {
+                    c.recv = Some((max, a));
+                }
+            }
+            if let Some((data, mut done, a)) = c.send.take() {
+                while done < data.len() && s.can_send() {
+                    match s.send_slice(&data[done..]) {
+                        Ok(n) if n > 0 => done += n,
+                        _ => break,
+                    }
+                }
+                if done == data.len() {
+                    a.reply(Ok(Answer::Sent(done)));
+                } else if !s.may_send() {
+                    a.reply(Err(if reset { NetError::Reset } else { NetError::Closed }));
+                } else {
+                    c.send = Some((data, done, a));
+                }
+            }
+            // The user's handle is gone and smoltcp is done with it.
+            if c.released && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
+                let h = c.handle;
+                self.conns[id] = None;
+                self.sockets.remove(h);
+            }
+        }
+    }
+
+    fn service_udp(&mut self) {
+        for u in self.udps.iter_mut().flatten() {
+            let s = self.sockets.get_mut::<udp::Socket>(u.handle);
+            if let Some((max, a)) = u.recv.take() {
+                match s.recv() {
+                    Ok((data, meta)) => {
+                        let (addr, port) = match meta.endpoint {
+                            IpEndpoint { addr: IpAddress::Ipv4(a), port } => (a, port),
+                            #[allow(unreachable_patterns, reason = "IPv6 is not compiled in")]
+                            _ => (Ipv4Address::UNSPECIFIED, 0),
+                        };
+                        a.reply(Ok(Answer::Datagram(data[..data.len().min(max)].to_vec(), addr, port)));
+                    }
+                    Err(_) => u.recv = Some((max, a)),
+                }
+            }
+            if let Some((data, to, a)) = u.send.take() {
+                match s.send_slice(&data, to) {
+                    Ok(()) => {
+                        a.reply(Ok(Answer::Sent(data.len())));
+                    }
+                    Err(udp::SendError::BufferFull) => u.send = Some((data, to, a)),
+                    Err(_) => {
+                        a.reply(Err(NetError::NoRoute));
+                    }
+                }
+            }
+        }
+    }
+
+    fn service_pings(&mut self) {
+        let s = self.sockets.get_mut::<icmp::Socket>(self.icmp);
+        while let Ok((data, _from)) = s.recv() {
+            let Ok(packet) = Icmpv4Packet::new_checked(data) else { continue };
+            let Ok(Icmpv4Repr::EchoReply { ident, seq_no, .. }) = Icmpv4Repr::parse(&packet, &Default::default()) else { continue };
+            if ident != PING_IDENT {
+                continue;
+            }
+            if let Some(i) = self.pings.iter().position(|p| p.seq == seq_no) {
+                let p = self.pings.swap_remove(i);
+                p.answer.reply(Ok(Answer::Pong(p.sent.elapsed())));
+            }
+        }
+        let now = time::Instant::now();
+        let (late, waiting): (Vec<Ping>, Vec<Ping>) = core::mem::take(&mut self.pings).into_iter().partition(|p| now >= p.sent + PING_TIMEOUT);
+        self.pings = waiting;
+        for p in late {
+            p.answer.reply(Err(NetError::TimedOut));
+        }
+    }
+}
+
+impl Conn {
+    pub(super) fn new(handle: SocketHandle, connect: Option<(Waiting, time::Instant)>) -> Self {
+        Self { handle, connect, recv: None, send: None, peer_closed: false, closed_here: false, released: false }
+    }
+}
