@@ -99,3 +99,10 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
     // Nothing listens on the host's port 1: refused, as an error.
     assert_line_contains(&out, "http-get 10.0.2.2:1: connection refused");
 }
+
+#[test]
+fn listeners_past_the_stack_socket_limit_are_refused_with_an_error() {
+    let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
+    odonata_tests::assert_passed(&out, &["listeners_past_the_socket_limit_are_refused_and_closing_frees_them"]);
+    println!("{}", odonata_tests::line_starting_with(&out, "net limits: 3 listeners"));
+}
