@@ -3,9 +3,9 @@
 //! echo on port 7, UDP echo on port 7.
 //!
 //! The stack runs on the last CPU; each accepted connection is handed to a
-//! worker CPU in turn (every CPU but the stack's, when there are more than
-//! two), which parses and answers its requests there: the service uses the
-//! whole machine, and the stack's CPU only moves packets. A connection
+//! worker CPU in turn (every CPU but the stack's, when there are two or
+//! more), which parses and answers its requests there: the service uses
+//! the whole machine, and the stack's CPU only moves packets. A connection
 //! that sends nothing for 10 s mid-request, or while idle between
 //! requests, is closed; past the stack's socket limit, connections are
 //! refused.
@@ -55,7 +55,7 @@ enum Service {
 /// The CPU the next connection goes to.
 fn worker() -> CpuId {
     let n = smp::online();
-    let workers = if n > 2 { n - 1 } else { n };
+    let workers = if n > 1 { n - 1 } else { n };
     let i = NEXT_WORKER.fetch_add(1, Ordering::Relaxed) % workers;
     CpuId::try_new(i).unwrap_or(CpuId::BOOT)
 }
@@ -119,6 +119,7 @@ async fn udp_echo(port: u16) {
 
 async fn serve_http(mut s: TcpStream) {
     let mut input: Vec<u8> = Vec::new();
+    let mut rows = CpuRows::default();
     let mut chunk = alloc::vec![0u8; 8 * 1024];
     loop {
         match http::parse(&input) {
@@ -140,7 +141,7 @@ async fn serve_http(mut s: TcpStream) {
             http::Parsed::Request(req, used) => {
                 input.drain(..used);
                 REQUESTS.fetch_add(1, Ordering::Relaxed);
-                let reply = answer(&req).await;
+                let reply = answer(&req, &mut rows).await;
                 if s.write_all(&reply).await.is_err() || req.close {
                     break;
                 }
@@ -150,11 +151,11 @@ async fn serve_http(mut s: TcpStream) {
     let _ = s.close().await;
 }
 
-async fn answer(req: &http::Request) -> Vec<u8> {
+async fn answer(req: &http::Request, rows: &mut CpuRows) -> Vec<u8> {
     let close = req.close;
     let json = |body: String| http::response(200, "OK", "application/json", body.as_bytes(), close);
     match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/") => http::response(200, "OK", "text/html; charset=utf-8", page().await.as_bytes(), close),
+        ("GET", "/") => http::response(200, "OK", "text/html; charset=utf-8", page(rows).await.as_bytes(), close),
         ("GET", "/api/cpus") => json(cpus_json().await),
         ("GET", "/api/tasks") => json(tasks_json().await),
         ("GET", "/api/irq") => json(irq_json()),
@@ -167,7 +168,27 @@ async fn answer(req: &http::Request) -> Vec<u8> {
     }
 }
 
-async fn page() -> String {
+/// The page's table of CPUs, asked of every CPU at most every 100 ms per
+/// connection: a client reloading `/` does not make every CPU answer a
+/// statistics call per request (the JSON endpoints ask every time).
+#[derive(Default)]
+struct CpuRows {
+    at: Option<time::Instant>,
+    html: String,
+}
+
+const ROWS_FRESH_FOR: Duration = Duration::from_millis(100);
+
+async fn page(rows: &mut CpuRows) -> String {
+    if rows.at.is_none_or(|at| at.elapsed() >= ROWS_FRESH_FOR) {
+        rows.html.clear();
+        for (n, row) in stats::ask_all(Query::Cpu).await.into_iter().enumerate() {
+            if let Some(Answer::Cpu { tasks, polls, idle }) = row {
+                let _ = write!(rows.html, "<tr><td>cpu{n}</td><td>{tasks}</td><td>{polls}</td><td>{:.1}%</td></tr>", idle_share(idle));
+            }
+        }
+        rows.at = Some(time::Instant::now());
+    }
     let up = time::uptime();
     let h = kernel::memory::heap::stats();
     let mut p = alloc::format!(
@@ -179,11 +200,7 @@ async fn page() -> String {
         h.size >> 10,
         requests()
     );
-    for (n, row) in stats::ask_all(Query::Cpu).await.into_iter().enumerate() {
-        if let Some(Answer::Cpu { tasks, polls, idle }) = row {
-            let _ = write!(p, "<tr><td>cpu{n}</td><td>{tasks}</td><td>{polls}</td><td>{:.1}%</td></tr>", idle_share(idle));
-        }
-    }
+    p += &rows.html;
     p += "</table><p>JSON: <a href=\"/api/cpus\">cpus</a> <a href=\"/api/tasks\">tasks</a> <a href=\"/api/irq\">irq</a> <a href=\"/api/ipi\">ipi</a> <a href=\"/api/mem\">mem</a> <a href=\"/api/net\">net</a></p></body></html>\n";
     p
 }
