@@ -57,8 +57,28 @@ fn real_clients_get_pages_json_echo_and_clear_errors_and_many_connections_are_se
 }
 
 #[test]
-fn an_idle_machine_with_the_network_up_stays_halted_and_net_shows_the_device() {
-    let out = boot_main_kernel().smp(2).net(&[(free_port(), 80)]).input(b"sleep 3000\nnet\nsleep 3000\ncpus\npoweroff\n").run();
+fn an_idle_machine_with_the_network_up_stays_halted_and_the_json_agrees_with_the_shell() {
+    let http = free_port();
+    // While the shell sleeps between `net` and `cpus`, the host asks the
+    // same questions over HTTP.
+    let asker = std::thread::spawn(move || {
+        let get = |path: &str| -> Option<String> {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
+            s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+            let mut all = String::new();
+            s.read_to_string(&mut all).ok()?;
+            Some(all.split("\r\n\r\n").nth(1)?.to_string())
+        };
+        for _ in 0..100 {
+            if let (Some(net), Some(cpus)) = (get("/api/net"), get("/api/cpus")) {
+                return Some((net, cpus));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    });
+    let out = boot_main_kernel().smp(2).net(&[(http, 80)]).input(b"sleep 3000\nnet\nsleep 6000\ncpus\npoweroff\n").run();
     assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
     let net = odonata_tests::line_starting_with(&out, "net: virtio-net 52:54:00:12:34:56, link up, address 10.0.2.15/24 (DHCP);");
     println!("{net}");
@@ -67,6 +87,18 @@ fn an_idle_machine_with_the_network_up_stays_halted_and_net_shows_the_device() {
     let idle: f64 = cpu1.rsplit("idle ").next().and_then(|v| v.trim_end_matches('%').parse().ok()).unwrap_or(0.0);
     println!("{cpu1}");
     assert!(idle > 90.0, "the network CPU should be idle: {cpu1}\n{}", log_of(&out));
+    let (json_net, json_cpus) = asker.join().expect("the asking thread").expect("answers from /api/net and /api/cpus");
+    println!("/api/net {json_net}/api/cpus {json_cpus}");
+    // The same device, address and link; both have counted frames (the
+    // counters move between the two readings, so only that).
+    assert!(json_net.contains("\"mac\":\"52:54:00:12:34:56\",\"link\":true,\"address\":\"10.0.2.15/24\""), "{json_net}");
+    let shell_rx: u64 = net.split(" frames received").next().and_then(|l| l.rsplit(' ').next()?.parse().ok()).expect("rx in `net`");
+    let json_rx: u64 = json_net.split("\"rx\":").nth(1).and_then(|v| v.split(',').next()?.parse().ok()).expect("rx in /api/net");
+    assert!(shell_rx > 0 && json_rx > 0, "shell rx {shell_rx}, JSON rx {json_rx}");
+    // The same CPUs.
+    let shell_cpus = out.lines().filter(|l| l.starts_with("cpu0: APIC id") || l.starts_with("cpu1: APIC id")).count();
+    assert_eq!(shell_cpus, 2);
+    assert!(json_cpus.contains("{\"cpu\":0,") && json_cpus.contains("{\"cpu\":1,") && !json_cpus.contains("\"cpu\":2"), "{json_cpus}");
 }
 
 #[test]

@@ -130,6 +130,24 @@ def main():
     check(bytes(back) == data, f"echo: {len(back)} of {len(data)} bytes back, equal: {bytes(back) == data}")
     print(f"client: 1 MiB through the echo port came back byte for byte in {time.time() - start:.2f} s", flush=True)
 
+    # A slow reader loses nothing: 512 KiB sent at once, read back in small
+    # sips with pauses, while the windows fill and the sender waits.
+    data = os.urandom(512 << 10)
+    s = socket.create_connection((HOST, ECHO), timeout=60)
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    back = bytearray()
+    while len(back) < len(data):
+        time.sleep(0.002)
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        back.extend(chunk)
+    sender.join(60)
+    s.close()
+    check(bytes(back) == data, f"slow reader: {len(back)} of {len(data)} bytes, equal: {bytes(back) == data}")
+    print("client: a slow reader got all 512 KiB back, in order", flush=True)
+
     # UDP echo.
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.settimeout(10)
