@@ -116,10 +116,22 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python3 -m http.server");
-    let input = format!("sleep 4000\nping 10.0.2.2\nhttp-get 10.0.2.2 {port} /hello.txt\nhttp-get 10.0.2.2 1 /\nnet\npoweroff\n");
-    let out = boot_main_kernel().smp(2).net(&[(free_port(), 80)]).input(input.as_bytes()).run();
-    let _ = server.kill();
-    let _ = server.wait();
+    // A host server that accepts and then resets every connection.
+    let reset_port = free_port();
+    let mut resetter = Command::new("python3")
+        .arg(odonata_runner::workspace_root().join("tests/clients/reset_server.py"))
+        .arg(reset_port.to_string())
+        .spawn()
+        .expect("the reset server");
+    // 10.0.2.99 is on the user network's subnet and nobody answers there.
+    let input = format!(
+        "sleep 4000\nping 10.0.2.2\nhttp-get 10.0.2.2 {port} /hello.txt\nhttp-get 10.0.2.2 1 /\nhttp-get 10.0.2.2 {reset_port} /\nhttp-get 10.0.2.99 80 /\nnet\npoweroff\n"
+    );
+    let out = boot_main_kernel().smp(2).net(&[(free_port(), 80)]).input(input.as_bytes()).timeout(Duration::from_secs(180)).run();
+    for child in [&mut server, &mut resetter] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
     println!("{}", odonata_tests::line_starting_with(&out, "ping 10.0.2.2: 4 sent"));
@@ -128,8 +140,11 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
     let got = odonata_tests::line_starting_with(&out, "http-get: ");
     println!("{got}");
     assert!(got.starts_with("http-get: HTTP/1.0 200 OK; 32 bytes; first line: hello from the host"), "{got}");
-    // Nothing listens on the host's port 1: refused, as an error.
+    // Nothing listens on the host's port 1: refused, as an error; a reset
+    // and a connect nobody answers reach the caller as errors too.
     assert_line_contains(&out, "http-get 10.0.2.2:1: connection refused");
+    assert_line_contains(&out, &format!("http-get 10.0.2.2:{reset_port}: connection reset by peer"));
+    assert_line_contains(&out, "http-get 10.0.2.99:80: timed out");
 }
 
 #[test]
