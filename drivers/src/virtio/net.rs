@@ -157,12 +157,6 @@ impl NetDevice {
         self.transport.config_u16(6) & 1 != 0
     }
 
-    /// Tells the device its receive queue has buffers (QEMU flushes packets
-    /// it queued while it could not deliver on a receive-queue kick).
-    pub fn kick_rx(&self) {
-        self.transport.notify(self.rx_notify, 0);
-    }
-
     /// Counters so far.
     pub fn stats(&self) -> NetStats {
         self.stats
