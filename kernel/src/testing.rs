@@ -161,3 +161,21 @@ macro_rules! test_kernel {
         }
     };
 }
+
+/// The heap's used bytes once every CPU has run what was still owed to it,
+/// for tests that check nothing leaked. A finished task stays allocated
+/// until the last wake message naming it is handled on its CPU, and a
+/// block freed on another CPU counts as used until its owner takes it
+/// home (each CPU's loop does), so a reading taken at once can be a task
+/// block or two high. Rounds of a no-op on every CPU drain both, but the
+/// last round's own tasks may still be in flight when it returns: the
+/// lowest of a few readings is the settled one.
+pub fn settled_heap_used() -> u64 {
+    let mut lowest = u64::MAX;
+    for _ in 0..4 {
+        crate::exec::block_on(crate::run_on::broadcast(|| async {}));
+        crate::exec::block_on(crate::time::sleep(core::time::Duration::from_millis(2)));
+        lowest = lowest.min(crate::memory::heap::stats().used);
+    }
+    lowest
+}

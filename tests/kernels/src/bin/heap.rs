@@ -79,27 +79,9 @@ fn drain_inbox(me: usize) -> usize {
     n
 }
 
-/// Rounds of a no-op on every CPU: each CPU's loop sends its batched
-/// remote frees and takes its own home. The last round's own tasks may
-/// still be allocated when it returns (a finished task stays until its
-/// last wake message is handled on its CPU), so the lowest of a few
-/// readings is the settled one.
-fn settled() -> heap::HeapStats {
-    let mut best: Option<heap::HeapStats> = None;
-    for _ in 0..4 {
-        exec::block_on(run_on::broadcast(|| async {}));
-        exec::block_on(time::sleep(Duration::from_millis(2)));
-        let now = heap::stats();
-        if best.is_none_or(|b| now.used < b.used) {
-            best = Some(now);
-        }
-    }
-    best.unwrap_or_else(heap::stats)
-}
-
 fn every_cpu_churns_a_million_blocks_a_quarter_freed_elsewhere() {
     let n = smp::online();
-    let before = settled();
+    let before = testing::settled_heap_used();
     let misuse_before = heap::detail().misuse;
     let start = now_us();
     exec::block_on(run_on::broadcast(move || async move {
@@ -138,18 +120,18 @@ fn every_cpu_churns_a_million_blocks_a_quarter_freed_elsewhere() {
     for inbox in &INBOX {
         *inbox.lock() = VecDeque::new();
     }
-    let after = settled();
+    let after = testing::settled_heap_used();
     let d = heap::detail();
     let remote: u64 = d.cpus.iter().map(|c| c.remote_frees).sum();
     println!(
         "heap churn: {n} CPUs x {BLOCKS} blocks in {ms} ms; {remote} freed on another CPU; used {} -> {} bytes; {} slabs held, {} blocks in transit",
-        before.used, after.used, d.pages.slabs, d.in_transit()
+        before, after, d.pages.slabs, d.in_transit()
     );
     assert_eq!(BROKEN.load(Ordering::Relaxed), 0, "a block's contents changed while it was live");
     assert_eq!(d.misuse, misuse_before, "no misuse reported");
     assert!(n < 2 || remote >= (BLOCKS / 4 - 64) * n as u64, "a quarter went to another CPU: {remote}");
     assert_eq!(d.in_transit(), 0);
-    assert_eq!(after.used, before.used, "the heap's used bytes return to where they started");
+    assert_eq!(after, before, "the heap's used bytes return to where they started");
 }
 
 fn a_remote_free_wakes_its_idle_owner() {

@@ -15,7 +15,7 @@ use core::task::Poll;
 
 use kernel::port::{self, PortRef};
 use kernel::smp::{self, CpuId, MAX_CPUS};
-use kernel::{exec, memory, println, run_on, testing, time};
+use kernel::{exec, println, run_on, testing, time};
 
 kernel::test_kernel![calls_from_every_cpu_to_every_other_are_answered_once, aborted_calls_leak_nothing_and_get_one_answer];
 
@@ -116,17 +116,6 @@ async fn poll_at_most<F: Future>(f: F, polls: u32) -> Option<F::Output> {
     None
 }
 
-/// Heap bytes in use once every CPU has run what was still owed to it: a
-/// finished task stays allocated until the last wake message that names
-/// it has been handled on its CPU, so a reading taken at once can be a few
-/// task blocks high. Two rounds of a no-op on every CPU drain those.
-fn settled_heap() -> u64 {
-    for _ in 0..2 {
-        exec::block_on(run_on::broadcast(|| async {}));
-    }
-    memory::heap::stats().used
-}
-
 fn served() -> u64 {
     SERVED.iter().map(|s| s.load(Ordering::Relaxed)).sum()
 }
@@ -171,12 +160,12 @@ fn aborted_calls_leak_nothing_and_get_one_answer() {
     let (handles, servers) = start_servers();
     call_everywhere(&handles, 500, random_abort);
     stop(handles, servers);
-    let heap_before = settled_heap();
+    let heap_before = testing::settled_heap_used();
     let (served_before, discarded_before) = (served(), DISCARDED.load(Ordering::Relaxed));
     let (handles, servers) = start_servers();
     let (answered, aborted) = call_everywhere(&handles, 2_000, random_abort);
     stop(handles, servers);
-    let heap_after = settled_heap();
+    let heap_after = testing::settled_heap_used();
     let served = served() - served_before;
     let discarded = DISCARDED.load(Ordering::Relaxed) - discarded_before;
     println!(
