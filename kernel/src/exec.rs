@@ -232,7 +232,7 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     heap::set_idle(true);
     if ex.has_work()
         || ipiq::has_pending()
-        || heap::has_remote()
+        || heap::has_pending()
         || done()
         || !time::timer::prepare_idle(ipiq::next_kick())
     {

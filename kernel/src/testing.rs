@@ -167,15 +167,29 @@ macro_rules! test_kernel {
 /// until the last wake message naming it is handled on its CPU, and a
 /// block freed on another CPU counts as used until its owner takes it
 /// home (each CPU's loop does), so a reading taken at once can be a task
-/// block or two high. Rounds of a no-op on every CPU drain both, but the
-/// last round's own tasks may still be in flight when it returns: the
-/// lowest of a few readings is the settled one.
+/// block or two high. A CPU's timer queue allocates its first node on the
+/// CPU's first sleep and keeps it, so a reading before any CPU's first
+/// sleep would be a node low. Rounds of a sleep on every CPU settle all
+/// three; a reading counts only with no block in transit, and since the
+/// last round's own tasks may still be in flight when it returns, the
+/// lowest of a few is the settled one.
 pub fn settled_heap_used() -> u64 {
+    use crate::memory::heap;
+    use core::time::Duration;
     let mut lowest = u64::MAX;
-    for _ in 0..4 {
-        crate::exec::block_on(crate::run_on::broadcast(|| async {}));
-        crate::exec::block_on(crate::time::sleep(core::time::Duration::from_millis(2)));
-        lowest = lowest.min(crate::memory::heap::stats().used);
+    let mut readings = 0;
+    for _ in 0..200 {
+        crate::exec::block_on(crate::run_on::broadcast(|| crate::time::sleep(Duration::from_millis(1))));
+        crate::exec::block_on(crate::time::sleep(Duration::from_millis(2)));
+        let d = heap::detail();
+        if d.in_transit() == 0 {
+            lowest = lowest.min(d.used());
+            readings += 1;
+            if readings == 4 {
+                break;
+            }
+        }
     }
+    assert!(readings > 0, "the heap never settled: blocks stayed in transit for 200 rounds");
     lowest
 }

@@ -263,9 +263,15 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         }
     }
 
-    /// Whether `cpu` has remote frees waiting (for its idle check).
-    pub fn has_remote(&self, cpu: usize) -> bool {
-        !self.cpus[cpu].remote.is_empty()
+    /// Whether the running CPU's loop has heap work before it may halt
+    /// (its idle check): remote frees waiting for it, or its own frees for
+    /// other CPUs still in its outbox. A loop that halted with a full
+    /// outbox would hold those blocks away from their owners until
+    /// something else woke it.
+    pub fn has_pending(&self) -> bool {
+        let Context::Task(cpu) = self.platform.context() else { return false };
+        let cache = &self.cpus[cpu];
+        !cache.remote.is_empty() || cache.outbox.pending() != 0
     }
 
     /// One CPU's figures.

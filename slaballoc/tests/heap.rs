@@ -140,9 +140,12 @@ fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch()
             // Sent in batches of 32; the rest waits for cpu1's loop.
             let s = h.stats();
             assert_eq!((s.cpus[0].in_transit, s.cpus[1].outbox), (96, 4));
+            assert!(h.has_pending(), "a loop with a full outbox must not halt");
             h.reclaim();
+            assert!(!h.has_pending(), "the outbox went home; nothing waits for cpu1");
         });
     });
+    assert!(h.has_pending(), "cpu0 has remote frees to take home");
     let before = h.stats();
     assert_eq!(before.cpus[0].in_transit, 100);
     assert_eq!(before.cpus[1].outbox, 0);
@@ -153,6 +156,7 @@ fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch()
     let again = h.allocate(l);
     let after = h.stats();
     assert_eq!(after.cpus[0].in_transit, 0);
+    assert!(!h.has_pending());
     assert_eq!(after.used(), 256);
     assert!(blocks.contains(&(again as usize)));
     free(h, again, l);

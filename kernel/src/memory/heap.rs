@@ -9,7 +9,7 @@
 //! - the owner's wakeup: when a remote free finds its owner's list empty
 //!   and the owner has raised its idle flag, a wake IPI (no allocation, no
 //!   lock). The owner's loop raises the flag before its last look for work
-//!   ([`set_idle`], [`has_remote`]), the same handshake as the IPI queues'
+//!   ([`set_idle`], [`has_pending`]), the same handshake as the IPI queues'
 //!   (`slaballoc::remote`, rule 4), and takes its remote frees home each
 //!   turn ([`reclaim`]);
 //! - reports through the lock-free emergency console with a backtrace;
@@ -124,9 +124,10 @@ pub fn set_idle(idle: bool) {
     IDLE[percpu::current_id().as_usize()].swap(idle, Ordering::SeqCst);
 }
 
-/// Whether remote frees wait for this CPU (the idle check).
-pub fn has_remote() -> bool {
-    HEAP.has_remote(percpu::current_id().as_usize())
+/// Whether this CPU's loop has heap work before it may halt (the idle
+/// check): remote frees waiting for it, or its outbox not yet sent.
+pub fn has_pending() -> bool {
+    HEAP.has_pending()
 }
 
 /// Serves every allocation from the page level (talc under its lock, the
