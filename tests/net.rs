@@ -153,3 +153,49 @@ fn listeners_past_the_stack_socket_limit_are_refused_with_an_error() {
     odonata_tests::assert_passed(&out, &["listeners_past_the_socket_limit_are_refused_and_closing_frees_them"]);
     println!("{}", odonata_tests::line_starting_with(&out, "net limits: 3 listeners"));
 }
+
+#[test]
+fn malformed_frames_from_a_raw_peer_are_counted_by_reason_and_dropped_and_the_stack_keeps_answering() {
+    // The guest's link goes to a script on 127.0.0.1 instead of QEMU's user
+    // network (no DHCP there: the guest takes its static address after 3 s).
+    let (ours, qemu) = (free_udp_port(), free_udp_port());
+    let netdev = format!(
+        "dgram,id=raw0,local.type=inet,local.host=127.0.0.1,local.port={qemu},remote.type=inet,remote.host=127.0.0.1,remote.port={ours}"
+    );
+    let script = odonata_runner::workspace_root().join("tests/clients/raw_frames.py");
+    let peer = std::thread::spawn(move || Command::new("python3").arg(script).args([ours, qemu].map(|p| p.to_string())).output());
+    let out = boot_main_kernel()
+        .smp(2)
+        .qemu_args(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=raw0"])
+        .input(b"sleep 15000\nnet\npoweroff\n")
+        .timeout(Duration::from_secs(180))
+        .run();
+    let peer = peer.join().expect("the peer thread").expect("python3 runs");
+    let said = String::from_utf8_lossy(&peer.stdout);
+    println!("{said}{}", String::from_utf8_lossy(&peer.stderr));
+    assert!(peer.status.success(), "the raw peer failed:\n{said}\n{}", log_of(&out));
+    assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
+    let net = odonata_tests::line_starting_with(&out, "net: virtio-net ");
+    println!("{net}");
+    // Every reason the peer caused, counted exactly (a count short of it
+    // would also mean the peer was still at work when `net` ran: its
+    // `done after` line says how long it took).
+    let expect: std::collections::BTreeMap<&str, u64> = said
+        .lines()
+        .find_map(|l| l.strip_prefix("expect "))
+        .expect("the peer's expectations")
+        .split(' ')
+        .map(|kv| kv.split_once('=').and_then(|(k, n)| Some((k, n.parse().ok()?))).expect("REASON=N"))
+        .collect();
+    let counted: std::collections::BTreeMap<&str, u64> = net
+        .split(" malformed dropped (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .map(|list| list.split(", ").filter_map(|kv| kv.split_once(' ').and_then(|(k, n)| Some((k, n.parse().ok()?)))).collect())
+        .unwrap_or_default();
+    let total: u64 = expect.values().sum();
+    assert_eq!(counted, expect, "the reasons counted in: {net}
+{}", log_of(&out));
+    assert!(net.contains(&format!(" {total} malformed dropped (")), "{net}");
+    assert!(net.contains("address 10.0.2.15/24 (static)"), "{net}");
+}

@@ -27,6 +27,8 @@
 //! - [`port`]: DragonFly's message ports for futures: a server task on one
 //!   CPU, calls and sends from any CPU, bounded, aborts that leak nothing.
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
+//! - [`frame`]: a received Ethernet frame's headers and checksums, checked
+//!   before the network stack sees it (malformed frames counted by reason).
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles.
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
@@ -40,6 +42,7 @@ extern crate alloc;
 mod atomic_waker;
 mod barrier;
 pub mod block;
+pub mod frame;
 pub mod http;
 mod irq_ring;
 pub mod line;

@@ -314,13 +314,15 @@ fn net_json() -> String {
     let Some(st) = drivers::net::status() else { return String::from("{}\n") };
     let c = st.counters;
     let address = st.address.map_or(String::from("null"), |(a, p, _)| alloc::format!("\"{a}/{p}\""));
+    let reasons: Vec<String> = c.malformed_reasons().map(|(why, n)| alloc::format!("\"{why}\":{n}")).collect();
     alloc::format!(
-        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"dropped\":{},\"tx_full\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{}}}\n",
+        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"malformed\":{},\"malformed_by_reason\":{{{}}},\"tx_full\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{}}}\n",
         drivers::net::format_mac(st.mac),
         st.link,
         c.rx,
         c.tx,
-        c.dropped,
+        c.malformed_total(),
+        reasons.join(","),
         c.tx_full,
         st.open.0,
         st.open.1,

@@ -282,14 +282,16 @@ async fn net(out: &mut Out) {
         None => String::from("none yet"),
     };
     let c = st.counters;
+    let reasons: Vec<String> = c.malformed_reasons().map(|(why, n)| alloc::format!("{why} {n}")).collect();
+    let reasons = if reasons.is_empty() { String::new() } else { alloc::format!(" ({})", reasons.join(", ")) };
     outln!(
         out,
-        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} dropped, {} transmits refused (queue full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered",
+        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} malformed dropped{reasons}, {} transmits refused (queue full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered",
         drivers::net::format_mac(st.mac),
         if st.link { "up" } else { "down" },
         c.rx,
         c.tx,
-        c.dropped,
+        c.malformed_total(),
         c.tx_full,
         st.open.0,
         st.open.1,
