@@ -3,7 +3,7 @@
 ECHO) services, forwarded to 127.0.0.1 by QEMU's user network. Prints one
 `client:` line per check and exits non-zero at the first failure.
 
-usage: net_client.py HTTP_PORT ECHO_PORT UDP_ECHO_PORT
+usage: net_client.py HTTP_PORT ECHO_PORT UDP_ECHO_PORT [HTTP_CONNECTION_LIMIT]
 """
 import http.client
 import json
@@ -15,6 +15,8 @@ import time
 
 HOST = "127.0.0.1"
 HTTP, ECHO, UDP = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+# The server's limit of open HTTP connections (MAX_HTTP_CONNECTIONS).
+LIMIT = int(sys.argv[4]) if len(sys.argv) > 4 else 80
 
 
 def check(cond, what):
@@ -197,6 +199,56 @@ def main():
     check(not failures, f"{len(failures)} concurrent clients failed: {failures[:3]}")
     print(f"client: {conns} concurrent keep-alive connections x {per_conn} requests, every response complete, in {took:.1f} s "
           f"({conns * per_conn / took:.0f} requests/s)", flush=True)
+
+    # Past the server's limit of open HTTP connections, a new one is told
+    # 503 and closed; the open ones go on, and once some close, a new one
+    # is served again.
+    def api_net():
+        c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+        status, _, body = get(c, "/api/net")
+        c.close()
+        check(status == 200, f"/api/net -> {status}")
+        return json.loads(body)
+
+    deadline = time.time() + 30
+    while api_net()["http_connections"] > 1:
+        check(time.time() < deadline, "the earlier clients' connections never all closed")
+        time.sleep(0.2)
+    limit = LIMIT
+    held = []
+    for n in range(limit):
+        c = http.client.HTTPConnection(HOST, HTTP, timeout=60)
+        check(get(c, "/api/net")[0] == 200, f"held connection {n}")
+        held.append(c)
+    turned_away_before = None
+    for n in range(5):
+        c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+        c.request("GET", "/api/net")
+        r = c.getresponse()
+        body = r.read()
+        check(r.status == 503 and r.getheader("Connection") == "close", f"connection {limit + n} past the limit -> {r.status} {body!r}")
+        c.close()
+    for n, c in enumerate(held[limit // 2:]):
+        status, _, body = get(c, "/api/net")
+        check(status == 200, f"held connection {limit // 2 + n} after the refusals -> {status}")
+        if n == 0:
+            turned_away_before = json.loads(body)["http_turned_away"]
+    check(turned_away_before >= 5, f"/api/net counts the connections turned away: {turned_away_before}")
+    for c in held[:limit // 2]:
+        c.close()
+    deadline = time.time() + 30
+    while True:
+        c = http.client.HTTPConnection(HOST, HTTP, timeout=30)
+        status, _, _ = get(c, "/")
+        c.close()
+        if status == 200:
+            break
+        check(time.time() < deadline, f"no new connection served after half the held ones closed: {status}")
+        time.sleep(0.2)
+    for c in held[limit // 2:]:
+        c.close()
+    print(f"client: {limit} connections held, the next 5 answered 503 and closed, the held ones still served, "
+          f"a new one served once half had closed", flush=True)
 
 
 main()

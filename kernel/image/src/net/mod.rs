@@ -7,7 +7,9 @@
 //! more), which parses and answers its requests there: the service uses
 //! the whole machine, and the stack's CPU only moves packets. A connection
 //! that sends nothing for 10 s mid-request, or while idle between
-//! requests, is closed; past the stack's socket limit, connections are
+//! requests, is closed. Past [`MAX_HTTP_CONNECTIONS`] open HTTP
+//! connections, a new one is answered 503 and closed (it is accepted, so
+//! the client hears why); past the stack's socket limit, connections are
 //! refused.
 
 use alloc::string::String;
@@ -26,6 +28,15 @@ use crate::shell::stats::{self, Answer, Query};
 
 /// How long a client may stay silent.
 const IDLE: Duration = Duration::from_secs(10);
+/// HTTP connections served at once. Below the stack's 160 TCP sockets
+/// less the listeners' (64 on port 80, 8 on port 7), so a connection past
+/// it still gets a socket to be told 503 on.
+pub const MAX_HTTP_CONNECTIONS: usize = 80;
+
+/// HTTP connections open now (a worker's guard counts each down).
+static HTTP_OPEN: AtomicUsize = AtomicUsize::new(0);
+/// Connections answered 503 because [`MAX_HTTP_CONNECTIONS`] were open.
+static HTTP_BUSY: AtomicU64 = AtomicU64::new(0);
 
 /// Requests answered, for `/api/net`.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -34,6 +45,34 @@ static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 /// HTTP requests answered so far.
 pub fn requests() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
+}
+
+/// HTTP connections open now, and those turned away with 503 so far.
+pub fn http_connections() -> (usize, u64) {
+    (HTTP_OPEN.load(Ordering::Relaxed), HTTP_BUSY.load(Ordering::Relaxed))
+}
+
+/// One open HTTP connection, counted until it is dropped on its worker.
+struct HttpSlot;
+
+impl HttpSlot {
+    /// A slot, or `None` if [`MAX_HTTP_CONNECTIONS`] are open.
+    fn take() -> Option<Self> {
+        let open = HTTP_OPEN.fetch_add(1, Ordering::Relaxed);
+        if open < MAX_HTTP_CONNECTIONS {
+            Some(HttpSlot)
+        } else {
+            HTTP_OPEN.fetch_sub(1, Ordering::Relaxed);
+            HTTP_BUSY.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+impl Drop for HttpSlot {
+    fn drop(&mut self) {
+        HTTP_OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Starts the stack (if the machine has a network device) and the services.
@@ -72,14 +111,15 @@ async fn accept(port: u16, service: Service) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                let name = match service {
-                    Service::Http => "http",
-                    Service::Echo => "echo",
+                let (name, slot) = match service {
+                    Service::Http => ("http", HttpSlot::take()),
+                    Service::Echo => ("echo", None),
                 };
                 drop(run_on::spawn_made_on(worker(), name, move || async move {
-                    match service {
-                        Service::Http => serve_http(stream).await,
-                        Service::Echo => serve_echo(stream).await,
+                    match (service, slot) {
+                        (Service::Http, Some(slot)) => serve_http(stream, slot).await,
+                        (Service::Http, None) => turn_away(stream).await,
+                        (Service::Echo, _) => serve_echo(stream).await,
                     }
                 }));
             }
@@ -117,7 +157,15 @@ async fn udp_echo(port: u16) {
     }
 }
 
-async fn serve_http(mut s: TcpStream) {
+/// A connection past the limit: told so, and closed. What it sent is
+/// not read: a client that waits for the answer gets it at once.
+async fn turn_away(mut s: TcpStream) {
+    let body = b"too many connections; try again\n";
+    let _ = time::timeout(IDLE, s.write_all(&http::response(503, "Service Unavailable", "text/plain", body, true))).await;
+    let _ = s.close().await;
+}
+
+async fn serve_http(mut s: TcpStream, _slot: HttpSlot) {
     let mut input: Vec<u8> = Vec::new();
     let mut rows = CpuRows::default();
     let mut chunk = alloc::vec![0u8; 8 * 1024];
@@ -315,8 +363,9 @@ fn net_json() -> String {
     let c = st.counters;
     let address = st.address.map_or(String::from("null"), |(a, p, _)| alloc::format!("\"{a}/{p}\""));
     let reasons: Vec<String> = c.malformed_reasons().map(|(why, n)| alloc::format!("\"{why}\":{n}")).collect();
+    let (open, away) = http_connections();
     alloc::format!(
-        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"malformed\":{},\"malformed_by_reason\":{{{}}},\"tx_full\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{}}}\n",
+        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"malformed\":{},\"malformed_by_reason\":{{{}}},\"tx_full\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{},\"http_connections\":{},\"http_turned_away\":{}}}\n",
         drivers::net::format_mac(st.mac),
         st.link,
         c.rx,
@@ -327,7 +376,9 @@ fn net_json() -> String {
         st.open.0,
         st.open.1,
         st.open.2,
-        requests()
+        requests(),
+        open,
+        away
     )
 }
 

@@ -282,11 +282,12 @@ async fn net(out: &mut Out) {
         None => String::from("none yet"),
     };
     let c = st.counters;
+    let http = crate::net::http_connections();
     let reasons: Vec<String> = c.malformed_reasons().map(|(why, n)| alloc::format!("{why} {n}")).collect();
     let reasons = if reasons.is_empty() { String::new() } else { alloc::format!(" ({})", reasons.join(", ")) };
     outln!(
         out,
-        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} malformed dropped{reasons}, {} transmits refused (queue full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered",
+        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} malformed dropped{reasons}, {} transmits refused (queue full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered, {} HTTP connections open, {} turned away (503)",
         drivers::net::format_mac(st.mac),
         if st.link { "up" } else { "down" },
         c.rx,
@@ -296,7 +297,9 @@ async fn net(out: &mut Out) {
         st.open.0,
         st.open.1,
         st.open.2,
-        crate::net::requests()
+        crate::net::requests(),
+        http.0,
+        http.1
     );
 }
 
