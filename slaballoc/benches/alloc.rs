@@ -20,7 +20,6 @@ use std::time::Instant;
 use slaballoc::TalcBacking;
 
 trait Contender: Sync {
-    fn name(&self) -> &'static str;
     fn enter(&self, _cpu: usize) {}
     /// What a CPU's loop does between tasks (sends batched remote frees).
     fn between_tasks(&self) {}
@@ -28,15 +27,44 @@ trait Contender: Sync {
     fn free(&self, p: *mut u8, l: Layout);
 }
 
+/// A contender's workloads, each compiled for it (its calls are direct,
+/// as a global allocator's are), behind one virtual call per run.
+trait Run: Sync {
+    fn name(&self) -> &'static str;
+    fn pairs(&self, threads: usize, per_thread: usize) -> f64;
+    fn producer_consumer(&self, blocks: usize) -> f64;
+    fn larson(&self, threads: usize, steps: usize) -> f64;
+}
+
+trait Named {
+    const NAME: &'static str;
+}
+
+impl<C: Contender + Named> Run for C {
+    fn name(&self) -> &'static str {
+        C::NAME
+    }
+    fn pairs(&self, threads: usize, per_thread: usize) -> f64 {
+        pairs(self, threads, per_thread)
+    }
+    fn producer_consumer(&self, blocks: usize) -> f64 {
+        producer_consumer(self, blocks)
+    }
+    fn larson(&self, threads: usize, steps: usize) -> f64 {
+        larson(self, threads, steps)
+    }
+}
+
 struct Ours(&'static common::HostHeap);
 struct TalcLocked(&'static TalcBacking);
 struct Sys;
 struct Mi(mimalloc::MiMalloc);
 
+impl Named for Ours {
+    const NAME: &'static str = "per-CPU slab";
+}
+
 impl Contender for Ours {
-    fn name(&self) -> &'static str {
-        "per-CPU slab"
-    }
     fn enter(&self, cpu: usize) {
         common::become_cpu(cpu, 0);
     }
@@ -52,10 +80,11 @@ impl Contender for Ours {
     }
 }
 
+impl Named for TalcLocked {
+    const NAME: &'static str = "talc + spin lock";
+}
+
 impl Contender for TalcLocked {
-    fn name(&self) -> &'static str {
-        "talc + spin lock"
-    }
     fn alloc(&self, l: Layout) -> *mut u8 {
         slaballoc::Backing::alloc(self.0, l)
     }
@@ -65,10 +94,11 @@ impl Contender for TalcLocked {
     }
 }
 
+impl Named for Sys {
+    const NAME: &'static str = "system (glibc)";
+}
+
 impl Contender for Sys {
-    fn name(&self) -> &'static str {
-        "system (glibc)"
-    }
     fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: non-zero sizes only.
         unsafe { System.alloc(l) }
@@ -79,10 +109,11 @@ impl Contender for Sys {
     }
 }
 
+impl Named for Mi {
+    const NAME: &'static str = "mimalloc";
+}
+
 impl Contender for Mi {
-    fn name(&self) -> &'static str {
-        "mimalloc"
-    }
     fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: non-zero sizes only.
         unsafe { self.0.alloc(l) }
@@ -101,7 +132,7 @@ fn layout(size: usize) -> Layout {
 
 /// Each of `threads` threads: batches of 16 allocations of mixed small
 /// sizes, each touched, then freed in reverse. Returns pairs per second.
-fn pairs(c: &dyn Contender, threads: usize, per_thread: usize) -> f64 {
+fn pairs<C: Contender>(c: &C, threads: usize, per_thread: usize) -> f64 {
     let barrier = Barrier::new(threads + 1);
     let start = std::thread::scope(|s| {
         for t in 0..threads {
@@ -134,7 +165,7 @@ fn pairs(c: &dyn Contender, threads: usize, per_thread: usize) -> f64 {
 
 /// One thread allocates 64-byte blocks, another frees them, in batches of
 /// 256 handed over a bounded channel. Returns blocks per second.
-fn producer_consumer(c: &dyn Contender, blocks: usize) -> f64 {
+fn producer_consumer<C: Contender>(c: &C, blocks: usize) -> f64 {
     const BATCH: usize = 256;
     let (tx, rx) = mpsc::sync_channel::<Box<[usize; BATCH]>>(16);
     let start = Instant::now();
@@ -168,7 +199,7 @@ fn producer_consumer(c: &dyn Contender, blocks: usize) -> f64 {
 /// larson-like: each thread keeps 1,000 blocks of random size (16-512
 /// bytes), replaces a random one per step, and every 5,000 steps trades
 /// its whole set with whatever another thread left. Returns steps/s.
-fn larson(c: &dyn Contender, threads: usize, steps: usize) -> f64 {
+fn larson<C: Contender>(c: &C, threads: usize, steps: usize) -> f64 {
     const SLOTS: usize = 1000;
     let pool: Mutex<Vec<Vec<(usize, usize)>>> = Mutex::new(Vec::new());
     let barrier = Barrier::new(threads + 1);
@@ -239,7 +270,7 @@ fn larson(c: &dyn Contender, threads: usize, steps: usize) -> f64 {
 
 /// The best of `rounds` runs of `f`, alternating contenders round by round
 /// so that drift on a shared machine hits them alike.
-fn best(contenders: &[&dyn Contender], rounds: usize, f: impl Fn(&dyn Contender) -> f64) -> Vec<f64> {
+fn best(contenders: &[&dyn Run], rounds: usize, f: impl Fn(&dyn Run) -> f64) -> Vec<f64> {
     let mut best = vec![0f64; contenders.len()];
     for _ in 0..rounds {
         for (i, c) in contenders.iter().enumerate() {
@@ -249,7 +280,7 @@ fn best(contenders: &[&dyn Contender], rounds: usize, f: impl Fn(&dyn Contender)
     best
 }
 
-fn print_row(what: &str, contenders: &[&dyn Contender], values: &[f64], unit: &str) {
+fn print_row(what: &str, contenders: &[&dyn Run], values: &[f64], unit: &str) {
     println!("{what}");
     for (c, v) in contenders.iter().zip(values) {
         println!("  {:<18} {:>8.1} M{unit}/s", c.name(), v / 1e6);
@@ -267,27 +298,27 @@ fn main() {
     assert!(unsafe { talc.claim(System.alloc(arena_layout), 1 << 30) });
     let talc = TalcLocked(talc);
     let mi = Mi(mimalloc::MiMalloc);
-    let all: [&dyn Contender; 4] = [&ours, &talc, &Sys, &mi];
+    let all: [&dyn Run; 4] = [&ours, &talc, &Sys, &mi];
     let rounds = 5;
     let per_thread = 4_000_000;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // One untimed pass each first: arenas touched, slabs carved, caches warm.
     for c in all {
-        pairs(c, 2, per_thread);
+        c.pairs(2, per_thread);
     }
 
-    let one = best(&all, rounds, |c| pairs(c, 1, per_thread));
+    let one = best(&all, rounds, |c| c.pairs(1, per_thread));
     print_row("alloc+free pairs, 1 thread (sizes 16-256 B, batches of 16)", &all, &one, "pairs");
-    let two = best(&all, rounds, |c| pairs(c, 2, per_thread));
+    let two = best(&all, rounds, |c| c.pairs(2, per_thread));
     print_row("alloc+free pairs, 2 threads (total)", &all, &two, "pairs");
-    let four = best(&all, 3, |c| pairs(c, 4, per_thread / 2));
+    let four = best(&all, 3, |c| c.pairs(4, per_thread / 2));
     let over = if cores < 4 { format!(" (oversubscribed: {cores} cores)") } else { String::new() };
     print_row(&format!("alloc+free pairs, 4 threads (total){over}"), &all, &four, "pairs");
-    let pc = best(&all, rounds, |c| producer_consumer(c, 2_000_000));
+    let pc = best(&all, rounds, |c| c.producer_consumer(2_000_000));
     print_row("producer/consumer: 64 B blocks allocated on one thread, freed on another", &all, &pc, "blocks");
-    let l1 = best(&all, rounds, |c| larson(c, 1, 2_000_000));
+    let l1 = best(&all, rounds, |c| c.larson(1, 2_000_000));
     print_row("larson-like, 1 thread", &all, &l1, "steps");
-    let l2 = best(&all, rounds, |c| larson(c, 2, 2_000_000));
+    let l2 = best(&all, rounds, |c| c.larson(2, 2_000_000));
     print_row("larson-like, 2 threads (total)", &all, &l2, "steps");
 
     println!("ratios (per-CPU slab):");

@@ -11,22 +11,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use slaballoc::{Context, Heap, MAX_CPUS, Platform, Report, Stats, TalcBacking, TaskRef};
 
 thread_local! {
-    static CPU: Cell<usize> = const { Cell::new(0) };
-    static VECTOR: Cell<Option<u8>> = const { Cell::new(None) };
+    /// The CPU in the low 16 bits; in a handler, bit 16 set and the vector
+    /// above it. One word, so `context` is one thread-local load, as the
+    /// kernel's is two GS-relative loads.
+    static CONTEXT: Cell<u32> = const { Cell::new(0) };
     static TASK: Cell<u64> = const { Cell::new(0) };
 }
 
+const IN_HANDLER: u32 = 1 << 16;
+
 /// Makes this thread CPU `cpu`, running task `task` (0: none).
 pub fn become_cpu(cpu: usize, task: u64) {
-    CPU.set(cpu);
+    CONTEXT.set(cpu as u32);
     TASK.set(task);
 }
 
 /// Runs `f` as if in an interrupt handler for `vector`.
 pub fn in_interrupt<R>(vector: u8, f: impl FnOnce() -> R) -> R {
-    VECTOR.set(Some(vector));
+    let task = CONTEXT.get();
+    CONTEXT.set(task | IN_HANDLER | u32::from(vector) << 17);
     let r = f();
-    VECTOR.set(None);
+    CONTEXT.set(task);
     r
 }
 
@@ -42,11 +47,11 @@ impl Default for HostPlatform {
 }
 
 impl Platform for HostPlatform {
+    #[inline]
     fn context(&self) -> Context {
-        match VECTOR.get() {
-            Some(vector) => Context::Interrupt { cpu: CPU.get(), vector },
-            None => Context::Task(CPU.get()),
-        }
+        let c = CONTEXT.get();
+        let cpu = (c & 0xffff) as usize;
+        if c & IN_HANDLER == 0 { Context::Task(cpu) } else { Context::Interrupt { cpu, vector: (c >> 17) as u8 } }
     }
 
     fn task(&self) -> Option<TaskRef> {
