@@ -10,7 +10,7 @@ use crate::class::Class;
 use crate::page::{Backing, Home, PageLevel};
 use crate::remote::Pushed;
 use crate::report::{FreedBy, Misuse, Problem, Report};
-use crate::slab::Slab;
+use crate::slab::{self, Slab};
 use crate::stats::{CpuStats, Stats};
 use crate::{Context, MAX_CPUS, Platform};
 
@@ -140,23 +140,30 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 if Class::for_layout(layout.size(), layout.align()) != Some(class) {
                     return self.misuse(Misuse::WrongLayout, p, layout, Some(class.size()), None);
                 }
-                match self.platform.context() {
-                    Context::Task(cpu) if cpu == s.owner() => {
-                        // SAFETY: on the owner, in task context; the caller
-                        // gives `p` up.
-                        if let Err(m) = unsafe { self.cpus[cpu].free(slab, p, index) } {
-                            self.misuse(m, p, layout, Some(class.size()), None);
-                        }
+                let context = self.platform.context();
+                if let Context::Task(cpu) = context
+                    && cpu == s.owner()
+                {
+                    // SAFETY: on the owner, in task context; the caller
+                    // gives `p` up.
+                    if let Err(m) = unsafe { self.cpus[cpu].free(slab, p, index) } {
+                        self.misuse(m, p, layout, Some(class.size()), None);
                     }
-                    Context::Task(cpu) => {
-                        // SAFETY: forwarded.
-                        unsafe { self.free_remote(cpu, s.owner(), p, false) }
-                    }
-                    Context::Interrupt { cpu, .. } => {
-                        // SAFETY: forwarded.
-                        unsafe { self.free_remote(cpu, s.owner(), p, true) }
-                    }
+                    return;
                 }
+                // Free already, on its owner's list: refused before the
+                // remote path writes its link and tag over the mark.
+                // SAFETY: `p` starts a block of a formatted slab, and the
+                // caller gives it up.
+                if unsafe { slab::marked_free(p) } {
+                    return self.misuse(Misuse::DoubleFree, p, layout, Some(class.size()), None);
+                }
+                let (cpu, in_handler) = match context {
+                    Context::Task(cpu) => (cpu, false),
+                    Context::Interrupt { cpu, .. } => (cpu, true),
+                };
+                // SAFETY: forwarded.
+                unsafe { self.free_remote(cpu, s.owner(), p, in_handler) }
             }
             // SAFETY: `p` is inside the region.
             Home::Page => match unsafe { self.pages.free_block(p, layout) } {
@@ -225,10 +232,13 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             // context.
             let freed = unsafe { (*slab).index_of(block) }.and_then(|index| unsafe { cache.free(slab, block, index) });
             if let Err(m) = freed {
-                let freed_by = FreedBy { cpu: tag >> TAG_CPU_SHIFT, task: (tag & ((1 << TAG_CPU_SHIFT) - 1)) as u64 };
+                // A block on the list twice: its first visit home wrote its
+                // free mark over the tag, so who sent the copy is unknown.
+                let freed_by = (tag != slab::free_mark(block))
+                    .then_some(FreedBy { cpu: tag >> TAG_CPU_SHIFT, task: (tag & ((1 << TAG_CPU_SHIFT) - 1)) as u64 });
                 // SAFETY: `slab` is formatted (ours).
                 let class = unsafe { (*slab).class() };
-                self.misuse(m, block, Layout::new::<()>(), Some(class.size()), Some(freed_by));
+                self.misuse(m, block, Layout::new::<()>(), Some(class.size()), freed_by);
                 // A block on the list twice may have made it a cycle: stop.
                 // What was behind it stays counted as in transit.
                 break;

@@ -4,7 +4,8 @@
 //! # Shape
 //! - **Size classes** (`class.rs`): 28 classes, 16 bytes to 4 KiB.
 //! - **Slabs** (`slab.rs`): 32 KiB, aligned to their size, one class each,
-//!   owned by one CPU; header in front; a live bitmap per slab.
+//!   owned by one CPU; header in front; a free block carries its link and a
+//!   free mark.
 //! - **CPU caches** (`cache.rs`): per class, a list of slabs with room,
 //!   and a list of empty slabs. Allocation and a free on the owning CPU are
 //!   plain loads and stores on the CPU's own cache: no lock, no atomic
@@ -35,9 +36,11 @@
 //! # What is checked
 //! Always, since each check is a load or two: a free of a pointer outside
 //! the heap, of one that does not start a block, of a block not allocated
-//! now (double free, also when the second free was remote: found when the
-//! owner takes it home, naming who freed it), with a layout naming another
-//! class; a free list whose link points out of its slab. Each is reported
+//! now (double free: a free block carries a free mark, so the owner's free
+//! and another CPU's both find it; two frees of a block while it travels
+//! home are caught when the second copy arrives), with a layout naming
+//! another class; a free list whose link points out of its slab or whose
+//! block lost its mark (written after free). Each is reported
 //! and the operation refused, so the heap stays consistent. Out of memory
 //! is fatal and reports the request, the CPU, the task and the heap.
 
