@@ -167,7 +167,7 @@ fn malformed_frames_from_a_raw_peer_are_counted_by_reason_and_dropped_and_the_st
     let out = boot_main_kernel()
         .smp(2)
         .qemu_args(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=raw0"])
-        .input(b"sleep 15000\nnet\npoweroff\n")
+        .input(b"sleep 25000\nnet\npoweroff\n")
         .timeout(Duration::from_secs(180))
         .run();
     let peer = peer.join().expect("the peer thread").expect("python3 runs");
