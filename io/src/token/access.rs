@@ -230,6 +230,7 @@ pub struct Access<'a, const N: usize, F> {
 impl<const N: usize, F> Unpin for Access<'_, N, F> {}
 
 impl<'a, const N: usize, F> Access<'a, N, F> {
+    #[inline]
     fn new(set: [(&'a Token, Mode); N], body: F) -> Self {
         for (i, (t, mode)) in set.iter().enumerate() {
             for (u, other) in &set[..i] {
@@ -245,6 +246,7 @@ impl<'a, const N: usize, F> Access<'a, N, F> {
 impl<const N: usize, R, F: FnOnce() -> R> Future for Access<'_, N, F> {
     type Output = R;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let Access { set, body } = self.get_mut();
         let Some(held) = take_all(set, cx.waker()) else { return Poll::Pending };
@@ -262,26 +264,37 @@ fn repeated<const N: usize>(set: &[(&Token, Mode); N], i: usize) -> bool {
 }
 
 /// Takes every token of `set`, or none: on the first busy one, gives back
-/// the ones taken and leaves `waker` on it.
+/// the ones taken and leaves `waker` on it. Inline, so an uncontended
+/// access costs its atomics and no call; the contended part is not.
+#[inline]
 fn take_all<'s, 'a, const N: usize>(set: &'s [(&'a Token, Mode); N], waker: &Waker) -> Option<HeldSet<'s, 'a, N>> {
     for i in 0..N {
         if repeated(set, i) || set[i].0.try_take(set[i].1) {
             continue;
         }
-        give_back(set, i);
-        let (token, mode) = set[i];
-        if token.wait_or_take(mode, waker) {
-            // Freed between the try and the wait: give it back and try the
-            // whole set again at the next poll (a race, not a spin).
-            token.give(mode);
-            waker.wake_by_ref();
-        }
+        wait_on(set, i, waker);
         return None;
     }
     Some(HeldSet { set })
 }
 
+/// Entry `i` of `set` was busy: gives back the ones before it and leaves
+/// `waker` on it.
+#[cold]
+#[inline(never)]
+fn wait_on<const N: usize>(set: &[(&Token, Mode); N], i: usize, waker: &Waker) {
+    give_back(set, i);
+    let (token, mode) = set[i];
+    if token.wait_or_take(mode, waker) {
+        // Freed between the try and the wait: give it back and try the
+        // whole set again at the next poll (a race, not a spin).
+        token.give(mode);
+        waker.wake_by_ref();
+    }
+}
+
 /// Gives back entries `..upto` of `set`, last first.
+#[inline]
 fn give_back<const N: usize>(set: &[(&Token, Mode); N], upto: usize) {
     for j in (0..upto).rev() {
         if !repeated(set, j) {
@@ -296,6 +309,7 @@ struct HeldSet<'s, 'a, const N: usize> {
 }
 
 impl<const N: usize> Drop for HeldSet<'_, '_, N> {
+    #[inline]
     fn drop(&mut self) {
         give_back(self.set, N);
     }
@@ -308,6 +322,7 @@ struct Held<'a> {
 }
 
 impl<'a> Held<'a> {
+    #[inline]
     fn try_take(token: &'a Token, mode: Mode) -> Option<Self> {
         // `then`, not `then_some`: a `Held` built for a failed try would
         // give back, on drop, a hold it never had.
@@ -316,6 +331,7 @@ impl<'a> Held<'a> {
 }
 
 impl Drop for Held<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.token.give(self.mode);
     }

@@ -5,10 +5,17 @@
 //!    once), and a spin lock's lock + unlock;
 //! 2. contended: every CPU increments one counter, under a token (tasks
 //!    that find it busy wait on a waker) or under a spin lock (CPUs spin).
+//!
+//! Two controls beside (1) show the floor of each design: one word taken
+//! with a compare-and-swap and given back with a plain store (a spin
+//! lock's minimum; its waiters spin, so it needs nothing more), and taken
+//! the same way but given back with a swap (the minimum of a token whose
+//! giver must see, in the same step, whether anyone waits).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use io::token::Guarded;
 use kernel::arch::cpu::rdtsc;
@@ -23,6 +30,20 @@ const PER_CPU: u64 = 20_000;
 
 static TOKENED: Guarded<u64> = Guarded::new("bench-counter", 0);
 static LOCKED: spin::Mutex<u64> = spin::Mutex::new(0);
+static WORD: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes `WORD` with a compare-and-swap and gives it back with a store
+/// (`swap_back`: false) or a swap (true).
+#[inline(always)]
+fn word_round_trip(swap_back: bool) {
+    if WORD.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        if swap_back {
+            WORD.swap(0, Ordering::AcqRel);
+        } else {
+            WORD.store(0, Ordering::Release);
+        }
+    }
+}
 
 /// Median cycles per call of `op` over `ROUNDS` runs of `OPS`.
 fn per_op(mut op: impl FnMut()) -> f64 {
@@ -79,6 +100,8 @@ pub(crate) async fn tokens() -> String {
     });
     let future_token = per_future_op().await;
     let mutex = per_op(|| *LOCKED.lock() += 1);
+    let cas_store = per_op(|| word_round_trip(false));
+    let cas_swap = per_op(|| word_round_trip(true));
     let n = smp::online();
     let c_token = contended(true).await;
     let c_mutex = contended(false).await;
@@ -88,6 +111,13 @@ pub(crate) async fn tokens() -> String {
     let _ = writeln!(t, "| 1. spin::Mutex lock + increment + unlock | {mutex:.0} | {:.1} | | |", ns(mutex));
     let _ = writeln!(t, "| 1a. token try_exclusive + increment + give | {try_token:.0} | {:.1} | (1a)/(1) = {:.2} | <= 2.0 |", ns(try_token), try_token / mutex.max(1.0));
     let _ = writeln!(t, "| 1b. token exclusive(..).await, uncontended | {future_token:.0} | {:.1} | (1b)/(1) = {:.2} | |", ns(future_token), future_token / mutex.max(1.0));
+    let _ = writeln!(t, "| control: one word, compare-and-swap + store | {cas_store:.0} | {:.1} | | |", ns(cas_store));
+    let _ = writeln!(
+        t,
+        "| control: one word, compare-and-swap + swap | {cas_swap:.0} | {:.1} | swap / store = {:.2} | |",
+        ns(cas_swap),
+        cas_swap / cas_store.max(1.0)
+    );
     let _ = writeln!(
         t,
         "| 2. one counter, every CPU: token (waits on a waker) vs spin::Mutex (spins), increments/s | {c_token:.0} vs {c_mutex:.0} | | token/mutex = {:.2} | |",
