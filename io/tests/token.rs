@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use io::token::{self, Guarded, Token};
 
+#[path = "support/polls.rs"]
+mod polls;
+
 struct Unpark(thread::Thread);
 
 impl Wake for Unpark {
@@ -20,15 +23,17 @@ impl Wake for Unpark {
 }
 
 /// Runs `f` to completion on this thread, parking while it is pending;
-/// returns its output and how many polls it took.
+/// returns its output and how many polls it took. Polls through
+/// `polls::poll`, which gives tokens their hook.
 fn block_on<F: Future>(f: F) -> (F::Output, u32) {
+    polls::install();
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
     let mut polls = 0;
     loop {
         polls += 1;
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+        if let Poll::Ready(v) = polls::poll(f.as_mut(), &mut cx) {
             return (v, polls);
         }
         // A lost wake parks for good: bound it, and fail loudly.
@@ -125,6 +130,50 @@ fn a_dropped_waiting_access_holds_nothing() {
     assert_eq!(outcome, (true, true), "pending while the outer access holds it");
     assert!(!g.token().is_held(), "the dropped access took nothing with it");
     assert_eq!(block_on(g.exclusive(|v| *v)).0, 0, "and its body never ran");
+}
+
+/// A writer waiting behind a reader keeps new readers out (DragonFly's
+/// exclusive request), gets in once the reader is done, and then lets
+/// readers in again.
+#[test]
+fn a_waiting_writer_keeps_new_readers_out_until_it_got_in() {
+    let g = Arc::new(Guarded::new("writer-first", 0u32));
+    let (reading, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let reader = {
+        let (g, reading, release) = (Arc::clone(&g), Arc::clone(&reading), Arc::clone(&release));
+        thread::spawn(move || {
+            block_on(g.shared(|_| {
+                reading.wait();
+                release.wait();
+            }));
+        })
+    };
+    reading.wait();
+    assert_eq!(g.try_shared(|v| *v), Some(0), "readers share while nobody wants to write");
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut writer = pin!(g.exclusive(|v| *v += 1));
+    assert!(polls::poll(writer.as_mut(), &mut Context::from_waker(&waker)).is_pending(), "the reader holds it");
+    assert_eq!(g.try_shared(|v| *v), None, "a new reader waits behind the waiting writer");
+    release.wait();
+    reader.join().unwrap();
+    assert!(polls::poll(writer.as_mut(), &mut Context::from_waker(&waker)).is_ready(), "the writer gets in");
+    assert_eq!(g.try_shared(|v| *v), Some(1), "readers get in after it");
+}
+
+/// A waiting writer that is dropped takes its wish with it: readers are
+/// not kept out by a writer that is gone.
+#[test]
+fn a_dropped_waiting_writer_lets_readers_in() {
+    let g = Guarded::new("writer-gone", 5u32);
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let (inner, _) = block_on(g.shared(|v| {
+        let mut writer = pin!(g.exclusive(|w| *w += 1));
+        let pending = writer.as_mut().poll(&mut Context::from_waker(&waker)).is_pending();
+        let kept_out = g.try_shared(|w| *w).is_none();
+        (pending, kept_out, *v)
+    }));
+    assert_eq!(inner, (true, true, 5), "while it waited, new readers were kept out");
+    assert_eq!(g.try_shared(|v| *v), Some(5), "once dropped, readers get in; its body never ran");
 }
 
 /// Threads take the same two tokens in opposite orders, many times: with

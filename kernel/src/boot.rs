@@ -67,6 +67,7 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     });
     console::init();
     time::init();
+    crate::token::init();
     log::info!("Odonata {} booting ({})", env!("CARGO_PKG_VERSION"), BUILD);
     log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
 

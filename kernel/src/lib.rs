@@ -19,6 +19,8 @@
 //! - [`exec`]: one executor per CPU, given its platform hooks here (its
 //!   remote wakes are `ipiq` messages);
 //! - [`run_on`]: `spawn_on`, `run_on`, `broadcast`, on `exec` and `ipiq`;
+//! - [`port`], [`token`]: `io`'s message ports and serializing tokens given
+//!   their hooks (both on `ipiq`);
 //! - [`boot`], [`testing`]: the top.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -42,6 +44,7 @@ pub mod smp;
 pub mod stall;
 pub mod testing;
 pub mod time;
+pub mod token;
 
 /// Re-exported so that [`entry!`] can name it from any kernel image.
 pub use bootloader_api;

@@ -224,6 +224,9 @@ pub fn shared_exclusive<'a, A, B, R>(
 pub struct Access<'a, const N: usize, F> {
     set: [(&'a Token, Mode); N],
     body: Option<F>,
+    /// The token this access marked `WANTED` while it waits for it
+    /// exclusive (unmarked if the access is dropped before it gets in).
+    wants: Option<&'a Token>,
 }
 
 // The body is moved out, never pinned: no structural pinning.
@@ -239,7 +242,7 @@ impl<'a, const N: usize, F> Access<'a, N, F> {
                 }
             }
         }
-        Self { set, body: Some(body) }
+        Self { set, body: Some(body), wants: None }
     }
 }
 
@@ -248,12 +251,48 @@ impl<const N: usize, R, F: FnOnce() -> R> Future for Access<'_, N, F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        let Access { set, body } = self.get_mut();
-        let Some(held) = take_all(set, cx.waker()) else { return Poll::Pending };
-        let body = body.take().expect("token access polled after it completed");
-        let out = body();
-        drop(held);
-        Poll::Ready(out)
+        let this = self.get_mut();
+        let busy = match take_all(&this.set, cx.waker()) {
+            Ok(held) => {
+                // Taking a token exclusive cleared its `WANTED`.
+                this.wants = None;
+                let body = this.body.take().expect("token access polled after it completed");
+                let out = body();
+                drop(held);
+                return Poll::Ready(out);
+            }
+            Err(busy) => busy,
+        };
+        this.waits_on(busy);
+        Poll::Pending
+    }
+}
+
+impl<'a, const N: usize, F> Access<'a, N, F> {
+    /// Entry `busy` of the set was busy (the waker is with the hook):
+    /// marks it `WANTED` if this access wants it exclusive, and unmarks
+    /// the token it marked before, if that was another.
+    #[cold]
+    fn waits_on(&mut self, busy: usize) {
+        let (token, mode) = self.set[busy];
+        let now = (mode == Mode::Exclusive).then(|| {
+            token.want();
+            token
+        });
+        if let Some(before) = core::mem::replace(&mut self.wants, now)
+            && now.is_none_or(|t| !core::ptr::eq(t, before))
+        {
+            before.unwant();
+        }
+    }
+}
+
+impl<const N: usize, F> Drop for Access<'_, N, F> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(token) = self.wants {
+            token.unwant();
+        }
     }
 }
 
@@ -264,33 +303,28 @@ fn repeated<const N: usize>(set: &[(&Token, Mode); N], i: usize) -> bool {
 }
 
 /// Takes every token of `set`, or none: on the first busy one, gives back
-/// the ones taken and leaves `waker` on it. Inline, so an uncontended
-/// access costs its atomics and no call; the contended part is not.
+/// the ones taken, leaves `waker` to the hook and returns its index.
+/// Inline, so an uncontended access costs its atomics and no call; the
+/// contended part is not.
 #[inline]
-fn take_all<'s, 'a, const N: usize>(set: &'s [(&'a Token, Mode); N], waker: &Waker) -> Option<HeldSet<'s, 'a, N>> {
+fn take_all<'s, 'a, const N: usize>(set: &'s [(&'a Token, Mode); N], waker: &Waker) -> Result<HeldSet<'s, 'a, N>, usize> {
     for i in 0..N {
         if repeated(set, i) || set[i].0.try_take(set[i].1) {
             continue;
         }
         wait_on(set, i, waker);
-        return None;
+        return Err(i);
     }
-    Some(HeldSet { set })
+    Ok(HeldSet { set })
 }
 
 /// Entry `i` of `set` was busy: gives back the ones before it and leaves
-/// `waker` on it.
+/// `waker` to be woken once the holds that made it busy have ended.
 #[cold]
 #[inline(never)]
 fn wait_on<const N: usize>(set: &[(&Token, Mode); N], i: usize, waker: &Waker) {
     give_back(set, i);
-    let (token, mode) = set[i];
-    if token.wait_or_take(mode, waker) {
-        // Freed between the try and the wait: give it back and try the
-        // whole set again at the next poll (a race, not a spin).
-        token.give(mode);
-        waker.wake_by_ref();
-    }
+    set[i].0.wait(set[i].1, waker);
 }
 
 /// Gives back entries `..upto` of `set`, last first.

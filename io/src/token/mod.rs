@@ -13,9 +13,9 @@
 //!
 //! An access future takes its whole set of tokens before it runs its
 //! closure, all or nothing: it tries each; if one is busy it gives back the
-//! ones it took, leaves a waker on the busy one, counts a collision and
-//! returns `Pending`, so the task is not run further until a holder lets go
-//! (no spinning; the waker wakes it to try again). It never holds a token
+//! ones it took, counts a collision, leaves its waker to be woken once the
+//! busy holds have ended (below) and returns `Pending`, so the task is not
+//! run again until then (no spinning; the wake makes it try again). It never holds a token
 //! while it waits, so two tasks that take the same tokens in opposite
 //! orders cannot deadlock. A reference to protected data exists only
 //! inside the closure, which cannot `.await` (it is not async) and cannot
@@ -28,39 +28,60 @@
 //! never wait for a token: they may only *try* ([`Guarded::try_exclusive`],
 //! [`Guarded::try_shared`]), and take no for an answer.
 //!
-//! # The token word and the waiter protocol
+//! # The token word, and how a waiter learns that the token was given back
 //!
-//! One word holds everything: `EXCL` (held exclusive), `WAITERS` (someone
-//! waits for it) and the count of shared holders. Every change is a
-//! read-modify-write of that one word, so all of them are totally ordered
-//! and no "store here, load there" reasoning is needed:
-//! - taking exclusive: compare-and-swap from a word with no holder (0, or
-//!   just `WAITERS`) to the same plus `EXCL`; shared: add one when `EXCL`
-//!   is clear. Uncontended: one compare-and-swap.
-//! - a waiter pushes its waker on `waiters` (a spin lock taken only on the
-//!   contended path), then, in one compare-and-swap loop on the word,
-//!   either finds the token free and takes it, or sets `WAITERS` while it
-//!   is held;
-//! - giving back exclusive is a swap to 0; giving back the last shared hold
-//!   leaves `WAITERS` alone, which the giver then clears with a
-//!   compare-and-swap (if a new holder came first, that holder wakes them).
-//!   A giver that cleared `WAITERS` takes the whole list and wakes every
-//!   waker in it.
+//! One word holds the state: `EXCL` (held exclusive), `WANTED` (an
+//! exclusive access waits) and the count of shared holders. Taking
+//! exclusive is one compare-and-swap from 0 (from `WANTED`, on the cold
+//! path, which clears it); taking shared, a compare-and-swap that adds one
+//! while `EXCL` and `WANTED` are clear. Giving back exclusive is a plain
+//! store of 0, giving back shared a subtraction: a holder never looks for
+//! waiters, so an uncontended access costs what a spin lock costs (one
+//! locked instruction and a store).
 //!
-//! A waiter's waker is in the list before its `WAITERS` is set, and a giver
-//! takes the list only after its swap saw `WAITERS`: the waker is there. A
-//! giver that came first in the word's order left it free for the waiter's
-//! loop to take. No wake is lost (loom: `io/tests/loom.rs`). Every waiter
-//! retries on every release that frees the token, so none is passed over
-//! for ever while the token keeps being released.
+//! `WANTED` is DragonFly's `TOK_EXCLREQ`: a waiting exclusive access sets
+//! it so that readers which keep overlapping cannot keep it out for ever.
+//! It is a hint, not a hold: the exclusive give's store clears it (another
+//! waiting writer sets it again on its next try), and an access that set
+//! it clears it if it is dropped before it got in. (A waiting access that
+//! is leaked, not dropped, would leave it set: readers would then wait
+//! for a writer that never comes.)
+//!
+//! Waiters are told differently. A token is held only inside one closure
+//! call, which runs within one poll (or one interrupt handler, which only
+//! tries): a CPU that is between two polls holds no token at all. A waiter
+//! that finds its token busy hands its waker to the platform's one hook,
+//! [`TokenHooks::wake_after_every_cpu`]: "wake this once every other CPU has
+//! been between two polls". Whichever CPU held the token has then let go of
+//! that hold, so the waiter's next try finds the token free, or taken by a
+//! newer holder (it waits again). The kernel implements the hook with one
+//! IPI-queue message to every other CPU, handled in task context between
+//! polls, the last answer waking the waiter; a host executor with a poll
+//! counter (`io/tests/support`). The cost of a wait falls on the waiter
+//! and on the other CPUs' message loops, never on a holder.
+//!
+//! Why no wake is lost: the waiter's failed try read the holder's take; it
+//! sent its messages after that read, and a CPU handles a message only
+//! after it arrived, so the hold the waiter saw began before the message
+//! was handled and, the CPU being between polls then, ended before it too.
+//! The giver's store comes before the handler in that CPU's order, the
+//! handler's answer before the waiter's wake: the waiter's retry sees the
+//! store (or a later change). A message handled early (a CPU that drains
+//! its queue while it sends from inside a closure) wakes the waiter early,
+//! which costs a retry and another wait, never a lost wake. Every waiter
+//! retries after every such round, so none waits for ever while the token
+//! keeps being given back. Loom checks the protocol with the host hook
+//! (`io/tests/loom.rs`).
 //!
 //! Each token counts its collisions (a try that found it busy), and knows
 //! its name; [`for_each`] walks the listed ones (`Token::list`, for
 //! statics; pool tokens list themselves): the shell's `tokens` command.
 
 mod access;
+mod hooks;
 
 pub use access::{Access, Guarded, exclusive2, shared_exclusive};
+pub use hooks::{TokenHooks, set_hooks};
 
 use alloc::vec::Vec;
 use core::task::Waker;
@@ -68,9 +89,12 @@ use core::task::Waker;
 use crate::sync::{AtomicU64, AtomicUsize, Lock, Ordering, const_unless_loom};
 
 const EXCL: usize = 1 << (usize::BITS - 1);
-const WAITERS: usize = 1 << (usize::BITS - 2);
+/// An exclusive access waits: no new shared hold (DragonFly's
+/// `TOK_EXCLREQ`), so readers that keep overlapping cannot shut a writer
+/// out.
+const WANTED: usize = 1 << (usize::BITS - 2);
 /// The shared holders' count.
-const COUNT: usize = WAITERS - 1;
+const COUNT: usize = WANTED - 1;
 
 /// How a set holds a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +109,9 @@ pub enum Mode {
 pub struct Token {
     name: &'static str,
     state: AtomicUsize,
-    waiters: Lock<Vec<Waker>>,
+    /// Shared accesses kept out by `WANTED` alone (no hold to wait for):
+    /// woken when the wanting writer gets in or goes away.
+    kept_out: Lock<Vec<Waker>>,
     collisions: AtomicU64,
     /// In the list [`for_each`] walks.
     listed: core::sync::atomic::AtomicBool,
@@ -104,7 +130,7 @@ impl Token {
             Self {
                 name,
                 state: AtomicUsize::new(0),
-                waiters: Lock::new(Vec::new()),
+                kept_out: Lock::new(Vec::new()),
                 collisions: AtomicU64::new(0),
                 listed: core::sync::atomic::AtomicBool::new(false),
                 next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
@@ -127,83 +153,103 @@ impl Token {
         self.state.load(Ordering::Relaxed) & (EXCL | COUNT) != 0
     }
 
-    /// One try, no waiting: `true` if it is now held in `mode`.
+    /// One try, no waiting: `true` if it is now held in `mode`; a busy
+    /// token counts a collision.
     #[inline]
     pub(crate) fn try_take(&self, mode: Mode) -> bool {
-        // The common case first: free, nobody waiting.
+        // The common case first: free.
         if mode == Mode::Exclusive && self.state.compare_exchange(0, EXCL, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return true;
         }
-        let taken = self.take_or_mark_cold(mode, false);
-        if !taken {
-            self.collisions.fetch_add(1, Ordering::Relaxed);
-        }
-        taken
+        self.try_take_cold(mode)
     }
 
-    /// One compare-and-swap loop: takes the token if it is free for `mode`;
-    /// otherwise, if `mark`, sets `WAITERS`. Returns whether it took it.
+    /// The rest of [`Token::try_take`]: shared, or exclusive and busy.
     #[cold]
-    fn take_or_mark_cold(&self, mode: Mode, mark: bool) -> bool {
-        self.take_or_mark(mode, mark)
-    }
-
-    /// One compare-and-swap loop: takes the token if it is free for `mode`;
-    /// otherwise, if `mark`, sets `WAITERS`. Returns whether it took it.
-    fn take_or_mark(&self, mode: Mode, mark: bool) -> bool {
+    fn try_take_cold(&self, mode: Mode) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            let free = match mode {
-                Mode::Exclusive => s & (EXCL | COUNT) == 0,
-                Mode::Shared => s & EXCL == 0,
-            };
-            let new = match (free, mode) {
-                (true, Mode::Exclusive) => s | EXCL,
-                (true, Mode::Shared) => {
-                    assert!(s & COUNT < COUNT, "token '{}': too many shared holders", self.name);
+            let new = match mode {
+                // Taking it exclusive ends the wish (`WANTED`) too.
+                Mode::Exclusive if s & (EXCL | COUNT) == 0 => EXCL,
+                Mode::Shared if s & (EXCL | WANTED) == 0 => {
+                    assert!(s < COUNT, "token '{}': too many shared holders", self.name);
                     s + 1
                 }
-                (false, _) if mark && s & WAITERS == 0 => s | WAITERS,
-                (false, _) => return false,
+                _ => {
+                    self.collisions.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
             };
             match self.state.compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return free,
+                Ok(_) => {
+                    if s & WANTED != 0 && mode == Mode::Exclusive {
+                        // The writer is in: readers it kept out now wait
+                        // for its hold like any other.
+                        self.wake_kept_out();
+                    }
+                    return true;
+                }
                 Err(now) => s = now,
             }
         }
     }
 
-    /// Gives back a hold in `mode`; wakes the waiters if it is now free.
-    #[inline]
-    pub(crate) fn give(&self, mode: Mode) {
-        let wake = match mode {
-            Mode::Exclusive => self.state.swap(0, Ordering::AcqRel) & WAITERS != 0,
-            Mode::Shared => {
-                let before = self.state.fetch_sub(1, Ordering::AcqRel);
-                // The last holder clears `WAITERS`, unless someone took the
-                // token first (then that holder wakes them when it gives).
-                before & (EXCL | COUNT) == 1
-                    && before & WAITERS != 0
-                    && self.state.compare_exchange(WAITERS, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            }
-        };
-        if wake {
-            self.wake_all();
+    /// An exclusive access is waiting for this token: keep new shared
+    /// holders out until it gets in (or [`Token::unwant`]).
+    pub(crate) fn want(&self) {
+        self.state.fetch_or(WANTED, Ordering::Relaxed);
+    }
+
+    /// The waiting exclusive access went away without the token.
+    pub(crate) fn unwant(&self) {
+        if self.state.fetch_and(!WANTED, Ordering::AcqRel) & WANTED != 0 {
+            self.wake_kept_out();
         }
     }
 
     #[cold]
-    fn wake_all(&self) {
-        let woken = self.waiters.with(core::mem::take);
+    fn wake_kept_out(&self) {
+        let woken = self.kept_out.with(core::mem::take);
         woken.into_iter().for_each(Waker::wake);
     }
 
-    /// Leaves `waker` to be woken when the token is next freed, or takes it
-    /// if it is free now: `true` if it took it (the waker stays in the
-    /// list; its wake is then spurious, which is harmless).
-    pub(crate) fn wait_or_take(&self, mode: Mode, waker: &Waker) -> bool {
-        self.waiters.with(|w| w.push(waker.clone()));
-        self.take_or_mark(mode, true)
+    /// Leaves `waker` to be woken when a `mode` access that found this
+    /// token busy should try again: after the holds it may have seen have
+    /// ended (the platform's hook), or, for a shared access kept out by a
+    /// waiting writer alone, once that writer got in or went away.
+    pub(crate) fn wait(&self, mode: Mode, waker: &Waker) {
+        let kept_out = |s: usize| mode == Mode::Shared && s & (WANTED | EXCL) == WANTED;
+        if kept_out(self.state.load(Ordering::Relaxed)) {
+            self.kept_out.with(|w| w.push(waker.clone()));
+            // A writer clears `WANTED` before it takes the list: if it did
+            // so before this push, this load sees it (the lock orders them).
+            if !kept_out(self.state.load(Ordering::Acquire)) {
+                waker.wake_by_ref();
+            }
+            return;
+        }
+        hooks::wait(waker);
+    }
+
+    /// Gives back a hold in `mode` (nobody to wake: see the module doc).
+    #[inline]
+    pub(crate) fn give(&self, mode: Mode) {
+        match mode {
+            // Under loom a swap: loom 0.7 lets a plain store slip between
+            // the read and the write of another thread's read-modify-write
+            // (tokio-rs/loom#254, #389), which no hardware does. A swap
+            // whose result is ignored allows the same orders as the store.
+            #[cfg(not(loom))]
+            Mode::Exclusive => self.state.store(0, Ordering::Release),
+            #[cfg(loom)]
+            Mode::Exclusive => {
+                self.state.swap(0, Ordering::Release);
+            }
+            Mode::Shared => {
+                self.state.fetch_sub(1, Ordering::Release);
+            }
+        }
     }
 
     /// Puts this token in the list [`for_each`] walks (once; later calls do
