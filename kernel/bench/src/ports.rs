@@ -34,19 +34,13 @@ async fn server_on(cpu: CpuId) -> (port::PortRef<u64, u64>, exec::JoinHandle<()>
     .await
 }
 
-/// Median cycles per call over `ROUNDS` runs of `CALLS` of `one`.
-async fn timed<F: AsyncFnMut(u64) -> u64>(mut one: F) -> f64 {
-    let mut samples = Vec::new();
-    for round in 0..=ROUNDS {
-        let t = rdtsc();
-        for k in 0..CALLS {
-            black_box(one(k).await);
-        }
-        if round > 0 {
-            samples.push((rdtsc() - t) as f64 / CALLS as f64);
-        }
+/// Cycles per call over one run of `CALLS` calls of `one`.
+async fn one_run<F: AsyncFnMut(u64) -> u64>(one: &mut F) -> f64 {
+    let t = rdtsc();
+    for k in 0..CALLS {
+        black_box(one(k).await);
     }
-    median(samples)
+    (rdtsc() - t) as f64 / CALLS as f64
 }
 
 /// The port benchmark's table.
@@ -54,11 +48,27 @@ pub(crate) async fn ports() -> Result<String, BenchError> {
     let (me, other) = pair()?;
     let (remote, remote_server) = server_on(other).await;
     let (local, local_server) = server_on(me).await;
-    let port_remote = timed(async |k| remote.call(k).await.expect("the bench server answers")).await;
-    let run_on_remote = timed(async |k| run_on::run_on(other, move || async move { handler(k) }).await).await;
-    let port_local = timed(async |k| local.call(k).await.expect("the bench server answers")).await;
     let direct: Box<dyn Fn(u64) -> u64> = Box::new(handler);
-    let dyn_fn = timed(async |k| black_box(&direct)(k)).await;
+    let mut port_remote = async |k| remote.call(k).await.expect("the bench server answers");
+    let mut run_on_remote = async |k| run_on::run_on(other, move || async move { handler(k) }).await;
+    let mut port_local = async |k| local.call(k).await.expect("the bench server answers");
+    let mut dyn_fn = async |k| black_box(&direct)(k);
+    // Side by side: each round runs all four in turn (after one round to
+    // warm up), so a slow spell of the emulator or the host slows each
+    // contender alike; medians of the rounds.
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    for round in 0..=ROUNDS {
+        let runs = [
+            one_run(&mut port_remote).await,
+            one_run(&mut run_on_remote).await,
+            one_run(&mut port_local).await,
+            one_run(&mut dyn_fn).await,
+        ];
+        if round > 0 {
+            samples.iter_mut().zip(runs).for_each(|(s, r)| s.push(r));
+        }
+    }
+    let [port_remote, run_on_remote, port_local, dyn_fn] = samples.map(median);
     drop((remote, local));
     let _ = remote_server.await;
     let _ = local_server.await;
