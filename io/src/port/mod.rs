@@ -371,6 +371,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
 
     /// On the owner's CPU, with a `serve` loop idle and no message queued
     /// or on its way: runs its handler here. Otherwise gives `req` back.
+    #[inline]
     fn call_in_place(&self, req: Req) -> Result<Rep, Req> {
         let shared = &*self.shared;
         // Nothing reserved: nothing queued or in flight to jump ahead of.
@@ -427,8 +428,32 @@ impl<Req, Rep> Unpin for Call<'_, Req, Rep> {}
 impl<Req: Send + 'static, Rep: Send + 'static> Future for Call<'_, Req, Rep> {
     type Output = Result<Rep, PortError>;
 
+    /// Inline, so a call answered in place costs no call of its own; the
+    /// rest is `poll_sent`.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let CallState::Start(slot) = &mut this.state
+            && let Some(req) = slot.take()
+        {
+            match this.port.call_in_place(req) {
+                Ok(rep) => {
+                    this.state = CallState::Done;
+                    return Poll::Ready(Ok(rep));
+                }
+                Err(req) => *slot = Some(req),
+            }
+        }
+        this.poll_sent(cx)
+    }
+}
+
+impl<Req: Send + 'static, Rep: Send + 'static> Call<'_, Req, Rep> {
+    /// Everything but the in-place answer: waits for room, sends, waits
+    /// for the answer.
+    #[inline(never)]
+    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<Result<Rep, PortError>> {
+        let this = self;
         loop {
             match &mut this.state {
                 CallState::Start(req) => {
