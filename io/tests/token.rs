@@ -251,7 +251,8 @@ fn listed_tokens_are_found_with_their_collisions() {
 
 #[test]
 fn pooled_values_pick_tokens_by_address() {
-    let values: Vec<Guarded<u32>> = (0..256).map(Guarded::pooled).collect();
+    let values: Vec<Guarded<u32, token::PoolToken>> = (0..256).map(Guarded::pooled).collect();
+    assert_eq!(size_of::<Guarded<u32, token::PoolToken>>(), size_of::<u32>(), "a pooled value carries no token");
     let mut tokens: Vec<*const Token> = values.iter().map(|g| std::ptr::from_ref(g.token())).collect();
     tokens.sort();
     tokens.dedup();

@@ -8,12 +8,65 @@ use core::task::{Context, Poll, Waker};
 use super::{Mode, Token};
 use crate::sync::{UnsafeCell, const_unless_loom};
 
-/// Which token guards a [`Guarded`].
-#[cfg_attr(loom, allow(dead_code))]
-enum Guard {
-    Own(Token),
-    Other(&'static Token),
-    Pool,
+/// How a [`Guarded`] finds its token: chosen by its constructor and fixed
+/// in its type, so an access never branches on it and a pooled value
+/// carries no token of its own. Sealed: [`OwnToken`], [`StaticToken`],
+/// [`PoolToken`].
+pub trait Guard: sealed::Sealed {
+    /// What the value keeps to find its token.
+    #[doc(hidden)]
+    type Storage: Send + Sync;
+    /// Whether every access takes the token exclusive (pool tokens: two
+    /// objects may share one, and one set must not take it both ways).
+    #[doc(hidden)]
+    const EXCLUSIVE_ONLY: bool;
+    /// The token, for the value at `addr` that keeps `storage`.
+    #[doc(hidden)]
+    fn token(storage: &Self::Storage, addr: usize) -> &Token;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A token of the value's own ([`Guarded::new`]).
+pub struct OwnToken;
+/// A `'static` token the value may share with others ([`Guarded::with_token`]).
+pub struct StaticToken;
+/// A pool token picked by the value's address ([`Guarded::pooled`]).
+#[cfg(not(loom))]
+pub struct PoolToken;
+
+impl sealed::Sealed for OwnToken {}
+impl Guard for OwnToken {
+    type Storage = Token;
+    const EXCLUSIVE_ONLY: bool = false;
+    #[inline]
+    fn token(storage: &Token, _: usize) -> &Token {
+        storage
+    }
+}
+
+impl sealed::Sealed for StaticToken {}
+impl Guard for StaticToken {
+    type Storage = &'static Token;
+    const EXCLUSIVE_ONLY: bool = false;
+    #[inline]
+    fn token<'a>(storage: &'a &'static Token, _: usize) -> &'a Token {
+        storage
+    }
+}
+
+#[cfg(not(loom))]
+impl sealed::Sealed for PoolToken {}
+#[cfg(not(loom))]
+impl Guard for PoolToken {
+    type Storage = ();
+    const EXCLUSIVE_ONLY: bool = true;
+    #[inline]
+    fn token(_: &(), addr: usize) -> &Token {
+        super::pool::for_address(addr)
+    }
 }
 
 /// A value reachable only inside a closure that runs with its token held.
@@ -50,59 +103,59 @@ enum Guard {
 /// g.exclusive(|v| { *v += 1; *v }).await
 /// # }
 /// ```
-pub struct Guarded<T> {
-    guard: Guard,
+pub struct Guarded<T, G: Guard = OwnToken> {
+    guard: G::Storage,
     value: UnsafeCell<T>,
 }
 
 // SAFETY: the value is reached only with its token held: exclusively
 // (`&mut T`, from one context at a time: needs `T: Send`) or shared (`&T`
 // from several CPUs at once: needs `T: Sync`).
-unsafe impl<T: Send + Sync> Sync for Guarded<T> {}
-// SAFETY: moving the whole value moves `T`.
-unsafe impl<T: Send> Send for Guarded<T> {}
+unsafe impl<T: Send + Sync, G: Guard> Sync for Guarded<T, G> {}
+// SAFETY: moving the whole value moves `T` (and the guard's storage, which
+// is `Send`).
+unsafe impl<T: Send, G: Guard> Send for Guarded<T, G> {}
 
-impl<T> Guarded<T> {
+impl<T> Guarded<T, OwnToken> {
     const_unless_loom! {
         /// `value` behind a token of its own called `name`.
         pub fn new(name: &'static str, value: T) -> Self {
-            Self { guard: Guard::Own(Token::new(name)), value: UnsafeCell::new(value) }
+            Self { guard: Token::new(name), value: UnsafeCell::new(value) }
         }
     }
+}
 
+#[cfg(not(loom))]
+impl<T> Guarded<T, StaticToken> {
     /// `value` behind `token`, which it may share with other data (one
     /// token serializing several objects).
-    #[cfg(not(loom))]
     pub const fn with_token(token: &'static Token, value: T) -> Self {
-        Self { guard: Guard::Other(token), value: UnsafeCell::new(value) }
+        Self { guard: token, value: UnsafeCell::new(value) }
     }
+}
 
-    /// `value` behind the pool token its address picks (`pool`). Pool
-    /// tokens are only ever taken exclusive (two objects may share one, and
-    /// a set must not ask for one token in both modes), so `shared` access
-    /// to pooled data takes it exclusive.
-    #[cfg(not(loom))]
+#[cfg(not(loom))]
+impl<T> Guarded<T, PoolToken> {
+    /// `value` behind the pool token its address picks (`pool`), with no
+    /// token of its own. Pool tokens are only ever taken exclusive (two
+    /// objects may share one, and a set must not ask for one token in both
+    /// modes), so `shared` access to pooled data takes it exclusive.
     pub const fn pooled(value: T) -> Self {
-        Self { guard: Guard::Pool, value: UnsafeCell::new(value) }
+        Self { guard: (), value: UnsafeCell::new(value) }
     }
+}
 
+impl<T, G: Guard> Guarded<T, G> {
     /// The token that guards the value.
     #[inline]
     pub fn token(&self) -> &Token {
-        match &self.guard {
-            Guard::Own(t) => t,
-            Guard::Other(t) => t,
-            Guard::Pool => pool_token(self),
-        }
+        G::token(&self.guard, core::ptr::from_ref(self) as usize)
     }
 
     /// The token and the mode a `mode` access takes.
     #[inline]
     fn entry(&self, mode: Mode) -> (&Token, Mode) {
-        match self.guard {
-            Guard::Pool => (self.token(), Mode::Exclusive),
-            _ => (self.token(), mode),
-        }
+        (self.token(), if G::EXCLUSIVE_ONLY { Mode::Exclusive } else { mode })
     }
 
     /// Runs `f` on the value with the token held exclusive, once the token
@@ -163,22 +216,12 @@ impl<T> Guarded<T> {
     }
 }
 
-#[cfg(not(loom))]
-fn pool_token<T>(g: &Guarded<T>) -> &'static Token {
-    super::pool::for_address(core::ptr::from_ref(g) as usize)
-}
-
-#[cfg(loom)]
-fn pool_token<T>(_: &Guarded<T>) -> &'static Token {
-    unreachable!("pooled data is not modelled under loom")
-}
-
 /// Runs `f` on `a` and `b` with both tokens held exclusive, taken all or
 /// nothing (so the order in which tasks name them cannot deadlock them).
 /// `a` and `b` must be different values.
-pub fn exclusive2<'a, A, B, R>(
-    a: &'a Guarded<A>,
-    b: &'a Guarded<B>,
+pub fn exclusive2<'a, A, B, GA: Guard, GB: Guard, R>(
+    a: &'a Guarded<A, GA>,
+    b: &'a Guarded<B, GB>,
     f: impl FnOnce(&mut A, &mut B) -> R,
 ) -> Access<'a, 2, impl FnOnce() -> R> {
     let same = core::ptr::from_ref(a).cast::<()>() == core::ptr::from_ref(b).cast::<()>();
@@ -199,9 +242,9 @@ pub fn exclusive2<'a, A, B, R>(
 /// Runs `f` reading `a` (token shared) and writing `b` (token exclusive),
 /// all or nothing. If `a` and `b` share a token, the set asks for it in
 /// both modes and is refused with a panic, as DragonFly refuses it.
-pub fn shared_exclusive<'a, A, B, R>(
-    a: &'a Guarded<A>,
-    b: &'a Guarded<B>,
+pub fn shared_exclusive<'a, A, B, GA: Guard, GB: Guard, R>(
+    a: &'a Guarded<A, GA>,
+    b: &'a Guarded<B, GB>,
     f: impl FnOnce(&A, &mut B) -> R,
 ) -> Access<'a, 2, impl FnOnce() -> R> {
     Access::new([a.entry(Mode::Shared), b.entry(Mode::Exclusive)], move || {

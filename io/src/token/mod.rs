@@ -80,7 +80,9 @@
 mod access;
 mod hooks;
 
-pub use access::{Access, Guarded, exclusive2, shared_exclusive};
+#[cfg(not(loom))]
+pub use access::PoolToken;
+pub use access::{Access, Guard, Guarded, OwnToken, StaticToken, exclusive2, shared_exclusive};
 pub use hooks::{TokenHooks, set_hooks};
 
 use alloc::vec::Vec;
