@@ -28,13 +28,16 @@ struct Round {
 
 fn wake_after_every_cpu(waker: Waker) {
     let here = smp::current();
-    let others = smp::online() - 1;
+    // Read once: the count of answers awaited and the CPUs asked must agree
+    // (a CPU coming online now holds no token yet, so it need not answer).
+    let online = smp::online();
+    let others = online - 1;
     if others == 0 {
         waker.wake();
         return;
     }
     let round = Arc::new(Round { left: AtomicUsize::new(others), waker });
-    for n in (0..smp::online()).filter(|&n| n != here.as_usize()) {
+    for n in (0..online).filter(|&n| n != here.as_usize()) {
         let cpu = CpuId::try_new(n).expect("online CPUs are below MAX_CPUS");
         ipiq::send(cpu, on_round, Arc::into_raw(Arc::clone(&round)) as usize, Urgency::Active);
     }

@@ -15,9 +15,9 @@
 //! closure, all or nothing: it tries each; if one is busy it gives back the
 //! ones it took, counts a collision, leaves its waker to be woken once the
 //! busy holds have ended (below) and returns `Pending`, so the task is not
-//! run again until then (no spinning; the wake makes it try again). It never holds a token
-//! while it waits, so two tasks that take the same tokens in opposite
-//! orders cannot deadlock. A reference to protected data exists only
+//! run again until then (no spinning; the wake makes it try again). It
+//! never holds a token while it waits, so two tasks that take the same
+//! tokens in opposite orders cannot deadlock. A reference to protected data exists only
 //! inside the closure, which cannot `.await` (it is not async) and cannot
 //! let the reference out (the closure's result cannot borrow from its
 //! argument): the compiler refuses both, see [`Guarded`].
