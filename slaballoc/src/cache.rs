@@ -5,6 +5,10 @@
 //! may not allocate, and its frees take the remote path), so the fast path
 //! is plain loads and stores: no lock, no atomic read-modify-write.
 //!
+//! In front of the slabs, one magazine per class (`magazine.rs`): a free
+//! keeps its block there while there is room, an allocation takes from it
+//! first.
+//!
 //! Lists (intrusive, through the slabs' headers):
 //! - `partial[class]`: slabs with room, most recently freed-into first
 //!   (blocks come off the head slab, the one most likely in cache);
@@ -21,6 +25,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::class::{self, Class};
+use crate::magazine::{Magazine, Popped};
 use crate::page::{Backing, PageLevel};
 use crate::outbox::Outbox;
 use crate::remote::RemoteList;
@@ -40,11 +45,6 @@ impl Counter {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn set(&self, n: u64) {
-        self.0.store(n, Ordering::Relaxed);
     }
 
     #[inline]
@@ -75,8 +75,6 @@ pub(crate) struct Counters {
     /// Frees in interrupt handlers here, sent to the owners' lists (an
     /// atomic add: the one counter an interrupt may bump).
     pub(crate) irq_frees: AtomicU64,
-    /// Blocks waiting in the outbox, as last seen by its CPU.
-    pub(crate) outbox_blocks: Counter,
 }
 
 /// Why an allocation from the cache failed.
@@ -86,11 +84,15 @@ pub(crate) enum Fail {
     OutOfMemory,
     /// The slab's free list was corrupted and has been dropped; try again.
     Corrupted(*mut Slab),
+    /// The block on top of the magazine was written after its free; it
+    /// was dropped (left live in its slab); try again.
+    WrittenAfterFree(*mut u8),
 }
 
 /// One CPU's slabs and lists.
 #[repr(align(128))]
 pub(crate) struct CpuCache {
+    mags: [Magazine; class::COUNT],
     partial: [Cell<*mut Slab>; class::COUNT],
     empty: Cell<*mut Slab>,
     empty_count: Cell<u32>,
@@ -102,6 +104,7 @@ pub(crate) struct CpuCache {
 impl CpuCache {
     pub(crate) const fn new() -> Self {
         Self {
+            mags: Magazine::all(),
             partial: [const { Cell::new(ptr::null_mut()) }; class::COUNT],
             empty: Cell::new(ptr::null_mut()),
             empty_count: Cell::new(0),
@@ -114,7 +117,6 @@ impl CpuCache {
                 empty_slabs: Counter::new(),
                 remote_frees: Counter::new(),
                 irq_frees: AtomicU64::new(0),
-                outbox_blocks: Counter::new(),
             },
         }
     }
@@ -125,6 +127,15 @@ impl CpuCache {
     /// On the CPU `me` that owns this cache, in task context.
     #[inline]
     pub(crate) unsafe fn alloc<B: Backing>(&self, class: Class, pages: &PageLevel<B>, me: usize) -> Result<*mut u8, Fail> {
+        // SAFETY: on the owner, in task context.
+        match unsafe { self.mags[class.index()].pop() } {
+            Popped::Block(p) => {
+                self.counters.allocs[class.index()].add(1);
+                return Ok(p);
+            }
+            Popped::Corrupted(p) => return Err(Fail::WrittenAfterFree(p)),
+            Popped::Empty => {}
+        }
         let mut slab = self.partial[class.index()].get();
         if slab.is_null() {
             // SAFETY: forwarded.
@@ -151,50 +162,114 @@ impl CpuCache {
     #[cold]
     #[inline(never)]
     unsafe fn refill<B: Backing>(&self, class: Class, pages: &PageLevel<B>, me: usize) -> Option<*mut Slab> {
-        let base = match self.pop_empty() {
-            Some(empty) => empty.cast::<u8>(),
+        let (base, fresh) = match self.pop_empty() {
+            Some(empty) => (empty.cast::<u8>(), false),
             None => {
                 let fresh = pages.alloc_slab();
                 if fresh.is_null() {
                     return None;
                 }
                 self.counters.slabs.add(1);
-                fresh
+                (fresh, true)
             }
         };
         // SAFETY: `base` is a whole slab no one else references: fresh, or
         // empty (no block live or in transit) and now off our lists.
         let slab = unsafe { Slab::format(base, me, class) };
+        if fresh {
+            pages.publish_slab(base);
+        }
         self.push_partial(class, slab);
         Some(slab)
     }
 
-    /// Takes block `p` (number `index`) of `slab` back (a free on the
-    /// owning CPU, or a remote free being taken home).
+    /// Takes block `p` (number `index`) of `slab`, of `class`, back: a
+    /// free on the owning CPU, or a remote free come home. Checked, then
+    /// kept in the class's magazine, or given to the slab if the magazine
+    /// is full.
     ///
     /// # Safety
     /// On the owning CPU, in task context; `slab` is one of ours (its
-    /// owner is `me`), `index` is `index_of(p)`, and `p` is given up by the
-    /// caller.
+    /// owner is `me`) and of `class`, `index` is `index_of(p)`, and `p` is
+    /// given up by the caller.
     #[inline]
-    pub(crate) unsafe fn free(&self, slab: *mut Slab, p: *mut u8, index: Index) -> Result<(), Misuse> {
-        // SAFETY: the caller found `slab` formatted and owned by us.
-        let s = unsafe { &*slab };
-        // SAFETY: on the owner; `index` is `p`'s.
-        unsafe { s.give_back(p, index) }?;
-        let class = s.class();
+    pub(crate) unsafe fn free(&self, slab: *mut Slab, class: Class, p: *mut u8, index: Index) -> Result<(), Misuse> {
+        // SAFETY: the caller found `slab` formatted and owned by us; `index`
+        // is `p`'s.
+        unsafe { (*slab).check_free(p, index) }?;
         self.counters.frees[class.index()].add(1);
-        match s.listed() {
-            Listed::Full => {
-                self.push_partial(class, slab);
+        // SAFETY: on the owner; `p` is allocated (checked) and given up.
+        if !unsafe { self.mags[class.index()].push(p) } {
+            // SAFETY: as above.
+            unsafe { self.put_back(slab, class, p) };
+        }
+        Ok(())
+    }
+
+    /// For a heap running short: gives every block in this CPU's
+    /// magazines back to its slab, and moves every slab with no block live
+    /// to the empty list (even its class's only partial slab), where any
+    /// class may reuse it and `trim` may give it back.
+    ///
+    /// # Safety
+    /// As [`Self::alloc`].
+    #[cold]
+    pub(crate) unsafe fn drain_magazines(&self) {
+        for class in Class::all() {
+            // SAFETY: on the owner; each block in the magazine is live in
+            // its slab, one of ours, of `class`.
+            unsafe { self.mags[class.index()].drain(|p| self.put_back(Slab::containing(p), class, p)) };
+            let mut slab = self.partial[class.index()].get();
+            // SAFETY: slabs on our partial lists are ours; `next` is read
+            // before the slab moves.
+            while let Some(s) = unsafe { slab.as_ref() } {
+                let next = s.owned.next.get();
+                if s.live() == 0 {
+                    self.unlink(class, slab);
+                    self.push_empty(slab);
+                }
+                slab = next;
             }
+        }
+    }
+
+    /// Bytes in this CPU's magazines (any CPU may ask).
+    pub(crate) fn magazine_bytes(&self) -> u64 {
+        Class::all().map(|c| u64::from(self.mags[c.index()].len()) * c.size() as u64).sum()
+    }
+
+    /// Puts live block `p` of `slab` (ours, of `class`) on its free list,
+    /// and moves the slab between lists if it was full or is now empty.
+    ///
+    /// # Safety
+    /// On the owner, in task context; `p` is live in `slab` and given up.
+    #[inline]
+    unsafe fn put_back(&self, slab: *mut Slab, class: Class, p: *mut u8) {
+        // SAFETY: as promised.
+        let s = unsafe { &*slab };
+        // SAFETY: as promised.
+        unsafe { s.put(p) };
+        if s.listed() != Listed::Partial || s.live() == 0 {
+            self.relist(class, slab);
+        }
+    }
+
+    /// After a free into a slab that was full, or is now empty: back on
+    /// the partial list, or onto the empty list (unless it is its class's
+    /// only partial slab, so that one alloc/free pair at a slab boundary
+    /// does not reformat it each time).
+    #[inline]
+    fn relist(&self, class: Class, slab: *mut Slab) {
+        // SAFETY: ours (owner-only fields).
+        let s = unsafe { &*slab };
+        match s.listed() {
+            Listed::Full => self.push_partial(class, slab),
             Listed::Partial if s.live() == 0 && !self.only_partial(class, slab) => {
                 self.unlink(class, slab);
                 self.push_empty(slab);
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// Gives empty slabs past `keep` back to the page level.

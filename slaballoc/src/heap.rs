@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::cache::{CpuCache, Fail};
 use crate::class::Class;
 use crate::page::{Backing, Home, PageLevel};
-use crate::remote::Pushed;
+use crate::remote::{Chain, Pushed};
 use crate::report::{FreedBy, Misuse, Problem, Report};
 use crate::slab::{self, Slab};
 use crate::stats::{CpuStats, Stats};
@@ -91,6 +91,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 // SAFETY: on `cpu`, in task context.
                 unsafe { self.take_remote(cpu) };
             }
+            let mut drained = false;
             loop {
                 // SAFETY: `cache` is this CPU's, in task context.
                 match unsafe { cache.alloc(class, &self.pages, cpu) } {
@@ -98,15 +99,29 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                     Err(Fail::Corrupted(slab)) => {
                         self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size()), None)
                     }
+                    Err(Fail::WrittenAfterFree(p)) => {
+                        self.misuse(Misuse::WrittenAfterFree, p, layout, Some(class.size()), None)
+                    }
+                    Err(Fail::OutOfMemory) if !drained => {
+                        // Blocks in this CPU's magazines may keep slabs
+                        // from being empty, hence reusable: give them back.
+                        drained = true;
+                        // SAFETY: on `cpu`, in task context.
+                        unsafe { cache.drain_magazines() };
+                    }
                     Err(Fail::OutOfMemory) => self.fatal(Problem::OutOfMemory, layout),
                 }
             }
         }
         let mut p = self.pages.alloc_block(layout);
         if p.is_null() {
-            // Our own empty slabs are the one reserve we may touch.
+            // Our own magazines and empty slabs are the one reserve we may
+            // touch.
             // SAFETY: on `cpu`, in task context.
-            unsafe { self.cpus[cpu].trim(&self.pages, 0) };
+            unsafe {
+                self.cpus[cpu].drain_magazines();
+                self.cpus[cpu].trim(&self.pages, 0);
+            }
             p = self.pages.alloc_block(layout);
         }
         if p.is_null() {
@@ -126,12 +141,11 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         match self.pages.home(p) {
             Home::Slab => {
                 let slab = Slab::containing(p);
-                // SAFETY: the granule map says `slab` is a formatted slab;
-                // its fixed fields may be read while it holds a block.
+                // SAFETY: the granule map says `slab` is a formatted slab
+                // (it is marked only once its header is written); its fixed
+                // fields may be read while it holds a block.
                 let s = unsafe { &*slab };
-                if !s.is_formatted() {
-                    return self.misuse(Misuse::NotAllocated, p, layout, None, None);
-                }
+                debug_assert!(s.is_formatted());
                 let class = s.class();
                 let index = match s.index_of(p) {
                     Ok(index) => index,
@@ -146,24 +160,22 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 {
                     // SAFETY: on the owner, in task context; the caller
                     // gives `p` up.
-                    if let Err(m) = unsafe { self.cpus[cpu].free(slab, p, index) } {
+                    if let Err(m) = unsafe { self.cpus[cpu].free(slab, class, p, index) } {
                         self.misuse(m, p, layout, Some(class.size()), None);
                     }
                     return;
                 }
-                // Free already, on its owner's list: refused before the
-                // remote path writes its link and tag over the mark.
-                // SAFETY: `p` starts a block of a formatted slab, and the
-                // caller gives it up.
-                if unsafe { slab::marked_free(p) } {
-                    return self.misuse(Misuse::DoubleFree, p, layout, Some(class.size()), None);
+                // Past the last block: refused here, as the owner would.
+                if !s.is_block(index) {
+                    return self.misuse(Misuse::NotAllocated, p, layout, Some(class.size()), None);
                 }
                 let (cpu, in_handler) = match context {
                     Context::Task(cpu) => (cpu, false),
                     Context::Interrupt { cpu, .. } => (cpu, true),
                 };
-                // SAFETY: forwarded.
-                unsafe { self.free_remote(cpu, s.owner(), p, in_handler) }
+                // SAFETY: `p` starts a block of a formatted slab, owned by
+                // `s.owner()`, and the caller gives it up.
+                unsafe { self.free_remote(cpu, s.owner(), p, in_handler, layout, class) }
             }
             // SAFETY: `p` is inside the region.
             Home::Page => match unsafe { self.pages.free_block(p, layout) } {
@@ -175,39 +187,58 @@ impl<P: Platform, B: Backing> Heap<P, B> {
     }
 
     /// Sends `p` home to `owner`, from `cpu`: through the outbox from task
-    /// context, straight onto the owner's list from a handler.
+    /// context, straight onto the owner's list from a handler. Refused if
+    /// it is free already (on its owner's list or in its magazine: it
+    /// carries its free mark), before its words are written over.
     ///
     /// # Safety
-    /// `p` is a slab block owned by `owner` and given up by the caller.
-    #[cold]
-    #[inline(never)]
-    unsafe fn free_remote(&self, cpu: usize, owner: usize, p: *mut u8, in_handler: bool) {
+    /// `p` starts a block of `class` in a slab owned by `owner`, and is
+    /// given up by the caller.
+    #[inline]
+    unsafe fn free_remote(&self, cpu: usize, owner: usize, p: *mut u8, in_handler: bool, layout: Layout, class: Class) {
         let task = self.platform.task().map_or(0, |t| t.id) & ((1 << TAG_CPU_SHIFT) - 1);
         let tag = (cpu << TAG_CPU_SHIFT) | task as usize;
-        let counters = &self.cpus[cpu].counters;
-        if in_handler {
-            counters.irq_frees.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: slab blocks are at least 16 bytes and 16-aligned; the
-            // caller gives `p` up.
-            if unsafe { self.cpus[owner].remote.push(p, tag) } == Pushed::First {
-                self.platform.notify(owner);
-            }
-            return;
+        // Free already (on its owner's list or in its magazine): refused
+        // before its words are written over.
+        // SAFETY: as promised.
+        if unsafe { slab::marked_free(p) } {
+            return self.misuse(Misuse::DoubleFree, p, layout, Some(class.size()), None);
         }
-        counters.remote_frees.add(1);
-        let outbox = &self.cpus[cpu].outbox;
-        // SAFETY: on `cpu`, in task context; `p` is given up.
-        if unsafe { outbox.add(owner, p, tag) } {
+        // SAFETY: the block is given up; two words.
+        unsafe { Chain::tag(p, tag) };
+        if in_handler {
+            // SAFETY: forwarded.
+            return unsafe { self.free_in_handler(cpu, owner, p, tag) };
+        }
+        self.cpus[cpu].counters.remote_frees.add(1);
+        // SAFETY: on `cpu`, in task context; `p` is given up, tagged.
+        if unsafe { self.cpus[cpu].outbox.add(owner, p) } {
             // SAFETY: as above.
             unsafe { self.send(cpu, owner) };
         }
-        counters.outbox_blocks.set(outbox.blocks());
+    }
+
+    /// A handler's free of `p`, tagged: straight onto its owner's list.
+    ///
+    /// # Safety
+    /// `p` is a slab block owned by `owner`, given up by the caller.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_in_handler(&self, cpu: usize, owner: usize, p: *mut u8, tag: usize) {
+        self.cpus[cpu].counters.irq_frees.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: slab blocks are at least 16 bytes and 16-aligned; the
+        // caller gives `p` up.
+        if unsafe { self.cpus[owner].remote.push(p, tag) } == Pushed::First {
+            self.platform.notify(owner);
+        }
     }
 
     /// Sends `cpu`'s chain for `owner`.
     ///
     /// # Safety
     /// On `cpu`, in task context.
+    #[cold]
+    #[inline(never)]
     unsafe fn send(&self, cpu: usize, owner: usize) {
         // SAFETY: forwarded; the list is `owner`'s.
         if unsafe { self.cpus[cpu].outbox.send(owner, &self.cpus[owner].remote) } == Some(Pushed::First) {
@@ -228,16 +259,16 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             n += 1;
             let slab = Slab::containing(block);
             // SAFETY: the freer checked that `block` starts a block of a
-            // slab we own, so this is its index; we are its owner, in task
-            // context.
-            let freed = unsafe { (*slab).index_of(block) }.and_then(|index| unsafe { cache.free(slab, block, index) });
+            // formatted slab we own.
+            let (class, index) = unsafe { ((*slab).class(), (*slab).index_of(block)) };
+            // SAFETY: as above, so this is its index; we are its owner, in
+            // task context.
+            let freed = index.and_then(|index| unsafe { cache.free(slab, class, block, index) });
             if let Err(m) = freed {
                 // A block on the list twice: its first visit home wrote its
                 // free mark over the tag, so who sent the copy is unknown.
                 let freed_by = (tag != slab::free_mark(block))
                     .then_some(FreedBy { cpu: tag >> TAG_CPU_SHIFT, task: (tag & ((1 << TAG_CPU_SHIFT) - 1)) as u64 });
-                // SAFETY: `slab` is formatted (ours).
-                let class = unsafe { (*slab).class() };
                 self.misuse(m, block, Layout::new::<()>(), Some(class.size()), freed_by);
                 // A block on the list twice may have made it a cycle: stop.
                 // What was behind it stays counted as in transit.
@@ -261,7 +292,6 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 // SAFETY: on `cpu`, in task context.
                 unsafe { self.send(cpu, owner) };
             }
-            cache.counters.outbox_blocks.set(0);
         }
         if !cache.remote.is_empty() {
             // SAFETY: on `cpu`, in task context.
@@ -296,7 +326,8 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             slabs: c.slabs.get(),
             empty_slabs: c.empty_slabs.get(),
             in_transit: cache.remote.in_transit() as u64,
-            outbox: c.outbox_blocks.get(),
+            magazine_bytes: cache.magazine_bytes(),
+            outbox: cache.outbox.blocks(),
             remote_frees: c.remote_frees.get() + c.irq_frees.load(Ordering::Relaxed),
         }
     }

@@ -6,10 +6,14 @@
 //! - **Slabs** (`slab.rs`): 32 KiB, aligned to their size, one class each,
 //!   owned by one CPU; header in front; a free block carries its link and a
 //!   free mark.
-//! - **CPU caches** (`cache.rs`): per class, a list of slabs with room,
-//!   and a list of empty slabs. Allocation and a free on the owning CPU are
-//!   plain loads and stores on the CPU's own cache: no lock, no atomic
-//!   read-modify-write.
+//! - **Magazines** (`magazine.rs`): per CPU and class, a stack of up to 16
+//!   blocks the CPU freed (8 KiB at most), handed out again before any slab
+//!   is touched; an empty one sends the allocation to a slab, a full one
+//!   the free.
+//! - **CPU caches** (`cache.rs`): per class, a magazine and a list of slabs
+//!   with room, and a list of empty slabs. Allocation and a free on the
+//!   owning CPU are plain loads and stores on the CPU's own cache: no lock,
+//!   no atomic read-modify-write.
 //! - **Remote frees** (`remote.rs`): a block freed on another CPU, or in an
 //!   interrupt handler, is pushed onto its owner's lock-free list (one
 //!   compare-exchange), in batches of up to 32 per owner gathered in the
@@ -36,11 +40,12 @@
 //! # What is checked
 //! Always, since each check is a load or two: a free of a pointer outside
 //! the heap, of one that does not start a block, of a block not allocated
-//! now (double free: a free block carries a free mark, so the owner's free
-//! and another CPU's both find it; two frees of a block while it travels
-//! home are caught when the second copy arrives), with a layout naming
-//! another class; a free list whose link points out of its slab or whose
-//! block lost its mark (written after free). Each is reported
+//! now (double free: a free block, in a magazine or on a slab's list,
+//! carries a free mark, so the owner's free and another CPU's both find
+//! it; two frees of a block while it travels home are caught when the
+//! second copy arrives), with a layout naming another class; a free list
+//! whose link points out of its slab, or a free block that lost its mark
+//! (written after free), found as it is handed out again. Each is reported
 //! and the operation refused, so the heap stays consistent. Out of memory
 //! is fatal and reports the request, the CPU, the task and the heap.
 
@@ -51,6 +56,8 @@
 mod cache;
 #[cfg(not(loom))]
 pub mod class;
+#[cfg(not(loom))]
+mod magazine;
 #[cfg(not(loom))]
 mod outbox;
 #[cfg(not(loom))]

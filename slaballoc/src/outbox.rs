@@ -11,6 +11,7 @@
 
 use core::cell::Cell;
 use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::MAX_CPUS;
 use crate::remote::{Chain, Pushed, RemoteList};
@@ -29,7 +30,9 @@ struct Outgoing {
 pub(crate) struct Outbox {
     to: [Outgoing; MAX_CPUS],
     pending: Cell<u64>,
-    blocks: Cell<u64>,
+    /// Blocks in all chains: only this CPU writes it (loads and stores),
+    /// `mem` reads it from anywhere.
+    blocks: AtomicU64,
 }
 
 impl Outbox {
@@ -38,31 +41,28 @@ impl Outbox {
             to: [const { Outgoing { first: Cell::new(ptr::null_mut()), last: Cell::new(ptr::null_mut()), count: Cell::new(0) } };
                 MAX_CPUS],
             pending: Cell::new(0),
-            blocks: Cell::new(0),
+            blocks: AtomicU64::new(0),
         }
     }
 
-    /// Adds `block` (tagged with `tag`) to `owner`'s chain; `true` if the
-    /// chain is now full and should be sent.
+    /// Adds `block`, already tagged ([`Chain::tag`]), to `owner`'s chain;
+    /// `true` if the chain is now full and should be sent.
     ///
     /// # Safety
     /// On this outbox's CPU, in task context; `block` is a slab block of
     /// `owner`'s, given up by the caller.
     #[inline]
-    pub(crate) unsafe fn add(&self, owner: usize, block: *mut u8, tag: usize) -> bool {
+    pub(crate) unsafe fn add(&self, owner: usize, block: *mut u8) -> bool {
         let out = &self.to[owner];
         // SAFETY: the block is ours to write (given up).
-        unsafe {
-            Chain::tag(block, tag);
-            Chain::link(block, out.first.get());
-        }
+        unsafe { Chain::link(block, out.first.get()) };
         if out.count.get() == 0 {
             out.last.set(block);
             self.pending.set(self.pending.get() | 1 << owner);
         }
         out.first.set(block);
         out.count.set(out.count.get() + 1);
-        self.blocks.set(self.blocks.get() + 1);
+        self.blocks.store(self.blocks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         out.count.get() >= BATCH
     }
 
@@ -78,7 +78,7 @@ impl Outbox {
         }
         out.count.set(0);
         self.pending.set(self.pending.get() & !(1 << owner));
-        self.blocks.set(self.blocks.get() - u64::from(n));
+        self.blocks.store(self.blocks.load(Ordering::Relaxed) - u64::from(n), Ordering::Relaxed);
         // SAFETY: the chain's blocks were linked and tagged by `add`.
         Some(unsafe { list.push_chain(out.first.get(), out.last.get(), n as usize) })
     }
@@ -88,9 +88,8 @@ impl Outbox {
         self.pending.get()
     }
 
-    /// Blocks waiting here to be sent (racy when read from elsewhere: a
-    /// figure for statistics).
+    /// Blocks waiting here to be sent (from elsewhere: as last written).
     pub(crate) fn blocks(&self) -> u64 {
-        self.blocks.get()
+        self.blocks.load(Ordering::Relaxed)
     }
 }

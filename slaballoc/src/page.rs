@@ -5,7 +5,7 @@
 //! back slabs past its hysteresis, and for blocks larger than 4 KiB (or
 //! aligned past it). Two things make frees checkable:
 //! - the **granule map**, one byte per [`SLAB_SIZE`] of the region, set
-//!   while that granule is a slab: a free finds out whether its pointer is
+//!   while that granule is a slab whose header is written: a free finds out whether its pointer is
 //!   a slab block (mask to the header), a page-level block, or not the
 //!   heap's at all;
 //! - a 16-byte **header** before every page-level block (its address mixed
@@ -226,41 +226,57 @@ impl<B: Backing> PageLevel<B> {
             unsafe { map.add(i).write(AtomicU8::new(0)) };
         }
         self.first.store(first, Ordering::Relaxed);
-        self.granules.store(granules, Ordering::Relaxed);
-        self.map.store(map, Ordering::Release);
+        self.map.store(map, Ordering::Relaxed);
+        self.granules.store(granules, Ordering::Release);
         true
     }
 
-    fn granule(&self, p: usize) -> Option<&AtomicU8> {
-        let map = self.map.load(Ordering::Acquire);
-        let index = (p / SLAB_SIZE).checked_sub(self.first.load(Ordering::Relaxed))?;
-        if map.is_null() || index >= self.granules.load(Ordering::Relaxed) {
+    /// `p`'s byte in the map, if the map covers it. (A raw pointer, not a
+    /// reference: `Option<&_>` would make the compiler test it for null.)
+    #[inline]
+    fn granule(&self, p: usize) -> Option<*const AtomicU8> {
+        // One compare covers both ends (the subtraction wraps below the
+        // region); no granules before `init`.
+        let index = (p / SLAB_SIZE).wrapping_sub(self.first.load(Ordering::Relaxed));
+        if index >= self.granules.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: `index` is within the map, which lives for ever.
-        Some(unsafe { &*map.add(index) })
+        // In the map, which was published before `granules` (Release in
+        // `init`) and lives for ever.
+        Some(self.map.load(Ordering::Relaxed).wrapping_add(index))
     }
 
     /// Where `p` lives.
     #[inline]
     pub(crate) fn home(&self, p: *mut u8) -> Home {
         match self.granule(p as usize) {
-            Some(g) if g.load(Ordering::Acquire) != 0 => Home::Slab,
+            // SAFETY: a byte of the map (`granule`).
+            Some(g) if unsafe { (*g).load(Ordering::Acquire) } != 0 => Home::Slab,
             Some(_) => Home::Page,
             None => Home::Outside,
         }
     }
 
-    /// A fresh slab's memory, or null.
+    /// A fresh slab's memory, or null. Frees treat it as a slab only once
+    /// it is formatted and [`published`](Self::publish_slab).
     pub(crate) fn alloc_slab(&self) -> *mut u8 {
         // SAFETY: SLAB_SIZE is a non-zero power of two.
         let layout = unsafe { Layout::from_size_align_unchecked(SLAB_SIZE, SLAB_SIZE) };
         let p = self.backing.alloc(layout);
-        if let Some(g) = (!p.is_null()).then(|| self.granule(p as usize)).flatten() {
-            g.store(1, Ordering::Release);
+        if !p.is_null() {
             self.slabs.fetch_add(1, Ordering::Relaxed);
         }
         p
+    }
+
+    /// Marks `p`, from `alloc_slab`, as a slab in the granule map, once its
+    /// header is written: a free that finds the mark may trust the header
+    /// (Release here, Acquire in `home`).
+    pub(crate) fn publish_slab(&self, p: *mut u8) {
+        if let Some(g) = self.granule(p as usize) {
+            // SAFETY: a byte of the map (`granule`).
+            unsafe { (*g).store(1, Ordering::Release) };
+        }
     }
 
     /// Returns a slab's memory.
@@ -270,7 +286,8 @@ impl<B: Backing> PageLevel<B> {
     /// transit.
     pub(crate) unsafe fn free_slab(&self, p: *mut u8) {
         if let Some(g) = self.granule(p as usize) {
-            g.store(0, Ordering::Release);
+            // SAFETY: a byte of the map (`granule`).
+            unsafe { (*g).store(0, Ordering::Release) };
         }
         self.slabs.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: as promised; same layout as `alloc_slab`.

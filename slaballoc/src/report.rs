@@ -20,6 +20,10 @@ pub enum Misuse {
     /// A free block's link pointed outside its slab: something wrote to
     /// the block after it was freed. The slab's free list was dropped.
     FreeListCorrupted,
+    /// A block in a magazine lost its free mark: something wrote to it
+    /// after it was freed. Found as it was about to be handed out again;
+    /// the block was dropped.
+    WrittenAfterFree,
 }
 
 /// What went wrong.
@@ -85,6 +89,7 @@ impl fmt::Display for Misuse {
             Misuse::NotFromHeap => "free of a pointer outside the heap",
             Misuse::WrongLayout => "free with a layout that does not match the block",
             Misuse::FreeListCorrupted => "free list corrupted (a block was written after it was freed)",
+            Misuse::WrittenAfterFree => "a free block was written after it was freed (found as it was handed out again; dropped)",
         })
     }
 }

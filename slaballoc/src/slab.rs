@@ -3,7 +3,9 @@
 //!
 //! Any pointer into a slab finds its header by masking, so a free needs no
 //! lookup table beyond the page level's granule map (is this a slab at
-//! all?). The header has two kinds of field:
+//! all?). The map marks a granule only once its header is written, so a
+//! free that finds the mark trusts the header (its `key` is checked in
+//! debug builds). The header has two kinds of field:
 //! - set when the slab is formatted and unchanged until it is formatted
 //!   again (`key`, `owner`, `class`, geometry): any CPU may read them while
 //!   it holds a block of the slab, which is why a slab is only reformatted
@@ -16,16 +18,19 @@
 //! pointer at or past `bump` was never handed out.
 //!
 //! A block on the free list holds two words: the link to the next free
-//! block, and its **free mark** (its own address mixed with a constant).
+//! block (the slab's own header ends the list, so every link of a sound
+//! list points into its slab, one compare), and its **free mark** (its own address mixed with a constant).
 //! An allocation clears the mark; a free finds it and refuses the block:
 //! a double free. The mark lives in the block's own cache line, which the
 //! free writes anyway (an earlier version kept a live bitmap in the header
 //! instead: one more line and read-modify-write per operation, a fifth of
 //! the fast path). What it cannot see: a double free of a block that was
 //! written after its first free, over its mark, while another block of its
-//! slab is live (with none live, the free is refused); the allocation that would
-//! hand that block out finds the mark gone and drops the free list as
-//! corrupted instead (as for a broken link). A free from another CPU looks
+//! slab is live (with none live, the free is refused; a block in a magazine
+//! counts as live); the allocation that would hand that block out finds
+//! the mark gone and drops it (a magazine's copy: the first of the two
+//! allocations cleared the mark) or the free list, as corrupted (as for a
+//! broken link). A free from another CPU looks
 //! for the mark too, before it overwrites the block's words with its own
 //! link and tag; a block freed twice while in transit is caught when it
 //! gets home, where its first arrival marked it.
@@ -39,7 +44,8 @@ use crate::report::Misuse;
 /// Bytes per slab (and its alignment).
 pub const SLAB_SIZE: usize = 32 * 1024;
 
-/// Mixed with a slab's address to mark it formatted.
+/// Mixed with a slab's address to mark it formatted (checked in debug
+/// builds: the granule map is what a free relies on).
 const KEY: usize = 0x51ab_a11c_0de5_1ab5;
 
 /// Mixed with a free block's address for its free mark.
@@ -76,6 +82,7 @@ pub(crate) struct Slab {
 /// The owner's half of a slab header.
 #[repr(C, align(64))]
 pub(crate) struct Owned {
+    /// The first free block; the header's address when there is none.
     free: Cell<*mut u8>,
     bump: Cell<u32>,
     live: Cell<u32>,
@@ -135,7 +142,7 @@ impl Slab {
             capacity: ((SLAB_SIZE - first) / size) as u32,
             recip: (1u64 << 32) / size as u64 + 1,
             owned: Owned {
-                free: Cell::new(ptr::null_mut()),
+                free: Cell::new(base),
                 bump: Cell::new(0),
                 live: Cell::new(0),
                 listed: Cell::new(Listed::Empty),
@@ -168,8 +175,12 @@ impl Slab {
         self.class
     }
 
-    /// The index of the block `p` starts, if it starts one. Reads only
-    /// the fields fixed at formatting, so any CPU holding a block may ask.
+    /// The index of the block position `p` starts, if it starts one. It
+    /// may be one past the last block (the slab's tail, shorter than a
+    /// block, but 16 bytes at least when it is there): the owner's free
+    /// refuses it as never carved (at or past `bump`); another CPU asks
+    /// [`Self::is_block`] before it sends a block home. Reads only the
+    /// fields fixed at formatting, so any CPU holding a block may ask.
     #[inline]
     pub(crate) fn index_of(&self, p: *mut u8) -> Result<Index, Misuse> {
         let offset = (p as usize).wrapping_sub(ptr::from_ref(self) as usize);
@@ -177,10 +188,17 @@ impl Slab {
             return Err(Misuse::NotAllocated);
         };
         let index = ((rel as u64 * self.recip) >> 32) as usize;
-        if index * self.size as usize != rel || index >= self.capacity as usize {
+        if index * self.size as usize != rel {
             return Err(Misuse::NotAllocated);
         }
         Ok(index)
+    }
+
+    /// Whether `index`, from [`Self::index_of`], is a block of the slab
+    /// (carved or not).
+    #[inline]
+    pub(crate) fn is_block(&self, index: Index) -> bool {
+        index < self.capacity as usize
     }
 
     // --- Owner only from here on. ---
@@ -196,7 +214,7 @@ impl Slab {
     /// blocks live than the slab holds".
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
-        !self.owned.free.get().is_null() || self.owned.bump.get() < self.capacity
+        self.owned.free.get() != ptr::from_ref(self).cast_mut().cast() || self.owned.bump.get() < self.capacity
     }
 
     pub(crate) fn listed(&self) -> Listed {
@@ -219,17 +237,18 @@ impl Slab {
         debug_assert!(self.has_room());
         let base = ptr::from_ref(self) as usize;
         let head = self.owned.free.get();
-        let block = if head.is_null() {
+        let block = if head as usize == base {
             let n = self.owned.bump.get();
             self.owned.bump.set(n + 1);
             (base + self.first as usize + n as usize * self.size as usize) as *mut u8
         } else {
             // SAFETY: `head` is a free block of this slab; its words are the
-            // link and the mark `give_back` wrote (blocks are at least 16
+            // link and the mark `put` wrote (blocks are at least 16
             // bytes).
             let (next, mark) = unsafe { (head.cast::<*mut u8>().read(), head.cast::<usize>().add(1).read()) };
-            if mark != free_mark(head) || (!next.is_null() && (next as usize) & !(SLAB_SIZE - 1) != base) {
-                self.owned.free.set(ptr::null_mut());
+            // The link stays in the slab: a block, or the header (the end).
+            if mark != free_mark(head) || (next as usize ^ base) >= SLAB_SIZE {
+                self.owned.free.set(base as *mut u8);
                 return Err(Misuse::FreeListCorrupted);
             }
             self.owned.free.set(next);
@@ -243,15 +262,14 @@ impl Slab {
         Ok(block)
     }
 
-    /// Takes block `index` (starting at `p`) back: `Err` if it is not
-    /// allocated now (never carved, or freed already), in which case
-    /// nothing changes.
+    /// Whether block `index` (starting at `p`) may be freed: `Err` if it
+    /// is not allocated now (never carved, or freed already).
     ///
     /// # Safety
     /// Called on the owning CPU; `index` is `index_of(p)`; the caller gives
     /// up `p` (it is no longer used by anyone, if it was allocated).
     #[inline]
-    pub(crate) unsafe fn give_back(&self, p: *mut u8, index: Index) -> Result<(), Misuse> {
+    pub(crate) unsafe fn check_free(&self, p: *mut u8, index: Index) -> Result<(), Misuse> {
         if index >= self.owned.bump.get() as usize {
             return Err(Misuse::NotAllocated);
         }
@@ -260,6 +278,17 @@ impl Slab {
         if unsafe { marked_free(p) } || self.owned.live.get() == 0 {
             return Err(Misuse::DoubleFree);
         }
+        Ok(())
+    }
+
+    /// Takes block `p` back onto the free list, marked.
+    ///
+    /// # Safety
+    /// Called on the owning CPU; `p` is a block of this slab that is live
+    /// (it passed [`Self::check_free`], or it comes from this CPU's
+    /// magazine), given up by the caller.
+    #[inline]
+    pub(crate) unsafe fn put(&self, p: *mut u8) {
         // SAFETY: `p` is a block of this slab, at least 16 bytes, which the
         // caller gave up.
         unsafe {
@@ -268,7 +297,6 @@ impl Slab {
         }
         self.owned.free.set(p);
         self.owned.live.set(self.owned.live.get() - 1);
-        Ok(())
     }
 }
 

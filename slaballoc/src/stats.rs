@@ -18,6 +18,9 @@ pub struct CpuStats {
     pub slabs: u64,
     /// Of those, empty.
     pub empty_slabs: u64,
+    /// Bytes in its magazines: blocks it freed, kept for its next
+    /// allocations (free, but still counted in their slabs).
+    pub magazine_bytes: u64,
     /// Blocks on its remote list, freed elsewhere, not yet taken back.
     pub in_transit: u64,
     /// Blocks freed here for other CPUs, gathered in its outbox, not yet

@@ -125,6 +125,42 @@ fn wrong_pointers_and_layouts_are_reported_and_refused() {
 }
 
 #[test]
+fn a_free_of_a_block_never_carved_is_refused_on_the_owner_and_from_another_cpu() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(112, 8);
+    let a = h.allocate(l);
+    let base = a as usize & !(SLAB_SIZE - 1);
+    let first = a as usize - base;
+    // Where a block would start past the slab's last one (the slab's tail
+    // is shorter than a block), and a block position not handed out yet.
+    let tail = (base + first + (SLAB_SIZE - first) / 112 * 112) as *mut u8;
+    let uncarved = a.wrapping_add(5 * 112);
+    free(h, tail, l);
+    free(h, uncarved, l);
+    let (tail, uncarved) = (tail as usize, uncarved as usize);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 7);
+            free(h, tail as *mut u8, l);
+            free(h, uncarved as *mut u8, l);
+            h.reclaim();
+        });
+    });
+    h.reclaim();
+    let reports = h.platform().take_reports();
+    assert_eq!(reports.len(), 4, "{reports:#?}");
+    for r in &reports {
+        assert!(r.starts_with("heap: free of a pointer the heap never handed out"), "{r}");
+    }
+    assert!(reports[3].ends_with("freed on cpu1 by task 7"), "{}", reports[3]);
+    // Nothing else changed: the one block live comes back.
+    free(h, a, l);
+    assert_eq!(h.stats().used(), 0);
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
 fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch() {
     let h = heap(8 * MIB);
     become_cpu(0, 0);
@@ -257,6 +293,40 @@ fn out_of_memory_is_fatal_and_reports_request_cpu_task_and_heap() {
 }
 
 #[test]
+fn a_heap_running_short_takes_its_magazines_back_before_it_gives_up() {
+    become_cpu(0, 0);
+    let l = layout(4096, 8);
+    // How many 4 KiB blocks (7 to a slab) a heap of this size holds: found
+    // on a twin, until out of memory.
+    let twin = heap(MIB);
+    let mut fits = 0;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+        twin.allocate(l);
+        fits += 1;
+    }));
+    assert_eq!(fits % 7, 0, "out of memory at a slab's end");
+    let h = heap(MIB);
+    let mut blocks: Vec<_> = (0..fits).map(|_| h.allocate(l)).collect();
+    // The last slab's blocks freed: two stay in the magazine, live for
+    // their slab, which is its class's only partial slab.
+    for p in blocks.split_off(blocks.len() - 7) {
+        free(h, p, l);
+    }
+    assert_eq!(h.stats().cpus[0].magazine_bytes, 2 * 4096);
+    assert_eq!(h.stats().cpus[0].empty_slabs, 0);
+    // A block of another class needs a slab: the page level has none, so
+    // the magazines go back and the emptied slab serves it.
+    let small = h.allocate(layout(16, 8));
+    let s = h.stats();
+    assert_eq!((s.cpus[0].magazine_bytes, s.used()), (0, 16 + 4096 * blocks.len() as u64));
+    free(h, small, layout(16, 8));
+    for p in blocks {
+        free(h, p, l);
+    }
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
 fn empty_slabs_go_back_past_the_hysteresis_from_reclaim_never_from_free() {
     let h = heap(16 * MIB);
     become_cpu(0, 0);
@@ -282,17 +352,32 @@ fn empty_slabs_go_back_past_the_hysteresis_from_reclaim_never_from_free() {
     free(h, other, layout(24, 8));
 }
 
+/// Fills the magazine of `l`'s class (16 blocks for classes up to 512
+/// bytes), so that the next frees of the class go to their slabs' free
+/// lists. Returns the blocks, to be handed out again first.
+fn fill_magazine(h: &HostHeap, l: Layout, n: usize) -> Vec<*mut u8> {
+    let blocks: Vec<_> = (0..n).map(|_| h.allocate(l)).collect();
+    for &p in &blocks {
+        free(h, p, l);
+    }
+    assert_eq!(h.stats().cpus[0].magazine_bytes, (n * l.size().next_multiple_of(16)) as u64);
+    blocks
+}
+
 #[test]
-fn a_write_after_free_into_the_link_is_caught_and_the_list_dropped() {
+fn a_write_after_free_into_a_free_list_link_is_caught_and_the_list_dropped() {
     let h = heap(4 * MIB);
     become_cpu(0, 0);
     let l = layout(64, 8);
     let a = h.allocate(l);
     let b = h.allocate(l);
+    let kept = fill_magazine(h, l, 16);
     free(h, b, l);
     free(h, a, l);
     // SAFETY: deliberately wrong: a write after free, into the link.
     unsafe { a.cast::<usize>().write(0xdead_0000) };
+    let again: Vec<_> = (0..16).map(|_| h.allocate(l)).collect();
+    assert!(again.iter().rev().eq(kept.iter()), "the magazine first, last in first out");
     let x = h.allocate(l);
     let y = h.allocate(l);
     for p in [x, y] {
@@ -309,30 +394,60 @@ fn a_write_after_free_over_the_mark_is_caught_and_a_later_double_free_cannot_cor
     become_cpu(0, 0);
     let l = layout(32, 8);
     let a = h.allocate(l);
-    let _kept = h.allocate(l);
     free(h, a, l);
     // SAFETY: deliberately wrong: a write after free over the whole block.
     unsafe { a.write_bytes(0, 32) };
-    // The double free is not seen (the mark is gone, another block of the
-    // slab is live) ...
+    // The double free is not seen (the mark is gone) ...
     free(h, a, l);
     assert!(h.platform().take_reports().is_empty());
     // ... but the block is never handed out twice: the allocation that
-    // pops it finds its mark missing and drops the list.
+    // pops the second copy from the magazine finds no mark (the first
+    // allocation cleared it) and drops it.
     let x = h.allocate(l);
     let y = h.allocate(l);
-    assert!(x != y);
+    assert!(x == a && y != a);
     let reports = h.platform().take_reports();
-    assert!(reports.iter().any(|r| r.starts_with("heap: free list corrupted")), "{reports:?}");
-    // With no block of the slab live, the same mistake is a double free.
+    assert!(reports.len() == 1 && reports[0].starts_with("heap: a free block was written after it was freed"), "{reports:?}");
+
+    // The same on a slab's free list: the allocation drops the list.
     let l = layout(48, 8);
     let c = h.allocate(l);
+    let _kept = h.allocate(l);
+    fill_magazine(h, l, 16);
     free(h, c, l);
     // SAFETY: as above.
     unsafe { c.write_bytes(0, 48) };
     free(h, c, l);
+    assert!(h.platform().take_reports().is_empty());
+    let _from_magazine: Vec<_> = (0..16).map(|_| h.allocate(l)).collect();
+    let (x, y) = (h.allocate(l), h.allocate(l));
+    assert!(x != y);
+    let reports = h.platform().take_reports();
+    assert!(reports.iter().any(|r| r.starts_with("heap: free list corrupted")), "{reports:?}");
+}
+
+#[test]
+fn a_double_free_into_a_slab_with_no_block_live_is_caught_even_without_its_mark() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    // 4 KiB blocks: 7 to a slab, 2 in the magazine.
+    let l = layout(4096, 8);
+    let first: Vec<_> = (0..7).map(|_| h.allocate(l)).collect();
+    let c = h.allocate(l);
+    assert_ne!(c as usize / SLAB_SIZE, first[0] as usize / SLAB_SIZE, "a second slab");
+    free(h, first[0], l);
+    free(h, first[1], l);
+    assert_eq!(h.stats().cpus[0].magazine_bytes, 2 * 4096);
+    free(h, c, l);
+    // SAFETY: deliberately wrong: a write after free over the mark.
+    unsafe { c.write_bytes(0, 64) };
+    free(h, c, l);
     let reports = h.platform().take_reports();
     assert!(reports.len() == 1 && reports[0].starts_with("heap: double free"), "{reports:?}");
+    for &p in &first[2..] {
+        free(h, p, l);
+    }
+    assert_eq!(h.stats().used(), 0);
 }
 
 #[test]

@@ -54,6 +54,7 @@ impl Platform for HostPlatform {
         if c & IN_HANDLER == 0 { Context::Task(cpu) } else { Context::Interrupt { cpu, vector: (c >> 17) as u8 } }
     }
 
+    #[inline]
     fn task(&self) -> Option<TaskRef> {
         let id = TASK.get();
         (id != 0).then_some(TaskRef { id, name: Some("test") })

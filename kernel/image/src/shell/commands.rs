@@ -242,16 +242,17 @@ async fn mem(out: &mut Out) {
         h.free >> 10,
         h.size >> 10
     );
-    s += "CPU   LIVE KiB  SLABS  EMPTY  CACHED KiB  IN TRANSIT  OUTBOX  SENT AWAY    ALLOCS\n";
+    s += "CPU   LIVE KiB  SLABS  EMPTY  CACHED KiB  MAGAZINES KiB  IN TRANSIT  OUTBOX  SENT AWAY    ALLOCS\n";
     for (n, c) in d.cpus.iter().enumerate().take(smp::online()) {
         let cached = c.held_bytes().saturating_sub(c.live_bytes);
         let _ = writeln!(
             s,
-            "{n:<5} {:<9} {:<6} {:<6} {:<11} {:<11} {:<7} {:<11} {}",
+            "{n:<5} {:<9} {:<6} {:<6} {:<11} {:<14} {:<11} {:<7} {:<11} {}",
             c.live_bytes >> 10,
             c.slabs,
             c.empty_slabs,
             cached >> 10,
+            c.magazine_bytes >> 10,
             c.in_transit,
             c.outbox,
             c.remote_frees,
