@@ -4,8 +4,9 @@
 //!
 //! Each CPU taking part spawns tasks in batches of 32 and awaits them (a
 //! task's allocation, its run, its completion, its free), for 1 CPU, 2
-//! CPUs and every CPU, each heap in turn, in alternating rounds; the best
-//! round of each counts.
+//! CPUs and every CPU, each heap in turn, in alternating rounds (each
+//! workload at every CPU count back to back); the best round of each
+//! counts.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -21,7 +22,7 @@ use super::ns;
 
 const PER_CPU: usize = 32768;
 const BATCH: usize = 32;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 9;
 
 /// Spawns+completes `PER_CPU` tasks here, in batches.
 async fn spawn_here() {
@@ -127,9 +128,12 @@ pub(crate) async fn heap_bench() -> String {
         (false, Work::Compute),
         (false, Work::Clock),
     ];
+    // Each workload at each CPU count back to back: how fast this machine's
+    // (virtual) CPUs are moves for seconds at a time, so the runs a
+    // scaling figure compares should be close together.
     for _ in 0..ROUNDS {
-        for (row, &cpus) in counts.iter().enumerate() {
-            for (col, (page_only, work)) in runs.into_iter().enumerate() {
+        for (col, (page_only, work)) in runs.into_iter().enumerate() {
+            for (row, &cpus) in counts.iter().enumerate() {
                 let r = spawns_per_second(cpus, page_only, work).await;
                 best[row][col] = best[row][col].max(r);
             }
