@@ -52,6 +52,17 @@ fn every_command_over_serial_on_4_cpus() {
     }
     assert!(out.has_line("cpus: 4 online, listed from cpu2"), "`on 2 cpus` ran on cpu2\n{log}");
 
+    let mem = lines_after(&out, "odonata> mem");
+    assert!(mem[0].starts_with("frames: ") && mem[0].contains(" KiB used, "), "{log}");
+    assert!(mem[1].starts_with("CPU") && mem[1].contains("MAGAZINES KiB") && mem[1].contains("IN TRANSIT"), "{log}");
+    for n in 0..4u64 {
+        // CPU, live KiB, slabs, empty, cached KiB, magazines KiB, in transit,
+        // outbox, sent away, allocations.
+        let row: Vec<u64> = mem[2 + n as usize].split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        assert!(row.len() == 10 && row[0] == n && row[2] > 0 && row[9] > 0, "cpu{n}'s heap row\n{log}");
+    }
+    assert!(mem[6].starts_with("page level: ") && mem[6].contains("fragmentation"), "{log}");
+
     let tokens = lines_after(&out, "odonata> tokens");
     assert_eq!(tokens.first().copied(), Some("TOKEN              STATE  COLLISIONS"), "{log}");
 
