@@ -36,8 +36,10 @@ trait Contender: Sync {
     fn free(&self, p: *mut u8, l: Layout);
 }
 
-/// A contender's workloads, each compiled for it (its calls are direct,
-/// as a global allocator's are), behind one virtual call per run.
+/// A contender's workloads, each compiled for it, behind one virtual call
+/// per run; each allocation and free is one out-of-line call, as a global
+/// allocator's are (`__rust_alloc`), so no contender is inlined into the
+/// workload's loop.
 trait Run: Sync {
     fn name(&self) -> &'static str;
     fn enter(&self, cpu: usize);
@@ -88,9 +90,11 @@ impl Contender for Ours {
     fn between_tasks(&self) {
         self.0.reclaim();
     }
+    #[inline(never)]
     fn alloc(&self, l: Layout) -> *mut u8 {
         self.0.allocate(l)
     }
+    #[inline(never)]
     fn free(&self, p: *mut u8, l: Layout) {
         // SAFETY: the workloads free each block once, with its layout.
         unsafe { self.0.free(p, l) }
@@ -102,9 +106,11 @@ impl Named for TalcLocked {
 }
 
 impl Contender for TalcLocked {
+    #[inline(never)]
     fn alloc(&self, l: Layout) -> *mut u8 {
         slaballoc::Backing::alloc(self.0, l)
     }
+    #[inline(never)]
     fn free(&self, p: *mut u8, l: Layout) {
         // SAFETY: as above.
         unsafe { slaballoc::Backing::dealloc(self.0, p, l) }
@@ -116,10 +122,12 @@ impl Named for Sys {
 }
 
 impl Contender for Sys {
+    #[inline(never)]
     fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: non-zero sizes only.
         unsafe { System.alloc(l) }
     }
+    #[inline(never)]
     fn free(&self, p: *mut u8, l: Layout) {
         // SAFETY: as above.
         unsafe { System.dealloc(p, l) }
@@ -131,10 +139,12 @@ impl Named for Mi {
 }
 
 impl Contender for Mi {
+    #[inline(never)]
     fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: non-zero sizes only.
         unsafe { self.0.alloc(l) }
     }
+    #[inline(never)]
     fn free(&self, p: *mut u8, l: Layout) {
         // SAFETY: as above.
         unsafe { self.0.dealloc(p, l) }

@@ -52,10 +52,6 @@ impl Counter {
         self.0.store(self.0.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 
-    fn get_at(counters: &[Counter]) -> impl Iterator<Item = u64> + '_ {
-        counters.iter().map(Counter::get)
-    }
-
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -66,8 +62,6 @@ impl Counter {
 /// are worked out when asked for.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    pub(crate) allocs: [Counter; class::COUNT],
-    pub(crate) frees: [Counter; class::COUNT],
     pub(crate) slabs: Counter,
     pub(crate) empty_slabs: Counter,
     /// Frees this CPU sent to other CPUs' lists from task context.
@@ -89,14 +83,34 @@ pub(crate) enum Fail {
     WrittenAfterFree(*mut u8),
 }
 
+/// One class's share of a CPU's cache: its magazine, its list of slabs
+/// with room and its counters, together in 256 bytes, so that an operation
+/// finds them all from one address (the CPU's plus the class shifted).
+#[repr(C, align(256))]
+pub(crate) struct ClassCache {
+    mag: Magazine,
+    partial: Cell<*mut Slab>,
+    allocs: Counter,
+    frees: Counter,
+}
+
+impl ClassCache {
+    const fn new(size: u32) -> Self {
+        Self { mag: Magazine::new(size), partial: Cell::new(ptr::null_mut()), allocs: Counter::new(), frees: Counter::new() }
+    }
+}
+
 /// One CPU's slabs and lists.
-#[repr(align(128))]
+#[repr(align(256))]
 pub(crate) struct CpuCache {
-    mags: [Magazine; class::COUNT],
-    partial: [Cell<*mut Slab>; class::COUNT],
+    classes: [ClassCache; class::COUNT],
     empty: Cell<*mut Slab>,
     empty_count: Cell<u32>,
     pub(crate) remote: RemoteList,
+    /// Remote frees taken off `remote` and not yet walked home (a
+    /// [`crate::remote::Batch`] kept raw), and how many of that take were.
+    pub(crate) homing: Cell<*mut u8>,
+    pub(crate) homed: Cell<usize>,
     pub(crate) outbox: Outbox,
     pub(crate) counters: Counters,
 }
@@ -104,15 +118,22 @@ pub(crate) struct CpuCache {
 impl CpuCache {
     pub(crate) const fn new() -> Self {
         Self {
-            mags: Magazine::all(),
-            partial: [const { Cell::new(ptr::null_mut()) }; class::COUNT],
+            classes: {
+                let mut all = [const { ClassCache::new(16) }; class::COUNT];
+                let mut i = 0;
+                while i < class::COUNT {
+                    all[i] = ClassCache::new(class::SIZES[i]);
+                    i += 1;
+                }
+                all
+            },
             empty: Cell::new(ptr::null_mut()),
             empty_count: Cell::new(0),
             remote: RemoteList::new(),
+            homing: Cell::new(ptr::null_mut()),
+            homed: Cell::new(0),
             outbox: Outbox::new(),
             counters: Counters {
-                allocs: [const { Counter::new() }; class::COUNT],
-                frees: [const { Counter::new() }; class::COUNT],
                 slabs: Counter::new(),
                 empty_slabs: Counter::new(),
                 remote_frees: Counter::new(),
@@ -128,15 +149,15 @@ impl CpuCache {
     #[inline]
     pub(crate) unsafe fn alloc<B: Backing>(&self, class: Class, pages: &PageLevel<B>, me: usize) -> Result<*mut u8, Fail> {
         // SAFETY: on the owner, in task context.
-        match unsafe { self.mags[class.index()].pop() } {
+        match unsafe { self.classes[class.index()].mag.pop() } {
             Popped::Block(p) => {
-                self.counters.allocs[class.index()].add(1);
+                self.classes[class.index()].allocs.add(1);
                 return Ok(p);
             }
             Popped::Corrupted(p) => return Err(Fail::WrittenAfterFree(p)),
             Popped::Empty => {}
         }
-        let mut slab = self.partial[class.index()].get();
+        let mut slab = self.classes[class.index()].partial.get();
         if slab.is_null() {
             // SAFETY: forwarded.
             slab = unsafe { self.refill(class, pages, me) }.ok_or(Fail::OutOfMemory)?;
@@ -150,7 +171,7 @@ impl CpuCache {
             s.set_listed(Listed::Full);
         }
         let block = taken.map_err(|_| Fail::Corrupted(slab))?;
-        self.counters.allocs[class.index()].add(1);
+        self.classes[class.index()].allocs.add(1);
         Ok(block)
     }
 
@@ -197,13 +218,30 @@ impl CpuCache {
         // SAFETY: the caller found `slab` formatted and owned by us; `index`
         // is `p`'s.
         unsafe { (*slab).check_free(p, index) }?;
-        self.counters.frees[class.index()].add(1);
+        self.classes[class.index()].frees.add(1);
         // SAFETY: on the owner; `p` is allocated (checked) and given up.
-        if !unsafe { self.mags[class.index()].push(p) } {
+        if !unsafe { self.classes[class.index()].mag.push(p) } {
             // SAFETY: as above.
             unsafe { self.put_back(slab, class, p) };
         }
         Ok(())
+    }
+
+    /// Takes back block `p` of `slab`, of `class`, come home from another
+    /// CPU's free (which checked it and marked it in transit): kept in the
+    /// class's magazine, or given to the slab.
+    ///
+    /// # Safety
+    /// On the owning CPU, in task context; `slab` is one of ours and of
+    /// `class`, and `p` one of its carved blocks that is live.
+    #[inline]
+    pub(crate) unsafe fn free_arrived(&self, slab: *mut Slab, class: Class, p: *mut u8) {
+        self.classes[class.index()].frees.add(1);
+        // SAFETY: on the owner; `p` is allocated and given up.
+        if !unsafe { self.classes[class.index()].mag.push(p) } {
+            // SAFETY: as above.
+            unsafe { self.put_back(slab, class, p) };
+        }
     }
 
     /// For a heap running short: gives every block in this CPU's
@@ -218,8 +256,8 @@ impl CpuCache {
         for class in Class::all() {
             // SAFETY: on the owner; each block in the magazine is live in
             // its slab, one of ours, of `class`.
-            unsafe { self.mags[class.index()].drain(|p| self.put_back(Slab::containing(p), class, p)) };
-            let mut slab = self.partial[class.index()].get();
+            unsafe { self.classes[class.index()].mag.drain(|p| self.put_back(Slab::containing(p), class, p)) };
+            let mut slab = self.classes[class.index()].partial.get();
             // SAFETY: slabs on our partial lists are ours; `next` is read
             // before the slab moves.
             while let Some(s) = unsafe { slab.as_ref() } {
@@ -235,7 +273,7 @@ impl CpuCache {
 
     /// Bytes in this CPU's magazines (any CPU may ask).
     pub(crate) fn magazine_bytes(&self) -> u64 {
-        Class::all().map(|c| u64::from(self.mags[c.index()].len()) * c.size() as u64).sum()
+        Class::all().map(|c| u64::from(self.classes[c.index()].mag.len()) * c.size() as u64).sum()
     }
 
     /// Puts live block `p` of `slab` (ours, of `class`) on its free list,
@@ -287,12 +325,15 @@ impl CpuCache {
 
     /// Allocations since boot and bytes live now (by class size).
     pub(crate) fn allocs_and_live(&self) -> (u64, u64) {
-        let c = &self.counters;
-        let allocs = Counter::get_at(&c.allocs);
-        let frees = Counter::get_at(&c.frees);
-        allocs.zip(frees).zip(class::SIZES).fold((0, 0), |(n, live), ((a, f), size)| {
+        self.classes.iter().zip(class::SIZES).fold((0, 0), |(n, live), (c, size)| {
+            let (a, f) = (c.allocs.get(), c.frees.get());
             (n + a, live + a.wrapping_sub(f) * u64::from(size))
         })
+    }
+
+    /// Frees since boot (its own and remote ones taken home).
+    pub(crate) fn frees(&self) -> u64 {
+        self.classes.iter().map(|c| c.frees.get()).sum()
     }
 
     /// Empty slabs held.
@@ -302,11 +343,11 @@ impl CpuCache {
 
     fn only_partial(&self, class: Class, slab: *mut Slab) -> bool {
         // SAFETY: `slab` is on our partial list.
-        self.partial[class.index()].get() == slab && unsafe { (*slab).owned.next.get().is_null() }
+        self.classes[class.index()].partial.get() == slab && unsafe { (*slab).owned.next.get().is_null() }
     }
 
     fn push_partial(&self, class: Class, slab: *mut Slab) {
-        let head = &self.partial[class.index()];
+        let head = &self.classes[class.index()].partial;
         // SAFETY: `slab` and the list's slabs are ours (owner-only fields).
         unsafe {
             (*slab).owned.prev.set(ptr::null_mut());
@@ -325,7 +366,7 @@ impl CpuCache {
             let (prev, next) = ((*slab).owned.prev.get(), (*slab).owned.next.get());
             match prev.as_ref() {
                 Some(p) => p.owned.next.set(next),
-                None => self.partial[class.index()].set(next),
+                None => self.classes[class.index()].partial.set(next),
             }
             if let Some(n) = next.as_ref() {
                 n.owned.prev.set(prev);
@@ -352,5 +393,15 @@ impl CpuCache {
         self.empty_count.set(self.empty_count.get() - 1);
         self.counters.empty_slabs.sub(1);
         Some(slab)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_class_s_share_of_the_cache_is_256_bytes() {
+        assert_eq!(core::mem::size_of::<ClassCache>(), 256);
     }
 }

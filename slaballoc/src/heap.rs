@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::cache::{CpuCache, Fail};
 use crate::class::Class;
 use crate::page::{Backing, Home, PageLevel};
-use crate::remote::{Chain, Pushed};
-use crate::report::{FreedBy, Misuse, Problem, Report};
+use crate::remote::{Batch, Pushed};
+use crate::report::{Misuse, Problem, Report};
 use crate::slab::{self, Slab};
 use crate::stats::{CpuStats, Stats};
 use crate::{Context, MAX_CPUS, Platform};
@@ -21,8 +21,9 @@ pub const KEEP_EMPTY: u32 = 4;
 /// from going to the page level each time.
 pub const TRIM_ABOVE: u32 = 16;
 
-/// The tag's CPU field: the top byte; the task id below it.
-const TAG_CPU_SHIFT: u32 = 56;
+/// Remote frees an allocation walks home at most (see `walk_home`).
+const WALK: usize = 1;
+
 
 /// Per-CPU slab caches over a page level. A `static` in the kernel (its
 /// `#[global_allocator]`); any number of instances on the host.
@@ -87,38 +88,20 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             && !self.page_only.load(Ordering::Relaxed)
         {
             let cache = &self.cpus[cpu];
-            if !cache.remote.is_empty() {
+            if !cache.homing.get().is_null() || !cache.remote.is_empty() {
                 // SAFETY: on `cpu`, in task context.
-                unsafe { self.take_remote(cpu) };
+                return unsafe { self.allocate_walking(cpu, class, layout) };
             }
-            let mut drained = false;
-            loop {
-                // SAFETY: `cache` is this CPU's, in task context.
-                match unsafe { cache.alloc(class, &self.pages, cpu) } {
-                    Ok(p) => return p,
-                    Err(Fail::Corrupted(slab)) => {
-                        self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size()), None)
-                    }
-                    Err(Fail::WrittenAfterFree(p)) => {
-                        self.misuse(Misuse::WrittenAfterFree, p, layout, Some(class.size()), None)
-                    }
-                    Err(Fail::OutOfMemory) if !drained => {
-                        // Blocks in this CPU's magazines may keep slabs
-                        // from being empty, hence reusable: give them back.
-                        drained = true;
-                        // SAFETY: on `cpu`, in task context.
-                        unsafe { cache.drain_magazines() };
-                    }
-                    Err(Fail::OutOfMemory) => self.fatal(Problem::OutOfMemory, layout),
-                }
-            }
+            // SAFETY: as above.
+            return unsafe { self.allocate_class(cpu, class, layout) };
         }
         let mut p = self.pages.alloc_block(layout);
         if p.is_null() {
-            // Our own magazines and empty slabs are the one reserve we may
-            // touch.
+            // Our own remote frees, magazines and empty slabs are the one
+            // reserve we may touch.
             // SAFETY: on `cpu`, in task context.
             unsafe {
+                self.take_remote(cpu);
                 self.cpus[cpu].drain_magazines();
                 self.cpus[cpu].trim(&self.pages, 0);
             }
@@ -128,6 +111,54 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             self.fatal(Problem::OutOfMemory, layout)
         }
         p
+    }
+
+    /// An allocation on a CPU with remote frees to take home: one block
+    /// of them walked home first (`walk_home`). Out of line, so that the
+    /// fast path around it keeps its registers.
+    ///
+    /// # Safety
+    /// On `cpu`, in task context.
+    #[cold]
+    #[inline(never)]
+    unsafe fn allocate_walking(&self, cpu: usize, class: Class, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            self.walk_home(cpu, WALK);
+            self.allocate_class(cpu, class, layout)
+        }
+    }
+
+    /// A block of `class` from this CPU's cache, never null.
+    ///
+    /// # Safety
+    /// On `cpu`, in task context.
+    #[inline(always)]
+    unsafe fn allocate_class(&self, cpu: usize, class: Class, layout: Layout) -> *mut u8 {
+        let cache = &self.cpus[cpu];
+        let mut drained = false;
+        loop {
+            // SAFETY: `cache` is this CPU's, in task context.
+            match unsafe { cache.alloc(class, &self.pages, cpu) } {
+                Ok(p) => return p,
+                Err(Fail::Corrupted(slab)) => {
+                    self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size()))
+                }
+                Err(Fail::WrittenAfterFree(p)) => self.misuse(Misuse::WrittenAfterFree, p, layout, Some(class.size())),
+                Err(Fail::OutOfMemory) if !drained => {
+                    // Blocks on their way home, and blocks in this CPU's
+                    // magazines, may keep slabs from being empty, hence
+                    // reusable: take them back.
+                    drained = true;
+                    // SAFETY: on `cpu`, in task context.
+                    unsafe {
+                        self.take_remote(cpu);
+                        cache.drain_magazines();
+                    }
+                }
+                Err(Fail::OutOfMemory) => self.fatal(Problem::OutOfMemory, layout),
+            }
+        }
     }
 
     /// Frees `p`; a misuse is reported and refused.
@@ -149,10 +180,10 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 let class = s.class();
                 let index = match s.index_of(p) {
                     Ok(index) => index,
-                    Err(m) => return self.misuse(m, p, layout, Some(class.size()), None),
+                    Err(m) => return self.misuse(m, p, layout, Some(class.size())),
                 };
                 if Class::for_layout(layout.size(), layout.align()) != Some(class) {
-                    return self.misuse(Misuse::WrongLayout, p, layout, Some(class.size()), None);
+                    return self.misuse(Misuse::WrongLayout, p, layout, Some(class.size()));
                 }
                 let context = self.platform.context();
                 if let Context::Task(cpu) = context
@@ -161,13 +192,14 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                     // SAFETY: on the owner, in task context; the caller
                     // gives `p` up.
                     if let Err(m) = unsafe { self.cpus[cpu].free(slab, class, p, index) } {
-                        self.misuse(m, p, layout, Some(class.size()), None);
+                        self.misuse(m, p, layout, Some(class.size()));
                     }
                     return;
                 }
-                // Past the last block: refused here, as the owner would.
-                if !s.is_block(index) {
-                    return self.misuse(Misuse::NotAllocated, p, layout, Some(class.size()), None);
+                // Never handed out (or past the last block): refused here,
+                // as the owner would.
+                if !s.carved(index) {
+                    return self.misuse(Misuse::NotAllocated, p, layout, Some(class.size()));
                 }
                 let (cpu, in_handler) = match context {
                     Context::Task(cpu) => (cpu, false),
@@ -180,55 +212,50 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             // SAFETY: `p` is inside the region.
             Home::Page => match unsafe { self.pages.free_block(p, layout) } {
                 Ok(()) => {}
-                Err(m) => self.misuse(m, p, layout, None, None),
+                Err(m) => self.misuse(m, p, layout, None),
             },
-            Home::Outside => self.misuse(Misuse::NotFromHeap, p, layout, None, None),
+            Home::Outside => self.misuse(Misuse::NotFromHeap, p, layout, None),
         }
     }
 
     /// Sends `p` home to `owner`, from `cpu`: through the outbox from task
     /// context, straight onto the owner's list from a handler. Refused if
-    /// it is free already (on its owner's list or in its magazine: it
-    /// carries its free mark), before its words are written over.
+    /// it is free already (at home, in a magazine or on a free list, or on
+    /// its way there: it carries a free or a transit mark).
     ///
     /// # Safety
-    /// `p` starts a block of `class` in a slab owned by `owner`, and is
-    /// given up by the caller.
+    /// `p` starts a carved block of `class` in a slab owned by `owner`,
+    /// and is given up by the caller.
     #[inline]
     unsafe fn free_remote(&self, cpu: usize, owner: usize, p: *mut u8, in_handler: bool, layout: Layout, class: Class) {
-        let task = self.platform.task().map_or(0, |t| t.id) & ((1 << TAG_CPU_SHIFT) - 1);
-        let tag = (cpu << TAG_CPU_SHIFT) | task as usize;
-        // Free already (on its owner's list or in its magazine): refused
-        // before its words are written over.
         // SAFETY: as promised.
-        if unsafe { slab::marked_free(p) } {
-            return self.misuse(Misuse::DoubleFree, p, layout, Some(class.size()), None);
+        if let Err(m) = unsafe { slab::mark_in_transit(p) } {
+            return self.misuse(m, p, layout, Some(class.size()));
         }
-        // SAFETY: the block is given up; two words.
-        unsafe { Chain::tag(p, tag) };
         if in_handler {
             // SAFETY: forwarded.
-            return unsafe { self.free_in_handler(cpu, owner, p, tag) };
+            return unsafe { self.free_in_handler(cpu, owner, p) };
         }
         self.cpus[cpu].counters.remote_frees.add(1);
-        // SAFETY: on `cpu`, in task context; `p` is given up, tagged.
+        // SAFETY: on `cpu`, in task context; `p` is given up, marked.
         if unsafe { self.cpus[cpu].outbox.add(owner, p) } {
             // SAFETY: as above.
             unsafe { self.send(cpu, owner) };
         }
     }
 
-    /// A handler's free of `p`, tagged: straight onto its owner's list.
+    /// A handler's free of `p`, marked in transit: straight onto its
+    /// owner's list.
     ///
     /// # Safety
     /// `p` is a slab block owned by `owner`, given up by the caller.
     #[cold]
     #[inline(never)]
-    unsafe fn free_in_handler(&self, cpu: usize, owner: usize, p: *mut u8, tag: usize) {
+    unsafe fn free_in_handler(&self, cpu: usize, owner: usize, p: *mut u8) {
         self.cpus[cpu].counters.irq_frees.fetch_add(1, Ordering::Relaxed);
         // SAFETY: slab blocks are at least 16 bytes and 16-aligned; the
-        // caller gives `p` up.
-        if unsafe { self.cpus[owner].remote.push(p, tag) } == Pushed::First {
+        // caller gives `p` up. Its second word stays its transit mark.
+        if unsafe { self.cpus[owner].remote.push(p, slab::transit_mark(p)) } == Pushed::First {
             self.platform.notify(owner);
         }
     }
@@ -246,7 +273,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         }
     }
 
-    /// Takes this CPU's remote frees home.
+    /// Takes all of this CPU's remote frees home.
     ///
     /// # Safety
     /// On `cpu`, in task context.
@@ -254,28 +281,59 @@ impl<P: Platform, B: Backing> Heap<P, B> {
     #[inline(never)]
     unsafe fn take_remote(&self, cpu: usize) {
         let cache = &self.cpus[cpu];
-        let mut n = 0;
-        for (block, tag) in cache.remote.take() {
-            n += 1;
+        while !cache.homing.get().is_null() || !cache.remote.is_empty() {
+            // SAFETY: forwarded.
+            unsafe { self.walk_home(cpu, usize::MAX) };
+        }
+    }
+
+    /// Walks up to `budget` remote frees home, taking the remote list first
+    /// if none are left from the last take. The first block of class
+    /// `want` met on the way is handed out instead (an allocation's
+    /// answer): the walk waits at each block for its line to come from the
+    /// CPU that freed it, and a few blocks per allocation let that wait
+    /// overlap with the allocating code's own work, where taking a whole
+    /// batch at once stalled on every block in turn.
+    ///
+    /// # Safety
+    /// On `cpu`, in task context.
+    #[inline(never)]
+    unsafe fn walk_home(&self, cpu: usize, budget: usize) {
+        let cache = &self.cpus[cpu];
+        let mut rest = cache.homing.get();
+        if rest.is_null() {
+            rest = cache.remote.take().into_raw();
+        }
+        // SAFETY: ours, from the list's take (or left by the last walk).
+        let mut blocks = unsafe { Batch::resume(rest) };
+        let mut walked = 0;
+        while walked < budget {
+            let Some((block, word)) = blocks.next() else { break };
+            walked += 1;
             let slab = Slab::containing(block);
-            // SAFETY: the freer checked that `block` starts a block of a
-            // formatted slab we own.
-            let (class, index) = unsafe { ((*slab).class(), (*slab).index_of(block)) };
-            // SAFETY: as above, so this is its index; we are its owner, in
-            // task context.
-            let freed = index.and_then(|index| unsafe { cache.free(slab, class, block, index) });
-            if let Err(m) = freed {
-                // A block on the list twice: its first visit home wrote its
-                // free mark over the tag, so who sent the copy is unknown.
-                let freed_by = (tag != slab::free_mark(block))
-                    .then_some(FreedBy { cpu: tag >> TAG_CPU_SHIFT, task: (tag & ((1 << TAG_CPU_SHIFT) - 1)) as u64 });
-                self.misuse(m, block, Layout::new::<()>(), Some(class.size()), freed_by);
-                // A block on the list twice may have made it a cycle: stop.
-                // What was behind it stays counted as in transit.
+            // SAFETY: the freer checked that `block` starts a carved block
+            // of a formatted slab we own, and marked it in transit.
+            let class = unsafe { (*slab).class() };
+            if word != slab::transit_mark(block) {
+                // Written over on its way (a write after free), or on the
+                // list twice: it stays live in its slab, never handed out.
+                // Whatever it links to is not to be trusted: the rest of
+                // the take is dropped, counted as in transit for good.
+                self.misuse(Misuse::WrittenAfterFree, block, None, Some(class.size()));
+                blocks = Batch::default();
                 break;
             }
+            // SAFETY: as above; we are its owner, in task context.
+            unsafe { cache.free_arrived(slab, class, block) };
         }
-        cache.remote.taken(n);
+        let rest = blocks.into_raw();
+        cache.homing.set(rest);
+        if rest.is_null() {
+            cache.remote.taken(cache.homed.get() + walked);
+            cache.homed.set(0);
+        } else {
+            cache.homed.set(cache.homed.get() + walked);
+        }
     }
 
     /// What the running CPU's loop calls between tasks: sends its outbox,
@@ -293,7 +351,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 unsafe { self.send(cpu, owner) };
             }
         }
-        if !cache.remote.is_empty() {
+        if !cache.homing.get().is_null() || !cache.remote.is_empty() {
             // SAFETY: on `cpu`, in task context.
             unsafe { self.take_remote(cpu) };
         }
@@ -311,7 +369,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
     pub fn has_pending(&self) -> bool {
         let Context::Task(cpu) = self.platform.context() else { return false };
         let cache = &self.cpus[cpu];
-        !cache.remote.is_empty() || cache.outbox.pending() != 0
+        !cache.remote.is_empty() || !cache.homing.get().is_null() || cache.outbox.pending() != 0
     }
 
     /// One CPU's figures.
@@ -321,7 +379,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         let (allocs, live_bytes) = cache.allocs_and_live();
         CpuStats {
             allocs,
-            frees: c.frees.iter().map(|f| f.get()).sum(),
+            frees: cache.frees(),
             live_bytes,
             slabs: c.slabs.get(),
             empty_slabs: c.empty_slabs.get(),
@@ -341,25 +399,26 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         }
     }
 
-    fn report(&self, problem: Problem, ptr: *mut u8, layout: Layout, class_size: Option<usize>, freed_by: Option<FreedBy>) -> Report {
+    fn report(&self, problem: Problem, ptr: *mut u8, layout: Option<Layout>, class_size: Option<usize>) -> Report {
         let cpu = match self.platform.context() {
             Context::Task(cpu) | Context::Interrupt { cpu, .. } => cpu,
         };
-        let (size, align) = if freed_by.is_some() { (0, 0) } else { (layout.size(), layout.align()) };
-        Report { problem, ptr: ptr as usize, size, align, class_size, cpu, task: self.platform.task(), freed_by }
+        let (size, align) = layout.map_or((0, 0), |l| (l.size(), l.align()));
+        Report { problem, ptr: ptr as usize, size, align, class_size, cpu, task: self.platform.task() }
     }
 
+    /// Reports a misuse (with the free's layout, when a free found it).
     #[cold]
     #[inline(never)]
-    fn misuse(&self, m: Misuse, ptr: *mut u8, layout: Layout, class_size: Option<usize>, freed_by: Option<FreedBy>) {
+    fn misuse(&self, m: Misuse, ptr: *mut u8, layout: impl Into<Option<Layout>>, class_size: Option<usize>) {
         self.misuse.fetch_add(1, Ordering::Relaxed);
-        self.platform.report(&self.report(Problem::Misuse(m), ptr, layout, class_size, freed_by));
+        self.platform.report(&self.report(Problem::Misuse(m), ptr, layout.into(), class_size));
     }
 
     #[cold]
     #[inline(never)]
     fn fatal(&self, problem: Problem, layout: Layout) -> ! {
-        let report = self.report(problem, ptr::null_mut(), layout, None, None);
+        let report = self.report(problem, ptr::null_mut(), Some(layout), None);
         self.platform.fatal(&report, &self.stats())
     }
 }
@@ -393,7 +452,7 @@ unsafe impl<P: Platform, B: Backing> GlobalAlloc for Heap<P, B> {
                 Ok(q) if !q.is_null() => return q,
                 Ok(_) => {}
                 Err(m) => {
-                    self.misuse(m, ptr, layout, None, None);
+                    self.misuse(m, ptr, layout, None);
                     return ptr::null_mut();
                 }
             }

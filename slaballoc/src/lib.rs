@@ -6,7 +6,7 @@
 //! - **Slabs** (`slab.rs`): 32 KiB, aligned to their size, one class each,
 //!   owned by one CPU; header in front; a free block carries its link and a
 //!   free mark.
-//! - **Magazines** (`magazine.rs`): per CPU and class, a stack of up to 16
+//! - **Magazines** (`magazine.rs`): per CPU and class, a stack of up to 28
 //!   blocks the CPU freed (8 KiB at most), handed out again before any slab
 //!   is touched; an empty one sends the allocation to a slab, a full one
 //!   the free.
@@ -18,9 +18,13 @@
 //!   interrupt handler, is pushed onto its owner's lock-free list (one
 //!   compare-exchange), in batches of up to 32 per owner gathered in the
 //!   freeing CPU's outbox (`outbox.rs`); the first push onto an empty list
-//!   tells the owner ([`Platform::notify`]). The owner takes the whole list back when it
-//!   next allocates (one load says whether there is anything) or when its
-//!   loop calls [`Heap::reclaim`] (which also sends the CPU's own outbox).
+//!   tells the owner ([`Platform::notify`]). A block on its way carries a
+//!   transit mark, so a second free of it, anywhere, is refused where it
+//!   happens. The owner takes the whole list off when it next allocates
+//!   (one load says whether there is anything) and walks it home one block
+//!   per allocation, each wait for a block's line overlapping the
+//!   allocating code's own work; its loop's [`Heap::reclaim`] takes the
+//!   rest home (and sends the CPU's own outbox).
 //! - **Page level** (`page.rs`): slabs and blocks over 4 KiB come from a
 //!   [`Backing`] allocator over one region (talc behind its lock in the
 //!   kernel), off the fast path. Empty slabs go back to it past a
@@ -41,11 +45,12 @@
 //! Always, since each check is a load or two: a free of a pointer outside
 //! the heap, of one that does not start a block, of a block not allocated
 //! now (double free: a free block, in a magazine or on a slab's list,
-//! carries a free mark, so the owner's free and another CPU's both find
-//! it; two frees of a block while it travels home are caught when the
-//! second copy arrives), with a layout naming another class; a free list
-//! whose link points out of its slab, or a free block that lost its mark
-//! (written after free), found as it is handed out again. Each is reported
+//! carries a free mark, and one on its way home a transit mark, which the
+//! owner's free and another CPU's both look for; another CPU's free marks
+//! the block with one swap, so two at once cannot both pass), with a
+//! layout naming another class; a free list whose link points out of its
+//! slab, or a free block that lost its mark (written after free), found
+//! before it is handed out again. Each is reported
 //! and the operation refused, so the heap stays consistent. Out of memory
 //! is fatal and reports the request, the CPU, the task and the heap.
 
@@ -78,7 +83,7 @@ pub use heap::{Heap, KEEP_EMPTY, TRIM_ABOVE};
 #[cfg(not(loom))]
 pub use page::{Backing, BackingUsage, PageUsage, TalcBacking};
 #[cfg(not(loom))]
-pub use report::{FreedBy, Misuse, Problem, Report, TaskRef};
+pub use report::{Misuse, Problem, Report, TaskRef};
 #[cfg(not(loom))]
 pub use slab::SLAB_SIZE;
 #[cfg(not(loom))]

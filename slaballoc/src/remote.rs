@@ -6,12 +6,14 @@
 //! always all at once:
 //! 1. A freeing CPU pushes a chain of blocks it has linked itself (one
 //!    block, or a batch it gathered for this owner: see `heap.rs`), each
-//!    with its second word saying who freed it, for reports. It points the
+//!    with a second word of its choosing (the heap writes the block's
+//!    transit mark there, `slab.rs`). It points the
 //!    chain's last block at the head it read and publishes the chain's
 //!    first block with a compare-exchange (release: the owner that takes
 //!    the list sees every word). It retries if another push won.
 //! 2. The owner takes the whole list with one swap to null (acquire) and
-//!    walks it; nobody else ever unlinks, so a block cannot vanish from
+//!    walks it, now or later (the heap walks one block per allocation:
+//!    [`Batch::into_raw`] keeps the rest); nobody else ever unlinks, so a block cannot vanish from
 //!    under a pusher and ABA is harmless: a head that went A -> null -> A
 //!    while a pusher was preparing is still the right next link for it.
 //! 3. The push that finds the list empty returns [`Pushed::First`]: the
@@ -27,7 +29,7 @@
 //!    both sides as the IPI queues' idle protocol).
 //!
 //! The count of blocks in transit is kept beside it for statistics: raised
-//! before the push, lowered by the owner after the walk.
+//! before the push, lowered by the owner once it has walked a whole take.
 //!
 //! Model-checked with loom (`tests/loom.rs`).
 
@@ -160,6 +162,30 @@ impl Chain {
 /// at once.
 #[derive(Debug)]
 pub struct Batch(*mut u8);
+
+impl Default for Batch {
+    /// No blocks.
+    fn default() -> Self {
+        Batch(ptr::null_mut())
+    }
+}
+
+impl Batch {
+    /// The blocks not yet yielded, as the chain's first block (null: none),
+    /// to be kept and walked on later with [`Batch::resume`].
+    pub fn into_raw(self) -> *mut u8 {
+        self.0
+    }
+
+    /// Walks on from what [`Batch::into_raw`] gave.
+    ///
+    /// # Safety
+    /// `first` came from `into_raw` of a batch of this list's owner, which
+    /// is the caller, and has not been resumed since.
+    pub unsafe fn resume(first: *mut u8) -> Batch {
+        Batch(first)
+    }
+}
 
 impl Iterator for Batch {
     type Item = (*mut u8, usize);

@@ -20,9 +20,9 @@ pub enum Misuse {
     /// A free block's link pointed outside its slab: something wrote to
     /// the block after it was freed. The slab's free list was dropped.
     FreeListCorrupted,
-    /// A block in a magazine lost its free mark: something wrote to it
-    /// after it was freed. Found as it was about to be handed out again;
-    /// the block was dropped.
+    /// A free block lost its mark (in a magazine, or on its way home from
+    /// another CPU's free): something wrote to it after it was freed.
+    /// Found before it was handed out again; the block was dropped.
     WrittenAfterFree,
 }
 
@@ -51,15 +51,6 @@ pub struct TaskRef {
     pub name: Option<&'static str>,
 }
 
-/// Who freed a block that came home through a remote list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FreedBy {
-    /// The CPU the free ran on.
-    pub cpu: usize,
-    /// The task that ran it (0: none).
-    pub task: u64,
-}
-
 /// One report.
 #[derive(Clone, Copy, Debug)]
 pub struct Report {
@@ -77,8 +68,6 @@ pub struct Report {
     pub cpu: usize,
     /// The task running there, if any.
     pub task: Option<TaskRef>,
-    /// For a problem found while taking back remote frees: who freed it.
-    pub freed_by: Option<FreedBy>,
 }
 
 impl fmt::Display for Misuse {
@@ -89,7 +78,7 @@ impl fmt::Display for Misuse {
             Misuse::NotFromHeap => "free of a pointer outside the heap",
             Misuse::WrongLayout => "free with a layout that does not match the block",
             Misuse::FreeListCorrupted => "free list corrupted (a block was written after it was freed)",
-            Misuse::WrittenAfterFree => "a free block was written after it was freed (found as it was handed out again; dropped)",
+            Misuse::WrittenAfterFree => "a free block was written after it was freed (found before it was handed out again; dropped)",
         })
     }
 }
@@ -117,12 +106,6 @@ impl fmt::Display for Report {
             Some(TaskRef { id, name: Some(name) }) => write!(f, " in task {id} '{name}'")?,
             Some(TaskRef { id, name: None }) => write!(f, " in task {id}")?,
             None => {}
-        }
-        if let Some(by) = self.freed_by {
-            write!(f, ", freed on cpu{}", by.cpu)?;
-            if by.task != 0 {
-                write!(f, " by task {}", by.task)?;
-            }
         }
         Ok(())
     }

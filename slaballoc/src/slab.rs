@@ -24,19 +24,22 @@
 //! a double free. The mark lives in the block's own cache line, which the
 //! free writes anyway (an earlier version kept a live bitmap in the header
 //! instead: one more line and read-modify-write per operation, a fifth of
-//! the fast path). What it cannot see: a double free of a block that was
+//! the fast path). A block freed on a CPU that does not own it carries a
+//! **transit mark** instead (the free mark's constant with its low bit
+//! flipped) until it is home: a free that finds either mark is a double
+//! free. What it cannot see: a double free of a block that was
 //! written after its first free, over its mark, while another block of its
 //! slab is live (with none live, the free is refused; a block in a magazine
 //! counts as live); the allocation that would hand that block out finds
 //! the mark gone and drops it (a magazine's copy: the first of the two
 //! allocations cleared the mark) or the free list, as corrupted (as for a
-//! broken link). A free from another CPU looks
-//! for the mark too, before it overwrites the block's words with its own
-//! link and tag; a block freed twice while in transit is caught when it
-//! gets home, where its first arrival marked it.
+//! broken link). A free from another CPU sets the transit mark with one
+//! swap, which tells it whether either mark was there: two such frees of
+//! one block, even at the same moment, cannot both pass.
 
 use core::cell::Cell;
 use core::ptr;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::class::Class;
 use crate::report::Misuse;
@@ -50,6 +53,11 @@ const KEY: usize = 0x51ab_a11c_0de5_1ab5;
 
 /// Mixed with a free block's address for its free mark.
 const FREE: usize = 0xf4ee_b10c_0dd5_eed5;
+
+/// Mixed with a block's address while it travels home: the free mark's
+/// constant with its low bit flipped, so one compare tells a block that is
+/// free, here or on its way, from one that is live.
+const TRANSIT: usize = FREE ^ 1;
 
 /// Which of its owner's lists a slab is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +92,9 @@ pub(crate) struct Slab {
 pub(crate) struct Owned {
     /// The first free block; the header's address when there is none.
     free: Cell<*mut u8>,
-    bump: Cell<u32>,
+    /// Blocks ever carved. Written by the owner only (loads and stores); an
+    /// atomic so that another CPU freeing a block may read it.
+    bump: AtomicU32,
     live: Cell<u32>,
     listed: Cell<Listed>,
     pub(crate) prev: Cell<*mut Slab>,
@@ -95,6 +105,42 @@ pub(crate) struct Owned {
 #[inline]
 pub(crate) fn free_mark(p: *mut u8) -> usize {
     p as usize ^ FREE
+}
+
+/// What a block's second word holds on its way home from another CPU's
+/// free, until its owner takes it back.
+#[inline]
+pub(crate) fn transit_mark(p: *mut u8) -> usize {
+    p as usize ^ TRANSIT
+}
+
+/// Marks `p`, freed on a CPU that does not own it, as on its way home:
+/// `Err` (and the word unchanged) if it is free already, at home or on
+/// its way there. One swap, so two CPUs freeing the same block at once
+/// cannot both pass, and the block's line comes to this CPU once, for
+/// writing.
+///
+/// # Safety
+/// As [`marked_free`].
+#[inline]
+pub(crate) unsafe fn mark_in_transit(p: *mut u8) -> Result<(), Misuse> {
+    // SAFETY: per the contract, an aligned word that no one else writes in
+    // a correct program; atomic only for the race a double free makes.
+    let word = unsafe { AtomicUsize::from_ptr(p.cast::<usize>().add(1)) };
+    let old = word.swap(transit_mark(p), Ordering::Relaxed);
+    if free_or_in_transit(p, old) {
+        word.store(old, Ordering::Relaxed);
+        return Err(Misuse::DoubleFree);
+    }
+    Ok(())
+}
+
+/// Whether `word`, `p`'s second word, is its free or its transit mark
+/// (they differ in the low bit only, which is set in `FREE`).
+#[inline]
+fn free_or_in_transit(p: *mut u8, word: usize) -> bool {
+    const { assert!(FREE & 1 == 1 && TRANSIT == FREE ^ 1) };
+    (word ^ p as usize) | 1 == FREE
 }
 
 /// Whether `p`'s second word is its free mark: it is on its slab's free
@@ -143,7 +189,7 @@ impl Slab {
             recip: (1u64 << 32) / size as u64 + 1,
             owned: Owned {
                 free: Cell::new(base),
-                bump: Cell::new(0),
+                bump: AtomicU32::new(0),
                 live: Cell::new(0),
                 listed: Cell::new(Listed::Empty),
                 prev: Cell::new(ptr::null_mut()),
@@ -194,11 +240,13 @@ impl Slab {
         Ok(index)
     }
 
-    /// Whether `index`, from [`Self::index_of`], is a block of the slab
-    /// (carved or not).
+    /// Whether block `index`, from [`Self::index_of`], was ever handed
+    /// out. Any CPU holding a block of the slab may ask: `bump` only grows
+    /// while the slab is formatted, and a CPU that was given a block saw
+    /// the store that carved it (the block's hand-over orders it).
     #[inline]
-    pub(crate) fn is_block(&self, index: Index) -> bool {
-        index < self.capacity as usize
+    pub(crate) fn carved(&self, index: Index) -> bool {
+        index < self.owned.bump.load(Ordering::Relaxed) as usize
     }
 
     // --- Owner only from here on. ---
@@ -214,7 +262,7 @@ impl Slab {
     /// blocks live than the slab holds".
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
-        self.owned.free.get() != ptr::from_ref(self).cast_mut().cast() || self.owned.bump.get() < self.capacity
+        self.owned.free.get() != ptr::from_ref(self).cast_mut().cast() || self.owned.bump.load(Ordering::Relaxed) < self.capacity
     }
 
     pub(crate) fn listed(&self) -> Listed {
@@ -238,8 +286,8 @@ impl Slab {
         let base = ptr::from_ref(self) as usize;
         let head = self.owned.free.get();
         let block = if head as usize == base {
-            let n = self.owned.bump.get();
-            self.owned.bump.set(n + 1);
+            let n = self.owned.bump.load(Ordering::Relaxed);
+            self.owned.bump.store(n + 1, Ordering::Relaxed);
             (base + self.first as usize + n as usize * self.size as usize) as *mut u8
         } else {
             // SAFETY: `head` is a free block of this slab; its words are the
@@ -270,12 +318,14 @@ impl Slab {
     /// up `p` (it is no longer used by anyone, if it was allocated).
     #[inline]
     pub(crate) unsafe fn check_free(&self, p: *mut u8, index: Index) -> Result<(), Misuse> {
-        if index >= self.owned.bump.get() as usize {
+        if !self.carved(index) {
             return Err(Misuse::NotAllocated);
         }
         // SAFETY: a block of this slab, which the caller gave up.
-        // (No block live: a double free whose mark was written over.)
-        if unsafe { marked_free(p) } || self.owned.live.get() == 0 {
+        let word = unsafe { p.cast::<usize>().add(1).read() };
+        // Free here, or on its way home from another CPU's free. (No block
+        // live: a double free whose mark was written over.)
+        if free_or_in_transit(p, word) || self.owned.live.get() == 0 {
             return Err(Misuse::DoubleFree);
         }
         Ok(())

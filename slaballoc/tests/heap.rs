@@ -153,7 +153,9 @@ fn a_free_of_a_block_never_carved_is_refused_on_the_owner_and_from_another_cpu()
     for r in &reports {
         assert!(r.starts_with("heap: free of a pointer the heap never handed out"), "{r}");
     }
-    assert!(reports[3].ends_with("freed on cpu1 by task 7"), "{}", reports[3]);
+    // Another CPU's frees are refused there, naming it: it can read how
+    // far the slab was carved.
+    assert!(reports[2].ends_with("on cpu1 in task 7 'test'") && reports[3].ends_with("on cpu1 in task 7 'test'"), "{reports:#?}");
     // Nothing else changed: the one block live comes back.
     free(h, a, l);
     assert_eq!(h.stats().used(), 0);
@@ -188,14 +190,52 @@ fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch()
     assert_eq!(before.cpus[1].remote_frees, 100);
     assert_eq!(before.used(), used, "in transit still counts as used");
     assert_eq!(h.platform().notified[0].load(std::sync::atomic::Ordering::Relaxed), 1);
-    // The owner's next allocation takes them home (and reuses the last one).
+    // The owner's next allocation takes the list and hands out the first
+    // block of its class it meets; the rest waits for more allocations or
+    // for the owner's loop.
     let again = h.allocate(l);
+    assert!(blocks.contains(&(again as usize)));
+    assert!(h.has_pending(), "the rest is still on its way home");
+    h.reclaim();
     let after = h.stats();
     assert_eq!(after.cpus[0].in_transit, 0);
     assert!(!h.has_pending());
     assert_eq!(after.used(), 256);
-    assert!(blocks.contains(&(again as usize)));
     free(h, again, l);
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
+fn remote_frees_walk_home_one_per_allocation_and_the_rest_from_the_loop() {
+    let h = heap(8 * MIB);
+    become_cpu(0, 0);
+    let (l, other) = (layout(64, 8), layout(512, 8));
+    let blocks: Vec<usize> = (0..10).map(|_| h.allocate(l) as usize).collect();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 0);
+            for &p in &blocks {
+                free(h, p as *mut u8, l);
+            }
+            h.reclaim();
+        });
+    });
+    let mut kept = Vec::new();
+    for walked in 1..=5 {
+        kept.push(h.allocate(other));
+        let s = h.stats();
+        assert_eq!(s.cpus[0].magazine_bytes, walked * 64, "walked {walked} home into the magazine");
+        assert_eq!(s.cpus[0].in_transit, 10, "counted in transit until the whole take is home");
+        assert!(h.has_pending(), "the loop must not halt with blocks on their way home");
+    }
+    h.reclaim();
+    let s = h.stats();
+    assert_eq!((s.cpus[0].magazine_bytes, s.cpus[0].in_transit), (10 * 64, 0));
+    assert!(!h.has_pending());
+    for p in kept {
+        free(h, p, other);
+    }
+    assert_eq!(h.stats().used(), 0);
     assert!(h.platform().take_reports().is_empty());
 }
 
@@ -225,7 +265,7 @@ fn a_free_on_another_cpu_of_a_block_already_free_is_caught_there() {
 }
 
 #[test]
-fn a_block_freed_twice_on_other_cpus_is_caught_when_it_gets_home() {
+fn a_block_freed_twice_on_other_cpus_is_caught_at_the_second_free() {
     let h = heap(4 * MIB);
     become_cpu(0, 0);
     let l = layout(32, 8);
@@ -245,14 +285,89 @@ fn a_block_freed_twice_on_other_cpus_is_caught_when_it_gets_home() {
             h.reclaim();
         });
     });
-    h.reclaim();
+    // The first free marked it in transit: the second is refused where it
+    // happens, naming that CPU and task, and only one copy travels.
     let reports = h.platform().take_reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].starts_with("heap: double free"), "{}", reports[0]);
-    // Its first visit home marked it free; the second copy's sender is
-    // not known (its tag was overwritten), so the report names no one.
-    assert!(reports[0].contains("in a slab of 32-byte blocks) on cpu0"), "{}", reports[0]);
-    assert!(!reports[0].contains("freed on cpu"), "{}", reports[0]);
+    assert!(reports[0].ends_with("in a slab of 32-byte blocks) on cpu3 in task 45 'test'"), "{}", reports[0]);
+    assert_eq!(h.stats().cpus[0].in_transit, 1);
+    h.reclaim();
+    assert_eq!((h.stats().cpus[0].in_transit, h.stats().used()), (0, 0));
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
+fn a_block_freed_twice_on_other_cpus_is_never_handed_out_twice_by_allocations_walking_it_home() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(32, 8);
+    let addr = h.allocate(l) as usize;
+    for (cpu, task) in [(2, 44), (3, 45)] {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                become_cpu(cpu, task);
+                free(h, addr as *mut u8, l);
+                h.reclaim();
+            });
+        });
+    }
+    let got: Vec<usize> = (0..8).map(|_| h.allocate(l) as usize).collect();
+    let mut unique = got.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "a block handed out twice: {got:x?}");
+    let reports = h.platform().take_reports();
+    assert!(reports.len() == 1 && reports[0].starts_with("heap: double free"), "{reports:?}");
+}
+
+#[test]
+fn a_free_on_the_owner_of_a_block_on_its_way_home_is_a_double_free() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(48, 8);
+    let addr = h.allocate(l) as usize;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 0);
+            free(h, addr as *mut u8, l);
+        });
+    });
+    // Still in cpu1's outbox: the owner's free finds its transit mark.
+    free(h, addr as *mut u8, l);
+    let reports = h.platform().take_reports();
+    assert!(reports.len() == 1 && reports[0].starts_with("heap: double free"), "{reports:?}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 0);
+            h.reclaim();
+        });
+    });
+    h.reclaim();
+    assert_eq!(h.stats().used(), 0);
+    assert!(h.platform().take_reports().is_empty());
+}
+
+#[test]
+fn a_block_written_on_its_way_home_is_dropped_and_reported_when_it_arrives() {
+    let h = heap(4 * MIB);
+    become_cpu(0, 0);
+    let l = layout(64, 8);
+    let addr = h.allocate(l) as usize;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(1, 0);
+            free(h, addr as *mut u8, l);
+            h.reclaim();
+        });
+    });
+    // SAFETY: deliberately wrong: a write after free, over the whole block,
+    // while it travels (its link becomes null: the end of the chain).
+    unsafe { (addr as *mut u8).write_bytes(0, 64) };
+    let got: Vec<usize> = (0..4).map(|_| h.allocate(l) as usize).collect();
+    assert!(!got.contains(&addr), "the block was dropped, not handed out");
+    let reports = h.platform().take_reports();
+    assert!(reports.len() == 1 && reports[0].starts_with("heap: a free block was written after it was freed"), "{reports:?}");
 }
 
 #[test]
@@ -352,7 +467,7 @@ fn empty_slabs_go_back_past_the_hysteresis_from_reclaim_never_from_free() {
     free(h, other, layout(24, 8));
 }
 
-/// Fills the magazine of `l`'s class (16 blocks for classes up to 512
+/// Fills the magazine of `l`'s class (28 blocks for classes up to 288
 /// bytes), so that the next frees of the class go to their slabs' free
 /// lists. Returns the blocks, to be handed out again first.
 fn fill_magazine(h: &HostHeap, l: Layout, n: usize) -> Vec<*mut u8> {
@@ -371,12 +486,12 @@ fn a_write_after_free_into_a_free_list_link_is_caught_and_the_list_dropped() {
     let l = layout(64, 8);
     let a = h.allocate(l);
     let b = h.allocate(l);
-    let kept = fill_magazine(h, l, 16);
+    let kept = fill_magazine(h, l, 28);
     free(h, b, l);
     free(h, a, l);
     // SAFETY: deliberately wrong: a write after free, into the link.
     unsafe { a.cast::<usize>().write(0xdead_0000) };
-    let again: Vec<_> = (0..16).map(|_| h.allocate(l)).collect();
+    let again: Vec<_> = (0..28).map(|_| h.allocate(l)).collect();
     assert!(again.iter().rev().eq(kept.iter()), "the magazine first, last in first out");
     let x = h.allocate(l);
     let y = h.allocate(l);
@@ -413,13 +528,13 @@ fn a_write_after_free_over_the_mark_is_caught_and_a_later_double_free_cannot_cor
     let l = layout(48, 8);
     let c = h.allocate(l);
     let _kept = h.allocate(l);
-    fill_magazine(h, l, 16);
+    fill_magazine(h, l, 28);
     free(h, c, l);
     // SAFETY: as above.
     unsafe { c.write_bytes(0, 48) };
     free(h, c, l);
     assert!(h.platform().take_reports().is_empty());
-    let _from_magazine: Vec<_> = (0..16).map(|_| h.allocate(l)).collect();
+    let _from_magazine: Vec<_> = (0..28).map(|_| h.allocate(l)).collect();
     let (x, y) = (h.allocate(l), h.allocate(l));
     assert!(x != y);
     let reports = h.platform().take_reports();
