@@ -15,6 +15,22 @@ fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
 
+/// A fresh heap of `size` bytes, this thread standing for CPU 0 (no task).
+fn heap_on_cpu0(size: usize) -> &'static HostHeap {
+    become_cpu(0, 0);
+    heap(size)
+}
+
+/// Runs `f` on a thread standing for CPU `cpu`, running task `task`.
+fn on_cpu(cpu: usize, task: u64, f: impl FnOnce() + Send) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            become_cpu(cpu, task);
+            f();
+        });
+    });
+}
+
 fn free(h: &HostHeap, p: *mut u8, l: Layout) {
     // SAFETY: the tests give their blocks up (or check that a wrong free
     // is refused).
@@ -56,8 +72,7 @@ fn blocks_are_aligned_distinct_writable_and_all_come_back() {
 
 #[test]
 fn a_freed_block_is_reused_first() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(64, 8);
     let a = h.allocate(l);
     let _b = h.allocate(l);
@@ -126,8 +141,7 @@ fn wrong_pointers_and_layouts_are_reported_and_refused() {
 
 #[test]
 fn a_free_of_a_block_never_carved_is_refused_on_the_owner_and_from_another_cpu() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(112, 8);
     let a = h.allocate(l);
     let base = a as usize & !(SLAB_SIZE - 1);
@@ -139,13 +153,10 @@ fn a_free_of_a_block_never_carved_is_refused_on_the_owner_and_from_another_cpu()
     free(h, tail, l);
     free(h, uncarved, l);
     let (tail, uncarved) = (tail as usize, uncarved as usize);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 7);
-            free(h, tail as *mut u8, l);
-            free(h, uncarved as *mut u8, l);
-            h.reclaim();
-        });
+    on_cpu(1, 7, || {
+        free(h, tail as *mut u8, l);
+        free(h, uncarved as *mut u8, l);
+        h.reclaim();
     });
     h.reclaim();
     let reports = h.platform().take_reports();
@@ -164,24 +175,20 @@ fn a_free_of_a_block_never_carved_is_refused_on_the_owner_and_from_another_cpu()
 
 #[test]
 fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch() {
-    let h = heap(8 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(8 * MIB);
     let l = layout(256, 16);
     let blocks: Vec<usize> = (0..100).map(|_| h.allocate(l) as usize).collect();
     let used = h.stats().used();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 9);
-            for &p in &blocks {
-                free(h, p as *mut u8, l);
-            }
-            // Sent in batches of 32; the rest waits for cpu1's loop.
-            let s = h.stats();
-            assert_eq!((s.cpus[0].in_transit, s.cpus[1].outbox), (96, 4));
-            assert!(h.has_pending(), "a loop with a full outbox must not halt");
-            h.reclaim();
-            assert!(!h.has_pending(), "the outbox went home; nothing waits for cpu1");
-        });
+    on_cpu(1, 9, || {
+        for &p in &blocks {
+            free(h, p as *mut u8, l);
+        }
+        // Sent in batches of 32; the rest waits for cpu1's loop.
+        let s = h.stats();
+        assert_eq!((s.cpus[0].in_transit, s.cpus[1].outbox), (96, 4));
+        assert!(h.has_pending(), "a loop with a full outbox must not halt");
+        h.reclaim();
+        assert!(!h.has_pending(), "the outbox went home; nothing waits for cpu1");
     });
     assert!(h.has_pending(), "cpu0 has remote frees to take home");
     let before = h.stats();
@@ -207,18 +214,14 @@ fn a_block_freed_on_another_cpu_goes_home_and_its_owner_is_told_once_per_batch()
 
 #[test]
 fn remote_frees_walk_home_one_per_allocation_and_the_rest_from_the_loop() {
-    let h = heap(8 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(8 * MIB);
     let (l, other) = (layout(64, 8), layout(512, 8));
     let blocks: Vec<usize> = (0..10).map(|_| h.allocate(l) as usize).collect();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 0);
-            for &p in &blocks {
-                free(h, p as *mut u8, l);
-            }
-            h.reclaim();
-        });
+    on_cpu(1, 0, || {
+        for &p in &blocks {
+            free(h, p as *mut u8, l);
+        }
+        h.reclaim();
     });
     let mut kept = Vec::new();
     for walked in 1..=5 {
@@ -241,19 +244,15 @@ fn remote_frees_walk_home_one_per_allocation_and_the_rest_from_the_loop() {
 
 #[test]
 fn a_free_on_another_cpu_of_a_block_already_free_is_caught_there() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(32, 8);
     let a = h.allocate(l);
     free(h, a, l);
     let addr = a as usize;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(2, 44);
-            free(h, addr as *mut u8, l);
-            let s = h.stats();
-            assert_eq!((s.cpus[2].outbox, s.cpus[2].remote_frees), (0, 0), "refused, not sent");
-        });
+    on_cpu(2, 44, || {
+        free(h, addr as *mut u8, l);
+        let s = h.stats();
+        assert_eq!((s.cpus[2].outbox, s.cpus[2].remote_frees), (0, 0), "refused, not sent");
     });
     let reports = h.platform().take_reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
@@ -266,24 +265,17 @@ fn a_free_on_another_cpu_of_a_block_already_free_is_caught_there() {
 
 #[test]
 fn a_block_freed_twice_on_other_cpus_is_caught_at_the_second_free() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(32, 8);
     let addr = h.allocate(l) as usize;
     // Both frees are in transit before either reaches home.
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(2, 44);
-            free(h, addr as *mut u8, l);
-            h.reclaim();
-        });
+    on_cpu(2, 44, || {
+        free(h, addr as *mut u8, l);
+        h.reclaim();
     });
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(3, 45);
-            free(h, addr as *mut u8, l);
-            h.reclaim();
-        });
+    on_cpu(3, 45, || {
+        free(h, addr as *mut u8, l);
+        h.reclaim();
     });
     // The first free marked it in transit: the second is refused where it
     // happens, naming that CPU and task, and only one copy travels.
@@ -292,56 +284,30 @@ fn a_block_freed_twice_on_other_cpus_is_caught_at_the_second_free() {
     assert!(reports[0].starts_with("heap: double free"), "{}", reports[0]);
     assert!(reports[0].ends_with("in a slab of 32-byte blocks) on cpu3 in task 45 'test'"), "{}", reports[0]);
     assert_eq!(h.stats().cpus[0].in_transit, 1);
-    h.reclaim();
-    assert_eq!((h.stats().cpus[0].in_transit, h.stats().used()), (0, 0));
-    assert!(h.platform().take_reports().is_empty());
-}
-
-#[test]
-fn a_block_freed_twice_on_other_cpus_is_never_handed_out_twice_by_allocations_walking_it_home() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
-    let l = layout(32, 8);
-    let addr = h.allocate(l) as usize;
-    for (cpu, task) in [(2, 44), (3, 45)] {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                become_cpu(cpu, task);
-                free(h, addr as *mut u8, l);
-                h.reclaim();
-            });
-        });
-    }
+    // Allocations walk it home, once: never handed out twice.
     let got: Vec<usize> = (0..8).map(|_| h.allocate(l) as usize).collect();
     let mut unique = got.clone();
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), got.len(), "a block handed out twice: {got:x?}");
-    let reports = h.platform().take_reports();
-    assert!(reports.len() == 1 && reports[0].starts_with("heap: double free"), "{reports:?}");
+    assert_eq!(h.stats().cpus[0].in_transit, 0);
+    assert!(h.platform().take_reports().is_empty());
 }
 
 #[test]
 fn a_free_on_the_owner_of_a_block_on_its_way_home_is_a_double_free() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(48, 8);
     let addr = h.allocate(l) as usize;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 0);
-            free(h, addr as *mut u8, l);
-        });
+    on_cpu(1, 0, || {
+        free(h, addr as *mut u8, l);
     });
     // Still in cpu1's outbox: the owner's free finds its transit mark.
     free(h, addr as *mut u8, l);
     let reports = h.platform().take_reports();
     assert!(reports.len() == 1 && reports[0].starts_with("heap: double free"), "{reports:?}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 0);
-            h.reclaim();
-        });
+    on_cpu(1, 0, || {
+        h.reclaim();
     });
     h.reclaim();
     assert_eq!(h.stats().used(), 0);
@@ -350,16 +316,12 @@ fn a_free_on_the_owner_of_a_block_on_its_way_home_is_a_double_free() {
 
 #[test]
 fn a_block_written_on_its_way_home_is_dropped_and_reported_when_it_arrives() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(64, 8);
     let addr = h.allocate(l) as usize;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            become_cpu(1, 0);
-            free(h, addr as *mut u8, l);
-            h.reclaim();
-        });
+    on_cpu(1, 0, || {
+        free(h, addr as *mut u8, l);
+        h.reclaim();
     });
     // SAFETY: deliberately wrong: a write after free, over the whole block,
     // while it travels (its link becomes null: the end of the chain).
@@ -381,8 +343,7 @@ fn an_allocation_in_an_interrupt_handler_is_fatal_and_names_the_vector() {
 
 #[test]
 fn a_free_in_an_interrupt_handler_takes_the_remote_path_home() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(64, 8);
     let a = h.allocate(l);
     in_interrupt(0x30, || free(h, a, l));
@@ -443,8 +404,7 @@ fn a_heap_running_short_takes_its_magazines_back_before_it_gives_up() {
 
 #[test]
 fn empty_slabs_go_back_past_the_hysteresis_from_reclaim_never_from_free() {
-    let h = heap(16 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(16 * MIB);
     let l = layout(2048, 8);
     let per_slab = SLAB_SIZE / 2048;
     let slabs = TRIM_ABOVE as usize + 8;
@@ -481,8 +441,7 @@ fn fill_magazine(h: &HostHeap, l: Layout, n: usize) -> Vec<*mut u8> {
 
 #[test]
 fn a_write_after_free_into_a_free_list_link_is_caught_and_the_list_dropped() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(64, 8);
     let a = h.allocate(l);
     let b = h.allocate(l);
@@ -505,8 +464,7 @@ fn a_write_after_free_into_a_free_list_link_is_caught_and_the_list_dropped() {
 
 #[test]
 fn a_write_after_free_over_the_mark_is_caught_and_a_later_double_free_cannot_corrupt() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(32, 8);
     let a = h.allocate(l);
     free(h, a, l);
@@ -543,8 +501,7 @@ fn a_write_after_free_over_the_mark_is_caught_and_a_later_double_free_cannot_cor
 
 #[test]
 fn a_double_free_into_a_slab_with_no_block_live_is_caught_even_without_its_mark() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     // 4 KiB blocks: 7 to a slab, 2 in the magazine.
     let l = layout(4096, 8);
     let first: Vec<_> = (0..7).map(|_| h.allocate(l)).collect();
@@ -567,8 +524,7 @@ fn a_double_free_into_a_slab_with_no_block_live_is_caught_even_without_its_mark(
 
 #[test]
 fn page_only_mode_serves_small_blocks_from_the_page_level_and_both_kinds_go_home() {
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(40, 8);
     let cached = h.allocate(l);
     h.set_page_only(true);
@@ -584,8 +540,7 @@ fn page_only_mode_serves_small_blocks_from_the_page_level_and_both_kinds_go_home
 #[test]
 fn realloc_keeps_the_block_within_its_class_and_copies_across() {
     use std::alloc::GlobalAlloc;
-    let h = heap(4 * MIB);
-    become_cpu(0, 0);
+    let h = heap_on_cpu0(4 * MIB);
     let l = layout(50, 8);
     // SAFETY: GlobalAlloc's contract, followed.
     unsafe {
