@@ -204,10 +204,8 @@ impl CpuCache {
         Some(slab)
     }
 
-    /// Takes block `p` (number `index`) of `slab`, of `class`, back: a
-    /// free on the owning CPU, or a remote free come home. Checked, then
-    /// kept in the class's magazine, or given to the slab if the magazine
-    /// is full.
+    /// A free on the owning CPU of block `p` (number `index`) of `slab`,
+    /// of `class`: checked, then taken back ([`Self::take_back`]).
     ///
     /// # Safety
     /// On the owning CPU, in task context; `slab` is one of ours (its
@@ -218,24 +216,20 @@ impl CpuCache {
         // SAFETY: the caller found `slab` formatted and owned by us; `index`
         // is `p`'s.
         unsafe { (*slab).check_free(p, index) }?;
-        self.classes[class.index()].frees.add(1);
-        // SAFETY: on the owner; `p` is allocated (checked) and given up.
-        if !unsafe { self.classes[class.index()].mag.push(p) } {
-            // SAFETY: as above.
-            unsafe { self.put_back(slab, class, p) };
-        }
+        // SAFETY: checked: live, carved, ours.
+        unsafe { self.take_back(slab, class, p) };
         Ok(())
     }
 
-    /// Takes back block `p` of `slab`, of `class`, come home from another
-    /// CPU's free (which checked it and marked it in transit): kept in the
-    /// class's magazine, or given to the slab.
+    /// Takes back live block `p` of `slab`, of `class`, already checked
+    /// (by [`Self::free`], or by another CPU's free, which marked it in
+    /// transit): kept in the class's magazine, or given to the slab.
     ///
     /// # Safety
     /// On the owning CPU, in task context; `slab` is one of ours and of
     /// `class`, and `p` one of its carved blocks that is live.
     #[inline]
-    pub(crate) unsafe fn free_arrived(&self, slab: *mut Slab, class: Class, p: *mut u8) {
+    pub(crate) unsafe fn take_back(&self, slab: *mut Slab, class: Class, p: *mut u8) {
         self.classes[class.index()].frees.add(1);
         // SAFETY: on the owner; `p` is allocated and given up.
         if !unsafe { self.classes[class.index()].mag.push(p) } {

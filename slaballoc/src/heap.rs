@@ -287,13 +287,12 @@ impl<P: Platform, B: Backing> Heap<P, B> {
         }
     }
 
-    /// Walks up to `budget` remote frees home, taking the remote list first
-    /// if none are left from the last take. The first block of class
-    /// `want` met on the way is handed out instead (an allocation's
-    /// answer): the walk waits at each block for its line to come from the
-    /// CPU that freed it, and a few blocks per allocation let that wait
-    /// overlap with the allocating code's own work, where taking a whole
-    /// batch at once stalled on every block in turn.
+    /// Walks up to `budget` remote frees home (into magazines or slabs),
+    /// taking the remote list first if none are left from the last take.
+    /// An allocation walks one ([`WALK`]): each step waits for the block's
+    /// line to come from the CPU that freed it, and one step per
+    /// allocation lets that wait overlap the allocating code's own work,
+    /// where walking a whole batch at once stalled on every block in turn.
     ///
     /// # Safety
     /// On `cpu`, in task context.
@@ -324,7 +323,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
                 break;
             }
             // SAFETY: as above; we are its owner, in task context.
-            unsafe { cache.free_arrived(slab, class, block) };
+            unsafe { cache.take_back(slab, class, block) };
         }
         let rest = blocks.into_raw();
         cache.homing.set(rest);

@@ -45,7 +45,7 @@ impl Outbox {
         }
     }
 
-    /// Adds `block`, already tagged ([`Chain::tag`]), to `owner`'s chain;
+    /// Adds `block`, already marked in transit, to `owner`'s chain;
     /// `true` if the chain is now full and should be sent.
     ///
     /// # Safety
