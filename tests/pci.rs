@@ -173,10 +173,11 @@ fn enumeration_matches_qemu_on_pc() {
     matches_qemu(Chipset::Pc, false);
 }
 
-/// edu's MSI on each CPU of a 4-CPU machine, a factorial, DMA both ways.
+/// edu's MSI on each CPU of a 4-CPU machine, a factorial, DMA both ways;
+/// two edu devices driven at once.
 #[test]
 fn edu_msi_on_every_cpu_and_dma_both_ways() {
-    let out = boot("edu").smp(4).qemu_args(&["-device", "edu"]).run();
+    let out = boot("edu").smp(4).qemu_args(&["-device", "edu", "-device", "edu"]).run();
     odonata_tests::assert_passed(
         &out,
         &[
@@ -186,8 +187,10 @@ fn edu_msi_on_every_cpu_and_dma_both_ways() {
             "transfers_out_of_range_are_refused",
             "no_free_vector_is_an_error_the_driver_sees",
             "small_dma_objects_share_pages_and_come_back",
+            "two_devices_at_once_each_with_its_own_handler_state",
         ],
     );
+    odonata_tests::assert_line_contains(&out, "two edu devices: ");
     for c in 0..4 {
         odonata_tests::assert_line_contains(&out, &format!("edu MSI: cpu{c} took vector 0x"));
     }

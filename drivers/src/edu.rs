@@ -1,20 +1,22 @@
 //! QEMU's `edu` device (`docs/specs/edu.txt` in QEMU's tree), the worked
-//! example of a PCI driver: found by its ids, its BAR mapped, its MSI aimed
-//! at the CPU the caller chooses, a factorial computed and DMA run both
-//! ways through a [`DmaBuffer`], every failure returned as an [`EduError`].
+//! example of a PCI driver: every device found by its ids
+//! ([`devices`]), each claimed, its BAR mapped, its MSI aimed at the CPU
+//! the caller chooses, a factorial computed and DMA run both ways through a
+//! [`DmaBuffer`], every failure returned as an [`EduError`].
 //!
 //! The interrupt handler only acknowledges: it reads the interrupt status,
-//! writes it back to the acknowledge register and ORs it into `SEEN`; the
-//! task that started an operation awaits the MSI binding until its bit is
-//! in `SEEN`. One `Edu` is open at a time (the handler is a plain `fn`, so
-//! it finds the registers through `REGS`).
+//! writes it back to the acknowledge register and ORs it into its device's
+//! `seen` bits; the task that started an operation awaits the MSI binding
+//! until its bit is there. The handler finds its device through the state
+//! it was bound with ([`IrqState`], one per open device), so any number of
+//! edu devices are driven at once, one [`Edu`] each.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use kernel::memory::dma::{DmaBuffer, DmaOutOfMemory};
-use kernel::pci::{self, BarMapping, MapError, MessageIrq, MsiError};
+use kernel::pci::{self, AlreadyClaimed, BarMapping, Function, Handler, MapError, MessageIrq, MsiError};
 use kernel::smp::CpuId;
 use kernel::time;
 
@@ -65,8 +67,10 @@ const DEADLINE: Duration = Duration::from_secs(10);
 pub enum EduError {
     /// No edu device on the bus.
     NotFound,
-    /// Another `Edu` is open.
+    /// Every edu device is open already.
     Busy,
+    /// This edu device is open already (or driven by another driver).
+    Claimed(AlreadyClaimed),
     /// BAR0 could not be mapped.
     Map(MapError),
     /// The MSI could not be bound.
@@ -91,7 +95,8 @@ impl fmt::Display for EduError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EduError::NotFound => f.write_str("no edu device (1234:11e8)"),
-            EduError::Busy => f.write_str("the edu device is already open"),
+            EduError::Busy => f.write_str("every edu device is already open"),
+            EduError::Claimed(e) => write!(f, "edu: {e}"),
             EduError::Map(e) => write!(f, "edu BAR0: {e}"),
             EduError::Msi(e) => write!(f, "edu MSI: {e}"),
             EduError::Dma(e) => write!(f, "edu DMA: {e}"),
@@ -102,50 +107,72 @@ impl fmt::Display for EduError {
     }
 }
 
-static OPEN: AtomicBool = AtomicBool::new(false);
-/// BAR0's virtual address while an `Edu` is open, for the handler.
-static REGS: AtomicU64 = AtomicU64::new(0);
-/// Interrupt-status bits the handler has seen and no task has taken.
-static SEEN: AtomicU32 = AtomicU32::new(0);
-
-fn on_interrupt() {
-    let base = REGS.load(Ordering::Acquire);
-    if base == 0 {
-        return;
-    }
-    // SAFETY: `REGS` holds BAR0's mapping while an `Edu` is open (cleared
-    // before it is dropped); these registers are in its first page.
-    let status = unsafe { core::ptr::read_volatile((base + reg::INTERRUPT_STATUS) as *const u32) };
-    // SAFETY: as above.
-    unsafe { core::ptr::write_volatile((base + reg::INTERRUPT_ACK) as *mut u32, status) };
-    SEEN.fetch_or(status, Ordering::AcqRel);
+/// What one device's interrupt handler reaches: its registers and the
+/// interrupt-status bits it has seen that no task has taken. Leaked at open
+/// (two words): a binding's handler may still run on its CPU while another
+/// CPU closes the device, so its state must live for good.
+struct IrqState {
+    /// BAR0's virtual address (the mapping is never unmapped: MMIO
+    /// mappings live as long as the kernel).
+    regs: u64,
+    seen: AtomicU32,
 }
 
-/// The open device.
+fn on_interrupt(state: &IrqState) {
+    // SAFETY: `regs` is BAR0's uncached mapping, which is never unmapped;
+    // these registers are in its first page.
+    let status = unsafe { core::ptr::read_volatile((state.regs + reg::INTERRUPT_STATUS) as *const u32) };
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile((state.regs + reg::INTERRUPT_ACK) as *mut u32, status) };
+    state.seen.fetch_or(status, Ordering::AcqRel);
+}
+
+/// Every edu device on the bus, in bus order.
+pub fn devices() -> impl Iterator<Item = &'static Function> {
+    pci::matching(VENDOR, DEVICE)
+}
+
+/// Opens every edu device on the bus, each with its MSI aimed at `cpu`.
+pub fn open_all(cpu: CpuId) -> Result<alloc::vec::Vec<Edu>, EduError> {
+    devices().map(|f| Edu::open_device(f, cpu)).collect()
+}
+
+/// An open device (its claim is released when it is dropped).
 pub struct Edu {
     regs: BarMapping,
     irq: MessageIrq,
+    state: &'static IrqState,
 }
 
 impl Edu {
-    /// Finds the device, maps BAR0 and aims its MSI at `cpu`.
+    /// Opens the first edu device no one has open, with its MSI aimed at `cpu`.
     pub fn open(cpu: CpuId) -> Result<Self, EduError> {
-        let function = pci::find(VENDOR, DEVICE).ok_or(EduError::NotFound)?;
-        if OPEN.swap(true, Ordering::AcqRel) {
-            return Err(EduError::Busy);
+        let mut found = false;
+        for function in devices() {
+            found = true;
+            match Self::open_device(function, cpu) {
+                Err(EduError::Claimed(_)) => continue,
+                other => return other,
+            }
         }
-        let close = |e| {
-            OPEN.store(false, Ordering::Release);
-            e
-        };
-        let regs = BarMapping::map(function, 0, 4096).map_err(|e| close(EduError::Map(e)))?;
-        REGS.store(regs.virt_base(), Ordering::Release);
-        SEEN.store(0, Ordering::Release);
-        let irq = pci::bind_msi(function, cpu, on_interrupt).map_err(|e| {
-            REGS.store(0, Ordering::Release);
-            close(EduError::Msi(e))
-        })?;
-        Ok(Self { regs, irq })
+        Err(if found { EduError::Busy } else { EduError::NotFound })
+    }
+
+    /// Claims `function` (an edu device), maps BAR0 and aims its MSI at `cpu`.
+    pub fn open_device(function: &'static Function, cpu: CpuId) -> Result<Self, EduError> {
+        if (function.header.vendor, function.header.device) != (VENDOR, DEVICE) {
+            return Err(EduError::NotFound);
+        }
+        let device = pci::claim(function).map_err(EduError::Claimed)?;
+        let regs = BarMapping::map(&device, 0, 4096).map_err(EduError::Map)?;
+        let state: &'static IrqState = alloc::boxed::Box::leak(alloc::boxed::Box::new(IrqState { regs: regs.virt_base(), seen: AtomicU32::new(0) }));
+        let irq = pci::bind_msi(&device, cpu, Handler::new(state, on_interrupt)).map_err(EduError::Msi)?;
+        Ok(Self { regs, irq, state })
+    }
+
+    /// Where the device sits on the bus.
+    pub fn bdf(&self) -> pci::Bdf {
+        self.regs.bdf()
     }
 
     /// The identification register (0x010000ed for version 1.0).
@@ -161,7 +188,7 @@ impl Edu {
     /// Waits until the handler has seen `bit`, taking it.
     async fn wait_for(&self, bit: u32, what: &'static str) -> Result<(), EduError> {
         let waited = time::timeout(DEADLINE, async {
-            while SEEN.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+            while self.state.seen.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
                 self.irq.wait().await;
             }
         });
@@ -219,13 +246,6 @@ impl Edu {
     pub async fn from_device(&self, buffer: &DmaBuffer, offset: usize, len: usize) -> Result<(), EduError> {
         Self::check(buffer, offset, len)?;
         self.dma(DEVICE_BUFFER + offset as u64, buffer.phys_addr().as_u64(), len, DMA_TO_RAM).await
-    }
-}
-
-impl Drop for Edu {
-    fn drop(&mut self) {
-        REGS.store(0, Ordering::Release);
-        OPEN.store(false, Ordering::Release);
     }
 }
 

@@ -51,10 +51,10 @@ impl core::fmt::Display for KeyboardError {
     }
 }
 
-fn on_irq() {
+fn on_irq(scancodes: &IrqRing<u8, 256>) {
     i8042::read_waiting(|byte| {
         // A full ring drops and counts; the task reports it.
-        let _ = SCANCODES.push(byte);
+        let _ = scancodes.push(byte);
     });
 }
 
@@ -77,7 +77,7 @@ pub fn start() -> Result<Keyboard, KeyboardError> {
 /// [`start`] with a chosen layout (`layouts::AnyLayout::De105Key(..)`, ...).
 pub fn start_with(layout: AnyLayout) -> Result<Keyboard, KeyboardError> {
     i8042::init().map_err(KeyboardError::Controller)?;
-    let irq = irq::bind_isa(1, on_irq).map_err(KeyboardError::Irq)?;
+    let irq = irq::bind_isa(1, irq::Handler::new(&SCANCODES, on_irq)).map_err(KeyboardError::Irq)?;
     i8042::enable_interrupt().map_err(KeyboardError::Controller)?;
     log::info!("keyboard: i8042 ready, IRQ 1 on GSI {}", irq.gsi());
     Ok(Keyboard {

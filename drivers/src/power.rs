@@ -10,7 +10,7 @@
 //! again on every `iretq` until the task ran.
 //!
 //! ```text
-//! press -> PM1_STS.PWRBTN_STS=1 -> SCI (level) -> on_sci (nothing);
+//! press -> PM1_STS.PWRBTN_STS=1 -> SCI (level) -> no handler (Handler::NONE);
 //!   kernel: mask GSI, signal, EOI
 //! PowerButton::pressed (task): PWRBTN_STS set? write 1 to clear it
 //!   (the line drops), count the press; else Irq::wait (unmask, await)
@@ -59,9 +59,6 @@ fn write16(port: u16, value: u16) {
     unsafe { Port::<u16>::new(port).write(value) }
 }
 
-/// The SCI handler: nothing to do in interrupt context (see the module doc).
-fn on_sci() {}
-
 /// The power button. One exists at a time (it owns the SCI).
 pub struct PowerButton {
     irq: Irq,
@@ -88,7 +85,7 @@ pub fn start() -> Result<PowerButton, PowerError> {
     // Only the button may raise the SCI; clear whatever is pending.
     write16(hw.pm1a_enable, 0);
     write16(hw.pm1a_status, 0xffff);
-    let irq = irq::bind_isa(hw.sci_irq, on_sci).map_err(PowerError::Irq)?;
+    let irq = irq::bind_isa(hw.sci_irq, irq::Handler::NONE).map_err(PowerError::Irq)?;
     write16(hw.pm1a_enable, PWRBTN);
     log::info!("power button: ACPI SCI (IRQ {}) on GSI {}", hw.sci_irq, irq.gsi());
     Ok(PowerButton { irq, hw, presses: 0 })

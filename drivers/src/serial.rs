@@ -49,7 +49,7 @@ static GSI: AtomicU32 = AtomicU32::new(0);
 /// Writers waiting for room in the transmit queue (task context only).
 static WRITERS: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
 
-fn on_irq() {
+fn on_irq(rx: &IrqRing<u8, 4096>) {
     serial::with_locked(|port| {
         // Reading the interrupt identification acknowledges a
         // transmitter-empty interrupt; the task re-arms it if bytes remain.
@@ -63,14 +63,14 @@ fn on_irq() {
             if !lsr.contains(LSR::DATA_READY) {
                 break;
             }
-            if RX.free() == 0 {
+            if rx.free() == 0 {
                 port.uart().disable_interrupts(IER::DATA_READY);
                 RX_THROTTLED.store(true, Ordering::Release);
                 break;
             }
             match port.uart().try_receive_byte() {
                 Ok(b) => {
-                    let _ = RX.push(b);
+                    let _ = rx.push(b);
                 }
                 Err(_) => break,
             }
@@ -81,13 +81,13 @@ fn on_irq() {
 /// Takes COM1 over: routes IRQ 4 to this CPU, turns on the receive
 /// interrupt, and spawns the transmit task here.
 pub fn start() -> Result<(), IrqError> {
-    let irq = irq::bind_isa(4, on_irq)?;
+    let irq = irq::bind_isa(4, irq::Handler::new(&RX, on_irq))?;
     GSI.store(irq.gsi(), Ordering::Release);
     serial::with_locked(|port| port.uart().enable_interrupts(IER::DATA_READY));
     // Bytes that arrived before the interrupt was enabled may not raise one
     // (below the FIFO's trigger level): collect them now. Safe here: the
     // line is routed to this CPU and `on_irq` runs with interrupts off.
-    on_irq();
+    on_irq(&RX);
     STARTED.store(true, Ordering::Release);
     exec::spawn_driver("serial-tx", transmit(irq));
     log::info!("serial: COM1 interrupt-driven, IRQ 4 on GSI {}", GSI.load(Ordering::Relaxed));

@@ -48,6 +48,11 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
     config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
+    // Everything the bootloader places itself (the physical-memory window,
+    // the boot info, the framebuffer, its stack) goes in the upper half: the
+    // lower half belongs to programs (`memory::paging::release_lower_half`
+    // removes what is left there once every CPU is up).
+    config.mappings.dynamic_range_start = Some(crate::memory::layout::UPPER_HALF);
     // Only used until `start` switches to a guard-paged stack.
     config.kernel_stack_size = 128 * 1024;
     config
@@ -89,8 +94,14 @@ extern "C" fn on_kernel_stack(main: usize) -> ! {
     let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
     let rsdp = RSDP.load(Ordering::Relaxed);
     smp::init((rsdp != 0).then_some(rsdp));
+    // Every CPU now runs on the kernel's own GDT, stacks and code: the
+    // bootloader's identity mappings (its context switch and GDT pages) and
+    // the AP trampoline's are no longer needed.
+    let released = memory::paging::release_lower_half();
+    log::debug!("lower half released ({released} top-level entries cleared)");
     crate::pci::init();
     crate::ipiq::init();
+    memory::address_space::set_shootdown_hook(crate::tlb::shootdown);
     crate::exec::this();
     main()
 }

@@ -22,7 +22,7 @@
 
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use core::task::{Context, Poll};
 
 use io::WaitCell;
@@ -34,12 +34,18 @@ use crate::arch::idt;
 use crate::arch::vectors::{self, Vector};
 use crate::arch::{ioapic, lapic, percpu};
 
+mod handler;
+
+pub use handler::Handler;
+
 /// GSIs that can be bound (the vector map's IOAPIC range, `arch::vectors`).
 pub const MAX_GSI: u32 = vectors::GSI_COUNT;
 
 struct Binding {
-    /// The driver's handler as a `fn()` (0: unbound).
-    handler: AtomicUsize,
+    /// The driver's handler (null: unbound). Each bind leaks one (a few
+    /// words), so a handler racing an unbind on another CPU reads valid
+    /// memory.
+    handler: AtomicPtr<Handler>,
     cell: WaitCell,
     level: AtomicBool,
     masked: AtomicBool,
@@ -49,7 +55,7 @@ struct Binding {
 
 static BINDINGS: [Binding; MAX_GSI as usize] = [const {
     Binding {
-        handler: AtomicUsize::new(0),
+        handler: AtomicPtr::new(core::ptr::null_mut()),
         cell: WaitCell::new(),
         level: AtomicBool::new(false),
         masked: AtomicBool::new(false),
@@ -89,7 +95,7 @@ pub struct Irq {
 
 /// Binds ISA IRQ `irq` (after the MADT's overrides) to `handler`, routed to
 /// this CPU.
-pub fn bind_isa(irq: u8, handler: fn()) -> Result<Irq, IrqError> {
+pub fn bind_isa(irq: u8, handler: Handler) -> Result<Irq, IrqError> {
     let route = acpi::machine().ok_or(IrqError::NoInterruptController)?.isa_route(irq);
     bind(route.gsi, route.polarity, route.trigger, handler)
 }
@@ -97,20 +103,21 @@ pub fn bind_isa(irq: u8, handler: fn()) -> Result<Irq, IrqError> {
 /// Binds `gsi` to `handler`, routed to this CPU. `handler` runs in
 /// interrupt context: it must only acknowledge the device (read its data
 /// into a ring) and return; the wake is done for it.
-pub fn bind(gsi: u32, polarity: Polarity, trigger: Trigger, handler: fn()) -> Result<Irq, IrqError> {
+pub fn bind(gsi: u32, polarity: Polarity, trigger: Trigger, handler: Handler) -> Result<Irq, IrqError> {
     let b = BINDINGS.get(gsi as usize).ok_or(IrqError::GsiTooLarge(gsi))?;
     if acpi::machine().is_none() {
         return Err(IrqError::NoInterruptController);
     }
+    let handler: *mut Handler = alloc::boxed::Box::leak(alloc::boxed::Box::new(handler));
     b.handler
-        .compare_exchange(0, handler as usize, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(core::ptr::null_mut(), handler, Ordering::AcqRel, Ordering::Acquire)
         .map_err(|_| IrqError::AlreadyBound(gsi))?;
     b.level.store(trigger == Trigger::Level, Ordering::Release);
     b.cpu.store(percpu::current_id().as_u32(), Ordering::Relaxed);
     let vector = vector_of(gsi);
     idt::set_handler(vector, on_device_irq);
     if let Err(ioapic::RouteError::NoIoApic(g)) = ioapic::route(gsi, polarity, trigger, vector, lapic::id()) {
-        b.handler.store(0, Ordering::Release);
+        b.handler.store(core::ptr::null_mut(), Ordering::Release);
         return Err(IrqError::NoIoApic(g));
     }
     Ok(Irq { gsi })
@@ -124,12 +131,9 @@ fn on_device_irq(vector: Vector, _: &mut InterruptFrame) {
     let gsi = u32::from(vector.as_u8() - vectors::GSI_BASE.as_u8());
     let b = &BINDINGS[gsi as usize];
     b.count.fetch_add(1, Ordering::Relaxed);
-    let raw = b.handler.load(Ordering::Acquire);
-    if raw != 0 {
-        // SAFETY: non-zero values of `handler` are only stored by `bind`,
-        // from a `fn()`.
-        let handler = unsafe { core::mem::transmute::<usize, fn()>(raw) };
-        handler();
+    // SAFETY: non-null values are leaked handlers (`bind`), never freed.
+    if let Some(handler) = unsafe { b.handler.load(Ordering::Acquire).as_ref() } {
+        handler.run();
     }
     if b.level.load(Ordering::Acquire) {
         let _ = ioapic::set_masked(gsi, true);
@@ -177,7 +181,7 @@ impl Irq {
 impl Drop for Irq {
     fn drop(&mut self) {
         let _ = ioapic::set_masked(self.gsi, true);
-        BINDINGS[self.gsi as usize].handler.store(0, Ordering::Release);
+        BINDINGS[self.gsi as usize].handler.store(core::ptr::null_mut(), Ordering::Release);
     }
 }
 

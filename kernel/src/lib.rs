@@ -20,7 +20,8 @@
 //!   remote wakes are `ipiq` messages);
 //! - [`run_on`]: `spawn_on`, `run_on`, `broadcast`, on `exec` and `ipiq`;
 //! - [`port`], [`token`]: `io`'s message ports and serializing tokens given
-//!   their hooks (both on `ipiq`);
+//!   their hooks (both on `ipiq`); [`tlb`]: the shootdown hook
+//!   `memory::address_space` is given (on `run_on`);
 //! - [`boot`], [`testing`]: the top.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -44,6 +45,7 @@ pub mod smp;
 pub mod stall;
 pub mod testing;
 pub mod time;
+pub mod tlb;
 pub mod token;
 
 /// Re-exported so that [`entry!`] can name it from any kernel image.

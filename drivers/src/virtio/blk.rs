@@ -34,7 +34,7 @@ use core::task::{Poll, Waker};
 
 use io::block::{BlockDevice, BlockError};
 use kernel::memory::dma::{DmaBuffer, DmaObject, DmaPool, NO_LIMIT};
-use kernel::pci::{self, MessageIrq};
+use kernel::pci::{self, Handler, MessageIrq};
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on};
 use virtio::blk::{self, RequestType, Status, config, feature};
@@ -102,10 +102,6 @@ pub struct Disk {
     forwarded: core::sync::atomic::AtomicU64,
 }
 
-fn no_ack() {
-    // MSI-X: nothing to acknowledge on the device (no ISR read needed).
-}
-
 /// Why a disk could not be set up.
 pub type SetupError = TransportError;
 
@@ -130,7 +126,7 @@ impl Disk {
         for i in 0..usable as u16 {
             let owner = CpuId::try_new(usize::from(i)).expect("below MAX_CPUS");
             let (vq, notify_at) = transport.setup_queue(i, QUEUE_SIZE, i + 1)?;
-            let irq = transport.msix().bind(i + 1, owner, no_ack).map_err(TransportError::Msi)?;
+            let irq = transport.msix().bind(i + 1, owner, Handler::NONE /* MSI-X: nothing to acknowledge */).map_err(TransportError::Msi)?;
             let slots = (0..vq.layout().size).map(|_| None).collect();
             let state = QueueState {
                 vq,

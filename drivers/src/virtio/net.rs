@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use kernel::memory::dma::{DmaObject, DmaPool, NO_LIMIT};
-use kernel::pci::{self, MessageIrq};
+use kernel::pci::{self, Handler, MessageIrq};
 use kernel::smp::CpuId;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -137,8 +137,8 @@ impl NetDevice {
         }
         let (rx, rx_notify) = transport.setup_queue(0, 256, 1).map_err(NetError::Transport)?;
         let (tx, tx_notify) = transport.setup_queue(1, 256, 2).map_err(NetError::Transport)?;
-        let rx_irq = transport.msix().bind(1, cpu, || {}).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
-        let tx_irq = transport.msix().bind(2, cpu, || {}).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
+        let rx_irq = transport.msix().bind(1, cpu, Handler::NONE).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
+        let tx_irq = transport.msix().bind(2, cpu, Handler::NONE).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
         let rx_slots = (0..rx.layout().size).map(|_| None).collect();
         let tx_slots = (0..tx.layout().size).map(|_| None).collect();
         let mut dev = Self {

@@ -9,7 +9,7 @@ use core::fmt;
 
 use kernel::memory::dma::{DmaBuffer, DmaOutOfMemory, NO_LIMIT};
 use kernel::pci::capability::Kind;
-use kernel::pci::{self, BarMapping, ConfigAccess, Function, MapError, MsiError, MsiXTable};
+use kernel::pci::{self, BarMapping, Claimed, ConfigAccess, Function, MapError, MsiError, MsiXTable};
 use virtio::SharedMemory;
 use virtio::pci::{CfgType, NO_VECTOR, VirtioCap, common};
 use virtio::queue::{Layout, SplitQueue};
@@ -83,7 +83,7 @@ impl SharedMemory for QueueMemory {
 
 /// One virtio PCI device's mapped structures.
 pub struct Transport {
-    function: &'static Function,
+    device_claim: Claimed,
     common: BarMapping,
     notify: BarMapping,
     notify_multiplier: u32,
@@ -91,7 +91,7 @@ pub struct Transport {
     msix: Arc<MsiXTable>,
 }
 
-fn map(function: &Function, cap: VirtioCap) -> Result<BarMapping, TransportError> {
+fn map(function: &Claimed, cap: VirtioCap) -> Result<BarMapping, TransportError> {
     BarMapping::map_range(function, cap.bar, u64::from(cap.offset), u64::from(cap.length).max(1)).map_err(TransportError::Map)
 }
 
@@ -100,7 +100,7 @@ impl Transport {
     /// MSI-X table (every entry masked).
     pub fn open(function: &'static Function) -> Result<Self, TransportError> {
         let access = pci::access().ok_or(TransportError::Msi(MsiError::NoPci))?;
-        pci::claim(function).map_err(TransportError::Claimed)?;
+        let claimed = pci::claim(function).map_err(TransportError::Claimed)?;
         let bdf = function.bdf();
         let (mut common_cap, mut notify_cap, mut device_cap) = (None, None, None);
         for cap in function.capabilities.iter().filter(|c| c.kind == Kind::Vendor) {
@@ -112,19 +112,19 @@ impl Transport {
                 _ => {}
             }
         }
-        let common = map(function, common_cap.ok_or(TransportError::Missing("common configuration"))?)?;
+        let common = map(&claimed, common_cap.ok_or(TransportError::Missing("common configuration"))?)?;
         let notify_cap = notify_cap.ok_or(TransportError::Missing("notification"))?;
-        let notify = map(function, notify_cap)?;
-        let device = map(function, device_cap.ok_or(TransportError::Missing("device configuration"))?)?;
-        let msix = MsiXTable::open(function).map_err(TransportError::Msi)?;
-        let t = Self { function, common, notify, notify_multiplier: notify_cap.notify_off_multiplier, device, msix };
+        let notify = map(&claimed, notify_cap)?;
+        let device = map(&claimed, device_cap.ok_or(TransportError::Missing("device configuration"))?)?;
+        let msix = MsiXTable::open(&claimed).map_err(TransportError::Msi)?;
+        let t = Self { device_claim: claimed, common, notify, notify_multiplier: notify_cap.notify_off_multiplier, device, msix };
         t.reset();
         Ok(t)
     }
 
     /// The PCI function.
     pub fn function(&self) -> &'static Function {
-        self.function
+        self.device_claim.function()
     }
 
     /// The MSI-X table, to bind queue entries.
@@ -142,7 +142,7 @@ impl Transport {
             }
             core::hint::spin_loop();
         }
-        log::warn!("virtio {}: reset did not complete", self.function.bdf());
+        log::warn!("virtio {}: reset did not complete", self.device_claim.bdf());
     }
 
     fn add_status(&self, bits: u8) {

@@ -54,7 +54,7 @@ impl LockedQueue {
         transport.negotiate(0)?;
         let sectors = transport.config_u64(blk::config::CAPACITY);
         let (vq, notify_at) = transport.setup_queue(0, 256, 1)?;
-        let irq = transport.msix().bind(1, cpu, || {}).map_err(TransportError::Msi)?;
+        let irq = transport.msix().bind(1, cpu, pci::Handler::NONE).map_err(TransportError::Msi)?;
         transport.driver_ok();
         let slots = (0..vq.layout().size).map(|_| None).collect();
         let inner = Inner { vq, slots, done: BTreeMap::new(), next_ticket: 0, room: VecDeque::new() };

@@ -1,11 +1,16 @@
 //! CPU exception handlers (vectors 0..=31).
 //!
-//! A breakpoint logs and returns. Every other exception is fatal (the kernel
-//! has no demand paging or user mode yet): the handler classifies it (page
+//! A breakpoint logs and returns. Every other exception is classified (page
 //! fault with its address and error bits, general protection with its
 //! selector error code, stack overflow when a fault lands in a stack's guard
-//! space) and hands a [`Fault`] to the fatal-error path (`crate::fatal`,
-//! reached through the hook `boot` installs: `hooks.rs`).
+//! space) into a [`Fault`], then routed by where it came from ([`origin`]):
+//! - from ring 3: to the handler the process layer installs
+//!   ([`set_user_handler`]: a signal for the program); with none installed
+//!   it is fatal like a kernel fault;
+//! - from a marked user-copy instruction (`user_copy`'s exception table):
+//!   resumed at its fixup, and the copy reports a bad address;
+//! - from anywhere else in the kernel: fatal, handed to the fatal-error path
+//!   (`crate::fatal`, reached through the hook `boot` installs: `hooks.rs`).
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +128,49 @@ impl fmt::Display for Fault {
     }
 }
 
+/// Where an exception came from, which decides what becomes of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A program (ring 3).
+    User,
+    /// A marked user-copy instruction in the kernel: resumable at `resume`.
+    UserCopy {
+        /// The fixup's address.
+        resume: u64,
+    },
+    /// The kernel itself.
+    Kernel,
+}
+
+/// Where the exception that pushed `frame` came from.
+pub fn origin(frame: &InterruptFrame) -> Origin {
+    if frame.cs & 3 == 3 {
+        Origin::User
+    } else if let Some(resume) = super::user_copy::fixup_for(frame.rip) {
+        Origin::UserCopy { resume }
+    } else {
+        Origin::Kernel
+    }
+}
+
+/// What handles exceptions from ring 3: it may change the frame (to deliver
+/// a signal) and returns to it, or ends the program.
+pub type UserHandler = fn(Fault, &mut InterruptFrame);
+
+static USER_HANDLER: spin::Once<UserHandler> = spin::Once::new();
+
+/// Installs the handler for exceptions from ring 3 (once).
+pub fn set_user_handler(handler: UserHandler) {
+    USER_HANDLER.call_once(|| handler);
+}
+
+/// How many faults in user copies were resumed at their fixup since boot.
+pub fn user_copy_faults() -> u64 {
+    USER_COPY_FAULTS.load(Ordering::Relaxed)
+}
+
+static USER_COPY_FAULTS: AtomicU64 = AtomicU64::new(0);
+
 pub(super) fn handle(frame: &mut InterruptFrame) {
     let vector = frame.vector as u8;
     let fault = match vector {
@@ -157,6 +205,22 @@ pub(super) fn handle(frame: &mut InterruptFrame) {
         13 => Fault::GeneralProtection { code: frame.error_code },
         _ => Fault::Other { vector, code: frame.error_code },
     };
+    match origin(frame) {
+        Origin::User => {
+            if let Some(handler) = USER_HANDLER.get() {
+                return handler(fault, frame);
+            }
+        }
+        // Only an access fault is the program's doing; anything else at a
+        // copy instruction (a double fault, a machine check) is the kernel's.
+        Origin::UserCopy { .. } if matches!(vector, 13 | 14) => {
+            USER_COPY_FAULTS.fetch_add(1, Ordering::Relaxed);
+            let fixed = super::user_copy::try_fix(frame);
+            debug_assert!(fixed);
+            return;
+        }
+        _ => {}
+    }
     match super::hooks::get() {
         Some(hooks) => (hooks.fatal_exception)(fault, frame),
         None => {

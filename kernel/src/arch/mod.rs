@@ -18,6 +18,7 @@ pub mod pit;
 pub mod qemu;
 pub mod stack;
 pub mod trampoline;
+pub mod user_copy;
 pub mod vectors;
 
 use crate::memory::stack::KernelStack;

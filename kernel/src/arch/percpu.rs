@@ -24,6 +24,9 @@ pub struct PerCpu {
     /// The vector of the innermost handler running (meaningful while
     /// `irq_depth` > 0), for reports such as an allocation in a handler.
     vector: AtomicU32,
+    /// The user address space loaded on this CPU (null: the kernel's), with
+    /// one reference held (`memory::address_space`).
+    address_space: crate::memory::address_space::CurrentSpace,
 }
 
 impl PerCpu {
@@ -34,6 +37,7 @@ impl PerCpu {
             ipis_received: AtomicU64::new(0),
             irq_depth: AtomicU32::new(0),
             vector: AtomicU32::new(0),
+            address_space: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -66,6 +70,15 @@ impl PerCpu {
     pub(crate) fn leave_interrupt(&self, outer: u8) {
         self.vector.store(u32::from(outer), Ordering::Relaxed);
         self.irq_depth.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records the address space this CPU now runs (null: the kernel's);
+    /// returns the one it ran (only this CPU calls it).
+    pub(crate) fn swap_address_space(
+        &self,
+        new: *mut crate::memory::address_space::AddressSpace,
+    ) -> *mut crate::memory::address_space::AddressSpace {
+        self.address_space.swap(new, Ordering::AcqRel)
     }
 
     /// Records this CPU's APIC id.

@@ -15,8 +15,7 @@
 
 use core::arch::global_asm;
 
-use x86_64::structures::paging::{Mapper, Page, PageTableFlags, PhysFrame, Size4KiB};
-use x86_64::{PhysAddr, VirtAddr};
+use x86_64::PhysAddr;
 
 use crate::memory::frame::TRAMPOLINE_PAGE;
 use crate::memory::{frame, paging};
@@ -144,33 +143,10 @@ pub fn install() -> Result<(), TrampolineError> {
     // never hands out; the source is `len` bytes of kernel code.
     unsafe { core::ptr::copy_nonoverlapping(start, dst, len) };
 
-    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(TRAMPOLINE_PAGE));
-    let frame = PhysFrame::containing_address(PhysAddr::new(TRAMPOLINE_PAGE));
-    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
-    paging::with_tables(|t| {
-        use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
-        use x86_64::structures::paging::Translate;
-        // SAFETY: identity-mapping a page that only the trampoline uses.
-        match unsafe { t.map_to(page, frame, flags, &mut frame::GlobalFrames) } {
-            Ok(flush) => {
-                flush.flush();
-                Ok(())
-            }
-            Err(MapToError::PageAlreadyMapped(f)) if f == frame => {
-                // Already identity-mapped (by the bootloader): make sure it is
-                // executable.
-                match t.translate(page.start_address()) {
-                    TranslateResult::Mapped { .. } => {
-                        // SAFETY: same mapping, flags changed to allow execution.
-                        unsafe { t.update_flags(page, flags).map_err(|_| TrampolineError::Map)?.flush() };
-                        Ok(())
-                    }
-                    _ => Err(TrampolineError::Map),
-                }
-            }
-            Err(_) => Err(TrampolineError::Map),
-        }
-    })
+    let space = crate::memory::address_space::kernel();
+    // SAFETY: the page holds only the trampoline (above), which nothing
+    // else maps; `release_lower_half` removes the mapping after bring-up.
+    unsafe { space.map_trampoline(PhysAddr::new(TRAMPOLINE_PAGE)) }.map_err(|_| TrampolineError::Map)
 }
 
 /// Fills the data block for the next AP start.

@@ -7,12 +7,15 @@
 
 use spin::Once;
 use x86_64::VirtAddr;
-use x86_64::structures::paging::PageTableIndex;
 
 /// Where the bootloader maps the (position-independent) kernel ELF: the top
 /// 2 GiB. Fixed so that `symbol-file kernel -o KERNEL_BASE` in gdb, and the
 /// runner's symbolizer, find the ELF's addresses at `address - KERNEL_BASE`.
 pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// The first address of the upper (kernel) half: top-level entries 256..512.
+/// Below it, nothing of the kernel's is mapped once boot is over.
+pub const UPPER_HALF: u64 = 0xffff_8000_0000_0000;
 
 /// A range of kernel virtual addresses.
 #[derive(Clone, Copy, Debug)]
@@ -54,23 +57,27 @@ const SLOT_SIZE: u64 = 1 << 39;
 static LAYOUT: Once<Layout> = Once::new();
 
 pub(super) fn init() {
-    let free: [u16; 3] = super::paging::with_tables(|t| {
-        let level4 = t.level_4_table();
-        let mut found = [0u16; 3];
-        let mut n = 0;
-        // Upper half, top down, skipping 511 (the kernel image lives there).
-        for i in (256..511u16).rev() {
-            if level4[PageTableIndex::new(i)].is_unused() {
-                found[n] = i;
-                n += 1;
-                if n == found.len() {
-                    break;
-                }
+    let space = super::address_space::kernel();
+    let mut free = [0u16; 3];
+    let mut n = 0;
+    // Upper half, top down, skipping 511 (the kernel image lives there).
+    for i in (256..511u16).rev() {
+        if !space.top_level_used(usize::from(i)) {
+            free[n] = i;
+            n += 1;
+            if n == free.len() {
+                break;
             }
         }
-        assert_eq!(n, found.len(), "no free upper-half PML4 slots for the heap, stacks and MMIO");
-        found
-    });
+    }
+    assert_eq!(n, free.len(), "no free upper-half PML4 slots for the heap, stacks and MMIO");
+    // Each region's level-3 table now, so every address space made later
+    // shares what the kernel maps there (`address_space`, "The kernel half").
+    for slot in free {
+        if let Err(e) = space.reserve_kernel_slot(usize::from(slot)) {
+            panic!("cannot reserve kernel slot {slot}: {e}");
+        }
+    }
     let region = |slot: u16| Region {
         start: VirtAddr::new_truncate(u64::from(slot) * SLOT_SIZE).as_u64(),
         size: SLOT_SIZE,

@@ -7,18 +7,18 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use x86_64::structures::paging::{Mapper, Page, PageTableFlags, PhysFrame, Size4KiB};
+use pagetable::Flags;
 use x86_64::{PhysAddr, VirtAddr};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 const PAGE: u64 = 4096;
 
 /// Flags for device registers: present, writable, uncached, not executable.
-const DEVICE: PageTableFlags = PageTableFlags::PRESENT
-    .union(PageTableFlags::WRITABLE)
-    .union(PageTableFlags::NO_CACHE)
-    .union(PageTableFlags::WRITE_THROUGH)
-    .union(PageTableFlags::NO_EXECUTE);
+const DEVICE: Flags = Flags::PRESENT
+    .union(Flags::WRITABLE)
+    .union(Flags::NO_CACHE)
+    .union(Flags::WRITE_THROUGH)
+    .union(Flags::NO_EXECUTE);
 
 /// Maps `size` bytes of device registers at physical `phys`; returns the
 /// virtual address of `phys`.
@@ -33,17 +33,14 @@ pub unsafe fn map(phys: u64, size: u64) -> VirtAddr {
     let offset = NEXT.fetch_add(pages * PAGE, Ordering::Relaxed);
     assert!(offset + pages * PAGE <= region.size(), "MMIO region exhausted");
     let virt = region.start() + offset;
-    super::paging::with_tables(|tables| {
-        for i in 0..pages {
-            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt + i * PAGE));
-            let frame = PhysFrame::containing_address(PhysAddr::new(first + i * PAGE));
-            // SAFETY: `page` is fresh in the kernel-owned MMIO region; the
-            // frame is device memory per the caller's contract.
-            match unsafe { tables.map_to(page, frame, DEVICE, &mut super::frame::GlobalFrames) } {
-                Ok(flush) => flush.flush(),
-                Err(e) => panic!("cannot map device registers at {phys:#x}: {e:?}"),
-            }
+    let space = super::address_space::kernel();
+    for i in 0..pages {
+        let page = VirtAddr::new(virt + i * PAGE);
+        // SAFETY: `page` is fresh in the kernel-owned MMIO region; the frame is
+        // device memory per the caller's contract, borrowed (never freed).
+        if let Err(e) = unsafe { space.map(page, PhysAddr::new(first + i * PAGE), DEVICE) } {
+            panic!("cannot map device registers at {phys:#x}: {e}");
         }
-    });
+    }
     VirtAddr::new(virt + (phys - first))
 }

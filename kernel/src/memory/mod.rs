@@ -1,8 +1,11 @@
 //! Physical and virtual memory.
 //!
 //! - [`frame`]: 4 KiB physical frames from the bootloader's memory map.
-//! - [`paging`]: the active page tables, edited through the bootloader's
-//!   mapping of all physical memory.
+//! - [`paging`]: the physical-memory window (all RAM, mapped by the
+//!   bootloader in the upper half);
+//! - [`address_space`]: page tables (`pagetable`'s pure walker) with the
+//!   CPUs that may cache them and TLB shootdowns; the kernel's own space and
+//!   programs' spaces.
 //! - [`layout`]: kernel-owned virtual regions (heap, stacks), each a PML4 slot
 //!   the bootloader left empty.
 //! - [`heap`]: the global allocator (per-CPU slab caches over talc) in a
@@ -10,6 +13,7 @@
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
 //! - [`mmio`]: uncached mappings of device registers (APICs).
 
+pub mod address_space;
 pub mod dma;
 pub mod frame;
 pub mod heap;
@@ -19,7 +23,7 @@ pub mod paging;
 pub mod stack;
 
 use bootloader_api::BootInfo;
-pub use x86_64::VirtAddr;
+pub use x86_64::{PhysAddr, VirtAddr};
 
 /// Heap size: one eighth of usable RAM, at least 16 MiB (when RAM allows:
 /// never more than half of RAM), at most 1 GiB.
@@ -37,6 +41,7 @@ pub fn init(info: &BootInfo) {
     frame::init(&info.memory_regions);
     paging::init(VirtAddr::new(offset));
     layout::init();
+    address_space::freeze_kernel_half();
     let usable = frame::stats().total_bytes();
     heap::init(heap_size_for(usable));
     let heap = heap::stats();

@@ -7,7 +7,8 @@
 //! ```text
 //! device writes the message -> vector v on cpu c (c's local APIC)
 //!   on_message (interrupt context, cpu c): count; the driver's handler
-//!     (acknowledge the device); WaitCell::signal; EOI
+//!     (`Handler`: a fn with its state, or none) acknowledges the device;
+//!     WaitCell::signal; EOI
 //!   task (on c, where the driver spawned it): MessageIrq::wait().await
 //! ```
 //!
@@ -15,20 +16,26 @@
 //! of the table in the device's BAR ([`MsiXTable`]), which can be masked
 //! and unmasked alone and whose pending bits can be read. A binding's few
 //! bytes stay allocated after it is dropped, so a handler that races the
-//! drop on another CPU never reads freed memory.
+//! drop on another CPU never reads freed memory (and its state is
+//! `&'static` for the same reason).
+//!
+//! One waiter: [`MessageIrq::wait`] serves the one task that owns the
+//! binding (a `WaitCell` holds one waker; a second task waiting on the same
+//! binding takes the first one's place).
 
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use io::WaitCell;
 use pci::capability::Kind;
 use pci::header::{COMMAND, command};
 use pci::msi::{self, Msi, MsiX, TableEntry};
 
-use super::{Access, BarMapping, ConfigAccess, Function, MapError};
+use super::{Access, BarMapping, Claimed, ConfigAccess, MapError};
+use crate::irq::Handler;
 use crate::arch::cpu_id::{CpuId, MAX_CPUS};
 use crate::arch::entry::InterruptFrame;
 use crate::arch::vectors::{self, Allocated, Vector};
@@ -37,7 +44,11 @@ use crate::arch::{lapic, percpu};
 const DYNAMIC: usize = (vectors::DYNAMIC_LAST.as_u8() - vectors::DYNAMIC_FIRST.as_u8()) as usize + 1;
 
 struct Binding {
-    handler: AtomicUsize,
+    /// Set before the binding is published; never changed.
+    handler: Handler,
+    /// Cleared when the `MessageIrq` is dropped: a late interrupt then
+    /// runs no handler.
+    active: AtomicBool,
     cell: WaitCell,
     count: AtomicU64,
 }
@@ -54,12 +65,8 @@ fn on_message(v: Vector, _: &mut InterruptFrame) {
     // SAFETY: non-null slots point at leaked bindings (never freed).
     if let Some(b) = unsafe { p.as_ref() } {
         b.count.fetch_add(1, Ordering::Relaxed);
-        let raw = b.handler.load(Ordering::Acquire);
-        if raw != 0 {
-            // SAFETY: non-zero values of `handler` are only stored by
-            // `bind`, from a `fn()`.
-            let handler = unsafe { core::mem::transmute::<usize, fn()>(raw) };
-            handler();
+        if b.active.load(Ordering::Acquire) {
+            b.handler.run();
         }
         b.cell.signal();
     }
@@ -100,7 +107,7 @@ impl fmt::Display for MsiError {
 }
 
 enum Source {
-    Msi { function: &'static Function, cap: Msi },
+    Msi { function: Claimed, cap: Msi },
     MsiX { table: Arc<MsiXTable>, entry: u16 },
 }
 
@@ -114,12 +121,16 @@ pub struct MessageIrq {
 }
 
 /// Allocates a vector on `cpu` and makes the message that raises it there.
-fn prepare(cpu: CpuId, handler: fn()) -> Result<(Allocated, &'static Binding, msi::Message), MsiError> {
+fn prepare(cpu: CpuId, handler: Handler) -> Result<(Allocated, &'static Binding, msi::Message), MsiError> {
     let apic = percpu::get(cpu).filter(|_| cpu.as_usize() < crate::smp::online()).ok_or(MsiError::NoSuchCpu(cpu))?.apic_id();
     let vector = vectors::allocate(cpu).map_err(MsiError::Vectors)?;
     let message = msi::message(apic.0, vector.vector().as_u8()).map_err(MsiError::Destination)?;
-    let binding: &'static Binding =
-        Box::leak(Box::new(Binding { handler: AtomicUsize::new(handler as usize), cell: WaitCell::new(), count: AtomicU64::new(0) }));
+    let binding: &'static Binding = Box::leak(Box::new(Binding {
+        handler,
+        active: AtomicBool::new(true),
+        cell: WaitCell::new(),
+        count: AtomicU64::new(0),
+    }));
     slot(cpu, vector.vector()).store(core::ptr::from_ref(binding).cast_mut(), Ordering::Release);
     vector.set_handler(on_message);
     Ok((vector, binding, message))
@@ -127,16 +138,16 @@ fn prepare(cpu: CpuId, handler: fn()) -> Result<(Allocated, &'static Binding, ms
 
 /// Lets the function master the bus (its message is a memory write) and
 /// stops its INTx pin.
-fn enable_messages(access: &Access, function: &Function) {
+fn enable_messages(access: &Access, function: &Claimed) {
     let bdf = function.bdf();
     let cmd = access.read16(bdf, COMMAND);
     access.write16(bdf, COMMAND, cmd | command::BUS_MASTER | command::INTX_DISABLE);
 }
 
-/// Binds `function`'s MSI to a new vector on `cpu`: `handler` runs there in
-/// interrupt context (acknowledge the device), then the binding's waiter is
-/// signalled.
-pub fn bind_msi(function: &'static Function, cpu: CpuId, handler: fn()) -> Result<MessageIrq, MsiError> {
+/// Binds the claimed function's MSI to a new vector on `cpu`: `handler`
+/// runs there in interrupt context (acknowledge the device; or
+/// [`Handler::NONE`]), then the binding's waiter is signalled.
+pub fn bind_msi(function: &Claimed, cpu: CpuId, handler: Handler) -> Result<MessageIrq, MsiError> {
     let access = super::access().ok_or(MsiError::NoPci)?;
     let at = function.capability(Kind::Msi).ok_or(MsiError::NoCapability)?;
     let cap = Msi::read(access, function.bdf(), at.offset);
@@ -144,7 +155,7 @@ pub fn bind_msi(function: &'static Function, cpu: CpuId, handler: fn()) -> Resul
     cap.program(access, function.bdf(), message).map_err(MsiError::Destination)?;
     enable_messages(access, function);
     cap.set_enabled(access, function.bdf(), true);
-    Ok(MessageIrq { binding, vector, source: Source::Msi { function, cap } })
+    Ok(MessageIrq { binding, vector, source: Source::Msi { function: function.clone(), cap } })
 }
 
 impl MessageIrq {
@@ -202,7 +213,7 @@ impl Drop for MessageIrq {
             }
             Source::MsiX { table, entry } => table.set_masked(*entry, true),
         }
-        self.binding.handler.store(0, Ordering::Release);
+        self.binding.active.store(false, Ordering::Release);
         slot(self.vector.cpu(), self.vector.vector()).store(core::ptr::null_mut(), Ordering::Release);
     }
 }
@@ -246,29 +257,31 @@ pub fn msix_routes(bdf: super::Bdf) -> Option<Vec<Route>> {
 
 /// A function's MSI-X table (and pending-bit array), mapped from its BAR.
 pub struct MsiXTable {
-    function: &'static Function,
+    function: Claimed,
     cap: MsiX,
     table: BarMapping,
     pba: BarMapping,
 }
 
 impl MsiXTable {
-    /// Maps `function`'s table, masks every entry and enables MSI-X.
-    pub fn open(function: &'static Function) -> Result<Arc<Self>, MsiError> {
+    /// Maps the claimed function's table, masks every entry and enables
+    /// MSI-X.
+    pub fn open(function: &Claimed) -> Result<Arc<Self>, MsiError> {
         let access = super::access().ok_or(MsiError::NoPci)?;
         let at = function.capability(Kind::MsiX).ok_or(MsiError::NoCapability)?;
         let cap = MsiX::read(access, function.bdf(), at.offset);
         let table_end = u64::from(cap.table_offset) + u64::from(cap.table_size) * u64::from(TableEntry::SIZE);
         let table = BarMapping::map(function, cap.table_bar, table_end).map_err(MsiError::Map)?;
+        let function = function.clone();
         let pba_end = u64::from(cap.pba_offset) + u64::from(cap.table_size).div_ceil(64) * 8;
-        let pba = BarMapping::map(function, cap.pba_bar, pba_end).map_err(MsiError::Map)?;
+        let pba = BarMapping::map(&function, cap.pba_bar, pba_end).map_err(MsiError::Map)?;
         let this = Arc::new(Self { function, cap, table, pba });
         OPEN_TABLES.lock().push(Arc::downgrade(&this));
         for i in 0..cap.table_size {
             this.set_masked(i, true);
         }
-        enable_messages(access, function);
-        cap.set_enabled(access, function.bdf(), true);
+        enable_messages(access, &this.function);
+        cap.set_enabled(access, this.function.bdf(), true);
         Ok(this)
     }
 
@@ -284,7 +297,7 @@ impl MsiXTable {
 
     /// Binds entry `entry` to a new vector on `cpu` (see [`bind_msi`]); the
     /// entry is unmasked once it holds the message.
-    pub fn bind(self: &Arc<Self>, entry: u16, cpu: CpuId, handler: fn()) -> Result<MessageIrq, MsiError> {
+    pub fn bind(self: &Arc<Self>, entry: u16, cpu: CpuId, handler: Handler) -> Result<MessageIrq, MsiError> {
         let at = u64::from(self.cap.entry_offset(entry).ok_or(MsiError::NoSuchEntry(entry))?);
         let (vector, binding, message) = prepare(cpu, handler)?;
         self.set_masked(entry, true);
@@ -309,7 +322,7 @@ impl MsiXTable {
     }
 
     /// The function the table belongs to.
-    pub fn function(&self) -> &'static Function {
-        self.function
+    pub fn function(&self) -> &'static super::Function {
+        self.function.function()
     }
 }

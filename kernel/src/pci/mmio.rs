@@ -6,7 +6,7 @@ use core::fmt;
 
 use pci::bar::{Bar, Space};
 
-use super::Function;
+use super::Claimed;
 use crate::memory::mmio;
 
 /// A mapped memory BAR (or its first `len` bytes).
@@ -15,6 +15,8 @@ pub struct BarMapping {
     base: u64,
     len: u64,
     bar: Bar,
+    /// The device stays claimed while its registers are mapped.
+    claim: Claimed,
 }
 
 /// Why a BAR could not be mapped.
@@ -56,13 +58,13 @@ pub const MAX_MAP: u64 = 64 << 20;
 impl BarMapping {
     /// Maps the first `len` bytes (at most the BAR's size) of memory BAR
     /// `index` of `function`.
-    pub fn map(function: &Function, index: u8, len: u64) -> Result<Self, MapError> {
+    pub fn map(function: &Claimed, index: u8, len: u64) -> Result<Self, MapError> {
         Self::map_range(function, index, 0, len)
     }
 
     /// Maps `len` bytes from `offset` of memory BAR `index` of `function`
     /// (clipped to the BAR); register offsets are then relative to `offset`.
-    pub fn map_range(function: &Function, index: u8, offset: u64, len: u64) -> Result<Self, MapError> {
+    pub fn map_range(function: &Claimed, index: u8, offset: u64, len: u64) -> Result<Self, MapError> {
         let bar = function.bar(index).ok_or(MapError::NoSuchBar(index))?;
         if bar.space == Space::Io {
             return Err(MapError::NotMemory(index));
@@ -80,7 +82,7 @@ impl BarMapping {
         // SAFETY: a memory BAR the firmware assigned is device memory,
         // never RAM the frame allocator owns.
         let base = unsafe { mmio::map(bar.address + offset, len) }.as_u64();
-        Ok(Self { base, len, bar })
+        Ok(Self { base, len, bar, claim: function.clone() })
     }
 
     /// The BAR this maps.
@@ -88,8 +90,13 @@ impl BarMapping {
         self.bar
     }
 
+    /// The function whose BAR this maps.
+    pub fn bdf(&self) -> super::Bdf {
+        self.claim.bdf()
+    }
+
     /// The mapping's virtual address, for an interrupt handler that has no
-    /// other way to reach its device (it must not outlive the mapping).
+    /// other way to reach its device (MMIO mappings are never unmapped).
     pub fn virt_base(&self) -> u64 {
         self.base
     }

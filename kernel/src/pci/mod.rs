@@ -4,18 +4,27 @@
 //! (headers, BARs, capabilities, MSI layouts) is the host-tested `pci`
 //! crate; this module only reads and writes for it.
 //!
+//! A driver finds its functions ([`matching`], [`find`]), claims one
+//! ([`claim`]: a [`Claimed`] guard, one driver per function), and maps BARs
+//! ([`BarMapping::map`]), opens the MSI-X table ([`MsiXTable::open`]) and
+//! binds MSI ([`bind_msi`]) through the guard.
+//!
 //! Enumeration runs once at boot (`init`, after SMP bring-up); its problems
 //! (malformed capability lists, undecodable BARs, bridges not followed) are
 //! logged and the rest of each function is kept.
 
 mod access;
+mod claim;
 mod interrupts;
 mod mmio;
 
 use alloc::vec::Vec;
 
 pub use access::Access;
+pub use claim::{AlreadyClaimed, Claimed, claim, find, is_claimed, matching};
 pub use interrupts::{MessageIrq, MsiError, MsiXTable, Route, bind_msi, msix_routes};
+/// What a binding runs in interrupt context (shared with IOAPIC lines).
+pub use crate::irq::Handler;
 pub use mmio::{BarMapping, MapError};
 /// The configuration-space logic, for drivers: `bar`, `capability`,
 /// `class`, `header`, `msi` (the host-tested `pci` crate).
@@ -65,31 +74,4 @@ pub fn functions() -> &'static [Function] {
 /// How this machine reaches configuration space (`None` before `init`).
 pub fn access() -> Option<&'static Access> {
     BUS.get().map(|b| &b.access)
-}
-
-static CLAIMED: spin::Mutex<Vec<Bdf>> = spin::Mutex::new(Vec::new());
-
-/// Another driver has the function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AlreadyClaimed(pub Bdf);
-
-impl core::fmt::Display for AlreadyClaimed {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} is already driven by another driver", self.0)
-    }
-}
-
-/// Claims `function` for the calling driver: one driver per function.
-pub fn claim(function: &Function) -> Result<(), AlreadyClaimed> {
-    let mut claimed = CLAIMED.lock();
-    if claimed.contains(&function.bdf()) {
-        return Err(AlreadyClaimed(function.bdf()));
-    }
-    claimed.push(function.bdf());
-    Ok(())
-}
-
-/// The first function with these ids.
-pub fn find(vendor: u16, device: u16) -> Option<&'static Function> {
-    functions().iter().find(|f| f.header.vendor == vendor && f.header.device == device)
 }

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use kernel::arch::idt;
-use kernel::pci::{self, BarMapping, MsiXTable};
+use kernel::pci::{self, BarMapping, Handler, MsiXTable};
 use kernel::smp::{self, CpuId};
 use kernel::{exec, println, run_on, time};
 
@@ -36,8 +36,8 @@ const ENTRY: u16 = 4;
 /// BAR0's mapping, for the handler (one device, one test at a time).
 static REGS: AtomicU64 = AtomicU64::new(0);
 
-fn on_interrupt() {
-    let base = REGS.load(Ordering::Acquire);
+fn on_interrupt(regs: &AtomicU64) {
+    let base = regs.load(Ordering::Acquire);
     if base != 0 {
         // SAFETY: `REGS` holds BAR0's mapping while a test runs; ICR is in
         // its first page. Writing ones clears the causes: acknowledged.
@@ -52,9 +52,10 @@ struct Nic {
 
 fn nic() -> Nic {
     let function = pci::find(0x8086, 0x10d3).expect("the host attached an e1000e");
-    let regs = BarMapping::map(function, 0, 0x1000).expect("e1000e BAR0 maps");
+    let device = pci::claim(function).expect("nobody else drives the e1000e");
+    let regs = BarMapping::map(&device, 0, 0x1000).expect("e1000e BAR0 maps");
     REGS.store(regs.virt_base(), Ordering::Release);
-    let table = MsiXTable::open(function).expect("e1000e has MSI-X");
+    let table = MsiXTable::open(&device).expect("e1000e has MSI-X");
     assert!(table.len() > ENTRY, "e1000e has {} MSI-X entries", table.len());
     // "Other" causes go to entry ENTRY (valid bit 3, entry in bits 0-2).
     regs.write32(IVAR, (0x8 | u32::from(ENTRY)) << 16);
@@ -73,7 +74,7 @@ fn an_msix_entry_aimed_at_each_cpu_arrives_there() {
     let n = smp::online();
     for c in 0..n {
         let target = cpu(c);
-        let irq = nic.table.bind(ENTRY, target, on_interrupt).expect("a vector on the target CPU");
+        let irq = nic.table.bind(ENTRY, target, Handler::new(&REGS, on_interrupt)).expect("a vector on the target CPU");
         // `pci -v`'s view: the entry names the target's APIC id and the vector.
         let routes = pci::msix_routes(nic.table.function().bdf()).expect("the table is open");
         let route = routes.iter().find(|r| r.entry == ENTRY).expect("entry 4 is programmed");
@@ -107,7 +108,7 @@ fn an_msix_entry_aimed_at_each_cpu_arrives_there() {
 
 fn a_masked_entry_holds_its_message_until_unmasked() {
     let nic = nic();
-    let irq = nic.table.bind(ENTRY, CpuId::BOOT, on_interrupt).expect("a vector on cpu0");
+    let irq = nic.table.bind(ENTRY, CpuId::BOOT, Handler::new(&REGS, on_interrupt)).expect("a vector on cpu0");
     assert!(irq.set_masked(true));
     let before = irq.count();
     nic.regs.write32(ICS, CAUSE_LSC);

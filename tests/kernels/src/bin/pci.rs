@@ -35,11 +35,19 @@ fn lists_every_function() {
 /// 1.0), and register 4 inverts what is written to it.
 fn maps_a_memory_bar_and_reads_it() {
     let edu = pci::find(0x1234, 0x11e8).expect("the host attached an edu device");
-    let regs = BarMapping::map(edu, 0, 4096).expect("edu's BAR0 maps");
+    let edu = pci::claim(edu).expect("nobody else drives the edu device");
+    assert!(pci::claim(pci::find(0x1234, 0x11e8).unwrap()).is_err(), "one driver per function");
+    let regs = BarMapping::map(&edu, 0, 4096).expect("edu's BAR0 maps");
     assert_eq!(regs.read32(0x00), 0x0100_00ed, "edu identification register");
     regs.write32(0x04, 0x1234_5678);
     assert_eq!(regs.read32(0x04), !0x1234_5678, "edu liveness register inverts");
-    assert!(BarMapping::map(edu, 5, 4096).is_err(), "no BAR5: an error, not a panic");
+    assert!(BarMapping::map(&edu, 5, 4096).is_err(), "no BAR5: an error, not a panic");
+    let bdf = edu.bdf();
+    drop(edu);
+    assert!(pci::is_claimed(bdf), "the mapping keeps the device claimed");
+    drop(regs);
+    assert!(!pci::is_claimed(bdf), "released with the last guard");
+    let regs = BarMapping::map(&pci::claim(pci::find(0x1234, 0x11e8).unwrap()).expect("claimed again"), 0, 4096).expect("maps");
     println!("edu: id {:#010x} at {:#x}", regs.read32(0), regs.bar().address);
 }
 
