@@ -6,9 +6,10 @@
 use odonata_runner::Chipset;
 use odonata_tests::{Exit, assert_line_contains, assert_passed, assert_skipped, boot, log_of};
 
-const SMP_TESTS: [&str; 6] = [
+const SMP_TESTS: [&str; 7] = [
     "all_cpus_online_with_distinct_ids",
     "each_cpu_runs_a_function_on_itself",
+    "each_cpu_reaches_its_block_through_gs",
     "ipi_from_every_cpu_to_every_other_exactly_once",
     "ipi_to_a_set_and_to_all_others",
     "isa_irq0_reaches_the_chosen_cpu",
@@ -28,6 +29,7 @@ fn smp_at(n: u32, uefi: bool) {
         assert_line_contains(&out, &format!("dynamic vectors: 112 per CPU, 0x70 on cpu0 and cpu{} reached their own handlers", n - 1));
     }
     assert!(out.has_line(&format!("cpus online: {n}")), "{}", log_of(&out));
+    assert!(out.has_line(&format!("per-CPU blocks: {n} reached through GS")), "{}", log_of(&out));
     for i in 0..n {
         assert!(out.has_line(&format!("cpu {i} reports id {i}")), "{}", log_of(&out));
     }

@@ -28,14 +28,15 @@
 //! timer that lands after the check still ends the halt.
 
 use core::future::Future;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use alloc::boxed::Box;
 use executor::{Executor, Hooks, RemoteSpawner, Spawn};
 use x86_64::instructions::interrupts;
 
-use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::cpu_array::CpuArray;
+use crate::arch::cpu_id::CpuId;
 use crate::arch::{cpu, percpu, vectors};
 use crate::memory::heap;
 use crate::{ipiq, smp, time};
@@ -48,21 +49,26 @@ pub use executor::{Band, JoinError, JoinHandle, TaskInfo, yield_now};
 /// emulation (a shell command formatting a table: 10-20 ms).
 pub const WATCHDOG_MS: u64 = 50;
 
-/// TSC cycles each CPU has spent halted in its loop (for `cpus`: idle share).
-static IDLE_CYCLES: [core::sync::atomic::AtomicU64; MAX_CPUS] = [const { core::sync::atomic::AtomicU64::new(0) }; MAX_CPUS];
+/// What other CPUs read of a CPU's executor (the executor itself is in the
+/// CPU's per-CPU block, reached only by that CPU).
+struct Shared {
+    /// Its spawner, recorded when its executor starts (`run_on` uses them).
+    spawner: spin::Once<RemoteSpawner>,
+    /// TSC cycles spent halted in its loop (for `cpus`: idle share); only
+    /// its own CPU writes it.
+    idle_cycles: AtomicU64,
+}
+
+static SHARED: CpuArray<Shared> = crate::cpu_array!(Shared { spawner: spin::Once::new(), idle_cycles: AtomicU64::new(0) });
 
 /// Cycles `cpu` has spent halted, waiting for work, since boot.
 pub fn idle_cycles(cpu: CpuId) -> u64 {
-    IDLE_CYCLES[cpu.as_usize()].load(Ordering::Relaxed)
+    SHARED.get(cpu).idle_cycles.load(Ordering::Relaxed)
 }
-
-static EXECUTORS: [AtomicPtr<Executor>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
-/// Each CPU's spawner, recorded when its executor starts (`run_on` uses them).
-static SPAWNERS: [spin::Once<RemoteSpawner>; MAX_CPUS] = [const { spin::Once::new() }; MAX_CPUS];
 
 /// The handle other CPUs use to make tasks for `cpu`'s executor, once it runs.
 pub fn remote_spawner(cpu: CpuId) -> Option<RemoteSpawner> {
-    SPAWNERS.get(cpu.as_usize())?.get().copied()
+    SHARED.get(cpu).spawner.get().copied()
 }
 
 fn hook_current() -> Option<usize> {
@@ -113,18 +119,15 @@ fn watchdog(task: &TaskInfo, cycles: u64) {
 
 /// This CPU's executor, created on first use.
 pub fn this() -> &'static Executor {
-    let id = smp::current();
-    let slot = &EXECUTORS[id.as_usize()];
-    let p = slot.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: non-null entries are leaked executors, and each CPU only
-        // dereferences its own entry (the executor is not Sync).
-        return unsafe { &*p };
+    let block = percpu::this();
+    if let Some(ex) = block.executor() {
+        return ex;
     }
+    let id = block.id();
     let ex: &'static Executor = Box::leak(Box::new(Executor::new(id.as_usize(), &HOOKS)));
     ex.set_watchdog(time::tsc_khz().max(1) * WATCHDOG_MS, watchdog);
-    SPAWNERS[id.as_usize()].call_once(|| ex.remote_spawner());
-    slot.store(core::ptr::from_ref(ex).cast_mut(), Ordering::Release);
+    SHARED.get(id).spawner.call_once(|| ex.remote_spawner());
+    block.set_executor(ex);
     log::info!("{id}: executor started");
     ex
 }
@@ -132,19 +135,15 @@ pub fn this() -> &'static Executor {
 /// This CPU's executor if it has started (never creates one: for interrupt
 /// handlers).
 pub fn existing() -> Option<&'static Executor> {
-    let p = EXECUTORS.get(smp::current().as_usize())?.load(Ordering::Acquire);
-    // SAFETY: as in `this`: our own CPU's executor.
-    (!p.is_null()).then(|| unsafe { &*p })
+    percpu::this().executor()
 }
 
-/// Whether this CPU is halted in its loop, waiting for work (as an
+/// Whether this CPU is idle in its loop, about to halt or halted (as an
 /// interrupt handler sees it: the interrupt ended the halt, the flag is
 /// cleared after the handler).
 pub fn is_halted() -> bool {
-    HALTED[percpu::current_id().as_usize()].load(Ordering::Relaxed)
+    percpu::this().is_idle()
 }
-
-static HALTED: [core::sync::atomic::AtomicBool; MAX_CPUS] = [const { core::sync::atomic::AtomicBool::new(false) }; MAX_CPUS];
 
 /// Lets the task being polled on this CPU poll for long by design (a
 /// benchmark partner that spins on the clock): the watchdog and the stall
@@ -225,31 +224,30 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         }
     }
     interrupts::disable();
-    // Idle flag first, then the look: a passive send that lands after the
-    // look sees the flag, and its sender kicks us (executor::ipiq, module
-    // doc). Our own owed kicks keep the timer armed.
+    // Idle flags first, then the look: a passive send, or a remote free's
+    // first push, that lands after the look sees a flag, and its sender
+    // kicks us (executor::ipiq, module doc). Our own owed kicks keep the
+    // timer armed.
+    let block = percpu::this();
     ipiq::set_idle(true);
-    heap::set_idle(true);
+    block.set_idle(true);
     if ex.has_work()
         || ipiq::has_pending()
         || heap::has_pending()
         || done()
         || !time::timer::prepare_idle(ipiq::next_kick())
     {
-        heap::set_idle(false);
+        block.set_idle(false);
         ipiq::set_idle(false);
         interrupts::enable();
         return;
     }
     let halted = cpu::rdtsc();
-    let flag = &HALTED[percpu::current_id().as_usize()];
-    flag.store(true, Ordering::Relaxed);
     interrupts::enable_and_hlt();
-    flag.store(false, Ordering::Relaxed);
-    heap::set_idle(false);
+    block.set_idle(false);
     ipiq::set_idle(false);
     // Only this CPU writes its slot.
-    let slot = &IDLE_CYCLES[percpu::current_id().as_usize()];
+    let slot = &SHARED.get(block.id()).idle_cycles;
     slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);
 }
 

@@ -19,10 +19,10 @@
 //!                               the executor keeps around each poll: task,
 //!                               poll number); the same poll seen for
 //!                               STALL_AFTER and not yet reported:
-//!                               RECORDS[c].set, log the report
+//!                               CPUS[c].record.set, log the report
 //! the poll returns at last      the watchdog's report calls poll_returned:
-//!                               RECORDS[c].set(None), "the stall is over"
-//! ps on another CPU             RECORDS[c].get (c does not answer run_on)
+//!                               CPUS[c].record.set(None), "the stall is over"
+//! ps on another CPU             CPUS[c].record.get (c does not answer run_on)
 //! ```
 //!
 //! A task that spins by design says so (`exec::allow_long_polls`) and is
@@ -34,7 +34,8 @@ use core::time::Duration;
 use io::{Stall, StallRecord};
 
 use crate::arch::backtrace::Backtrace;
-use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::cpu_array::CpuArray;
+use crate::arch::cpu_id::CpuId;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::{cpu, percpu};
 use crate::{exec, time};
@@ -48,16 +49,18 @@ pub const STALL_AFTER: Duration = Duration::from_millis(200);
 /// How often a busy CPU's timer looks.
 pub const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-static RECORDS: [StallRecord; MAX_CPUS] = [const { StallRecord::new() }; MAX_CPUS];
-
-/// The poll each CPU's check last saw, and when it first saw it (touched
-/// only by that CPU's timer interrupt; atomics so a static can hold them).
-struct Seen {
+/// One CPU's detector state.
+struct CpuStall {
+    /// The stall it is in, if reported (any CPU reads it: `ps`).
+    record: StallRecord,
+    /// The poll its check last saw, and when it first saw it (touched only
+    /// by that CPU's timer interrupt; atomics so a static can hold them).
     poll: AtomicU64,
     since: AtomicU64,
 }
 
-static SEEN: [Seen; MAX_CPUS] = [const { Seen { poll: AtomicU64::new(0), since: AtomicU64::new(0) } }; MAX_CPUS];
+static CPUS: CpuArray<CpuStall> =
+    crate::cpu_array!(CpuStall { record: StallRecord::new(), poll: AtomicU64::new(0), since: AtomicU64::new(0) });
 
 /// Starts the detector (boot CPU, once the timers are up).
 pub fn init() {
@@ -67,14 +70,14 @@ pub fn init() {
 /// The stall `cpu` is in, if its current poll has been reported stalled:
 /// the task, and how long its poll has run so far.
 pub fn stalled(cpu: CpuId) -> Option<(Stall, Duration)> {
-    let stall = RECORDS.get(cpu.as_usize())?.get()?;
+    let stall = CPUS.get(cpu).record.get()?;
     Some((stall, time::cycles_to_duration(cpu::rdtsc().saturating_sub(stall.since))))
 }
 
 /// The watchdog saw `task`'s long poll return on this CPU: if it had been
 /// reported stalled, the stall is over (returns whether it had been).
 pub(crate) fn poll_returned(task: u64) -> bool {
-    let record = &RECORDS[percpu::current_id().as_usize()];
+    let record = &CPUS.this().record;
     // The record's one writer is this CPU with interrupts off.
     x86_64::instructions::interrupts::without_interrupts(|| {
         let was = record.get().is_some_and(|s| s.task == task);
@@ -101,7 +104,7 @@ fn check(frame: &InterruptFrame) -> bool {
     // The executor stores no start time (a store per poll): the poll is
     // timed from the first look that saw it, so the figure is a lower
     // bound, never early, and at most CHECK_EVERY short.
-    let seen = &SEEN[me.as_usize()];
+    let seen = CPUS.get(me);
     if seen.poll.load(Ordering::Relaxed) != poll.poll {
         seen.poll.store(poll.poll, Ordering::Relaxed);
         seen.since.store(now, Ordering::Relaxed);
@@ -112,7 +115,7 @@ fn check(frame: &InterruptFrame) -> bool {
     if ran < STALL_AFTER {
         return true;
     }
-    let record = &RECORDS[me.as_usize()];
+    let record = &CPUS.get(me).record;
     if record.get().is_some_and(|s| s.task == poll.task && s.since == since) {
         // Reported already; the watchdog speaks when the poll returns.
         return false;

@@ -50,7 +50,8 @@ impl CpuStacks {
     }
 }
 
-/// Builds this CPU's GDT and TSS from `stacks` and loads them.
+/// Builds this CPU's GDT and TSS from `stacks` and loads them; records the
+/// stacks and the TSS in this CPU's per-CPU block.
 pub fn load(stacks: CpuStacks) {
     let mut tss = TaskStateSegment::new();
     // The TSS is packed: build the table by value, then store it whole.
@@ -60,12 +61,16 @@ pub fn load(stacks: CpuStacks) {
     });
     // Ring-0 only: privilege_stack_table[0] is used on a ring change only.
     tss.privilege_stack_table[0] = VirtAddr::new(stacks.kernel.top());
-    let tss: &'static TaskStateSegment = Box::leak(Box::new(tss));
+    // Leaked, and from here on only reached through this raw pointer: the
+    // per-CPU block keeps it to change RSP0 (`percpu::set_ring0_stack`).
+    let tss: *mut TaskStateSegment = Box::leak(Box::new(tss));
 
     let mut gdt = GlobalDescriptorTable::new();
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
-    let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+    // SAFETY: the TSS is leaked (it lives as long as the CPU) and is this
+    // CPU's alone.
+    let tss_selector = gdt.append(unsafe { Descriptor::tss_segment_unchecked(tss) });
     let gdt: &'static GlobalDescriptorTable = Box::leak(Box::new(gdt));
 
     gdt.load();
@@ -80,4 +85,5 @@ pub fn load(stacks: CpuStacks) {
         ES::set_reg(data);
         load_tss(tss_selector);
     }
+    super::percpu::this().set_tables(stacks, tss);
 }

@@ -13,7 +13,8 @@ use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::structures::idt::{EntryOptions, InterruptDescriptorTable};
 
-use super::cpu_id::{CpuId, MAX_CPUS};
+use super::cpu_array::CpuArray;
+use super::cpu_id::CpuId;
 use super::entry::{InterruptFrame, stub_for};
 use super::gdt::IstIndex;
 use super::vectors::{self, InterruptHandler, Vector};
@@ -21,11 +22,11 @@ use super::vectors::{self, InterruptHandler, Vector};
 static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
 /// Interrupts taken per CPU and vector (0x20..=0xff), for `irq` statistics.
 /// Each CPU only increments its own row.
-static COUNTS: [[AtomicU64; vectors::COUNT]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; vectors::COUNT] }; MAX_CPUS];
+static COUNTS: CpuArray<[AtomicU64; vectors::COUNT]> = crate::cpu_array!([const { AtomicU64::new(0) }; vectors::COUNT]);
 
 /// Interrupts `cpu` has taken on `vector` since boot.
 pub fn interrupt_count(cpu: CpuId, vector: Vector) -> u64 {
-    COUNTS[cpu.as_usize()][vector.index()].load(Ordering::Relaxed)
+    COUNTS.get(cpu)[vector.index()].load(Ordering::Relaxed)
 }
 static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -43,7 +44,7 @@ pub fn unhandled_count() -> u64 {
 
 pub(super) fn dispatch_interrupt(vector: Vector, frame: &mut InterruptFrame) {
     let cpu = super::percpu::current_id();
-    COUNTS[cpu.as_usize()][vector.index()].fetch_add(1, Ordering::Relaxed);
+    COUNTS.get(cpu)[vector.index()].fetch_add(1, Ordering::Relaxed);
     let handler = if vectors::is_dynamic(vector) {
         vectors::dynamic_handler(cpu, vector)
     } else {

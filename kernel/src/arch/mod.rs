@@ -4,6 +4,7 @@
 
 pub mod backtrace;
 pub mod cpu;
+pub mod cpu_array;
 pub mod cpu_id;
 pub mod entry;
 pub mod exceptions;

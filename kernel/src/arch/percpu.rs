@@ -1,43 +1,110 @@
-//! Per-CPU data reached through GS: the current CPU's id is one gs-relative
-//! load. Each CPU's `PerCpu` is its own cache-line-aligned block, so CPUs do
-//! not share lines by accident. The boot CPU's block is a static, installed
-//! first thing at boot, so `current_id()` works from the first log line.
+//! The per-CPU block: one `#[repr(C)]` [`PerCpu`] per CPU, reached through
+//! GS, with its own address at offset 0 (`mov reg, gs:[0]` yields the
+//! block) and the offsets that assembly uses checked at compile time.
+//!
+//! It holds what a CPU needs about itself, quickly and without an index:
+//! its ids, its interrupt depth, its executor, its idle flag, its TSS and
+//! stacks, the address space it runs, and the slots the system-call entry
+//! will use (the kernel stack to switch to, a scratch slot for the
+//! program's stack pointer, the current user context). Other CPUs may read
+//! the few fields that are atomics for that reason (APIC id, idle flag,
+//! IPIs received); state that other CPUs write, or that a module keeps per
+//! CPU for itself, lives in that module's
+//! [`CpuArray`](super::cpu_array::CpuArray) instead.
+//!
+//! The boot CPU's block is a static, installed first thing at boot, so
+//! `current_id()` works from the first log line; an application processor's
+//! is leaked by the boot CPU before it starts it.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::GsBase;
+use x86_64::structures::tss::TaskStateSegment;
 
 use super::cpu_id::{CpuId, MAX_CPUS};
+use super::gdt::CpuStacks;
 
-/// One CPU's private data.
+/// One CPU's block.
 #[repr(C, align(64))]
 pub struct PerCpu {
+    /// The block's own address (offset [`SELF`]).
+    self_ptr: AtomicPtr<PerCpu>,
     /// Dense CPU id (0 = boot CPU). Read with one `mov` from GS.
     id: u32,
-    /// APIC id, recorded when the CPU's local APIC is up.
-    apic_id: AtomicU32,
-    /// IPIs received on the wake vector (`vectors::WAKE`).
-    pub ipis_received: AtomicU64,
     /// Interrupt/exception nesting depth (only this CPU touches it).
     irq_depth: AtomicU32,
+    /// The program's stack pointer, parked by the system-call entry while it
+    /// switches to [`kernel_rsp`](Self::kernel_rsp) (offset [`USER_RSP`]).
+    user_rsp: AtomicU64,
+    /// The stack a system-call entry switches to: the top of the running
+    /// thread's kernel stack (offset [`KERNEL_RSP`]; the TSS's RSP0 holds the
+    /// same value for interrupts from ring 3: [`set_ring0_stack`]).
+    kernel_rsp: AtomicU64,
+    /// The running user thread's saved registers, or null (offset
+    /// [`USER_CONTEXT`]; set by the process layer).
+    user_context: AtomicPtr<()>,
     /// The vector of the innermost handler running (meaningful while
     /// `irq_depth` > 0), for reports such as an allocation in a handler.
     vector: AtomicU32,
+    /// APIC id, recorded when the CPU's local APIC is up.
+    apic_id: AtomicU32,
+    /// Raised by this CPU's loop, with interrupts off, before its last look
+    /// for work, and lowered when it wakes (the one idle flag the kernel
+    /// keeps: remote frees wake an idle owner, the stall detector leaves an
+    /// idle CPU alone; the IPI queues keep their own inside their
+    /// loom-checked protocol, `executor::ipiq`).
+    idle: AtomicBool,
+    /// This CPU's TSS (leaked by `gdt::load`).
+    tss: AtomicPtr<TaskStateSegment>,
+    /// This CPU's executor (made on first use by `exec::this`).
+    executor: AtomicPtr<executor::Executor>,
     /// The user address space loaded on this CPU (null: the kernel's), with
     /// one reference held (`memory::address_space`).
     address_space: crate::memory::address_space::CurrentSpace,
+    /// IPIs received on the wake vector (`vectors::WAKE`).
+    pub ipis_received: AtomicU64,
+    /// Its kernel and IST stacks (set once by `gdt::load`).
+    stacks: spin::Once<CpuStacks>,
 }
+
+/// Offset of the block's own address.
+pub const SELF: usize = 0;
+/// Offset of the scratch slot for the program's stack pointer.
+pub const USER_RSP: usize = 16;
+/// Offset of the kernel stack a system-call entry switches to.
+pub const KERNEL_RSP: usize = 24;
+/// Offset of the running user thread's saved registers.
+pub const USER_CONTEXT: usize = 32;
+
+const _: () = {
+    assert!(offset_of!(PerCpu, self_ptr) == SELF);
+    assert!(offset_of!(PerCpu, user_rsp) == USER_RSP);
+    assert!(offset_of!(PerCpu, kernel_rsp) == KERNEL_RSP);
+    assert!(offset_of!(PerCpu, user_context) == USER_CONTEXT);
+    // `current_id` and `current_id_in_task_context` read these with one
+    // 32-bit load each.
+    assert!(offset_of!(PerCpu, id) % 4 == 0 && offset_of!(PerCpu, irq_depth) % 4 == 0);
+};
 
 impl PerCpu {
     const fn new(id: u32) -> Self {
         Self {
+            self_ptr: AtomicPtr::new(core::ptr::null_mut()),
             id,
-            apic_id: AtomicU32::new(0),
-            ipis_received: AtomicU64::new(0),
             irq_depth: AtomicU32::new(0),
+            user_rsp: AtomicU64::new(0),
+            kernel_rsp: AtomicU64::new(0),
+            user_context: AtomicPtr::new(core::ptr::null_mut()),
             vector: AtomicU32::new(0),
+            apic_id: AtomicU32::new(0),
+            idle: AtomicBool::new(false),
+            tss: AtomicPtr::new(core::ptr::null_mut()),
+            executor: AtomicPtr::new(core::ptr::null_mut()),
             address_space: AtomicPtr::new(core::ptr::null_mut()),
+            ipis_received: AtomicU64::new(0),
+            stacks: spin::Once::new(),
         }
     }
 
@@ -72,6 +139,63 @@ impl PerCpu {
         self.irq_depth.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Records this CPU's APIC id.
+    pub fn set_apic_id(&self, id: super::lapic::ApicId) {
+        self.apic_id.store(id.0, Ordering::Relaxed);
+    }
+
+    /// Raises or lowers the idle flag (this CPU's loop only). A swap, so
+    /// that the raise is ordered before the loop's last look for work and
+    /// a sender that pushed work before it is seen (the same store-then-load
+    /// handshake as the IPI queues').
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.swap(idle, Ordering::SeqCst);
+    }
+
+    /// Whether this CPU's loop is about to halt or halted.
+    pub fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::SeqCst)
+    }
+
+    /// This CPU's executor, if it has been made.
+    pub fn executor(&self) -> Option<&'static executor::Executor> {
+        let p = self.executor.load(Ordering::Acquire);
+        // SAFETY: non-null values are leaked executors (`set_executor`).
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Records this CPU's executor (once, by `exec::this`).
+    pub fn set_executor(&self, executor: &'static executor::Executor) {
+        let old = self.executor.swap(core::ptr::from_ref(executor).cast_mut(), Ordering::AcqRel);
+        assert!(old.is_null(), "{} got a second executor", self.id());
+    }
+
+    /// Its kernel and IST stacks, once `gdt::load` ran on it.
+    pub fn stacks(&self) -> Option<&CpuStacks> {
+        self.stacks.get()
+    }
+
+    /// Records the CPU's stacks and TSS (`gdt::load`, once per CPU).
+    pub(super) fn set_tables(&self, stacks: CpuStacks, tss: *mut TaskStateSegment) {
+        self.stacks.call_once(|| stacks);
+        self.tss.store(tss, Ordering::Release);
+        self.kernel_rsp.store(stacks.kernel.top(), Ordering::Relaxed);
+    }
+
+    /// The stack a system-call entry switches to now (`KERNEL_RSP`).
+    pub fn ring0_stack(&self) -> u64 {
+        self.kernel_rsp.load(Ordering::Relaxed)
+    }
+
+    /// The stack an interrupt from ring 3 switches to now (the TSS's RSP0),
+    /// if `gdt::load` ran on this CPU.
+    pub fn tss_ring0_stack(&self) -> Option<u64> {
+        let tss = self.tss.load(Ordering::Acquire);
+        // SAFETY: non-null values are this CPU's leaked TSS; the TSS is
+        // packed, so the read is unaligned.
+        (!tss.is_null()).then(|| unsafe { core::ptr::addr_of!((*tss).privilege_stack_table[0]).read_unaligned() }.as_u64())
+    }
+
     /// Records the address space this CPU now runs (null: the kernel's);
     /// returns the one it ran (only this CPU calls it).
     pub(crate) fn swap_address_space(
@@ -80,18 +204,34 @@ impl PerCpu {
     ) -> *mut crate::memory::address_space::AddressSpace {
         self.address_space.swap(new, Ordering::AcqRel)
     }
+}
 
-    /// Records this CPU's APIC id.
-    pub fn set_apic_id(&self, id: super::lapic::ApicId) {
-        self.apic_id.store(id.0, Ordering::Relaxed);
-    }
+/// Sets the stack this CPU switches to when ring 3 traps or calls: the TSS's
+/// RSP0 (interrupts and exceptions) and the block's `kernel_rsp` (the
+/// system-call entry), both reached through GS.
+///
+/// # Safety
+/// `top` is the top of a mapped kernel stack that nothing else runs on
+/// while this CPU may enter from ring 3 on it (with no ring 3 running yet,
+/// any kernel stack of this CPU's).
+pub unsafe fn set_ring0_stack(top: u64) {
+    let block = this();
+    let tss = block.tss.load(Ordering::Acquire);
+    assert!(!tss.is_null(), "set_ring0_stack before gdt::load");
+    // SAFETY: the TSS is this CPU's, leaked by `gdt::load`, and only this CPU
+    // writes it (the CPU itself reads RSP0 on a ring change, which cannot
+    // happen while this kernel code runs). The TSS is packed: unaligned write.
+    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write_unaligned(VirtAddr::new(top)) };
+    block.kernel_rsp.store(top, Ordering::Relaxed);
 }
 
 static BOOT_CPU: PerCpu = PerCpu::new(0);
 static CPUS: [AtomicPtr<PerCpu>; MAX_CPUS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
 fn install(block: &'static PerCpu) {
-    CPUS[block.id as usize].store(core::ptr::from_ref(block).cast_mut(), Ordering::Release);
+    let p = core::ptr::from_ref(block).cast_mut();
+    block.self_ptr.store(p, Ordering::Relaxed);
+    CPUS[block.id as usize].store(p, Ordering::Release);
     GsBase::write(VirtAddr::from_ptr(block));
 }
 
@@ -120,7 +260,7 @@ pub fn current_id() -> CpuId {
         core::arch::asm!(
             "mov {id:e}, dword ptr gs:[{offset}]",
             id = out(reg) id,
-            offset = const core::mem::offset_of!(PerCpu, id),
+            offset = const offset_of!(PerCpu, id),
             options(nostack, readonly, preserves_flags)
         );
     }
@@ -139,16 +279,30 @@ pub fn current_id_in_task_context() -> Option<CpuId> {
         core::arch::asm!(
             "mov {d:e}, dword ptr gs:[{offset}]",
             d = out(reg) depth,
-            offset = const core::mem::offset_of!(PerCpu, irq_depth),
+            offset = const offset_of!(PerCpu, irq_depth),
             options(nostack, readonly, preserves_flags)
         );
     }
     (depth == 0).then(current_id)
 }
 
-/// This CPU's block.
+/// This CPU's block: one GS-relative load of its own address.
+#[inline]
 pub fn this() -> &'static PerCpu {
-    get(current_id()).expect("the running CPU has a PerCpu")
+    let p: *const PerCpu;
+    // SAFETY: GS base points at this CPU's block from its first instruction,
+    // and `install` stored the block's address at offset SELF before it
+    // loaded GS.
+    unsafe {
+        core::arch::asm!(
+            "mov {p}, qword ptr gs:[{offset}]",
+            p = out(reg) p,
+            offset = const SELF,
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+    // SAFETY: blocks are static or leaked, never freed.
+    unsafe { &*p }
 }
 
 /// CPU `id`'s block, if that CPU was brought up.

@@ -27,7 +27,8 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::cpu_id::{CpuId, MAX_CPUS};
+use super::cpu_array::CpuArray;
+use super::cpu_id::CpuId;
 use super::entry::InterruptFrame;
 
 /// An interrupt vector that a device or IPI may use (0x20..=0xff; lower
@@ -172,10 +173,18 @@ pub fn all() -> impl Iterator<Item = Vector> {
 const DYNAMIC_COUNT: usize = (DYNAMIC_LAST.0 - DYNAMIC_FIRST.0) as usize + 1;
 const WORDS: usize = DYNAMIC_COUNT.div_ceil(64);
 
-/// Per CPU: bit i set = `DYNAMIC_FIRST + i` is allocated on that CPU.
-static ALLOCATED: [[AtomicU64; WORDS]; MAX_CPUS] = [const { [const { AtomicU64::new(0) }; WORDS] }; MAX_CPUS];
-/// Per CPU and dynamic vector: its handler as a `usize` (0: none).
-static HANDLERS: [[AtomicUsize; DYNAMIC_COUNT]; MAX_CPUS] = [const { [const { AtomicUsize::new(0) }; DYNAMIC_COUNT] }; MAX_CPUS];
+/// One CPU's dynamic range.
+struct CpuVectors {
+    /// Bit i set = `DYNAMIC_FIRST + i` is allocated on this CPU.
+    allocated: [AtomicU64; WORDS],
+    /// Per dynamic vector: its handler as a `usize` (0: none).
+    handlers: [AtomicUsize; DYNAMIC_COUNT],
+}
+
+static CPUS: CpuArray<CpuVectors> = crate::cpu_array!(CpuVectors {
+    allocated: [const { AtomicU64::new(0) }; WORDS],
+    handlers: [const { AtomicUsize::new(0) }; DYNAMIC_COUNT],
+});
 
 /// A handler for an interrupt or IPI. It runs with interrupts off on the
 /// interrupt's stack and must not block or allocate.
@@ -201,7 +210,7 @@ pub struct Allocated {
 
 /// Allocates a free dynamic vector on `cpu` (the lowest).
 pub fn allocate(cpu: CpuId) -> Result<Allocated, Exhausted> {
-    for (w, word) in ALLOCATED[cpu.as_usize()].iter().enumerate() {
+    for (w, word) in CPUS.get(cpu).allocated.iter().enumerate() {
         let mut bits = word.load(Ordering::Relaxed);
         loop {
             let free = !bits & valid_bits(w);
@@ -229,7 +238,7 @@ const fn valid_bits(w: usize) -> u64 {
 
 /// Dynamic vectors allocated on `cpu` now.
 pub fn allocated_count(cpu: CpuId) -> u32 {
-    ALLOCATED[cpu.as_usize()].iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
+    CPUS.get(cpu).allocated.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
 }
 
 impl Allocated {
@@ -249,7 +258,7 @@ impl Allocated {
     }
 
     fn slot(&self) -> &'static AtomicUsize {
-        &HANDLERS[self.cpu.as_usize()][usize::from(self.vector.0 - DYNAMIC_FIRST.0)]
+        &CPUS.get(self.cpu).handlers[usize::from(self.vector.0 - DYNAMIC_FIRST.0)]
     }
 }
 
@@ -257,14 +266,14 @@ impl Drop for Allocated {
     fn drop(&mut self) {
         self.slot().store(0, Ordering::Release);
         let i = usize::from(self.vector.0 - DYNAMIC_FIRST.0);
-        ALLOCATED[self.cpu.as_usize()][i / 64].fetch_and(!(1 << (i % 64)), Ordering::Release);
+        CPUS.get(self.cpu).allocated[i / 64].fetch_and(!(1 << (i % 64)), Ordering::Release);
     }
 }
 
 /// The handler `cpu` has for dynamic vector `v`, if any.
 pub(super) fn dynamic_handler(cpu: CpuId, v: Vector) -> Option<InterruptHandler> {
     let i = usize::from(v.0.checked_sub(DYNAMIC_FIRST.0)?);
-    let raw = HANDLERS[cpu.as_usize()].get(i)?.load(Ordering::Acquire);
+    let raw = CPUS.get(cpu).handlers.get(i)?.load(Ordering::Acquire);
     // SAFETY: the only non-zero values stored in HANDLERS come from
     // `set_handler`, which stores an `InterruptHandler` cast to usize.
     (raw != 0).then(|| unsafe { core::mem::transmute::<usize, InterruptHandler>(raw) })

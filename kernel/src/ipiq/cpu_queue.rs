@@ -8,13 +8,13 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use executor::ipiq::Endpoint;
 
-use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::cpu_array::CpuArray;
+use crate::arch::cpu_id::CpuId;
 use crate::smp;
 
-/// One CPU's queue state (128 bytes apart: the owner writes its counters
-/// on every send and drain, and the neighbouring CPU's value must not
-/// share those lines).
-#[repr(align(128))]
+/// One CPU's queue state (in a `CpuArray`, 128 bytes apart: the owner
+/// writes its counters on every send and drain, and the neighbouring CPU's
+/// value must not share those lines).
 pub(super) struct CpuQueue {
     /// This CPU's endpoint, made on first use (null before).
     pub(super) endpoint: AtomicPtr<Endpoint<'static>>,
@@ -32,8 +32,7 @@ pub(super) struct CpuQueue {
     pub(super) halts_for_room: AtomicU64,
 }
 
-static CPUS: [CpuQueue; MAX_CPUS] = [const {
-    CpuQueue {
+static CPUS: CpuArray<CpuQueue> = crate::cpu_array!(CpuQueue {
         endpoint: AtomicPtr::new(core::ptr::null_mut()),
         raised: AtomicUsize::new(0),
         taken: AtomicUsize::new(0),
@@ -41,12 +40,11 @@ static CPUS: [CpuQueue; MAX_CPUS] = [const {
         owed: AtomicU64::new(0),
         kick_at: AtomicU64::new(0),
         halts_for_room: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
+    });
 
 /// CPU `cpu`'s queue state.
 pub(super) fn of(cpu: usize) -> &'static CpuQueue {
-    &CPUS[cpu]
+    CPUS.get(CpuId::try_new(cpu).expect("a CPU below MAX_CPUS"))
 }
 
 /// The running CPU's queue state.

@@ -8,8 +8,9 @@
 //! - the task, for reports (`exec::current_task`);
 //! - the owner's wakeup: when a remote free finds its owner's list empty
 //!   and the owner has raised its idle flag, a wake IPI (no allocation, no
-//!   lock). The owner's loop raises the flag before its last look for work
-//!   ([`set_idle`], [`has_pending`]), the same handshake as the IPI queues'
+//!   lock). The owner's loop raises the flag (its per-CPU block's,
+//!   `PerCpu::set_idle`) before its last look for work ([`has_pending`]),
+//!   the same handshake as the IPI queues'
 //!   (`slaballoc::remote`, rule 4), and takes its remote frees home each
 //!   turn ([`reclaim`]);
 //! - reports through the lock-free emergency console with a backtrace;
@@ -17,21 +18,18 @@
 //!   which is forbidden: handlers acknowledge and wake) through the panic
 //!   path, which stops every CPU.
 
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use slaballoc::{Context, Heap, Platform, Report, Stats, TalcBacking, TaskRef};
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, Size4KiB};
 
 use crate::arch::backtrace::Backtrace;
-use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::cpu_id::CpuId;
 use crate::arch::percpu;
 use crate::arch::vectors;
 
 /// The machine as the allocator sees it.
 struct Machine;
-
-static IDLE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 impl Platform for Machine {
     #[inline]
@@ -47,8 +45,9 @@ impl Platform for Machine {
     }
 
     fn notify(&self, owner: usize) {
-        if owner != percpu::current_id().as_usize() && IDLE[owner].load(Ordering::SeqCst) {
-            crate::smp::send_ipi(CpuId::from_raw(owner as u32), vectors::WAKE);
+        let owner_cpu = CpuId::from_raw(owner as u32);
+        if owner != percpu::current_id().as_usize() && percpu::get(owner_cpu).is_some_and(|p| p.is_idle()) {
+            crate::smp::send_ipi(owner_cpu, vectors::WAKE);
         }
     }
 
@@ -116,12 +115,6 @@ pub fn detail() -> Stats {
 #[inline]
 pub fn reclaim() {
     HEAP.reclaim();
-}
-
-/// Raises or lowers this CPU's idle flag for remote frees (the loop raises
-/// it, with interrupts off, before its last look for work).
-pub fn set_idle(idle: bool) {
-    IDLE[percpu::current_id().as_usize()].swap(idle, Ordering::SeqCst);
 }
 
 /// Whether this CPU's loop has heap work before it may halt (the idle

@@ -36,7 +36,8 @@ use pci::msi::{self, Msi, MsiX, TableEntry};
 
 use super::{Access, BarMapping, Claimed, ConfigAccess, MapError};
 use crate::irq::Handler;
-use crate::arch::cpu_id::{CpuId, MAX_CPUS};
+use crate::arch::cpu_array::CpuArray;
+use crate::arch::cpu_id::CpuId;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::vectors::{self, Allocated, Vector};
 use crate::arch::{lapic, percpu};
@@ -54,10 +55,10 @@ struct Binding {
 }
 
 /// Per CPU and dynamic vector: the binding its interrupts go to.
-static BINDINGS: [[AtomicPtr<Binding>; DYNAMIC]; MAX_CPUS] = [const { [const { AtomicPtr::new(core::ptr::null_mut()) }; DYNAMIC] }; MAX_CPUS];
+static BINDINGS: CpuArray<[AtomicPtr<Binding>; DYNAMIC]> = crate::cpu_array!([const { AtomicPtr::new(core::ptr::null_mut()) }; DYNAMIC]);
 
 fn slot(cpu: CpuId, v: Vector) -> &'static AtomicPtr<Binding> {
-    &BINDINGS[cpu.as_usize()][usize::from(v.as_u8() - vectors::DYNAMIC_FIRST.as_u8())]
+    &BINDINGS.get(cpu)[usize::from(v.as_u8() - vectors::DYNAMIC_FIRST.as_u8())]
 }
 
 fn on_message(v: Vector, _: &mut InterruptFrame) {

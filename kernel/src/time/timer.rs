@@ -44,7 +44,8 @@ use crate::arch::vectors::{self, Vector};
 use crate::arch::lapic::{self, TimerMode};
 use crate::arch::{cpu, percpu};
 use x86_64::instructions::interrupts;
-use crate::smp::{CpuId, MAX_CPUS};
+use crate::arch::cpu_array::CpuArray;
+use crate::smp::CpuId;
 
 const MODE_NONE: u8 = 0;
 const MODE_DEADLINE: u8 = 1;
@@ -70,15 +71,13 @@ struct CpuTimers {
     check_due: AtomicBool,
 }
 
-static TIMERS: [CpuTimers; MAX_CPUS] = [const {
-    CpuTimers {
+static TIMERS: CpuArray<CpuTimers> = crate::cpu_array!(CpuTimers {
         queue: Mutex::new(TimerQueue::new()),
         interrupts: AtomicU64::new(0),
         armed: AtomicU64::new(NOT_ARMED),
         earliest: AtomicU64::new(NOT_ARMED),
         check_due: AtomicBool::new(false),
-    }
-}; MAX_CPUS];
+    });
 
 fn mode() -> Option<TimerMode> {
     match MODE.load(Ordering::Acquire) {
@@ -134,7 +133,7 @@ pub fn set_busy_check(period: core::time::Duration, check: fn(&InterruptFrame) -
 /// most once on the halted CPU, sees it halted and does not re-arm, so an
 /// idle CPU takes one check interrupt after its last busy stretch, then none.
 pub fn arm_busy_check() {
-    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let timers = TIMERS.this();
     // The fast path, every turn: one load.
     if timers.check_due.load(Ordering::Relaxed) {
         return;
@@ -166,7 +165,7 @@ fn program(timers: &CpuTimers, mode: TimerMode, deadline: u64, now: u64) {
 }
 
 fn on_timer(_: Vector, frame: &mut InterruptFrame) {
-    let t = &TIMERS[percpu::current_id().as_usize()];
+    let t = TIMERS.this();
     t.interrupts.fetch_add(1, Ordering::Relaxed);
     t.armed.store(NOT_ARMED, Ordering::Relaxed);
     t.check_due.store(false, Ordering::Relaxed);
@@ -185,7 +184,7 @@ fn on_timer(_: Vector, frame: &mut InterruptFrame) {
 /// TSC reaches `deadline`.
 pub(super) fn insert(deadline: u64, waker: &Waker) -> (CpuId, TimerKey) {
     let cpu = percpu::current_id();
-    let t = &TIMERS[cpu.as_usize()];
+    let t = TIMERS.get(cpu);
     let mut q = t.queue.lock();
     let key = q.insert(deadline, waker.clone());
     t.earliest.store(q.next_deadline().unwrap_or(NOT_ARMED), Ordering::Relaxed);
@@ -194,12 +193,12 @@ pub(super) fn insert(deadline: u64, waker: &Waker) -> (CpuId, TimerKey) {
 
 /// Replaces the waker of an armed timer; `false` if it already fired.
 pub(super) fn update(cpu: CpuId, key: TimerKey, waker: &Waker) -> bool {
-    TIMERS[cpu.as_usize()].queue.lock().update(key, waker)
+    TIMERS.get(cpu).queue.lock().update(key, waker)
 }
 
 /// Disarms a timer (no effect if it fired).
 pub(super) fn cancel(cpu: CpuId, key: TimerKey) {
-    let t = &TIMERS[cpu.as_usize()];
+    let t = TIMERS.get(cpu);
     let mut q = t.queue.lock();
     q.cancel(key);
     t.earliest.store(q.next_deadline().unwrap_or(NOT_ARMED), Ordering::Relaxed);
@@ -209,7 +208,7 @@ pub(super) fn cancel(cpu: CpuId, key: TimerKey) {
 /// many. The wakers are called outside the lock (a wake may send a message,
 /// and a message handler may drop a `Sleep`).
 pub fn run_expired() -> usize {
-    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let timers = TIMERS.this();
     // Timers are inserted only by this CPU (seen at once); another CPU can
     // only cancel, which makes the true earliest later: a stale value costs
     // at most a needless lock.
@@ -249,7 +248,7 @@ pub fn run_expired() -> usize {
 /// (run it; do not halt), or if deadlines are pending on a machine without
 /// a local APIC timer.
 pub fn prepare_idle(extra: Option<u64>) -> bool {
-    let timers = &TIMERS[percpu::current_id().as_usize()];
+    let timers = TIMERS.this();
     let queued = timers.queue.lock().next_deadline();
     let next = match (queued, extra) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -294,7 +293,7 @@ pub struct TimerStats {
 
 /// `cpu`'s timer counters.
 pub fn stats(cpu: CpuId) -> TimerStats {
-    let t = &TIMERS[cpu.as_usize()];
+    let t = TIMERS.get(cpu);
     let q = t.queue.lock();
     TimerStats { pending: q.len(), fired: q.fired(), interrupts: t.interrupts.load(Ordering::Relaxed) }
 }

@@ -15,7 +15,8 @@ use core::time::Duration;
 use kernel::exec::{self, TaskInfo};
 use kernel::ipiq::{self, QueueStats};
 use kernel::port::{self, PortRef};
-use kernel::smp::{self, CpuId, MAX_CPUS};
+use kernel::arch::cpu_array::CpuArray;
+use kernel::smp::{self, CpuId};
 use kernel::{run_on, time};
 
 /// How long the statistics commands wait for a CPU.
@@ -43,7 +44,7 @@ pub enum Answer {
     Ipi(QueueStats),
 }
 
-static PORTS: [spin::Once<PortRef<Query, Answer>>; MAX_CPUS] = [const { spin::Once::new() }; MAX_CPUS];
+static PORTS: CpuArray<spin::Once<PortRef<Query, Answer>>> = kernel::cpu_array!(spin::Once::new());
 
 fn answer(q: Query) -> Answer {
     let me = smp::current();
@@ -63,8 +64,7 @@ fn answer(q: Query) -> Answer {
 
 /// Starts a server on every CPU (once, at boot, before the shell).
 pub fn start() {
-    for (n, slot) in PORTS.iter().enumerate().take(smp::online()) {
-        let Some(cpu) = CpuId::try_new(n) else { continue };
+    for (cpu, slot) in PORTS.iter().take(smp::online()) {
         let handle = exec::block_on(run_on::run_on(cpu, || async {
             let (port, handle) = port::new::<Query, Answer>(8);
             drop(exec::spawn_named("stats", port.serve(answer)));
@@ -80,7 +80,7 @@ pub async fn ask_all(q: Query) -> Vec<Option<Answer>> {
     type Pending = Pin<Box<dyn Future<Output = Option<Answer>>>>;
     let mut calls: Vec<Option<Pending>> = (0..smp::online())
         .map(|n| {
-            let port = PORTS[n].get().cloned();
+            let port = CpuId::try_new(n).and_then(|cpu| PORTS.get(cpu).get().cloned());
             let call: Pending = Box::pin(async move {
                 let port = port?;
                 time::timeout(ANSWER_WITHIN, port.call(q)).await.ok()?.ok()

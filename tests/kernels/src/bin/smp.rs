@@ -20,6 +20,7 @@ use kernel::{exec, println, run_on, testing, time};
 kernel::test_kernel![
     all_cpus_online_with_distinct_ids,
     each_cpu_runs_a_function_on_itself,
+    each_cpu_reaches_its_block_through_gs,
     ipi_from_every_cpu_to_every_other_exactly_once,
     ipi_to_a_set_and_to_all_others,
     isa_irq0_reaches_the_chosen_cpu,
@@ -51,6 +52,31 @@ fn each_cpu_runs_a_function_on_itself() {
         assert_eq!(apic, percpu::get(cpu(i)).unwrap().apic_id().0);
         println!("cpu {i} reports id {reported}");
     }
+}
+
+/// On every CPU: `gs:[0]` is the block `percpu::get` knows, and the block
+/// holds its executor, its stacks and a ring-0 stack that it sets in the TSS
+/// and in `KERNEL_RSP` at once.
+fn each_cpu_reaches_its_block_through_gs() {
+    for i in 0..smp::online() {
+        let (same, executor, stacks, rsp0, kernel_rsp, changed) = exec::block_on(run_on::run_on(cpu(i), || async {
+            let block = percpu::this();
+            let same = core::ptr::eq(block, percpu::get(smp::current()).unwrap());
+            let top = block.stacks().expect("stacks recorded").kernel.top();
+            let before = (block.tss_ring0_stack(), block.ring0_stack());
+            // SAFETY: no ring 3 runs; the value is restored below.
+            unsafe { percpu::set_ring0_stack(top - 4096) };
+            let changed = (block.tss_ring0_stack(), block.ring0_stack()) == (Some(top - 4096), top - 4096);
+            // SAFETY: as above: the CPU's own kernel stack top again.
+            unsafe { percpu::set_ring0_stack(top) };
+            (same, block.executor().is_some(), top, before.0, before.1, changed)
+        }));
+        assert!(same, "cpu{i}: gs:[0] is its block");
+        assert!(executor, "cpu{i}: its executor is in its block");
+        assert_eq!((rsp0, kernel_rsp), (Some(stacks), stacks), "cpu{i}: RSP0 and KERNEL_RSP are its kernel stack's top");
+        assert!(changed, "cpu{i}: set_ring0_stack sets both");
+    }
+    println!("per-CPU blocks: {} reached through GS", smp::online());
 }
 
 const TEST_VECTOR: Vector = vectors::test(0);
