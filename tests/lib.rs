@@ -93,6 +93,12 @@ impl Boot {
         (self, socket)
     }
 
+    /// Attaches a virtio-rng device (what `cargo run -- --rng` does).
+    pub fn rng(mut self) -> Self {
+        self.machine.rng = true;
+        self
+    }
+
     /// Attaches a virtio-blk disk (what `cargo run -- --disk` does).
     pub fn disk(mut self, disk: odonata_runner::Disk) -> Self {
         self.machine.disks.push(disk);

@@ -29,6 +29,7 @@ options:
                  (repeatable; implies --net)
   --disk FILE[,readonly][,queues=N]
                  attach FILE (raw) as a virtio-blk disk; repeatable
+  --rng          a virtio-rng device (entropy from the host's /dev/urandom)
   --uefi         boot with OVMF (UEFI) instead of SeaBIOS (BIOS)
   --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested
                  module it is far slower than TCG or fails)
@@ -108,6 +109,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
                 let v = value("--machine")?;
                 o.machine.chipset = Chipset::parse(&v).ok_or_else(|| Error::Usage(format!("--machine takes q35 or pc, not {v:?}")))?;
             }
+            "--rng" => o.machine.rng = true,
             "--uefi" => o.machine.firmware = Firmware::Uefi,
             "--bios" => o.machine.firmware = Firmware::Bios,
             "--kvm" => o.machine.accel = Accel::Kvm,
@@ -261,6 +263,16 @@ mod tests {
         let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
         assert!(joined.contains("-drive file=a.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0"), "{joined}");
         assert!(joined.contains("-drive file=b.img,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1,num-queues=2"), "{joined}");
+    }
+
+    #[test]
+    fn rng_attaches_a_virtio_rng_fed_from_urandom() {
+        let o = parse_ok(&["--rng"]);
+        assert!(o.machine.rng);
+        let Ok(cmd) = o.machine.command(std::path::Path::new("/tmp/k.img")) else { return };
+        let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("-object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0"), "{joined}");
+        assert!(!parse_ok(&[]).machine.rng, "off by default");
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct Machine {
     /// UDP forwards on the same network (host port on 127.0.0.1, guest
     /// port); only with `net`.
     pub udp_forwards: Vec<(u16, u16)>,
+    /// A virtio-rng device fed from the host's /dev/urandom.
+    pub rng: bool,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
 }
@@ -125,6 +127,7 @@ impl Default for Machine {
             disks: Vec::new(),
             net: None,
             udp_forwards: Vec::new(),
+            rng: false,
             extra_args: Vec::new(),
         }
     }
@@ -221,6 +224,9 @@ impl Machine {
             let fwd: String = tcp.chain(udp).collect();
             cmd.arg("-netdev").arg(format!("user,id=net0{fwd}"));
             cmd.args(["-device", "virtio-net-pci,netdev=net0"]);
+        }
+        if self.rng {
+            cmd.args(["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0"]);
         }
         cmd.args(&self.extra_args);
         Ok(cmd)

@@ -132,3 +132,59 @@ pub const DEVICE_ID_BASE: u16 = 0x1040;
 pub const TRANSITIONAL_BLOCK: u16 = 0x1001;
 /// The vendor id of every virtio device.
 pub const VENDOR: u16 = 0x1af4;
+
+/// Device types (virtio 1.2, 5): what [`matches`] and the drivers' `find`
+/// take.
+pub mod device_type {
+    /// Network card.
+    pub const NET: u16 = 1;
+    /// Block device.
+    pub const BLOCK: u16 = 2;
+    /// Console.
+    pub const CONSOLE: u16 = 3;
+    /// Entropy source.
+    pub const ENTROPY: u16 = 4;
+    /// Memory balloon (traditional).
+    pub const BALLOON: u16 = 5;
+    /// SCSI host.
+    pub const SCSI: u16 = 8;
+    /// 9P transport.
+    pub const NINE_P: u16 = 9;
+}
+
+/// The PCI device id of a transitional device of `device_type`, for the
+/// types that have one (virtio 1.2, 4.1.2.1): a device QEMU offers as
+/// `disable-legacy=off` (the default on the `pc` machine) carries it.
+pub const fn transitional_id(device_type: u16) -> Option<u16> {
+    match device_type {
+        device_type::NET => Some(0x1000),
+        device_type::BLOCK => Some(0x1001),
+        device_type::BALLOON => Some(0x1002),
+        device_type::CONSOLE => Some(0x1003),
+        device_type::SCSI => Some(0x1004),
+        device_type::ENTROPY => Some(0x1005),
+        device_type::NINE_P => Some(0x1009),
+        _ => None,
+    }
+}
+
+/// The PCI device id of a modern-only device of `device_type`.
+pub const fn modern_id(device_type: u16) -> u16 {
+    DEVICE_ID_BASE + device_type
+}
+
+/// Whether a PCI function with these ids is a virtio device of
+/// `device_type`, by either id. (Whether it speaks virtio 1.x is
+/// negotiated later: VERSION_1.)
+pub const fn matches(vendor: u16, device: u16, device_type: u16) -> bool {
+    if vendor != VENDOR {
+        return false;
+    }
+    if device == modern_id(device_type) {
+        return true;
+    }
+    match transitional_id(device_type) {
+        Some(id) => device == id,
+        None => false,
+    }
+}

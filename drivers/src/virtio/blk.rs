@@ -34,14 +34,15 @@ use core::task::{Poll, Waker};
 
 use io::block::{BlockDevice, BlockError};
 use kernel::memory::dma::{DmaBuffer, DmaObject, DmaPool, NO_LIMIT};
-use kernel::pci::{self, Handler, MessageIrq};
+use kernel::pci::{self, MessageIrq};
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on};
 use virtio::blk::{self, RequestType, Status, config, feature};
-use virtio::queue::{Buffer, SplitQueue};
+use virtio::queue::Buffer;
 
 use super::owner_cell::OwnerCell;
-use super::transport::{QueueMemory, Transport, TransportError};
+use super::queue::VirtQueue;
+use super::transport::{Transport, TransportError};
 
 /// Largest request sent to the device at once.
 const MAX_CHUNK: usize = 64 * 1024;
@@ -63,7 +64,7 @@ struct InFlight {
 }
 
 struct QueueState {
-    vq: SplitQueue<QueueMemory>,
+    vq: VirtQueue,
     slots: Vec<Option<InFlight>>,
     /// Requests the device returned whose futures have not taken the
     /// result yet, by ticket.
@@ -83,8 +84,9 @@ const SPARES: usize = 32;
 /// One queue, owned by one CPU.
 pub struct Queue {
     index: u16,
-    notify_at: u64,
-    irq: MessageIrq,
+    /// The queue's interrupt (also in its `VirtQueue`), awaited by its
+    /// completion task outside the CPU-owned state.
+    irq: Arc<MessageIrq>,
     state: OwnerCell<QueueState>,
 }
 
@@ -125,8 +127,8 @@ impl Disk {
         let mut queues = Vec::with_capacity(usable);
         for i in 0..usable as u16 {
             let owner = CpuId::try_new(usize::from(i)).expect("below MAX_CPUS");
-            let (vq, notify_at) = transport.setup_queue(i, QUEUE_SIZE, i + 1)?;
-            let irq = transport.msix().bind(i + 1, owner, Handler::NONE /* MSI-X: nothing to acknowledge */).map_err(TransportError::Msi)?;
+            let vq = transport.queue(i, QUEUE_SIZE, owner)?;
+            let irq = Arc::clone(vq.interrupt());
             let slots = (0..vq.layout().size).map(|_| None).collect();
             let state = QueueState {
                 vq,
@@ -138,7 +140,7 @@ impl Disk {
                 spares: Vec::new(),
                 completed: 0,
             };
-            queues.push(Queue { index: i, notify_at, irq, state: OwnerCell::new(owner, state) });
+            queues.push(Queue { index: i, irq, state: OwnerCell::new(owner, state) });
         }
         transport.driver_ok();
         let disk: &'static Disk = alloc::boxed::Box::leak(alloc::boxed::Box::new(Disk {
@@ -280,9 +282,7 @@ impl Disk {
             })
         })
         .await;
-        if q.state.with(|s| s.vq.should_notify()) {
-            self.transport.notify(q.notify_at, q.index);
-        }
+        q.state.with(|s| s.vq.notify());
         let mut pending = Pending { q, head, ticket, finished: false };
         poll_fn(|cx| {
             q.state.with(|s| {
@@ -459,11 +459,7 @@ pub fn disks() -> &'static [&'static Disk] {
     static DISKS: spin::Once<Vec<&'static Disk>> = spin::Once::new();
     DISKS.call_once(|| {
         let mut found = Vec::new();
-        for f in pci::functions() {
-            let h = &f.header;
-            if h.vendor != virtio::pci::VENDOR || (h.device != virtio::pci::DEVICE_ID_BASE + 2 && h.device != virtio::pci::TRANSITIONAL_BLOCK) {
-                continue;
-            }
+        for f in super::find(virtio::pci::device_type::BLOCK) {
             let name = alloc::format!("vd{}", (b'a' + found.len() as u8) as char);
             match Disk::open(f, name) {
                 Ok(d) => {

@@ -18,16 +18,17 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use kernel::memory::dma::{DmaObject, DmaPool, NO_LIMIT};
-use kernel::pci::{self, Handler, MessageIrq};
+use kernel::pci::MessageIrq;
 use kernel::smp::CpuId;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use io::frame::{self, Malformed};
 use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
-use virtio::queue::{Buffer, SplitQueue};
+use virtio::queue::Buffer;
 
-use super::transport::{QueueMemory, Transport, TransportError};
+use super::queue::VirtQueue;
+use super::transport::{Transport, TransportError};
 
 /// The virtio-net header every buffer starts with (with VERSION_1).
 const HEADER: usize = 12;
@@ -86,15 +87,11 @@ pub fn published_stats() -> NetStats {
 pub struct NetDevice {
     transport: Transport,
     mac: [u8; 6],
-    rx: SplitQueue<QueueMemory>,
-    rx_notify: u64,
+    rx: VirtQueue,
     rx_slots: Vec<Option<DmaObject>>,
-    tx: SplitQueue<QueueMemory>,
-    tx_notify: u64,
+    tx: VirtQueue,
     tx_slots: Vec<Option<DmaObject>>,
     pool: Arc<DmaPool>,
-    rx_irq: MessageIrq,
-    tx_irq: MessageIrq,
     stats: NetStats,
 }
 
@@ -123,10 +120,7 @@ impl NetDevice {
     /// Brings up the first virtio-net device, its interrupts aimed at `cpu`
     /// (the CPU that will run the stack).
     pub fn open(cpu: CpuId) -> Result<Self, NetError> {
-        let function = pci::functions()
-            .iter()
-            .find(|f| f.header.vendor == virtio::pci::VENDOR && matches!(f.header.device, 0x1000 | 0x1041))
-            .ok_or(NetError::NotFound)?;
+        let function = super::find(virtio::pci::device_type::NET).next().ok_or(NetError::NotFound)?;
         let transport = Transport::open(function).map_err(NetError::Transport)?;
         let features = transport.negotiate(F_MAC | F_STATUS).map_err(NetError::Transport)?;
         let mut mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -135,24 +129,18 @@ impl NetDevice {
             let hi = transport.config_u16(4).to_le_bytes();
             mac = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]];
         }
-        let (rx, rx_notify) = transport.setup_queue(0, 256, 1).map_err(NetError::Transport)?;
-        let (tx, tx_notify) = transport.setup_queue(1, 256, 2).map_err(NetError::Transport)?;
-        let rx_irq = transport.msix().bind(1, cpu, Handler::NONE).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
-        let tx_irq = transport.msix().bind(2, cpu, Handler::NONE).map_err(|e| NetError::Transport(TransportError::Msi(e)))?;
+        let rx = transport.queue(0, 256, cpu).map_err(NetError::Transport)?;
+        let tx = transport.queue(1, 256, cpu).map_err(NetError::Transport)?;
         let rx_slots = (0..rx.layout().size).map(|_| None).collect();
         let tx_slots = (0..tx.layout().size).map(|_| None).collect();
         let mut dev = Self {
             transport,
             mac,
             rx,
-            rx_notify,
             rx_slots,
             tx,
-            tx_notify,
             tx_slots,
             pool: DmaPool::new(BUFFER, NO_LIMIT),
-            rx_irq,
-            tx_irq,
             stats: NetStats::default(),
         };
         dev.transport.driver_ok();
@@ -180,18 +168,13 @@ impl NetDevice {
 
     /// The interrupts, for the stack's task to wait on (receive, transmit).
     pub fn interrupts(&self) -> (&MessageIrq, &MessageIrq) {
-        (&self.rx_irq, &self.tx_irq)
+        (self.rx.interrupt(), self.tx.interrupt())
     }
 
     fn post_rx(&mut self, buf: DmaObject) {
         let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: BUFFER as u32, device_writes: true }];
-        match self.rx.add(&chain) {
-            Ok(head) => {
-                self.rx_slots[usize::from(head)] = Some(buf);
-                if self.rx.should_notify() {
-                    self.transport.notify(self.rx_notify, 0);
-                }
-            }
+        match self.rx.add_and_notify(&chain) {
+            Ok(head) => self.rx_slots[usize::from(head)] = Some(buf),
             // Never more buffers than slots: only one posted per slot freed.
             Err(_) => drop(buf),
         }
@@ -254,14 +237,11 @@ impl NetDevice {
         };
         buf.write(HEADER, frame);
         let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: (HEADER + frame.len()) as u32, device_writes: false }];
-        match self.tx.add(&chain) {
+        match self.tx.add_and_notify(&chain) {
             Ok(head) => {
                 self.tx_slots[usize::from(head)] = Some(buf);
                 self.stats.tx += 1;
                 publish(&self.stats);
-                if self.tx.should_notify() {
-                    self.transport.notify(self.tx_notify, 1);
-                }
             }
             Err(_) => self.stats.tx_full += 1,
         }

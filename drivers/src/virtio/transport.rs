@@ -1,18 +1,23 @@
 //! The virtio 1.x modern PCI transport (virtio 1.2, 4.1): the vendor
 //! capabilities found and their structures mapped, the device reset and
 //! brought up by the status protocol with feature negotiation, and queues
-//! set up with an MSI-X entry each. The layouts are the host-tested
-//! `virtio` crate's; this file reads and writes them.
+//! set up with an MSI-X entry each ([`Transport::queue`]: queue `i` takes
+//! entry `i + 1`; entry 0 is left for configuration changes, which nothing
+//! here uses). The layouts are the host-tested `virtio` crate's; this file
+//! reads and writes them.
 
 use alloc::sync::Arc;
 use core::fmt;
 
 use kernel::memory::dma::{DmaBuffer, DmaOutOfMemory, NO_LIMIT};
 use kernel::pci::capability::Kind;
-use kernel::pci::{self, BarMapping, Claimed, ConfigAccess, Function, MapError, MsiError, MsiXTable};
+use kernel::pci::{self, BarMapping, Claimed, ConfigAccess, Function, Handler, MapError, MsiError, MsiXTable};
+use kernel::smp::CpuId;
 use virtio::SharedMemory;
 use virtio::pci::{CfgType, NO_VECTOR, VirtioCap, common};
 use virtio::queue::{Layout, SplitQueue};
+
+use super::queue::VirtQueue;
 use virtio::{feature, status};
 
 /// Why a virtio device could not be brought up.
@@ -34,6 +39,8 @@ pub enum TransportError {
     VectorRefused(u16),
     /// No DMA memory for a queue.
     Dma(DmaOutOfMemory),
+    /// The MSI-X table has no entry for the queue.
+    NoVector(u16),
     /// Another driver has the device.
     Claimed(pci::AlreadyClaimed),
 }
@@ -49,6 +56,7 @@ impl fmt::Display for TransportError {
             TransportError::NoQueue(q) => write!(f, "queue {q} does not exist"),
             TransportError::VectorRefused(q) => write!(f, "queue {q} did not take its MSI-X entry"),
             TransportError::Dma(e) => write!(f, "{e}"),
+            TransportError::NoVector(q) => write!(f, "queue {q} has no MSI-X entry (the table is too small)"),
             TransportError::Claimed(e) => write!(f, "{e}"),
         }
     }
@@ -85,7 +93,7 @@ impl SharedMemory for QueueMemory {
 pub struct Transport {
     device_claim: Claimed,
     common: BarMapping,
-    notify: BarMapping,
+    notify: Arc<BarMapping>,
     notify_multiplier: u32,
     device: BarMapping,
     msix: Arc<MsiXTable>,
@@ -114,7 +122,7 @@ impl Transport {
         }
         let common = map(&claimed, common_cap.ok_or(TransportError::Missing("common configuration"))?)?;
         let notify_cap = notify_cap.ok_or(TransportError::Missing("notification"))?;
-        let notify = map(&claimed, notify_cap)?;
+        let notify = Arc::new(map(&claimed, notify_cap)?);
         let device = map(&claimed, device_cap.ok_or(TransportError::Missing("device configuration"))?)?;
         let msix = MsiXTable::open(&claimed).map_err(TransportError::Msi)?;
         let t = Self { device_claim: claimed, common, notify, notify_multiplier: notify_cap.notify_off_multiplier, device, msix };
@@ -188,9 +196,22 @@ impl Transport {
         self.common.read16(common::NUM_QUEUES)
     }
 
+    /// Sets up queue `index` with at most `max_size` entries (the largest
+    /// power of two the device and `max_size` allow), its interrupt (MSI-X
+    /// entry `index + 1`) aimed at `cpu`. Call it between
+    /// [`negotiate`](Self::negotiate) and [`driver_ok`](Self::driver_ok).
+    pub fn queue(&self, index: u16, max_size: u16, cpu: CpuId) -> Result<VirtQueue, TransportError> {
+        let entry = index.checked_add(1).filter(|&e| e < self.msix.len()).ok_or(TransportError::NoVector(index))?;
+        let (ring, notify_at) = self.setup_queue(index, max_size, entry)?;
+        // MSI-X: the device needs no acknowledgement (no ISR read), so the
+        // binding only wakes the queue's waiter.
+        let irq = self.msix.bind(entry, cpu, Handler::NONE).map_err(TransportError::Msi)?;
+        Ok(VirtQueue::new(index, ring, Arc::clone(&self.notify), notify_at, irq))
+    }
+
     /// Sets up queue `index` with at most `max_size` entries and MSI-X
     /// entry `entry`; returns it and its notification offset.
-    pub fn setup_queue(&self, index: u16, max_size: u16, entry: u16) -> Result<(SplitQueue<QueueMemory>, u64), TransportError> {
+    fn setup_queue(&self, index: u16, max_size: u16, entry: u16) -> Result<(SplitQueue<QueueMemory>, u64), TransportError> {
         self.common.write16(common::QUEUE_SELECT, index);
         let size = self.common.read16(common::QUEUE_SIZE);
         if size == 0 {
@@ -220,11 +241,6 @@ impl Transport {
     fn write64(&self, offset: u64, value: u64) {
         self.common.write32(offset, value as u32);
         self.common.write32(offset + 4, (value >> 32) as u32);
-    }
-
-    /// Tells the device queue `index` has new buffers.
-    pub fn notify(&self, notify_at: u64, index: u16) {
-        self.notify.write16(notify_at, index);
     }
 
     /// The driver is ready: the device may start.

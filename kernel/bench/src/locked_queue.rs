@@ -11,14 +11,15 @@ use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
 
-use drivers::virtio::transport::{QueueMemory, Transport, TransportError};
+use drivers::virtio::queue::VirtQueue;
+use drivers::virtio::transport::{Transport, TransportError};
 use io::block::BlockError;
 use kernel::memory::dma::{DmaBuffer, DmaObject, DmaPool, NO_LIMIT};
 use kernel::pci::{self, MessageIrq};
 use kernel::smp::CpuId;
 use kernel::{exec, run_on};
 use virtio::blk::{self, RequestType};
-use virtio::queue::{Buffer, SplitQueue};
+use virtio::queue::Buffer;
 
 struct Request {
     ticket: u64,
@@ -29,7 +30,7 @@ struct Request {
 }
 
 struct Inner {
-    vq: SplitQueue<QueueMemory>,
+    vq: VirtQueue,
     slots: Vec<Option<Request>>,
     done: BTreeMap<u64, Option<DmaBuffer>>,
     next_ticket: u64,
@@ -38,9 +39,9 @@ struct Inner {
 
 /// One queue behind a lock.
 pub struct LockedQueue {
-    transport: Transport,
-    notify_at: u64,
-    irq: MessageIrq,
+    /// Held for the device's lifetime (its mappings, its claim).
+    _transport: Transport,
+    irq: Arc<MessageIrq>,
     inner: spin::Mutex<Inner>,
     pool: spin::Mutex<Arc<DmaPool>>,
     sectors: u64,
@@ -53,14 +54,13 @@ impl LockedQueue {
         let transport = Transport::open(function)?;
         transport.negotiate(0)?;
         let sectors = transport.config_u64(blk::config::CAPACITY);
-        let (vq, notify_at) = transport.setup_queue(0, 256, 1)?;
-        let irq = transport.msix().bind(1, cpu, pci::Handler::NONE).map_err(TransportError::Msi)?;
+        let vq = transport.queue(0, 256, cpu)?;
+        let irq = Arc::clone(vq.interrupt());
         transport.driver_ok();
         let slots = (0..vq.layout().size).map(|_| None).collect();
         let inner = Inner { vq, slots, done: BTreeMap::new(), next_ticket: 0, room: VecDeque::new() };
         let q: &'static Self = alloc::boxed::Box::leak(alloc::boxed::Box::new(Self {
-            transport,
-            notify_at,
+            _transport: transport,
             irq,
             inner: spin::Mutex::new(inner),
             pool: spin::Mutex::new(DmaPool::new(64, NO_LIMIT)),
@@ -124,11 +124,8 @@ impl LockedQueue {
                     let ticket = inner.next_ticket;
                     inner.next_ticket += 1;
                     inner.slots[usize::from(head)] = Some(Request { ticket, _header: h, _status: s, data: Some(d), waker: None });
-                    let notify = inner.vq.should_notify();
+                    inner.vq.notify();
                     drop(inner);
-                    if notify {
-                        self.transport.notify(self.notify_at, 0);
-                    }
                     Poll::Ready((head, ticket))
                 }
                 Err(_) => {

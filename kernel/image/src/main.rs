@@ -46,6 +46,8 @@ fn main() -> ! {
     }
     // virtio-blk disks (none unless the runner was given --disk).
     let _ = drivers::virtio::blk::disks();
+    // The entropy service (if the runner was given --rng).
+    let _ = drivers::virtio::rng::start();
     // The network service (if the runner was given --net).
     net::start();
     match framebuffer::enable() {

@@ -34,6 +34,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ("ping", "A.B.C.D", "four ICMP echo requests, and their round trips"),
     ("http-get", "A.B.C.D PORT PATH", "fetch PATH over HTTP from a server (a guest-side TCP client)"),
     ("disk", "[NAME] [read LBA [N] | write LBA TEXT | bench]", "disks and their queues' CPUs; a hex dump; a block written; the benchmark"),
+    ("random", "N", "N random bytes (1..=4096) from the virtio-rng device (--rng), in hex"),
     ("uptime", "", "time since boot"),
     ("sleep", "MS", "sleep MS milliseconds (Ctrl-C cancels)"),
     ("log", "LEVEL", "log level: off, error, warn, info, debug, trace"),
@@ -66,6 +67,7 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "disk" => super::disk::disk(&mut out, rest).await,
             "net" => net(&mut out).await,
             "ping" => ping(&mut out, rest).await,
+            "random" => random(&mut out, rest).await,
             "http-get" => http_get(&mut out, rest).await,
             "uptime" => {
                 let up = time::uptime();
@@ -319,6 +321,37 @@ async fn http_get(out: &mut Out, rest: &str) {
             outln!(out, "http-get: {status}; {} bytes; first line: {first}", body.len());
         }
         Err(e) => outln!(out, "http-get {addr}:{port}: {e}"),
+    }
+}
+
+/// The most `random` prints.
+const MAX_RANDOM: usize = 4096;
+
+async fn random(out: &mut Out, rest: &str) {
+    let n = match rest.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_RANDOM).contains(&n) => n,
+        _ => {
+            outln!(out, "usage: random N (1..={MAX_RANDOM})");
+            return;
+        }
+    };
+    let Some(entropy) = drivers::virtio::rng::entropy() else {
+        outln!(out, "random: {}", drivers::virtio::rng::RngError::NotFound);
+        return;
+    };
+    match entropy.read(n).await {
+        Ok(bytes) => {
+            let mut s = String::with_capacity(3 * n);
+            for line in bytes.chunks(32) {
+                for b in line {
+                    let _ = write!(s, "{b:02x}");
+                }
+                s.push('\n');
+            }
+            out.write(&s).await;
+            outln!(out, "random: {n} bytes from {}", entropy.cpu());
+        }
+        Err(e) => outln!(out, "random: {e}"),
     }
 }
 
