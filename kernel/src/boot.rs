@@ -39,7 +39,7 @@ pub const BUILD: &str = if cfg!(debug_assertions) {
 pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
 /// Stack size of each application processor's kernel stack.
-pub const AP_STACK_SIZE: usize = 128 * 1024;
+pub use crate::smp::AP_STACK_SIZE;
 
 static RSDP: AtomicU64 = AtomicU64::new(0);
 
@@ -65,6 +65,11 @@ pub type Handoff<'a> = &'a mut BootInfo;
 /// Initialises the kernel, then runs `main` on a guard-paged kernel stack.
 pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     arch::percpu::init_boot_cpu();
+    memory::address_space::set_cpu_hooks(memory::address_space::CpuHooks {
+        current: || arch::percpu::current_id().as_usize(),
+        online: smp::online,
+        swap_current: arch::percpu::swap_this_address_space,
+    });
     arch::hooks::install(arch::hooks::ArchHooks {
         before_exit: console::flush,
         fatal_in_progress: crate::fatal::in_progress,
@@ -83,6 +88,15 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
         console::framebuffer::init(fb);
     }
     memory::init(info);
+    let usable = memory::frame::stats().total_bytes();
+    crate::heap::init(memory::heap_size_for(usable));
+    log::info!(
+        "memory: {} MiB usable, heap {} MiB at {:#x}, stacks at {:#x}",
+        usable >> 20,
+        crate::heap::stats().size >> 20,
+        memory::layout::get().heap.start(),
+        memory::layout::get().stacks.start(),
+    );
     let stack = arch::init_boot_cpu(BOOT_STACK_SIZE);
     log::debug!("switching to kernel stack {:#x}..{:#x}", stack.bottom(), stack.top());
     arch::stack::switch_to(stack.top(), on_kernel_stack, main as usize)
@@ -93,7 +107,10 @@ extern "C" fn on_kernel_stack(main: usize) -> ! {
     // pointers and usize have the same size, and the value is unchanged.
     let main = unsafe { core::mem::transmute::<usize, fn() -> !>(main) };
     let rsdp = RSDP.load(Ordering::Relaxed);
-    smp::init((rsdp != 0).then_some(rsdp));
+    // The stall detector's check rides on every CPU's timer (set before
+    // any timer is armed).
+    crate::stall::init();
+    smp::init((rsdp != 0).then_some(rsdp), crate::exec::run);
     // Every CPU now runs on the kernel's own GDT, stacks and code: the
     // bootloader's identity mappings (its context switch and GDT pages) and
     // the AP trampoline's are no longer needed.

@@ -38,7 +38,7 @@ use x86_64::instructions::interrupts;
 use crate::arch::cpu_array::CpuArray;
 use crate::arch::cpu_id::CpuId;
 use crate::arch::{cpu, percpu, vectors};
-use crate::memory::heap;
+use crate::heap;
 use crate::{ipiq, smp, time};
 
 pub use executor::{Band, JoinError, JoinHandle, TaskInfo, yield_now};

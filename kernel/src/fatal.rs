@@ -8,8 +8,9 @@
 //! stops the other CPUs with an NMI; their NMI handler sees
 //! [`in_progress`] and halts.
 //!
-//! The report then goes to [`crate::testing`], which decides the exit: a
-//! test kernel that expected this fault passes, anything else fails.
+//! The report then goes to whatever decides the exit ([`set_after_report`]:
+//! a test kernel, `testing`, passes a fault it expected); without one, the
+//! machine exits with failure.
 
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -30,6 +31,30 @@ pub enum Report {
     Panic,
     /// A fatal CPU exception.
     Fault(Fault),
+}
+
+/// What decides the exit once a report is printed.
+pub type AfterReport = fn(Report) -> !;
+
+static AFTER_REPORT: spin::Once<AfterReport> = spin::Once::new();
+
+/// Makes `f` decide the exit after every fatal report (once: the test
+/// runner does, so that a fault a test expected passes).
+pub fn set_after_report(f: AfterReport) {
+    AFTER_REPORT.call_once(|| f);
+}
+
+fn after_report(report: Report) -> ! {
+    match AFTER_REPORT.get() {
+        Some(f) => f(report),
+        None => stop(),
+    }
+}
+
+/// The task this CPU is polling, from the executor in its per-CPU block
+/// (the `exec` module is above this one).
+fn current_task() -> Option<(u64, Option<&'static str>)> {
+    percpu::this().executor()?.current_task()
 }
 
 /// Whether some CPU is reporting a fatal error.
@@ -58,7 +83,7 @@ fn claim() -> bool {
 pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
     claim();
     let cpu = percpu::current_id().as_u32();
-    let task = TaskName(crate::exec::current_task());
+    let task = TaskName(current_task());
     emergency_write(format_args!("\n!!! FATAL on cpu{cpu}{task}: {fault}\n"));
     emergency_write(format_args!(
         "    rip {:#018x}  cs {:#x}  rflags {:#x}  rsp {:#018x}  ss {:#x}\n",
@@ -69,14 +94,14 @@ pub fn exception(fault: Fault, frame: &InterruptFrame) -> ! {
         frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8
     ));
     emergency_write(format_args!("{}\n", Backtrace::of_frame(frame)));
-    crate::testing::on_fatal(Report::Fault(fault))
+    after_report(Report::Fault(fault))
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     claim();
     let cpu = percpu::current_id().as_u32();
-    let task = TaskName(crate::exec::current_task());
+    let task = TaskName(current_task());
     match info.location() {
         Some(at) => emergency_write(format_args!(
             "\n!!! PANIC on cpu{cpu}{task} at {}:{}:{}: {}",
@@ -88,7 +113,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         None => emergency_write(format_args!("\n!!! PANIC on cpu{cpu}{task}: {}", info.message())),
     }
     emergency_write(format_args!("{}\n", Backtrace::here()));
-    crate::testing::on_fatal(Report::Panic)
+    after_report(Report::Panic)
 }
 
 /// " in task N 'name'" when a task was being polled, else nothing.

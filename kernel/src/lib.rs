@@ -8,21 +8,23 @@
 //! its executor), the IPI queues, then the image's `main` on the boot CPU.
 //!
 //! Layers, lowest first; each calls only down, and up only through hooks it
-//! is given:
-//! - [`memory`] (frames, page tables, heap, stacks, MMIO mappings);
+//! is given (the table, with every allowed edge, is ARCHITECTURE.md's
+//! "Kernel layers"; `tests/layers.rs` checks the code against it):
+//! - [`memory`] (frames, the physical-memory window, address spaces,
+//!   stacks, MMIO, DMA); it learns about CPUs and shootdowns through hooks;
 //! - [`arch`]: everything x86_64 (descriptor tables, entry stubs, APICs,
-//!   per-CPU data, `CpuId`, the vector map); it calls the console and the
-//!   fatal path only through `arch::hooks`;
-//! - [`acpi`], [`console`], [`time`], [`smp`] (bring-up, fixed IPIs),
-//!   [`irq`] (device lines bound to tasks), [`fatal`];
-//! - [`ipiq`]: the cross-CPU message transport;
+//!   the per-CPU block, `CpuId`, `CpuArray`, the vector map); it calls the
+//!   console and the fatal path only through `arch::hooks`;
+//! - [`acpi`], [`time`], [`console`], [`smp`] (bring-up, fixed IPIs; an AP's
+//!   main is given to it), [`irq`] (device lines bound to tasks), [`pci`];
+//! - [`heap`]: the global allocator's platform;
+//! - [`ipiq`]: the cross-CPU message transport; [`stall`]: the detector;
 //! - [`exec`]: one executor per CPU, given its platform hooks here (its
 //!   remote wakes are `ipiq` messages);
 //! - [`run_on`]: `spawn_on`, `run_on`, `broadcast`, on `exec` and `ipiq`;
-//! - [`port`], [`token`]: `io`'s message ports and serializing tokens given
-//!   their hooks (both on `ipiq`); [`tlb`]: the shootdown hook
-//!   `memory::address_space` is given (on `run_on`);
-//! - [`boot`], [`testing`]: the top.
+//! - [`port`], [`token`], [`tlb`]: the hooks `io`'s ports and tokens and
+//!   `memory`'s address spaces are given (on `ipiq` and `run_on`);
+//! - [`fatal`]: panic and fault reports; [`boot`], [`testing`]: the top.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -35,6 +37,7 @@ pub mod boot;
 pub mod console;
 pub mod exec;
 pub mod fatal;
+pub mod heap;
 pub mod ipiq;
 pub mod irq;
 pub mod memory;

@@ -93,12 +93,20 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     crate::time::timer::init_this_cpu();
     boot.percpu.set_apic_id(lapic::id());
     boot.alive.store(true, Ordering::Release);
-    crate::exec::run()
+    (AP_MAIN.get().expect("smp::init records the AP's main before any AP starts"))()
 }
+
+static AP_MAIN: spin::Once<fn() -> !> = spin::Once::new();
+
+/// Stack size of each application processor's kernel stack.
+pub const AP_STACK_SIZE: usize = 128 * 1024;
 
 /// Discovers the machine, sets up interrupt controllers and starts every AP.
 /// Without usable ACPI tables the kernel continues on the boot CPU alone.
-pub fn init(rsdp: Option<u64>) {
+/// Each application processor, once up, runs `ap_main` (its executor's loop:
+/// `exec::run`, given by `boot`, which sits above this module).
+pub fn init(rsdp: Option<u64>, ap_main: fn() -> !) {
+    AP_MAIN.call_once(|| ap_main);
     pic::disable();
     let info = match crate::acpi::discover(rsdp) {
         Ok(info) => info,
@@ -113,7 +121,6 @@ pub fn init(rsdp: Option<u64>) {
     idt::set_handler(vectors::WAKE, on_wake_ipi);
     idt::set_handler(vectors::SPURIOUS, on_spurious);
     crate::time::timer::init_global();
-    crate::stall::init();
     ioapic::init(&info.ioapics);
     crate::acpi::set_machine(info.clone());
     log::info!(
@@ -169,7 +176,7 @@ impl core::fmt::Display for CpuCount {
 fn start_ap(id: CpuId, apic: ApicId) -> bool {
     let boot: &'static ApBoot = alloc::boxed::Box::leak(alloc::boxed::Box::new(ApBoot {
         percpu: percpu::allocate(id),
-        stacks: gdt::CpuStacks::allocate(crate::boot::AP_STACK_SIZE),
+        stacks: gdt::CpuStacks::allocate(AP_STACK_SIZE),
         alive: AtomicBool::new(false),
     }));
     trampoline::prepare(boot.stacks.kernel.top(), ap_entry, core::ptr::from_ref(boot) as u64);

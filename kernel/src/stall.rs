@@ -38,7 +38,7 @@ use crate::arch::cpu_array::CpuArray;
 use crate::arch::cpu_id::CpuId;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::{cpu, percpu};
-use crate::{exec, time};
+use crate::time;
 
 /// A poll seen running this long is reported while it runs (timed from the
 /// first check that saw it, so it has run this long at least). Far above any
@@ -91,10 +91,12 @@ pub(crate) fn poll_returned(task: u64) -> bool {
 /// The timer's busy check (interrupt context, on the CPU it looks at);
 /// returns whether to look again.
 fn check(frame: &InterruptFrame) -> bool {
-    let Some(ex) = exec::existing() else { return false };
+    // The executor in this CPU's block (the `exec` module is above this one).
+    let block = percpu::this();
+    let Some(ex) = block.executor() else { return false };
     let Some(poll) = ex.poll_in_progress() else {
-        // Between polls: look again unless the CPU has gone to sleep.
-        return !exec::is_halted();
+        // Between polls: look again unless the CPU has gone idle.
+        return !block.is_idle();
     };
     if poll.long_by_design {
         return false;

@@ -57,6 +57,7 @@ static EXPECT_ADDR: AtomicU64 = AtomicU64::new(0);
 
 /// Runs `tests` in order, then exits QEMU with success.
 pub fn run(tests: &'static [Test]) -> ! {
+    crate::fatal::set_after_report(on_fatal);
     println!("running {} tests", tests.len());
     let mut skipped = 0;
     for test in tests {
@@ -121,7 +122,7 @@ fn expected(report: Report) -> bool {
 }
 
 /// Called by the fatal path after the report is printed; never returns.
-pub(crate) fn on_fatal(report: Report) -> ! {
+fn on_fatal(report: Report) -> ! {
     let write = crate::console::emergency_write;
     match current() {
         Some(name) if expected(report) => {
@@ -174,7 +175,7 @@ macro_rules! test_kernel {
 /// last round's own tasks may still be in flight when it returns, the
 /// lowest of a few is the settled one.
 pub fn settled_heap_used() -> u64 {
-    use crate::memory::heap;
+    use crate::heap;
     use core::time::Duration;
     let mut lowest = u64::MAX;
     let mut readings = 0;

@@ -1,6 +1,6 @@
 //! Spawn+complete throughput with CPUs spawning at once, on the per-CPU
 //! heap and on the heap as it was before it (every allocation from talc
-//! behind its one lock: `memory::heap::set_page_only`), in one boot.
+//! behind its one lock: `heap::set_page_only`), in one boot.
 //!
 //! Each CPU taking part spawns tasks in batches of 32 and awaits them (a
 //! task's allocation, its run, its completion, its free), for 1 CPU, 2
@@ -14,7 +14,7 @@ use core::alloc::Layout;
 use core::fmt::Write;
 
 use kernel::arch::cpu::rdtsc;
-use kernel::memory::heap;
+use kernel::heap;
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on};
 

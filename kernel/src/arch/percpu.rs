@@ -197,13 +197,22 @@ impl PerCpu {
     }
 
     /// Records the address space this CPU now runs (null: the kernel's);
-    /// returns the one it ran (only this CPU calls it).
+    /// returns the one it ran (only this CPU calls it, through
+    /// `address_space`'s CPU hooks: [`swap_this_address_space`]).
     pub(crate) fn swap_address_space(
         &self,
         new: *mut crate::memory::address_space::AddressSpace,
     ) -> *mut crate::memory::address_space::AddressSpace {
         self.address_space.swap(new, Ordering::AcqRel)
     }
+}
+
+/// [`PerCpu::swap_address_space`] on the running CPU (the hook
+/// `memory::address_space` is given).
+pub fn swap_this_address_space(
+    new: *mut crate::memory::address_space::AddressSpace,
+) -> *mut crate::memory::address_space::AddressSpace {
+    this().swap_address_space(new)
 }
 
 /// Sets the stack this CPU switches to when ring 3 traps or calls: the TSS's

@@ -122,6 +122,30 @@ pub fn set_shootdown_hook(hook: ShootdownHook) {
     SHOOTDOWN.call_once(|| hook);
 }
 
+/// What an address space needs to know of CPUs, given by the layers above
+/// (`boot` installs them first thing: `memory` sits below `arch` and `smp`).
+#[derive(Clone, Copy, Debug)]
+pub struct CpuHooks {
+    /// The running CPU's number.
+    pub current: fn() -> usize,
+    /// How many CPUs are online (numbered 0..n).
+    pub online: fn() -> usize,
+    /// Records `new` as the space the running CPU runs (null: the
+    /// kernel's) in its per-CPU block and returns the one it ran.
+    pub swap_current: fn(*mut AddressSpace) -> *mut AddressSpace,
+}
+
+static CPU_HOOKS: Once<CpuHooks> = Once::new();
+
+/// Installs the CPU hooks (once, at boot).
+pub fn set_cpu_hooks(hooks: CpuHooks) {
+    CPU_HOOKS.call_once(|| hooks);
+}
+
+fn cpu_hooks() -> &'static CpuHooks {
+    CPU_HOOKS.get().expect("address spaces switched before boot installed their CPU hooks")
+}
+
 /// The physical-memory window, as `pagetable` reaches tables.
 struct Window;
 
@@ -317,11 +341,11 @@ impl AddressSpace {
     /// its set; the space this CPU ran before leaves the set. The per-CPU
     /// block keeps a reference until the next switch.
     pub fn activate(self: &Arc<Self>) {
-        let cpu = crate::arch::percpu::this();
-        let bit = 1u64 << cpu.id().as_usize();
+        let hooks = cpu_hooks();
+        let bit = 1u64 << (hooks.current)();
         self.cpus.fetch_or(bit, Ordering::SeqCst);
         let new = Arc::into_raw(Arc::clone(self)).cast_mut();
-        let old = cpu.swap_address_space(new);
+        let old = (hooks.swap_current)(new);
         load_root(self.root());
         forget_previous(old, new, bit);
     }
@@ -359,8 +383,9 @@ impl AddressSpace {
     /// Steps 2-3 of the protocol.
     async fn shoot_down(&self, flush: Flush) {
         core::sync::atomic::fence(Ordering::SeqCst);
-        let me = crate::arch::percpu::current_id().as_usize();
-        let online_mask = match crate::smp::online() {
+        let hooks = cpu_hooks();
+        let me = (hooks.current)();
+        let online_mask = match (hooks.online)() {
             64.. => u64::MAX,
             n => (1u64 << n) - 1,
         };
@@ -430,9 +455,9 @@ impl Drop for AddressSpace {
 
 /// Loads the kernel space on this CPU, leaving whatever user space it ran.
 pub fn activate_kernel() {
-    let cpu = crate::arch::percpu::this();
-    let bit = 1u64 << cpu.id().as_usize();
-    let old = cpu.swap_address_space(core::ptr::null_mut());
+    let hooks = cpu_hooks();
+    let bit = 1u64 << (hooks.current)();
+    let old = (hooks.swap_current)(core::ptr::null_mut());
     if !old.is_null() {
         load_root(kernel().root());
     }

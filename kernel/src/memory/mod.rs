@@ -8,15 +8,12 @@
 //!   programs' spaces.
 //! - [`layout`]: kernel-owned virtual regions (heap, stacks), each a PML4 slot
 //!   the bootloader left empty.
-//! - [`heap`]: the global allocator (per-CPU slab caches over talc) in a
-//!   mapped region sized from RAM.
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
 //! - [`mmio`]: uncached mappings of device registers (APICs).
 
 pub mod address_space;
 pub mod dma;
 pub mod frame;
-pub mod heap;
 pub mod layout;
 pub mod mmio;
 pub mod paging;
@@ -33,7 +30,8 @@ pub fn heap_size_for(usable_bytes: u64) -> u64 {
     size & !0xfff
 }
 
-/// Sets up frames, page tables, the kernel's virtual layout and the heap.
+/// Sets up frames, page tables and the kernel's virtual layout (`boot` then
+/// maps the heap: `crate::heap::init`).
 pub fn init(info: &BootInfo) {
     let Some(offset) = info.physical_memory_offset.into_option() else {
         panic!("the bootloader did not map physical memory (BOOTLOADER_CONFIG asks it to)");
@@ -42,14 +40,4 @@ pub fn init(info: &BootInfo) {
     paging::init(VirtAddr::new(offset));
     layout::init();
     address_space::freeze_kernel_half();
-    let usable = frame::stats().total_bytes();
-    heap::init(heap_size_for(usable));
-    let heap = heap::stats();
-    log::info!(
-        "memory: {} MiB usable, heap {} MiB at {:#x}, stacks at {:#x}",
-        usable >> 20,
-        heap.size >> 20,
-        layout::get().heap.start(),
-        layout::get().stacks.start(),
-    );
 }

@@ -16,7 +16,7 @@ use io::TimerKey;
 
 use super::{Instant, timer};
 use crate::arch::percpu;
-use crate::smp::CpuId;
+use crate::arch::cpu_id::CpuId;
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {

@@ -45,7 +45,7 @@ use crate::arch::lapic::{self, TimerMode};
 use crate::arch::{cpu, percpu};
 use x86_64::instructions::interrupts;
 use crate::arch::cpu_array::CpuArray;
-use crate::smp::CpuId;
+use crate::arch::cpu_id::CpuId;
 
 const MODE_NONE: u8 = 0;
 const MODE_DEADLINE: u8 = 1;

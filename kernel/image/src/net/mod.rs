@@ -238,7 +238,7 @@ async fn page(rows: &mut CpuRows) -> String {
         rows.at = Some(time::Instant::now());
     }
     let up = time::uptime();
-    let h = kernel::memory::heap::stats();
+    let h = kernel::heap::stats();
     let mut p = alloc::format!(
         "<!doctype html><html><head><title>Odonata</title></head><body><h1>Odonata</h1><p>{} CPUs online, up {}.{:03} s; heap {} KiB used of {} KiB; {} HTTP requests answered.</p><table><tr><th>CPU</th><th>tasks</th><th>polls</th><th>idle</th></tr>",
         smp::online(),
@@ -342,9 +342,9 @@ async fn ipi_json() -> String {
 }
 
 fn mem_json() -> String {
-    let h = kernel::memory::heap::stats();
+    let h = kernel::heap::stats();
     let f = kernel::memory::frame::stats();
-    let d = kernel::memory::heap::detail();
+    let d = kernel::heap::detail();
     alloc::format!(
         "{{\"heap_size\":{},\"heap_used\":{},\"heap_free\":{},\"allocations\":{},\"frames_total\":{},\"frames_in_use\":{},\"slabs\":{},\"in_transit\":{}}}\n",
         h.size,

@@ -233,8 +233,8 @@ async fn ipi(out: &mut Out) {
 
 async fn mem(out: &mut Out) {
     let f = memory::frame::stats();
-    let h = memory::heap::stats();
-    let d = memory::heap::detail();
+    let h = kernel::heap::stats();
+    let d = kernel::heap::detail();
     let mut s = alloc::format!(
         "frames: {} in use of {} ({} MiB); heap: {} KiB used, {} KiB free of {} KiB\n",
         f.in_use,

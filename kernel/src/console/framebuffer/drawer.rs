@@ -49,7 +49,7 @@ impl Drawer {
                 }
                 self.draw_row(row, (cursor.1 == row).then_some(cursor.0));
                 if slice.elapsed() > SLICE {
-                    crate::exec::yield_now().await;
+                    executor::yield_now().await;
                     slice = Instant::now();
                 }
             }

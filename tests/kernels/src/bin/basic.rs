@@ -10,7 +10,8 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 
 use kernel::arch::{cpu, exceptions};
-use kernel::memory::{frame, heap, paging};
+use kernel::heap;
+use kernel::memory::{frame, paging};
 
 kernel::test_kernel![
     boots,

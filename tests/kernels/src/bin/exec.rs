@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::exec::{self, yield_now};
-use kernel::memory::heap;
+use kernel::heap;
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::{println, run_on, time};
 

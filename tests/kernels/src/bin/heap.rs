@@ -15,7 +15,7 @@ use core::alloc::Layout;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use kernel::memory::heap;
+use kernel::heap;
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::{exec, println, run_on, testing, time};
 

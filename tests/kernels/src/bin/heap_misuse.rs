@@ -14,7 +14,7 @@ use core::hint::black_box;
 use kernel::arch::entry::InterruptFrame;
 use kernel::arch::idt;
 use kernel::arch::vectors::{self, Vector};
-use kernel::memory::heap;
+use kernel::heap;
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on, testing};
 

@@ -7,7 +7,7 @@
 extern crate alloc;
 
 use kernel::exec;
-use kernel::memory::heap;
+use kernel::heap;
 
 kernel::test_kernel![asking_for_more_than_the_heap_is_fatal];
 

@@ -41,7 +41,9 @@ impl Platform for Machine {
     }
 
     fn task(&self) -> Option<TaskRef> {
-        crate::exec::current_task().map(|(id, name)| TaskRef { id, name })
+        // The executor in this CPU's block (the `exec` module is above this one).
+        let (id, name) = percpu::this().executor()?.current_task()?;
+        Some(TaskRef { id, name })
     }
 
     fn notify(&self, owner: usize) {
@@ -85,11 +87,14 @@ pub struct HeapStats {
     pub allocations: u64,
 }
 
-pub(super) fn init(size: u64) {
-    let start = super::layout::get().heap.start();
+/// Maps the heap (`size` bytes, [`memory::heap_size_for`](crate::memory::heap_size_for)
+/// of usable RAM) in its region and hands it to the allocator (boot, right
+/// after `memory::init`).
+pub fn init(size: u64) {
+    let start = crate::memory::layout::get().heap.start();
     let first = Page::<Size4KiB>::containing_address(VirtAddr::new(start));
     let last = Page::containing_address(VirtAddr::new(start + size - 1));
-    if let Err(e) = super::paging::map_fresh(Page::range_inclusive(first, last), super::paging::KERNEL_DATA) {
+    if let Err(e) = crate::memory::paging::map_fresh(Page::range_inclusive(first, last), crate::memory::paging::KERNEL_DATA) {
         panic!("cannot map the {} MiB heap: {e:?}", size >> 20);
     }
     // SAFETY: [start, start + size) was just mapped writable for the heap and
