@@ -9,7 +9,7 @@
 //! slot of its head owns until the device returns it (reclaimed before
 //! every transmit). Every buffer starts with the 12-byte virtio-net header
 //! (all zero: no offloads). Every received frame is checked
-//! (`io::frame::check`: lengths, headers, every checksum) before smoltcp
+//! (`protocols::frame::check`: lengths, headers, every checksum) before smoltcp
 //! sees it; a malformed one is counted by reason and dropped, and smoltcp
 //! is told to trust received checksums, which were verified here.
 
@@ -22,7 +22,7 @@ use kernel::pci::MessageIrq;
 use kernel::smp::CpuId;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use io::frame::{self, Malformed};
+use protocols::frame::{self, Malformed};
 use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use virtio::queue::Buffer;
@@ -293,7 +293,7 @@ impl phy::Device for NetDevice {
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = MTU_FRAME;
         caps.max_burst_size = Some(32);
-        // Received checksums were verified by `next_frame` (io::frame).
+        // Received checksums were verified by `next_frame` (protocols::frame).
         caps.checksum.ipv4 = Checksum::Tx;
         caps.checksum.tcp = Checksum::Tx;
         caps.checksum.udp = Checksum::Tx;

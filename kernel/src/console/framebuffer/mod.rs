@@ -2,7 +2,7 @@
 //! Mono bitmap font (16 px rows, 8 px wide).
 //!
 //! It understands the byte stream the shell's line editor writes to a
-//! terminal (`io::line`): printable text, `\n`, `\r`, `\t`, backspace (cursor
+//! terminal (`protocols::line`): printable text, `\n`, `\r`, `\t`, backspace (cursor
 //! left), and the escape sequences `ESC[nC`, `ESC[nD` (cursor right, left) and
 //! `ESC[K` (clear to end of line); other escape sequences are swallowed. The
 //! cursor is an underline.

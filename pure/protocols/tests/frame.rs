@@ -3,7 +3,7 @@
 
 #![cfg(not(loom))]
 
-use io::frame::{Frame, MAX_FRAME, Malformed, check, internet_checksum, transport_checksum};
+use protocols::frame::{Frame, MAX_FRAME, Malformed, check, internet_checksum, transport_checksum};
 
 const GUEST: [u8; 4] = [10, 0, 2, 15];
 const HOST: [u8; 4] = [10, 0, 2, 2];

@@ -1,5 +1,5 @@
 //! The console shell: a prompt on the serial port and the screen, line
-//! editing (`io::line`: backspace, left/right, home/end, history), and
+//! editing (`protocols::line`: backspace, left/right, home/end, history), and
 //! commands that are `async fn`s on the executor.
 //!
 //! Flow: keys from [`Input`] (serial and PS/2 keyboard) go through the
@@ -19,7 +19,7 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::Poll;
 
-use io::line::{Event, LineEditor};
+use protocols::line::{Event, LineEditor};
 
 pub use input::Input;
 pub use out::Out;

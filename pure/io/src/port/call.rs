@@ -17,7 +17,7 @@
 //! Whoever moves the state out of `WAITING` owns the outcome; the reply
 //! slot is written only before that CAS, and read only by the side that saw
 //! `REPLIED`. Shared through an `Arc`, so the slot lives until both sides
-//! are done: nothing leaks whoever goes first (loom: `io/tests/loom.rs`).
+//! are done: nothing leaks whoever goes first (loom: `pure/io/tests/loom.rs`).
 
 use alloc::sync::Arc;
 use core::future::Future;

@@ -1,6 +1,7 @@
-//! Odonata's driver building blocks. Pure (`no_std` + `alloc`, no asm, no
-//! devices): everything here builds and is tested on the host, its lock-free
-//! parts under loom.
+//! Odonata's concurrency model and driver building blocks. Pure (`no_std` +
+//! `alloc`, no asm, no devices): everything here builds and is tested on the
+//! host, its lock-free parts under loom. Protocol parsing (HTTP, frames,
+//! line editing) is the `protocols` crate's.
 //!
 //! # Data flow of an interrupt-driven driver
 //!
@@ -27,10 +28,6 @@
 //! - [`port`]: DragonFly's message ports for futures: a server task on one
 //!   CPU, calls and sends from any CPU, bounded, aborts that leak nothing.
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
-//! - [`frame`]: a received Ethernet frame's headers and checksums, checked
-//!   before the network stack sees it (malformed frames counted by reason).
-//! - [`line`]: a terminal line discipline (key decoding, line editing with
-//!   history) for consoles.
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
 //!   drivers implement, re-exported so every driver names the same ones.
 #![cfg_attr(not(test), no_std)]
@@ -42,10 +39,7 @@ extern crate alloc;
 mod atomic_waker;
 mod barrier;
 pub mod block;
-pub mod frame;
-pub mod http;
 mod irq_ring;
-pub mod line;
 pub mod port;
 pub mod sync;
 mod stall_record;

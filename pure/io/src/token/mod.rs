@@ -57,7 +57,7 @@
 //! newer holder (it waits again). The kernel implements the hook with one
 //! IPI-queue message to every other CPU, handled in task context between
 //! polls, the last answer waking the waiter; a host executor with a poll
-//! counter (`io/tests/support`). The cost of a wait falls on the waiter
+//! counter (`pure/io/tests/support`). The cost of a wait falls on the waiter
 //! and on the other CPUs' message loops, never on a holder.
 //!
 //! Why no wake is lost: the waiter's failed try read the holder's take; it
@@ -71,7 +71,7 @@
 //! which costs a retry and another wait, never a lost wake. Every waiter
 //! retries after every such round, so none waits for ever while the token
 //! keeps being given back. Loom checks the protocol with the host hook
-//! (`io/tests/loom.rs`).
+//! (`pure/io/tests/loom.rs`).
 //!
 //! Each token counts its collisions (a try that found it busy), and knows
 //! its name; [`for_each`] walks the listed ones (`Token::list`, for

@@ -1,7 +1,7 @@
 //! The line discipline: key decoding from terminal bytes and line editing.
 #![cfg(not(loom))]
 
-use io::line::{Event, Key, KeyDecoder, LineEditor};
+use protocols::line::{Event, Key, KeyDecoder, LineEditor};
 
 fn keys(bytes: &[u8]) -> Vec<Key> {
     let mut d = KeyDecoder::new();

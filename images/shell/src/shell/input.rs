@@ -1,5 +1,5 @@
 //! The shell's input: keys from the serial port (bytes through
-//! `io::line::KeyDecoder`) and from the PS/2 keyboard (decoded by the
+//! `protocols::line::KeyDecoder`) and from the PS/2 keyboard (decoded by the
 //! driver), merged into one stream of `Key`s.
 //!
 //! While a command runs, the shell only looks for Ctrl-C
@@ -13,7 +13,7 @@ use core::task::{Context, Poll};
 
 use drivers::keyboard::{Key as KbdKey, KeyCode, Keyboard};
 use drivers::serial::SerialReader;
-use io::line::{Key, KeyDecoder};
+use protocols::line::{Key, KeyDecoder};
 
 /// Keys kept while a command runs.
 const TYPE_AHEAD: usize = 4096;

@@ -1,7 +1,7 @@
 //! `cargo bench -p executor --bench ipiq`: the IPI-queue rings between two
 //! host threads, beside the bare cache-line exchanges they are made of.
 //!
-//! The kernel's benchmark (`kernel/bench/src/ipiq.rs`) runs under QEMU's
+//! The kernel's benchmark (`images/bench/src/ipiq.rs`) runs under QEMU's
 //! TCG, where a cache-line transfer is traffic between two emulator threads
 //! and a `pause` leaves the translated code; these are the same three round
 //! trips on the host's own cores and coherence hardware, so the ratios say

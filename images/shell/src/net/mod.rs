@@ -20,7 +20,7 @@ use core::time::Duration;
 
 use drivers::net::{NetError, TcpListener, TcpStream, UdpSocket};
 use embedded_io_async::{Read, Write};
-use io::http;
+use protocols::http;
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on, time};
 
