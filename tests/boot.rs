@@ -3,16 +3,10 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, boot_main_kernel, log_of, Exit};
+use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, boot_main_kernel, log_of};
 
-const BASIC: [&str; 6] = [
-    "boots",
-    "int3_returns",
-    "heap_churn_exceeds_heap_size",
-    "heap_large_and_small_blocks",
-    "growing_vec",
-    "frames_allocate_and_free",
-];
+const BASIC: [&str; 6] =
+    ["boots", "int3_returns", "heap_churn_exceeds_heap_size", "heap_large_and_small_blocks", "growing_vec", "frames_allocate_and_free"];
 
 #[test]
 fn bios_boot_int3_and_heap() {
@@ -65,10 +59,7 @@ fn main_kernel_takes_serial_commands() {
 #[test]
 fn log_lines_carry_uptime_cpu_and_level() {
     let out = boot("basic").run();
-    let line = out
-        .lines()
-        .find(|l| l.contains("kernel::boot: Odonata"))
-        .unwrap_or_else(|| panic!("no boot banner: {}", log_of(&out)));
+    let line = out.lines().find(|l| l.contains("kernel::boot: Odonata")).unwrap_or_else(|| panic!("no boot banner: {}", log_of(&out)));
     // "[    0.030152] cpu0 INFO  kernel::boot: Odonata 0.1.0 booting"
     let (stamp, rest) = line.split_once("] ").expect("uptime stamp");
     let secs: f64 = stamp.trim_start_matches('[').trim().parse().expect("uptime is a number");

@@ -39,12 +39,10 @@ fn serial_end_to_end() {
     input.extend_from_slice(b"\nEND\n");
 
     let out = boot("serial").smp(4).input(&input).timeout(Duration::from_secs(120)).run();
-    assert_passed(&out, &[
-        "answers_each_line",
-        "bulk_64k_arrives_in_order_without_loss",
-        "garbage_causes_no_panic",
-        "lines_never_interleave",
-    ]);
+    assert_passed(
+        &out,
+        &["answers_each_line", "bulk_64k_arrives_in_order_without_loss", "garbage_causes_no_panic", "lines_never_interleave"],
+    );
     for (k, want) in ["hello", "w\u{f6}rld", "abc", "e", "", "done"].iter().enumerate() {
         assert!(out.has_line(&format!("answer {k}: [{want}]")), "answer {k} should be [{want}]\n{}", log_of(&out));
     }
@@ -71,8 +69,16 @@ fn serial_end_to_end() {
 #[test]
 fn keyboard_keys_from_the_monitor_arrive_in_order() {
     let keys = [
-        "sendkey h", "sendkey e", "sendkey l", "sendkey l", "sendkey o", "sendkey spc", "sendkey shift-w",
-        "sendkey 1", "sendkey shift-1", "sendkey ret",
+        "sendkey h",
+        "sendkey e",
+        "sendkey l",
+        "sendkey l",
+        "sendkey o",
+        "sendkey spc",
+        "sendkey shift-w",
+        "sendkey 1",
+        "sendkey shift-1",
+        "sendkey ret",
     ];
     let out = boot("keyboard").monitor_after("keyboard: ready", &keys, Duration::from_millis(150)).run();
     assert_passed(&out, &["typed_keys_arrive_in_order"]);

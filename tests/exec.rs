@@ -2,18 +2,14 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, line_starting_with, log_of, source_line, Exit};
+use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, line_starting_with, log_of, source_line};
 
 #[test]
 fn every_cpu_runs_its_executor_and_10000_tasks() {
     let out = boot("exec").smp(4).run();
     assert_passed(
         &out,
-        &[
-            "spawn_join_and_yield_on_the_boot_cpu",
-            "every_cpu_runs_10000_yielding_tasks",
-            "watchdog_names_a_task_that_does_not_yield",
-        ],
+        &["spawn_join_and_yield_on_the_boot_cpu", "every_cpu_runs_10000_yielding_tasks", "watchdog_names_a_task_that_does_not_yield"],
     );
     for cpu in 0..4 {
         assert_line_contains(&out, &format!("cpu{cpu} INFO  kernel::exec: cpu{cpu}: executor started"));

@@ -10,10 +10,7 @@ use odonata_tests::{assert_line_contains, assert_passed, boot, source_line};
 fn page_fault_reports_address_and_error_bits() {
     let out = boot("page_fault").run();
     assert_passed(&out, &["unmapped_read_faults"]);
-    assert_line_contains(
-        &out,
-        "FATAL on cpu0: page fault (vector 14): read of 0xdeadbeef000, page not present, error code 0x0",
-    );
+    assert_line_contains(&out, "FATAL on cpu0: page fault (vector 14): read of 0xdeadbeef000, page not present, error code 0x0");
     assert_line_contains(&out, "rip 0xffffffff8");
     // Symbolized by the runner: the faulting function and line.
     let line = source_line("tests/kernels/src/bin/page_fault.rs", "read_volatile(UNMAPPED");

@@ -47,7 +47,10 @@ fn gdb_stops_at_a_kernel_function_and_prints_a_symbolized_backtrace() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let _ = qemu.join();
     println!("{stdout}");
-    assert!(stdout.contains("Hardware assisted breakpoint 1 at 0xffffffff8") && stdout.contains("file kernel/src/smp.rs"), "the breakpoint was set in the kernel:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Hardware assisted breakpoint 1 at 0xffffffff8") && stdout.contains("file kernel/src/smp.rs"),
+        "the breakpoint was set in the kernel:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("\nBreakpoint 1, "), "and hit:\n{stdout}\n{stderr}");
     let frames: Vec<&str> = stdout.lines().filter(|l| l.starts_with('#')).collect();
     // Inlined callees may come first; the function and its callers follow, with file and line.

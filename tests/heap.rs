@@ -50,10 +50,7 @@ fn misuse_is_reported_and_refused_and_an_allocation_in_a_handler_is_fatal() {
         assert_line_contains(&out, report);
     }
     let panic = line_starting_with(&out, "!!! PANIC on cpu0");
-    assert!(
-        panic.ends_with("heap: allocation in the interrupt handler for vector 0xe7 (asked for 8 bytes, align 8) on cpu0"),
-        "{panic}"
-    );
+    assert!(panic.ends_with("heap: allocation in the interrupt handler for vector 0xe7 (asked for 8 bytes, align 8) on cpu0"), "{panic}");
     assert_line_contains(&out, "test an_allocation_in_an_interrupt_handler_is_fatal ... FAILED");
 }
 

@@ -21,7 +21,9 @@ fn at(n: u32) {
     assert!(out.has_line(&format!("spawn_on: {} cross-CPU tasks joined", n * (n - 1))), "{}", log_of(&out));
     assert_line_contains(&out, "remote wake: woken from cpu");
     assert_line_contains(&out, &format!("flood: 1000000 messages on {n} CPUs"));
-    for line in out.lines().filter(|l| l.starts_with("flood:") || l.starts_with("streaming:") || l.starts_with("passive to idle:") || l.starts_with("run_on cancel:")) {
+    for line in out.lines().filter(|l| {
+        l.starts_with("flood:") || l.starts_with("streaming:") || l.starts_with("passive to idle:") || l.starts_with("run_on cancel:")
+    }) {
         println!("smp {n}: {line}");
     }
 }

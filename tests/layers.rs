@@ -69,9 +69,8 @@ fn actual_edges(src: &Path) -> Graph {
             }
         }
     }
-    let resolve = |name: &str| -> Option<String> {
-        if mods.contains_key(name) { Some(name.to_string()) } else { macros.get(name).cloned() }
-    };
+    let resolve =
+        |name: &str| -> Option<String> { if mods.contains_key(name) { Some(name.to_string()) } else { macros.get(name).cloned() } };
     let mut edges = Graph::new();
     for (m, files) in &mods {
         let set = edges.entry(m.clone()).or_default();

@@ -68,7 +68,14 @@ pub fn boot_main_kernel_as(profile: Profile) -> Boot {
 impl Boot {
     /// Machines default to one CPU; SMP tests ask for more with [`Boot::smp`].
     fn new(elf: PathBuf) -> Self {
-        Self { elf, machine: Machine { smp: 1, ..Machine::default() }, timeout: DEFAULT_TIMEOUT, input: Vec::new(), monitor: None, kill: None }
+        Self {
+            elf,
+            machine: Machine { smp: 1, ..Machine::default() },
+            timeout: DEFAULT_TIMEOUT,
+            input: Vec::new(),
+            monitor: None,
+            kill: None,
+        }
     }
 
     /// A virtio-net device with these (host, guest) TCP forwards on 127.0.0.1.
@@ -171,18 +178,14 @@ impl Boot {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("odonata-monitor-{}-{n}.sock", std::process::id()));
         self.machine.monitor_socket = Some(socket);
-        self.monitor = Some(session::MonitorScript {
-            after: after.into(),
-            commands: commands.iter().map(|c| c.to_string()).collect(),
-            pause,
-        });
+        self.monitor =
+            Some(session::MonitorScript { after: after.into(), commands: commands.iter().map(|c| c.to_string()).collect(), pause });
         self
     }
 
     /// Builds the image and runs it to the end (or the timeout).
     pub fn run(self) -> Outcome {
-        let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture).unwrap_or_else(|e| panic!("{e}"));
         let mut out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(socket) = &self.machine.monitor_socket {
@@ -201,12 +204,7 @@ impl Boot {
 
 /// The serial log, framed for a failure message.
 pub fn log_of(out: &Outcome) -> String {
-    format!(
-        "{} after {:.1} s; serial log:\n----\n{}\n----",
-        out.exit.describe(),
-        out.elapsed.as_secs_f64(),
-        out.serial.trim_end()
-    )
+    format!("{} after {:.1} s; serial log:\n----\n{}\n----", out.exit.describe(), out.elapsed.as_secs_f64(), out.serial.trim_end())
 }
 
 /// Asserts the kernel exited with success and printed `test NAME ... ok` for
@@ -214,11 +212,7 @@ pub fn log_of(out: &Outcome) -> String {
 pub fn assert_passed(out: &Outcome, tests: &[&str]) {
     assert_eq!(out.exit, KernelExit::Success, "kernel did not pass: {}", log_of(out));
     for name in tests {
-        assert!(
-            out.lines().any(|l| l.starts_with(&format!("test {name} ... ok"))),
-            "no `test {name} ... ok` line: {}",
-            log_of(out)
-        );
+        assert!(out.lines().any(|l| l.starts_with(&format!("test {name} ... ok"))), "no `test {name} ... ok` line: {}", log_of(out));
     }
 }
 

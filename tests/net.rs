@@ -194,8 +194,13 @@ fn malformed_frames_from_a_raw_peer_are_counted_by_reason_and_dropped_and_the_st
         .map(|list| list.split(", ").filter_map(|kv| kv.split_once(' ').and_then(|(k, n)| Some((k, n.parse().ok()?)))).collect())
         .unwrap_or_default();
     let total: u64 = expect.values().sum();
-    assert_eq!(counted, expect, "the reasons counted in: {net}
-{}", log_of(&out));
+    assert_eq!(
+        counted,
+        expect,
+        "the reasons counted in: {net}
+{}",
+        log_of(&out)
+    );
     assert!(net.contains(&format!(" {total} malformed dropped (")), "{net}");
     assert!(net.contains("address 10.0.2.15/24 (static)"), "{net}");
 }

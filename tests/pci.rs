@@ -128,12 +128,8 @@ fn matches_qemu(chipset: Chipset, uefi: bool) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let b = boot("pci");
     let b = if uefi { b.uefi() } else { b };
-    let out = b
-        .chipset(chipset)
-        .smp(2)
-        .qemu_args(&args)
-        .monitor_after("pci: listed", &["info pci", "quit"], Duration::from_millis(500))
-        .run();
+    let out =
+        b.chipset(chipset).smp(2).qemu_args(&args).monitor_after("pci: listed", &["info pci", "quit"], Duration::from_millis(500)).run();
     for disk in args.iter().filter_map(|a| a.strip_prefix("file=")) {
         let _ = std::fs::remove_file(disk.split(',').next().unwrap());
     }
@@ -204,7 +200,10 @@ fn edu_msi_on_every_cpu_and_dma_both_ways() {
 #[test]
 fn msix_entries_reach_the_cpu_they_are_aimed_at() {
     let out = boot("msix").smp(4).qemu_args(&["-nic", "none", "-device", "e1000e,addr=0x10"]).run();
-    odonata_tests::assert_passed(&out, &["an_msix_entry_aimed_at_each_cpu_arrives_there", "a_masked_entry_holds_its_message_until_unmasked"]);
+    odonata_tests::assert_passed(
+        &out,
+        &["an_msix_entry_aimed_at_each_cpu_arrives_there", "a_masked_entry_holds_its_message_until_unmasked"],
+    );
     for c in 0..4 {
         odonata_tests::assert_line_contains(&out, &format!("msix: entry 4 -> cpu{c} vector 0x"));
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, Exit};
+use odonata_tests::{Exit, assert_line_contains, assert_passed, boot, log_of};
 
 #[test]
 fn panicking_test_kernel_fails() {

@@ -12,12 +12,7 @@ use odonata_tests::{Exit, assert_line_contains, boot_main_kernel, log_of};
 /// share the console and may land between a command's lines (a watchdog
 /// report, say).
 fn lines_after<'a>(out: &'a odonata_runner::Outcome, prompt_line: &str) -> Vec<&'a str> {
-    out.lines()
-        .skip_while(|l| *l != prompt_line)
-        .skip(1)
-        .take_while(|l| !l.starts_with("odonata> "))
-        .filter(|l| !is_log_line(l))
-        .collect()
+    out.lines().skip_while(|l| *l != prompt_line).skip(1).take_while(|l| !l.starts_with("odonata> ")).filter(|l| !is_log_line(l)).collect()
 }
 
 fn is_log_line(line: &str) -> bool {
@@ -38,14 +33,31 @@ fn every_command_over_serial_on_4_cpus() {
     let log = log_of(&out);
 
     let help = lines_after(&out, "odonata> help");
-    for cmd in ["help", "cpus", "ps", "irq", "ipi", "mem", "tokens", "uptime", "sleep MS", "log LEVEL", "on CPU COMMAND", "pci [-v]", "bench", "poweroff", "reboot"] {
+    for cmd in [
+        "help",
+        "cpus",
+        "ps",
+        "irq",
+        "ipi",
+        "mem",
+        "tokens",
+        "uptime",
+        "sleep MS",
+        "log LEVEL",
+        "on CPU COMMAND",
+        "pci [-v]",
+        "bench",
+        "poweroff",
+        "reboot",
+    ] {
         assert!(help.iter().any(|l| l.trim_start().starts_with(cmd)), "help lacks {cmd}\n{log}");
     }
 
     let cpus = lines_after(&out, "odonata> cpus");
     assert_eq!(cpus[0], "cpus: 4 online, listed from cpu0", "{log}");
     for n in 0..4 {
-        let line = cpus.iter().find(|l| l.starts_with(&format!("cpu{n}: APIC id {n}, "))).unwrap_or_else(|| panic!("no cpu{n} line\n{log}"));
+        let line =
+            cpus.iter().find(|l| l.starts_with(&format!("cpu{n}: APIC id {n}, "))).unwrap_or_else(|| panic!("no cpu{n} line\n{log}"));
         assert!(number_before(line, "tasks").is_some_and(|t| t > 0), "{line}");
         assert!(number_before(line, "polls").is_some_and(|p| p > 0), "{line}");
         assert!(line.contains("idle ") && line.ends_with('%'), "{line}");
@@ -143,7 +155,9 @@ fn garbage_input_leaves_the_shell_working() {
 fn bench_command_prints_every_table() {
     let out = boot_main_kernel().smp(2).qemu_args(&["-device", "edu"]).input(b"bench\npoweroff\n").timeout(Duration::from_secs(240)).run();
     assert_eq!(out.exit, Exit::Success, "{}", log_of(&out));
-    for title in ["IPI-queue benchmark:", "executor benchmark:", "token benchmark:", "port benchmark:", "heap benchmark:", "driver benchmark:"] {
+    for title in
+        ["IPI-queue benchmark:", "executor benchmark:", "token benchmark:", "port benchmark:", "heap benchmark:", "driver benchmark:"]
+    {
         assert_line_contains(&out, title);
     }
     assert_line_contains(&out, "| CPUs at once | spawns/s: talc + lock | spawns/s: per-CPU slab |");
@@ -270,12 +284,16 @@ fn the_power_button_powers_off_through_a_level_triggered_sci() {
 #[test]
 fn disk_command_lists_dumps_and_writes() {
     let dir = std::env::temp_dir();
-    let (rw, ro) = (dir.join(format!("odonata-shell-{}-rw.img", std::process::id())), dir.join(format!("odonata-shell-{}-ro.img", std::process::id())));
+    let (rw, ro) = (
+        dir.join(format!("odonata-shell-{}-rw.img", std::process::id())),
+        dir.join(format!("odonata-shell-{}-ro.img", std::process::id())),
+    );
     let mut image = vec![0u8; 64 * 1024];
     image[..10].copy_from_slice(b"hello disk");
     std::fs::write(&rw, &image).unwrap();
     std::fs::write(&ro, &image).unwrap();
-    let script = "disk\ndisk read 0\ndisk write 3 written by the shell\ndisk read 3\ndisk vdb write 0 nope\ndisk read x\ndisk bench\npoweroff\n";
+    let script =
+        "disk\ndisk read 0\ndisk write 3 written by the shell\ndisk read 3\ndisk vdb write 0 nope\ndisk read x\ndisk bench\npoweroff\n";
     let out = boot_main_kernel()
         .smp(4)
         .disk(odonata_runner::Disk { path: rw.clone(), readonly: false, queues: None })
@@ -287,7 +305,10 @@ fn disk_command_lists_dumps_and_writes() {
     let list = lines_after(&out, "odonata> disk");
     assert!(list[0].starts_with("vda: 128 blocks of 512 bytes (64 KiB), at "), "{log}");
     for c in 0..4 {
-        assert!(list.iter().any(|l| l.trim_start().starts_with(&format!("queue {c}: interrupt 0x")) && l.contains(&format!(" on cpu{c}, "))), "vda's queue {c} on cpu{c}\n{log}");
+        assert!(
+            list.iter().any(|l| l.trim_start().starts_with(&format!("queue {c}: interrupt 0x")) && l.contains(&format!(" on cpu{c}, "))),
+            "vda's queue {c} on cpu{c}\n{log}"
+        );
     }
     assert!(list.iter().any(|l| l.starts_with("vdb: 128 blocks of 512 bytes (64 KiB), read-only")), "{log}");
     assert!(lines_after(&out, "odonata> disk read 0")[0].ends_with("hello disk......"), "{log}");

@@ -103,7 +103,8 @@ fn stack_overflow_on_an_ap_hits_its_guard_page() {
     assert_passed(&out, &["overflow_on_last_cpu"]);
     // The report names the CPU and the task (the `run_on` that overflowed).
     assert!(
-        out.lines().any(|l| l.contains("FATAL on cpu3 in task ") && l.contains(" 'run_on': kernel stack overflow: double fault (vector 8)")),
+        out.lines()
+            .any(|l| l.contains("FATAL on cpu3 in task ") && l.contains(" 'run_on': kernel stack overflow: double fault (vector 8)")),
         "{}",
         log_of(&out)
     );

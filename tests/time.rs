@@ -26,4 +26,3 @@ fn timers_on_4_cpus() {
         println!("{line}");
     }
 }
-

@@ -93,7 +93,12 @@ fn a_kill_mid_stream_loses_no_flushed_write() {
         let data = image(&format!("stream-{round}"), &vec![0u8; 4 << 20]);
         let out = boot("virtio_blk_stream")
             .smp(2)
-            .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", data.display()), "-device", "virtio-blk-pci,drive=vda,addr=0x10"])
+            .qemu_args(&[
+                "-drive",
+                &format!("file={},format=raw,if=none,id=vda", data.display()),
+                "-device",
+                "virtio-blk-pci,drive=vda,addr=0x10",
+            ])
             .kill_after("streaming ", std::time::Duration::from_millis(delay_ms))
             .run();
         let flushed: Option<u64> = out.lines().filter_map(|l| l.strip_prefix("flushed through ")).filter_map(|n| n.parse().ok()).last();
@@ -102,7 +107,12 @@ fn a_kill_mid_stream_loses_no_flushed_write() {
         if let Some(last) = flushed {
             for n in 0..=last {
                 let s = &after[n as usize * 512..n as usize * 512 + 24];
-                assert_eq!(&s[..8], &n.to_le_bytes(), "round {round}: sector {n} (flushed through {last}) is not on the image: {}", log_of(&out));
+                assert_eq!(
+                    &s[..8],
+                    &n.to_le_bytes(),
+                    "round {round}: sector {n} (flushed through {last}) is not on the image: {}",
+                    log_of(&out)
+                );
                 assert_eq!(&s[8..16], &(!n).to_le_bytes());
                 assert_eq!(&s[16..24], b"odonata!");
                 on_image += 1;

@@ -165,7 +165,8 @@ impl Edu {
         }
         let device = pci::claim(function).map_err(EduError::Claimed)?;
         let regs = BarMapping::map(&device, 0, 4096).map_err(EduError::Map)?;
-        let state: &'static IrqState = alloc::boxed::Box::leak(alloc::boxed::Box::new(IrqState { regs: regs.virt_base(), seen: AtomicU32::new(0) }));
+        let state: &'static IrqState =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(IrqState { regs: regs.virt_base(), seen: AtomicU32::new(0) }));
         let irq = pci::bind_msi(&device, cpu, Handler::new(state, on_interrupt)).map_err(EduError::Msi)?;
         Ok(Self { regs, irq, state })
     }

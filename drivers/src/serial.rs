@@ -299,9 +299,7 @@ impl Write for SerialWriter {
         }
         let whole = queue_bytes(buf) <= TX_QUEUE;
         let taken = poll_fn(|cx| {
-            let taken = serial::with_locked(|port| {
-                if whole && port.room() < queue_bytes(buf) { 0 } else { port.enqueue(buf) }
-            });
+            let taken = serial::with_locked(|port| if whole && port.room() < queue_bytes(buf) { 0 } else { port.enqueue(buf) });
             match taken {
                 None => Poll::Ready(buf.len()), // no COM1: the bytes vanish
                 Some(0) => wait_for_pump(cx),

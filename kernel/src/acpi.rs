@@ -158,11 +158,9 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
                     info.disabled_cpus += 1;
                 }
             }
-            MadtEntry::IoApic(e) => info.ioapics.push(IoApicInfo {
-                id: e.io_apic_id,
-                address: e.io_apic_address,
-                gsi_base: e.global_system_interrupt_base,
-            }),
+            MadtEntry::IoApic(e) => {
+                info.ioapics.push(IoApicInfo { id: e.io_apic_id, address: e.io_apic_address, gsi_base: e.global_system_interrupt_base })
+            }
             MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
                 let flags = e.flags;
                 let polarity = if flags & 0b11 == 0b11 { Polarity::ActiveLow } else { Polarity::ActiveHigh };

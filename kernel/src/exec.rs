@@ -103,8 +103,7 @@ fn on_wake_message(_from: CpuId, task: usize) {
     unsafe { this().wake_message(task) };
 }
 
-static HOOKS: Hooks =
-    Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc, remote_wake: hook_remote_wake };
+static HOOKS: Hooks = Hooks { current: hook_current, signal: hook_signal, now: cpu::rdtsc, remote_wake: hook_remote_wake };
 
 fn watchdog(task: &TaskInfo, cycles: u64) {
     let ended = if crate::stall::poll_returned(task.id) { " (the stall reported earlier is over)" } else { "" };
@@ -231,12 +230,7 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     let block = percpu::this();
     ipiq::set_idle(true);
     block.set_idle(true);
-    if ex.has_work()
-        || ipiq::has_pending()
-        || heap::has_pending()
-        || done()
-        || !time::timer::prepare_idle(ipiq::next_kick())
-    {
+    if ex.has_work() || ipiq::has_pending() || heap::has_pending() || done() || !time::timer::prepare_idle(ipiq::next_kick()) {
         block.set_idle(false);
         ipiq::set_idle(false);
         interrupts::enable();

@@ -18,7 +18,6 @@
 //!   which is forbidden: handlers acknowledge and wake) through the panic
 //!   path, which stops every CPU.
 
-
 use slaballoc::{Context, Heap, Platform, Report, Stats, TalcBacking, TaskRef};
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, Size4KiB};

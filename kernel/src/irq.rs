@@ -28,9 +28,9 @@ use core::task::{Context, Poll};
 use io::WaitCell;
 
 use crate::acpi;
-use crate::arch::ioapic::{Polarity, Trigger};
 use crate::arch::entry::InterruptFrame;
 use crate::arch::idt;
+use crate::arch::ioapic::{Polarity, Trigger};
 use crate::arch::vectors::{self, Vector};
 use crate::arch::{ioapic, lapic, percpu};
 

@@ -61,13 +61,8 @@ pub use bootloader_api;
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
-        $crate::bootloader_api::entry_point!(
-            __odonata_bootloader_entry,
-            config = &$crate::boot::BOOTLOADER_CONFIG
-        );
-        fn __odonata_bootloader_entry(
-            info: $crate::boot::Handoff<'static>,
-        ) -> ! {
+        $crate::bootloader_api::entry_point!(__odonata_bootloader_entry, config = &$crate::boot::BOOTLOADER_CONFIG);
+        fn __odonata_bootloader_entry(info: $crate::boot::Handoff<'static>) -> ! {
             $crate::boot::start(info, $main)
         }
     };

@@ -18,9 +18,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use x86_64::instructions::interrupts;
 
 use crate::arch::idt;
-use crate::arch::vectors::{self, Vector};
 use crate::arch::lapic::{self, ApicId, Delivery, Destination};
 use crate::arch::percpu::{self, PerCpu};
+use crate::arch::vectors::{self, Vector};
 use crate::arch::{cpu, gdt, ioapic, pic, trampoline};
 use crate::time;
 

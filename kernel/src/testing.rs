@@ -113,9 +113,7 @@ fn current() -> Option<&'static str> {
 
 fn expected(report: Report) -> bool {
     match (EXPECT_KIND.load(Ordering::Acquire), report) {
-        (EXPECT_PAGE_FAULT, Report::Fault(Fault::PageFault { address, .. })) => {
-            address == EXPECT_ADDR.load(Ordering::Acquire)
-        }
+        (EXPECT_PAGE_FAULT, Report::Fault(Fault::PageFault { address, .. })) => address == EXPECT_ADDR.load(Ordering::Acquire),
         (EXPECT_STACK_OVERFLOW, Report::Fault(Fault::StackOverflow { .. })) => true,
         _ => false,
     }

@@ -19,7 +19,6 @@ use io::token::TokenHooks;
 use crate::ipiq::{self, Urgency};
 use crate::smp::{self, CpuId};
 
-
 /// One wait: the CPUs yet to answer, and the waiter.
 struct Round {
     left: AtomicUsize,

@@ -92,10 +92,7 @@ fn run(mut cmd: Command, what: &str, verbosity: Verbosity) -> Result<(), Error> 
             }
         }
         Verbosity::Capture => {
-            let out = cmd
-                .stdin(Stdio::null())
-                .output()
-                .map_err(Error::io(format!("cannot start {what}")))?;
+            let out = cmd.stdin(Stdio::null()).output().map_err(Error::io(format!("cannot start {what}")))?;
             if !out.status.success() {
                 let output = String::from_utf8_lossy(&out.stderr).into_owned();
                 return Err(Error::Build { what: what.into(), output });

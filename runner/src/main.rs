@@ -65,9 +65,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| Error::Usage(format!("{name} needs a value")))
-        };
+        let mut value = |name: &str| inline.clone().or_else(|| args.next()).ok_or_else(|| Error::Usage(format!("{name} needs a value")));
         match flag.as_str() {
             "-h" | "--help" => {
                 println!("{HELP}");
@@ -146,7 +144,8 @@ fn run(o: Options) -> Result<ExitCode, Error> {
     };
     let image = build::image(&elf, o.machine.firmware, Verbosity::Show)?;
     if let Some(port) = o.machine.gdb_port {
-        let args: Vec<String> = odonata_runner::qemu::gdb_args(&elf, port).iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        let args: Vec<String> =
+            odonata_runner::qemu::gdb_args(&elf, port).iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
         eprintln!("odonata: QEMU is waiting for gdb. In another terminal run:\n  gdb {}", args.join(" "));
     }
     if o.machine.accel == Accel::Kvm {
@@ -230,7 +229,18 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_usage_errors() {
-        for args in [&["--smp", "0"][..], &["--smp", "x"], &["--smp"], &["--frobnicate"], &["--gdb=port"], &["--machine", "isapc"], &["--machine"], &["--disk", ""], &["--disk", "a.img,queues=0"], &["--disk", "a.img,fast"]] {
+        for args in [
+            &["--smp", "0"][..],
+            &["--smp", "x"],
+            &["--smp"],
+            &["--frobnicate"],
+            &["--gdb=port"],
+            &["--machine", "isapc"],
+            &["--machine"],
+            &["--disk", ""],
+            &["--disk", "a.img,queues=0"],
+            &["--disk", "a.img,fast"],
+        ] {
             let err = parse(args.iter().map(|s| s.to_string())).err();
             assert!(matches!(err, Some(Error::Usage(_))), "{args:?} gave {err:?}");
         }
@@ -262,7 +272,10 @@ mod tests {
         let Ok(cmd) = o.machine.command(std::path::Path::new("/tmp/k.img")) else { return };
         let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
         assert!(joined.contains("-drive file=a.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0"), "{joined}");
-        assert!(joined.contains("-drive file=b.img,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1,num-queues=2"), "{joined}");
+        assert!(
+            joined.contains("-drive file=b.img,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1,num-queues=2"),
+            "{joined}"
+        );
     }
 
     #[test]

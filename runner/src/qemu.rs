@@ -152,20 +152,14 @@ pub fn gdb_args(elf: &Path, port: u16) -> Vec<String> {
 pub fn find_qemu() -> Result<PathBuf, Error> {
     let name = "qemu-system-x86_64";
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or(Error::QemuMissing)
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).ok_or(Error::QemuMissing)
 }
 
 /// Finds the OVMF firmware image (`ODONATA_OVMF` overrides the search).
 pub fn find_ovmf() -> Result<PathBuf, Error> {
     let candidates: Vec<PathBuf> = match std::env::var_os("ODONATA_OVMF") {
         Some(p) => vec![PathBuf::from(p)],
-        None => ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
+        None => ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd", "/usr/share/qemu/OVMF.fd"].into_iter().map(PathBuf::from).collect(),
     };
     candidates.iter().find(|p| p.is_file()).cloned().ok_or(Error::OvmfMissing(candidates))
 }

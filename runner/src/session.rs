@@ -62,9 +62,7 @@ impl KernelExit {
         match self {
             KernelExit::Success => "kernel exited with success".into(),
             KernelExit::Failure => "kernel exited with failure".into(),
-            KernelExit::NoReport(Some(c)) => format!(
-                "QEMU exited with status {c} without the kernel reporting (triple fault or reset?)"
-            ),
+            KernelExit::NoReport(Some(c)) => format!("QEMU exited with status {c} without the kernel reporting (triple fault or reset?)"),
             KernelExit::NoReport(None) => "QEMU was killed by a signal".into(),
             KernelExit::TimedOut => "timed out".into(),
         }

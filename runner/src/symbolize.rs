@@ -28,8 +28,10 @@ pub struct Symbolizer {
 impl Symbolizer {
     /// Reads `elf`'s debug info and symbols.
     pub fn new(elf: &Path) -> Result<Self, Error> {
-        let loader = addr2line::Loader::new(elf)
-            .map_err(|e| Error::Io { what: format!("cannot read symbols from {}", elf.display()), source: std::io::Error::other(e.to_string()) })?;
+        let loader = addr2line::Loader::new(elf).map_err(|e| Error::Io {
+            what: format!("cannot read symbols from {}", elf.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let root = format!("{}/", crate::workspace_root().display());
         Ok(Self { loader, root })
     }

@@ -196,4 +196,3 @@ pub async fn ping(addr: Ipv4Address, seq: u16) -> Result<Duration, NetError> {
 pub fn format_mac(m: [u8; 6]) -> String {
     alloc::format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
-

@@ -250,7 +250,14 @@ impl Disk {
 
     /// One request on queue `index`, from its owner CPU: `data` goes to
     /// the device (writes) or comes back filled (reads).
-    async fn submit(&self, index: usize, kind: RequestType, sector: u64, data: Option<DmaBuffer>, len: usize) -> Result<Option<DmaBuffer>, BlockError> {
+    async fn submit(
+        &self,
+        index: usize,
+        kind: RequestType,
+        sector: u64,
+        data: Option<DmaBuffer>,
+        len: usize,
+    ) -> Result<Option<DmaBuffer>, BlockError> {
         let q = &self.queues[index];
         let (header, status) = q.state.with(|s| (s.pool.alloc(), s.pool.alloc()));
         let (header, status) = match (header, status) {
@@ -323,7 +330,8 @@ impl Disk {
     /// straight from the request's DMA buffer into `out`.
     async fn read_here(&self, index: usize, sector: u64, out: &mut [u8]) -> Result<(), BlockError> {
         let b = self.buffer(index)?;
-        let b = self.submit(index, RequestType::In, sector, Some(b), out.len()).await?.ok_or(BlockError::Device("a read returned no data"))?;
+        let b =
+            self.submit(index, RequestType::In, sector, Some(b), out.len()).await?.ok_or(BlockError::Device("a read returned no data"))?;
         b.read(0, out);
         self.spare(index, b);
         Ok(())
@@ -379,7 +387,9 @@ impl Disk {
     async fn flush_queue(&'static self) -> Result<(), BlockError> {
         match self.route() {
             (index, None) => self.submit(index, RequestType::Flush, 0, None, 0).await.map(|_| ()),
-            (index, Some(owner)) => run_on::run_on(owner, move || async move { self.submit(index, RequestType::Flush, 0, None, 0).await.map(|_| ()) }).await,
+            (index, Some(owner)) => {
+                run_on::run_on(owner, move || async move { self.submit(index, RequestType::Flush, 0, None, 0).await.map(|_| ()) }).await
+            }
         }
     }
 }
@@ -463,7 +473,16 @@ pub fn disks() -> &'static [&'static Disk] {
             let name = alloc::format!("vd{}", (b'a' + found.len() as u8) as char);
             match Disk::open(f, name) {
                 Ok(d) => {
-                    log::info!("{}: {} ({} MiB, {} queues, {}{}) at {}", d.name, "virtio-blk", d.bytes() >> 20, d.queues.len(), d.block_size, if d.read_only { ", read-only" } else { "" }, f.bdf());
+                    log::info!(
+                        "{}: {} ({} MiB, {} queues, {}{}) at {}",
+                        d.name,
+                        "virtio-blk",
+                        d.bytes() >> 20,
+                        d.queues.len(),
+                        d.block_size,
+                        if d.read_only { ", read-only" } else { "" },
+                        f.bdf()
+                    );
                     found.push(d);
                 }
                 Err(e) => log::error!("virtio-blk at {}: {e}; skipped", f.bdf()),

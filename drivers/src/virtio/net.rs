@@ -17,10 +17,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::memory::dma::{DmaObject, DmaPool, NO_LIMIT};
 use kernel::pci::MessageIrq;
 use kernel::smp::CpuId;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use protocols::frame::{self, Malformed};
 use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
@@ -133,16 +133,7 @@ impl NetDevice {
         let tx = transport.queue(1, 256, cpu).map_err(NetError::Transport)?;
         let rx_slots = (0..rx.layout().size).map(|_| None).collect();
         let tx_slots = (0..tx.layout().size).map(|_| None).collect();
-        let mut dev = Self {
-            transport,
-            mac,
-            rx,
-            rx_slots,
-            tx,
-            tx_slots,
-            pool: DmaPool::new(BUFFER, NO_LIMIT),
-            stats: NetStats::default(),
-        };
+        let mut dev = Self { transport, mac, rx, rx_slots, tx, tx_slots, pool: DmaPool::new(BUFFER, NO_LIMIT), stats: NetStats::default() };
         dev.transport.driver_ok();
         for _ in 0..RX_BUFFERS.min(dev.rx.layout().size) {
             let buf = dev.pool.alloc().map_err(|_| NetError::NoMemory)?;

@@ -107,13 +107,25 @@ fn us(cycles: u64) -> f64 {
 pub(crate) async fn disk(disk: &'static Disk, baseline: Option<&'static LockedQueue>) -> String {
     let n = smp::online();
     let mut t = String::new();
-    let _ = writeln!(t, "disk benchmark: {} ({} queues), {n} CPUs, 4 KiB random reads, {PER_TASK} per task", disk.name(), disk.queues().count());
+    let _ = writeln!(
+        t,
+        "disk benchmark: {} ({} queues), {n} CPUs, 4 KiB random reads, {PER_TASK} per task",
+        disk.name(),
+        disk.queues().count()
+    );
     t += "| setup | depth per CPU | IOPS | p50 us | p99 us | ratio |\n|---|---|---|---|---|---|\n";
     for depth in [1, 32] {
         let a = run(Target::Disk(disk), 1, depth).await;
         let b = run(Target::Disk(disk), n, depth).await;
         let _ = writeln!(t, "| (a) one CPU, its own queue | {depth} | {:.0} | {:.1} | {:.1} | |", a.iops, us(a.p50), us(a.p99));
-        let _ = writeln!(t, "| (b) {n} CPUs, each its own queue | {depth} | {:.0} | {:.1} | {:.1} | (b)/(a) = {:.2} |", b.iops, us(b.p50), us(b.p99), b.iops / a.iops.max(1.0));
+        let _ = writeln!(
+            t,
+            "| (b) {n} CPUs, each its own queue | {depth} | {:.0} | {:.1} | {:.1} | (b)/(a) = {:.2} |",
+            b.iops,
+            us(b.p50),
+            us(b.p99),
+            b.iops / a.iops.max(1.0)
+        );
         match baseline {
             Some(q) => {
                 let c = run(Target::Locked(q), n, depth).await;
@@ -127,7 +139,10 @@ pub(crate) async fn disk(disk: &'static Disk, baseline: Option<&'static LockedQu
                 );
             }
             None => {
-                let _ = writeln!(t, "| (c) not measured: it needs a second virtio-blk disk for the locked baseline (the bench_disk kernel) | {depth} | | | | |");
+                let _ = writeln!(
+                    t,
+                    "| (c) not measured: it needs a second virtio-blk disk for the locked baseline (the bench_disk kernel) | {depth} | | | | |"
+                );
             }
         }
     }

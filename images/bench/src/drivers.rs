@@ -34,8 +34,8 @@ use io::WaitCell;
 use kernel::arch::cpu::{self, rdtsc};
 use kernel::arch::entry::InterruptFrame;
 use kernel::arch::idt;
-use kernel::arch::vectors::{self, Vector};
 use kernel::arch::lapic;
+use kernel::arch::vectors::{self, Vector};
 use kernel::exec;
 use kernel::run_on;
 use kernel::smp::{self, CpuId};
@@ -337,7 +337,8 @@ pub(crate) async fn drivers() -> Result<String, BenchError> {
         ns(percentile(&self_woken, 99)),
         s50 as f64 / sb50.max(1) as f64
     );
-    let _ = writeln!(t, "| 5. self-IPI sent -> bare handler (EOI) returned | {sb50} | {} | {} | | |", ns(sb50), ns(percentile(&self_bare, 99)));
+    let _ =
+        writeln!(t, "| 5. self-IPI sent -> bare handler (EOI) returned | {sb50} | {} | {} | | |", ns(sb50), ns(percentile(&self_bare, 99)));
     match (&msi_running, &msi_halted) {
         (Ok(running), Ok(halted)) => {
             let (r50, h50m) = (percentile(running, 50), percentile(halted, 50));

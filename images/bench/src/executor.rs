@@ -87,7 +87,11 @@ pub(crate) async fn executor() -> String {
     let mut t = String::new();
     let _ = writeln!(t, "executor benchmark: TSC {} kHz, this CPU's executor", time::tsc_khz());
     t += "| workload | cycles | ns | target (host benchmark) |\n|---|---|---|---|\n";
-    let _ = writeln!(t, "| spawn + run + complete ({SPAWNS} trivial tasks) | {spawn:.0} | {:.0} | <= 0.5x tokio, <= 0.8x async-executor |", ns(spawn));
+    let _ = writeln!(
+        t,
+        "| spawn + run + complete ({SPAWNS} trivial tasks) | {spawn:.0} | {:.0} | <= 0.5x tokio, <= 0.8x async-executor |",
+        ns(spawn)
+    );
     let _ = writeln!(t, "| wake + poll ping-pong ({ROUND_TRIPS} hand-overs) | {wake:.0} | {:.0} | <= 50 ns |", ns(wake));
     let _ = writeln!(t, "| bytes of overhead per task | {overhead} | | <= 64 |");
     t

@@ -90,14 +90,17 @@ async fn spawns_per_second(cpus: usize, page_only: bool, work: Work) -> f64 {
     let handles: Vec<_> = (0..cpus)
         .filter_map(CpuId::try_new)
         .map(|cpu| {
-            run_on::spawn_on(cpu, exec::long_polls_allowed(async move {
-                match work {
-                    Work::Spawn => spawn_here().await,
-                    Work::Pairs => pairs_here().await,
-                    Work::Compute => compute_here().await,
-                    Work::Clock => clock_here().await,
-                }
-            }))
+            run_on::spawn_on(
+                cpu,
+                exec::long_polls_allowed(async move {
+                    match work {
+                        Work::Spawn => spawn_here().await,
+                        Work::Pairs => pairs_here().await,
+                        Work::Compute => compute_here().await,
+                        Work::Clock => clock_here().await,
+                    }
+                }),
+            )
         })
         .collect();
     for h in handles {

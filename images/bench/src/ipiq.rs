@@ -20,18 +20,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use core::future::poll_fn;
-use core::task::Poll;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::task::Poll;
 
 use kernel::arch::cpu::rdtsc;
 use kernel::arch::entry::InterruptFrame;
 use kernel::arch::idt;
-use kernel::arch::vectors::{self, Vector};
 use kernel::arch::lapic;
+use kernel::arch::vectors::{self, Vector};
 use kernel::ipiq::{self, Urgency};
-use kernel::{exec, run_on};
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::time;
+use kernel::{exec, run_on};
 
 use super::{BenchError, median, ns, pair};
 

@@ -76,8 +76,18 @@ pub(crate) async fn ports() -> Result<String, BenchError> {
     let _ = writeln!(t, "port benchmark: {me} calling, median of {ROUNDS} x {CALLS} calls");
     t += "| measurement | cycles | ns | ratio | target |\n|---|---|---|---|---|\n";
     let _ = writeln!(t, "| 1. run_on to {other}, the handler there | {run_on_remote:.0} | {:.0} | | |", ns(run_on_remote));
-    let _ = writeln!(t, "| 1a. port call to a server on {other} | {port_remote:.0} | {:.0} | (1a)/(1) = {:.2} | <= 1.2 |", ns(port_remote), port_remote / run_on_remote.max(1.0));
+    let _ = writeln!(
+        t,
+        "| 1a. port call to a server on {other} | {port_remote:.0} | {:.0} | (1a)/(1) = {:.2} | <= 1.2 |",
+        ns(port_remote),
+        port_remote / run_on_remote.max(1.0)
+    );
     let _ = writeln!(t, "| 2. the handler through a `dyn Fn`, here | {dyn_fn:.0} | {:.1} | | |", ns(dyn_fn));
-    let _ = writeln!(t, "| 2a. port call to a server on this CPU | {port_local:.0} | {:.0} | (2a)/(2) = {:.1} | <= 4 |", ns(port_local), port_local / dyn_fn.max(1.0));
+    let _ = writeln!(
+        t,
+        "| 2a. port call to a server on this CPU | {port_local:.0} | {:.0} | (2a)/(2) = {:.1} | <= 4 |",
+        ns(port_local),
+        port_local / dyn_fn.max(1.0)
+    );
     Ok(t)
 }

@@ -141,8 +141,18 @@ pub(crate) async fn tokens() -> String {
     let _ = writeln!(t, "token benchmark: {n} CPUs, median of {ROUNDS} x {OPS} operations; contended: {PER_CPU} increments per CPU");
     t += "| measurement | cycles | ns | ratio | target |\n|---|---|---|---|---|\n";
     let _ = writeln!(t, "| 1. spin::Mutex lock + increment + unlock | {mutex:.0} | {:.1} | | |", ns(mutex));
-    let _ = writeln!(t, "| 1a. token try_exclusive + increment + give | {try_token:.0} | {:.1} | (1a)/(1) = {:.2} | <= 2.0 |", ns(try_token), try_token / mutex.max(1.0));
-    let _ = writeln!(t, "| 1b. token exclusive(..).await, uncontended | {future_token:.0} | {:.1} | (1b)/(1) = {:.2} | |", ns(future_token), future_token / mutex.max(1.0));
+    let _ = writeln!(
+        t,
+        "| 1a. token try_exclusive + increment + give | {try_token:.0} | {:.1} | (1a)/(1) = {:.2} | <= 2.0 |",
+        ns(try_token),
+        try_token / mutex.max(1.0)
+    );
+    let _ = writeln!(
+        t,
+        "| 1b. token exclusive(..).await, uncontended | {future_token:.0} | {:.1} | (1b)/(1) = {:.2} | |",
+        ns(future_token),
+        future_token / mutex.max(1.0)
+    );
     let _ = writeln!(t, "| control: one word, compare-and-swap + store | {cas_store:.0} | {:.1} | | |", ns(cas_store));
     let _ = writeln!(
         t,

@@ -27,18 +27,12 @@ fn main() -> ! {
             None
         }
     };
-    let keyboard = drivers::keyboard::start()
-        .map_err(|e| log::warn!("keyboard: {e}; no keyboard input"))
-        .ok();
+    let keyboard = drivers::keyboard::start().map_err(|e| log::warn!("keyboard: {e}; no keyboard input")).ok();
     match drivers::power::start() {
         Ok(mut button) => {
             exec::spawn_driver("power-button", async move {
                 button.pressed().await;
-                log::info!(
-                    "power button pressed ({} SCI interrupt(s) for {} press): powering off",
-                    button.interrupts(),
-                    button.presses()
-                );
+                log::info!("power button pressed ({} SCI interrupt(s) for {} press): powering off", button.interrupts(), button.presses());
                 kernel::arch::qemu::exit(kernel::arch::qemu::ExitCode::Success)
             });
         }

@@ -55,9 +55,7 @@ impl<T> CpuArray<T> {
 #[macro_export]
 macro_rules! cpu_array {
     ($value:expr) => {
-        $crate::arch::cpu_array::CpuArray::from_array(
-            [const { $crate::arch::cpu_array::Padded($value) }; $crate::arch::cpu_id::MAX_CPUS],
-        )
+        $crate::arch::cpu_array::CpuArray::from_array([const { $crate::arch::cpu_array::Padded($value) }; $crate::arch::cpu_id::MAX_CPUS])
     };
 }
 

@@ -131,11 +131,21 @@ type Stub = extern "C" fn() -> !;
 macro_rules! row {
     ($base:literal) => {
         [
-            stub::<{ $base }>, stub::<{ $base + 1 }>, stub::<{ $base + 2 }>,
-            stub::<{ $base + 3 }>, stub::<{ $base + 4 }>, stub::<{ $base + 5 }>,
-            stub::<{ $base + 6 }>, stub::<{ $base + 7 }>, stub::<{ $base + 8 }>,
-            stub::<{ $base + 9 }>, stub::<{ $base + 10 }>, stub::<{ $base + 11 }>,
-            stub::<{ $base + 12 }>, stub::<{ $base + 13 }>, stub::<{ $base + 14 }>,
+            stub::<{ $base }>,
+            stub::<{ $base + 1 }>,
+            stub::<{ $base + 2 }>,
+            stub::<{ $base + 3 }>,
+            stub::<{ $base + 4 }>,
+            stub::<{ $base + 5 }>,
+            stub::<{ $base + 6 }>,
+            stub::<{ $base + 7 }>,
+            stub::<{ $base + 8 }>,
+            stub::<{ $base + 9 }>,
+            stub::<{ $base + 10 }>,
+            stub::<{ $base + 11 }>,
+            stub::<{ $base + 12 }>,
+            stub::<{ $base + 13 }>,
+            stub::<{ $base + 14 }>,
             stub::<{ $base + 15 }>,
         ]
     };
@@ -143,10 +153,22 @@ macro_rules! row {
 
 /// The entry stub of every vector, `STUBS[v / 16][v % 16]`.
 pub static STUBS: [[Stub; 16]; 16] = [
-    row!(0x00), row!(0x10), row!(0x20), row!(0x30),
-    row!(0x40), row!(0x50), row!(0x60), row!(0x70),
-    row!(0x80), row!(0x90), row!(0xa0), row!(0xb0),
-    row!(0xc0), row!(0xd0), row!(0xe0), row!(0xf0),
+    row!(0x00),
+    row!(0x10),
+    row!(0x20),
+    row!(0x30),
+    row!(0x40),
+    row!(0x50),
+    row!(0x60),
+    row!(0x70),
+    row!(0x80),
+    row!(0x90),
+    row!(0xa0),
+    row!(0xb0),
+    row!(0xc0),
+    row!(0xd0),
+    row!(0xe0),
+    row!(0xf0),
 ];
 
 /// The entry stub of `vector`.

@@ -100,22 +100,12 @@ impl fmt::Display for Fault {
                 } else {
                     "read"
                 };
-                let why = if code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) {
-                    "protection violation"
-                } else {
-                    "page not present"
-                };
-                write!(
-                    f,
-                    "page fault (vector 14): {access} of {address:#x}, {why}, error code {:#x} [{code:?}]",
-                    code.bits()
-                )
+                let why = if code.contains(PageFaultErrorCode::PROTECTION_VIOLATION) { "protection violation" } else { "page not present" };
+                write!(f, "page fault (vector 14): {access} of {address:#x}, {why}, error code {:#x} [{code:?}]", code.bits())
             }
-            Fault::StackOverflow { address, vector } => write!(
-                f,
-                "kernel stack overflow: {} (vector {vector}) at {address:#x}, in a stack guard page",
-                name(vector)
-            ),
+            Fault::StackOverflow { address, vector } => {
+                write!(f, "kernel stack overflow: {} (vector {vector}) at {address:#x}, in a stack guard page", name(vector))
+            }
             Fault::GeneralProtection { code } => write!(
                 f,
                 "general protection fault (vector 13): error code {code:#x}{}",

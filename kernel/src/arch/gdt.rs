@@ -43,10 +43,7 @@ pub struct CpuStacks {
 impl CpuStacks {
     /// Maps a kernel stack of `kernel_size` bytes and the IST stacks.
     pub fn allocate(kernel_size: usize) -> Self {
-        Self {
-            kernel: KernelStack::allocate(kernel_size),
-            ist: core::array::from_fn(|_| KernelStack::allocate(IST_STACK_SIZE)),
-        }
+        Self { kernel: KernelStack::allocate(kernel_size), ist: core::array::from_fn(|_| KernelStack::allocate(IST_STACK_SIZE)) }
     }
 }
 

@@ -94,11 +94,7 @@ fn build() -> InterruptDescriptorTable {
 ///
 /// # Safety
 /// `addr` must be an entry point that handles `vector`'s stack frame.
-unsafe fn set_entry(
-    idt: &mut InterruptDescriptorTable,
-    vector: u8,
-    addr: VirtAddr,
-) -> Option<&mut EntryOptions> {
+unsafe fn set_entry(idt: &mut InterruptDescriptorTable, vector: u8, addr: VirtAddr) -> Option<&mut EntryOptions> {
     macro_rules! set {
         ($entry:expr) => {
             // SAFETY: forwarded from this function's contract.

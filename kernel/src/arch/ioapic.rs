@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
-use super::vectors::Vector;
 use super::lapic::ApicId;
+use super::vectors::Vector;
 
 /// An IOAPIC from the MADT.
 #[derive(Clone, Copy, Debug)]
@@ -112,10 +112,7 @@ pub fn route(gsi: u32, polarity: Polarity, trigger: Trigger, vector: Vector, cpu
 
 fn route_locked(gsi: u32, polarity: Polarity, trigger: Trigger, vector: Vector, cpu: ApicId) -> Result<(), RouteError> {
     let list = IOAPICS.lock();
-    let io = list
-        .iter()
-        .find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + io.lines)
-        .ok_or(RouteError::NoIoApic(gsi))?;
+    let io = list.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + io.lines).ok_or(RouteError::NoIoApic(gsi))?;
     let mut entry = u64::from(vector.as_u8()) | (u64::from(cpu.0 & 0xff) << 56);
     if polarity == Polarity::ActiveLow {
         entry |= ACTIVE_LOW;
@@ -135,10 +132,7 @@ pub fn set_masked(gsi: u32, masked: bool) -> Result<(), RouteError> {
 
 fn set_masked_locked(gsi: u32, masked: bool) -> Result<(), RouteError> {
     let list = IOAPICS.lock();
-    let io = list
-        .iter()
-        .find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + io.lines)
-        .ok_or(RouteError::NoIoApic(gsi))?;
+    let io = list.iter().find(|io| gsi >= io.gsi_base && gsi < io.gsi_base + io.lines).ok_or(RouteError::NoIoApic(gsi))?;
     let reg = REG_REDIRECTION + 2 * (gsi - io.gsi_base);
     let low = io.read(reg);
     let low = if masked { low | MASKED as u32 } else { low & !(MASKED as u32) };

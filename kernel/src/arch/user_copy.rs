@@ -58,10 +58,8 @@ struct Fixup {
 }
 
 /// The exception table. Taking a symbol's address reads nothing.
-static FIXUPS: [Fixup; 1] = [Fixup {
-    insn: || (&raw const odonata_user_copy_insn) as u64,
-    resume: || (&raw const odonata_user_copy_fixup) as u64,
-}];
+static FIXUPS: [Fixup; 1] =
+    [Fixup { insn: || (&raw const odonata_user_copy_insn) as u64, resume: || (&raw const odonata_user_copy_fixup) as u64 }];
 
 /// Where to resume if the instruction at `rip` faults, if it is a marked
 /// user-copy instruction.

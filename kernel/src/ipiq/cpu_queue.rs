@@ -33,14 +33,14 @@ pub(super) struct CpuQueue {
 }
 
 static CPUS: CpuArray<CpuQueue> = crate::cpu_array!(CpuQueue {
-        endpoint: AtomicPtr::new(core::ptr::null_mut()),
-        raised: AtomicUsize::new(0),
-        taken: AtomicUsize::new(0),
-        deferred_reported: AtomicU64::new(0),
-        owed: AtomicU64::new(0),
-        kick_at: AtomicU64::new(0),
-        halts_for_room: AtomicU64::new(0),
-    });
+    endpoint: AtomicPtr::new(core::ptr::null_mut()),
+    raised: AtomicUsize::new(0),
+    taken: AtomicUsize::new(0),
+    deferred_reported: AtomicU64::new(0),
+    owed: AtomicU64::new(0),
+    kick_at: AtomicU64::new(0),
+    halts_for_room: AtomicU64::new(0),
+});
 
 /// CPU `cpu`'s queue state.
 pub(super) fn of(cpu: usize) -> &'static CpuQueue {

@@ -61,11 +61,8 @@ pub fn init() {
 /// This CPU's endpoint, made on first use. `create` makes the queues if
 /// nobody has yet (senders do; drains never do).
 pub(super) fn endpoint(create: bool) -> Option<&'static Endpoint<'static>> {
-    let queues = if create {
-        QUEUES.call_once(|| IpiQueues::new(smp::online(), CAPACITY.load(Ordering::Relaxed)))
-    } else {
-        QUEUES.get()?
-    };
+    let queues =
+        if create { QUEUES.call_once(|| IpiQueues::new(smp::online(), CAPACITY.load(Ordering::Relaxed))) } else { QUEUES.get()? };
     let mine = cpu_queue::this();
     if let Some(ep) = mine.endpoint() {
         return Some(ep);
@@ -213,7 +210,10 @@ fn drain_here(ep: &Endpoint<'_>) -> usize {
 fn halt_for_room(ep: &Endpoint<'_>, to: usize) {
     let me = ep.cpu();
     let q = QUEUES.get().expect("sending");
-    if ep.want_room(to) && !q.has_pending(me) && time::timer::prepare_idle(Some(time::deadline_after_us(HALT_FOR_ROOM_US.load(Ordering::Relaxed)))) {
+    if ep.want_room(to)
+        && !q.has_pending(me)
+        && time::timer::prepare_idle(Some(time::deadline_after_us(HALT_FOR_ROOM_US.load(Ordering::Relaxed))))
+    {
         cpu_queue::of(me).halts_for_room.fetch_add(1, Ordering::Relaxed);
         interrupts::enable_and_hlt();
         interrupts::disable();

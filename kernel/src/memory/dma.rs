@@ -98,7 +98,11 @@ impl DmaBuffer {
     }
 
     fn check(&self, offset: usize, len: usize) {
-        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len), "bytes {offset}..+{len} outside a {}-byte DMA buffer", self.len);
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "bytes {offset}..+{len} outside a {}-byte DMA buffer",
+            self.len
+        );
     }
 
     /// Copies `bytes` in at `offset`, then a fence: a device told to read

@@ -58,15 +58,8 @@ impl FrameStats {
 }
 
 pub(super) fn init(regions: &MemoryRegions) {
-    let mut frames = Frames {
-        regions: [Range { start: 0, end: 0 }; MAX_REGIONS],
-        count: 0,
-        region: 0,
-        cursor: 0,
-        free_head: 0,
-        total: 0,
-        in_use: 0,
-    };
+    let mut frames =
+        Frames { regions: [Range { start: 0, end: 0 }; MAX_REGIONS], count: 0, region: 0, cursor: 0, free_head: 0, total: 0, in_use: 0 };
     let mut dropped = 0u64;
     for r in regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable) {
         let start = r.start.max(LOW_MEMORY_END).next_multiple_of(FRAME);
@@ -87,9 +80,8 @@ pub(super) fn init(regions: &MemoryRegions) {
     }
     frames.cursor = frames.regions[0].start;
     *FRAMES.lock() = Some(frames);
-    let trampoline_usable = regions.iter().any(|r| {
-        r.kind == MemoryRegionKind::Usable && r.start <= TRAMPOLINE_PAGE && TRAMPOLINE_PAGE + FRAME <= r.end
-    });
+    let trampoline_usable =
+        regions.iter().any(|r| r.kind == MemoryRegionKind::Usable && r.start <= TRAMPOLINE_PAGE && TRAMPOLINE_PAGE + FRAME <= r.end);
     TRAMPOLINE_USABLE.store(trampoline_usable, core::sync::atomic::Ordering::Relaxed);
 }
 

@@ -78,10 +78,7 @@ pub(super) fn init() {
             panic!("cannot reserve kernel slot {slot}: {e}");
         }
     }
-    let region = |slot: u16| Region {
-        start: VirtAddr::new_truncate(u64::from(slot) * SLOT_SIZE).as_u64(),
-        size: SLOT_SIZE,
-    };
+    let region = |slot: u16| Region { start: VirtAddr::new_truncate(u64::from(slot) * SLOT_SIZE).as_u64(), size: SLOT_SIZE };
     LAYOUT.call_once(|| Layout { heap: region(free[0]), stacks: region(free[1]), mmio: region(free[2]) });
 }
 

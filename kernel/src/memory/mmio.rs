@@ -14,11 +14,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 const PAGE: u64 = 4096;
 
 /// Flags for device registers: present, writable, uncached, not executable.
-const DEVICE: Flags = Flags::PRESENT
-    .union(Flags::WRITABLE)
-    .union(Flags::NO_CACHE)
-    .union(Flags::WRITE_THROUGH)
-    .union(Flags::NO_EXECUTE);
+const DEVICE: Flags = Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_CACHE).union(Flags::WRITE_THROUGH).union(Flags::NO_EXECUTE);
 
 /// Maps `size` bytes of device registers at physical `phys`; returns the
 /// virtual address of `phys`.

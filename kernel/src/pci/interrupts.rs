@@ -35,12 +35,12 @@ use pci::header::{COMMAND, command};
 use pci::msi::{self, Msi, MsiX, TableEntry};
 
 use super::{Access, BarMapping, Claimed, ConfigAccess, MapError};
-use crate::irq::Handler;
 use crate::arch::cpu_array::CpuArray;
 use crate::arch::cpu_id::CpuId;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::vectors::{self, Allocated, Vector};
 use crate::arch::{lapic, percpu};
+use crate::irq::Handler;
 
 const DYNAMIC: usize = (vectors::DYNAMIC_LAST.as_u8() - vectors::DYNAMIC_FIRST.as_u8()) as usize + 1;
 
@@ -126,12 +126,8 @@ fn prepare(cpu: CpuId, handler: Handler) -> Result<(Allocated, &'static Binding,
     let apic = percpu::get(cpu).filter(|_| cpu.as_usize() < crate::smp::online()).ok_or(MsiError::NoSuchCpu(cpu))?.apic_id();
     let vector = vectors::allocate(cpu).map_err(MsiError::Vectors)?;
     let message = msi::message(apic.0, vector.vector().as_u8()).map_err(MsiError::Destination)?;
-    let binding: &'static Binding = Box::leak(Box::new(Binding {
-        handler,
-        active: AtomicBool::new(true),
-        cell: WaitCell::new(),
-        count: AtomicU64::new(0),
-    }));
+    let binding: &'static Binding =
+        Box::leak(Box::new(Binding { handler, active: AtomicBool::new(true), cell: WaitCell::new(), count: AtomicU64::new(0) }));
     slot(cpu, vector.vector()).store(core::ptr::from_ref(binding).cast_mut(), Ordering::Release);
     vector.set_handler(on_message);
     Ok((vector, binding, message))

@@ -113,7 +113,12 @@ impl BarMapping {
 
     fn at<T>(&self, offset: u64) -> *mut T {
         let size = core::mem::size_of::<T>() as u64;
-        assert!(offset.is_multiple_of(size) && offset + size <= self.len, "BAR{} access at {offset:#x} outside its {} mapped bytes", self.bar.index, self.len);
+        assert!(
+            offset.is_multiple_of(size) && offset + size <= self.len,
+            "BAR{} access at {offset:#x} outside its {} mapped bytes",
+            self.bar.index,
+            self.len
+        );
         (self.base + offset) as *mut T
     }
 

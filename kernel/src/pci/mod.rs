@@ -20,17 +20,17 @@ mod mmio;
 
 use alloc::vec::Vec;
 
-pub use access::Access;
-pub use claim::{AlreadyClaimed, Claimed, claim, find, is_claimed, matching};
-pub use interrupts::{MessageIrq, MsiError, MsiXTable, Route, bind_msi, msix_routes};
 /// What a binding runs in interrupt context (shared with IOAPIC lines).
 pub use crate::irq::Handler;
-pub use mmio::{BarMapping, MapError};
+pub use ::pci::enumerate::Function;
+pub use ::pci::{Bdf, ConfigAccess};
 /// The configuration-space logic, for drivers: `bar`, `capability`,
 /// `class`, `header`, `msi` (the host-tested `pci` crate).
 pub use ::pci::{bar, capability, class, header, msi};
-pub use ::pci::enumerate::Function;
-pub use ::pci::{Bdf, ConfigAccess};
+pub use access::Access;
+pub use claim::{AlreadyClaimed, Claimed, claim, find, is_claimed, matching};
+pub use interrupts::{MessageIrq, MsiError, MsiXTable, Route, bind_msi, msix_routes};
+pub use mmio::{BarMapping, MapError};
 
 struct Bus {
     access: Access,

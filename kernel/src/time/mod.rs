@@ -33,9 +33,7 @@ const CALIBRATION_LIMIT: u64 = 10_000_000_000;
 /// Records the boot TSC and calibrates the TSC rate.
 pub fn init() {
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
-    let best = (0..3)
-        .filter_map(|_| pit::measure_tsc(CALIBRATION_TICKS, CALIBRATION_LIMIT))
-        .min();
+    let best = (0..3).filter_map(|_| pit::measure_tsc(CALIBRATION_TICKS, CALIBRATION_LIMIT)).min();
     match best {
         Some(cycles) => {
             let hz = cycles * pit::FREQUENCY_HZ / u64::from(CALIBRATION_TICKS);
@@ -43,8 +41,8 @@ pub fn init() {
         }
         None => log::error!("TSC calibration failed: the PIT did not count; uptime reads 0"),
     }
-    let invariant = core::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0007
-        && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+    let invariant =
+        core::arch::x86_64::__cpuid(0x8000_0000).eax >= 0x8000_0007 && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
     INVARIANT.store(invariant, Ordering::Relaxed);
 }
 

@@ -15,8 +15,8 @@ use futures_core::Stream;
 use io::TimerKey;
 
 use super::{Instant, timer};
-use crate::arch::percpu;
 use crate::arch::cpu_id::CpuId;
+use crate::arch::percpu;
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {

@@ -38,14 +38,14 @@ use core::task::Waker;
 use io::{TimerKey, TimerQueue};
 use spin::Mutex;
 
-use crate::arch::entry::InterruptFrame;
-use crate::arch::idt;
-use crate::arch::vectors::{self, Vector};
-use crate::arch::lapic::{self, TimerMode};
-use crate::arch::{cpu, percpu};
-use x86_64::instructions::interrupts;
 use crate::arch::cpu_array::CpuArray;
 use crate::arch::cpu_id::CpuId;
+use crate::arch::entry::InterruptFrame;
+use crate::arch::idt;
+use crate::arch::lapic::{self, TimerMode};
+use crate::arch::vectors::{self, Vector};
+use crate::arch::{cpu, percpu};
+use x86_64::instructions::interrupts;
 
 const MODE_NONE: u8 = 0;
 const MODE_DEADLINE: u8 = 1;
@@ -72,12 +72,12 @@ struct CpuTimers {
 }
 
 static TIMERS: CpuArray<CpuTimers> = crate::cpu_array!(CpuTimers {
-        queue: Mutex::new(TimerQueue::new()),
-        interrupts: AtomicU64::new(0),
-        armed: AtomicU64::new(NOT_ARMED),
-        earliest: AtomicU64::new(NOT_ARMED),
-        check_due: AtomicBool::new(false),
-    });
+    queue: Mutex::new(TimerQueue::new()),
+    interrupts: AtomicU64::new(0),
+    armed: AtomicU64::new(NOT_ARMED),
+    earliest: AtomicU64::new(NOT_ARMED),
+    check_due: AtomicBool::new(false),
+});
 
 fn mode() -> Option<TimerMode> {
     match MODE.load(Ordering::Acquire) {

@@ -32,7 +32,6 @@ const ROUNDS: usize = 7;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-
 /// Runs `ping` (one round trip per call, on this thread) against `pong`
 /// (on another thread, polling until `stop`), best of ROUNDS; ns per round
 /// trip.

@@ -16,14 +16,14 @@ use core::task::{Context, Poll, Waker};
 use alloc::boxed::Box;
 
 use crate::hooks::Hooks;
-use crate::poll_record::{PollInProgress, PollRecord};
-use crate::wake_stack::WakeStack;
 use crate::join::JoinHandle;
-use crate::remote::{Adopt, RemoteSpawner};
 use crate::list::TaskList;
+use crate::poll_record::{PollInProgress, PollRecord};
+use crate::remote::{Adopt, RemoteSpawner};
 use crate::state::{Completed, WakeMessage};
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use crate::task::{self, Band, Header, Place, TaskRef};
+use crate::wake_stack::WakeStack;
 
 /// Polls per [`Executor::tick`] before it returns (and the inbox is drained
 /// again): one busy task cannot starve the others or remote wakes.

@@ -77,9 +77,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(task) = self.task.as_ref() else {
-            panic!("JoinHandle polled after it returned the output")
-        };
+        let Some(task) = self.task.as_ref() else { panic!("JoinHandle polled after it returned the output") };
         let header = task.header();
         if !register(header, cx.waker()) {
             return Poll::Pending;

@@ -86,7 +86,7 @@ mod wake_stack;
 
 pub use executor::{BUDGET, Executor, Spawn, Stats, TaskInfo, yield_now};
 pub use hooks::Hooks;
-pub use remote::{Adopt, RemoteSpawner};
 pub use join::{JoinError, JoinHandle};
 pub use poll_record::PollInProgress;
+pub use remote::{Adopt, RemoteSpawner};
 pub use task::{Band, overhead_bytes};

@@ -146,13 +146,8 @@ struct Cell<F: Future> {
 }
 
 impl<F: Future> Cell<F> {
-    const VTABLE: Vtable = Vtable {
-        poll: poll::<F>,
-        cancel: cancel::<F>,
-        take_output: take_output::<F>,
-        drop_stage: drop_stage::<F>,
-        dealloc: dealloc::<F>,
-    };
+    const VTABLE: Vtable =
+        Vtable { poll: poll::<F>, cancel: cancel::<F>, take_output: take_output::<F>, drop_stage: drop_stage::<F>, dealloc: dealloc::<F> };
 
     /// # Safety
     /// `h` points at the header of a live `Cell<F>` (the header is its first
@@ -203,9 +198,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> 
     // SAFETY: owner only, not complete: the stage is ours, and the future is
     // never moved out of the heap block while Running (pinned).
     cell.stage.with_mut(|stage| unsafe {
-        let Stage::Running(fut) = &mut *stage else {
-            unreachable!("polled a task that is not running")
-        };
+        let Stage::Running(fut) = &mut *stage else { unreachable!("polled a task that is not running") };
         match poll_future(Pin::new_unchecked(fut), cx) {
             Poll::Ready(out) => {
                 *stage = Stage::Finished(out);

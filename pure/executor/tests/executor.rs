@@ -579,9 +579,7 @@ fn remote_spawn_with_a_future_made_on_the_owner() {
     });
     tx.send(token.into_raw()).unwrap();
     // Aborted before it reaches its owner: `make` is dropped, never called.
-    let (mut aborted, token) = spawner.prepare_with(Spawn::default(), || -> std::future::Ready<u8> {
-        panic!("made although aborted")
-    });
+    let (mut aborted, token) = spawner.prepare_with(Spawn::default(), || -> std::future::Ready<u8> { panic!("made although aborted") });
     aborted.abort();
     tx.send(token.into_raw()).unwrap();
     drop(tx);

@@ -12,10 +12,10 @@ use executor::{Executor, Hooks, JoinError, JoinHandle};
 
 #[path = "support/loom_wait_flag.rs"]
 mod wait_flag;
-use wait_flag::WaitFlag;
 use loom::sync::Arc;
 use loom::sync::Mutex;
 use loom::sync::atomic::{AtomicUsize, Ordering};
+use wait_flag::WaitFlag;
 
 loom::thread_local! {
     static CURRENT: Cell<Option<usize>> = Cell::new(None);

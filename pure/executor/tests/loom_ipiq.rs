@@ -284,8 +284,12 @@ fn hook_remote_wake(owner: usize, task: usize) -> bool {
     true
 }
 
-static WIRED_HOOKS: Hooks =
-    Hooks { current: hook_current, signal: |_| panic!("a task-context wake took the wake stack"), now: || 0, remote_wake: hook_remote_wake };
+static WIRED_HOOKS: Hooks = Hooks {
+    current: hook_current,
+    signal: |_| panic!("a task-context wake took the wake stack"),
+    now: || 0,
+    remote_wake: hook_remote_wake,
+};
 
 #[test]
 fn a_remote_wake_through_the_rings_is_not_lost() {

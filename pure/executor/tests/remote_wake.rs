@@ -115,11 +115,8 @@ struct Token {
 /// next CPU's task from another thread. Returns each CPU's executor and
 /// queue counters.
 fn pass_the_token(cpus: usize, capacity: usize, rounds: usize) -> Vec<(executor::Stats, QueueStats)> {
-    let machine = Arc::new(Machine {
-        queues: IpiQueues::new(cpus, capacity),
-        threads: Mutex::new(vec![None; cpus]),
-        signals: AtomicU64::new(0),
-    });
+    let machine =
+        Arc::new(Machine { queues: IpiQueues::new(cpus, capacity), threads: Mutex::new(vec![None; cpus]), signals: AtomicU64::new(0) });
     let token = Arc::new(Token { turn: AtomicUsize::new(0), wakers: (0..cpus).map(|_| Mutex::new(None)).collect() });
     let finished = Arc::new(AtomicUsize::new(0));
     let ready = Arc::new(std::sync::Barrier::new(cpus));

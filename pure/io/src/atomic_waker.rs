@@ -58,9 +58,7 @@ impl AtomicWaker {
                         other => *other = Some(waker.clone()),
                     }
                 });
-                if let Err(actual) =
-                    self.state.compare_exchange(REGISTERING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                {
+                if let Err(actual) = self.state.compare_exchange(REGISTERING, WAITING, Ordering::AcqRel, Ordering::Acquire) {
                     // A wake arrived meanwhile (actual == REGISTERING | WAKING).
                     debug_assert_eq!(actual, REGISTERING | WAKING);
                     // SAFETY: the waker side saw REGISTERING and left the slot to us.

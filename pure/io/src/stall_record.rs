@@ -17,7 +17,7 @@
 //! undefined; the loom model checks a reader never accepts a mix of two
 //! writes.
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, const_unless_loom};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, const_unless_loom, fence};
 
 /// A stalled poll: which task, since when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

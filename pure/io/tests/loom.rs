@@ -107,7 +107,6 @@ fn ring_fifo_overflow_counted_no_lost_wakeup() {
     });
 }
 
-
 /// A reader racing two writes of a stall record sees none, the first or
 /// the second, each whole: never the task of one with the name or start
 /// time of another.

@@ -106,10 +106,13 @@ fn calls_from_other_cpus_are_each_answered_once() {
                 tx.send(handle.clone()).unwrap();
             }
             drop(handle);
-            run(&inbox, port.serve(|x| {
-                served.fetch_add(1, Ordering::Relaxed);
-                x * 2 + 1
-            }));
+            run(
+                &inbox,
+                port.serve(|x| {
+                    served.fetch_add(1, Ordering::Relaxed);
+                    x * 2 + 1
+                }),
+            );
         })
     };
     let clients: Vec<_> = (1..4)
@@ -135,11 +138,14 @@ fn a_call_on_the_servers_own_cpu_needs_no_post() {
     let base = cpus(1);
     let inbox = become_cpu(base);
     let (port, handle) = Port::<u32, u32>::new(&HOOKS, 4);
-    let out = run(&inbox, join(port.serve(|x| x + 1), async move {
-        let r = (handle.call(1).await, handle.call(41).await);
-        drop(handle);
-        r
-    }));
+    let out = run(
+        &inbox,
+        join(port.serve(|x| x + 1), async move {
+            let r = (handle.call(1).await, handle.call(41).await);
+            drop(handle);
+            r
+        }),
+    );
     assert_eq!(out.1, (Ok(2), Ok(42)));
     assert!(inbox.try_recv().is_err(), "nothing was posted");
 }
@@ -195,12 +201,15 @@ fn a_message_dropped_unanswered_tells_the_caller() {
     let base = cpus(1);
     let inbox = become_cpu(base);
     let (mut port, handle) = Port::<u32, u32>::new(&HOOKS, 4);
-    let out = run(&inbox, join(
-        async {
-            drop(port.recv().await);
-        },
-        handle.call(1),
-    ));
+    let out = run(
+        &inbox,
+        join(
+            async {
+                drop(port.recv().await);
+            },
+            handle.call(1),
+        ),
+    );
     assert_eq!(out.1, Err(PortError::NoReply));
 }
 
@@ -249,14 +258,17 @@ fn replies_can_go_to_a_reply_port() {
     let inbox = become_cpu(base);
     let (server, handle) = Port::<u32, u32>::new(&HOOKS, 4);
     let (mut replies, reply_to) = Port::<u32, ()>::new(&HOOKS, 4);
-    let out = run(&inbox, join(server.serve(|x| x * 10), async move {
-        handle.send_with_reply(4, &reply_to).await.unwrap();
-        handle.send_with_reply(5, &reply_to).await.unwrap();
-        drop(handle);
-        let a = *replies.recv().await.expect("a reply").request();
-        let b = *replies.recv().await.expect("a reply").request();
-        (a, b)
-    }));
+    let out = run(
+        &inbox,
+        join(server.serve(|x| x * 10), async move {
+            handle.send_with_reply(4, &reply_to).await.unwrap();
+            handle.send_with_reply(5, &reply_to).await.unwrap();
+            drop(handle);
+            let a = *replies.recv().await.expect("a reply").request();
+            let b = *replies.recv().await.expect("a reply").request();
+            (a, b)
+        }),
+    );
     assert_eq!(out.1, (40, 50));
 }
 

@@ -263,4 +263,3 @@ fn pooled_values_pick_tokens_by_address() {
     let (a, b) = (&values[0], &values[1]);
     assert_eq!(block_on(token::shared_exclusive(a, b, |a, b| *a + *b)).0, 1);
 }
-

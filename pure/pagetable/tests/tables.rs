@@ -276,7 +276,6 @@ fn table_at(arena: &Arena, t: &Tables, va: u64, level: u32) -> u64 {
     table
 }
 
-
 #[test]
 fn a_reserved_kernel_slot_is_shared_by_spaces_made_before_its_first_mapping() {
     let arena = Arena::new();

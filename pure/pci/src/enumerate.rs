@@ -65,7 +65,9 @@ impl fmt::Display for Problem {
         match self {
             Problem::Capabilities(e) => write!(f, "{e}"),
             Problem::Bar(e) => write!(f, "{e}"),
-            Problem::BridgeNotFollowed { secondary } => write!(f, "bridge to bus {secondary} not followed (unassigned, out of range or seen)"),
+            Problem::BridgeNotFollowed { secondary } => {
+                write!(f, "bridge to bus {secondary} not followed (unassigned, out of range or seen)")
+            }
             Problem::UnknownHeader(t) => write!(f, "unknown header type {t:#x}"),
         }
     }
@@ -79,7 +81,14 @@ pub fn scan(access: &impl ConfigAccess, segment: u16, buses: RangeInclusive<u8>)
     found
 }
 
-fn scan_bus(access: &impl ConfigAccess, segment: u16, bus: u8, buses: &RangeInclusive<u8>, seen: &mut [bool; 256], found: &mut Vec<Function>) {
+fn scan_bus(
+    access: &impl ConfigAccess,
+    segment: u16,
+    bus: u8,
+    buses: &RangeInclusive<u8>,
+    seen: &mut [bool; 256],
+    found: &mut Vec<Function>,
+) {
     seen[usize::from(bus)] = true;
     for device in 0..32 {
         let Some(first) = Bdf::new(segment, bus, device, 0).and_then(|bdf| Header::read(access, bdf)) else {

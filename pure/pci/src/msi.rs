@@ -195,11 +195,7 @@ impl MsiX {
     /// Turns MSI-X on (with the function mask cleared) or off.
     pub fn set_enabled(&self, access: &impl ConfigAccess, bdf: Bdf, on: bool) {
         let control = access.read16(bdf, self.offset + 2);
-        let control = if on {
-            (control | msix_control::ENABLE) & !msix_control::FUNCTION_MASK
-        } else {
-            control & !msix_control::ENABLE
-        };
+        let control = if on { (control | msix_control::ENABLE) & !msix_control::FUNCTION_MASK } else { control & !msix_control::ENABLE };
         access.write16(bdf, self.offset + 2, control);
     }
 }

@@ -73,7 +73,10 @@ fn bars_are_decoded_and_sized_with_decoding_off_and_everything_restored() {
     assert_eq!(bars.len(), 3);
     assert_eq!((bars[0].index, bars[0].space, bars[0].address, bars[0].size), (0, Space::Io, 0xc040, 32));
     assert_eq!((bars[1].index, bars[1].space, bars[1].address, bars[1].size), (1, Space::Memory32, 0xfebd_1000, 4096));
-    assert_eq!((bars[2].index, bars[2].space, bars[2].prefetchable, bars[2].address, bars[2].size), (4, Space::Memory64, true, 0x8_0000_0000, 16 << 20));
+    assert_eq!(
+        (bars[2].index, bars[2].space, bars[2].prefetchable, bars[2].address, bars[2].size),
+        (4, Space::Memory64, true, 0x8_0000_0000, 16 << 20)
+    );
     assert_eq!(bars[2].to_string(), "BAR4: 64-bit prefetchable memory at 0x800000000, 16777216 bytes");
     for &(_, at, command) in space.probes.borrow().iter() {
         assert_eq!(command & 0b11, 0, "BAR at {at:#x} probed with decoding on");
@@ -156,7 +159,8 @@ fn msi_is_programmed_enabled_and_masked_where_the_layout_says() {
     let (space, _) = with_capabilities(0x40, &[(0x05, 0x40, 0)]);
     let at = bdf(0, 2, 0);
     // 64-bit capable, per-vector masking, asks for 4 vectors.
-    space.functions.borrow_mut().get_mut(&at).unwrap().bytes[0x42..0x44].copy_from_slice(&((1u16 << 7) | (1 << 8) | (2 << 1)).to_le_bytes());
+    space.functions.borrow_mut().get_mut(&at).unwrap().bytes[0x42..0x44]
+        .copy_from_slice(&((1u16 << 7) | (1 << 8) | (2 << 1)).to_le_bytes());
     let cap = Msi::read(&space, at, 0x40);
     assert!(cap.address_64 && cap.per_vector_masking);
     assert_eq!(cap.vectors_requested, 4);

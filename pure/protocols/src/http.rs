@@ -112,9 +112,14 @@ mod tests {
 
     #[test]
     fn malformed_and_oversized_requests_get_their_status() {
-        for bad in [&b"GARBAGE\r\n\r\n"[..], b"GET nopath HTTP/1.1\r\n\r\n", b"GET / SPDY/3\r\n\r\n", b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"\xff\xfe / HTTP/1.1\r\n\r\n"]
-        {
+        for bad in [
+            &b"GARBAGE\r\n\r\n"[..],
+            b"GET nopath HTTP/1.1\r\n\r\n",
+            b"GET / SPDY/3\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"\xff\xfe / HTTP/1.1\r\n\r\n",
+        ] {
             assert!(matches!(parse(bad), Parsed::Error(400, _)), "{:?}", core::str::from_utf8(bad));
         }
         let huge = alloc::format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
@@ -126,6 +131,9 @@ mod tests {
     #[test]
     fn a_response_carries_length_and_connection() {
         let r = response(200, "OK", "text/plain", b"hi", false);
-        assert_eq!(r, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\nServer: odonata\r\n\r\nhi");
+        assert_eq!(
+            r,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\nServer: odonata\r\n\r\nhi"
+        );
     }
 }

@@ -174,15 +174,7 @@ impl LineEditor {
     /// An editor for lines of up to `max_len` characters, remembering
     /// `max_history` lines.
     pub fn new(max_len: usize, max_history: usize) -> Self {
-        Self {
-            line: Vec::new(),
-            cursor: 0,
-            history: VecDeque::new(),
-            browsing: None,
-            stash: Vec::new(),
-            max_len,
-            max_history,
-        }
+        Self { line: Vec::new(), cursor: 0, history: VecDeque::new(), browsing: None, stash: Vec::new(), max_len, max_history }
     }
 
     /// The line as edited so far.

@@ -90,57 +90,97 @@ fn each_kind_of_damage_is_named() {
         ("a runt", vec![0xff; 10], Malformed::TooShort),
         ("a giant", ethernet(0x0800, &[0; 1600]), Malformed::TooLong),
         ("truncated ARP", ethernet(0x0806, &arp_request()[14..30]), Malformed::BadArp),
-        ("ARP for another protocol", {
-            let mut a = arp_request();
-            a[16] = 0x86;
-            a
-        }, Malformed::BadArp),
-        ("IP version 6 in an IPv4 frame", {
-            let mut f = echo.clone();
-            f[14] = 0x65;
-            f
-        }, Malformed::BadIpHeader),
-        ("a 12-byte IP header", {
-            let mut f = echo.clone();
-            f[14] = 0x43;
-            f
-        }, Malformed::BadIpHeader),
-        ("a total length past the frame", {
-            let mut f = echo.clone();
-            f[17] += 40;
-            f
-        }, Malformed::BadIpHeader),
-        ("a wrong IP checksum", {
-            let mut f = echo.clone();
-            f[24] ^= 0x01;
-            f
-        }, Malformed::BadIpChecksum),
-        ("a wrong ICMP checksum", {
-            let mut f = echo.clone();
-            f[40] ^= 0x20;
-            f
-        }, Malformed::BadTransportChecksum),
-        ("a wrong TCP checksum", {
-            let mut f = ethernet(0x0800, &ipv4(6, &tcp_syn()));
-            f[34 + 4] ^= 0x80;
-            f
-        }, Malformed::BadTransportChecksum),
-        ("a TCP data offset past the segment", {
-            let mut s = tcp_syn();
-            s[12] = 0xf0;
-            ethernet(0x0800, &ipv4(6, &s))
-        }, Malformed::BadTransportHeader),
+        (
+            "ARP for another protocol",
+            {
+                let mut a = arp_request();
+                a[16] = 0x86;
+                a
+            },
+            Malformed::BadArp,
+        ),
+        (
+            "IP version 6 in an IPv4 frame",
+            {
+                let mut f = echo.clone();
+                f[14] = 0x65;
+                f
+            },
+            Malformed::BadIpHeader,
+        ),
+        (
+            "a 12-byte IP header",
+            {
+                let mut f = echo.clone();
+                f[14] = 0x43;
+                f
+            },
+            Malformed::BadIpHeader,
+        ),
+        (
+            "a total length past the frame",
+            {
+                let mut f = echo.clone();
+                f[17] += 40;
+                f
+            },
+            Malformed::BadIpHeader,
+        ),
+        (
+            "a wrong IP checksum",
+            {
+                let mut f = echo.clone();
+                f[24] ^= 0x01;
+                f
+            },
+            Malformed::BadIpChecksum,
+        ),
+        (
+            "a wrong ICMP checksum",
+            {
+                let mut f = echo.clone();
+                f[40] ^= 0x20;
+                f
+            },
+            Malformed::BadTransportChecksum,
+        ),
+        (
+            "a wrong TCP checksum",
+            {
+                let mut f = ethernet(0x0800, &ipv4(6, &tcp_syn()));
+                f[34 + 4] ^= 0x80;
+                f
+            },
+            Malformed::BadTransportChecksum,
+        ),
+        (
+            "a TCP data offset past the segment",
+            {
+                let mut s = tcp_syn();
+                s[12] = 0xf0;
+                ethernet(0x0800, &ipv4(6, &s))
+            },
+            Malformed::BadTransportHeader,
+        ),
         ("a 6-byte UDP segment", ethernet(0x0800, &ipv4(17, &[0, 1, 0, 7, 0, 6])), Malformed::BadTransportHeader),
-        ("a UDP length past the packet", {
-            let mut s = udp(b"hello", false);
-            s[5] += 10;
-            ethernet(0x0800, &ipv4(17, &s))
-        }, Malformed::BadTransportHeader),
-        ("a wrong UDP checksum", {
-            let mut s = udp(b"hello", true);
-            s[9] ^= 0x04;
-            ethernet(0x0800, &ipv4(17, &s))
-        }, Malformed::BadTransportChecksum),
+        (
+            "a UDP length past the packet",
+            {
+                let mut s = udp(b"hello", false);
+                s[5] += 10;
+                ethernet(0x0800, &ipv4(17, &s))
+            },
+            Malformed::BadTransportHeader,
+        ),
+        (
+            "a wrong UDP checksum",
+            {
+                let mut s = udp(b"hello", true);
+                s[9] ^= 0x04;
+                ethernet(0x0800, &ipv4(17, &s))
+            },
+            Malformed::BadTransportChecksum,
+        ),
     ];
     for (what, frame, reason) in cases {
         assert_eq!(check(&frame), Err(reason), "{what}");
@@ -177,7 +217,12 @@ fn no_input_makes_the_check_panic() {
         x ^= x << 17;
         x
     };
-    let goods = [arp_request(), ethernet(0x0800, &ipv4(1, &icmp_echo())), ethernet(0x0800, &ipv4(6, &tcp_syn())), ethernet(0x0800, &ipv4(17, &udp(b"hi", true)))];
+    let goods = [
+        arp_request(),
+        ethernet(0x0800, &ipv4(1, &icmp_echo())),
+        ethernet(0x0800, &ipv4(6, &tcp_syn())),
+        ethernet(0x0800, &ipv4(17, &udp(b"hi", true))),
+    ];
     let mut verdicts = [0u32; 2];
     for i in 0..60_000 {
         let frame: Vec<u8> = if i % 2 == 0 {

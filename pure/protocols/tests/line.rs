@@ -24,21 +24,19 @@ fn line(s: &str) -> Event {
 fn decodes_line_ends_controls_and_utf8() {
     assert_eq!(keys(b"a\r\nb\rc\n"), [Key::Char('a'), Key::Enter, Key::Char('b'), Key::Enter, Key::Char('c'), Key::Enter]);
     assert_eq!(keys(b"\x7f\x08\x03"), [Key::Backspace, Key::Backspace, Key::Interrupt]);
-    assert_eq!(keys("w\u{f6}r\u{20ac}\u{1f980}".as_bytes()), [Key::Char('w'), Key::Char('\u{f6}'), Key::Char('r'), Key::Char('\u{20ac}'), Key::Char('\u{1f980}')]);
+    assert_eq!(
+        keys("w\u{f6}r\u{20ac}\u{1f980}".as_bytes()),
+        [Key::Char('w'), Key::Char('\u{f6}'), Key::Char('r'), Key::Char('\u{20ac}'), Key::Char('\u{1f980}')]
+    );
     assert_eq!(keys(b"\x00\x07\x1f"), []);
 }
 
 #[test]
 fn decodes_cursor_keys_and_drops_unknown_escapes() {
-    assert_eq!(keys(b"\x1b[A\x1b[B\x1b[C\x1b[D\x1bOH\x1b[F\x1b[3~"), [
-        Key::Up,
-        Key::Down,
-        Key::Right,
-        Key::Left,
-        Key::Home,
-        Key::End,
-        Key::Delete
-    ]);
+    assert_eq!(
+        keys(b"\x1b[A\x1b[B\x1b[C\x1b[D\x1bOH\x1b[F\x1b[3~"),
+        [Key::Up, Key::Down, Key::Right, Key::Left, Key::Home, Key::End, Key::Delete]
+    );
     // Unknown CSI sequences (with parameters) and ESC + letter vanish whole.
     assert_eq!(keys(b"\x1b[2J\x1b[1;5Hx\x1bqy\x1b[38;5;200mz"), [Key::Char('x'), Key::Char('y'), Key::Char('z')]);
     // An endless CSI is cut off rather than swallowing everything after it.

@@ -20,9 +20,9 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::UnsafeCell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::cell::UnsafeCell;
 use std::sync::{Barrier, Mutex};
 use std::time::Instant;
 
@@ -326,7 +326,11 @@ unsafe impl Sync for Handoff {}
 
 impl Handoff {
     fn new() -> Self {
-        Self { slots: std::array::from_fn(|_| UnsafeCell::new([0; BATCH])), sent: Padded(AtomicUsize::new(0)), taken: Padded(AtomicUsize::new(0)) }
+        Self {
+            slots: std::array::from_fn(|_| UnsafeCell::new([0; BATCH])),
+            sent: Padded(AtomicUsize::new(0)),
+            taken: Padded(AtomicUsize::new(0)),
+        }
     }
 
     fn wait_until(f: impl Fn() -> bool) {

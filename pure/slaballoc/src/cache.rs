@@ -26,8 +26,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::class::{self, Class};
 use crate::magazine::{Magazine, Popped};
-use crate::page::{Backing, PageLevel};
 use crate::outbox::Outbox;
+use crate::page::{Backing, PageLevel};
 use crate::remote::RemoteList;
 use crate::report::Misuse;
 use crate::slab::{Index, Listed, Slab};

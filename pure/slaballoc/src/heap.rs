@@ -24,7 +24,6 @@ pub const TRIM_ABOVE: u32 = 16;
 /// Remote frees an allocation walks home at most (see `walk_home`).
 const WALK: usize = 1;
 
-
 /// Per-CPU slab caches over a page level. A `static` in the kernel (its
 /// `#[global_allocator]`); any number of instances on the host.
 pub struct Heap<P, B> {
@@ -141,9 +140,7 @@ impl<P: Platform, B: Backing> Heap<P, B> {
             // SAFETY: `cache` is this CPU's, in task context.
             match unsafe { cache.alloc(class, &self.pages, cpu) } {
                 Ok(p) => return p,
-                Err(Fail::Corrupted(slab)) => {
-                    self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size()))
-                }
+                Err(Fail::Corrupted(slab)) => self.misuse(Misuse::FreeListCorrupted, slab.cast(), layout, Some(class.size())),
                 Err(Fail::WrittenAfterFree(p)) => self.misuse(Misuse::WrittenAfterFree, p, layout, Some(class.size())),
                 Err(Fail::OutOfMemory) if !drained => {
                     // Blocks on their way home, and blocks in this CPU's

@@ -38,8 +38,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     pub(crate) const fn new() -> Self {
         Self {
-            to: [const { Outgoing { first: Cell::new(ptr::null_mut()), last: Cell::new(ptr::null_mut()), count: Cell::new(0) } };
-                MAX_CPUS],
+            to: [const { Outgoing { first: Cell::new(ptr::null_mut()), last: Cell::new(ptr::null_mut()), count: Cell::new(0) } }; MAX_CPUS],
             pending: Cell::new(0),
             blocks: AtomicU64::new(0),
         }

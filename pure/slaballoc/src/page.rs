@@ -140,11 +140,7 @@ unsafe impl Backing for TalcBacking {
     fn usage(&self) -> BackingUsage {
         let talc = self.talc.lock();
         let c = talc.counters();
-        BackingUsage {
-            size: c.claimed_bytes as u64,
-            used: c.allocated_bytes as u64,
-            free: c.available_bytes as u64,
-        }
+        BackingUsage { size: c.claimed_bytes as u64, used: c.allocated_bytes as u64, free: c.available_bytes as u64 }
     }
 }
 

@@ -88,15 +88,11 @@ impl fmt::Display for Report {
         match self.problem {
             Problem::Misuse(m) => write!(f, "heap: {m}: {:#x}", self.ptr)?,
             Problem::OutOfMemory => f.write_str("heap: out of memory")?,
-            Problem::AllocInInterrupt { vector } => {
-                write!(f, "heap: allocation in the interrupt handler for vector {vector:#04x}")?
-            }
+            Problem::AllocInInterrupt { vector } => write!(f, "heap: allocation in the interrupt handler for vector {vector:#04x}")?,
         }
         let verb = if matches!(self.problem, Problem::Misuse(_)) { "freed as" } else { "asked for" };
         match (self.size != 0 || self.align != 0, self.class_size) {
-            (true, Some(class)) => {
-                write!(f, " ({verb} {} bytes, align {}; in a slab of {class}-byte blocks)", self.size, self.align)?
-            }
+            (true, Some(class)) => write!(f, " ({verb} {} bytes, align {}; in a slab of {class}-byte blocks)", self.size, self.align)?,
             (true, None) => write!(f, " ({verb} {} bytes, align {})", self.size, self.align)?,
             (false, Some(class)) => write!(f, " (in a slab of {class}-byte blocks)")?,
             (false, None) => {}

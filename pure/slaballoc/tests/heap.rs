@@ -338,7 +338,10 @@ fn an_allocation_in_an_interrupt_handler_is_fatal_and_names_the_vector() {
     become_cpu(3, 0);
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_interrupt(0x71, || h.allocate(layout(8, 8))))).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
-    assert!(msg.starts_with("FATAL heap: allocation in the interrupt handler for vector 0x71 (asked for 8 bytes, align 8) on cpu3"), "{msg}");
+    assert!(
+        msg.starts_with("FATAL heap: allocation in the interrupt handler for vector 0x71 (asked for 8 bytes, align 8) on cpu3"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -361,8 +364,10 @@ fn out_of_memory_is_fatal_and_reports_request_cpu_task_and_heap() {
     let msg = err.downcast_ref::<String>().unwrap();
     assert!(msg.starts_with("FATAL heap: out of memory (asked for 3145728 bytes, align 64) on cpu1 in task 5 'test'; heap"), "{msg}");
     // Slabs too: fill the heap with small blocks.
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
-        h.allocate(layout(4096, 4096));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            h.allocate(layout(4096, 4096));
+        }
     }))
     .unwrap_err();
     assert!(err.downcast_ref::<String>().unwrap().contains("out of memory (asked for 4096 bytes, align 4096)"));
@@ -376,9 +381,11 @@ fn a_heap_running_short_takes_its_magazines_back_before_it_gives_up() {
     // on a twin, until out of memory.
     let twin = heap(MIB);
     let mut fits = 0;
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
-        twin.allocate(l);
-        fits += 1;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            twin.allocate(l);
+            fits += 1;
+        }
     }));
     assert_eq!(fits % 7, 0, "out of memory at a slab's end");
     let h = heap(MIB);

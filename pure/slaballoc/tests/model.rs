@@ -132,10 +132,6 @@ fn random_sizes_orders_and_remote_frees_lose_nothing_and_corrupt_nothing() {
     assert_eq!(s.in_transit(), 0);
     assert_eq!(s.used(), 0, "{s:?}");
     let remote: u64 = s.cpus.iter().map(|c| c.remote_frees).sum();
-    println!(
-        "{} allocations, {remote} freed on another CPU, {} slabs held at the end",
-        s.allocations(),
-        s.pages.slabs
-    );
+    println!("{} allocations, {remote} freed on another CPU, {} slabs held at the end", s.allocations(), s.pages.slabs);
     assert!(remote > 1000);
 }

@@ -234,7 +234,10 @@ impl<M: SharedMemory> SplitQueue<M> {
         let e = self.layout.used + 4 + 8 * usize::from(self.last_used % self.layout.size);
         let id = self.memory.read_u32(e);
         let len = self.memory.read_u32(e + 4);
-        let head = u16::try_from(id).ok().filter(|&h| h < self.layout.size && self.chain_len[usize::from(h)] != 0).ok_or(DeviceError::BadHead(id))?;
+        let head = u16::try_from(id)
+            .ok()
+            .filter(|&h| h < self.layout.size && self.chain_len[usize::from(h)] != 0)
+            .ok_or(DeviceError::BadHead(id))?;
         self.last_used = self.last_used.wrapping_add(1);
         // Return the chain to the free list, following the shadow links.
         let n = self.chain_len[usize::from(head)];

@@ -7,7 +7,10 @@ use alloc::vec::Vec;
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
-use super::{Answer, CONNECT_TIMEOUT, Conn, Listener, MAX_BACKLOG, MAX_TCP, MAX_UDP, PING_IDENT, Ping, Request, Stack, UDP_BUFFER, UDP_PACKETS, Udp, Waiting, slot, tcp_socket};
+use super::{
+    Answer, CONNECT_TIMEOUT, Conn, Listener, MAX_BACKLOG, MAX_TCP, MAX_UDP, PING_IDENT, Ping, Request, Stack, UDP_BUFFER, UDP_PACKETS, Udp,
+    Waiting, slot, tcp_socket,
+};
 use crate::net::NetError;
 use kernel::time;
 

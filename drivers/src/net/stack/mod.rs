@@ -35,8 +35,8 @@ mod handle;
 mod service;
 mod status;
 
-pub use status::{Status, status};
 use status::{ADDRESS, DEVICE, OPEN};
+pub use status::{Status, status};
 
 /// TCP sockets at most (listening and connected): past it, connections
 /// are refused.
@@ -172,10 +172,8 @@ struct Stack {
 }
 
 fn tcp_socket() -> tcp::Socket<'static> {
-    let mut s = tcp::Socket::new(
-        tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]),
-        tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]),
-    );
+    let mut s =
+        tcp::Socket::new(tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]), tcp::SocketBuffer::new(alloc::vec![0u8; TCP_BUFFER]));
     s.set_timeout(Some(smol(TCP_TIMEOUT)));
     s
 }

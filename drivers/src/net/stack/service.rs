@@ -8,7 +8,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
-use super::{Answer, Conn, PING_TIMEOUT, PING_IDENT, Ping, Stack, Waiting, peer, slot};
+use super::{Answer, Conn, PING_IDENT, PING_TIMEOUT, Ping, Stack, Waiting, peer, slot};
 use crate::net::NetError;
 use kernel::time;
 
@@ -176,7 +176,8 @@ impl Stack {
             }
         }
         let now = time::Instant::now();
-        let (late, waiting): (Vec<Ping>, Vec<Ping>) = core::mem::take(&mut self.pings).into_iter().partition(|p| now >= p.sent + PING_TIMEOUT);
+        let (late, waiting): (Vec<Ping>, Vec<Ping>) =
+            core::mem::take(&mut self.pings).into_iter().partition(|p| now >= p.sent + PING_TIMEOUT);
         self.pings = waiting;
         for p in late {
             p.answer.reply(Err(NetError::TimedOut));

@@ -47,4 +47,3 @@ pub fn status() -> Option<Status> {
         counters: crate::virtio::net::published_stats(),
     })
 }
-

@@ -20,9 +20,9 @@ use core::time::Duration;
 
 use drivers::net::{NetError, TcpListener, TcpStream, UdpSocket};
 use embedded_io_async::{Read, Write};
-use protocols::http;
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on, time};
+use protocols::http;
 
 use crate::shell::stats::{self, Answer, Query};
 

@@ -12,8 +12,8 @@ use core::pin::Pin;
 use core::time::Duration;
 
 use kernel::arch::idt;
-use kernel::arch::vectors;
 use kernel::arch::qemu::{ExitCode, exit};
+use kernel::arch::vectors;
 use kernel::smp::{self, CpuId};
 use kernel::{arch, memory, run_on, stall, time};
 
@@ -162,7 +162,14 @@ async fn ps(out: &mut Out) {
             match stall::stalled(cpu) {
                 Some((t, ran)) => {
                     let name = t.name.unwrap_or("-");
-                    let _ = writeln!(s, "{:<5} {:<7} {name:<17} {:<8} -          running {} ms without yielding", n, t.task, "stalled", ran.as_millis());
+                    let _ = writeln!(
+                        s,
+                        "{:<5} {:<7} {name:<17} {:<8} -          running {} ms without yielding",
+                        n,
+                        t.task,
+                        "stalled",
+                        ran.as_millis()
+                    );
                 }
                 None => {
                     let _ = writeln!(s, "{}", not_answering(cpu));
@@ -442,7 +449,10 @@ async fn spin(out: &mut Out, rest: &str) {
 
 async fn bench(out: &mut Out) {
     if cfg!(debug_assertions) {
-        outln!(out, "note: this is a debug kernel (unoptimised): its figures are not representative. For real ones: cargo run -- --release");
+        outln!(
+            out,
+            "note: this is a debug kernel (unoptimised): its figures are not representative. For real ones: cargo run -- --release"
+        );
     }
     outln!(out, "running the IPI-queue benchmark...");
     match bench::ipi_queues().await {

@@ -71,7 +71,14 @@ fn details(s: &mut String, access: &pci::Access, f: &Function) {
                     if enabled { "enabled" } else { "disabled" }
                 );
                 for r in pci::msix_routes(f.bdf()).unwrap_or_default() {
-                    let _ = write!(s, "\n      entry {}: vector {:#04x} to APIC id {}{}", r.entry, r.vector, r.apic_id, if r.masked { ", masked" } else { "" });
+                    let _ = write!(
+                        s,
+                        "\n      entry {}: vector {:#04x} to APIC id {}{}",
+                        r.entry,
+                        r.vector,
+                        r.apic_id,
+                        if r.masked { ", masked" } else { "" }
+                    );
                 }
             }
             _ => {}

@@ -12,10 +12,10 @@ use core::pin::Pin;
 use core::task::Poll;
 use core::time::Duration;
 
+use kernel::arch::cpu_array::CpuArray;
 use kernel::exec::{self, TaskInfo};
 use kernel::ipiq::{self, QueueStats};
 use kernel::port::{self, PortRef};
-use kernel::arch::cpu_array::CpuArray;
 use kernel::smp::{self, CpuId};
 use kernel::{run_on, time};
 

@@ -38,13 +38,7 @@ impl Glyphs {
         let row_bytes = CELL_W * info.bytes_per_pixel;
         let glyph = CELL_H * row_bytes;
         let count = CACHED.count();
-        let mut g = Self {
-            info,
-            row_bytes,
-            cached: vec![0; count * glyph],
-            scratch: vec![0; glyph],
-            underline: vec![0; row_bytes],
-        };
+        let mut g = Self { info, row_bytes, cached: vec![0; count * glyph], scratch: vec![0; glyph], underline: vec![0; row_bytes] };
         for (i, c) in CACHED.enumerate() {
             render(&info, c, &mut g.cached[i * glyph..(i + 1) * glyph]);
         }

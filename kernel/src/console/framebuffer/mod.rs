@@ -98,16 +98,7 @@ pub fn enable() -> Option<Drawer> {
         return None;
     }
     let drawer = Drawer::new(fb, cols, rows);
-    let text = Text {
-        cols,
-        rows,
-        cells: vec![' '; cols * rows],
-        dirty: vec![true; rows],
-        scrolled: 0,
-        col: 0,
-        row: 0,
-        esc: Esc::None,
-    };
+    let text = Text { cols, rows, cells: vec![' '; cols * rows], dirty: vec![true; rows], scrolled: 0, col: 0, row: 0, esc: Esc::None };
     interrupts::without_interrupts(|| *TEXT.lock() = Some(text));
     DIRTY.signal();
     log::info!("framebuffer console: {}x{} pixels, {cols}x{rows} cells", info.width, info.height);

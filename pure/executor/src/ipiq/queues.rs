@@ -4,9 +4,9 @@
 
 use alloc::boxed::Box;
 
+use super::Message;
 use super::endpoint::Endpoint;
 use super::ring::{Padded, StampedRing};
-use super::Message;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// One receiver's signalling state and the rings that lead to it.

@@ -45,9 +45,9 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::future::Future;
 use core::future::poll_fn;
 use core::marker::PhantomData;
-use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 

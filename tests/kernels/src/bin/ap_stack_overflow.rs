@@ -5,8 +5,8 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 use kernel::smp::{self, CpuId};
-use kernel::{exec, run_on};
 use kernel::testing::{self, Expected};
+use kernel::{exec, run_on};
 
 kernel::test_kernel![overflow_on_last_cpu];
 

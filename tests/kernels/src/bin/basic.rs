@@ -13,14 +13,7 @@ use kernel::arch::{cpu, exceptions};
 use kernel::heap;
 use kernel::memory::{frame, paging};
 
-kernel::test_kernel![
-    boots,
-    int3_returns,
-    heap_churn_exceeds_heap_size,
-    heap_large_and_small_blocks,
-    growing_vec,
-    frames_allocate_and_free,
-];
+kernel::test_kernel![boots, int3_returns, heap_churn_exceeds_heap_size, heap_large_and_small_blocks, growing_vec, frames_allocate_and_free,];
 
 fn boots() {
     assert_eq!(kernel::smp::current(), kernel::smp::CpuId::BOOT, "tests start on the boot CPU");

@@ -13,7 +13,8 @@ use kernel::{exec, print};
 kernel::test_kernel![disk_benchmark];
 
 fn disk_benchmark() {
-    let virtio_blk: alloc::vec::Vec<_> = pci::functions().iter().filter(|f| f.header.vendor == 0x1af4 && matches!(f.header.device, 0x1001 | 0x1042)).collect();
+    let virtio_blk: alloc::vec::Vec<_> =
+        pci::functions().iter().filter(|f| f.header.vendor == 0x1af4 && matches!(f.header.device, 0x1001 | 0x1042)).collect();
     assert!(virtio_blk.len() >= 2, "attach two virtio-blk disks: the first per-CPU, the last for the locked baseline");
     // The baseline claims the last disk before the driver brings up the rest.
     let baseline = bench::LockedQueue::open(virtio_blk[virtio_blk.len() - 1], CpuId::BOOT).expect("the baseline disk");

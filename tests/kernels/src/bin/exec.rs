@@ -14,11 +14,7 @@ use kernel::heap;
 use kernel::smp::{self, CpuId, MAX_CPUS};
 use kernel::{println, run_on, time};
 
-kernel::test_kernel![
-    spawn_join_and_yield_on_the_boot_cpu,
-    every_cpu_runs_10000_yielding_tasks,
-    watchdog_names_a_task_that_does_not_yield,
-];
+kernel::test_kernel![spawn_join_and_yield_on_the_boot_cpu, every_cpu_runs_10000_yielding_tasks, watchdog_names_a_task_that_does_not_yield,];
 
 fn spawn_join_and_yield_on_the_boot_cpu() {
     let out = exec::block_on(async {
@@ -98,10 +94,7 @@ fn every_cpu_runs_10000_yielding_tasks() {
     let per_cpu_bound = TASKS + 3;
     let start_bound = 2 * (n as u64 - 1);
     println!("{n} CPUs x {TASKS} tasks: {wakes} wakes, {allocations} allocations");
-    assert!(
-        allocations <= n as u64 * per_cpu_bound + start_bound,
-        "{allocations} allocations for {n} x {TASKS} tasks and {wakes} wakes"
-    );
+    assert!(allocations <= n as u64 * per_cpu_bound + start_bound, "{allocations} allocations for {n} x {TASKS} tasks and {wakes} wakes");
 }
 
 fn watchdog_names_a_task_that_does_not_yield() {

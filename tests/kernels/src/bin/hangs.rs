@@ -4,7 +4,6 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-
 kernel::test_kernel![spins_forever];
 
 fn spins_forever() {

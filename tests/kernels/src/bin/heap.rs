@@ -129,7 +129,10 @@ fn every_cpu_churns_a_million_blocks_a_quarter_freed_elsewhere() {
     let remote: u64 = d.cpus.iter().map(|c| c.remote_frees).sum();
     println!(
         "heap churn: {n} CPUs x {BLOCKS} blocks in {ms} ms; {remote} freed on another CPU; used {} -> {} bytes; {} slabs held, {} blocks in transit",
-        before, after, d.pages.slabs, d.in_transit()
+        before,
+        after,
+        d.pages.slabs,
+        d.in_transit()
     );
     assert_eq!(BROKEN.load(Ordering::Relaxed), 0, "a block's contents changed while it was live");
     assert_eq!(d.misuse, misuse_before, "no misuse reported");

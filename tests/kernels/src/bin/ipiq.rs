@@ -12,8 +12,8 @@ use core::future::poll_fn;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Poll, Waker};
 
-use kernel::exec::{self, yield_now};
 use io::Barrier;
+use kernel::exec::{self, yield_now};
 use kernel::ipiq::{self, Urgency};
 use kernel::run_on;
 use kernel::smp::{self, CpuId, MAX_CPUS};
@@ -211,10 +211,7 @@ fn streaming_sends_mostly_avoid_the_ipi() {
         exec::block_on(async { yield_now().await });
     }
     let (sent, ipis, deepest) = stats;
-    println!(
-        "streaming: {sent} sends, {ipis} IPIs ({:.2}% avoided), deepest ring {deepest}",
-        100.0 * (sent - ipis) as f64 / sent as f64
-    );
+    println!("streaming: {sent} sends, {ipis} IPIs ({:.2}% avoided), deepest ring {deepest}", 100.0 * (sent - ipis) as f64 / sent as f64);
     assert!(ipis * 10 < sent, "most streaming sends avoid the IPI");
 }
 

@@ -4,7 +4,6 @@
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-
 kernel::test_kernel![passes_first, then_panics];
 
 fn passes_first() {}

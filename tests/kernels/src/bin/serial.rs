@@ -16,16 +16,11 @@ use alloc::vec::Vec;
 use drivers::serial::{self, SerialReader};
 use embedded_io_async::{Read, Write};
 use kernel::exec;
-use kernel::run_on;
 use kernel::println;
+use kernel::run_on;
 use kernel::smp::{self, CpuId};
 
-kernel::test_kernel![
-    answers_each_line,
-    bulk_64k_arrives_in_order_without_loss,
-    garbage_causes_no_panic,
-    lines_never_interleave,
-];
+kernel::test_kernel![answers_each_line, bulk_64k_arrives_in_order_without_loss, garbage_causes_no_panic, lines_never_interleave,];
 
 /// The bulk transfer's length and its byte at offset `i`.
 const BULK: usize = 64 * 1024;
@@ -84,7 +79,10 @@ fn bulk_64k_arrives_in_order_without_loss() {
         serial::stats()
     });
     assert_eq!(stats.ring_overflows, 0, "flow control keeps the ring from overflowing");
-    println!("bulk: {BULK} bytes in order; ring overflows {}, UART overruns {}, {} interrupts", stats.ring_overflows, stats.overruns, stats.interrupts);
+    println!(
+        "bulk: {BULK} bytes in order; ring overflows {}, UART overruns {}, {} interrupts",
+        stats.ring_overflows, stats.overruns, stats.interrupts
+    );
 }
 
 fn garbage_causes_no_panic() {

@@ -43,7 +43,13 @@ fn a_task_stuck_in_a_loop_is_reported_while_it_spins() {
             }
         }
         let ((s, ran), after) = seen.expect("the stall on cpu1 was never published");
-        kernel::println!("stall seen from cpu0 after {} ms: task {} {:?}, running {} ms", after.as_millis(), s.task, s.name, ran.as_millis());
+        kernel::println!(
+            "stall seen from cpu0 after {} ms: task {} {:?}, running {} ms",
+            after.as_millis(),
+            s.task,
+            s.name,
+            ran.as_millis()
+        );
         assert_eq!(s.name, Some("stuck"));
         assert!(after >= stall::STALL_AFTER, "never early: reported after {after:?}");
         assert!(after < Duration::from_secs(1), "reported within a second, not after {after:?}");

@@ -13,10 +13,10 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use core::time::Duration;
 
 use kernel::exec;
+use kernel::println;
 use kernel::run_on;
 use kernel::smp::{self, CpuId};
 use kernel::time::{self, Elapsed, Instant, timer};
-use kernel::println;
 
 kernel::test_kernel![
     sleeps_never_end_early_and_end_within_slack,

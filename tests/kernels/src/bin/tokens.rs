@@ -78,11 +78,12 @@ fn readers_share_and_a_writer_gets_in() {
                 run_on::spawn_on(CpuId::try_new(c).expect("online"), async move {
                     let mut last = 0;
                     while last < 100 {
-                        let now = SHARED.shared(|v| {
-                            time::delay_us(5);
-                            *v
-                        })
-                        .await;
+                        let now = SHARED
+                            .shared(|v| {
+                                time::delay_us(5);
+                                *v
+                            })
+                            .await;
                         assert!(now >= last, "a reader saw the value go back: {last} -> {now}");
                         last = now;
                         exec::yield_now().await;

@@ -101,7 +101,11 @@ fn every_cpu_reads_every_sector_at_once() {
     assert!(last[..100].iter().all(|&b| b == 0xee) && last[100..].iter().all(|&b| b == 0), "the partial last sector");
     let completions: Vec<u64> = disk(0).queues().map(|q| q.3).collect();
     assert!(completions.iter().all(|&c| c > 0), "every queue's interrupt fired: {completions:?}");
-    println!("vda: {} CPUs each read and checked 8192 sectors in {} ms; interrupts per queue {completions:?}", checked.len(), started.elapsed().as_millis());
+    println!(
+        "vda: {} CPUs each read and checked 8192 sectors in {} ms; interrupts per queue {completions:?}",
+        checked.len(),
+        started.elapsed().as_millis()
+    );
 }
 
 fn bad_requests_are_refused_before_the_device() {
@@ -162,7 +166,10 @@ fn a_dropped_request_leaves_reused_memory_alone() {
             // Let the device finish the abandoned read.
             time::sleep(core::time::Duration::from_millis(20)).await;
             for (k, v) in fresh.iter().enumerate() {
-                assert!(v.iter().all(|&b| b == k as u8 ^ 0xc3), "round {round}: heap memory reused after a dropped request was overwritten");
+                assert!(
+                    v.iter().all(|&b| b == k as u8 ^ 0xc3),
+                    "round {round}: heap memory reused after a dropped request was overwritten"
+                );
             }
             for b in &dma {
                 let mut back = alloc::vec![0u8; 64 * 1024];
