@@ -41,7 +41,9 @@ fn a_session_prints_no_false_alarm(profile: Profile) {
         assert_eq!(out.exit, Exit::Success, "{profile:?} kernel at -smp {smp}: {}", log_of(&out));
         // The boot log names the build; a debug one says how to get the other.
         let build = match profile {
-            Profile::Dev => "booting (debug build: unoptimised, timings are not representative; `cargo run -- --release`",
+            Profile::Dev => {
+                "booting (dev build: optimised, with debug assertions and full debug info; benchmark figures come from `cargo run -- --release`"
+            }
             Profile::Release => "booting (release build)",
         };
         assert_line_contains(&out, build);

@@ -10,7 +10,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use odonata_tests::boot;
+use odonata_runner::Profile;
+use odonata_tests::{boot, boot_main_kernel_as};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
@@ -19,7 +20,19 @@ fn free_port() -> u16 {
 #[test]
 fn gdb_stops_at_a_kernel_function_and_prints_a_symbolized_backtrace() {
     let port = free_port();
-    let b = boot("basic").gdb(port).timeout(Duration::from_secs(120));
+    stops_and_prints_a_backtrace(boot("basic").gdb(port), port);
+}
+
+/// The kernel `cargo run -- --gdb` boots (profile `kernel-dev`: optimised,
+/// full debug info) is as debuggable: breakpoint, frames, file and line.
+#[test]
+fn gdb_works_on_the_kernel_cargo_run_boots() {
+    let port = free_port();
+    stops_and_prints_a_backtrace(boot_main_kernel_as(Profile::Dev).gdb(port), port);
+}
+
+fn stops_and_prints_a_backtrace(b: odonata_tests::Boot, port: u16) {
+    let b = b.timeout(Duration::from_secs(120));
     let elf = b.elf().to_path_buf();
     let qemu = std::thread::spawn(move || b.run());
     // QEMU listens once it has started (the image may still be building).
@@ -54,6 +67,8 @@ fn gdb_stops_at_a_kernel_function_and_prints_a_symbolized_backtrace() {
     assert!(stdout.contains("\nBreakpoint 1, "), "and hit:\n{stdout}\n{stderr}");
     let frames: Vec<&str> = stdout.lines().filter(|l| l.starts_with('#')).collect();
     // Inlined callees may come first; the function and its callers follow, with file and line.
-    assert!(frames.iter().any(|f| f.contains("init () at kernel/src/smp.rs:")), "a frame in kernel::smp::init:\n{stdout}");
-    assert!(frames.iter().any(|f| f.contains("on_kernel_stack () at kernel/src/boot.rs:")), "its caller, with its source line:\n{stdout}");
+    // With full debug info (the dev kernel) gdb shows the arguments too: `init (rsdp=..., ..) at`.
+    let frame = |name: &str, file: &str| frames.iter().any(|f| f.contains(&format!("{name} (")) && f.contains(&format!(") at {file}:")));
+    assert!(frame("init", "kernel/src/smp.rs"), "a frame in kernel::smp::init:\n{stdout}");
+    assert!(frame("on_kernel_stack", "kernel/src/boot.rs"), "its caller, with its source line:\n{stdout}");
 }

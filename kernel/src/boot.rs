@@ -30,7 +30,7 @@ pub use crate::memory::layout::KERNEL_BASE;
 /// The build profile, for the boot log (and `bench`, which warns in a
 /// debug build).
 pub const BUILD: &str = if cfg!(debug_assertions) {
-    "debug build: unoptimised, timings are not representative; `cargo run -- --release` for an optimised kernel"
+    "dev build: optimised, with debug assertions and full debug info; benchmark figures come from `cargo run -- --release`"
 } else {
     "release build"
 };

@@ -26,19 +26,23 @@ use crate::workspace_root;
 /// The kernels' target triple.
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
-/// Debug or optimised kernel.
+/// Which of the workspace's profiles a kernel is built with (README,
+/// "Build profiles").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// `cargo build` (the default for `cargo run`).
+    /// `kernel-dev` (the default for `cargo run`): optimised, with debug
+    /// assertions, overflow checks and full debug info.
     Dev,
-    /// `cargo build --release` (tests use it: BIOS loads small ELFs faster).
+    /// `release` (`cargo run -- --release`; tests use it: BIOS loads small
+    /// ELFs faster).
     Release,
 }
 
 impl Profile {
-    fn dir(self) -> &'static str {
+    /// The name cargo knows it by (`--profile`).
+    pub fn name(self) -> &'static str {
         match self {
-            Profile::Dev => "debug",
+            Profile::Dev => "kernel-dev",
             Profile::Release => "release",
         }
     }
@@ -126,14 +130,12 @@ fn build_kernels(package: &str, bin: Option<&str>, profile: Profile, verbosity: 
         Some(bin) => cmd.args(["--bin", bin]),
         None => cmd.arg("--bins"),
     };
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    cmd.args(["--profile", profile.name()]);
     if verbosity == Verbosity::Capture {
         cmd.arg("--quiet");
     }
     run(cmd, &format!("building kernel {package}/{}", bin.unwrap_or("*")), verbosity)?;
-    Ok(target_dir.join(KERNEL_TARGET).join(profile.dir()))
+    Ok(target_dir.join(KERNEL_TARGET).join(profile.name()))
 }
 
 /// Builds (if needed) the image builder and returns its path.

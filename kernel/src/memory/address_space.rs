@@ -296,8 +296,7 @@ impl AddressSpace {
     /// may hold them, then frees the owned frames; returns how many pages
     /// were mapped. Pages in the range that were not mapped are skipped.
     pub async fn unmap(&self, start: VirtAddr, pages: u64) -> Result<u64, MapError> {
-        self.check_half(start.as_u64())?;
-        self.check_half(start.as_u64() + pages.saturating_sub(1) * PAGE)?;
+        self.check_range(start.as_u64(), pages)?;
         let mut owned = Vec::new();
         let mut unmapped = 0;
         {
@@ -328,7 +327,7 @@ impl AddressSpace {
     /// be mapped; the first that is not ends the call with an error, the
     /// pages before it changed), then invalidates them everywhere.
     pub async fn protect(&self, start: VirtAddr, pages: u64, flags: Flags) -> Result<(), MapError> {
-        self.check_half(start.as_u64())?;
+        self.check_range(start.as_u64(), pages)?;
         let result = {
             let _writer = self.lock.lock();
             (0..pages).try_for_each(|i| self.tables.protect(&Window, start.as_u64() + i * PAGE, flags).map(drop))
@@ -370,6 +369,13 @@ impl AddressSpace {
             }
             other => Ok(other?),
         }
+    }
+
+    /// `pages` pages from `start` lie in this space's half (and do not wrap).
+    fn check_range(&self, start: u64, pages: u64) -> Result<(), MapError> {
+        let last = pages.saturating_sub(1).checked_mul(PAGE).and_then(|n| start.checked_add(n)).ok_or(MapError::WrongHalf(start))?;
+        self.check_half(start)?;
+        self.check_half(last)
     }
 
     fn check_half(&self, addr: u64) -> Result<(), MapError> {

@@ -451,7 +451,7 @@ async fn bench(out: &mut Out) {
     if cfg!(debug_assertions) {
         outln!(
             out,
-            "note: this is a debug kernel (unoptimised): its figures are not representative. For real ones: cargo run -- --release"
+            "note: a dev kernel (optimised, but with debug assertions and overflow checks): BENCHMARKS.md's figures come from cargo run -- --release"
         );
     }
     outln!(out, "running the IPI-queue benchmark...");

@@ -84,7 +84,18 @@ fn the_service_answers_from_every_cpu() {
 /// releases it.
 fn one_driver_per_device() {
     let function = rng::devices().next().expect("a virtio-rng");
-    let entropy = exec::block_on(Entropy::start(function, CpuId::BOOT)).expect("the service starts");
+    // The service of the test before ends on its own CPU once its last
+    // handle is gone (dropped there): wait, bounded, for its claim to go.
+    let deadline = kernel::time::deadline_after_ms(5_000);
+    let entropy = loop {
+        match exec::block_on(Entropy::start(function, CpuId::BOOT)) {
+            Ok(e) => break e,
+            Err(RngError::Transport(TransportError::Claimed(_))) if !kernel::time::passed(deadline) => {
+                exec::block_on(kernel::time::sleep(core::time::Duration::from_millis(10)));
+            }
+            Err(e) => panic!("the service did not start within 5 s: {e}"),
+        }
+    };
     match Rng::open(function, CpuId::BOOT) {
         Err(RngError::Transport(TransportError::Claimed(_))) => {}
         Err(e) => panic!("expected an already-claimed error, got {e}"),
