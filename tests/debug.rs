@@ -62,7 +62,7 @@ fn an_interactive_session_prints_no_false_alarm_in_a_release_kernel() {
     a_session_prints_no_false_alarm(Profile::Release);
 }
 
-/// The debug kernel is what `cargo run` boots by default.
+/// The dev kernel (profile `kernel-dev`) is what `cargo run` boots by default.
 #[test]
 fn an_interactive_session_prints_no_false_alarm_in_a_debug_kernel() {
     a_session_prints_no_false_alarm(Profile::Dev);

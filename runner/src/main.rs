@@ -34,8 +34,11 @@ options:
   --kvm          use KVM instead of TCG (opt-in: where /dev/kvm is a nested
                  module it is far slower than TCG or fails)
   --gdb[=PORT]   QEMU waits for gdb on PORT (default 1234); prints the command
-                 (use the default debug kernel: release kernels keep line tables only)
-  --release      build an optimised kernel
+                 (use the default kernel-dev build: full debug info; release
+                 kernels keep line tables only)
+  --release      the release profile (what BENCHMARKS.md's figures use); the
+                 default, kernel-dev, is optimised too but keeps debug
+                 assertions, overflow checks and full debug info
   --headless     no window, even in a graphical session (the serial console
                  works the same either way)
   --kernel BIN   boot another kernel binary: a test kernel from tests/kernels
