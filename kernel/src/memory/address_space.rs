@@ -81,13 +81,17 @@ impl core::fmt::Display for MapError {
     }
 }
 
-/// Which CPUs to invalidate, and what.
+/// What to invalidate.
 #[derive(Clone, Copy, Debug)]
 pub struct Flush {
     /// First page.
     pub start: u64,
-    /// Pages from `start`; more than [`Flush::FULL_AFTER`] flush everything.
+    /// Pages from `start`; more than [`Flush::FULL_AFTER`] of a user space's
+    /// flush everything.
     pub pages: u64,
+    /// The pages are the kernel's: a CR3 reload would keep a global entry,
+    /// so they are invalidated one by one (`invlpg` drops global entries too).
+    pub kernel: bool,
 }
 
 impl Flush {
@@ -96,7 +100,7 @@ impl Flush {
 
     /// Invalidates the range on this CPU.
     pub fn here(&self) {
-        if self.pages > Self::FULL_AFTER {
+        if self.pages > Self::FULL_AFTER && !self.kernel {
             x86_64::instructions::tlb::flush_all();
         } else {
             for i in 0..self.pages {
@@ -118,7 +122,7 @@ pub type ShootdownHook = fn(u64, Flush) -> ShootdownFuture;
 static SHOOTDOWN: Once<ShootdownHook> = Once::new();
 
 /// Installs the shootdown hook (once, at boot).
-pub fn set_shootdown_hook(hook: ShootdownHook) {
+pub(crate) fn set_shootdown_hook(hook: ShootdownHook) {
     SHOOTDOWN.call_once(|| hook);
 }
 
@@ -138,7 +142,7 @@ pub struct CpuHooks {
 static CPU_HOOKS: Once<CpuHooks> = Once::new();
 
 /// Installs the CPU hooks (once, at boot).
-pub fn set_cpu_hooks(hooks: CpuHooks) {
+pub(crate) fn set_cpu_hooks(hooks: CpuHooks) {
     CPU_HOOKS.call_once(|| hooks);
 }
 
@@ -314,7 +318,7 @@ impl AddressSpace {
                 }
             }
         }
-        self.shoot_down(Flush { start: start.as_u64(), pages }).await;
+        self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         for frame in owned {
             // SAFETY: unmapped above, and every CPU that could hold it has
             // invalidated it (step 4 of the protocol).
@@ -332,7 +336,7 @@ impl AddressSpace {
             let _writer = self.lock.lock();
             (0..pages).try_for_each(|i| self.tables.protect(&Window, start.as_u64() + i * PAGE, flags).map(drop))
         };
-        self.shoot_down(Flush { start: start.as_u64(), pages }).await;
+        self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         Ok(result?)
     }
 
