@@ -209,7 +209,9 @@ impl PerCpu {
 
 /// [`PerCpu::swap_address_space`] on the running CPU (the hook
 /// `memory::address_space` is given).
-pub(crate) fn swap_this_address_space(new: *mut crate::memory::address_space::AddressSpace) -> *mut crate::memory::address_space::AddressSpace {
+pub(crate) fn swap_this_address_space(
+    new: *mut crate::memory::address_space::AddressSpace,
+) -> *mut crate::memory::address_space::AddressSpace {
     this().swap_address_space(new)
 }
 
