@@ -90,6 +90,7 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     memory::init(info);
     let usable = memory::frame::stats().total_bytes();
     crate::heap::init(memory::heap_size_for(usable));
+    arch::percpu::init_idle_flags();
     log::info!(
         "memory: {} MiB usable, heap {} MiB at {:#x}, stacks at {:#x}",
         usable >> 20,

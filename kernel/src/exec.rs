@@ -20,7 +20,8 @@
 //! Each turn drains this CPU's IPI queues (running wake messages and
 //! adopting tasks spawned here from other CPUs, in task context), sends the
 //! passive kicks it owes, wakes its expired timers (`time::timer`) and ticks
-//! the executor. Idle: with interrupts off, raise the IPI queues' idle flag,
+//! the executor. Idle: with interrupts off, raise this CPU's idle flag (the one
+//! the IPI queues, remote frees and the stall detector read),
 //! check the executor (run queues, wake stack), the IPI queues' pending mask
 //! (and `block_on`'s own completion), and let the timers program the local
 //! APIC timer for the earliest deadline or owed kick (or find one already
@@ -223,23 +224,20 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         }
     }
     interrupts::disable();
-    // Idle flags first, then the look: a passive send, or a remote free's
-    // first push, that lands after the look sees a flag, and its sender
-    // kicks us (executor::ipiq, module doc). Our own owed kicks keep the
-    // timer armed.
+    // The idle flag first, then the look: a passive send, or a remote
+    // free's first push, that lands after the look sees the flag, and its
+    // sender kicks us (executor::ipiq, module doc). Our own owed kicks keep
+    // the timer armed. One flag serves both (`percpu::idle_flags`).
     let block = percpu::this();
-    ipiq::set_idle(true);
     block.set_idle(true);
     if ex.has_work() || ipiq::has_pending() || heap::has_pending() || done() || !time::timer::prepare_idle(ipiq::next_kick()) {
         block.set_idle(false);
-        ipiq::set_idle(false);
         interrupts::enable();
         return;
     }
     let halted = cpu::rdtsc();
     interrupts::enable_and_hlt();
     block.set_idle(false);
-    ipiq::set_idle(false);
     // Only this CPU writes its slot.
     let slot = &SHARED.get(block.id()).idle_cycles;
     slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);

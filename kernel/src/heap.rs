@@ -8,8 +8,9 @@
 //! - the task, for reports (`exec::current_task`);
 //! - the owner's wakeup: when a remote free finds its owner's list empty
 //!   and the owner has raised its idle flag, a wake IPI (no allocation, no
-//!   lock). The owner's loop raises the flag (its per-CPU block's,
-//!   `PerCpu::set_idle`) before its last look for work ([`has_pending`]),
+//!   lock). The owner's loop raises the flag (`PerCpu::set_idle`: the
+//!   IPI queues read the same one) before its last look for work
+//!   ([`has_pending`]),
 //!   the same handshake as the IPI queues'
 //!   (`slaballoc::remote`, rule 4), and takes its remote frees home each
 //!   turn ([`reclaim`]);

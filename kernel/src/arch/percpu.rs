@@ -3,21 +3,25 @@
 //! block) and the offsets that assembly uses checked at compile time.
 //!
 //! It holds what a CPU needs about itself, quickly and without an index:
-//! its ids, its interrupt depth, its executor, its idle flag, its TSS and
-//! stacks, the address space it runs, and the slots the system-call entry
+//! its ids, its interrupt depth, its executor, its TSS and stacks, the address space it runs, and the slots the system-call entry
 //! will use (the kernel stack to switch to, a scratch slot for the
 //! program's stack pointer, the current user context). Other CPUs may read
-//! the few fields that are atomics for that reason (APIC id, idle flag,
-//! IPIs received); state that other CPUs write, or that a module keeps per
-//! CPU for itself, lives in that module's
-//! [`CpuArray`](super::cpu_array::CpuArray) instead.
+//! the few fields that are atomics for that reason (APIC id, IPIs
+//! received); state that other CPUs write, or that a module keeps per CPU
+//! for itself, lives in that module's
+//! [`CpuArray`](super::cpu_array::CpuArray) instead. The CPU's idle flag is
+//! such state: [`PerCpu::set_idle`] and [`PerCpu::is_idle`] reach it in
+//! [`idle_flags`], one padded flag per CPU, the same flags the IPI queues'
+//! protocol reads (one idle flag per CPU in the whole kernel).
 //!
 //! The boot CPU's block is a static, installed first thing at boot, so
 //! `current_id()` works from the first log line; an application processor's
 //! is leaked by the boot CPU before it starts it.
 
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use executor::ipiq::IdleFlags;
 
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::GsBase;
@@ -50,12 +54,6 @@ pub struct PerCpu {
     vector: AtomicU32,
     /// APIC id, recorded when the CPU's local APIC is up.
     apic_id: AtomicU32,
-    /// Raised by this CPU's loop, with interrupts off, before its last look
-    /// for work, and lowered when it wakes (the one idle flag the kernel
-    /// keeps: remote frees wake an idle owner, the stall detector leaves an
-    /// idle CPU alone; the IPI queues keep their own inside their
-    /// loom-checked protocol, `executor::ipiq`).
-    idle: AtomicBool,
     /// This CPU's TSS (leaked by `gdt::load`).
     tss: AtomicPtr<TaskStateSegment>,
     /// This CPU's executor (made on first use by `exec::this`).
@@ -99,7 +97,6 @@ impl PerCpu {
             user_context: AtomicPtr::new(core::ptr::null_mut()),
             vector: AtomicU32::new(0),
             apic_id: AtomicU32::new(0),
-            idle: AtomicBool::new(false),
             tss: AtomicPtr::new(core::ptr::null_mut()),
             executor: AtomicPtr::new(core::ptr::null_mut()),
             address_space: AtomicPtr::new(core::ptr::null_mut()),
@@ -144,17 +141,20 @@ impl PerCpu {
         self.apic_id.store(id.0, Ordering::Relaxed);
     }
 
-    /// Raises or lowers the idle flag (this CPU's loop only). A swap, so
-    /// that the raise is ordered before the loop's last look for work and
-    /// a sender that pushed work before it is seen (the same store-then-load
-    /// handshake as the IPI queues').
+    /// Raises or lowers this CPU's idle flag (its loop only: raised, with
+    /// interrupts off, before its last look for work, lowered when it
+    /// wakes). The one flag every waker reads: the IPI queues' passive
+    /// sends, remote frees, the stall detector ([`idle_flags`]).
     pub fn set_idle(&self, idle: bool) {
-        self.idle.swap(idle, Ordering::SeqCst);
+        if let Some(flags) = IDLE.get() {
+            flags.set(self.id as usize, idle);
+        }
     }
 
-    /// Whether this CPU's loop is about to halt or halted.
+    /// Whether this CPU's loop is about to halt or halted (a
+    /// read-modify-write: see `IdleFlags`).
     pub fn is_idle(&self) -> bool {
-        self.idle.load(Ordering::SeqCst)
+        IDLE.get().is_some_and(|flags| flags.is_idle(self.id as usize))
     }
 
     /// This CPU's executor, if it has been made.
@@ -232,6 +232,20 @@ pub unsafe fn set_ring0_stack(top: u64) {
     // happen while this kernel code runs). The TSS is packed: unaligned write.
     unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write_unaligned(VirtAddr::new(top)) };
     block.kernel_rsp.store(top, Ordering::Relaxed);
+}
+
+/// Every CPU's idle flag, each on its own line (other CPUs read them), made
+/// once the heap exists ([`init_idle_flags`]); until then no CPU idles.
+static IDLE: spin::Once<IdleFlags> = spin::Once::new();
+
+/// Makes the idle flags (boot, once the heap is up, before any AP starts).
+pub fn init_idle_flags() {
+    IDLE.call_once(|| IdleFlags::new(MAX_CPUS));
+}
+
+/// The idle flags, for the IPI queues (`ipiq` makes its queues with them).
+pub fn idle_flags() -> &'static IdleFlags {
+    IDLE.get().expect("idle flags used before boot made them")
 }
 
 static BOOT_CPU: PerCpu = PerCpu::new(0);

@@ -1,6 +1,6 @@
 //! Passive sends to idle CPUs: a passive send skips the IPI, but timers
 //! are tickless, so a halted receiver would never drain it. A receiver
-//! raises its idle flag before it halts ([`set_idle`]); a passive sender
+//! raises its idle flag before it halts (`PerCpu::set_idle`); a passive sender
 //! that sees it owes that receiver a kick within [`PASSIVE_KICK_US`]
 //! (`executor::ipiq`'s `Signal::Kick`), which its own loop sends
 //! ([`kick_due`]) and its idle path keeps the local timer armed for
@@ -53,14 +53,4 @@ pub fn kick_due() {
 pub fn next_kick() -> Option<u64> {
     let mine = cpu_queue::this();
     (mine.owed.load(Ordering::Relaxed) != 0).then(|| mine.kick_at.load(Ordering::Relaxed))
-}
-
-/// Raises or lowers this CPU's idle flag (the loop raises it, with
-/// interrupts off, just before its idle check, and lowers it once it runs
-/// again): while it is up, a passive sender owes this CPU a kick within
-/// [`PASSIVE_KICK_US`], since no periodic drain would pick its message up.
-pub fn set_idle(idle: bool) {
-    if let Some(ep) = transport::endpoint(false) {
-        ep.set_idle(idle);
-    }
 }

@@ -19,7 +19,7 @@ mod kick;
 mod transport;
 
 pub use executor::ipiq::{QueueStats, Urgency};
-pub use kick::{PASSIVE_KICK_US, kick_due, next_kick, set_idle};
+pub use kick::{PASSIVE_KICK_US, kick_due, next_kick};
 pub use transport::{
     DEFAULT_CAPACITY, DEFAULT_HALT_FOR_ROOM_US, MessageHandler, drain, halts_for_room, has_pending, init, send, set_capacity,
     set_halt_for_room_bound_us, stats,

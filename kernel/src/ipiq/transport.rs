@@ -25,7 +25,7 @@ use crate::arch::cpu;
 use crate::arch::cpu_id::CpuId;
 use crate::arch::entry::InterruptFrame;
 use crate::arch::vectors::{self, Vector};
-use crate::arch::{idt, lapic};
+use crate::arch::{idt, lapic, percpu};
 use crate::{smp, time};
 
 /// Default ring capacity.
@@ -61,8 +61,11 @@ pub fn init() {
 /// This CPU's endpoint, made on first use. `create` makes the queues if
 /// nobody has yet (senders do; drains never do).
 pub(super) fn endpoint(create: bool) -> Option<&'static Endpoint<'static>> {
-    let queues =
-        if create { QUEUES.call_once(|| IpiQueues::new(smp::online(), CAPACITY.load(Ordering::Relaxed))) } else { QUEUES.get()? };
+    let queues = if create {
+        QUEUES.call_once(|| IpiQueues::with_idle_flags(smp::online(), CAPACITY.load(Ordering::Relaxed), percpu::idle_flags()))
+    } else {
+        QUEUES.get()?
+    };
     let mine = cpu_queue::this();
     if let Some(ep) = mine.endpoint() {
         return Some(ep);

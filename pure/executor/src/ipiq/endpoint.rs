@@ -78,7 +78,7 @@ impl<'q> Endpoint<'q> {
     /// this CPU are active (see the module doc).
     pub fn set_idle(&self, idle: bool) {
         // A read-modify-write (see the module doc), not a store.
-        self.queues.receivers[self.me].idle.0.swap(idle, Ordering::AcqRel);
+        self.queues.idle().set(self.me, idle);
     }
 
     fn count(&self, f: impl FnOnce(&mut QueueStats)) {
@@ -107,7 +107,7 @@ impl<'q> Endpoint<'q> {
         let active = urgency == Urgency::Active || depth as usize * 4 >= q.capacity;
         let signal = if !active {
             // Read `idle` with a read-modify-write: see the module doc.
-            if receiver.idle.0.fetch_or(false, Ordering::AcqRel) { Signal::Kick } else { Signal::Passive }
+            if q.idle().is_idle(to) { Signal::Kick } else { Signal::Passive }
         } else if receiver.latch.0.swap(true, Ordering::SeqCst) {
             Signal::AlreadySignalled
         } else {
@@ -296,7 +296,9 @@ impl<'q> Endpoint<'q> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use super::super::IdleFlags;
     use super::*;
+    use alloc::boxed::Box;
 
     fn msg(n: usize) -> Message {
         Message { func: 0xf, data: n }
@@ -334,6 +336,27 @@ mod tests {
         // Depth 2 of 8 is a quarter: active from here.
         assert_eq!(a.try_send(1, msg(2), Urgency::Passive), Ok(Signal::SendIpi));
         assert_eq!(a.try_send(1, msg(3), Urgency::Passive), Ok(Signal::AlreadySignalled));
+    }
+
+    /// Queues made with the platform's idle flags read and raise those: a
+    /// flag the platform raised turns a passive send into a kick, and the
+    /// receiver's own `set_idle` shows in them.
+    #[test]
+    fn shared_idle_flags_are_the_ones_sends_read() {
+        let flags: &'static IdleFlags = Box::leak(Box::new(IdleFlags::new(4)));
+        let q = IpiQueues::with_idle_flags(2, 8, flags);
+        // SAFETY: as above.
+        let (a, b) = unsafe { (q.endpoint(0).unwrap(), q.endpoint(1).unwrap()) };
+        assert_eq!(a.try_send(1, msg(1), Urgency::Passive), Ok(Signal::Passive));
+        drain(&b);
+        flags.set(1, true);
+        assert_eq!(a.try_send(1, msg(2), Urgency::Passive), Ok(Signal::Kick), "the platform raised cpu1's flag");
+        drain(&b);
+        flags.set(1, false);
+        b.set_idle(true);
+        assert!(flags.is_idle(1), "the endpoint raises the shared flag");
+        b.set_idle(false);
+        assert!(!flags.is_idle(1));
     }
 
     /// The sender reads the receiver's `head` only near a quarter full: a

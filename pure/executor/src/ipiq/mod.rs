@@ -96,10 +96,12 @@
 //! both roles for one CPU and is `!Send`.
 
 mod endpoint;
+mod idle;
 mod queues;
 mod ring;
 
 pub use endpoint::Endpoint;
+pub use idle::IdleFlags;
 pub use queues::IpiQueues;
 
 /// A message: a function (or task) pointer and a word of data. What they

@@ -6,6 +6,7 @@ use alloc::boxed::Box;
 
 use super::Message;
 use super::endpoint::Endpoint;
+use super::idle::IdleFlags;
 use super::ring::{Padded, StampedRing};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,8 +16,6 @@ pub(super) struct Receiver {
     pub(super) pending: Padded<AtomicUsize>,
     /// Set by the active send that owes the receiver an IPI; cleared by its drain.
     pub(super) latch: Padded<AtomicBool>,
-    /// The receiver may be about to halt: passive sends become active.
-    pub(super) idle: Padded<AtomicBool>,
     /// Bit `i`: sender `i` waits (halted) for room in ring[i][me].
     pub(super) room_wanted: Padded<AtomicUsize>,
     /// Indexed by sender.
@@ -28,26 +27,54 @@ pub struct IpiQueues {
     pub(super) cpus: usize,
     pub(super) capacity: usize,
     pub(super) receivers: Box<[Receiver]>,
+    /// Each receiver's idle flag: passive sends to a raised one become
+    /// active (the queues' own, or the platform's).
+    idle: Idle,
     claimed: Box<[AtomicBool]>,
+}
+
+/// Where the idle flags live.
+enum Idle {
+    Own(IdleFlags),
+    Shared(&'static IdleFlags),
 }
 
 impl IpiQueues {
     /// Queues for `cpus` CPUs, each ring holding `capacity` messages (a power
     /// of two; 256 is the kernel's default, tiny values are for tests).
     pub fn new(cpus: usize, capacity: usize) -> Self {
+        Self::build(cpus, capacity, Idle::Own(IdleFlags::new(cpus)))
+    }
+
+    /// As [`new`](Self::new), with the platform's idle flags (at least one
+    /// per CPU): the platform raises them itself before it halts, and
+    /// anything else that wakes idle CPUs reads the same ones.
+    pub fn with_idle_flags(cpus: usize, capacity: usize, idle: &'static IdleFlags) -> Self {
+        assert!(idle.len() >= cpus, "{} idle flags for {cpus} CPUs", idle.len());
+        Self::build(cpus, capacity, Idle::Shared(idle))
+    }
+
+    /// The receivers' idle flags.
+    pub(super) fn idle(&self) -> &IdleFlags {
+        match &self.idle {
+            Idle::Own(flags) => flags,
+            Idle::Shared(flags) => flags,
+        }
+    }
+
+    fn build(cpus: usize, capacity: usize, idle: Idle) -> Self {
         assert!((1..=usize::BITS as usize).contains(&cpus), "1..={} CPUs", usize::BITS);
         assert!(capacity.is_power_of_two(), "capacity must be a power of two");
         let receivers = (0..cpus)
             .map(|_| Receiver {
                 pending: Padded(AtomicUsize::new(0)),
                 latch: Padded(AtomicBool::new(false)),
-                idle: Padded(AtomicBool::new(false)),
                 room_wanted: Padded(AtomicUsize::new(0)),
                 rings: (0..cpus).map(|_| StampedRing::new(capacity)).collect(),
             })
             .collect();
         let claimed = (0..cpus).map(|_| AtomicBool::new(false)).collect();
-        Self { cpus, capacity, receivers, claimed }
+        Self { cpus, capacity, receivers, idle, claimed }
     }
 
     /// Number of CPUs.
