@@ -9,7 +9,7 @@
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use spin::Mutex;
 use x86_64::PhysAddr;
-use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
+use x86_64::structures::paging::PhysFrame;
 
 use super::paging::phys_to_virt;
 
@@ -91,17 +91,6 @@ static TRAMPOLINE_USABLE: core::sync::atomic::AtomicBool = core::sync::atomic::A
 /// allocator never hands it out; nothing else uses it).
 pub fn trampoline_page_usable() -> bool {
     TRAMPOLINE_USABLE.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-/// A zero-sized handle implementing the x86_64 crate's allocator trait.
-pub struct GlobalFrames;
-
-// SAFETY: `allocate` returns each frame at most once until it is freed, and
-// only frames the memory map calls usable.
-unsafe impl FrameAllocator<Size4KiB> for GlobalFrames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        allocate()
-    }
 }
 
 /// Takes an unused frame, or `None` when memory is exhausted.
