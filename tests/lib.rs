@@ -44,6 +44,7 @@ pub struct Boot {
     input: Vec<u8>,
     monitor: Option<session::MonitorScript>,
     kill: Option<session::KillAfter>,
+    initramfs: Option<PathBuf>,
 }
 
 /// Boots test kernel `bin` (a binary of `tests/kernels`).
@@ -75,6 +76,7 @@ impl Boot {
             input: Vec::new(),
             monitor: None,
             kill: None,
+            initramfs: None,
         }
     }
 
@@ -183,9 +185,16 @@ impl Boot {
         self
     }
 
+    /// Loads `archive` (an initramfs the test packed) beside the kernel.
+    pub fn initramfs(mut self, archive: &std::path::Path) -> Self {
+        self.initramfs = Some(archive.to_path_buf());
+        self
+    }
+
     /// Builds the image and runs it to the end (or the timeout).
     pub fn run(self) -> Outcome {
-        let image = build::image(&self.elf, self.machine.firmware, Verbosity::Capture).unwrap_or_else(|e| panic!("{e}"));
+        let image = build::image_with(&self.elf, self.machine.firmware, self.initramfs.as_deref(), Verbosity::Capture)
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(socket) = &self.machine.monitor_socket {

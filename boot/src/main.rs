@@ -1,4 +1,6 @@
-//! `odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi)`: writes a bootable disk image.
+//! `odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi) [RAMDISK]`: writes a
+//! bootable disk image; the bootloader loads RAMDISK (the initramfs) beside
+//! the kernel and tells it where.
 //!
 //! The boot configuration turns off the bootloader's own framebuffer and serial
 //! logging: it is slow under emulation and the kernel's serial console is the
@@ -13,9 +15,13 @@ use bootloader::{BiosBoot, BootConfig, UefiBoot};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [kernel, out, firmware] = args.as_slice() else {
-        eprintln!("usage: odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi)");
-        return ExitCode::from(2);
+    let (kernel, out, firmware, ramdisk) = match args.as_slice() {
+        [k, o, f] => (k, o, f, None),
+        [k, o, f, r] => (k, o, f, Some(PathBuf::from(r))),
+        _ => {
+            eprintln!("usage: odonata-boot KERNEL_ELF OUT_IMAGE (--bios | --uefi) [RAMDISK]");
+            return ExitCode::from(2);
+        }
     };
     let kernel = PathBuf::from(kernel);
     let out = PathBuf::from(out);
@@ -25,8 +31,20 @@ fn main() -> ExitCode {
     config.serial_logging = false;
 
     let result = match firmware.as_str() {
-        "--bios" => BiosBoot::new(&kernel).set_boot_config(&config).create_disk_image(&out),
-        "--uefi" => UefiBoot::new(&kernel).set_boot_config(&config).create_disk_image(&out),
+        "--bios" => {
+            let mut boot = BiosBoot::new(&kernel);
+            if let Some(r) = &ramdisk {
+                boot.set_ramdisk(r);
+            }
+            boot.set_boot_config(&config).create_disk_image(&out)
+        }
+        "--uefi" => {
+            let mut boot = UefiBoot::new(&kernel);
+            if let Some(r) = &ramdisk {
+                boot.set_ramdisk(r);
+            }
+            boot.set_boot_config(&config).create_disk_image(&out)
+        }
         other => {
             eprintln!("odonata-boot: unknown firmware {other:?} (want --bios or --uefi)");
             return ExitCode::from(2);

@@ -42,6 +42,19 @@ pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 pub use crate::smp::AP_STACK_SIZE;
 
 static RSDP: AtomicU64 = AtomicU64::new(0);
+/// Where the bootloader put the ramdisk (the initramfs), and its length.
+static RAMDISK: AtomicU64 = AtomicU64::new(0);
+static RAMDISK_LEN: AtomicU64 = AtomicU64::new(0);
+
+/// The ramdisk the bootloader loaded with the kernel (the initramfs the
+/// runner packed), if any: mapped read-only-by-convention in the upper
+/// half for the kernel's lifetime, its frames never handed out.
+pub fn ramdisk() -> Option<&'static [u8]> {
+    let (at, len) = (RAMDISK.load(Ordering::Relaxed), RAMDISK_LEN.load(Ordering::Relaxed));
+    // SAFETY: the bootloader mapped `len` bytes at `at` and marked their
+    // frames used (they are never allocated); nothing writes them.
+    (at != 0 && len != 0).then(|| unsafe { core::slice::from_raw_parts(at as *const u8, len as usize) })
+}
 
 /// The configuration every Odonata image embeds for the bootloader.
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
@@ -82,6 +95,8 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     log::info!("TSC: {} kHz ({})", time::tsc_khz(), time::calibration_source());
 
     RSDP.store(info.rsdp_addr.into_option().unwrap_or(0), Ordering::Relaxed);
+    RAMDISK.store(info.ramdisk_addr.into_option().unwrap_or(0), Ordering::Relaxed);
+    RAMDISK_LEN.store(info.ramdisk_len, Ordering::Relaxed);
     if let Some(fb) = info.framebuffer.take() {
         // The console becomes the framebuffer's only owner (mapped for the
         // kernel's lifetime) and draws once an image enables it.

@@ -89,6 +89,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     percpu::init_this_cpu(boot.percpu);
     gdt::load(boot.stacks);
     idt::load();
+    crate::arch::user_mode::init_this_cpu();
     lapic::init_this_cpu();
     crate::time::timer::init_this_cpu();
     boot.percpu.set_apic_id(lapic::id());

@@ -103,10 +103,18 @@ fn check(frame: &InterruptFrame) -> bool {
     }
     let me = percpu::current_id();
     let now = cpu::rdtsc();
+    let seen = CPUS.get(me);
+    if frame.cs & 3 == 3 {
+        // A program is running (a user thread's poll runs it until it
+        // traps): the CPU is not stuck in the kernel. Time the kernel's
+        // part afresh from here.
+        seen.poll.store(poll.poll, Ordering::Relaxed);
+        seen.since.store(now, Ordering::Relaxed);
+        return true;
+    }
     // The executor stores no start time (a store per poll): the poll is
     // timed from the first look that saw it, so the figure is a lower
     // bound, never early, and at most CHECK_EVERY short.
-    let seen = CPUS.get(me);
     if seen.poll.load(Ordering::Relaxed) != poll.poll {
         seen.poll.store(poll.poll, Ordering::Relaxed);
         seen.since.store(now, Ordering::Relaxed);

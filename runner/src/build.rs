@@ -166,6 +166,12 @@ pub fn image_builder(verbosity: Verbosity) -> Result<PathBuf, Error> {
 /// Files are written under temporary names and renamed into place, so a test
 /// booting the same kernel in parallel never sees a half-written one.
 pub fn image(elf: &Path, firmware: Firmware, verbosity: Verbosity) -> Result<PathBuf, Error> {
+    image_with(elf, firmware, None, verbosity)
+}
+
+/// [`image`] with a ramdisk (an initramfs) the bootloader loads beside the
+/// kernel; the image is written next to the ramdisk (one per initramfs).
+pub fn image_with(elf: &Path, firmware: Firmware, ramdisk: Option<&Path>, verbosity: Verbosity) -> Result<PathBuf, Error> {
     let tool = image_builder(verbosity)?;
     let boot_elf = elf.with_extension("boot.elf");
     let tmp = temporary(&boot_elf);
@@ -174,10 +180,13 @@ pub fn image(elf: &Path, firmware: Firmware, verbosity: Verbosity) -> Result<Pat
     run(strip, &format!("stripping the debug sections of {}", elf.display()), Verbosity::Capture)?;
     std::fs::rename(&tmp, &boot_elf).map_err(Error::io(format!("renaming {}", tmp.display())))?;
 
-    let out = elf.with_extension(format!("{}.img", firmware.name()));
+    let out = ramdisk.unwrap_or(elf).with_extension(format!("{}.img", firmware.name()));
     let tmp = temporary(&out);
     let mut cmd = Command::new(&tool);
     cmd.arg(&boot_elf).arg(&tmp).arg(format!("--{}", firmware.name()));
+    if let Some(r) = ramdisk {
+        cmd.arg(r);
+    }
     run(cmd, &format!("creating the {} image of {}", firmware.name(), elf.display()), Verbosity::Capture)?;
     std::fs::rename(&tmp, &out).map_err(Error::io(format!("renaming {}", tmp.display())))?;
     Ok(out)

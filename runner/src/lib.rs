@@ -21,6 +21,7 @@
 
 pub mod build;
 pub mod error;
+pub mod initramfs;
 pub mod qemu;
 pub mod session;
 pub mod symbolize;

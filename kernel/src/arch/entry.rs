@@ -6,10 +6,14 @@
 //! ```text
 //! CPU pushes SS, RSP, RFLAGS, CS, RIP (and an error code for some exceptions)
 //! stub::<V>    pushes 0 if the CPU pushed no error code, then V; jumps to common
-//! common       pushes the 15 general-purpose registers, calls dispatch(&mut frame)
+//! common       pushes the 15 general-purpose registers; then, if the CPU
+//!              was in the kernel:
 //! dispatch     hands the frame to the exception or interrupt handler for V
 //! common       pops the registers (a handler may have changed them), drops
 //!              vector + error code, iretq
+//!              or, if it was in a program (CS's RPL is 3): swapgs, and on to
+//!              `user_mode::return_to_task`, which handles the trap and
+//!              resumes the task that entered the program (never iretq here)
 //! ```
 //!
 //! Stack alignment: the CPU aligns RSP to 16 before pushing its 5-word frame;
@@ -90,6 +94,8 @@ extern "C" fn common() -> ! {
         "push r14",
         "push r15",
         "mov rdi, rsp",
+        "test byte ptr [rsp + {cs}], 3",
+        "jnz 2f",
         "cld",
         "call {dispatch}",
         "pop r15",
@@ -109,7 +115,12 @@ extern "C" fn common() -> ! {
         "pop rax",
         "add rsp, 16",
         "iretq",
+        "2:",
+        "swapgs",
+        "jmp {return_to_task}",
         dispatch = sym dispatch,
+        return_to_task = sym super::user_mode::return_to_task,
+        cs = const core::mem::offset_of!(InterruptFrame, cs),
     )
 }
 

@@ -4,9 +4,10 @@
 //! fault with its address and error bits, general protection with its
 //! selector error code, stack overflow when a fault lands in a stack's guard
 //! space) into a [`Fault`], then routed by where it came from ([`origin`]):
-//! - from ring 3: to the handler the process layer installs
-//!   ([`set_user_handler`]: a signal for the program); with none installed
-//!   it is fatal like a kernel fault;
+//! - from ring 3: never here but for NMI, double fault and machine check
+//!   (`user_mode::from_user` hands every other exception of a program back
+//!   to the program's task, which turns it into a signal); those three are
+//!   the machine's, fatal like a kernel fault;
 //! - from a marked user-copy instruction (`user_copy`'s exception table):
 //!   resumed at its fixup, and the copy reports a bad address;
 //! - from anywhere else in the kernel: fatal, handed to the fatal-error path
@@ -143,17 +144,6 @@ pub fn origin(frame: &InterruptFrame) -> Origin {
     }
 }
 
-/// What handles exceptions from ring 3: it may change the frame (to deliver
-/// a signal) and returns to it, or ends the program.
-pub type UserHandler = fn(Fault, &mut InterruptFrame);
-
-static USER_HANDLER: spin::Once<UserHandler> = spin::Once::new();
-
-/// Installs the handler for exceptions from ring 3 (once).
-pub fn set_user_handler(handler: UserHandler) {
-    USER_HANDLER.call_once(|| handler);
-}
-
 /// How many faults in user copies were resumed at their fixup since boot.
 pub fn user_copy_faults() -> u64 {
     USER_COPY_FAULTS.load(Ordering::Relaxed)
@@ -196,11 +186,6 @@ pub(super) fn handle(frame: &mut InterruptFrame) {
         _ => Fault::Other { vector, code: frame.error_code },
     };
     match origin(frame) {
-        Origin::User => {
-            if let Some(handler) = USER_HANDLER.get() {
-                return handler(fault, frame);
-            }
-        }
         // Only an access fault is the program's doing; anything else at a
         // copy instruction (a double fault, a machine check) is the kernel's.
         Origin::UserCopy { .. } if matches!(vector, 13 | 14) => {

@@ -17,9 +17,11 @@ pub mod percpu;
 pub mod pic;
 pub mod pit;
 pub mod qemu;
+pub mod rtc;
 pub mod stack;
 pub mod trampoline;
 pub mod user_copy;
+pub mod user_mode;
 pub mod vectors;
 
 use crate::memory::stack::KernelStack;
@@ -32,5 +34,6 @@ pub fn init_boot_cpu(stack_size: usize) -> KernelStack {
     let kernel = stacks.kernel;
     gdt::load(stacks);
     idt::load();
+    user_mode::init_this_cpu();
     kernel
 }

@@ -3,9 +3,11 @@
 //! block) and the offsets that assembly uses checked at compile time.
 //!
 //! It holds what a CPU needs about itself, quickly and without an index:
-//! its ids, its interrupt depth, its executor, its TSS and stacks, the address space it runs, and the slots the system-call entry
-//! will use (the kernel stack to switch to, a scratch slot for the
-//! program's stack pointer, the current user context). Other CPUs may read
+//! //! its ids, its interrupt depth, its executor, its TSS and stacks, the
+//! address space it runs, and the slots the way into and out of ring 3
+//! uses (`user_mode`: where the executor's stack was parked, a scratch
+//! slot for the program's stack pointer, the running user context, and
+//! which context's FPU registers and FS base the CPU holds). Other CPUs may read
 //! the few fields that are atomics for that reason (APIC id, IPIs
 //! received); state that other CPUs write, or that a module keeps per CPU
 //! for itself, lives in that module's
@@ -40,15 +42,19 @@ pub struct PerCpu {
     /// Interrupt/exception nesting depth (only this CPU touches it).
     irq_depth: AtomicU32,
     /// The program's stack pointer, parked by the system-call entry while it
-    /// switches to [`kernel_rsp`](Self::kernel_rsp) (offset [`USER_RSP`]).
+    /// saves the program's registers (offset [`USER_RSP`]).
     user_rsp: AtomicU64,
-    /// The stack a system-call entry switches to: the top of the running
-    /// thread's kernel stack (offset [`KERNEL_RSP`]; the TSS's RSP0 holds the
-    /// same value for interrupts from ring 3: [`set_ring0_stack`]).
+    /// The executor's stack pointer, parked by `user_mode::enter` while a
+    /// program runs; every way back from ring 3 resumes there (offset
+    /// [`KERNEL_RSP`]).
     kernel_rsp: AtomicU64,
-    /// The running user thread's saved registers, or null (offset
-    /// [`USER_CONTEXT`]; set by the process layer).
+    /// The user context running or last run on this CPU (offset
+    /// [`USER_CONTEXT`]; the system-call entry saves the program's
+    /// registers into it).
     user_context: AtomicPtr<()>,
+    /// The user context whose FPU/SSE registers and FS base this CPU holds
+    /// (null: none's). Compared, never dereferenced (`user_mode`).
+    pub(super) fpu_owner: AtomicPtr<()>,
     /// The vector of the innermost handler running (meaningful while
     /// `irq_depth` > 0), for reports such as an allocation in a handler.
     vector: AtomicU32,
@@ -95,6 +101,7 @@ impl PerCpu {
             user_rsp: AtomicU64::new(0),
             kernel_rsp: AtomicU64::new(0),
             user_context: AtomicPtr::new(core::ptr::null_mut()),
+            fpu_owner: AtomicPtr::new(core::ptr::null_mut()),
             vector: AtomicU32::new(0),
             apic_id: AtomicU32::new(0),
             tss: AtomicPtr::new(core::ptr::null_mut()),
@@ -157,6 +164,11 @@ impl PerCpu {
         IDLE.get().is_some_and(|flags| flags.is_idle(self.id as usize))
     }
 
+    /// The user context `user_mode::enter` runs or last ran here.
+    pub(super) fn user_context_ptr(&self) -> *mut () {
+        self.user_context.load(Ordering::Relaxed)
+    }
+
     /// This CPU's executor, if it has been made.
     pub fn executor(&self) -> Option<&'static executor::Executor> {
         let p = self.executor.load(Ordering::Acquire);
@@ -179,16 +191,10 @@ impl PerCpu {
     pub(super) fn set_tables(&self, stacks: CpuStacks, tss: *mut TaskStateSegment) {
         self.stacks.call_once(|| stacks);
         self.tss.store(tss, Ordering::Release);
-        self.kernel_rsp.store(stacks.kernel.top(), Ordering::Relaxed);
     }
 
-    /// The stack a system-call entry switches to now (`KERNEL_RSP`).
-    pub fn ring0_stack(&self) -> u64 {
-        self.kernel_rsp.load(Ordering::Relaxed)
-    }
-
-    /// The stack an interrupt from ring 3 switches to now (the TSS's RSP0),
-    /// if `gdt::load` ran on this CPU.
+    /// The stack an interrupt from ring 3 switches to (the TSS's RSP0: the
+    /// trap stack), if `gdt::load` ran on this CPU.
     pub fn tss_ring0_stack(&self) -> Option<u64> {
         let tss = self.tss.load(Ordering::Acquire);
         // SAFETY: non-null values are this CPU's leaked TSS; the TSS is
@@ -213,25 +219,6 @@ pub(crate) fn swap_this_address_space(
     new: *mut crate::memory::address_space::AddressSpace,
 ) -> *mut crate::memory::address_space::AddressSpace {
     this().swap_address_space(new)
-}
-
-/// Sets the stack this CPU switches to when ring 3 traps or calls: the TSS's
-/// RSP0 (interrupts and exceptions) and the block's `kernel_rsp` (the
-/// system-call entry), both reached through GS.
-///
-/// # Safety
-/// `top` is the top of a mapped kernel stack that nothing else runs on
-/// while this CPU may enter from ring 3 on it (with no ring 3 running yet,
-/// any kernel stack of this CPU's).
-pub unsafe fn set_ring0_stack(top: u64) {
-    let block = this();
-    let tss = block.tss.load(Ordering::Acquire);
-    assert!(!tss.is_null(), "set_ring0_stack before gdt::load");
-    // SAFETY: the TSS is this CPU's, leaked by `gdt::load`, and only this CPU
-    // writes it (the CPU itself reads RSP0 on a ring change, which cannot
-    // happen while this kernel code runs). The TSS is packed: unaligned write.
-    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write_unaligned(VirtAddr::new(top)) };
-    block.kernel_rsp.store(top, Ordering::Relaxed);
 }
 
 /// Every CPU's idle flag, each on its own line (other CPUs read them), made

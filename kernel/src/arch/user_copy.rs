@@ -14,8 +14,9 @@
 //! in, RAX out; RCX, RSI, RDI clobbered) and clears the direction flag
 //! itself, whatever the interrupted program left in it.
 //!
-//! SMAP is not enabled yet: once it is, the routine brackets the copy with
-//! `stac`/`clac` (the processes issue).
+//! Where the CPU offers SMAP (`user_mode::init_this_cpu` turns it on), the
+//! kernel cannot touch program pages except inside a `stac`/`clac` bracket:
+//! the copies are the only such bracket.
 
 use core::arch::global_asm;
 
@@ -103,7 +104,7 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), BadAddress> {
     check_range(src, dst.len())?;
     // SAFETY: `dst` is ours to write; `src..src+len` lies in the lower half,
     // which holds no kernel data, and any fault there resumes at the fixup.
-    let left = unsafe { odonata_user_copy(dst.as_mut_ptr(), src as *const u8, dst.len()) };
+    let left = with_user_access(|| unsafe { odonata_user_copy(dst.as_mut_ptr(), src as *const u8, dst.len()) });
     if left == 0 { Ok(()) } else { Err(BadAddress { address: src, copied: dst.len() - left }) }
 }
 
@@ -114,6 +115,22 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), BadAddress> {
     check_range(dst, src.len())?;
     // SAFETY: `src` is ours to read; `dst..dst+len` lies in the lower half,
     // which holds no kernel data, and any fault there resumes at the fixup.
-    let left = unsafe { odonata_user_copy(dst as *mut u8, src.as_ptr(), src.len()) };
+    let left = with_user_access(|| unsafe { odonata_user_copy(dst as *mut u8, src.as_ptr(), src.len()) });
     if left == 0 { Ok(()) } else { Err(BadAddress { address: dst, copied: src.len() - left }) }
+}
+
+/// Runs `f` with access to program pages allowed (AC set, when SMAP is on).
+fn with_user_access<R>(f: impl FnOnce() -> R) -> R {
+    let smap = super::user_mode::smap_enabled();
+    if smap {
+        // SAFETY: `stac` exists where SMAP does; it only sets AC, which
+        // `clac` clears again below, before anything but the copy runs.
+        unsafe { core::arch::asm!("stac", options(nostack)) };
+    }
+    let r = f();
+    if smap {
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("clac", options(nostack)) };
+    }
+    r
 }

@@ -291,6 +291,39 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps the page at `page` to a fresh frame the space owns, filled by
+    /// `fill` (which sees the frame zeroed) before it is mapped: a
+    /// program's demand-paged page, its initial stack, a copy-on-write copy.
+    pub fn map_filled(&self, page: VirtAddr, flags: Flags, fill: impl FnOnce(&mut [u8; PAGE as usize])) -> Result<(), MapError> {
+        let frame = super::frame::allocate().ok_or(MapError::NoMemory)?;
+        let at = phys_to_virt(frame.start_address());
+        // SAFETY: the frame is fresh (nobody else refers to it, no mapping
+        // of it exists yet); the window maps all RAM, writable, page aligned.
+        let bytes = unsafe { &mut *at.as_mut_ptr::<[u8; PAGE as usize]>() };
+        bytes.fill(0);
+        fill(bytes);
+        // SAFETY: an owned, fresh frame (rule 1); `map` refuses a page
+        // already mapped (rule 2).
+        let mapped = unsafe { self.map(page, frame.start_address(), flags | Flags::OWNED) };
+        if let Err(e) = mapped {
+            // SAFETY: never mapped, so no TLB or table refers to it.
+            unsafe { super::frame::deallocate(frame) };
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Reads the page mapped at `page` through the physical window (for a
+    /// copy-on-write copy or `fork`); `None` if it is not mapped.
+    pub fn read_page(&self, page: VirtAddr, out: &mut [u8; PAGE as usize]) -> Option<()> {
+        let t = self.query(page)?;
+        let at = phys_to_virt(PhysAddr::new(t.phys & !(PAGE - 1)));
+        // SAFETY: the frame is mapped in this space, so it is RAM the
+        // window maps; the copy reads it only.
+        out.copy_from_slice(unsafe { &*at.as_ptr::<[u8; PAGE as usize]>() });
+        Some(())
+    }
+
     /// Where `addr` leads, if it is mapped.
     pub fn query(&self, addr: VirtAddr) -> Option<Translation> {
         self.tables.query(&Window, addr.as_u64())
@@ -338,6 +371,24 @@ impl AddressSpace {
         };
         self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         Ok(result?)
+    }
+
+    /// Sets the flags of the mapped pages among `pages` pages from `start`
+    /// (unmapped ones are skipped), then invalidates the range everywhere:
+    /// `mprotect` over a range the program has touched only in part.
+    pub async fn protect_present(&self, start: VirtAddr, pages: u64, flags: impl Fn(Flags) -> Flags) -> Result<(), MapError> {
+        self.check_range(start.as_u64(), pages)?;
+        {
+            let _writer = self.lock.lock();
+            for i in 0..pages {
+                let at = start.as_u64() + i * PAGE;
+                if let Some(t) = self.tables.query(&Window, at) {
+                    self.tables.protect(&Window, at, flags(t.flags))?;
+                }
+            }
+        }
+        self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
+        Ok(())
     }
 
     /// Loads this space on the running CPU (CR3), after adding the CPU to

@@ -77,6 +77,9 @@ struct Owned {
     /// Polls longer than this many cycles are reported to `on_slow`.
     slow_cycles: u64,
     on_slow: Option<fn(&TaskInfo, u64)>,
+    /// When the poll in progress last restarted its clock
+    /// ([`Executor::restart_poll_clock`]), if it did.
+    restarted: Option<u64>,
 }
 
 pub(crate) struct Shared {
@@ -205,6 +208,7 @@ impl Executor {
                 stats: Stats::default(),
                 slow_cycles: u64::MAX,
                 on_slow: None,
+                restarted: None,
             }),
         }));
         Self { shared, _owner: PhantomData }
@@ -325,7 +329,9 @@ impl Executor {
                 (*l).cycles += spent;
                 (*l).place
             });
-            let slow = self.owned(|o| o.on_slow.filter(|_| spent > o.slow_cycles && !long));
+            // The watchdog times the poll from its last clock restart.
+            let timed = self.owned(|o| o.restarted.take()).map_or(spent, |from| end.wrapping_sub(from));
+            let slow = self.owned(|o| o.on_slow.filter(|_| timed > o.slow_cycles && !long));
             if let Some(report) = slow {
                 // SAFETY: owner; `h` is alive (the executor's reference).
                 report(&unsafe { task_info(h) }, spent);
@@ -473,6 +479,21 @@ impl Executor {
             self.shared.polling.mark_long();
         }
         was
+    }
+
+    /// Says that the poll in progress has not been running kernel code
+    /// since the last call: a user thread's poll runs a program until it
+    /// traps, and calls this each time it comes back. The watchdog then
+    /// times the poll from the last restart, and the stall detector sees a
+    /// new poll (the poll count goes up). The task's CPU time
+    /// ([`TaskInfo`]) still counts the whole poll.
+    pub fn restart_poll_clock(&self) {
+        let Some(h) = self.shared.polling.current() else { return };
+        let now = (self.shared.hooks.now)();
+        self.owned(|o| o.restarted = Some(now));
+        // SAFETY: owner-only field of the task being polled.
+        let long = unsafe { h.as_ref() }.local.with(|l| unsafe { (*l).long_polls });
+        self.shared.polling.begin(h, long);
     }
 
     /// The cooperative watchdog: after any poll that took more than `cycles`

@@ -55,26 +55,23 @@ fn each_cpu_runs_a_function_on_itself() {
 }
 
 /// On every CPU: `gs:[0]` is the block `percpu::get` knows, and the block
-/// holds its executor, its stacks and a ring-0 stack that it sets in the TSS
-/// and in `KERNEL_RSP` at once.
+/// holds its executor, its stacks, and a trap stack (RSP0, for traps from
+/// ring 3) that is none of its other stacks.
 fn each_cpu_reaches_its_block_through_gs() {
     for i in 0..smp::online() {
-        let (same, executor, stacks, rsp0, kernel_rsp, changed) = exec::block_on(run_on::run_on(cpu(i), || async {
+        let (same, executor, stacks, rsp0) = exec::block_on(run_on::run_on(cpu(i), || async {
             let block = percpu::this();
             let same = core::ptr::eq(block, percpu::get(smp::current()).unwrap());
-            let top = block.stacks().expect("stacks recorded").kernel.top();
-            let before = (block.tss_ring0_stack(), block.ring0_stack());
-            // SAFETY: no ring 3 runs; the value is restored below.
-            unsafe { percpu::set_ring0_stack(top - 4096) };
-            let changed = (block.tss_ring0_stack(), block.ring0_stack()) == (Some(top - 4096), top - 4096);
-            // SAFETY: as above: the CPU's own kernel stack top again.
-            unsafe { percpu::set_ring0_stack(top) };
-            (same, block.executor().is_some(), top, before.0, before.1, changed)
+            let stacks = *block.stacks().expect("stacks recorded");
+            (same, block.executor().is_some(), stacks, block.tss_ring0_stack())
         }));
         assert!(same, "cpu{i}: gs:[0] is its block");
         assert!(executor, "cpu{i}: its executor is in its block");
-        assert_eq!((rsp0, kernel_rsp), (Some(stacks), stacks), "cpu{i}: RSP0 and KERNEL_RSP are its kernel stack's top");
-        assert!(changed, "cpu{i}: set_ring0_stack sets both");
+        assert_eq!(rsp0, Some(stacks.trap.top()), "cpu{i}: RSP0 is its trap stack's top");
+        let others = [stacks.kernel].into_iter().chain(stacks.ist);
+        for other in others {
+            assert!(stacks.trap.top() <= other.bottom() || stacks.trap.bottom() >= other.top(), "cpu{i}: the trap stack is its own");
+        }
     }
     println!("per-CPU blocks: {} reached through GS", smp::online());
 }

@@ -1,0 +1,185 @@
+//! An open file: a node, an offset and the flags `open` gave, shared by
+//! every descriptor `dup` or `fork` made from it.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use embedded_io_async::Write;
+use linux::errno::{self, Errno};
+use linux::flags::open::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDONLY, O_WRONLY};
+use spin::Mutex;
+
+use super::node::{Device, Kind, Node};
+
+/// An open file description.
+pub struct OpenFile {
+    /// The node it reads and writes.
+    pub node: Arc<Node>,
+    offset: AtomicU64,
+    /// Status flags (`O_APPEND`, `O_NONBLOCK`, the access mode).
+    flags: AtomicU32,
+}
+
+impl OpenFile {
+    /// Opens `node` with `flags`.
+    pub fn new(node: Arc<Node>, flags: u32) -> Arc<Self> {
+        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags) })
+    }
+
+    /// The status flags.
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Sets the flags `fcntl(F_SETFL)` may change.
+    pub fn set_status_flags(&self, flags: u32) {
+        let keep = self.flags() & !(O_APPEND | O_NONBLOCK);
+        self.flags.store(keep | (flags & (O_APPEND | O_NONBLOCK)), Ordering::Relaxed);
+    }
+
+    fn readable(&self) -> bool {
+        self.flags() & O_ACCMODE != O_WRONLY
+    }
+
+    fn writable(&self) -> bool {
+        self.flags() & O_ACCMODE != O_RDONLY
+    }
+
+    /// The offset.
+    pub fn offset(&self) -> u64 {
+        self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Sets the offset.
+    pub fn set_offset(&self, at: u64) {
+        self.offset.store(at, Ordering::Relaxed);
+    }
+
+    /// Reads at the offset, advancing it.
+    pub async fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(errno::EBADF);
+        }
+        match &self.node.kind {
+            Kind::File(data) => {
+                let data = data.lock();
+                let at = self.offset().min(data.len() as u64) as usize;
+                let n = buf.len().min(data.len() - at);
+                buf[..n].copy_from_slice(&data[at..at + n]);
+                self.offset.store((at + n) as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+            Kind::Dir(_) => Err(errno::EISDIR),
+            Kind::Symlink(_) => Err(errno::EINVAL),
+            Kind::Device(Device::Null) => Ok(0),
+            Kind::Device(Device::Zero) => {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+            Kind::Device(Device::Random) => random(buf).await,
+            Kind::Device(Device::Console) => console_read(buf).await,
+        }
+    }
+
+    /// Writes at the offset (the end, with `O_APPEND`), advancing it.
+    pub async fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(errno::EBADF);
+        }
+        match &self.node.kind {
+            Kind::File(data) => {
+                let mut data = data.lock();
+                let at = if self.flags() & O_APPEND != 0 { data.len() } else { self.offset() as usize };
+                let end = at.checked_add(buf.len()).ok_or(errno::EFBIG)?;
+                if end > data.len() {
+                    let more = end - data.len();
+                    data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
+                    data.resize(end, 0);
+                }
+                data[at..end].copy_from_slice(buf);
+                self.offset.store(end as u64, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            Kind::Dir(_) => Err(errno::EISDIR),
+            Kind::Symlink(_) => Err(errno::EINVAL),
+            Kind::Device(Device::Null | Device::Zero | Device::Random) => Ok(buf.len()),
+            Kind::Device(Device::Console) => console_write(buf).await,
+        }
+    }
+}
+
+/// Writes `buf` to the console (every byte: a full transmit queue makes the
+/// writer wait).
+pub async fn console_write(buf: &[u8]) -> Result<usize, Errno> {
+    let mut w = drivers::serial::writer();
+    w.write_all(buf).await.map_err(|_| errno::EIO)?;
+    Ok(buf.len())
+}
+
+/// The console's input, taken from the serial driver on first use.
+static CONSOLE_IN: Mutex<Option<ConsoleIn>> = Mutex::new(None);
+
+struct ConsoleIn {
+    reader: Option<drivers::serial::SerialReader>,
+    /// A line read but not yet handed out in full.
+    pending: Vec<u8>,
+}
+
+/// Canonical-mode input: a whole line (edited with backspace, echoed),
+/// then its bytes until it is used up.
+async fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        let taken = {
+            let mut guard = CONSOLE_IN.lock();
+            let state = guard.get_or_insert_with(|| ConsoleIn { reader: drivers::serial::reader(), pending: Vec::new() });
+            if !state.pending.is_empty() {
+                let n = buf.len().min(state.pending.len());
+                buf[..n].copy_from_slice(&state.pending[..n]);
+                state.pending.drain(..n);
+                return Ok(n);
+            }
+            state.reader.take()
+        };
+        let Some(mut reader) = taken else {
+            // Another reader is waiting for a line (or the kernel's shell
+            // owns the serial input): look again shortly.
+            kernel::time::sleep(core::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let mut line = String::new();
+        reader.read_line(&mut line, true).await;
+        let mut guard = CONSOLE_IN.lock();
+        let state = guard.as_mut().expect("made above");
+        state.reader = Some(reader);
+        state.pending.extend_from_slice(line.as_bytes());
+        state.pending.push(b'\n');
+    }
+}
+
+/// Bytes from the entropy device.
+async fn random(buf: &mut [u8]) -> Result<usize, Errno> {
+    let Some(entropy) = drivers::virtio::rng::entropy() else { return Err(errno::EIO) };
+    let want = buf.len().min(4096);
+    let bytes = entropy.read(want).await.map_err(|_| errno::EIO)?;
+    let n = bytes.len().min(want);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    Ok(n)
+}
+
+/// Fills `buf` from the entropy device (getrandom, AT_RANDOM).
+pub async fn random_bytes(buf: &mut [u8]) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = random(&mut buf[done..]).await?;
+        if n == 0 {
+            return Err(errno::EIO);
+        }
+        done += n;
+    }
+    Ok(())
+}

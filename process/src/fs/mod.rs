@@ -1,0 +1,268 @@
+//! The file system programs see: one writable in-memory tree, unpacked at
+//! boot from the initramfs the bootloader loaded (cpio newc), with device
+//! nodes under `/dev`.
+//!
+//! Paths are resolved from the root or a working directory, following
+//! symbolic links (at most [`MAX_LINKS`] per lookup, as Linux's ELOOP).
+
+mod file;
+mod node;
+
+pub use file::{OpenFile, console_write, random_bytes};
+pub use node::{Device, Kind, Node};
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use linux::errno::{self, Errno};
+use spin::Once;
+
+/// Symbolic links followed in one lookup before ELOOP.
+pub const MAX_LINKS: usize = 40;
+
+static ROOT: Once<Arc<Node>> = Once::new();
+
+/// The root directory (empty until [`unpack`] runs).
+pub fn root() -> &'static Arc<Node> {
+    ROOT.call_once(|| Node::dir(0o755))
+}
+
+/// What [`unpack`] found.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unpacked {
+    /// Files, directories, links and nodes made.
+    pub entries: usize,
+    /// Bytes of file data.
+    pub bytes: usize,
+}
+
+/// Unpacks a cpio newc archive into the root, then adds `/dev`'s nodes
+/// and `/tmp` if the archive has none. A malformed archive is reported
+/// and what came before the fault is kept.
+pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
+    let root = root();
+    let mut done = Unpacked::default();
+    let mut result = Ok(());
+    for entry in initramfs::Reader::new(archive) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let path = entry.name.trim_start_matches("./").trim_start_matches('/');
+        if path.is_empty() || path == "." {
+            continue;
+        }
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (make_dirs(root, p), n),
+            None => (Arc::clone(root), path),
+        };
+        let perm = entry.mode & 0o7777;
+        let mtime = u64::from(entry.mtime);
+        let node = match entry.kind() {
+            initramfs::S_IFDIR => {
+                if parent.child(name).is_ok_and(|n| n.is_dir()) {
+                    continue;
+                }
+                Node::new(Kind::Dir(spin::Mutex::new(Default::default())), perm, mtime)
+            }
+            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(entry.data.to_vec())), perm, mtime),
+            initramfs::S_IFLNK => Node::new(Kind::Symlink(String::from_utf8_lossy(entry.data).into_owned()), perm, mtime),
+            other => {
+                log::warn!("initramfs: {path}: type {other:#o} is not supported here; skipped");
+                continue;
+            }
+        };
+        done.entries += 1;
+        done.bytes += entry.data.len();
+        let _ = parent.remove(name, false);
+        if parent.insert(name, node).is_err() {
+            log::warn!("initramfs: {path}: name taken by a directory; skipped");
+        }
+    }
+    let dev = make_dirs(root, "dev");
+    for (name, device) in [
+        ("null", Device::Null),
+        ("zero", Device::Zero),
+        ("urandom", Device::Random),
+        ("random", Device::Random),
+        ("console", Device::Console),
+        ("tty", Device::Console),
+    ] {
+        let _ = dev.insert(name, Node::new(Kind::Device(device), 0o666, 0));
+    }
+    make_dirs(root, "tmp");
+    result.map(|()| done)
+}
+
+/// `mkdir -p` from `dir`; returns the last directory.
+fn make_dirs(dir: &Arc<Node>, path: &str) -> Arc<Node> {
+    let mut at = Arc::clone(dir);
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at = match at.child(part) {
+            Ok(n) if n.is_dir() => n,
+            _ => {
+                let n = Node::dir(0o755);
+                let _ = at.remove(part, false);
+                let _ = at.insert(part, Arc::clone(&n));
+                n
+            }
+        };
+    }
+    at
+}
+
+/// Resolves `path` from `cwd` (an absolute path starts at the root).
+/// `follow`: follow a symbolic link in the last component too.
+pub fn lookup(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
+    let (parent, name) = lookup_parent(cwd, path)?;
+    match name {
+        None => Ok(parent),
+        Some(name) => {
+            let mut links = 0;
+            resolve_last(parent, &name, follow, &mut links)
+        }
+    }
+}
+
+/// Resolves all of `path` but its last component: the directory it is in
+/// and the last name (`None` for `/` or a path ending in `.`/`..`).
+pub fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>), Errno> {
+    if path.is_empty() {
+        return Err(errno::ENOENT);
+    }
+    if path.len() > 4096 {
+        return Err(errno::ENAMETOOLONG);
+    }
+    let full = absolute(cwd, path);
+    let parts: Vec<&str> = full.split('/').filter(|p| !p.is_empty()).collect();
+    let mut links = 0;
+    let mut stack: Vec<Arc<Node>> = Vec::from([Arc::clone(root())]);
+    let Some((last, dirs)) = parts.split_last() else { return Ok((Arc::clone(root()), None)) };
+    for part in dirs {
+        walk(&mut stack, part, &mut links)?;
+    }
+    let dir = Arc::clone(stack.last().expect("the root stays"));
+    if !dir.is_dir() {
+        return Err(errno::ENOTDIR);
+    }
+    match *last {
+        "." => Ok((dir, None)),
+        ".." => {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            Ok((Arc::clone(stack.last().expect("the root stays")), None))
+        }
+        name => Ok((dir, Some(String::from(name)))),
+    }
+}
+
+fn walk(stack: &mut Vec<Arc<Node>>, part: &str, links: &mut usize) -> Result<(), Errno> {
+    match part {
+        "." => {}
+        ".." => {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+        }
+        name => {
+            let dir = stack.last().expect("the root stays");
+            let next = dir.child(name)?;
+            match &next.kind {
+                Kind::Symlink(target) => {
+                    *links += 1;
+                    if *links > MAX_LINKS {
+                        return Err(errno::ELOOP);
+                    }
+                    if target.starts_with('/') {
+                        stack.truncate(1);
+                    }
+                    let target = target.clone();
+                    for p in target.split('/').filter(|p| !p.is_empty()) {
+                        walk(stack, p, links)?;
+                    }
+                }
+                Kind::Dir(_) => stack.push(next),
+                _ => return Err(errno::ENOTDIR),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve_last(parent: Arc<Node>, name: &str, follow: bool, links: &mut usize) -> Result<Arc<Node>, Errno> {
+    let node = parent.child(name)?;
+    if let (true, Kind::Symlink(target)) = (follow, &node.kind) {
+        *links += 1;
+        if *links > MAX_LINKS {
+            return Err(errno::ELOOP);
+        }
+        // Relative targets are relative to the link's directory, whose
+        // path we do not keep: resolve them from the root with the
+        // directory's entries only when absolute; otherwise walk from it.
+        let mut stack = Vec::from([Arc::clone(root())]);
+        if !target.starts_with('/') {
+            stack.push(parent);
+        }
+        let parts: Vec<&str> = target.split('/').filter(|p| !p.is_empty()).collect();
+        let Some((last, dirs)) = parts.split_last() else { return Ok(Arc::clone(stack.last().expect("root"))) };
+        for part in dirs {
+            walk(&mut stack, part, links)?;
+        }
+        let dir = Arc::clone(stack.last().expect("root"));
+        return match *last {
+            "." => Ok(dir),
+            ".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                Ok(Arc::clone(stack.last().expect("root")))
+            }
+            name => resolve_last(dir, name, true, links),
+        };
+    }
+    Ok(node)
+}
+
+/// `path` made absolute against `cwd` (no `.`/`..` processing).
+pub fn absolute(cwd: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        String::from(path)
+    } else {
+        let mut s = String::from(cwd);
+        if !s.ends_with('/') {
+            s.push('/');
+        }
+        s.push_str(path);
+        s
+    }
+}
+
+/// `path` made absolute and normalised (`.` and `..` removed, no links
+/// followed): what `chdir` records and `getcwd` reports.
+pub fn normalize(cwd: &str, path: &str) -> String {
+    let full = absolute(cwd, path);
+    let mut parts: Vec<&str> = Vec::new();
+    for p in full.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut s = String::new();
+    for p in &parts {
+        s.push('/');
+        s.push_str(p);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}

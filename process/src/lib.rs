@@ -1,0 +1,87 @@
+//! Programs on Odonata: unmodified static Linux executables, each process
+//! one user thread, each user thread one task on one CPU's executor, each
+//! system call an `async fn` that task awaits.
+//!
+//! - [`thread`]: the task's loop: enter the program, handle the trap,
+//!   again; time slices for user code;
+//! - [`memory`]: a program's address space and regions, demand paging;
+//! - [`image`]: loading an ELF executable and its initial stack;
+//! - [`syscall`]: the system calls; [`user`]: copies to and from a
+//!   program's memory that survive bad pointers;
+//! - [`fs`]: the in-memory root unpacked from the initramfs, devices;
+//!   [`fd`]: descriptor tables; [`tty`]: the console's settings;
+//! - [`process`]: a process's state and the table `ps` reads.
+//!
+//! Ring 3 itself (entry and exit, the per-CPU trap stack, FPU state, SMEP
+//! and SMAP) is the kernel's `arch::user_mode`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod clock;
+pub mod fd;
+pub mod fs;
+pub mod image;
+pub mod memory;
+pub mod process;
+pub mod syscall;
+pub mod thread;
+pub mod tty;
+pub mod user;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use executor::JoinHandle;
+use kernel::arch::cpu_id::CpuId;
+use linux::errno::Errno;
+use linux::flags::open::O_RDWR;
+
+pub use process::ExitStatus;
+
+/// Processes that may exist at once (`RLIMIT_NPROC`).
+pub const MAX_PROCESSES: usize = 4096;
+
+/// Unpacks the initramfs the bootloader loaded into the root file system
+/// (once, at boot); logs what it found. Without one the root holds only
+/// `/dev` and `/tmp`.
+pub fn init() {
+    match kernel::boot::ramdisk() {
+        Some(archive) => match fs::unpack(archive) {
+            Ok(u) => log::info!("initramfs: {} entries, {} KiB unpacked", u.entries, u.bytes / 1024),
+            Err(e) => log::error!("initramfs: {e}; the entries before it were kept"),
+        },
+        None => {
+            let _ = fs::unpack(&initramfs::Writer::new().finish());
+            log::info!("initramfs: none loaded");
+        }
+    }
+}
+
+/// The descriptors a first process starts with: the console as 0, 1, 2.
+fn console_fds() -> Result<fd::FdTable, Errno> {
+    let console = fs::lookup("/", "/dev/console", true)?;
+    let file = fs::OpenFile::new(console, O_RDWR);
+    let mut files = fd::FdTable::new();
+    for _ in 0..3 {
+        files.insert(Arc::clone(&file), false)?;
+    }
+    Ok(files)
+}
+
+/// Starts the program at `path` on `cpu` with `argv` and `envp`, its
+/// standard descriptors on the console, in `/`; the handle gives its exit
+/// status, or why it could not start.
+pub fn spawn(cpu: CpuId, path: &str, argv: Vec<String>, envp: Vec<String>) -> JoinHandle<Result<ExitStatus, Errno>> {
+    let path = String::from(path);
+    kernel::run_on::spawn_made_on(cpu, "user", move || async move {
+        let argv_bytes: Vec<&[u8]> = argv.iter().map(String::as_bytes).collect();
+        let envp_bytes: Vec<&[u8]> = envp.iter().map(String::as_bytes).collect();
+        let loaded = image::load("/", &path, &argv_bytes, &envp_bytes).await?;
+        let files = console_fds()?;
+        let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, &argv_bytes);
+        Ok(thread::run(p, loaded.context).await)
+    })
+}

@@ -1,0 +1,140 @@
+//! A process: one user thread (its task owns this state outright: no lock
+//! guards it), its memory, descriptors and working directory, and the
+//! record other CPUs may read (`ps`).
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::fd::FdTable;
+use crate::memory::Memory;
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit(code)`.
+    Exited(u8),
+    /// A signal ended it.
+    Signaled(u8),
+}
+
+impl ExitStatus {
+    /// What a shell reports as `$?`: the code, or 128 + the signal.
+    pub fn shell_code(self) -> u8 {
+        match self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled(s) => 128u8.saturating_add(s),
+        }
+    }
+
+    /// The status word `wait4` stores.
+    pub fn wait_status(self) -> u32 {
+        match self {
+            ExitStatus::Exited(c) => u32::from(c) << 8,
+            ExitStatus::Signaled(s) => u32::from(s),
+        }
+    }
+}
+
+impl core::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExitStatus::Exited(c) => write!(f, "exit {c}"),
+            ExitStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// What any CPU may read about a live process.
+pub struct Info {
+    /// Its id.
+    pub pid: u32,
+    /// Its parent's id.
+    pub ppid: AtomicU32,
+    /// The CPU its thread runs on.
+    pub cpu: AtomicU32,
+    /// Its name (the program's file name), as `ps` shows it.
+    pub name: Mutex<String>,
+    /// Its command line, NUL-separated.
+    pub cmdline: Mutex<Vec<u8>>,
+    /// System calls made.
+    pub syscalls: AtomicU64,
+    /// Page faults handled.
+    pub faults: AtomicU64,
+}
+
+/// Live processes by id (taken when a process starts and ends, never on a
+/// system call's own path).
+static TABLE: Mutex<BTreeMap<u32, Arc<Info>>> = Mutex::new(BTreeMap::new());
+static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+
+/// Every live process's record, by id.
+pub fn list() -> Vec<Arc<Info>> {
+    TABLE.lock().values().cloned().collect()
+}
+
+/// A process's state, owned by its thread's task.
+pub struct Process {
+    /// Its record (shared with `ps`).
+    pub info: Arc<Info>,
+    /// Its memory.
+    pub memory: Memory,
+    /// Its descriptors.
+    pub files: FdTable,
+    /// Its working directory (absolute, normalised).
+    pub cwd: String,
+    /// The path of its program (`/proc/self/exe`).
+    pub exe: String,
+    /// `set_tid_address`'s pointer (cleared at exit).
+    pub clear_child_tid: u64,
+    /// Signal actions as the program set them (handler, flags, restorer,
+    /// mask), by signal number - 1.
+    pub sigactions: [[u64; 4]; 64],
+    /// Blocked signals.
+    pub sigmask: u64,
+}
+
+impl Process {
+    /// A new process with a fresh id, parent `ppid`, running `exe` from
+    /// `memory`.
+    pub fn new(ppid: u32, memory: Memory, files: FdTable, cwd: String, exe: String, argv: &[&[u8]]) -> Self {
+        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+        let name = String::from(exe.rsplit('/').next().unwrap_or(&exe));
+        let mut cmdline = Vec::new();
+        for a in argv {
+            cmdline.extend_from_slice(a);
+            cmdline.push(0);
+        }
+        let info = Arc::new(Info {
+            pid,
+            ppid: AtomicU32::new(ppid),
+            cpu: AtomicU32::new(kernel::smp::current().as_u32()),
+            name: Mutex::new(name),
+            cmdline: Mutex::new(cmdline),
+            syscalls: AtomicU64::new(0),
+            faults: AtomicU64::new(0),
+        });
+        TABLE.lock().insert(pid, Arc::clone(&info));
+        Self { info, memory, files, cwd, exe, clear_child_tid: 0, sigactions: [[0; 4]; 64], sigmask: 0 }
+    }
+
+    /// Its id.
+    pub fn pid(&self) -> u32 {
+        self.info.pid
+    }
+
+    /// Its name.
+    pub fn name(&self) -> String {
+        self.info.name.lock().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        TABLE.lock().remove(&self.info.pid);
+    }
+}

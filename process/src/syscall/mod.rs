@@ -1,0 +1,177 @@
+//! The Linux system-call ABI: number in RAX, arguments in RDI, RSI, RDX,
+//! R10, R8, R9, the result (or `-errno`) back in RAX.
+//!
+//! Calls that never wait are answered in [`handle`]'s first step (no
+//! future is made: the null call costs a match and a return); the rest are
+//! `async fn`s awaited by the thread's task, after the thread's FPU state
+//! is saved (the task may leave the CPU while it waits). Every argument is
+//! checked: pointers through `user`'s copies, descriptors through the
+//! table, lengths and flags against what the call allows.
+//!
+//! An unknown call answers ENOSYS and is logged once per call number,
+//! with the program's name.
+
+mod file;
+mod info;
+mod mem;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::arch::user_mode::UserContext;
+use linux::errno::{self, Errno};
+use linux::nr;
+
+use crate::process::{ExitStatus, Process};
+
+/// What the thread does after a call.
+pub enum Flow {
+    /// Back to the program at once (the call did not wait).
+    Continue,
+    /// Back to the program, after a call that may have waited.
+    Resumed,
+    /// The process ends.
+    Exit(ExitStatus),
+}
+
+/// A call's result.
+pub(crate) type SysResult = Result<u64, Errno>;
+
+/// The six arguments.
+#[derive(Clone, Copy)]
+pub(crate) struct Args([u64; 6]);
+
+impl Args {
+    fn get(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+    fn int(&self, i: usize) -> i32 {
+        self.0[i] as i32
+    }
+    fn uint(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+}
+
+/// Handles the system call the thread trapped with.
+pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
+    let f = &ctx.frame;
+    let nr = f.rax;
+    let a = Args([f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
+    let result = match quick(p, ctx, nr, a) {
+        Some(Ok(r)) => r,
+        Some(Err(status)) => return Flow::Exit(status),
+        None => {
+            ctx.save_fpu();
+            let r = slow(p, ctx, nr, a).await;
+            ctx.frame.rax = linux::errno::to_rax(r);
+            return Flow::Resumed;
+        }
+    };
+    ctx.frame.rax = linux::errno::to_rax(result);
+    Flow::Continue
+}
+
+/// Calls that never wait; `None` for the others. `Some(Err(status))`:
+/// the process exits.
+fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Result<SysResult, ExitStatus>> {
+    let r = match nr {
+        nr::EXIT | nr::EXIT_GROUP => return Some(Err(ExitStatus::Exited(a.get(0) as u8))),
+        nr::GETPID | nr::GETTID => Ok(u64::from(p.pid())),
+        nr::GETPPID => Ok(u64::from(p.info.ppid.load(Ordering::Relaxed))),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
+        nr::GETPGRP | nr::GETPGID | nr::GETSID => Ok(u64::from(p.pid())),
+        nr::ARCH_PRCTL => info::arch_prctl(p, ctx, a),
+        nr::SET_TID_ADDRESS => {
+            p.clear_child_tid = a.get(0);
+            Ok(u64::from(p.pid()))
+        }
+        nr::SET_ROBUST_LIST => {
+            if a.get(1) != 24 {
+                Err(errno::EINVAL)
+            } else {
+                Ok(0)
+            }
+        }
+        nr::UNAME => info::uname(p, a),
+        nr::CLOCK_GETTIME => info::clock_gettime(p, a),
+        nr::GETTIMEOFDAY => info::gettimeofday(p, a),
+        nr::TIME => info::time(p, a),
+        nr::PRLIMIT64 => info::prlimit(p, a),
+        nr::GETRLIMIT => info::getrlimit(p, a),
+        nr::RT_SIGACTION => info::rt_sigaction(p, a),
+        nr::RT_SIGPROCMASK => info::rt_sigprocmask(p, a),
+        nr::SCHED_YIELD => return None,
+        nr::UMASK => Ok(0o022),
+        nr::GETCWD => file::getcwd(p, a),
+        nr::CHDIR => file::chdir(p, a),
+        nr::CLOSE => p.files.close(a.int(0)).map(|()| 0),
+        nr::DUP => file::dup(p, a),
+        nr::DUP2 => file::dup2(p, a.int(0), a.int(1), 0),
+        nr::DUP3 => file::dup2(p, a.int(0), a.int(1), a.uint(2)),
+        nr::FCNTL => file::fcntl(p, a),
+        nr::LSEEK => file::lseek(p, a),
+        nr::FSTAT => file::fstat(p, a),
+        nr::STAT => file::stat_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), 0),
+        nr::LSTAT => file::stat_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), linux::flags::AT_SYMLINK_NOFOLLOW),
+        nr::NEWFSTATAT => file::stat_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)),
+        nr::OPEN => file::open_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2)),
+        nr::OPENAT => file::open_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3)),
+        nr::GETDENTS64 => file::getdents64(p, a),
+        nr::READLINK => file::readlink_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), a.get(2)),
+        nr::READLINKAT => file::readlink_at(p, a.int(0), a.get(1), a.get(2), a.get(3)),
+        nr::MKDIR => file::mkdir_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1)),
+        nr::MKDIRAT => file::mkdir_at(p, a.int(0), a.get(1), a.uint(2)),
+        nr::UNLINK => file::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), 0),
+        nr::RMDIR => file::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_REMOVEDIR),
+        nr::UNLINKAT => file::unlink_at(p, a.int(0), a.get(1), a.uint(2)),
+        nr::ACCESS => file::access_at(p, linux::flags::AT_FDCWD, a.get(0)),
+        nr::FACCESSAT | nr::FACCESSAT2 => file::access_at(p, a.int(0), a.get(1)),
+        nr::IOCTL => file::ioctl(p, a),
+        nr::RSEQ => Err(errno::ENOSYS),
+        _ => return None,
+    };
+    Some(Ok(r))
+}
+
+/// Calls that may wait.
+async fn slow(p: &mut Process, _ctx: &mut UserContext, nr: u64, a: Args) -> SysResult {
+    match nr {
+        nr::READ => file::read(p, a).await,
+        nr::WRITE => file::write(p, a).await,
+        nr::READV => file::readv(p, a).await,
+        nr::WRITEV => file::writev(p, a).await,
+        nr::PREAD64 => file::pread(p, a).await,
+        nr::PWRITE64 => file::pwrite(p, a).await,
+        nr::BRK => Ok(p.memory.set_brk(a.get(0)).await),
+        nr::MMAP => mem::mmap(p, a).await,
+        nr::MUNMAP => mem::munmap(p, a).await,
+        nr::MPROTECT => mem::mprotect(p, a).await,
+        nr::NANOSLEEP => info::nanosleep(p, a.get(0), a.get(1)).await,
+        nr::CLOCK_NANOSLEEP => info::clock_nanosleep(p, a).await,
+        nr::GETRANDOM => info::getrandom(p, a).await,
+        nr::SCHED_YIELD => {
+            kernel::exec::yield_now().await;
+            Ok(0)
+        }
+        _ => Err(unknown(p, nr)),
+    }
+}
+
+/// Call numbers already logged as unknown (bit per number below 512).
+static LOGGED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+fn unknown(p: &Process, nr: u64) -> Errno {
+    let first = match LOGGED.get((nr / 64) as usize) {
+        Some(word) => word.fetch_or(1 << (nr % 64), Ordering::Relaxed) & (1 << (nr % 64)) == 0,
+        None => true,
+    };
+    if first {
+        log::warn!(
+            "{} (pid {}): system call {nr} ({}) is not implemented: ENOSYS",
+            p.name(),
+            p.pid(),
+            nr::name(nr).unwrap_or("unknown to Linux")
+        );
+    }
+    errno::ENOSYS
+}

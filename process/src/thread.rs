@@ -1,0 +1,140 @@
+//! A user thread is a task: its future enters the program, comes back on
+//! each trap, handles it, and enters again.
+//!
+//! ```text
+//! loop {
+//!     enter(ctx)                  the program runs until it traps
+//!     system call  -> syscall::handle(..).await (the result in RAX)
+//!     page fault   -> Memory::fault: map the page, or SIGSEGV
+//!     other fault  -> the signal Linux sends for it (ends the program)
+//!     interrupt    -> its handler has run; if another task of this CPU
+//!                     is runnable, the time slice decides: yield now, or
+//!                     arm the slice's end and go on
+//! }
+//! ```
+//!
+//! **Time slices.** User code is preempted, kernel code is not. A slice is
+//! armed only when another task on the CPU is runnable, so a machine whose
+//! only work is one program takes no timer interrupts for it. A task that
+//! yields, or waits in a system call, starts a new slice when it resumes.
+//!
+//! **What a thread costs while it sleeps:** its future (this loop's state,
+//! the system call it waits in) and its boxed [`UserContext`]; no kernel
+//! stack (the executor's stack holds a thread's frames only while it runs).
+
+use alloc::boxed::Box;
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+use kernel::arch::user_mode::{self, Trap, UserContext};
+use kernel::time::Instant;
+
+use crate::process::{ExitStatus, Process};
+use crate::syscall::{self, Flow};
+
+/// How long a program runs before it yields to another runnable task of
+/// its CPU.
+pub const SLICE: Duration = Duration::from_millis(10);
+
+/// Signal numbers the faults map to.
+const SIGILL: u8 = 4;
+const SIGTRAP: u8 = 5;
+const SIGBUS: u8 = 7;
+const SIGFPE: u8 = 8;
+const SIGSEGV: u8 = 11;
+
+/// Runs the thread until its process exits.
+pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus {
+    process.memory.space().activate();
+    let ex = kernel::exec::this();
+    let mut slice_start = Instant::now();
+    let mut slice_end: Option<Pin<Box<kernel::time::Sleep>>> = None;
+    let status = loop {
+        ex.restart_poll_clock();
+        let trap = user_mode::enter(&mut ctx);
+        ex.restart_poll_clock();
+        match trap {
+            Trap::Syscall => {
+                process.info.syscalls.fetch_add(1, Ordering::Relaxed);
+                match syscall::handle(&mut process, &mut ctx).await {
+                    Flow::Continue => {}
+                    Flow::Resumed => {
+                        // It may have waited: another program may have run here.
+                        process.memory.space().activate();
+                        slice_start = Instant::now();
+                        slice_end = None;
+                    }
+                    Flow::Exit(status) => break status,
+                }
+            }
+            Trap::Interrupt(_) => {
+                if !ex.has_work() {
+                    continue;
+                }
+                let now = Instant::now();
+                if now.saturating_duration_since(slice_start) >= SLICE {
+                    ctx.save_fpu();
+                    kernel::exec::yield_now().await;
+                    process.memory.space().activate();
+                    slice_start = Instant::now();
+                    slice_end = None;
+                } else if slice_end.is_none() {
+                    // Arm the slice's end: polled once, the timer will
+                    // interrupt the program then (and wake this task,
+                    // which is harmless).
+                    let mut sleep = Box::pin(kernel::time::sleep_until(slice_start + SLICE));
+                    let waker = futures_util::task::noop_waker();
+                    let mut cx = core::task::Context::from_waker(&waker);
+                    let _ = sleep.as_mut().poll(&mut cx);
+                    slice_end = Some(sleep);
+                }
+            }
+            Trap::Exception { vector: 14, code, address } => {
+                process.info.faults.fetch_add(1, Ordering::Relaxed);
+                let write = code & 2 != 0;
+                let exec = code & 0x10 != 0;
+                if let Err(why) = process.memory.fault(address, write, exec) {
+                    log::info!(
+                        "{} (pid {}): segmentation fault at {address:#x} ({why:?}, {} at rip {:#x})",
+                        process.name(),
+                        process.pid(),
+                        if exec {
+                            "fetch"
+                        } else if write {
+                            "write"
+                        } else {
+                            "read"
+                        },
+                        ctx.frame.rip
+                    );
+                    break ExitStatus::Signaled(SIGSEGV);
+                }
+            }
+            Trap::Exception { vector, code, .. } => {
+                let signal = match vector {
+                    0 | 16 | 19 => SIGFPE,
+                    1 | 3 => SIGTRAP,
+                    6 => SIGILL,
+                    17 => SIGBUS,
+                    _ => SIGSEGV,
+                };
+                log::info!(
+                    "{} (pid {}): {} (error code {code:#x}) at rip {:#x}: signal {signal}",
+                    process.name(),
+                    process.pid(),
+                    kernel::arch::exceptions::name(vector),
+                    ctx.frame.rip
+                );
+                break ExitStatus::Signaled(signal);
+            }
+        }
+    };
+    ctx.save_fpu();
+    drop(ctx);
+    // The space may be freed only once no CPU holds it: this CPU leaves it.
+    kernel::memory::address_space::activate_kernel();
+    drop(process);
+    status
+}

@@ -1,0 +1,164 @@
+//! Constants programs pass in flags and command words.
+
+/// `openat`'s "relative to the working directory".
+pub const AT_FDCWD: i32 = -100;
+/// `*at`: act on a symbolic link itself.
+pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+/// `*at`: an empty path names the descriptor itself.
+pub const AT_EMPTY_PATH: u32 = 0x1000;
+/// `unlinkat`: remove a directory.
+pub const AT_REMOVEDIR: u32 = 0x200;
+
+/// `open` access modes and flags (`asm-generic/fcntl.h`).
+pub mod open {
+    /// Read only.
+    pub const O_RDONLY: u32 = 0;
+    /// Write only.
+    pub const O_WRONLY: u32 = 1;
+    /// Read and write.
+    pub const O_RDWR: u32 = 2;
+    /// The access-mode bits.
+    pub const O_ACCMODE: u32 = 3;
+    /// Create if missing.
+    pub const O_CREAT: u32 = 0o100;
+    /// With `O_CREAT`: fail if it exists.
+    pub const O_EXCL: u32 = 0o200;
+    /// Not a controlling terminal.
+    pub const O_NOCTTY: u32 = 0o400;
+    /// Truncate to length 0.
+    pub const O_TRUNC: u32 = 0o1000;
+    /// Writes append.
+    pub const O_APPEND: u32 = 0o2000;
+    /// Non-blocking.
+    pub const O_NONBLOCK: u32 = 0o4000;
+    /// Must be a directory.
+    pub const O_DIRECTORY: u32 = 0o200000;
+    /// Do not follow a final symbolic link.
+    pub const O_NOFOLLOW: u32 = 0o400000;
+    /// Close on exec.
+    pub const O_CLOEXEC: u32 = 0o2000000;
+    /// Large files (always, on x86-64).
+    pub const O_LARGEFILE: u32 = 0o100000;
+}
+
+/// `mmap` and `mprotect`.
+pub mod mman {
+    /// Readable.
+    pub const PROT_READ: u32 = 1;
+    /// Writable.
+    pub const PROT_WRITE: u32 = 2;
+    /// Executable.
+    pub const PROT_EXEC: u32 = 4;
+    /// Shared mapping.
+    pub const MAP_SHARED: u32 = 1;
+    /// Private (copy-on-write) mapping.
+    pub const MAP_PRIVATE: u32 = 2;
+    /// At exactly this address.
+    pub const MAP_FIXED: u32 = 0x10;
+    /// Not backed by a file.
+    pub const MAP_ANONYMOUS: u32 = 0x20;
+    /// Reserve no swap (ignored).
+    pub const MAP_NORESERVE: u32 = 0x4000;
+    /// Populate now (a hint).
+    pub const MAP_POPULATE: u32 = 0x8000;
+    /// A stack (a hint).
+    pub const MAP_STACK: u32 = 0x20000;
+    /// Like `MAP_FIXED`, but fail rather than replace.
+    pub const MAP_FIXED_NOREPLACE: u32 = 0x100000;
+    /// `mmap`'s failure value.
+    pub const MAP_FAILED: u64 = u64::MAX;
+}
+
+/// `arch_prctl` codes.
+pub mod arch_prctl {
+    /// Set the FS base.
+    pub const ARCH_SET_FS: u64 = 0x1002;
+    /// Read the FS base.
+    pub const ARCH_GET_FS: u64 = 0x1003;
+    /// Set the GS base.
+    pub const ARCH_SET_GS: u64 = 0x1001;
+    /// Read the GS base.
+    pub const ARCH_GET_GS: u64 = 0x1004;
+}
+
+/// `ioctl` requests on terminals.
+pub mod ioctl {
+    /// Read termios.
+    pub const TCGETS: u64 = 0x5401;
+    /// Set termios now.
+    pub const TCSETS: u64 = 0x5402;
+    /// Set termios after output drains.
+    pub const TCSETSW: u64 = 0x5403;
+    /// Set termios after output drains, discarding input.
+    pub const TCSETSF: u64 = 0x5404;
+    /// Read the foreground process group.
+    pub const TIOCGPGRP: u64 = 0x540f;
+    /// Set the foreground process group.
+    pub const TIOCSPGRP: u64 = 0x5410;
+    /// Read the window size.
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    /// Set the window size.
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    /// Non-blocking I/O on/off.
+    pub const FIONBIO: u64 = 0x5421;
+}
+
+/// Clocks.
+pub mod clock {
+    /// Wall-clock time.
+    pub const CLOCK_REALTIME: u32 = 0;
+    /// Time since boot, never set.
+    pub const CLOCK_MONOTONIC: u32 = 1;
+    /// CPU time of the process.
+    pub const CLOCK_PROCESS_CPUTIME_ID: u32 = 2;
+    /// CPU time of the thread.
+    pub const CLOCK_THREAD_CPUTIME_ID: u32 = 3;
+    /// Monotonic, not slewed.
+    pub const CLOCK_MONOTONIC_RAW: u32 = 4;
+    /// Coarse wall-clock time.
+    pub const CLOCK_REALTIME_COARSE: u32 = 5;
+    /// Coarse monotonic time.
+    pub const CLOCK_MONOTONIC_COARSE: u32 = 6;
+    /// Monotonic, counting suspend.
+    pub const CLOCK_BOOTTIME: u32 = 7;
+}
+
+/// `getrandom` flags.
+pub mod random {
+    /// Do not block.
+    pub const GRND_NONBLOCK: u32 = 1;
+    /// Use the blocking pool (ignored).
+    pub const GRND_RANDOM: u32 = 2;
+    /// Insecure bytes are fine.
+    pub const GRND_INSECURE: u32 = 4;
+}
+
+/// `stat` mode bits.
+pub mod mode {
+    /// File type bits.
+    pub const S_IFMT: u32 = 0o170000;
+    /// Socket.
+    pub const S_IFSOCK: u32 = 0o140000;
+    /// Symbolic link.
+    pub const S_IFLNK: u32 = 0o120000;
+    /// Regular file.
+    pub const S_IFREG: u32 = 0o100000;
+    /// Block device.
+    pub const S_IFBLK: u32 = 0o060000;
+    /// Directory.
+    pub const S_IFDIR: u32 = 0o040000;
+    /// Character device.
+    pub const S_IFCHR: u32 = 0o020000;
+    /// FIFO.
+    pub const S_IFIFO: u32 = 0o010000;
+}
+
+/// `lseek` origins.
+pub mod seek {
+    /// From the start.
+    pub const SEEK_SET: u32 = 0;
+    /// From the current offset.
+    pub const SEEK_CUR: u32 = 1;
+    /// From the end.
+    pub const SEEK_END: u32 = 2;
+}

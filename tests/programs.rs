@@ -1,0 +1,127 @@
+//! Programs on Odonata: the project's own static C programs (musl-gcc), run
+//! on the host first, then on the kernel from an initramfs; the kernel must
+//! print what the host printed and end them with the same status.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use odonata_runner::initramfs::Initramfs;
+use odonata_tests::{boot, log_of};
+
+/// Compiles `tests/programs/NAME.c` statically with musl-gcc; returns the
+/// binary's path, or `None` (and says why) if musl-gcc is missing.
+fn compile(name: &str) -> Option<PathBuf> {
+    let root = odonata_runner::workspace_root();
+    let out_dir = root.join("target").join("programs");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(name);
+    let src = root.join("tests").join("programs").join(format!("{name}.c"));
+    let status = match Command::new("musl-gcc").args(["-static", "-O2", "-Wall", "-o"]).arg(&out).arg(&src).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("musl-gcc cannot run ({e}): run scripts/setup (musl-tools)");
+            return None;
+        }
+    };
+    assert!(status.success(), "musl-gcc failed on {}", src.display());
+    Some(out)
+}
+
+/// What `binary args` prints on the host, and its status as a shell sees it.
+fn on_host(binary: &Path, args: &[&str]) -> (String, i32) {
+    let out = Command::new(binary).args(args).stdin(std::process::Stdio::null()).output().unwrap();
+    let code = out.status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), code)
+}
+
+/// The lines between `==> COMMAND` and `<== STATUS` in the serial log, and
+/// the status.
+fn on_kernel<'a>(serial: &'a str, command: &str) -> (Vec<&'a str>, String) {
+    let start = format!("==> {command}");
+    let mut lines = serial.lines().map(|l| l.trim_end_matches('\r')).skip_while(|l| *l != start).skip(1);
+    let mut body = Vec::new();
+    for l in lines.by_ref() {
+        if let Some(status) = l.strip_prefix("<== ") {
+            return (body, status.to_string());
+        }
+        body.push(l);
+    }
+    panic!("no `<==` after `{start}`");
+}
+
+/// Packs `programs` (guest path, host binary) and a run list, boots the
+/// programs kernel, and compares each command with the host.
+fn run_and_compare(programs: &[(&str, &Path)], commands: &[(&str, &[&str])]) {
+    run_and_compare_on(&[], programs, commands);
+}
+
+/// [`run_and_compare`] with extra QEMU arguments.
+fn run_and_compare_on(qemu_args: &[&str], programs: &[(&str, &Path)], commands: &[(&str, &[&str])]) -> String {
+    let dir = std::env::temp_dir().join(format!("odonata-programs-{}-{}", std::process::id(), commands[0].1.join("-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    for (guest, host) in programs {
+        fs.file(guest, host).unwrap();
+    }
+    let list: String = commands.iter().map(|(path, args)| format!("{path} {}\n", args.join(" "))).collect();
+    fs.bytes("etc/odonata-run", 0o644, list.into_bytes());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs").rng().qemu_args(qemu_args).initramfs(&archive).timeout(Duration::from_secs(120)).run();
+    let serial = out.serial.clone();
+    for (path, args) in commands {
+        let host_binary = programs.iter().find(|(g, _)| *g == path.trim_start_matches('/')).map(|(_, h)| *h).expect("a packed program");
+        let (expected, code) = on_host(host_binary, args);
+        let command = format!("{path} {}", args.join(" "));
+        let command = command.trim_end();
+        let (got, status) = on_kernel(&serial, command);
+        // Kernel log lines (they start with a level in brackets) may
+        // interleave with the program's output.
+        let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+        let expected: Vec<&str> = expected.lines().collect();
+        assert_eq!(got, expected, "{command}: output differs from the host's\n{}", log_of(&out));
+        assert_eq!(status, code.to_string(), "{command}: status differs from the host's\n{}", log_of(&out));
+        println!("{command}: {} lines as on the host, status {status}", got.len());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    serial
+}
+
+#[test]
+fn memory_program_prints_what_it_prints_on_the_host() {
+    let Some(memory) = compile("memory") else { return };
+    run_and_compare(&[("bin/memory", &memory)], &[("/bin/memory", &["one"])]);
+}
+
+/// With SMEP and SMAP on (QEMU's default CPU model has neither), the
+/// kernel still reads and writes program memory in its copies only, and a
+/// program's bad pointers are still EFAULT.
+#[test]
+fn memory_program_runs_under_smep_and_smap() {
+    let Some(memory) = compile("memory") else { return };
+    let serial = run_and_compare_on(&["-cpu", "qemu64,+smep,+smap"], &[("bin/memory", &memory)], &[("/bin/memory", &["smap"])]);
+    assert!(serial.contains("SMEP true, SMAP true"), "SMEP and SMAP were not both on");
+}
+
+#[test]
+fn faults_end_the_program_with_the_signal_linux_sends() {
+    let Some(faults) = compile("faults") else { return };
+    let cases: Vec<[&str; 1]> =
+        ["read-kernel", "write-null", "jump-noncanonical", "ud2", "divide", "write-code", "stack-overflow", "none"].map(|c| [c]).to_vec();
+    let commands: Vec<(&str, &[&str])> = cases.iter().map(|c| ("/bin/faults", &c[..])).collect();
+    run_and_compare(&[("bin/faults", &faults)], &commands);
+}
+
+#[test]
+fn busybox_runs_unmodified() {
+    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
+    if !busybox.is_file() {
+        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
+        return;
+    }
+    run_and_compare(
+        &[("bin/busybox", busybox)],
+        &[("/bin/busybox", &["echo", "hello", "from", "busybox"]), ("/bin/busybox", &["true"]), ("/bin/busybox", &["false"])],
+    );
+}
