@@ -125,3 +125,44 @@ fn busybox_runs_unmodified() {
         &[("/bin/busybox", &["echo", "hello", "from", "busybox"]), ("/bin/busybox", &["true"]), ("/bin/busybox", &["false"])],
     );
 }
+
+/// Runs each of `tests/scripts/NAME.sh` with BusyBox's `sh`, on the host
+/// and on the kernel (BusyBox and its applet links in the initramfs), and
+/// compares output and status.
+fn scripts_match_the_host(names: &[&str], smp: u32) {
+    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
+    if !busybox.is_file() {
+        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
+        return;
+    }
+    let root = odonata_runner::workspace_root();
+    let dir = std::env::temp_dir().join(format!("odonata-scripts-{}-{}", std::process::id(), names.join("-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    let mut list = String::new();
+    for name in names {
+        fs.file(&format!("scripts/{name}.sh"), &root.join("tests/scripts").join(format!("{name}.sh"))).unwrap();
+        list += &format!("/bin/sh /scripts/{name}.sh\n");
+    }
+    fs.bytes("etc/odonata-run", 0o644, list.into_bytes());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs").rng().smp(smp).initramfs(&archive).timeout(Duration::from_secs(240)).run();
+    for name in names {
+        let script = root.join("tests/scripts").join(format!("{name}.sh"));
+        let (expected, code) = on_host(busybox, &["sh", script.to_str().unwrap()]);
+        let (got, status) = on_kernel(&out.serial, &format!("/bin/sh /scripts/{name}.sh"));
+        let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+        let expected: Vec<&str> = expected.lines().collect();
+        assert_eq!(got, expected, "{name}.sh: output differs from the host's\n{}", log_of(&out));
+        assert_eq!(status, code.to_string(), "{name}.sh: status differs from the host's\n{}", log_of(&out));
+        println!("{name}.sh: {} lines as on the host, status {status}", got.len());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn busybox_sh_runs_scripts_as_on_the_host() {
+    scripts_match_the_host(&["basics"], 2);
+}

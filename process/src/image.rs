@@ -27,21 +27,72 @@ pub struct Loaded {
     pub context: Box<UserContext>,
     /// The path it was loaded from.
     pub path: String,
+    /// Its arguments (those given, or an interpreter's for a `#!` script).
+    pub argv: Vec<Vec<u8>>,
 }
 
-/// Loads the program at `path` (resolved from `cwd`).
+/// `#!` lines followed before ELOOP (Linux allows a few levels).
+const MAX_INTERPRETERS: usize = 4;
+
+/// Loads the program at `path` (resolved from `cwd`). A file that starts
+/// with `#!` runs its interpreter, as on Linux: `interpreter [arg] path
+/// argv[1..]`.
 pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
-    let node = fs::lookup(cwd, path, true)?;
-    let data: Arc<[u8]> = match &node.kind {
-        Kind::File(bytes) => {
-            if node.mode() & 0o111 == 0 {
-                return Err(errno::EACCES);
+    let mut path = String::from(path);
+    let mut args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    for _ in 0..MAX_INTERPRETERS {
+        match read_program(cwd, &path)? {
+            Program::Elf(data) => {
+                let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let mut loaded = load_elf(cwd, &path, data, &argv, envp).await?;
+                loaded.argv = args;
+                return Ok(loaded);
             }
-            Arc::from(bytes.lock().as_slice())
+            Program::Script { interpreter, arg } => {
+                let mut next = Vec::from([interpreter.clone().into_bytes()]);
+                next.extend(arg);
+                next.push(path.clone().into_bytes());
+                next.extend(args.into_iter().skip(1));
+                args = next;
+                path = interpreter;
+            }
         }
-        Kind::Dir(_) => return Err(errno::EACCES),
-        _ => return Err(errno::EACCES),
-    };
+    }
+    Err(errno::ELOOP)
+}
+
+enum Program {
+    Elf(Arc<[u8]>),
+    Script { interpreter: String, arg: Option<Vec<u8>> },
+}
+
+/// Reads an executable file: its bytes, or its `#!` line.
+fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
+    let node = fs::lookup(cwd, path, true)?;
+    let Kind::File(bytes) = &node.kind else { return Err(errno::EACCES) };
+    if node.mode() & 0o111 == 0 {
+        return Err(errno::EACCES);
+    }
+    let bytes = bytes.lock();
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        if line.len() > 255 {
+            return Err(errno::ENOEXEC);
+        }
+        let line = core::str::from_utf8(line).map_err(|_| errno::ENOEXEC)?.trim();
+        let (interpreter, arg) = match line.split_once([' ', '\t']) {
+            Some((i, a)) => (i, Some(a.trim().as_bytes().to_vec()).filter(|a| !a.is_empty())),
+            None => (line, None),
+        };
+        if interpreter.is_empty() {
+            return Err(errno::ENOEXEC);
+        }
+        return Ok(Program::Script { interpreter: String::from(interpreter), arg });
+    }
+    Ok(Program::Elf(Arc::from(bytes.as_slice())))
+}
+
+async fn load_elf(cwd: &str, path: &str, data: Arc<[u8]>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
     let plan = match loader::plan(&data, PIE_BASE) {
         Ok(p) => p,
         Err(e) => {
@@ -95,5 +146,5 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
     })?;
     memory.populate(initial.sp, &initial.bytes)?;
     let context = Box::new(UserContext::new(plan.entry, initial.sp));
-    Ok(Loaded { memory, context, path: fs::normalize(cwd, path) })
+    Ok(Loaded { memory, context, path: fs::normalize(cwd, path), argv: Vec::new() })
 }

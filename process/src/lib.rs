@@ -20,11 +20,13 @@
 extern crate alloc;
 
 pub mod clock;
+pub mod family;
 pub mod fd;
 pub mod fs;
 pub mod image;
 pub mod memory;
 pub mod process;
+pub mod sched;
 pub mod syscall;
 pub mod thread;
 pub mod tty;

@@ -280,9 +280,44 @@ impl Memory {
         self.space.protect_present(VirtAddr::new(start), pages, |_| flags).await.map_err(map_error)
     }
 
+    /// A copy for a child (`fork`): the same regions, and every page the
+    /// program has touched copied into a fresh frame of a new space.
+    pub fn duplicate(&self) -> Result<Self, Errno> {
+        let copy = Memory {
+            space: AddressSpace::new_user().map_err(map_error)?,
+            regions: self.regions.clone(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+        };
+        let mut page = [0u8; PAGE as usize];
+        for (&start, r) in &self.regions {
+            let flags = r.prot.page_flags();
+            let mut at = start;
+            while at < r.end {
+                if self.space.read_page(VirtAddr::new(at), &mut page).is_some() {
+                    copy.space.map_filled(VirtAddr::new(at), flags, |frame| frame.copy_from_slice(&page)).map_err(map_error)?;
+                }
+                at += PAGE;
+            }
+        }
+        Ok(copy)
+    }
+
     /// Bytes of regions (what `ps` calls VSZ).
     pub fn virtual_size(&self) -> u64 {
         self.regions.iter().map(|(s, r)| r.end - s).sum()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // A space may be freed only once no CPU holds it. Its thread leaves
+        // it when the process exits; a thread's task dropped mid-run (its
+        // handle aborted) leaves it here.
+        let me = 1u64 << kernel::smp::current().as_usize();
+        if self.space.cpus() & me != 0 {
+            kernel::memory::address_space::activate_kernel();
+        }
     }
 }
 

@@ -96,6 +96,14 @@ pub struct Process {
     pub sigactions: [[u64; 4]; 64],
     /// Blocked signals.
     pub sigmask: u64,
+    /// Its children (only its own task touches the list).
+    pub children: Vec<crate::family::Child>,
+    /// Woken when a child exits.
+    pub events: Arc<crate::family::ChildEvents>,
+    /// Where its exit is reported to its parent (none for a first process).
+    pub exit_cell: Option<Arc<crate::family::ExitCell>>,
+    /// `CLONE_CHILD_SETTID`: where the new process writes its id first.
+    pub set_child_tid: Option<u64>,
 }
 
 impl Process {
@@ -119,7 +127,20 @@ impl Process {
             faults: AtomicU64::new(0),
         });
         TABLE.lock().insert(pid, Arc::clone(&info));
-        Self { info, memory, files, cwd, exe, clear_child_tid: 0, sigactions: [[0; 4]; 64], sigmask: 0 }
+        Self {
+            info,
+            memory,
+            files,
+            cwd,
+            exe,
+            clear_child_tid: 0,
+            sigactions: [[0; 4]; 64],
+            sigmask: 0,
+            children: Vec::new(),
+            events: crate::family::ChildEvents::new(),
+            exit_cell: None,
+            set_child_tid: None,
+        }
     }
 
     /// Its id.
@@ -130,6 +151,23 @@ impl Process {
     /// Its name.
     pub fn name(&self) -> String {
         self.info.name.lock().clone()
+    }
+
+    /// Sets its program's path, name and command line (`execve`).
+    pub fn set_program(&mut self, exe: String, argv: &[&[u8]]) {
+        *self.info.name.lock() = String::from(exe.rsplit('/').next().unwrap_or(&exe));
+        let mut cmdline = Vec::new();
+        for a in argv {
+            cmdline.extend_from_slice(a);
+            cmdline.push(0);
+        }
+        *self.info.cmdline.lock() = cmdline;
+        self.exe = exe;
+    }
+
+    /// Processes alive now.
+    pub fn count() -> usize {
+        TABLE.lock().len()
     }
 }
 

@@ -48,6 +48,12 @@ const SIGSEGV: u8 = 11;
 /// Runs the thread until its process exits.
 pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus {
     process.memory.space().activate();
+    crate::sched::thread_started();
+    process.info.cpu.store(kernel::smp::current().as_u32(), Ordering::Relaxed);
+    if let Some(at) = process.set_child_tid.take() {
+        let pid = process.pid() as i32;
+        let _ = crate::user::write_i32(&mut process.memory, at, pid);
+    }
     let ex = kernel::exec::this();
     let mut slice_start = Instant::now();
     let mut slice_end: Option<Pin<Box<kernel::time::Sleep>>> = None;
@@ -135,6 +141,14 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     drop(ctx);
     // The space may be freed only once no CPU holds it: this CPU leaves it.
     kernel::memory::address_space::activate_kernel();
+    for child in &process.children {
+        // Orphans: their parent is now process 1, as on Linux.
+        child.info.ppid.store(1, Ordering::Relaxed);
+    }
+    if let Some(cell) = process.exit_cell.take() {
+        cell.exit(status);
+    }
     drop(process);
+    crate::sched::thread_ended();
     status
 }

@@ -1,7 +1,9 @@
 //! Reading and writing a program's memory from a system call: the copies
 //! recover from faults (`kernel::arch::user_copy`), and a fault on a page
 //! the program may touch but has not yet (demand paging) maps it and goes
-//! on; anything else is EFAULT.
+//! on; anything else is EFAULT. Each copy first makes sure the program's
+//! address space is the one loaded on the CPU: a system call that waited
+//! may resume after another program ran there.
 
 use alloc::string::String;
 use alloc::vec;
@@ -17,6 +19,9 @@ pub const PATH_MAX: usize = 4096;
 
 /// Copies `dst.len()` bytes from program address `src`.
 pub fn read(mem: &mut Memory, src: u64, dst: &mut [u8]) -> Result<(), Errno> {
+    // The copy goes through the CPU's page tables: they must be this
+    // program's, even if its task waited and another program ran here.
+    mem.space().ensure_active();
     let mut done = 0;
     let mut last_fault = None;
     loop {
@@ -37,6 +42,7 @@ pub fn read(mem: &mut Memory, src: u64, dst: &mut [u8]) -> Result<(), Errno> {
 
 /// Copies `src` to program address `dst`.
 pub fn write(mem: &mut Memory, dst: u64, src: &[u8]) -> Result<(), Errno> {
+    mem.space().ensure_active();
     let mut done = 0;
     let mut last_fault = None;
     loop {

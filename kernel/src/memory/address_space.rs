@@ -404,6 +404,15 @@ impl AddressSpace {
         forget_previous(old, new, bit);
     }
 
+    /// Makes sure this space is the one loaded on the running CPU (a task
+    /// that waited may resume after another space was loaded here):
+    /// [`activate`](Self::activate) unless CR3 holds its root already.
+    pub fn ensure_active(self: &Arc<Self>) {
+        if Cr3::read().0 != PhysFrame::containing_address(self.root()) {
+            self.activate();
+        }
+    }
+
     /// Identity-maps the AP trampoline's page (below 1 MiB) in the kernel
     /// space, executable; an identity mapping the bootloader made already
     /// is made executable. [`release_lower_half`](Self::release_lower_half)

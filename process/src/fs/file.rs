@@ -25,7 +25,20 @@ pub struct OpenFile {
 impl OpenFile {
     /// Opens `node` with `flags`.
     pub fn new(node: Arc<Node>, flags: u32) -> Arc<Self> {
+        if let Kind::Pipe(pipe) = &node.kind {
+            pipe.open_end(flags & O_ACCMODE == O_RDONLY);
+        }
         Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags) })
+    }
+
+    /// A new pipe's two ends: (read, write).
+    pub fn pipe(extra_flags: u32) -> (Arc<Self>, Arc<Self>) {
+        let node = Node::new(Kind::Pipe(super::pipe::Pipe::new()), 0o600, 0);
+        (Self::new(Arc::clone(&node), O_RDONLY | extra_flags), Self::new(node, O_WRONLY | extra_flags))
+    }
+
+    fn nonblock(&self) -> bool {
+        self.flags() & O_NONBLOCK != 0
     }
 
     /// The status flags.
@@ -80,6 +93,7 @@ impl OpenFile {
             }
             Kind::Device(Device::Random) => random(buf).await,
             Kind::Device(Device::Console) => console_read(buf).await,
+            Kind::Pipe(pipe) => pipe.read(buf, self.nonblock()).await,
         }
     }
 
@@ -106,6 +120,15 @@ impl OpenFile {
             Kind::Symlink(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null | Device::Zero | Device::Random) => Ok(buf.len()),
             Kind::Device(Device::Console) => console_write(buf).await,
+            Kind::Pipe(pipe) => pipe.write(buf, self.nonblock()).await,
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Kind::Pipe(pipe) = &self.node.kind {
+            pipe.close_end(self.flags() & O_ACCMODE == O_RDONLY);
         }
     }
 }

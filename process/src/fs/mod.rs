@@ -7,6 +7,7 @@
 
 mod file;
 mod node;
+pub mod pipe;
 
 pub use file::{OpenFile, console_write, random_bytes};
 pub use node::{Device, Kind, Node};

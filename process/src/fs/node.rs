@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use linux::errno::{self, Errno};
-use linux::flags::mode::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
+use linux::flags::mode::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use linux::structs::{Stat, Timespec};
 use spin::Mutex;
 
@@ -48,6 +48,8 @@ pub enum Kind {
     Symlink(String),
     /// A device node.
     Device(Device),
+    /// One end of a pipe (which, the open file's access mode says).
+    Pipe(Arc<super::pipe::Pipe>),
 }
 
 /// One file, directory, link or device.
@@ -90,6 +92,7 @@ impl Node {
             Kind::File(_) => S_IFREG,
             Kind::Symlink(_) => S_IFLNK,
             Kind::Device(_) => S_IFCHR,
+            Kind::Pipe(_) => S_IFIFO,
         };
         kind | self.perm.load(Ordering::Relaxed)
     }
@@ -105,7 +108,7 @@ impl Node {
             Kind::File(data) => data.lock().len() as u64,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) => 4096,
-            Kind::Device(_) => 0,
+            Kind::Device(_) | Kind::Pipe(_) => 0,
         }
     }
 

@@ -150,7 +150,7 @@ pub(super) fn lseek(p: &mut Process, a: Args) -> SysResult {
     match file.node.kind {
         Kind::File(_) | Kind::Dir(_) => {}
         Kind::Device(_) => return Ok(0),
-        Kind::Symlink(_) => return Err(errno::ESPIPE),
+        Kind::Symlink(_) | Kind::Pipe(_) => return Err(errno::ESPIPE),
     }
     let base = match whence {
         seek::SEEK_SET => 0,
@@ -424,4 +424,68 @@ pub(super) fn ioctl(p: &mut Process, a: Args) -> SysResult {
         }
         _ => Err(errno::EINVAL),
     }
+}
+
+pub(super) fn pipe(p: &mut Process, fds: u64, flags: u32) -> SysResult {
+    use linux::flags::open::O_NONBLOCK;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(errno::EINVAL);
+    }
+    let (read, write) = OpenFile::pipe(flags & O_NONBLOCK);
+    let cloexec = flags & O_CLOEXEC != 0;
+    let r = p.files.insert(read, cloexec)?;
+    let w = match p.files.insert(write, cloexec) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = p.files.close(r);
+            return Err(e);
+        }
+    };
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&r.to_le_bytes());
+    bytes[4..].copy_from_slice(&w.to_le_bytes());
+    if let Err(e) = user::write(&mut p.memory, fds, &bytes) {
+        let _ = p.files.close(r);
+        let _ = p.files.close(w);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// `sendfile(out, in, offset, count)`: a read and a write in the kernel.
+pub(super) async fn sendfile(p: &mut Process, a: Args) -> SysResult {
+    let (out, input, offset_at, count) = (p.files.get(a.int(0))?, p.files.get(a.int(1))?, a.get(2), a.get(3) as usize);
+    let source = if offset_at != 0 {
+        let mut b = [0u8; 8];
+        user::read(&mut p.memory, offset_at, &mut b)?;
+        let private = OpenFile::new(Arc::clone(&input.node), input.flags());
+        private.set_offset(u64::from_le_bytes(b));
+        private
+    } else {
+        input
+    };
+    let count = count.min(MAX_RW);
+    let mut done = 0;
+    let mut chunk = vec![0u8; CHUNK.min(count.max(1))];
+    while done < count {
+        let want = (count - done).min(chunk.len());
+        let n = match source.read(&mut chunk[..want]).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        match out.write(&chunk[..n]).await {
+            Ok(w) => done += w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+        if n < want {
+            break;
+        }
+    }
+    if offset_at != 0 {
+        user::write_u64(&mut p.memory, offset_at, source.offset())?;
+    }
+    Ok(done as u64)
 }

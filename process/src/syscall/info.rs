@@ -214,3 +214,25 @@ pub(super) async fn getrandom(p: &mut Process, a: Args) -> SysResult {
     user::write(&mut p.memory, buf, &bytes)?;
     Ok(len as u64)
 }
+
+pub(super) fn prctl(p: &mut Process, a: Args) -> SysResult {
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match a.get(0) {
+        PR_SET_NAME => {
+            let name = user::read_cstr(&mut p.memory, a.get(1), 4096)?;
+            let name = &name[..name.len().min(15)];
+            *p.info.name.lock() = alloc::string::String::from_utf8_lossy(name).into_owned();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut bytes = [0u8; 16];
+            let name = p.name();
+            let n = name.len().min(15);
+            bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+            user::write(&mut p.memory, a.get(1), &bytes)?;
+            Ok(0)
+        }
+        _ => Err(errno::EINVAL),
+    }
+}

@@ -14,6 +14,7 @@
 mod file;
 mod info;
 mod mem;
+mod proc;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,12 +64,23 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         None => {
             ctx.save_fpu();
             let r = slow(p, ctx, nr, a).await;
+            trace(p, nr, r);
             ctx.frame.rax = linux::errno::to_rax(r);
             return Flow::Resumed;
         }
     };
+    trace(p, nr, result);
     ctx.frame.rax = linux::errno::to_rax(result);
     Flow::Continue
+}
+
+/// Logs a call's result at trace level (`log::set_max_level(Trace)` makes
+/// the kernel an strace of every program).
+fn trace(p: &Process, nr: u64, r: SysResult) {
+    match r {
+        Ok(v) => log::trace!("{} (pid {}): {} = {v:#x}", p.name(), p.pid(), nr::name(nr).unwrap_or("?")),
+        Err(e) => log::trace!("{} (pid {}): {} = -{}", p.name(), p.pid(), nr::name(nr).unwrap_or("?"), e.name()),
+    }
 }
 
 /// Calls that never wait; `None` for the others. `Some(Err(status))`:
@@ -128,14 +140,24 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         nr::FACCESSAT | nr::FACCESSAT2 => file::access_at(p, a.int(0), a.get(1)),
         nr::IOCTL => file::ioctl(p, a),
         nr::RSEQ => Err(errno::ENOSYS),
+        nr::PRCTL => info::prctl(p, a),
         _ => return None,
     };
     Some(Ok(r))
 }
 
 /// Calls that may wait.
-async fn slow(p: &mut Process, _ctx: &mut UserContext, nr: u64, a: Args) -> SysResult {
+async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysResult {
+    const SIGCHLD: u64 = 17;
     match nr {
+        nr::FORK => proc::clone(p, ctx, SIGCHLD, 0, 0, 0, 0).await,
+        nr::VFORK => proc::clone(p, ctx, 0x100 | 0x4000 | SIGCHLD, 0, 0, 0, 0).await,
+        nr::CLONE => proc::clone(p, ctx, a.get(0), a.get(1), a.get(2), a.get(3), a.get(4)).await,
+        nr::EXECVE => proc::execve(p, ctx, a.get(0), a.get(1), a.get(2)).await,
+        nr::WAIT4 => proc::wait4(p, a.int(0), a.get(1), a.uint(2), a.get(3)).await,
+        nr::PIPE => file::pipe(p, a.get(0), 0),
+        nr::SENDFILE => file::sendfile(p, a).await,
+        nr::PIPE2 => file::pipe(p, a.get(0), a.uint(1)),
         nr::READ => file::read(p, a).await,
         nr::WRITE => file::write(p, a).await,
         nr::READV => file::readv(p, a).await,

@@ -1,0 +1,184 @@
+//! Pipes. The two ends may be held by processes on different CPUs, so the
+//! buffer is reached through a serializing token (`io::Guarded`), never a
+//! lock: an access takes the token for one closure call, and a reader or
+//! writer that must wait leaves its waker in the buffer's lists and is
+//! woken by the other side.
+//!
+//! Linux's rules kept: a read with no data waits while a writer exists and
+//! returns 0 (end of file) once none does; a write with no reader fails
+//! with EPIPE (the caller sends SIGPIPE); writes of at most [`PIPE_BUF`]
+//! bytes are atomic; `O_NONBLOCK` turns each wait into EAGAIN.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::future::poll_fn;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::task::{Poll, Waker};
+
+use io::token::Guarded;
+use linux::errno::{self, Errno};
+
+/// A pipe's capacity (Linux's default).
+pub const CAPACITY: usize = 64 * 1024;
+/// Writes up to this size are never interleaved with others.
+pub const PIPE_BUF: usize = 4096;
+
+struct State {
+    buf: VecDeque<u8>,
+    readers_waiting: Vec<Waker>,
+    writers_waiting: Vec<Waker>,
+}
+
+impl State {
+    fn wake(list: &mut Vec<Waker>) {
+        for w in list.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// A pipe's buffer and its ends' counts.
+pub struct Pipe {
+    state: Guarded<State>,
+    readers: AtomicUsize,
+    writers: AtomicUsize,
+}
+
+/// Returns `Pending` once (the waker was left where the other side will
+/// wake it), then `Ready`.
+async fn wait_for_wake() {
+    let mut first = true;
+    poll_fn(|_| if core::mem::replace(&mut first, false) { Poll::Pending } else { Poll::Ready(()) }).await;
+}
+
+async fn my_waker() -> Waker {
+    poll_fn(|cx| Poll::Ready(cx.waker().clone())).await
+}
+
+impl Pipe {
+    /// A new, empty pipe with no ends open yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Guarded::new("pipe", State { buf: VecDeque::new(), readers_waiting: Vec::new(), writers_waiting: Vec::new() }),
+            readers: AtomicUsize::new(0),
+            writers: AtomicUsize::new(0),
+        })
+    }
+
+    /// An end opens (`reader`: the read end).
+    pub fn open_end(&self, reader: bool) {
+        let count = if reader { &self.readers } else { &self.writers };
+        count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// An end closes: the last of its kind wakes the other side (from a
+    /// task of its own: a close cannot wait for the token).
+    pub fn close_end(self: &Arc<Self>, reader: bool) {
+        let count = if reader { &self.readers } else { &self.writers };
+        if count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let pipe = Arc::clone(self);
+            drop(kernel::exec::spawn_named("pipe-close", async move {
+                pipe.state
+                    .exclusive(|s| {
+                        State::wake(&mut s.readers_waiting);
+                        State::wake(&mut s.writers_waiting);
+                    })
+                    .await;
+            }));
+        }
+    }
+
+    /// Bytes buffered now (`FIONREAD`, `poll`).
+    pub async fn buffered(&self) -> usize {
+        self.state.shared(|s| s.buf.len()).await
+    }
+
+    /// Whether a write end is open.
+    pub fn has_writers(&self) -> bool {
+        self.writers.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether a read end is open.
+    pub fn has_readers(&self) -> bool {
+        self.readers.load(Ordering::Acquire) > 0
+    }
+
+    /// Reads up to `buf.len()` bytes: waits for some while a writer
+    /// exists; 0 at end of file.
+    pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let waker = my_waker().await;
+            let writers = &self.writers;
+            let got = self
+                .state
+                .exclusive(|s| {
+                    if !s.buf.is_empty() {
+                        let n = buf.len().min(s.buf.len());
+                        for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
+                            *dst = src;
+                        }
+                        State::wake(&mut s.writers_waiting);
+                        return Some(Ok(n));
+                    }
+                    if writers.load(Ordering::Acquire) == 0 {
+                        return Some(Ok(0));
+                    }
+                    if nonblock {
+                        return Some(Err(errno::EAGAIN));
+                    }
+                    s.readers_waiting.push(waker);
+                    None
+                })
+                .await;
+            match got {
+                Some(r) => return r,
+                None => wait_for_wake().await,
+            }
+        }
+    }
+
+    /// Writes all of `buf` (waiting for room), or fails with EPIPE when no
+    /// reader is left; returns the bytes written (fewer only if the reader
+    /// went away part-way, or with `nonblock`).
+    pub async fn write(&self, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let waker = my_waker().await;
+            let readers = &self.readers;
+            let rest = &buf[done..];
+            let step = self
+                .state
+                .exclusive(|s| {
+                    if readers.load(Ordering::Acquire) == 0 {
+                        return Some(Err(errno::EPIPE));
+                    }
+                    let room = CAPACITY - s.buf.len();
+                    // A small write goes in whole or waits.
+                    let atomic = buf.len() <= PIPE_BUF;
+                    if room == 0 || (atomic && room < rest.len()) {
+                        if nonblock {
+                            return Some(Err(errno::EAGAIN));
+                        }
+                        s.writers_waiting.push(waker);
+                        return None;
+                    }
+                    let n = room.min(rest.len());
+                    s.buf.extend(&rest[..n]);
+                    State::wake(&mut s.readers_waiting);
+                    Some(Ok(n))
+                })
+                .await;
+            match step {
+                Some(Ok(n)) => done += n,
+                Some(Err(e)) if done == 0 => return Err(e),
+                Some(Err(_)) => return Ok(done),
+                None => wait_for_wake().await,
+            }
+        }
+        Ok(done)
+    }
+}
