@@ -28,11 +28,20 @@ fn compile(name: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-/// What `binary args` prints on the host, and its status as a shell sees it.
+/// What `binary args` prints on the host (standard output and error into
+/// one file, in the order written, as both reach the console on the
+/// kernel), and its status as a shell sees it.
 fn on_host(binary: &Path, args: &[&str]) -> (String, i32) {
-    let out = Command::new(binary).args(args).stdin(std::process::Stdio::null()).output().unwrap();
-    let code = out.status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0));
-    (String::from_utf8_lossy(&out.stdout).into_owned(), code)
+    static UNIQUE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("odonata-host-output-{}-{n}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let status =
+        Command::new(binary).args(args).stdin(std::process::Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file).status().unwrap();
+    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    let output = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (output, code)
 }
 
 /// The lines between `==> COMMAND` and `<== STATUS` in the serial log, and
@@ -47,7 +56,8 @@ fn on_kernel<'a>(serial: &'a str, command: &str) -> (Vec<&'a str>, String) {
         }
         body.push(l);
     }
-    panic!("no `<==` after `{start}`");
+    let tail: String = serial.lines().skip_while(|l| !l.starts_with(&start)).collect::<Vec<_>>().join("\n");
+    panic!("no `<==` after `{start}`; the log from there:\n{tail}");
 }
 
 /// Packs `programs` (guest path, host binary) and a run list, boots the
@@ -64,7 +74,7 @@ fn run_and_compare_on(qemu_args: &[&str], programs: &[(&str, &Path)], commands: 
     for (guest, host) in programs {
         fs.file(guest, host).unwrap();
     }
-    let list: String = commands.iter().map(|(path, args)| format!("{path} {}\n", args.join(" "))).collect();
+    let list: String = commands.iter().map(|(path, args)| format!("{}\n", format!("{path} {}", args.join(" ")).trim_end())).collect();
     fs.bytes("etc/odonata-run", 0o644, list.into_bytes());
     let archive = dir.join("initramfs.cpio");
     fs.write(&archive).unwrap();
@@ -164,5 +174,32 @@ fn scripts_match_the_host(names: &[&str], smp: u32) {
 
 #[test]
 fn busybox_sh_runs_scripts_as_on_the_host() {
-    scripts_match_the_host(&["basics"], 2);
+    scripts_match_the_host(&["basics", "jobs", "applets"], 2);
+}
+
+#[test]
+fn signals_program_prints_what_it_prints_on_the_host() {
+    let Some(signals) = compile("signals") else { return };
+    run_and_compare(&[("bin/signals", &signals)], &[("/bin/signals", &[])]);
+}
+
+/// Debugging aid, not run by default: `ODONATA_SCRIPT=path cargo test --test programs trace_one_script -- --ignored --nocapture`
+/// runs one script with every system call traced.
+#[test]
+#[ignore]
+fn trace_one_script() {
+    let script = std::env::var("ODONATA_SCRIPT").expect("ODONATA_SCRIPT names a script");
+    let dir = std::env::temp_dir().join(format!("odonata-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file("scripts/t.sh", Path::new(&script)).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/sh /scripts/t.sh\n".to_vec());
+    if std::env::var_os("ODONATA_TRACE").is_some() {
+        fs.bytes("etc/odonata-trace", 0o644, Vec::new());
+    }
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(60)).run();
+    println!("{}", out.serial);
 }

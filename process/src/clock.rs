@@ -12,3 +12,8 @@ pub fn boot_epoch_seconds() -> u64 {
         now.saturating_sub(kernel::time::uptime().as_secs())
     })
 }
+
+/// Seconds since the epoch now.
+pub fn now_seconds() -> u64 {
+    boot_epoch_seconds() + kernel::time::uptime().as_secs()
+}

@@ -12,7 +12,7 @@
 
 use alloc::sync::Arc;
 use core::future::poll_fn;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::Poll;
 
 use io::AtomicWaker;
@@ -37,20 +37,43 @@ pub struct ExitCell {
     /// 0 while it runs; `EXITED | wait status` once it has exited.
     status: AtomicU64,
     parent: Arc<ChildEvents>,
+    /// The parent's record, for SIGCHLD.
+    parent_info: Arc<Info>,
+    /// SIGCHLD has been posted for this exit (by the child, or by the
+    /// parent that reaped it first: exactly once).
+    signalled: AtomicBool,
 }
 
 const EXITED: u64 = 1 << 32;
 
 impl ExitCell {
     /// A cell for a child of the parent whose events are `parent`.
-    pub fn new(parent: &Arc<ChildEvents>) -> Arc<Self> {
-        Arc::new(Self { status: AtomicU64::new(0), parent: Arc::clone(parent) })
+    pub fn new(parent: &Arc<ChildEvents>, parent_info: &Arc<Info>) -> Arc<Self> {
+        Arc::new(Self {
+            status: AtomicU64::new(0),
+            parent: Arc::clone(parent),
+            parent_info: Arc::clone(parent_info),
+            signalled: AtomicBool::new(false),
+        })
     }
 
-    /// The child exits with `status`; its parent is woken.
+    /// The child exits with `status`; its parent is woken and sent SIGCHLD.
+    ///
+    /// The status is visible before SIGCHLD is (a handler that runs finds
+    /// the child reapable, as shells expect), and a parent that reaps the
+    /// child between the two posts SIGCHLD itself ([`Self::post_sigchld`]),
+    /// so that `wait4` never returns before the signal is pending.
     pub fn exit(&self, status: ExitStatus) {
         self.status.store(EXITED | u64::from(status.wait_status()), Ordering::Release);
+        self.post_sigchld();
         self.parent.waker.wake();
+    }
+
+    /// Posts SIGCHLD for this exit unless it has been already.
+    fn post_sigchld(&self) {
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            crate::signal::send(&self.parent_info, crate::signal::sig::SIGCHLD);
+        }
     }
 
     /// The child's wait status, if it has exited.
@@ -82,6 +105,12 @@ pub enum Which {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoChild;
 
+/// Drops the children that have exited (SIGCHLD ignored: nobody waits
+/// for them).
+pub fn discard_exited(children: &mut alloc::vec::Vec<Child>) {
+    children.retain(|c| c.cell.status().is_none());
+}
+
 /// Finds an exited child among `children` that `which` selects and takes
 /// it out: (pid, wait status).
 pub fn reap(children: &mut alloc::vec::Vec<Child>, which: Which) -> Result<Option<(u32, u32)>, NoChild> {
@@ -95,6 +124,7 @@ pub fn reap(children: &mut alloc::vec::Vec<Child>, which: Which) -> Result<Optio
     let found = children.iter().position(|c| matches(c) && c.cell.status().is_some());
     Ok(found.map(|i| {
         let c = children.swap_remove(i);
+        c.cell.post_sigchld();
         (c.info.pid, c.cell.status().expect("exited"))
     }))
 }

@@ -27,6 +27,7 @@ pub mod image;
 pub mod memory;
 pub mod process;
 pub mod sched;
+pub mod signal;
 pub mod syscall;
 pub mod thread;
 pub mod tty;

@@ -65,6 +65,16 @@ pub struct Info {
     pub syscalls: AtomicU64,
     /// Page faults handled.
     pub faults: AtomicU64,
+    /// Signals sent and not yet delivered (bit n-1 = signal n).
+    pub pending: AtomicU64,
+    /// Woken when a signal is sent (a waiting system call races it).
+    pub waker: io::AtomicWaker,
+    /// Its process group.
+    pub pgid: AtomicU32,
+    /// Its session.
+    pub sid: AtomicU32,
+    /// The system call it waits in, plus one (0: it is not waiting).
+    pub waiting_in: AtomicU64,
 }
 
 /// Live processes by id (taken when a process starts and ends, never on a
@@ -104,6 +114,12 @@ pub struct Process {
     pub exit_cell: Option<Arc<crate::family::ExitCell>>,
     /// `CLONE_CHILD_SETTID`: where the new process writes its id first.
     pub set_child_tid: Option<u64>,
+    /// A system call a signal cancelled, settled at delivery.
+    pub interrupted: Option<crate::signal::Interrupted>,
+    /// The mask `rt_sigsuspend` replaced, restored after the handler.
+    pub saved_mask: Option<u64>,
+    /// The pending `alarm`: when, and the task that will send SIGALRM.
+    pub alarm: Option<(kernel::time::Instant, executor::JoinHandle<()>)>,
 }
 
 impl Process {
@@ -125,6 +141,11 @@ impl Process {
             cmdline: Mutex::new(cmdline),
             syscalls: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            waker: io::AtomicWaker::new(),
+            pgid: AtomicU32::new(pid),
+            sid: AtomicU32::new(pid),
+            waiting_in: AtomicU64::new(0),
         });
         TABLE.lock().insert(pid, Arc::clone(&info));
         Self {
@@ -140,6 +161,9 @@ impl Process {
             events: crate::family::ChildEvents::new(),
             exit_cell: None,
             set_child_tid: None,
+            interrupted: None,
+            saved_mask: None,
+            alarm: None,
         }
     }
 
@@ -173,6 +197,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if let Some((_, task)) = self.alarm.take() {
+            task.abort();
+        }
         TABLE.lock().remove(&self.info.pid);
     }
+}
+
+/// The record of live process `pid`.
+pub fn find(pid: u32) -> Option<Arc<Info>> {
+    TABLE.lock().get(&pid).cloned()
 }

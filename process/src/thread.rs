@@ -32,6 +32,7 @@ use kernel::arch::user_mode::{self, Trap, UserContext};
 use kernel::time::Instant;
 
 use crate::process::{ExitStatus, Process};
+use crate::signal::{self, Delivered};
 use crate::syscall::{self, Flow};
 
 /// How long a program runs before it yields to another runnable task of
@@ -58,6 +59,14 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     let mut slice_start = Instant::now();
     let mut slice_end: Option<Pin<Box<kernel::time::Sleep>>> = None;
     let status = loop {
+        if (process.info.pending.load(Ordering::Relaxed) != 0 || process.interrupted.is_some())
+            && let Delivered::Exit(status) = signal::deliver(&mut process, &mut ctx)
+        {
+            break status;
+        }
+        if !process.children.is_empty() && signal::ignored_explicitly(&process, signal::sig::SIGCHLD) {
+            crate::family::discard_exited(&mut process.children);
+        }
         ex.restart_poll_clock();
         let trap = user_mode::enter(&mut ctx);
         ex.restart_poll_clock();
@@ -76,6 +85,10 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                 }
             }
             Trap::Interrupt(_) => {
+                // Messages for this CPU (wakes, TLB shootdowns, token
+                // waits) are taken between polls; a program's poll can be
+                // long, so they are taken here too.
+                kernel::ipiq::drain();
                 if !ex.has_work() {
                     continue;
                 }
@@ -115,7 +128,9 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                         },
                         ctx.frame.rip
                     );
-                    break ExitStatus::Signaled(SIGSEGV);
+                    if let Delivered::Exit(status) = signal::force(&mut process, &mut ctx, SIGSEGV) {
+                        break status;
+                    }
                 }
             }
             Trap::Exception { vector, code, .. } => {
@@ -133,7 +148,9 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                     kernel::arch::exceptions::name(vector),
                     ctx.frame.rip
                 );
-                break ExitStatus::Signaled(signal);
+                if let Delivered::Exit(status) = signal::force(&mut process, &mut ctx, signal) {
+                    break status;
+                }
             }
         }
     };

@@ -57,6 +57,8 @@ pub struct Node {
     ino: u64,
     /// Permission bits (the type comes from `kind`).
     perm: AtomicU32,
+    uid: AtomicU32,
+    gid: AtomicU32,
     mtime: AtomicU64,
     /// What it is.
     pub kind: Kind,
@@ -70,6 +72,8 @@ impl Node {
         Arc::new(Self {
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
             perm: AtomicU32::new(perm & 0o7777),
+            uid: AtomicU32::new(0),
+            gid: AtomicU32::new(0),
             mtime: AtomicU64::new(mtime),
             kind,
         })
@@ -128,8 +132,8 @@ impl Node {
             ino: self.ino,
             nlink: if self.is_dir() { 2 } else { 1 },
             mode: self.mode(),
-            uid: 0,
-            gid: 0,
+            uid: self.uid.load(Ordering::Relaxed),
+            gid: self.gid.load(Ordering::Relaxed),
             rdev,
             size: size as i64,
             blksize: 4096,
@@ -179,6 +183,41 @@ impl Node {
     pub fn entries(&self) -> Result<Vec<(String, u64, u32)>, Errno> {
         let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
         Ok(entries.lock().iter().map(|(n, node)| (n.clone(), node.ino, node.mode())).collect())
+    }
+
+    /// Sets its owner and group (`u32::MAX`: leave as is).
+    pub fn set_owner(&self, uid: u32, gid: u32) {
+        if uid != u32::MAX {
+            self.uid.store(uid, Ordering::Relaxed);
+        }
+        if gid != u32::MAX {
+            self.gid.store(gid, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets its permission bits.
+    pub fn set_perm(&self, perm: u32) {
+        self.perm.store(perm & 0o7777, Ordering::Relaxed);
+    }
+
+    /// Moves entry `name` of this directory to `to_dir` as `to_name`,
+    /// replacing what was there as `rename(2)` allows (a file replaces a
+    /// file, a directory an empty directory).
+    pub fn rename(self: &Arc<Self>, name: &str, to_dir: &Arc<Node>, to_name: &str) -> Result<(), Errno> {
+        let node = self.child(name)?;
+        if let Ok(existing) = to_dir.child(to_name) {
+            if Arc::ptr_eq(&existing, &node) {
+                return Ok(());
+            }
+            match (node.is_dir(), existing.is_dir()) {
+                (true, false) => return Err(errno::ENOTDIR),
+                (false, true) => return Err(errno::EISDIR),
+                _ => {}
+            }
+            to_dir.remove(to_name, existing.is_dir())?;
+        }
+        self.remove(name, node.is_dir())?;
+        to_dir.insert(to_name, node)
     }
 
     /// Marks it modified now.

@@ -489,3 +489,118 @@ pub(super) async fn sendfile(p: &mut Process, a: Args) -> SysResult {
     }
     Ok(done as u64)
 }
+
+/// The directory and last name of a path a `*at` call names.
+fn parent_at(p: &mut Process, dirfd: i32, path: u64) -> Result<(Arc<Node>, String), Errno> {
+    let path = user::read_path(&mut p.memory, path)?;
+    let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
+    let (dir, name) = fs::lookup_parent(&base, &path)?;
+    Ok((dir, name.ok_or(errno::EBUSY)?))
+}
+
+pub(super) fn rename_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
+    const RENAME_NOREPLACE: u32 = 1;
+    if flags & !RENAME_NOREPLACE != 0 {
+        return Err(errno::EINVAL);
+    }
+    let (from_dir, from) = parent_at(p, olddir, old)?;
+    let (to_dir, to) = parent_at(p, newdir, new)?;
+    if flags & RENAME_NOREPLACE != 0 && to_dir.child(&to).is_ok() {
+        return Err(errno::EEXIST);
+    }
+    from_dir.rename(&from, &to_dir, &to)?;
+    Ok(0)
+}
+
+pub(super) fn symlink_at(p: &mut Process, target: u64, newdir: i32, path: u64) -> SysResult {
+    let target = user::read_path(&mut p.memory, target)?;
+    let (dir, name) = parent_at(p, newdir, path)?;
+    dir.insert(&name, Node::new(Kind::Symlink(target), 0o777, crate::clock::boot_epoch_seconds()))?;
+    Ok(0)
+}
+
+pub(super) fn link_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
+    let old = user::read_path(&mut p.memory, old)?;
+    let node = resolve_at(p, olddir, &old, flags & linux::flags::AT_SYMLINK_FOLLOW != 0)?;
+    if node.is_dir() {
+        return Err(errno::EPERM);
+    }
+    let (dir, name) = parent_at(p, newdir, new)?;
+    dir.insert(&name, node)?;
+    Ok(0)
+}
+
+pub(super) fn chmod_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> SysResult {
+    let path = user::read_path(&mut p.memory, path)?;
+    resolve_at(p, dirfd, &path, true)?.set_perm(mode);
+    Ok(0)
+}
+
+pub(super) fn fchmod(p: &mut Process, fd: i32, mode: u32) -> SysResult {
+    p.files.get(fd)?.node.set_perm(mode);
+    Ok(0)
+}
+
+/// `utimensat(dirfd, path, times, flags)`: sets the modification time (the
+/// one time this file system keeps); a null `times` means now.
+pub(super) fn utimens_at(p: &mut Process, dirfd: i32, path: u64, times: u64, flags: u32) -> SysResult {
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let node = if path == 0 {
+        Arc::clone(&p.files.get(dirfd)?.node)
+    } else {
+        let path = user::read_path(&mut p.memory, path)?;
+        resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    let now = crate::clock::now_seconds();
+    let mtime = if times == 0 {
+        now
+    } else {
+        let mut t = [0u8; 32];
+        user::read(&mut p.memory, times, &mut t)?;
+        let sec = i64::from_le_bytes(t[16..24].try_into().expect("8 bytes"));
+        let nsec = i64::from_le_bytes(t[24..32].try_into().expect("8 bytes"));
+        match nsec {
+            UTIME_OMIT => return Ok(0),
+            UTIME_NOW => now,
+            0..=999_999_999 if sec >= 0 => sec as u64,
+            _ => return Err(errno::EINVAL),
+        }
+    };
+    node.touch(mtime);
+    Ok(0)
+}
+
+pub(super) fn truncate_node(node: &Node, len: u64) -> SysResult {
+    let Kind::File(data) = &node.kind else { return Err(errno::EINVAL) };
+    let len = usize::try_from(len).map_err(|_| errno::EFBIG)?;
+    let mut data = data.lock();
+    if len > data.len() {
+        let more = len - data.len();
+        data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
+    }
+    data.resize(len, 0);
+    Ok(0)
+}
+
+pub(super) fn truncate(p: &mut Process, path: u64, len: u64) -> SysResult {
+    let path = user::read_path(&mut p.memory, path)?;
+    let node = fs::lookup(&p.cwd, &path, true)?;
+    truncate_node(&node, len)
+}
+
+pub(super) fn ftruncate(p: &mut Process, fd: i32, len: u64) -> SysResult {
+    let file = p.files.get(fd)?;
+    if file.flags() & O_ACCMODE == linux::flags::open::O_RDONLY {
+        return Err(errno::EINVAL);
+    }
+    truncate_node(&file.node, len)
+}
+
+/// `fchownat`: every process runs as root here, which may give a file to
+/// anyone.
+pub(super) fn chown_at(p: &mut Process, dirfd: i32, path: u64, uid: u32, gid: u32, flags: u32) -> SysResult {
+    let path = user::read_path(&mut p.memory, path)?;
+    resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.set_owner(uid, gid);
+    Ok(0)
+}

@@ -15,14 +15,25 @@ mod file;
 mod info;
 mod mem;
 mod proc;
+mod signals;
 
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::Either;
 
 use kernel::arch::user_mode::UserContext;
 use linux::errno::{self, Errno};
 use linux::nr;
 
 use crate::process::{ExitStatus, Process};
+use crate::signal;
+
+/// Whether SA_RESTART restarts call `nr` (sleeps and waits for events
+/// answer EINTR regardless, as on Linux).
+fn restartable(nr: u64) -> bool {
+    !matches!(nr, nr::NANOSLEEP | nr::CLOCK_NANOSLEEP | nr::RT_SIGSUSPEND | nr::PAUSE | nr::POLL | nr::PPOLL | nr::SELECT | nr::PSELECT6)
+}
 
 /// What the thread does after a call.
 pub enum Flow {
@@ -63,8 +74,35 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         Some(Err(status)) => return Flow::Exit(status),
         None => {
             ctx.save_fpu();
-            let r = slow(p, ctx, nr, a).await;
+            if nr == nr::RT_SIGSUSPEND
+                && let Err(e) = signals::begin_suspend(p, a)
+            {
+                ctx.frame.rax = linux::errno::to_rax(Err(e));
+                return Flow::Resumed;
+            }
+            // Raced against a signal: one that is neither blocked nor
+            // ignored cancels the call (its future is dropped) and is
+            // settled at delivery (EINTR, or a restart).
+            let info = Arc::clone(&p.info);
+            info.waiting_in.store(nr + 1, Ordering::Relaxed);
+            let masked = (p.sigmask & !signal::UNBLOCKABLE) | signal::ignored(p);
+            let r = {
+                let call = core::pin::pin!(slow(p, ctx, nr, a));
+                let arrival = core::pin::pin!(signal::arrival(info, masked));
+                match futures_util::future::select(call, arrival).await {
+                    Either::Left((r, _)) => Some(r),
+                    Either::Right(_) => None,
+                }
+            };
+            p.info.waiting_in.store(0, Ordering::Relaxed);
+            let r = r.unwrap_or_else(|| {
+                p.interrupted = Some(signal::Interrupted { nr, restartable: restartable(nr) });
+                Err(errno::EINTR)
+            });
             trace(p, nr, r);
+            if r == Err(errno::EPIPE) && matches!(nr, nr::WRITE | nr::WRITEV | nr::PWRITE64 | nr::SENDFILE) {
+                signal::send(&p.info, signal::sig::SIGPIPE);
+            }
             ctx.frame.rax = linux::errno::to_rax(r);
             return Flow::Resumed;
         }
@@ -91,7 +129,7 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         nr::GETPID | nr::GETTID => Ok(u64::from(p.pid())),
         nr::GETPPID => Ok(u64::from(p.info.ppid.load(Ordering::Relaxed))),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
-        nr::GETPGRP | nr::GETPGID | nr::GETSID => Ok(u64::from(p.pid())),
+        nr::GETPGRP => Ok(u64::from(p.info.pgid.load(Ordering::Relaxed))),
         nr::ARCH_PRCTL => info::arch_prctl(p, ctx, a),
         nr::SET_TID_ADDRESS => {
             p.clear_child_tid = a.get(0);
@@ -136,10 +174,41 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         nr::UNLINK => file::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), 0),
         nr::RMDIR => file::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_REMOVEDIR),
         nr::UNLINKAT => file::unlink_at(p, a.int(0), a.get(1), a.uint(2)),
+        nr::RENAME => file::rename_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_FDCWD, a.get(1), 0),
+        nr::RENAMEAT => file::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), 0),
+        nr::RENAMEAT2 => file::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)),
+        nr::SYMLINK => file::symlink_at(p, a.get(0), linux::flags::AT_FDCWD, a.get(1)),
+        nr::SYMLINKAT => file::symlink_at(p, a.get(0), a.int(1), a.get(2)),
+        nr::LINK => file::link_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_FDCWD, a.get(1), 0),
+        nr::LINKAT => file::link_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)),
+        nr::CHMOD => file::chmod_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1)),
+        nr::FCHMODAT => file::chmod_at(p, a.int(0), a.get(1), a.uint(2)),
+        nr::FCHMOD => file::fchmod(p, a.int(0), a.uint(1)),
+        nr::CHOWN => file::chown_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2), 0),
+        nr::LCHOWN => file::chown_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2), linux::flags::AT_SYMLINK_NOFOLLOW),
+        nr::FCHOWNAT => file::chown_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3), a.uint(4)),
+        nr::FCHOWN => p.files.get(a.int(0)).map(|f| f.node.set_owner(a.uint(1), a.uint(2))).map(|()| 0),
+        nr::UTIMENSAT => file::utimens_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)),
+        nr::TRUNCATE => file::truncate(p, a.get(0), a.get(1)),
+        nr::FTRUNCATE => file::ftruncate(p, a.int(0), a.get(1)),
+        // Memory is the medium: everything written is already "on disk".
+        nr::FSYNC | nr::FDATASYNC | nr::SYNC => Ok(0),
         nr::ACCESS => file::access_at(p, linux::flags::AT_FDCWD, a.get(0)),
         nr::FACCESSAT | nr::FACCESSAT2 => file::access_at(p, a.int(0), a.get(1)),
         nr::IOCTL => file::ioctl(p, a),
         nr::RSEQ => Err(errno::ENOSYS),
+        nr::RT_SIGRETURN => signal::sigreturn(p, ctx).map(|()| ctx.frame.rax),
+        nr::KILL => signals::kill(p, a.int(0), a.get(1)),
+        nr::TKILL => signals::kill(p, a.int(0), a.get(1)),
+        nr::TGKILL => signals::kill(p, a.int(1), a.get(2)),
+        nr::RT_SIGPENDING => signals::sigpending(p, a),
+        nr::SETPGID => signals::setpgid(p, a.int(0), a.int(1)),
+        nr::GETPGID => signals::getpgid(p, a.int(0)),
+        nr::SETSID => signals::setsid(p),
+        nr::GETSID => signals::getsid(p, a.int(0)),
+        nr::ALARM => signals::alarm(p, a.get(0)),
+        nr::SETITIMER => signals::setitimer(p, a),
+        nr::GETITIMER => signals::getitimer(p, a),
         nr::PRCTL => info::prctl(p, a),
         _ => return None,
     };
@@ -171,6 +240,7 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::NANOSLEEP => info::nanosleep(p, a.get(0), a.get(1)).await,
         nr::CLOCK_NANOSLEEP => info::clock_nanosleep(p, a).await,
         nr::GETRANDOM => info::getrandom(p, a).await,
+        nr::RT_SIGSUSPEND | nr::PAUSE => futures_util::future::pending().await,
         nr::SCHED_YIELD => {
             kernel::exec::yield_now().await;
             Ok(0)

@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use kernel::arch::user_mode::UserContext;
 use linux::errno;
@@ -74,6 +75,8 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     let mut child = Process::new(p.pid(), memory, p.files.clone(), p.cwd.clone(), p.exe.clone(), &argv);
     child.sigactions = p.sigactions;
     child.sigmask = p.sigmask;
+    child.info.pgid.store(p.info.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.info.sid.store(p.info.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     if flags & CLONE_CHILD_SETTID != 0 {
         child.set_child_tid = Some(ctid);
     }
@@ -84,11 +87,11 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     if flags & CLONE_PARENT_SETTID != 0 {
         user::write_i32(&mut p.memory, ptid, pid as i32)?;
     }
-    let cell = ExitCell::new(&p.events);
+    let cell = ExitCell::new(&p.events, &p.info);
     child.exit_cell = Some(Arc::clone(&cell));
     p.children.push(Child { info: Arc::clone(&child.info), cell });
     let cpu = crate::sched::least_loaded();
-    child.info.cpu.store(cpu.as_u32(), core::sync::atomic::Ordering::Relaxed);
+    child.info.cpu.store(cpu.as_u32(), Ordering::Relaxed);
     drop(kernel::run_on::spawn_made_on(cpu, "user", move || crate::thread::run(child, context)));
     Ok(u64::from(pid))
 }
@@ -131,6 +134,17 @@ pub(super) async fn wait4(p: &mut Process, pid: i32, status: u64, options: u32, 
         return Err(errno::EINVAL);
     }
     let which = if pid > 0 { Which::Pid(pid as u32) } else { Which::Any };
+    if crate::signal::ignored_explicitly(p, crate::signal::sig::SIGCHLD) {
+        // SIGCHLD ignored: children are reaped as they end, and a wait
+        // lasts until none is left (then ECHILD), as on Linux.
+        loop {
+            family::discard_exited(&mut p.children);
+            if p.children.is_empty() || options & WNOHANG != 0 {
+                return if p.children.is_empty() { Err(errno::ECHILD) } else { Ok(0) };
+            }
+            let _ = family::wait(&mut p.children, &p.events, Which::Any).await;
+        }
+    }
     let found = if options & WNOHANG != 0 {
         match family::reap(&mut p.children, which) {
             Err(family::NoChild) => return Err(errno::ECHILD),

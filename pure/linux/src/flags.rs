@@ -6,6 +6,8 @@ pub const AT_FDCWD: i32 = -100;
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 /// `*at`: an empty path names the descriptor itself.
 pub const AT_EMPTY_PATH: u32 = 0x1000;
+/// `linkat`: follow a symbolic link.
+pub const AT_SYMLINK_FOLLOW: u32 = 0x400;
 /// `unlinkat`: remove a directory.
 pub const AT_REMOVEDIR: u32 = 0x200;
 

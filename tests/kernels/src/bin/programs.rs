@@ -21,6 +21,10 @@ fn the_listed_programs_run() {
     let _ = drivers::virtio::rng::start();
     process::init();
     println!("SMEP {}, SMAP {}", kernel::arch::user_mode::smep_enabled(), kernel::arch::user_mode::smap_enabled());
+    if process::fs::lookup("/", "/etc/odonata-trace", true).is_ok() {
+        // Every system call's result in the log (an strace of each program).
+        log::set_max_level(log::LevelFilter::Trace);
+    }
     let list = process::fs::lookup("/", "/etc/odonata-run", true).expect("/etc/odonata-run in the initramfs");
     let process::fs::Kind::File(bytes) = &list.kind else { panic!("/etc/odonata-run is not a file") };
     let text = String::from_utf8(bytes.lock().clone()).expect("UTF-8");
@@ -28,11 +32,38 @@ fn the_listed_programs_run() {
         let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
         let envp = Vec::from([String::from("PATH=/bin:/usr/bin"), String::from("HOME=/")]);
         println!("==> {line}");
-        let status = exec::block_on(process::spawn(CpuId::BOOT, &argv[0], argv.clone(), envp));
+        let handle = process::spawn(CpuId::BOOT, &argv[0], argv.clone(), envp);
+        let status = exec::block_on(async move {
+            let mut handle = core::pin::pin!(handle);
+            loop {
+                match kernel::time::timeout(core::time::Duration::from_secs(20), handle.as_mut()).await {
+                    Ok(status) => return status,
+                    Err(_) => dump_processes(),
+                }
+            }
+        });
         match status {
             Ok(Ok(s)) => println!("<== {}", s.shell_code()),
             Ok(Err(e)) => println!("<== not started: {}", e.name()),
             Err(e) => panic!("the program's task failed: {e:?}"),
         }
+    }
+}
+
+/// What every process is doing (a program that has not finished in 20 s).
+fn dump_processes() {
+    use core::sync::atomic::Ordering::Relaxed;
+    println!("--- still running after 20 s:");
+    for p in process::process::list() {
+        let waiting = p.waiting_in.load(Relaxed);
+        let call = if waiting == 0 { "-" } else { linux::nr::name(waiting - 1).unwrap_or("?") };
+        println!(
+            "pid {} ppid {} cpu {} {} pending {:#x} waiting in {call}",
+            p.pid,
+            p.ppid.load(Relaxed),
+            p.cpu.load(Relaxed),
+            p.name.lock(),
+            p.pending.load(Relaxed)
+        );
     }
 }
