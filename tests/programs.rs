@@ -203,3 +203,56 @@ fn trace_one_script() {
     let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(60)).run();
     println!("{}", out.serial);
 }
+
+/// `ps`, `free`, `uptime`, `date` and `/proc` on the kernel: their output
+/// depends on the machine, so it is parsed and its values checked.
+#[test]
+fn ps_free_uptime_and_proc_give_plausible_values() {
+    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
+    if !busybox.is_file() {
+        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
+        return;
+    }
+    let root = odonata_runner::workspace_root();
+    let dir = std::env::temp_dir().join(format!("odonata-system-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file("scripts/system.sh", &root.join("tests/scripts/system.sh")).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/sh /scripts/system.sh\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(120)).run();
+    let (lines, status) = on_kernel(&out.serial, "/bin/sh /scripts/system.sh");
+    let lines: Vec<&str> = lines.into_iter().filter(|l| !l.starts_with('[')).collect();
+    println!("{}", lines.join("\n"));
+    assert_eq!(status, "0", "{}", log_of(&out));
+    let parts: Vec<&[&str]> = lines.split(|l| *l == "---").collect();
+    let [ps, free, uptime, date, procfs] = parts[..] else { panic!("five parts expected:\n{}", log_of(&out)) };
+    assert!(ps[0].contains("PID") && ps[0].contains("COMMAND"), "ps header: {}", ps[0]);
+    assert!(ps.iter().any(|l| l.contains("sleep 3")), "ps lists the script's sleep:\n{}", ps.join("\n"));
+    assert!(ps.iter().any(|l| l.contains("sh /scripts/system.sh")), "ps lists the script's shell");
+    // BusyBox runs `ps` in the forked shell without exec (a NOEXEC applet),
+    // so it shows as `{ps} /bin/sh ...`, on Linux too.
+    assert!(ps.iter().any(|l| l.contains("{ps}") || l.trim_end().ends_with(" ps")), "ps lists itself");
+    let mem: Vec<u64> = free
+        .iter()
+        .find(|l| l.trim_start().starts_with("Mem:"))
+        .expect("a Mem: line")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(mem[0] > 100_000 && mem[0] < 300_000, "total memory in KiB for -m 256M: {}", mem[0]);
+    assert!(mem[1] <= mem[0], "used below total");
+    assert!(uptime[0].contains("up") && uptime[0].contains("load average"), "uptime: {}", uptime[0]);
+    let year: u32 = date[0].trim().parse().expect("a year");
+    assert!((2024..2100).contains(&year), "the RTC's year: {year}");
+    let up: f64 = procfs[0].split_whitespace().next().unwrap().parse().unwrap();
+    assert!(up > 0.0 && up < 120.0, "/proc/uptime: {up}");
+    assert!(procfs[1].starts_with("MemTotal:"), "{}", procfs[1]);
+    assert_eq!(procfs[2].trim(), "2", "two processors in /proc/cpuinfo");
+    assert_eq!(procfs[3], "/bin/busybox", "/proc/self/exe of readlink (a link to busybox)");
+    assert_eq!(procfs[4], "(cut) R", "/proc/self/stat of cut");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

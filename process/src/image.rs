@@ -29,6 +29,8 @@ pub struct Loaded {
     pub path: String,
     /// Its arguments (those given, or an interpreter's for a `#!` script).
     pub argv: Vec<Vec<u8>>,
+    /// Its name (`comm`): the last part of the path `execve` was given.
+    pub name: String,
 }
 
 /// `#!` lines followed before ELOOP (Linux allows a few levels).
@@ -38,6 +40,7 @@ const MAX_INTERPRETERS: usize = 4;
 /// with `#!` runs its interpreter, as on Linux: `interpreter [arg] path
 /// argv[1..]`.
 pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
+    let name = String::from(path.rsplit('/').next().unwrap_or(path));
     let mut path = String::from(path);
     let mut args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
     for _ in 0..MAX_INTERPRETERS {
@@ -46,6 +49,7 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
                 let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
                 let mut loaded = load_elf(cwd, &path, data, &argv, envp).await?;
                 loaded.argv = args;
+                loaded.name = name;
                 return Ok(loaded);
             }
             Program::Script { interpreter, arg } => {
@@ -146,5 +150,6 @@ async fn load_elf(cwd: &str, path: &str, data: Arc<[u8]>, argv: &[&[u8]], envp: 
     })?;
     memory.populate(initial.sp, &initial.bytes)?;
     let context = Box::new(UserContext::new(plan.entry, initial.sp));
-    Ok(Loaded { memory, context, path: fs::normalize(cwd, path), argv: Vec::new() })
+    let path = fs::realpath(cwd, path).unwrap_or_else(|_| fs::normalize(cwd, path));
+    Ok(Loaded { memory, context, path, argv: Vec::new(), name: String::new() })
 }

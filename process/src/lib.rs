@@ -84,7 +84,7 @@ pub fn spawn(cpu: CpuId, path: &str, argv: Vec<String>, envp: Vec<String>) -> Jo
         let envp_bytes: Vec<&[u8]> = envp.iter().map(String::as_bytes).collect();
         let loaded = image::load("/", &path, &argv_bytes, &envp_bytes).await?;
         let files = console_fds()?;
-        let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, &argv_bytes);
+        let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, loaded.name, &argv_bytes);
         Ok(thread::run(p, loaded.context).await)
     })
 }

@@ -75,12 +75,25 @@ pub struct Info {
     pub sid: AtomicU32,
     /// The system call it waits in, plus one (0: it is not waiting).
     pub waiting_in: AtomicU64,
+    /// Cycles it has run in user mode.
+    pub user_cycles: AtomicU64,
+    /// Bytes of its regions (as of its last call that may change them).
+    pub vsize: AtomicU64,
+    /// When it started (time-stamp counter).
+    pub started_at: u64,
+    /// Its program's path.
+    pub exe: Mutex<String>,
 }
 
 /// Live processes by id (taken when a process starts and ends, never on a
 /// system call's own path).
 static TABLE: Mutex<BTreeMap<u32, Arc<Info>>> = Mutex::new(BTreeMap::new());
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+
+/// Processes started since boot.
+pub fn started() -> u32 {
+    NEXT_PID.load(Ordering::Relaxed) - 1
+}
 
 /// Every live process's record, by id.
 pub fn list() -> Vec<Arc<Info>> {
@@ -123,11 +136,10 @@ pub struct Process {
 }
 
 impl Process {
-    /// A new process with a fresh id, parent `ppid`, running `exe` from
-    /// `memory`.
-    pub fn new(ppid: u32, memory: Memory, files: FdTable, cwd: String, exe: String, argv: &[&[u8]]) -> Self {
+    /// A new process with a fresh id, parent `ppid`, named `name`, running
+    /// `exe` from `memory`.
+    pub fn new(ppid: u32, memory: Memory, files: FdTable, cwd: String, exe: String, name: String, argv: &[&[u8]]) -> Self {
         let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
-        let name = String::from(exe.rsplit('/').next().unwrap_or(&exe));
         let mut cmdline = Vec::new();
         for a in argv {
             cmdline.extend_from_slice(a);
@@ -146,6 +158,10 @@ impl Process {
             pgid: AtomicU32::new(pid),
             sid: AtomicU32::new(pid),
             waiting_in: AtomicU64::new(0),
+            user_cycles: AtomicU64::new(0),
+            vsize: AtomicU64::new(memory.virtual_size()),
+            started_at: kernel::arch::cpu::rdtsc(),
+            exe: Mutex::new(exe.clone()),
         });
         TABLE.lock().insert(pid, Arc::clone(&info));
         Self {
@@ -178,14 +194,16 @@ impl Process {
     }
 
     /// Sets its program's path, name and command line (`execve`).
-    pub fn set_program(&mut self, exe: String, argv: &[&[u8]]) {
-        *self.info.name.lock() = String::from(exe.rsplit('/').next().unwrap_or(&exe));
+    pub fn set_program(&mut self, exe: String, name: String, argv: &[&[u8]]) {
+        *self.info.name.lock() = name;
         let mut cmdline = Vec::new();
         for a in argv {
             cmdline.extend_from_slice(a);
             cmdline.push(0);
         }
         *self.info.cmdline.lock() = cmdline;
+        *self.info.exe.lock() = exe.clone();
+        self.info.vsize.store(self.memory.virtual_size(), Ordering::Relaxed);
         self.exe = exe;
     }
 

@@ -68,7 +68,9 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
             crate::family::discard_exited(&mut process.children);
         }
         ex.restart_poll_clock();
+        let entered = kernel::arch::cpu::rdtsc();
         let trap = user_mode::enter(&mut ctx);
+        process.info.user_cycles.fetch_add(kernel::arch::cpu::rdtsc().wrapping_sub(entered), Ordering::Relaxed);
         ex.restart_poll_clock();
         match trap {
             Trap::Syscall => {

@@ -84,7 +84,7 @@ impl OpenFile {
                 self.offset.store((at + n) as u64, Ordering::Relaxed);
                 Ok(n)
             }
-            Kind::Dir(_) => Err(errno::EISDIR),
+            Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null) => Ok(0),
             Kind::Device(Device::Zero) => {
@@ -116,7 +116,7 @@ impl OpenFile {
                 self.offset.store(end as u64, Ordering::Relaxed);
                 Ok(buf.len())
             }
-            Kind::Dir(_) => Err(errno::EISDIR),
+            Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null | Device::Zero | Device::Random) => Ok(buf.len()),
             Kind::Device(Device::Console) => console_write(buf).await,

@@ -8,6 +8,7 @@
 mod file;
 mod node;
 pub mod pipe;
+pub mod procfs;
 
 pub use file::{OpenFile, console_write, random_bytes};
 pub use node::{Device, Kind, Node};
@@ -96,6 +97,8 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
         let _ = dev.insert(name, Node::new(Kind::Device(device), 0o666, 0));
     }
     make_dirs(root, "tmp");
+    let _ = root.remove("proc", true);
+    let _ = root.insert("proc", Node::new(Kind::Proc, 0o555, 0));
     result.map(|()| done)
 }
 
@@ -187,7 +190,7 @@ fn walk(stack: &mut Vec<Arc<Node>>, part: &str, links: &mut usize) -> Result<(),
                         walk(stack, p, links)?;
                     }
                 }
-                Kind::Dir(_) => stack.push(next),
+                Kind::Dir(_) | Kind::Proc => stack.push(next),
                 _ => return Err(errno::ENOTDIR),
             }
         }
@@ -266,4 +269,49 @@ pub fn normalize(cwd: &str, path: &str) -> String {
         s.push('/');
     }
     s
+}
+
+/// The absolute path of what `path` names, every symbolic link resolved
+/// (what `/proc/PID/exe` shows, and `realpath`).
+pub fn realpath(cwd: &str, path: &str) -> Result<String, Errno> {
+    let mut pending: Vec<String> = absolute(cwd, path).split('/').filter(|p| !p.is_empty()).rev().map(String::from).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut nodes: Vec<Arc<Node>> = Vec::from([Arc::clone(root())]);
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => {}
+            ".." => {
+                if done.pop().is_some() {
+                    nodes.pop();
+                }
+            }
+            name => {
+                let node = nodes.last().expect("the root stays").child(name)?;
+                if let Kind::Symlink(target) = &node.kind {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(errno::ELOOP);
+                    }
+                    if target.starts_with('/') {
+                        done.clear();
+                        nodes.truncate(1);
+                    }
+                    pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(String::from));
+                } else {
+                    done.push(String::from(name));
+                    nodes.push(node);
+                }
+            }
+        }
+    }
+    let mut s = String::new();
+    for part in &done {
+        s.push('/');
+        s.push_str(part);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    Ok(s)
 }

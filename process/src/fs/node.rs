@@ -50,6 +50,8 @@ pub enum Kind {
     Device(Device),
     /// One end of a pipe (which, the open file's access mode says).
     Pipe(Arc<super::pipe::Pipe>),
+    /// `/proc`: a directory made afresh each time it is looked into.
+    Proc,
 }
 
 /// One file, directory, link or device.
@@ -92,7 +94,7 @@ impl Node {
     /// Type and permission bits.
     pub fn mode(&self) -> u32 {
         let kind = match self.kind {
-            Kind::Dir(_) => S_IFDIR,
+            Kind::Dir(_) | Kind::Proc => S_IFDIR,
             Kind::File(_) => S_IFREG,
             Kind::Symlink(_) => S_IFLNK,
             Kind::Device(_) => S_IFCHR,
@@ -103,7 +105,7 @@ impl Node {
 
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, Kind::Dir(_))
+        matches!(self.kind, Kind::Dir(_) | Kind::Proc)
     }
 
     /// Its size in bytes.
@@ -111,7 +113,7 @@ impl Node {
         match &self.kind {
             Kind::File(data) => data.lock().len() as u64,
             Kind::Symlink(t) => t.len() as u64,
-            Kind::Dir(_) => 4096,
+            Kind::Dir(_) | Kind::Proc => 0,
             Kind::Device(_) | Kind::Pipe(_) => 0,
         }
     }
@@ -148,6 +150,7 @@ impl Node {
     pub fn child(&self, name: &str) -> Result<Arc<Node>, Errno> {
         match &self.kind {
             Kind::Dir(entries) => entries.lock().get(name).cloned().ok_or(errno::ENOENT),
+            Kind::Proc => super::procfs::snapshot().child(name),
             _ => Err(errno::ENOTDIR),
         }
     }
@@ -181,6 +184,9 @@ impl Node {
 
     /// The directory's entries, in name order, as (name, inode, type bits).
     pub fn entries(&self) -> Result<Vec<(String, u64, u32)>, Errno> {
+        if let Kind::Proc = self.kind {
+            return super::procfs::snapshot().entries();
+        }
         let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
         Ok(entries.lock().iter().map(|(n, node)| (n.clone(), node.ino, node.mode())).collect())
     }

@@ -148,7 +148,7 @@ pub(super) fn lseek(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let (offset, whence) = (a.get(1) as i64, a.uint(2));
     match file.node.kind {
-        Kind::File(_) | Kind::Dir(_) => {}
+        Kind::File(_) | Kind::Dir(_) | Kind::Proc => {}
         Kind::Device(_) => return Ok(0),
         Kind::Symlink(_) | Kind::Pipe(_) => return Err(errno::ESPIPE),
     }

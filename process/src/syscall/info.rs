@@ -236,3 +236,20 @@ pub(super) fn prctl(p: &mut Process, a: Args) -> SysResult {
         _ => Err(errno::EINVAL),
     }
 }
+
+/// `sysinfo`: uptime, memory, processes (what `free` and `uptime` ask).
+pub(super) fn sysinfo(p: &mut Process, a: Args) -> SysResult {
+    let frames = kernel::memory::frame::stats();
+    let mut out = [0u8; 112];
+    let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &kernel::time::uptime().as_secs().to_le_bytes());
+    // loads[3] at 8..32: not kept (0).
+    put(32, &(frames.total * 4096).to_le_bytes());
+    put(40, &((frames.total - frames.in_use) * 4096).to_le_bytes());
+    // sharedram, bufferram, totalswap, freeswap: 0.
+    put(80, &(crate::process::list().len() as u16).to_le_bytes());
+    // totalhigh, freehigh: 0; mem_unit = 1.
+    put(104, &1u32.to_le_bytes());
+    user::write(&mut p.memory, a.get(0), &out)?;
+    Ok(0)
+}

@@ -69,6 +69,7 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
     let f = &ctx.frame;
     let nr = f.rax;
     let a = Args([f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
+    crate::fs::procfs::set_caller(p.pid());
     let result = match quick(p, ctx, nr, a) {
         Some(Ok(r)) => r,
         Some(Err(status)) => return Flow::Exit(status),
@@ -95,6 +96,10 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
                 }
             };
             p.info.waiting_in.store(0, Ordering::Relaxed);
+            crate::fs::procfs::set_caller(p.pid());
+            if matches!(nr, nr::BRK | nr::MMAP | nr::MUNMAP) {
+                p.info.vsize.store(p.memory.virtual_size(), Ordering::Relaxed);
+            }
             let r = r.unwrap_or_else(|| {
                 p.interrupted = Some(signal::Interrupted { nr, restartable: restartable(nr) });
                 Err(errno::EINTR)
@@ -143,6 +148,7 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
             }
         }
         nr::UNAME => info::uname(p, a),
+        nr::SYSINFO => info::sysinfo(p, a),
         nr::CLOCK_GETTIME => info::clock_gettime(p, a),
         nr::GETTIMEOFDAY => info::gettimeofday(p, a),
         nr::TIME => info::time(p, a),
