@@ -45,6 +45,7 @@ pub struct Boot {
     monitor: Option<session::MonitorScript>,
     kill: Option<session::KillAfter>,
     initramfs: Option<PathBuf>,
+    steps: Vec<session::InputStep>,
 }
 
 /// Boots test kernel `bin` (a binary of `tests/kernels`).
@@ -77,6 +78,7 @@ impl Boot {
             monitor: None,
             kill: None,
             initramfs: None,
+            steps: Vec::new(),
         }
     }
 
@@ -185,6 +187,13 @@ impl Boot {
         self
     }
 
+    /// Input in steps, sent after [`Boot::input`]'s bytes: wait for text in
+    /// the output, pause, send bytes.
+    pub fn input_steps(mut self, steps: Vec<session::InputStep>) -> Self {
+        self.steps = steps;
+        self
+    }
+
     /// Loads `archive` (an initramfs the test packed) beside the kernel.
     pub fn initramfs(mut self, archive: &std::path::Path) -> Self {
         self.initramfs = Some(archive.to_path_buf());
@@ -195,7 +204,9 @@ impl Boot {
     pub fn run(self) -> Outcome {
         let image = build::image_with(&self.elf, self.machine.firmware, self.initramfs.as_deref(), Verbosity::Capture)
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut out = session::run_scripted_with_kill(&self.machine, &image, &self.input, self.monitor, self.kill, self.timeout)
+        let mut steps = vec![session::InputStep::Send(self.input.clone())];
+        steps.extend(self.steps.iter().cloned());
+        let mut out = session::run_scripted_steps(&self.machine, &image, steps, self.monitor, self.kill, self.timeout)
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(socket) = &self.machine.monitor_socket {
             let _ = std::fs::remove_file(socket);

@@ -63,14 +63,28 @@ pub fn init() {
     }
 }
 
-/// The descriptors a first process starts with: the console as 0, 1, 2.
-fn console_fds() -> Result<fd::FdTable, Errno> {
+/// Where a first process's standard input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdin {
+    /// The console (its line discipline).
+    Console,
+    /// `/dev/null` (a program the kernel's shell runs: the shell keeps the
+    /// console's input).
+    Null,
+}
+
+/// The descriptors a first process starts with: 0 from `stdin`, 1 and 2
+/// the console.
+fn console_fds(stdin: Stdin) -> Result<fd::FdTable, Errno> {
     let console = fs::lookup("/", "/dev/console", true)?;
     let file = fs::OpenFile::new(console, O_RDWR);
     let mut files = fd::FdTable::new();
-    for _ in 0..3 {
-        files.insert(Arc::clone(&file), false)?;
-    }
+    match stdin {
+        Stdin::Console => files.insert(Arc::clone(&file), false)?,
+        Stdin::Null => files.insert(fs::OpenFile::new(fs::lookup("/", "/dev/null", true)?, linux::flags::open::O_RDONLY), false)?,
+    };
+    files.insert(Arc::clone(&file), false)?;
+    files.insert(file, false)?;
     Ok(files)
 }
 
@@ -78,13 +92,29 @@ fn console_fds() -> Result<fd::FdTable, Errno> {
 /// standard descriptors on the console, in `/`; the handle gives its exit
 /// status, or why it could not start.
 pub fn spawn(cpu: CpuId, path: &str, argv: Vec<String>, envp: Vec<String>) -> JoinHandle<Result<ExitStatus, Errno>> {
+    spawn_with(cpu, path, argv, envp, Stdin::Console, None)
+}
+
+/// [`spawn`] with standard input from `stdin`; `pid`, if given, receives
+/// the new process's id once it exists (to signal it).
+pub fn spawn_with(
+    cpu: CpuId,
+    path: &str,
+    argv: Vec<String>,
+    envp: Vec<String>,
+    stdin: Stdin,
+    pid: Option<Arc<core::sync::atomic::AtomicU32>>,
+) -> JoinHandle<Result<ExitStatus, Errno>> {
     let path = String::from(path);
     kernel::run_on::spawn_made_on(cpu, "user", move || async move {
         let argv_bytes: Vec<&[u8]> = argv.iter().map(String::as_bytes).collect();
         let envp_bytes: Vec<&[u8]> = envp.iter().map(String::as_bytes).collect();
         let loaded = image::load("/", &path, &argv_bytes, &envp_bytes).await?;
-        let files = console_fds()?;
+        let files = console_fds(stdin)?;
         let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, loaded.name, &argv_bytes);
+        if let Some(slot) = pid {
+            slot.store(p.pid(), core::sync::atomic::Ordering::Release);
+        }
         Ok(thread::run(p, loaded.context).await)
     })
 }

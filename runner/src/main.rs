@@ -41,6 +41,12 @@ options:
                  assertions, overflow checks and full debug info
   --headless     no window, even in a graphical session (the serial console
                  works the same either way)
+  --init \"PROGRAM ARGS\"
+                 run PROGRAM (from the initramfs: Debian's BusyBox and its
+                 applets, and --files) as process 1 on the console instead
+                 of the kernel's shell; when it exits, the machine powers off
+                 and this command exits with its status
+  --files DIR    put DIR's files in the initramfs, under /
   --kernel BIN   boot another kernel binary: a test kernel from tests/kernels
   -h, --help     this text
   -- ARGS...     passed to qemu-system-x86_64 unchanged
@@ -51,17 +57,23 @@ window with the framebuffer console and the PS/2 keyboard.
 Piped input reaches the kernel's serial port once it has started:
   printf 'cpus\\nps\\npoweroff\\n' | cargo run -- --smp 4
 exit status: 0 kernel success, 1 kernel failure/panic, 2 QEMU ended without a
-kernel report (e.g. triple fault), 3 runner error.";
+kernel report (e.g. triple fault), 3 runner error; with --init, the program's
+own status (128 + N for signal N, as a shell reports it).
+
+In a terminal, Ctrl-C goes to the guest (to the foreground program, or the
+kernel shell's running command); to leave: exit or poweroff, or Ctrl-A X.";
 
 struct Options {
     machine: Machine,
     profile: Profile,
     kernel: Option<String>,
     headless: bool,
+    init: Option<String>,
+    files: Option<std::path::PathBuf>,
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Error> {
-    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false };
+    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false, init: None, files: None };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -117,6 +129,14 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             "--release" => o.profile = Profile::Release,
             "--headless" => o.headless = true,
             "--kernel" => o.kernel = Some(value("--kernel")?),
+            "--init" => o.init = Some(value("--init")?),
+            "--files" => {
+                let dir = std::path::PathBuf::from(value("--files")?);
+                if !dir.is_dir() {
+                    return Err(Error::Usage(format!("--files takes a directory, not {}", dir.display())));
+                }
+                o.files = Some(dir);
+            }
             "--gdb" => {
                 let port = match inline {
                     Some(p) => p.parse().map_err(|_| Error::Usage(format!("bad gdb port {p:?}")))?,
@@ -145,7 +165,10 @@ fn run(o: Options) -> Result<ExitCode, Error> {
         None => build::kernel("kernel-image", "kernel", o.profile, Verbosity::Show)?,
         Some(bin) => build::kernel("test-kernels", bin, o.profile, Verbosity::Show)?,
     };
-    let image = build::image(&elf, o.machine.firmware, Verbosity::Show)?;
+    // The main kernel gets an initramfs: BusyBox, the user's files, and the
+    // program to run as process 1 if one was named.
+    let ramdisk = if o.kernel.is_none() { Some(pack_initramfs(&elf, &o)?) } else { None };
+    let image = build::image_with(&elf, o.machine.firmware, ramdisk.as_deref(), Verbosity::Show)?;
     if let Some(port) = o.machine.gdb_port {
         let args: Vec<String> =
             odonata_runner::qemu::gdb_args(&elf, port).iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
@@ -164,13 +187,41 @@ fn run(o: Options) -> Result<ExitCode, Error> {
         }
     };
     if std::io::stdin().is_terminal() {
-        eprintln!("odonata: this terminal is the serial console. To leave: `poweroff` at the prompt, or Ctrl-C (stops QEMU)");
+        eprintln!("odonata: this terminal is the serial console; Ctrl-C goes to the guest. To leave: `exit`/`poweroff`, or Ctrl-A X");
     }
-    let exit = session::run_interactive(&o.machine, &image, symbols)?;
+    let mut machine = o.machine.clone();
+    machine.terminal_console = std::io::stdin().is_terminal();
+    let status_file = elf.with_extension(format!("status-{}", std::process::id()));
+    let _ = std::fs::remove_file(&status_file);
+    machine.status_file = Some(status_file.clone());
+    let exit = session::run_interactive(&machine, &image, symbols)?;
+    let program_status =
+        std::fs::read_to_string(&status_file).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("exit ")?.trim().parse::<u8>().ok()));
+    let _ = std::fs::remove_file(&status_file);
+    if let Some(code) = program_status {
+        return Ok(ExitCode::from(code));
+    }
     if exit != odonata_runner::KernelExit::Success {
         eprintln!("odonata: {}", exit.describe());
     }
     Ok(ExitCode::from(exit.process_code()))
+}
+
+/// Packs the initramfs of the main kernel next to its ELF.
+fn pack_initramfs(elf: &std::path::Path, o: &Options) -> Result<std::path::PathBuf, Error> {
+    let mut fs = odonata_runner::initramfs::Initramfs::new();
+    if let Err(e) = fs.busybox() {
+        eprintln!("odonata: {e}; the initramfs has no BusyBox");
+    }
+    if let Some(dir) = &o.files {
+        fs.tree("", dir)?;
+    }
+    if let Some(init) = &o.init {
+        fs.bytes("etc/odonata-init", 0o644, format!("{init}\n").into_bytes());
+    }
+    let path = elf.with_extension(format!("initramfs-{}.cpio", std::process::id()));
+    fs.write(&path)?;
+    Ok(path)
 }
 
 fn main() -> ExitCode {

@@ -81,6 +81,12 @@ pub struct Machine {
     pub udp_forwards: Vec<(u16, u16)>,
     /// A virtio-rng device fed from the host's /dev/urandom.
     pub rng: bool,
+    /// The serial console is a terminal (`cargo run` in one): Ctrl-C goes
+    /// to the guest, and QEMU's escape (Ctrl-A X) leaves.
+    pub terminal_console: bool,
+    /// A file QEMU's debug console (port 0xe9) writes to: where a kernel
+    /// reports its first program's exit status (`exit N`).
+    pub status_file: Option<PathBuf>,
     /// Passed to QEMU after everything else.
     pub extra_args: Vec<String>,
 }
@@ -128,6 +134,8 @@ impl Default for Machine {
             net: None,
             udp_forwards: Vec::new(),
             rng: false,
+            terminal_console: false,
+            status_file: None,
             extra_args: Vec::new(),
         }
     }
@@ -192,7 +200,16 @@ impl Machine {
         if self.firmware == Firmware::Uefi {
             cmd.arg("-bios").arg(find_ovmf()?);
         }
-        cmd.args(["-serial", "stdio", "-no-reboot"]);
+        if self.terminal_console {
+            // signal=off: Ctrl-C is a byte for the guest, not SIGINT for
+            // QEMU; mux=on gives QEMU's escape key, Ctrl-A X, to leave.
+            cmd.args(["-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console", "-no-reboot"]);
+        } else {
+            cmd.args(["-serial", "stdio", "-no-reboot"]);
+        }
+        if let Some(path) = &self.status_file {
+            cmd.arg("-debugcon").arg(format!("file:{}", path.display()));
+        }
         if !self.display {
             cmd.args(["-display", "none"]);
         }

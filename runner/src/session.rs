@@ -282,11 +282,65 @@ pub fn run_scripted(
     run_scripted_with_kill(machine, image, input, monitor, None, timeout)
 }
 
+/// One step of scripted serial input ([`run_scripted_steps`]).
+#[derive(Clone, Debug)]
+pub enum InputStep {
+    /// Send these bytes.
+    Send(Vec<u8>),
+    /// Wait until the serial output contains this text (from the start).
+    WaitFor(String),
+    /// Wait this long.
+    Pause(Duration),
+}
+
+/// Feeds `steps` to QEMU once `ready` fires (waits for output in `serial`
+/// as the steps say), then closes QEMU's stdin.
+fn feed_steps(mut to: ChildStdin, steps: Vec<InputStep>, serial: Arc<Mutex<Vec<u8>>>, ready: mpsc::Receiver<()>, timeout: Duration) {
+    thread::spawn(move || {
+        if ready.recv().is_err() {
+            return;
+        }
+        let start = Instant::now();
+        for step in steps {
+            match step {
+                InputStep::Send(bytes) => {
+                    if to.write_all(&bytes).and_then(|()| to.flush()).is_err() {
+                        return;
+                    }
+                }
+                InputStep::Pause(d) => thread::sleep(d),
+                InputStep::WaitFor(text) => loop {
+                    if String::from_utf8_lossy(&serial.lock().expect("serial buffer")).contains(&text) {
+                        break;
+                    }
+                    if start.elapsed() > timeout {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                },
+            }
+        }
+    });
+}
+
 /// [`run_scripted`] with an optional [`KillAfter`].
 pub fn run_scripted_with_kill(
     machine: &Machine,
     image: &Path,
     input: &[u8],
+    monitor: Option<MonitorScript>,
+    kill: Option<KillAfter>,
+    timeout: Duration,
+) -> Result<Outcome, Error> {
+    run_scripted_steps(machine, image, vec![InputStep::Send(input.to_vec())], monitor, kill, timeout)
+}
+
+/// [`run_scripted_with_kill`] with input in steps: bytes sent as the
+/// kernel's output reaches given points (a key typed while a program runs).
+pub fn run_scripted_steps(
+    machine: &Machine,
+    image: &Path,
+    input: Vec<InputStep>,
     monitor: Option<MonitorScript>,
     kill: Option<KillAfter>,
     timeout: Duration,
@@ -302,7 +356,7 @@ pub fn run_scripted_with_kill(
         move |bytes| sink.lock().expect("serial buffer").extend_from_slice(bytes),
         tx,
     );
-    feed_input(child.stdin.take().expect("stdin is piped"), std::io::Cursor::new(input.to_vec()), rx);
+    feed_steps(child.stdin.take().expect("stdin is piped"), input, Arc::clone(&serial), rx, timeout);
     let replies = Arc::new(Mutex::new(Vec::new()));
     let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let driver = match (monitor, &machine.monitor_socket) {

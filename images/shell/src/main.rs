@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod net;
+mod programs;
 mod shell;
 
 use kernel::console::framebuffer;
@@ -20,12 +21,18 @@ kernel::entry!(main);
 
 fn main() -> ! {
     log::info!("boot complete in {} ms", time::uptime().as_millis());
-    let serial = match drivers::serial::start() {
-        Ok(()) => drivers::serial::reader(),
-        Err(e) => {
-            log::error!("serial driver: {e}; no serial input");
+    let serial_up = drivers::serial::start().map_err(|e| log::error!("serial driver: {e}; no serial input")).is_ok();
+    process::init();
+    // With --init, the program is process 1 and owns the console's input;
+    // the kernel's shell does not run.
+    let init = programs::init_command();
+    let serial = if serial_up { drivers::serial::reader() } else { None };
+    let serial = match (&init, serial) {
+        (Some(_), Some(reader)) => {
+            process::tty::start(reader);
             None
         }
+        (_, serial) => serial,
     };
     let keyboard = drivers::keyboard::start().map_err(|e| log::warn!("keyboard: {e}; no keyboard input")).ok();
     match drivers::power::start() {
@@ -49,5 +56,8 @@ fn main() -> ! {
         None => log::info!("no framebuffer console (serial only)"),
     }
     shell::stats::start();
+    if let Some(argv) = init {
+        exec::block_on(programs::run_init(argv))
+    }
     exec::block_on(shell::run(shell::Input::new(serial, keyboard)))
 }

@@ -1,15 +1,13 @@
 //! An open file: a node, an offset and the flags `open` gave, shared by
 //! every descriptor `dup` or `fork` made from it.
 
-use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::task::Waker;
 
 use embedded_io_async::Write;
 use linux::errno::{self, Errno};
 use linux::flags::open::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDONLY, O_WRONLY};
-use spin::Mutex;
 
 use super::node::{Device, Kind, Node};
 
@@ -70,6 +68,24 @@ impl OpenFile {
         self.offset.store(at, Ordering::Relaxed);
     }
 
+    /// Readiness for `poll`: (readable, writable, hung up, error); leaves
+    /// `waker` where it will be woken when that changes.
+    pub async fn poll(&self, waker: Waker) -> (bool, bool, bool, bool) {
+        let (r, w) = (self.readable(), self.writable());
+        match &self.node.kind {
+            Kind::Pipe(pipe) => {
+                let (readable, writable, hup) = pipe.poll(r, waker).await;
+                // A write end whose readers are gone reports an error.
+                (readable, writable, hup && r, hup && !r)
+            }
+            Kind::Device(Device::Console) => {
+                let readable = r && crate::tty::readable(waker).await;
+                (readable, w, false, false)
+            }
+            _ => (r, w, false, false),
+        }
+    }
+
     /// Reads at the offset, advancing it.
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
@@ -92,7 +108,7 @@ impl OpenFile {
                 Ok(buf.len())
             }
             Kind::Device(Device::Random) => random(buf).await,
-            Kind::Device(Device::Console) => console_read(buf).await,
+            Kind::Device(Device::Console) => crate::tty::read(buf, self.nonblock()).await,
             Kind::Pipe(pipe) => pipe.read(buf, self.nonblock()).await,
         }
     }
@@ -139,49 +155,6 @@ pub async fn console_write(buf: &[u8]) -> Result<usize, Errno> {
     let mut w = drivers::serial::writer();
     w.write_all(buf).await.map_err(|_| errno::EIO)?;
     Ok(buf.len())
-}
-
-/// The console's input, taken from the serial driver on first use.
-static CONSOLE_IN: Mutex<Option<ConsoleIn>> = Mutex::new(None);
-
-struct ConsoleIn {
-    reader: Option<drivers::serial::SerialReader>,
-    /// A line read but not yet handed out in full.
-    pending: Vec<u8>,
-}
-
-/// Canonical-mode input: a whole line (edited with backspace, echoed),
-/// then its bytes until it is used up.
-async fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
-    if buf.is_empty() {
-        return Ok(0);
-    }
-    loop {
-        let taken = {
-            let mut guard = CONSOLE_IN.lock();
-            let state = guard.get_or_insert_with(|| ConsoleIn { reader: drivers::serial::reader(), pending: Vec::new() });
-            if !state.pending.is_empty() {
-                let n = buf.len().min(state.pending.len());
-                buf[..n].copy_from_slice(&state.pending[..n]);
-                state.pending.drain(..n);
-                return Ok(n);
-            }
-            state.reader.take()
-        };
-        let Some(mut reader) = taken else {
-            // Another reader is waiting for a line (or the kernel's shell
-            // owns the serial input): look again shortly.
-            kernel::time::sleep(core::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let mut line = String::new();
-        reader.read_line(&mut line, true).await;
-        let mut guard = CONSOLE_IN.lock();
-        let state = guard.as_mut().expect("made above");
-        state.reader = Some(reader);
-        state.pending.extend_from_slice(line.as_bytes());
-        state.pending.push(b'\n');
-    }
 }
 
 /// Bytes from the entropy device.

@@ -104,6 +104,31 @@ impl Pipe {
         self.readers.load(Ordering::Acquire) > 0
     }
 
+    /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
+    /// in the lists of the sides that are not ready.
+    pub async fn poll(&self, reader: bool, waker: Waker) -> (bool, bool, bool) {
+        let (readers, writers) = (&self.readers, &self.writers);
+        self.state
+            .exclusive(|s| {
+                let no_writers = writers.load(Ordering::Acquire) == 0;
+                let no_readers = readers.load(Ordering::Acquire) == 0;
+                if reader {
+                    let readable = !s.buf.is_empty() || no_writers;
+                    if !readable {
+                        s.readers_waiting.push(waker);
+                    }
+                    (readable, false, no_writers)
+                } else {
+                    let writable = s.buf.len() < CAPACITY || no_readers;
+                    if !writable {
+                        s.writers_waiting.push(waker);
+                    }
+                    (false, writable, no_readers)
+                }
+            })
+            .await
+    }
+
     /// Reads up to `buf.len()` bytes: waits for some while a writer
     /// exists; 0 at end of file.
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {

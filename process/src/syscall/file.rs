@@ -393,33 +393,53 @@ pub(super) fn fcntl(p: &mut Process, a: Args) -> SysResult {
     }
 }
 
-pub(super) fn ioctl(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn ioctl(p: &mut Process, a: Args) -> SysResult {
+    const FIONREAD: u64 = 0x541b;
     let file = p.files.get(a.int(0))?;
-    let Kind::Device(Device::Console) = file.node.kind else { return Err(errno::ENOTTY) };
+    let Kind::Device(Device::Console) = file.node.kind else {
+        if let (FIONREAD, Kind::Pipe(pipe)) = (a.get(1), &file.node.kind) {
+            let n = pipe.buffered().await as i32;
+            user::write_i32(&mut p.memory, a.get(2), n)?;
+            return Ok(0);
+        }
+        return Err(errno::ENOTTY);
+    };
     match a.get(1) {
         ioctl::TIOCGWINSZ => {
-            user::write(&mut p.memory, a.get(2), &Winsize { rows: 24, cols: 80 }.encode())?;
+            let (rows, cols) = crate::tty::winsize();
+            user::write(&mut p.memory, a.get(2), &Winsize { rows, cols }.encode())?;
             Ok(0)
         }
         ioctl::TIOCGPGRP => {
-            let pgrp = p.pid() as i32;
-            user::write_i32(&mut p.memory, a.get(2), pgrp)?;
+            let group = crate::tty::foreground(p.info.pgid.load(core::sync::atomic::Ordering::Relaxed));
+            user::write_i32(&mut p.memory, a.get(2), group as i32)?;
+            Ok(0)
+        }
+        ioctl::TIOCSPGRP => {
+            let mut b = [0u8; 4];
+            user::read(&mut p.memory, a.get(2), &mut b)?;
+            let group = i32::from_le_bytes(b);
+            if group <= 0 {
+                return Err(errno::EINVAL);
+            }
+            crate::tty::set_foreground(group as u32);
             Ok(0)
         }
         ioctl::TCGETS => {
-            user::write(&mut p.memory, a.get(2), &crate::tty::termios())?;
+            let t = crate::tty::termios().await;
+            user::write(&mut p.memory, a.get(2), &t)?;
             Ok(0)
         }
         ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF => {
             let mut t = [0u8; crate::tty::TERMIOS_SIZE];
             user::read(&mut p.memory, a.get(2), &mut t)?;
-            crate::tty::set_termios(t);
+            crate::tty::set_termios(t, a.get(1) == ioctl::TCSETSF).await;
             Ok(0)
         }
-        ioctl::TIOCSPGRP => {
-            // One session on the console: its group is the caller's.
-            let mut b = [0u8; 4];
+        ioctl::TIOCSWINSZ => {
+            let mut b = [0u8; 8];
             user::read(&mut p.memory, a.get(2), &mut b)?;
+            crate::tty::set_winsize(u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]]));
             Ok(0)
         }
         _ => Err(errno::EINVAL),

@@ -14,6 +14,7 @@
 mod file;
 mod info;
 mod mem;
+mod poll;
 mod proc;
 mod signals;
 
@@ -75,9 +76,15 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         Some(Err(status)) => return Flow::Exit(status),
         None => {
             ctx.save_fpu();
-            if nr == nr::RT_SIGSUSPEND
-                && let Err(e) = signals::begin_suspend(p, a)
-            {
+            // Calls that wait with another signal mask take it before the
+            // race, so that a signal it unblocks ends the wait.
+            let masked_call = match nr {
+                nr::RT_SIGSUSPEND => signals::begin_suspend(p, a),
+                nr::PPOLL => poll::apply_mask(p, a.get(3)),
+                nr::PSELECT6 if a.get(5) != 0 => user_mask_pointer(p, a.get(5)).and_then(|m| poll::apply_mask(p, m)),
+                _ => Ok(()),
+            };
+            if let Err(e) = masked_call {
                 ctx.frame.rax = linux::errno::to_rax(Err(e));
                 return Flow::Resumed;
             }
@@ -115,6 +122,11 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
     trace(p, nr, result);
     ctx.frame.rax = linux::errno::to_rax(result);
     Flow::Continue
+}
+
+/// `pselect6`'s sixth argument points at {mask pointer, size}.
+fn user_mask_pointer(p: &mut Process, at: u64) -> Result<u64, Errno> {
+    crate::user::read_u64(&mut p.memory, at)
 }
 
 /// Logs a call's result at trace level (`log::set_max_level(Trace)` makes
@@ -201,7 +213,6 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         nr::FSYNC | nr::FDATASYNC | nr::SYNC => Ok(0),
         nr::ACCESS => file::access_at(p, linux::flags::AT_FDCWD, a.get(0)),
         nr::FACCESSAT | nr::FACCESSAT2 => file::access_at(p, a.int(0), a.get(1)),
-        nr::IOCTL => file::ioctl(p, a),
         nr::RSEQ => Err(errno::ENOSYS),
         nr::RT_SIGRETURN => signal::sigreturn(p, ctx).map(|()| ctx.frame.rax),
         nr::KILL => signals::kill(p, a.int(0), a.get(1)),
@@ -232,6 +243,14 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::WAIT4 => proc::wait4(p, a.int(0), a.get(1), a.uint(2), a.get(3)).await,
         nr::PIPE => file::pipe(p, a.get(0), 0),
         nr::SENDFILE => file::sendfile(p, a).await,
+        nr::IOCTL => file::ioctl(p, a).await,
+        nr::POLL => poll::poll(p, a.get(0), a.get(1), a.int(2)).await,
+        nr::PPOLL => poll::ppoll(p, a.get(0), a.get(1), a.get(2), a.get(3)).await,
+        nr::SELECT => {
+            let timeout = poll::read_timeval(p, a.get(4))?;
+            poll::select_fds(p, a.int(0), [a.get(1), a.get(2), a.get(3)], timeout).await
+        }
+        nr::PSELECT6 => poll::pselect6(p, a.int(0), [a.get(1), a.get(2), a.get(3)], a.get(4), a.get(5)).await,
         nr::PIPE2 => file::pipe(p, a.get(0), a.uint(1)),
         nr::READ => file::read(p, a).await,
         nr::WRITE => file::write(p, a).await,

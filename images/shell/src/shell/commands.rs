@@ -24,7 +24,8 @@ use super::stats::{self, Answer, Query};
 const COMMANDS: &[(&str, &str, &str)] = &[
     ("help", "", "this list"),
     ("cpus", "", "each CPU: APIC id, tasks, polls, idle share"),
-    ("ps", "", "tasks on every CPU: id, name, state, polls, cycles"),
+    ("ps", "", "tasks on every CPU (id, name, state, polls, cycles), then processes (pid, CPU, state)"),
+    ("run", "PROGRAM [ARGS]", "run a program from the initramfs (e.g. run /bin/ls -l /); Ctrl-C sends it SIGINT"),
     ("irq", "", "interrupts taken, per vector and CPU"),
     ("ipi", "", "IPI-queue counters per CPU"),
     ("mem", "", "frames and heap in use"),
@@ -58,7 +59,14 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             "" => {}
             "help" => help(&mut out).await,
             "cpus" => cpus(&mut out).await,
-            "ps" => ps(&mut out).await,
+            "ps" => {
+                ps(&mut out).await;
+                out.write(&crate::programs::table()).await;
+            }
+            "run" => {
+                let report = crate::programs::run(rest).await;
+                outln!(out, "{report}");
+            }
             "irq" => irq(&mut out).await,
             "ipi" => ipi(&mut out).await,
             "mem" => mem(&mut out).await,
