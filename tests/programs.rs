@@ -256,3 +256,9 @@ fn ps_free_uptime_and_proc_give_plausible_values() {
     assert_eq!(procfs[4], "(cut) R", "/proc/self/stat of cut");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn processes_program_prints_what_it_prints_on_the_host() {
+    let Some(processes) = compile("processes") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/processes", &processes)], &[("/bin/processes", &[])]);
+}

@@ -105,6 +105,7 @@ pub fn start(info: Handoff<'static>, main: fn() -> !) -> ! {
     memory::init(info);
     let usable = memory::frame::stats().total_bytes();
     crate::heap::init(memory::heap_size_for(usable));
+    memory::init_after_heap();
     arch::percpu::init_idle_flags();
     log::info!(
         "memory: {} MiB usable, heap {} MiB at {:#x}, stacks at {:#x}",

@@ -189,7 +189,15 @@ impl Memory {
             return Err(BadAccess::Denied);
         }
         let page = addr & !(PAGE - 1);
-        if self.space.query(VirtAddr::new(page)).is_some() {
+        if let Some(t) = self.space.query(VirtAddr::new(page)) {
+            if write && !t.flags.contains(Flags::WRITABLE) {
+                // Copy-on-write (after `fork`): the page becomes this
+                // program's own.
+                return self.space.write_fault_local(VirtAddr::new(page), prot.page_flags()).map_err(|e| match e {
+                    MapError::NoMemory => BadAccess::NoMemory,
+                    _ => BadAccess::Denied,
+                });
+            }
             // Mapped already with the region's rights: a stale TLB entry,
             // now reloaded. Nothing to do.
             return Ok(());
@@ -280,27 +288,31 @@ impl Memory {
         self.space.protect_present(VirtAddr::new(start), pages, |_| flags).await.map_err(map_error)
     }
 
-    /// A copy for a child (`fork`): the same regions, and every page the
-    /// program has touched copied into a fresh frame of a new space.
-    pub fn duplicate(&self) -> Result<Self, Errno> {
-        let copy = Memory {
+    /// The child's memory for `fork`: the same regions, every page the
+    /// program has touched shared with the child, writable ones
+    /// copy-on-write (read-only on both sides until one writes).
+    pub async fn fork(&self) -> Result<Self, Errno> {
+        let child = Memory {
             space: AddressSpace::new_user().map_err(map_error)?,
             regions: self.regions.clone(),
             brk_start: self.brk_start,
             brk: self.brk,
         };
-        let mut page = [0u8; PAGE as usize];
         for (&start, r) in &self.regions {
-            let flags = r.prot.page_flags();
             let mut at = start;
             while at < r.end {
-                if self.space.read_page(VirtAddr::new(at), &mut page).is_some() {
-                    copy.space.map_filled(VirtAddr::new(at), flags, |frame| frame.copy_from_slice(&page)).map_err(map_error)?;
-                }
+                self.space.share_page(VirtAddr::new(at), &child.space, r.prot.write).map_err(map_error)?;
                 at += PAGE;
             }
+            if r.prot.write {
+                // The parent's entries lost their write right: flush them.
+                self.space
+                    .protect_present(VirtAddr::new(start), (r.end - start) / PAGE, |f| f.difference(Flags::WRITABLE))
+                    .await
+                    .map_err(map_error)?;
+            }
         }
-        Ok(copy)
+        Ok(child)
     }
 
     /// Bytes of regions (what `ps` calls VSZ).

@@ -462,11 +462,15 @@ pub fn init_this_cpu() {
     // flag clear and AC clear.
     SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK | RFlags::NESTED_TASK);
     // SAFETY: programs use x87/SSE: no emulation, no lazy-switch trap
-    // (MP + !EM + !TS); the kernel itself is soft-float.
+    // (MP + !EM + !TS); the kernel itself is soft-float. WP only makes
+    // ring 0 honour read-only entries, which the kernel never writes
+    // through but in the user copies (whose faults are recovered).
     unsafe {
         Cr0::update(|f| {
             f.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
-            f.insert(Cr0Flags::MONITOR_COPROCESSOR);
+            // WP: the kernel's own writes respect read-only pages, so a
+            // copy to a copy-on-write page faults and is copied first.
+            f.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::WRITE_PROTECT);
         })
     };
     let mut cr4 = Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE;

@@ -63,6 +63,9 @@ pub enum MapError {
     WrongHalf(u64),
     /// No frame to map.
     NoMemory,
+    /// Another CPU may cache the space's entries, and the call changes them
+    /// without a shootdown.
+    NotLocal,
 }
 
 impl From<TableError> for MapError {
@@ -77,6 +80,7 @@ impl core::fmt::Display for MapError {
             Self::Table(e) => e.fmt(f),
             Self::WrongHalf(a) => write!(f, "{a:#x} is in the other half of the address space"),
             Self::NoMemory => f.write_str("out of physical frames"),
+            Self::NotLocal => f.write_str("another CPU may cache this address space"),
         }
     }
 }
@@ -172,8 +176,9 @@ impl pagetable::Frames for KernelFrames {
 
     unsafe fn free(&mut self, frame: u64) {
         // SAFETY: the caller (pagetable) passes a frame no table refers to and
-        // no CPU can reach; frames reach it only from this allocator.
-        unsafe { super::frame::deallocate(PhysFrame::containing_address(PhysAddr::new(frame))) };
+        // no CPU can reach; frames reach it only from this allocator. A frame
+        // another space still maps (copy-on-write) only loses an owner.
+        unsafe { super::shared_frames::release(frame) };
     }
 }
 
@@ -313,6 +318,82 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps the page that `self` maps at `page` into `child` too, at the
+    /// same address, read-only in both when `cow` (copy-on-write: the first
+    /// write on either side copies it, [`Self::write_fault_local`]), or as
+    /// it is. The frame gets one more owner. `Ok(false)`: not mapped here.
+    ///
+    /// `self`'s entry loses its write right here; the caller invalidates
+    /// it on every CPU that may cache it before the program runs again
+    /// (`protect_present` over the region, or a local flush when only this
+    /// CPU runs the space).
+    pub fn share_page(&self, page: VirtAddr, child: &AddressSpace, cow: bool) -> Result<bool, MapError> {
+        self.check_half(page.as_u64())?;
+        let Some(t) = self.query(page) else { return Ok(false) };
+        let frame = t.phys & !(PAGE - 1);
+        let mut flags = t.flags.difference(Flags::ACCESSED.union(Flags::DIRTY));
+        if cow {
+            flags = flags.difference(Flags::WRITABLE);
+        }
+        if !super::shared_frames::share(frame) {
+            // Too many owners: the child gets a copy instead.
+            let mut bytes = [0u8; PAGE as usize];
+            self.read_page(page, &mut bytes);
+            return child.map_filled(page, t.flags.difference(Flags::OWNED), |f| f.copy_from_slice(&bytes)).map(|()| true);
+        }
+        if cow && t.flags.contains(Flags::WRITABLE) {
+            let _writer = self.lock.lock();
+            self.tables.protect(&Window, page.as_u64(), flags.difference(Flags::OWNED))?;
+        }
+        // SAFETY: the frame is an owned frame of this space, now with one
+        // more owner (counted above) for the child's mapping (rule 1); the
+        // child maps nothing there yet (`map` refuses otherwise, rule 2).
+        let mapped = unsafe { child.map(page, PhysAddr::new(frame), flags | Flags::OWNED) };
+        if let Err(e) = mapped {
+            // SAFETY: the owner counted above for a mapping that was not made.
+            unsafe { super::shared_frames::release(frame) };
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// A write to a present, read-only page of a writable region
+    /// (copy-on-write): the page becomes this space's own and writable,
+    /// copied if another space still maps its frame. Only for a space that
+    /// no other CPU may cache (a program runs on one CPU): the stale entry
+    /// is flushed here. `Err` if another CPU may hold the space.
+    pub fn write_fault_local(self: &Arc<Self>, page: VirtAddr, flags: Flags) -> Result<(), MapError> {
+        let me = 1u64 << (cpu_hooks().current)();
+        if self.cpus() & !me != 0 {
+            return Err(MapError::NotLocal);
+        }
+        let Some(t) = self.query(page) else { return Err(MapError::Table(TableError::NotMapped(page.as_u64()))) };
+        let old = t.phys & !(PAGE - 1);
+        if !super::shared_frames::is_shared(old) {
+            let _writer = self.lock.lock();
+            self.tables.protect(&Window, page.as_u64(), flags)?;
+            x86_64::instructions::tlb::flush(page);
+            return Ok(());
+        }
+        let mut bytes = [0u8; PAGE as usize];
+        self.read_page(page, &mut bytes);
+        let new = super::frame::allocate().ok_or(MapError::NoMemory)?;
+        // SAFETY: a fresh frame, written through the window before it is
+        // mapped anywhere.
+        unsafe { phys_to_virt(new.start_address()).as_mut_ptr::<[u8; PAGE as usize]>().write(bytes) };
+        {
+            let _writer = self.lock.lock();
+            let gone = self.tables.unmap(&Window, page.as_u64())?;
+            debug_assert!(gone.owned());
+            self.tables.map(&Window, &mut KernelFrames, page.as_u64(), new.start_address().as_u64(), flags | Flags::OWNED)?;
+        }
+        x86_64::instructions::tlb::flush(page);
+        // SAFETY: this space's mapping of `old` is gone and flushed on the one
+        // CPU that could cache it (checked above); the other owner keeps it.
+        unsafe { super::shared_frames::release(old) };
+        Ok(())
+    }
+
     /// Reads the page mapped at `page` through the physical window (for a
     /// copy-on-write copy or `fork`); `None` if it is not mapped.
     pub fn read_page(&self, page: VirtAddr, out: &mut [u8; PAGE as usize]) -> Option<()> {
@@ -354,8 +435,9 @@ impl AddressSpace {
         self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         for frame in owned {
             // SAFETY: unmapped above, and every CPU that could hold it has
-            // invalidated it (step 4 of the protocol).
-            unsafe { super::frame::deallocate(PhysFrame::containing_address(PhysAddr::new(frame))) };
+            // invalidated it (step 4 of the protocol); a frame another space
+            // still maps only loses this owner.
+            unsafe { super::shared_frames::release(frame) };
         }
         Ok(unmapped)
     }

@@ -187,6 +187,13 @@ pub unsafe fn deallocate(frame: PhysFrame) {
     f.in_use -= 1;
 }
 
+/// One past the highest address the allocator may hand out.
+pub fn end() -> u64 {
+    let guard = FRAMES.lock();
+    let f = guard.as_ref().expect("frame allocator used before init");
+    f.regions[..f.count].iter().map(|r| r.end).max().unwrap_or(0)
+}
+
 /// Frame counts.
 pub fn stats() -> FrameStats {
     let guard = FRAMES.lock();

@@ -17,6 +17,7 @@ pub mod frame;
 pub mod layout;
 pub mod mmio;
 pub mod paging;
+pub mod shared_frames;
 pub mod stack;
 
 use bootloader_api::BootInfo;
@@ -40,4 +41,10 @@ pub fn init(info: &BootInfo) {
     paging::init(VirtAddr::new(offset));
     layout::init();
     address_space::freeze_kernel_half();
+}
+
+/// What needs the heap: the shared-frame counts (`boot`, right after
+/// `heap::init`).
+pub fn init_after_heap() {
+    shared_frames::init(frame::end());
 }

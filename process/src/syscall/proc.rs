@@ -58,7 +58,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     if crate::process::Process::count() >= crate::MAX_PROCESSES {
         return Err(errno::EAGAIN);
     }
-    let memory = p.memory.duplicate()?;
+    let memory = p.memory.fork().await?;
     let mut context = Box::new(ctx.duplicate());
     context.frame.rax = 0;
     if stack != 0 {
