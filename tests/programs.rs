@@ -262,3 +262,86 @@ fn processes_program_prints_what_it_prints_on_the_host() {
     let Some(processes) = compile("processes") else { return };
     run_and_compare_on(&["-smp", "2"], &[("bin/processes", &processes)], &[("/bin/processes", &[])]);
 }
+
+/// At -smp 4: 1,000 processes forked at once, half spinning and half
+/// sleeping, spread over every CPU and all reaped; then a fork bomb meets
+/// the process limit (EAGAIN) and the kernel goes on. Not compared with
+/// the host (a fork bomb is not run there; the CPU count differs).
+#[test]
+fn a_thousand_processes_spread_over_every_cpu_and_a_fork_bomb_is_bounded() {
+    let (Some(many), Some(bomb)) = (compile("many"), compile("bomb")) else { return };
+    let dir = std::env::temp_dir().join(format!("odonata-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.file("bin/many", &many).unwrap();
+    fs.file("bin/bomb", &bomb).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/many 1000\n/bin/bomb\n/bin/many 8\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let started = std::time::Instant::now();
+    let out = boot("programs").rng().smp(4).initramfs(&archive).timeout(Duration::from_secs(400)).run();
+    println!("booted and ran in {:.1} s", started.elapsed().as_secs_f64());
+    let (lines, status) = on_kernel(&out.serial, "/bin/many 1000");
+    let lines: Vec<&str> = lines.into_iter().filter(|l| !l.starts_with('[')).collect();
+    let sum: u32 = (0..1000).map(|i| i % 7).sum();
+    assert!(lines.contains(&format!("1000 reported, 1000 reaped, statuses sum {sum}").as_str()), "{}", log_of(&out));
+    assert!(lines.contains(&"CPUS 4"), "the processes ran on all four CPUs:\n{}", log_of(&out));
+    assert_eq!(status, "0");
+    let (lines, status) = on_kernel(&out.serial, "/bin/bomb");
+    let line = lines.iter().find(|l| l.starts_with("forked")).unwrap_or_else(|| panic!("{}", log_of(&out)));
+    println!("{line}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (forked, reaped): (u32, u32) = (words[1].trim_end_matches(',').parse().unwrap(), words[5].parse().unwrap());
+    assert!(line.contains("EAGAIN"), "the limit answers EAGAIN: {line}");
+    assert!(forked >= 500 && forked == reaped, "{line}");
+    assert_eq!(status, "0");
+    let (lines, _) = on_kernel(&out.serial, "/bin/many 8");
+    assert!(lines.iter().any(|l| l.starts_with("8 reported, 8 reaped")), "the kernel goes on after the bomb:\n{}", log_of(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Time slices: at -smp 2, with a CPU-bound spinner on each CPU, a process
+/// that sleeps 10 ms at a time still wakes within a generous bound (a slice
+/// is 10 ms; TCG is slow), and the spinners are ended by SIGKILL.
+#[test]
+fn a_spinning_program_does_not_keep_others_from_running() {
+    let Some(latency) = compile("latency") else { return };
+    let dir = std::env::temp_dir().join(format!("odonata-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.file("bin/latency", &latency).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/latency 2\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(120)).run();
+    let (lines, status) = on_kernel(&out.serial, "/bin/latency 2");
+    let line = lines.iter().find(|l| l.starts_with("worst lateness")).unwrap_or_else(|| panic!("{}", log_of(&out)));
+    println!("{line}");
+    let worst: u64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(worst < 500_000, "a sleeper woke {worst} us late beside spinners: {line}");
+    assert!(line.ends_with("(2 killed)"), "{line}");
+    assert_eq!(status, "0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Debugging aid, not run by default: the worst lateness of a 10 ms sleeper
+/// beside 0, 1, 2 and 4 spinners at -smp 2, with the CPUs' registers from
+/// QEMU's monitor.
+#[test]
+#[ignore]
+fn latency_with_several_spinner_counts() {
+    let latency = compile("latency").unwrap();
+    let dir = std::env::temp_dir().join(format!("odonata-latency-dbg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fs = Initramfs::new();
+    fs.file("bin/latency", &latency).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/latency 0\n/bin/latency 1\n/bin/latency 2\n/bin/latency 4\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let (b, _) = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(60)).own_monitor();
+    let out = b
+        .monitor_after("==> /bin/latency", &["info registers -a", "info registers -a", "info registers -a"], Duration::from_secs(15))
+        .run();
+    println!("{}", out.serial);
+    println!("{}", out.monitor);
+}

@@ -243,6 +243,38 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     slot.store(slot.load(Ordering::Relaxed) + (cpu::rdtsc() - halted), Ordering::Relaxed);
 }
 
+/// For a task that runs a program inside its poll (a user thread), between
+/// two runs of the program: what this CPU's loop does between polls, short
+/// of polling (take IPI-queue messages, send owed kicks, wake expired
+/// timers), since the program's poll may last long.
+pub fn between_user_runs() {
+    ipiq::drain();
+    ipiq::kick_due();
+    time::timer::run_expired();
+}
+
+/// Before a program runs in a task's poll: the local timer is made to fire
+/// by the earliest deadline this CPU keeps (its timers, owed IPI-queue
+/// kicks) or `deadline` (a TSC value: the task's time slice), as the loop
+/// does before it halts, so that a task whose sleep ends while the program
+/// runs is woken, and the slice ends on time. Runs expired timers first.
+/// Returns `false` if `deadline` has passed (the caller decides again).
+pub fn prepare_user_run(deadline: Option<u64>) -> bool {
+    loop {
+        if deadline.is_some_and(time::passed) {
+            return false;
+        }
+        let extra = match (ipiq::next_kick(), deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if interrupts::without_interrupts(|| time::timer::prepare_user(extra)) {
+            return true;
+        }
+        between_user_runs();
+    }
+}
+
 /// Runs this CPU's executor forever (application processors after bring-up).
 pub fn run() -> ! {
     let ex = this();

@@ -44,8 +44,17 @@ use linux::flags::open::O_RDWR;
 
 pub use process::ExitStatus;
 
-/// Processes that may exist at once (`RLIMIT_NPROC`).
+/// Processes that may exist at once, at most (`RLIMIT_NPROC`); fewer on a
+/// small machine ([`max_processes`]).
 pub const MAX_PROCESSES: usize = 4096;
+
+/// Processes that may exist at once on this machine: one per 128 KiB of
+/// memory, at most [`MAX_PROCESSES`] (a fork bomb meets EAGAIN long before
+/// the kernel runs out of frames or heap).
+pub fn max_processes() -> usize {
+    let frames = kernel::memory::frame::stats().total as usize;
+    (frames / 32).clamp(64, MAX_PROCESSES)
+}
 
 /// Unpacks the initramfs the bootloader loaded into the root file system
 /// (once, at boot); logs what it found. Without one the root holds only
@@ -88,7 +97,8 @@ fn console_fds(stdin: Stdin) -> Result<fd::FdTable, Errno> {
     Ok(files)
 }
 
-/// Starts the program at `path` on `cpu` with `argv` and `envp`, its
+/// Starts the program at `path` on `cpu` (counted there: see
+/// [`sched::place`], which also chooses one) with `argv` and `envp`, its
 /// standard descriptors on the console, in `/`; the handle gives its exit
 /// status, or why it could not start.
 pub fn spawn(cpu: CpuId, path: &str, argv: Vec<String>, envp: Vec<String>) -> JoinHandle<Result<ExitStatus, Errno>> {
@@ -106,11 +116,24 @@ pub fn spawn_with(
     pid: Option<Arc<core::sync::atomic::AtomicU32>>,
 ) -> JoinHandle<Result<ExitStatus, Errno>> {
     let path = String::from(path);
+    sched::count_on(cpu);
     kernel::run_on::spawn_made_on(cpu, "user", move || async move {
         let argv_bytes: Vec<&[u8]> = argv.iter().map(String::as_bytes).collect();
         let envp_bytes: Vec<&[u8]> = envp.iter().map(String::as_bytes).collect();
-        let loaded = image::load("/", &path, &argv_bytes, &envp_bytes).await?;
-        let files = console_fds(stdin)?;
+        let loaded = match image::load("/", &path, &argv_bytes, &envp_bytes).await {
+            Ok(l) => l,
+            Err(e) => {
+                sched::thread_ended();
+                return Err(e);
+            }
+        };
+        let files = match console_fds(stdin) {
+            Ok(f) => f,
+            Err(e) => {
+                sched::thread_ended();
+                return Err(e);
+            }
+        };
         let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, loaded.name, &argv_bytes);
         if let Some(slot) = pid {
             slot.store(p.pid(), core::sync::atomic::Ordering::Release);

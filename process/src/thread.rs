@@ -23,13 +23,10 @@
 //! stack (the executor's stack holds a thread's frames only while it runs).
 
 use alloc::boxed::Box;
-use core::future::Future;
-use core::pin::Pin;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use kernel::arch::user_mode::{self, Trap, UserContext};
-use kernel::time::Instant;
 
 use crate::process::{ExitStatus, Process};
 use crate::signal::{self, Delivered};
@@ -49,15 +46,14 @@ const SIGSEGV: u8 = 11;
 /// Runs the thread until its process exits.
 pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus {
     process.memory.space().activate();
-    crate::sched::thread_started();
     process.info.cpu.store(kernel::smp::current().as_u32(), Ordering::Relaxed);
     if let Some(at) = process.set_child_tid.take() {
         let pid = process.pid() as i32;
         let _ = crate::user::write_i32(&mut process.memory, at, pid);
     }
     let ex = kernel::exec::this();
-    let mut slice_start = Instant::now();
-    let mut slice_end: Option<Pin<Box<kernel::time::Sleep>>> = None;
+    let slice_cycles = kernel::time::duration_to_cycles(SLICE);
+    let mut slice_start = kernel::arch::cpu::rdtsc();
     let status = loop {
         if (process.info.pending.load(Ordering::Relaxed) != 0 || process.interrupted.is_some())
             && let Delivered::Exit(status) = signal::deliver(&mut process, &mut ctx)
@@ -66,6 +62,21 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
         }
         if !process.children.is_empty() && signal::ignored_explicitly(&process, signal::sig::SIGCHLD) {
             crate::family::discard_exited(&mut process.children);
+        }
+        // The time slice: only while another task of this CPU is runnable
+        // (checked before every entry, so a program entered with others
+        // waiting has its slice's end armed at once).
+        let slice_end = ex.has_work().then(|| slice_start.saturating_add(slice_cycles));
+        if slice_end.is_some_and(kernel::time::passed) {
+            ctx.save_fpu();
+            kernel::exec::yield_now().await;
+            process.memory.space().activate();
+            slice_start = kernel::arch::cpu::rdtsc();
+            continue;
+        }
+        if !kernel::exec::prepare_user_run(slice_end) {
+            // A deadline passed meanwhile (tasks may have woken): again.
+            continue;
         }
         ex.restart_poll_clock();
         let entered = kernel::arch::cpu::rdtsc();
@@ -80,37 +91,16 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                     Flow::Resumed => {
                         // It may have waited: another program may have run here.
                         process.memory.space().activate();
-                        slice_start = Instant::now();
-                        slice_end = None;
+                        slice_start = kernel::arch::cpu::rdtsc();
                     }
                     Flow::Exit(status) => break status,
                 }
             }
             Trap::Interrupt(_) => {
                 // Messages for this CPU (wakes, TLB shootdowns, token
-                // waits) are taken between polls; a program's poll can be
-                // long, so they are taken here too.
-                kernel::ipiq::drain();
-                if !ex.has_work() {
-                    continue;
-                }
-                let now = Instant::now();
-                if now.saturating_duration_since(slice_start) >= SLICE {
-                    ctx.save_fpu();
-                    kernel::exec::yield_now().await;
-                    process.memory.space().activate();
-                    slice_start = Instant::now();
-                    slice_end = None;
-                } else if slice_end.is_none() {
-                    // Arm the slice's end: polled once, the timer will
-                    // interrupt the program then (and wake this task,
-                    // which is harmless).
-                    let mut sleep = Box::pin(kernel::time::sleep_until(slice_start + SLICE));
-                    let waker = futures_util::task::noop_waker();
-                    let mut cx = core::task::Context::from_waker(&waker);
-                    let _ = sleep.as_mut().poll(&mut cx);
-                    slice_end = Some(sleep);
-                }
+                // waits) and expired timers are taken between polls; a
+                // program's poll can be long, so they are taken here too.
+                kernel::exec::between_user_runs();
             }
             Trap::Exception { vector: 14, code, address } => {
                 process.info.faults.fetch_add(1, Ordering::Relaxed);

@@ -280,6 +280,34 @@ pub fn prepare_idle(extra: Option<u64>) -> bool {
     true
 }
 
+/// Called with interrupts off before a task runs a program in its poll (a
+/// user thread; the loop does not get to `prepare_idle` while the program
+/// runs): makes the local timer fire by the earliest deadline, this CPU's
+/// timers' or `extra`, unless something already fires no later. Returns
+/// `false` if a deadline has already passed (run it first).
+pub fn prepare_user(extra: Option<u64>) -> bool {
+    let timers = TIMERS.this();
+    let queued = timers.earliest.load(Ordering::Relaxed);
+    let next = match extra {
+        Some(e) => queued.min(e),
+        None => queued,
+    };
+    if next == NOT_ARMED {
+        return true;
+    }
+    let now = cpu::rdtsc();
+    if next <= now {
+        return false;
+    }
+    let Some(mode) = mode() else { return true };
+    let armed = timers.armed.load(Ordering::Relaxed);
+    if armed != NOT_ARMED && armed > now && armed <= next {
+        return true;
+    }
+    program(timers, mode, next, now);
+    true
+}
+
 /// One CPU's timer counters.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimerStats {

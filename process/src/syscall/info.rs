@@ -93,7 +93,7 @@ fn limit(resource: u32) -> Result<Rlimit, Errno> {
         // RLIMIT_NOFILE
         7 => Rlimit { cur: crate::fd::MAX_FDS as u64, max: crate::fd::MAX_FDS as u64 },
         // RLIMIT_NPROC
-        6 => Rlimit { cur: crate::MAX_PROCESSES as u64, max: crate::MAX_PROCESSES as u64 },
+        6 => Rlimit { cur: crate::max_processes() as u64, max: crate::max_processes() as u64 },
         0..16 => Rlimit { cur: INFINITY, max: INFINITY },
         _ => return Err(errno::EINVAL),
     })
@@ -252,4 +252,36 @@ pub(super) fn sysinfo(p: &mut Process, a: Args) -> SysResult {
     put(104, &1u32.to_le_bytes());
     user::write(&mut p.memory, a.get(0), &out)?;
     Ok(0)
+}
+
+/// `getcpu(cpu, node, cache)`: the CPU the caller runs on (node 0).
+pub(super) fn getcpu(p: &mut Process, a: Args) -> SysResult {
+    let cpu = kernel::smp::current().as_u32();
+    if a.get(0) != 0 {
+        user::write(&mut p.memory, a.get(0), &cpu.to_le_bytes())?;
+    }
+    if a.get(1) != 0 {
+        user::write(&mut p.memory, a.get(1), &0u32.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+/// `sched_getaffinity(pid, size, mask)`: the CPU the thread runs on (a
+/// thread stays on one CPU); returns the bytes written.
+pub(super) fn sched_getaffinity(p: &mut Process, a: Args) -> SysResult {
+    let size = usize::try_from(a.get(1)).map_err(|_| errno::EINVAL)?;
+    let pid = a.int(0);
+    let cpu = if pid == 0 || pid as u32 == p.pid() {
+        kernel::smp::current().as_u32()
+    } else {
+        crate::process::find(pid as u32).ok_or(errno::ESRCH)?.cpu.load(core::sync::atomic::Ordering::Relaxed)
+    };
+    let bytes = kernel::arch::cpu_id::MAX_CPUS.div_ceil(64) * 8;
+    if size < bytes || size % 8 != 0 {
+        return Err(errno::EINVAL);
+    }
+    let mut mask = alloc::vec![0u8; bytes];
+    mask[cpu as usize / 8] |= 1 << (cpu % 8);
+    user::write(&mut p.memory, a.get(2), &mask)?;
+    Ok(bytes as u64)
 }

@@ -161,6 +161,8 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         }
         nr::UNAME => info::uname(p, a),
         nr::SYSINFO => info::sysinfo(p, a),
+        nr::GETCPU => info::getcpu(p, a),
+        nr::SCHED_GETAFFINITY => info::sched_getaffinity(p, a),
         nr::CLOCK_GETTIME => info::clock_gettime(p, a),
         nr::GETTIMEOFDAY => info::gettimeofday(p, a),
         nr::TIME => info::time(p, a),

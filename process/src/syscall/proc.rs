@@ -55,7 +55,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
         log::warn!("{} (pid {}): clone with a shared address space is not supported: EINVAL", p.name(), p.pid());
         return Err(errno::EINVAL);
     }
-    if crate::process::Process::count() >= crate::MAX_PROCESSES {
+    if crate::process::Process::count() >= crate::max_processes() {
         return Err(errno::EAGAIN);
     }
     let memory = p.memory.fork().await?;
@@ -90,7 +90,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     let cell = ExitCell::new(&p.events, &p.info);
     child.exit_cell = Some(Arc::clone(&cell));
     p.children.push(Child { info: Arc::clone(&child.info), cell });
-    let cpu = crate::sched::least_loaded();
+    let cpu = crate::sched::place();
     child.info.cpu.store(cpu.as_u32(), Ordering::Relaxed);
     drop(kernel::run_on::spawn_made_on(cpu, "user", move || crate::thread::run(child, context)));
     Ok(u64::from(pid))

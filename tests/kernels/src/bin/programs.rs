@@ -33,6 +33,7 @@ fn the_listed_programs_run() {
         let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
         let envp = Vec::from([String::from("PATH=/bin:/usr/bin"), String::from("HOME=/")]);
         println!("==> {line}");
+        let started = kernel::time::Instant::now();
         let handle = process::spawn(CpuId::BOOT, &argv[0], argv.clone(), envp);
         let status = exec::block_on(async move {
             let mut handle = core::pin::pin!(handle);
@@ -44,7 +45,10 @@ fn the_listed_programs_run() {
             }
         });
         match status {
-            Ok(Ok(s)) => println!("<== {}", s.shell_code()),
+            Ok(Ok(s)) => {
+                println!("<== {}", s.shell_code());
+                log::info!("{line}: {} ms", started.elapsed().as_millis());
+            }
             Ok(Err(e)) => println!("<== not started: {}", e.name()),
             Err(e) => panic!("the program's task failed: {e:?}"),
         }
