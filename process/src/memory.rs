@@ -95,6 +95,9 @@ struct Region {
     end: u64,
     prot: Prot,
     backing: Backing,
+    /// A page of it may be mapped (it was touched, populated or shared):
+    /// removing an untouched region needs no page-table walk.
+    touched: bool,
 }
 
 /// Why a fault is the program's.
@@ -139,7 +142,7 @@ impl Memory {
     pub fn add(&mut self, start: u64, end: u64, prot: Prot, backing: Backing) {
         debug_assert!(start.is_multiple_of(PAGE) && end.is_multiple_of(PAGE) && start < end);
         debug_assert!(self.is_free(start, end));
-        self.regions.insert(start, Region { end, prot, backing });
+        self.regions.insert(start, Region { end, prot, backing, touched: false });
     }
 
     /// Sets where the break starts (after the program's segments).
@@ -164,8 +167,9 @@ impl Memory {
         let end = addr + bytes.len() as u64;
         let mut page = addr & !(PAGE - 1);
         while page < end {
-            let (_, region) = self.region_of(page).ok_or(errno::EFAULT)?;
+            let (start, region) = self.region_of(page).ok_or(errno::EFAULT)?;
             let flags = region.prot.page_flags();
+            self.regions.get_mut(&start).expect("found").touched = true;
             self.space
                 .map_filled(VirtAddr::new(page), flags, |frame| {
                     let from = page.max(addr);
@@ -183,7 +187,7 @@ impl Memory {
     /// instruction fetch): maps the page from its region, or says why the
     /// access is the program's error.
     pub fn fault(&mut self, addr: u64, write: bool, exec: bool) -> Result<(), BadAccess> {
-        let (_, region) = self.region_of(addr).ok_or(BadAccess::Unmapped)?;
+        let (start, region) = self.region_of(addr).ok_or(BadAccess::Unmapped)?;
         let prot = region.prot;
         if (write && !prot.write) || (exec && !prot.exec) || !(prot.read || prot.write || prot.exec) {
             return Err(BadAccess::Denied);
@@ -203,6 +207,7 @@ impl Memory {
             return Ok(());
         }
         let backing = region.backing.clone();
+        self.regions.get_mut(&start).expect("found").touched = true;
         self.space
             .map_filled(VirtAddr::new(page), prot.page_flags(), |frame| fill(frame, page, &backing))
             .map_err(|e| if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied })
@@ -245,6 +250,7 @@ impl Memory {
     /// unmaps its pages.
     pub async fn remove(&mut self, start: u64, end: u64) {
         let overlapping: Vec<u64> = self.regions.range(..end).filter(|(_, r)| r.end > start).map(|(&s, _)| s).collect();
+        let touched = overlapping.iter().any(|s| self.regions[s].touched);
         for s in overlapping {
             let r = self.regions.remove(&s).expect("listed just now");
             if s < start {
@@ -253,6 +259,9 @@ impl Memory {
             if r.end > end {
                 self.regions.insert(end, Region { end: r.end, ..r.clone() });
             }
+        }
+        if !touched {
+            return;
         }
         let pages = (end - start) / PAGE;
         // The range is in the lower half and page aligned: unmap cannot fail.
@@ -272,7 +281,7 @@ impl Memory {
             if s < start {
                 self.regions.insert(s, Region { end: start, ..r.clone() });
             }
-            self.regions.insert(s.max(start), Region { end: r.end.min(end), prot, backing: r.backing.clone() });
+            self.regions.insert(s.max(start), Region { end: r.end.min(end), prot, backing: r.backing.clone(), touched: r.touched });
             if r.end > end {
                 self.regions.insert(end, Region { end: r.end, ..r });
             }

@@ -119,6 +119,9 @@ pub struct Process {
     pub sigactions: [[u64; 4]; 64],
     /// Blocked signals.
     pub sigmask: u64,
+    /// Signals it ignores now (by action or default), kept with
+    /// `sigactions` (`signal::ignored`): a waiting call's race needs it.
+    pub ignored: u64,
     /// Its children (only its own task touches the list).
     pub children: Vec<crate::family::Child>,
     /// Woken when a child exits.
@@ -173,6 +176,7 @@ impl Process {
             clear_child_tid: 0,
             sigactions: [[0; 4]; 64],
             sigmask: 0,
+            ignored: crate::signal::DEFAULT_IGNORED,
             children: Vec::new(),
             events: crate::family::ChildEvents::new(),
             exit_cell: None,

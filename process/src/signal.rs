@@ -100,7 +100,12 @@ pub fn default_action(signal: u8) -> Default {
     }
 }
 
-/// Signals `p` ignores now (by action or by default).
+/// Signals ignored when every action is the default.
+pub const DEFAULT_IGNORED: u64 =
+    bit(SIGCHLD) | bit(SIGCONT) | bit(SIGURG) | bit(SIGWINCH) | bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+
+/// Signals `p` ignores now (by action or by default): recompute
+/// `Process::ignored` with it whenever an action changes.
 pub fn ignored(p: &Process) -> u64 {
     let mut mask = 0;
     for s in 1..=64u8 {
@@ -199,6 +204,7 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
         p.sigmask = blocked & !UNBLOCKABLE;
         if flags & SA_RESETHAND != 0 {
             p.sigactions[usize::from(s - 1)] = [0; 4];
+            p.ignored = ignored(p);
         }
         return Delivered::Continue;
     }

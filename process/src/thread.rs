@@ -68,9 +68,10 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
         // waiting has its slice's end armed at once).
         let slice_end = ex.has_work().then(|| slice_start.saturating_add(slice_cycles));
         if slice_end.is_some_and(kernel::time::passed) {
-            ctx.save_fpu();
+            // The FPU registers stay in the CPU: they go home only if
+            // another program enters here (`user_mode`, lazily).
             kernel::exec::yield_now().await;
-            process.memory.space().activate();
+            process.memory.space().ensure_active();
             slice_start = kernel::arch::cpu::rdtsc();
             continue;
         }
@@ -78,22 +79,28 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
             // A deadline passed meanwhile (tasks may have woken): again.
             continue;
         }
-        ex.restart_poll_clock();
         let entered = kernel::arch::cpu::rdtsc();
         let trap = user_mode::enter(&mut ctx);
-        process.info.user_cycles.fetch_add(kernel::arch::cpu::rdtsc().wrapping_sub(entered), Ordering::Relaxed);
-        ex.restart_poll_clock();
+        let left = kernel::arch::cpu::rdtsc();
+        // One writer (this thread): a load and a store, not a locked add.
+        let user = &process.info.user_cycles;
+        user.store(user.load(Ordering::Relaxed) + left.wrapping_sub(entered), Ordering::Relaxed);
+        // User time is not kernel time: the watchdog times this poll from
+        // here (the stall detector ignores ring 3 by itself).
+        ex.restart_poll_clock_at(left);
         match trap {
             Trap::Syscall => {
-                process.info.syscalls.fetch_add(1, Ordering::Relaxed);
+                let calls = &process.info.syscalls;
+                calls.store(calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 match syscall::handle(&mut process, &mut ctx).await {
                     Flow::Continue => {}
                     Flow::Resumed => {
                         // It may have waited: another program may have run here.
-                        process.memory.space().activate();
+                        process.memory.space().ensure_active();
                         slice_start = kernel::arch::cpu::rdtsc();
                     }
                     Flow::Exit(status) => break status,
+                    Flow::Migrate(cpu) => return migrate(process, ctx, cpu).await,
                 }
             }
             Trap::Interrupt(_) => {
@@ -160,4 +167,25 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     drop(process);
     crate::sched::thread_ended();
     status
+}
+
+/// Moves the thread to `cpu` (`sched_setaffinity`), by message: its state
+/// travels to a new task there (`run_on::spawn_made_on`), and this task
+/// waits for that one's end, so whoever awaits this task still learns the
+/// exit status. This CPU leaves the address space first, so that only the
+/// new CPU may hold it.
+async fn migrate(process: Process, mut ctx: Box<UserContext>, cpu: kernel::arch::cpu_id::CpuId) -> ExitStatus {
+    ctx.save_fpu();
+    kernel::memory::address_space::activate_kernel();
+    crate::sched::thread_ended();
+    crate::sched::count_on(cpu);
+    process.info.cpu.store(cpu.as_u32(), Ordering::Relaxed);
+    let moved = kernel::run_on::spawn_made_on(cpu, "user", move || run(process, ctx));
+    match moved.await {
+        Ok(status) => status,
+        Err(e) => {
+            log::error!("a migrated thread's task ended without a status: {e:?}");
+            ExitStatus::Signaled(crate::signal::sig::SIGKILL)
+        }
+    }
 }

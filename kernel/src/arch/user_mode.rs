@@ -35,10 +35,17 @@
 //!   and its RFLAGS to what ring 3 may hold (no IOPL, no NT, IF set), so a
 //!   signal frame the program wrote cannot make `iretq` return to ring 0.
 //! - FPU/SSE registers and the FS base belong to one context at a time per
-//!   CPU (`PerCpu::fpu_owner`): `enter` loads them only if another context
-//!   (or none) holds the CPU's, and [`UserContext::save_fpu`] writes them
-//!   back when the thread leaves the CPU (its poll returns). The kernel is
-//!   soft-float: it never touches them in between.
+//!   CPU (`PerCpu::fpu_owner`, the address of that context's FXSAVE area),
+//!   switched lazily: `enter` does nothing if its context holds them, and
+//!   otherwise first writes the holder's back into the holder's area, then
+//!   loads its own. A thread that waits in a system call or yields costs
+//!   nothing; only another program entering on the CPU does. The area is a
+//!   separate allocation, reached by the CPU only through that raw pointer
+//!   while its thread's task is suspended (no reference to it is live
+//!   then), and a context gives up ownership when dropped, so the pointer
+//!   is never stale. [`UserContext::save_fpu`] writes them back for good
+//!   (before the thread moves to another CPU). The kernel is soft-float:
+//!   it never touches them.
 //!
 //! Known gap: an NMI in the one-instruction windows after `syscall` and
 //! before `sysretq`/`iretq` runs with the program's GS base. NMIs here only
@@ -46,6 +53,7 @@
 
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
@@ -94,9 +102,17 @@ pub struct UserContext {
     fs_base: u64,
     /// CR2 of the last page fault.
     fault_address: u64,
-    /// The FPU/SSE registers while the CPU does not hold them.
-    fpu: FpuState,
+    /// The FPU/SSE registers while the CPU does not hold them: its own
+    /// allocation (`Box::into_raw`), written by `claim_cpu` on behalf of a
+    /// suspended owner.
+    fpu: NonNull<FpuState>,
 }
+
+// SAFETY: the context owns its FXSAVE area outright (freed in `Drop`); the
+// raw pointer is only a way to reach it that survives a `&mut` borrow of
+// the context, not shared ownership. A context moves between CPUs only
+// after `save_fpu` released the CPU that held its registers.
+unsafe impl Send for UserContext {}
 
 const FRAME_SIZE: usize = core::mem::size_of::<InterruptFrame>();
 const _: () = {
@@ -160,7 +176,11 @@ impl UserContext {
             rsp,
             ss: u64::from(USER_SS),
         };
-        Self { frame, fs_base: 0, fault_address: 0, fpu: FpuState::initial() }
+        Self { frame, fs_base: 0, fault_address: 0, fpu: Self::fpu_area(FpuState::initial()) }
+    }
+
+    fn fpu_area(state: FpuState) -> NonNull<FpuState> {
+        NonNull::from(alloc::boxed::Box::leak(alloc::boxed::Box::new(state)))
     }
 
     /// A copy for a new thread or process (`fork`, `clone`): the same
@@ -168,7 +188,9 @@ impl UserContext {
     /// first if this CPU holds them.
     pub fn duplicate(&mut self) -> Self {
         self.sync_fpu();
-        Self { frame: self.frame.clone(), fs_base: self.fs_base, fault_address: 0, fpu: self.fpu.clone() }
+        // SAFETY: our own area, not being written (this CPU is running us).
+        let copy = unsafe { self.fpu.as_ref() }.clone();
+        Self { frame: self.frame.clone(), fs_base: self.fs_base, fault_address: 0, fpu: Self::fpu_area(copy) }
     }
 
     /// The FS base.
@@ -191,7 +213,9 @@ impl UserContext {
         self.sync_fpu();
         // The caller may change it: load it again at the next entry.
         self.release_cpu();
-        &mut self.fpu
+        // SAFETY: our own area; no CPU holds our registers any more (just
+        // released), so nothing else writes it while the borrow lives.
+        unsafe { self.fpu.as_mut() }
     }
 
     /// The thread leaves this CPU (its poll returns, or it moves): writes
@@ -210,7 +234,7 @@ impl UserContext {
     }
 
     fn me(&self) -> *mut () {
-        core::ptr::from_ref(self).cast_mut().cast()
+        self.fpu.as_ptr().cast()
     }
 
     fn holds_cpu(&self) -> bool {
@@ -223,9 +247,9 @@ impl UserContext {
 
     fn sync_fpu(&mut self) {
         if self.holds_cpu() {
-            // SAFETY: `fpu` is 512 bytes, 16-aligned; OSFXSR is set
+            // SAFETY: our own area (512 bytes, 16-aligned); OSFXSR is set
             // (`init_this_cpu`).
-            unsafe { asm!("fxsave64 [{}]", in(reg) self.fpu.0.as_mut_ptr(), options(nostack)) };
+            unsafe { fxsave(self.fpu.as_ptr()) };
         }
     }
 
@@ -233,12 +257,18 @@ impl UserContext {
     /// them already.
     fn claim_cpu(&mut self) {
         let block = percpu::this();
-        if block.fpu_owner.load(Ordering::Relaxed) != self.me() {
-            // The previous holder saved its registers when it left the CPU
-            // (`save_fpu`), or is gone; what the CPU holds is nobody's now.
-            // SAFETY: as in `sync_fpu`; the image came from `fxsave64` or
-            // `FpuState::initial` (MXCSR's reserved bits clear).
-            unsafe { asm!("fxrstor64 [{}]", in(reg) self.fpu.0.as_ptr(), options(nostack, readonly)) };
+        let holder = block.fpu_owner.load(Ordering::Relaxed);
+        if holder != self.me() {
+            if !holder.is_null() {
+                // SAFETY: a holder's area is alive (a context gives up the CPU
+                // when dropped) and its task is suspended (this one runs), so
+                // nothing else touches the area: its registers go home.
+                unsafe { fxsave(holder.cast()) };
+            }
+            // SAFETY: our own area; the image came from `fxsave64` or
+            // `FpuState::initial`, or a signal frame with MXCSR's reserved
+            // bits cleared (`process::signal`).
+            unsafe { asm!("fxrstor64 [{}]", in(reg) self.fpu.as_ptr(), options(nostack, readonly)) };
             FsBase::write(VirtAddr::new_truncate(self.fs_base));
             block.fpu_owner.store(self.me(), Ordering::Relaxed);
         }
@@ -247,9 +277,21 @@ impl UserContext {
 
 impl Drop for UserContext {
     fn drop(&mut self) {
-        // Nothing may compare equal to a freed context's address later.
+        // Nothing may write to (or compare equal to) a freed area later.
         self.release_cpu();
+        // SAFETY: made by `fpu_area` (Box::leak), freed once, here; no CPU
+        // holds it any more (released above).
+        drop(unsafe { alloc::boxed::Box::from_raw(self.fpu.as_ptr()) });
     }
+}
+
+/// Writes this CPU's FPU/SSE registers to `area`.
+///
+/// # Safety
+/// `area` is a live, 16-aligned FXSAVE area nothing else accesses now.
+unsafe fn fxsave(area: *mut FpuState) {
+    // SAFETY: per the contract; OSFXSR is set (`init_this_cpu`).
+    unsafe { asm!("fxsave64 [{}]", in(reg) area, options(nostack)) };
 }
 
 /// Runs the program of `ctx` until it traps.

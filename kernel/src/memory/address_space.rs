@@ -432,6 +432,10 @@ impl AddressSpace {
                 }
             }
         }
+        if unmapped == 0 {
+            // Nothing was mapped: no entry to invalidate anywhere.
+            return Ok(0);
+        }
         self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         for frame in owned {
             // SAFETY: unmapped above, and every CPU that could hold it has

@@ -308,6 +308,24 @@ pub fn prepare_user(extra: Option<u64>) -> bool {
     true
 }
 
+/// Whether [`prepare_user`] would have nothing to do (no deadline, or one
+/// already covered by the armed timer, and none passed): loads only, so
+/// the common case needs no interrupts-off section.
+pub fn user_deadline_covered(extra: Option<u64>) -> bool {
+    let timers = TIMERS.this();
+    let queued = timers.earliest.load(Ordering::Relaxed);
+    let next = match extra {
+        Some(e) => queued.min(e),
+        None => queued,
+    };
+    if next == NOT_ARMED {
+        return true;
+    }
+    let armed = timers.armed.load(Ordering::Relaxed);
+    let now = cpu::rdtsc();
+    next > now && armed != NOT_ARMED && armed > now && armed <= next
+}
+
 /// One CPU's timer counters.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimerStats {

@@ -107,10 +107,19 @@ fn loadavg(infos: &[Arc<Info>]) -> String {
     format!("0.00 0.00 0.00 {running}/{} {last}\n", infos.len())
 }
 
+/// Free memory in bytes as programs see it: free frames, plus what the
+/// kernel heap (carved from frames at boot) has not handed out, so kernel
+/// objects count as used as they do on Linux (its slab).
+pub fn free_bytes() -> u64 {
+    let frames = kernel::memory::frame::stats();
+    let heap = kernel::heap::stats();
+    (frames.total - frames.in_use) * 4096 + heap.size.saturating_sub(heap.used)
+}
+
 fn meminfo() -> String {
     let frames = kernel::memory::frame::stats();
     let total = frames.total * 4;
-    let free = (frames.total - frames.in_use) * 4;
+    let free = free_bytes() / 1024;
     let mut s = String::new();
     for (k, v) in [
         ("MemTotal", total),

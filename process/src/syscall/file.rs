@@ -29,6 +29,12 @@ pub(super) async fn read(p: &mut Process, a: Args) -> SysResult {
 
 async fn read_into(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> SysResult {
     let len = len.min(MAX_RW);
+    if len <= SMALL {
+        let mut small = [0u8; SMALL];
+        let n = file.read(&mut small[..len]).await?;
+        user::write(&mut p.memory, buf, &small[..n])?;
+        return Ok(n as u64);
+    }
     let mut done = 0;
     while done < len {
         let mut chunk = vec![0u8; (len - done).min(CHUNK)];
@@ -53,8 +59,17 @@ pub(super) async fn write(p: &mut Process, a: Args) -> SysResult {
     write_from(p, &file, a.get(1), a.get(2) as usize).await
 }
 
+/// Writes up to this many bytes go through a buffer on the stack (no
+/// allocation for the common small write).
+const SMALL: usize = 256;
+
 async fn write_from(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> SysResult {
     let len = len.min(MAX_RW);
+    if len <= SMALL {
+        let mut small = [0u8; SMALL];
+        user::read(&mut p.memory, buf, &mut small[..len])?;
+        return file.write(&small[..len]).await.map(|n| n as u64);
+    }
     let mut done = 0;
     while done < len {
         let mut chunk = vec![0u8; (len - done).min(CHUNK)];

@@ -147,6 +147,7 @@ pub(super) fn rt_sigaction(p: &mut Process, a: Args) -> SysResult {
             w.copy_from_slice(&bytes[k * 8..k * 8 + 8]);
             *v = u64::from_le_bytes(w);
         }
+        p.ignored = crate::signal::ignored(p);
     }
     Ok(0)
 }
@@ -245,7 +246,7 @@ pub(super) fn sysinfo(p: &mut Process, a: Args) -> SysResult {
     put(0, &kernel::time::uptime().as_secs().to_le_bytes());
     // loads[3] at 8..32: not kept (0).
     put(32, &(frames.total * 4096).to_le_bytes());
-    put(40, &((frames.total - frames.in_use) * 4096).to_le_bytes());
+    put(40, &crate::fs::procfs::free_bytes().to_le_bytes());
     // sharedram, bufferram, totalswap, freeswap: 0.
     put(80, &(crate::process::list().len() as u16).to_le_bytes());
     // totalhigh, freehigh: 0; mem_unit = 1.
@@ -284,4 +285,25 @@ pub(super) fn sched_getaffinity(p: &mut Process, a: Args) -> SysResult {
     mask[cpu as usize / 8] |= 1 << (cpu % 8);
     user::write(&mut p.memory, a.get(2), &mask)?;
     Ok(bytes as u64)
+}
+
+/// `sched_setaffinity(pid, size, mask)` for the caller: a thread runs on one
+/// CPU; if the mask leaves out the one it runs on, it moves to the mask's
+/// first online CPU (`Some`: the caller's thread migrates). Other threads
+/// than the caller's are not moved (EPERM).
+pub(super) fn sched_setaffinity(p: &mut Process, a: Args) -> Result<Option<kernel::arch::cpu_id::CpuId>, Errno> {
+    let pid = a.int(0);
+    if pid != 0 && pid as u32 != p.pid() {
+        return Err(if crate::process::find(pid as u32).is_some() { errno::EPERM } else { errno::ESRCH });
+    }
+    let size = usize::try_from(a.get(1)).map_err(|_| errno::EINVAL)?.min(128);
+    let mask = user::read_vec(&mut p.memory, a.get(2), size, 128)?;
+    let online = kernel::smp::online();
+    let allowed = |cpu: usize| cpu < online && mask.get(cpu / 8).is_some_and(|b| b & (1 << (cpu % 8)) != 0);
+    let here = kernel::smp::current().as_usize();
+    if allowed(here) {
+        return Ok(None);
+    }
+    let target = (0..online).find(|&c| allowed(c)).ok_or(errno::EINVAL)?;
+    Ok(kernel::arch::cpu_id::CpuId::try_new(target))
 }

@@ -44,6 +44,8 @@ pub enum Flow {
     Resumed,
     /// The process ends.
     Exit(ExitStatus),
+    /// The thread moves to another CPU (`sched_setaffinity`).
+    Migrate(kernel::arch::cpu_id::CpuId),
 }
 
 /// A call's result.
@@ -71,11 +73,22 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
     let nr = f.rax;
     let a = Args([f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
     crate::fs::procfs::set_caller(p.pid());
+    if nr == nr::SCHED_SETAFFINITY {
+        match info::sched_setaffinity(p, a) {
+            Ok(Some(cpu)) => {
+                ctx.frame.rax = 0;
+                return Flow::Migrate(cpu);
+            }
+            r => {
+                ctx.frame.rax = linux::errno::to_rax(r.map(|_| 0));
+                return Flow::Continue;
+            }
+        }
+    }
     let result = match quick(p, ctx, nr, a) {
         Some(Ok(r)) => r,
         Some(Err(status)) => return Flow::Exit(status),
         None => {
-            ctx.save_fpu();
             // Calls that wait with another signal mask take it before the
             // race, so that a signal it unblocks ends the wait.
             let masked_call = match nr {
@@ -93,7 +106,7 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
             // settled at delivery (EINTR, or a restart).
             let info = Arc::clone(&p.info);
             info.waiting_in.store(nr + 1, Ordering::Relaxed);
-            let masked = (p.sigmask & !signal::UNBLOCKABLE) | signal::ignored(p);
+            let masked = (p.sigmask & !signal::UNBLOCKABLE) | p.ignored;
             let r = {
                 let call = core::pin::pin!(slow(p, ctx, nr, a));
                 let arrival = core::pin::pin!(signal::arrival(info, masked));

@@ -75,6 +75,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     let mut child = Process::new(p.pid(), memory, p.files.clone(), p.cwd.clone(), p.exe.clone(), p.name(), &argv);
     child.sigactions = p.sigactions;
     child.sigmask = p.sigmask;
+    child.ignored = p.ignored;
     child.info.pgid.store(p.info.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.info.sid.store(p.info.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     if flags & CLONE_CHILD_SETTID != 0 {
@@ -120,6 +121,7 @@ pub(super) async fn execve(p: &mut Process, ctx: &mut UserContext, path: u64, ar
             *action = [0; 4];
         }
     }
+    p.ignored = crate::signal::ignored(p);
     Ok(0)
 }
 

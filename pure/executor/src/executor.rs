@@ -488,8 +488,13 @@ impl Executor {
     /// new poll (the poll count goes up). The task's CPU time
     /// ([`TaskInfo`]) still counts the whole poll.
     pub fn restart_poll_clock(&self) {
+        self.restart_poll_clock_at((self.shared.hooks.now)());
+    }
+
+    /// [`restart_poll_clock`](Self::restart_poll_clock) with the time now
+    /// (per [`Hooks::now`]) that the caller has read already.
+    pub fn restart_poll_clock_at(&self, now: u64) {
         let Some(h) = self.shared.polling.current() else { return };
-        let now = (self.shared.hooks.now)();
         self.owned(|o| o.restarted = Some(now));
         // SAFETY: owner-only field of the task being polled.
         let long = unsafe { h.as_ref() }.local.with(|l| unsafe { (*l).long_polls });
