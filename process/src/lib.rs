@@ -26,6 +26,7 @@ pub mod fs;
 pub mod image;
 pub mod memory;
 pub mod process;
+pub mod random;
 pub mod sched;
 pub mod signal;
 pub mod syscall;

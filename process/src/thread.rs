@@ -54,6 +54,8 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     let ex = kernel::exec::this();
     let slice_cycles = kernel::time::duration_to_cycles(SLICE);
     let mut slice_start = kernel::arch::cpu::rdtsc();
+    let restart_every = kernel::time::duration_to_cycles(core::time::Duration::from_millis(1));
+    let mut clock_restarted = 0u64;
     let status = loop {
         if (process.info.pending.load(Ordering::Relaxed) != 0 || process.interrupted.is_some())
             && let Delivered::Exit(status) = signal::deliver(&mut process, &mut ctx)
@@ -86,8 +88,13 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
         let user = &process.info.user_cycles;
         user.store(user.load(Ordering::Relaxed) + left.wrapping_sub(entered), Ordering::Relaxed);
         // User time is not kernel time: the watchdog times this poll from
-        // here (the stall detector ignores ring 3 by itself).
-        ex.restart_poll_clock_at(left);
+        // its last restart (the stall detector ignores ring 3 by itself).
+        // Restarting once a millisecond is plenty against a 50 ms watchdog,
+        // and keeps the bookkeeping off the null system call's path.
+        if left.wrapping_sub(clock_restarted) > restart_every {
+            ex.restart_poll_clock_at(left);
+            clock_restarted = left;
+        }
         match trap {
             Trap::Syscall => {
                 let calls = &process.info.syscalls;

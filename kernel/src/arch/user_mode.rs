@@ -434,8 +434,12 @@ pub(super) extern "C" fn return_to_task() -> ! {
         "call {from_user}",
         "mov rsp, gs:[{kernel_rsp}]",
         // The program may have set AC; the kernel runs with it clear (SMAP).
-        "push 2",
-        "popfq",
+        // `clac` exists only where SMAP does; DF is clear already (`cld`
+        // above) and IF stays clear until `enter` turns it on.
+        "test byte ptr [rip + {smap}], 1",
+        "jz 3f",
+        "clac",
+        "3:",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -445,6 +449,7 @@ pub(super) extern "C" fn return_to_task() -> ! {
         "ret",
         from_user = sym from_user,
         kernel_rsp = const KERNEL_RSP,
+        smap = sym SMAP,
     )
 }
 

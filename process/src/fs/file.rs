@@ -157,8 +157,14 @@ pub async fn console_write(buf: &[u8]) -> Result<usize, Errno> {
     Ok(buf.len())
 }
 
-/// Bytes from the entropy device.
+/// Bytes for `/dev/urandom` and `/dev/random` (the per-CPU generator).
 async fn random(buf: &mut [u8]) -> Result<usize, Errno> {
+    crate::random::fill(buf).await?;
+    Ok(buf.len())
+}
+
+/// Bytes straight from the entropy device (the generator's seed).
+async fn device_read(buf: &mut [u8]) -> Result<usize, Errno> {
     let Some(entropy) = drivers::virtio::rng::entropy() else { return Err(errno::EIO) };
     let want = buf.len().min(4096);
     let bytes = entropy.read(want).await.map_err(|_| errno::EIO)?;
@@ -167,11 +173,16 @@ async fn random(buf: &mut [u8]) -> Result<usize, Errno> {
     Ok(n)
 }
 
-/// Fills `buf` from the entropy device (getrandom, AT_RANDOM).
+/// Fills `buf` with random bytes (getrandom, AT_RANDOM).
 pub async fn random_bytes(buf: &mut [u8]) -> Result<(), Errno> {
+    crate::random::fill(buf).await
+}
+
+/// Fills `buf` from the entropy device itself.
+pub async fn device_random(buf: &mut [u8]) -> Result<(), Errno> {
     let mut done = 0;
     while done < buf.len() {
-        let n = random(&mut buf[done..]).await?;
+        let n = device_read(&mut buf[done..]).await?;
         if n == 0 {
             return Err(errno::EIO);
         }

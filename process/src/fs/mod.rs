@@ -10,7 +10,7 @@ mod node;
 pub mod pipe;
 pub mod procfs;
 
-pub use file::{OpenFile, console_write, random_bytes};
+pub use file::{OpenFile, console_write, device_random, random_bytes};
 pub use node::{Device, Kind, Node};
 
 use alloc::string::String;
