@@ -117,7 +117,8 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                 kernel::exec::between_user_runs();
             }
             Trap::Exception { vector: 14, code, address } => {
-                process.info.faults.fetch_add(1, Ordering::Relaxed);
+                let faults = &process.info.faults;
+                faults.store(faults.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 let write = code & 2 != 0;
                 let exec = code & 0x10 != 0;
                 if let Err(why) = process.memory.fault(address, write, exec) {

@@ -456,16 +456,23 @@ pub(super) extern "C" fn return_to_task() -> ! {
 extern "C" fn from_user(frame: &mut InterruptFrame) {
     let block = percpu::this();
     let vector = frame.vector as u8;
-    let outer = block.enter_interrupt(vector);
     let mut fault_address = 0;
     match vector {
-        // NMI, double fault, machine check: not the program's doing.
-        2 | 8 | 18 => super::exceptions::handle(frame),
+        // A program's exception: only recorded (its task handles it), so no
+        // handler runs and no interrupt depth is counted.
         14 => fault_address = super::cpu::cr2(),
-        0..32 => {}
-        _ => super::idt::dispatch_interrupt(super::vectors::Vector::new(vector), frame),
+        0..32 if !matches!(vector, 2 | 8 | 18) => {}
+        // NMI, double fault, machine check (not the program's doing), and
+        // interrupts: their handlers run, as in the kernel's entry path.
+        _ => {
+            let outer = block.enter_interrupt(vector);
+            match super::vectors::Vector::try_new(vector) {
+                Some(v) => super::idt::dispatch_interrupt(v, frame),
+                None => super::exceptions::handle(frame),
+            }
+            block.leave_interrupt(outer);
+        }
     }
-    block.leave_interrupt(outer);
     let ctx = block.user_context_ptr().cast::<UserContext>();
     // SAFETY: `enter` stored the context it runs in gs:[USER_CONTEXT]; it is
     // exclusively borrowed by that `enter` call, which is suspended until

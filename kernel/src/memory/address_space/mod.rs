@@ -29,6 +29,9 @@
 //!
 //! Writers are serialized by one lock per space (never held across an
 //! await, never taken in an interrupt handler).
+//!
+//! A program's pages (filled before they are mapped, shared after `fork`,
+//! copied on a write) are `user_pages.rs`.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -44,6 +47,8 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
 use super::paging::phys_to_virt;
+
+mod user_pages;
 
 pub use pagetable::{Error as TableError, LOWER_HALF_END};
 
@@ -280,10 +285,8 @@ impl AddressSpace {
     pub fn map_fresh(&self, start: VirtAddr, pages: u64, flags: Flags) -> Result<(), MapError> {
         for i in 0..pages {
             let frame = super::frame::allocate().ok_or(MapError::NoMemory)?;
-            let at = phys_to_virt(frame.start_address());
-            // SAFETY: the frame is fresh (nobody else refers to it); the window
-            // maps all RAM, writable.
-            unsafe { at.as_mut_ptr::<u8>().write_bytes(0, PAGE as usize) };
+            // SAFETY: the frame is fresh (nobody else refers to it).
+            unsafe { super::paging::zero_frame(frame.start_address()) };
             // SAFETY: an owned, fresh frame (rule 1); the caller's range is its
             // own to map (rule 2: `map` refuses a page already mapped).
             let mapped = unsafe { self.map(start + i * PAGE, frame.start_address(), flags | Flags::OWNED) };
@@ -294,115 +297,6 @@ impl AddressSpace {
             }
         }
         Ok(())
-    }
-
-    /// Maps the page at `page` to a fresh frame the space owns, filled by
-    /// `fill` (which sees the frame zeroed) before it is mapped: a
-    /// program's demand-paged page, its initial stack, a copy-on-write copy.
-    pub fn map_filled(&self, page: VirtAddr, flags: Flags, fill: impl FnOnce(&mut [u8; PAGE as usize])) -> Result<(), MapError> {
-        let frame = super::frame::allocate().ok_or(MapError::NoMemory)?;
-        let at = phys_to_virt(frame.start_address());
-        // SAFETY: the frame is fresh (nobody else refers to it, no mapping
-        // of it exists yet); the window maps all RAM, writable, page aligned.
-        let bytes = unsafe { &mut *at.as_mut_ptr::<[u8; PAGE as usize]>() };
-        bytes.fill(0);
-        fill(bytes);
-        // SAFETY: an owned, fresh frame (rule 1); `map` refuses a page
-        // already mapped (rule 2).
-        let mapped = unsafe { self.map(page, frame.start_address(), flags | Flags::OWNED) };
-        if let Err(e) = mapped {
-            // SAFETY: never mapped, so no TLB or table refers to it.
-            unsafe { super::frame::deallocate(frame) };
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Maps the page that `self` maps at `page` into `child` too, at the
-    /// same address, read-only in both when `cow` (copy-on-write: the first
-    /// write on either side copies it, [`Self::write_fault_local`]), or as
-    /// it is. The frame gets one more owner. `Ok(false)`: not mapped here.
-    ///
-    /// `self`'s entry loses its write right here; the caller invalidates
-    /// it on every CPU that may cache it before the program runs again
-    /// (`protect_present` over the region, or a local flush when only this
-    /// CPU runs the space).
-    pub fn share_page(&self, page: VirtAddr, child: &AddressSpace, cow: bool) -> Result<bool, MapError> {
-        self.check_half(page.as_u64())?;
-        let Some(t) = self.query(page) else { return Ok(false) };
-        let frame = t.phys & !(PAGE - 1);
-        let mut flags = t.flags.difference(Flags::ACCESSED.union(Flags::DIRTY));
-        if cow {
-            flags = flags.difference(Flags::WRITABLE);
-        }
-        if !super::shared_frames::share(frame) {
-            // Too many owners: the child gets a copy instead.
-            let mut bytes = [0u8; PAGE as usize];
-            self.read_page(page, &mut bytes);
-            return child.map_filled(page, t.flags.difference(Flags::OWNED), |f| f.copy_from_slice(&bytes)).map(|()| true);
-        }
-        if cow && t.flags.contains(Flags::WRITABLE) {
-            let _writer = self.lock.lock();
-            self.tables.protect(&Window, page.as_u64(), flags.difference(Flags::OWNED))?;
-        }
-        // SAFETY: the frame is an owned frame of this space, now with one
-        // more owner (counted above) for the child's mapping (rule 1); the
-        // child maps nothing there yet (`map` refuses otherwise, rule 2).
-        let mapped = unsafe { child.map(page, PhysAddr::new(frame), flags | Flags::OWNED) };
-        if let Err(e) = mapped {
-            // SAFETY: the owner counted above for a mapping that was not made.
-            unsafe { super::shared_frames::release(frame) };
-            return Err(e);
-        }
-        Ok(true)
-    }
-
-    /// A write to a present, read-only page of a writable region
-    /// (copy-on-write): the page becomes this space's own and writable,
-    /// copied if another space still maps its frame. Only for a space that
-    /// no other CPU may cache (a program runs on one CPU): the stale entry
-    /// is flushed here. `Err` if another CPU may hold the space.
-    pub fn write_fault_local(self: &Arc<Self>, page: VirtAddr, flags: Flags) -> Result<(), MapError> {
-        let me = 1u64 << (cpu_hooks().current)();
-        if self.cpus() & !me != 0 {
-            return Err(MapError::NotLocal);
-        }
-        let Some(t) = self.query(page) else { return Err(MapError::Table(TableError::NotMapped(page.as_u64()))) };
-        let old = t.phys & !(PAGE - 1);
-        if !super::shared_frames::is_shared(old) {
-            let _writer = self.lock.lock();
-            self.tables.protect(&Window, page.as_u64(), flags)?;
-            x86_64::instructions::tlb::flush(page);
-            return Ok(());
-        }
-        let mut bytes = [0u8; PAGE as usize];
-        self.read_page(page, &mut bytes);
-        let new = super::frame::allocate().ok_or(MapError::NoMemory)?;
-        // SAFETY: a fresh frame, written through the window before it is
-        // mapped anywhere.
-        unsafe { phys_to_virt(new.start_address()).as_mut_ptr::<[u8; PAGE as usize]>().write(bytes) };
-        {
-            let _writer = self.lock.lock();
-            let gone = self.tables.unmap(&Window, page.as_u64())?;
-            debug_assert!(gone.owned());
-            self.tables.map(&Window, &mut KernelFrames, page.as_u64(), new.start_address().as_u64(), flags | Flags::OWNED)?;
-        }
-        x86_64::instructions::tlb::flush(page);
-        // SAFETY: this space's mapping of `old` is gone and flushed on the one
-        // CPU that could cache it (checked above); the other owner keeps it.
-        unsafe { super::shared_frames::release(old) };
-        Ok(())
-    }
-
-    /// Reads the page mapped at `page` through the physical window (for a
-    /// copy-on-write copy or `fork`); `None` if it is not mapped.
-    pub fn read_page(&self, page: VirtAddr, out: &mut [u8; PAGE as usize]) -> Option<()> {
-        let t = self.query(page)?;
-        let at = phys_to_virt(PhysAddr::new(t.phys & !(PAGE - 1)));
-        // SAFETY: the frame is mapped in this space, so it is RAM the
-        // window maps; the copy reads it only.
-        out.copy_from_slice(unsafe { &*at.as_ptr::<[u8; PAGE as usize]>() });
-        Some(())
     }
 
     /// Where `addr` leads, if it is mapped.
