@@ -66,7 +66,7 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
 }
 
 enum Program {
-    Elf(Arc<[u8]>),
+    Elf(Arc<Vec<u8>>),
     Script { interpreter: String, arg: Option<Vec<u8>> },
 }
 
@@ -93,10 +93,10 @@ fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
         }
         return Ok(Program::Script { interpreter: String::from(interpreter), arg });
     }
-    Ok(Program::Elf(Arc::from(bytes.as_slice())))
+    Ok(Program::Elf(Arc::clone(&bytes)))
 }
 
-async fn load_elf(cwd: &str, path: &str, data: Arc<[u8]>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
+async fn load_elf(cwd: &str, path: &str, data: Arc<Vec<u8>>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
     let plan = match loader::plan(&data, PIE_BASE) {
         Ok(p) => p,
         Err(e) => {

@@ -79,8 +79,9 @@ pub enum Backing {
     /// Bytes of `data`: address `vaddr + i` holds `data[offset + i]` for
     /// `i < size`; everything else in the region is zero.
     Bytes {
-        /// The image or file contents.
-        data: Arc<[u8]>,
+        /// The image or file contents (shared with the file: a write to
+        /// the file copies them, this mapping keeps what it mapped).
+        data: Arc<Vec<u8>>,
         /// The address of byte `offset`.
         vaddr: u64,
         /// Where the bytes start in `data`.

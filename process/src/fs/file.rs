@@ -120,7 +120,9 @@ impl OpenFile {
         }
         match &self.node.kind {
             Kind::File(data) => {
-                let mut data = data.lock();
+                let mut guard = data.lock();
+                // Shared with a running program or a mapping: copied first.
+                let data = Arc::make_mut(&mut guard);
                 let at = if self.flags() & O_APPEND != 0 { data.len() } else { self.offset() as usize };
                 let end = at.checked_add(buf.len()).ok_or(errno::EFBIG)?;
                 if end > data.len() {

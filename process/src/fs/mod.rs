@@ -71,7 +71,7 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
                 }
                 Node::new(Kind::Dir(spin::Mutex::new(Default::default())), perm, mtime)
             }
-            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(entry.data.to_vec())), perm, mtime),
+            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(Arc::new(entry.data.to_vec()))), perm, mtime),
             initramfs::S_IFLNK => Node::new(Kind::Symlink(String::from_utf8_lossy(entry.data).into_owned()), perm, mtime),
             other => {
                 log::warn!("initramfs: {path}: type {other:#o} is not supported here; skipped");

@@ -42,8 +42,10 @@ impl Device {
 pub enum Kind {
     /// A directory: names to nodes.
     Dir(Mutex<BTreeMap<String, Arc<Node>>>),
-    /// A regular file's bytes.
-    File(Mutex<Vec<u8>>),
+    /// A regular file's bytes, shared with what maps or runs them: a write
+    /// while they are shared copies them first (`Arc::make_mut`), so
+    /// `execve` and private mappings take the bytes without a copy.
+    File(Mutex<Arc<Vec<u8>>>),
     /// A symbolic link's target.
     Symlink(String),
     /// A device node.

@@ -39,7 +39,7 @@ pub(super) async fn mmap(p: &mut Process, a: Args) -> SysResult {
             // Writes through a shared mapping would have to reach the file.
             return Err(errno::ENODEV);
         }
-        let data: Arc<[u8]> = Arc::from(data.lock().as_slice());
+        let data = Arc::clone(&data.lock());
         Backing::Bytes { size: (data.len() as u64).saturating_sub(offset), data, vaddr: 0, offset }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;

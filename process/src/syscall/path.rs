@@ -49,7 +49,8 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
         Err(e) if e == errno::ENOENT && flags & O_CREAT != 0 => {
             let (dir, name) = fs::lookup_parent(&base, &path)?;
             let name = name.ok_or(errno::EISDIR)?;
-            let node = Node::new(Kind::File(spin::Mutex::new(Vec::new())), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds());
+            let node =
+                Node::new(Kind::File(spin::Mutex::new(Arc::new(Vec::new()))), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds());
             dir.insert(&name, Arc::clone(&node))?;
             node
         }
@@ -65,7 +66,7 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
         return Err(errno::EISDIR);
     }
     if let (true, Kind::File(data)) = (flags & O_TRUNC != 0 && flags & O_ACCMODE != 0, &node.kind) {
-        data.lock().clear();
+        *data.lock() = Arc::new(Vec::new());
     }
     let file = OpenFile::new(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC));
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)
@@ -284,7 +285,8 @@ pub(super) fn utimens_at(p: &mut Process, dirfd: i32, path: u64, times: u64, fla
 pub(super) fn truncate_node(node: &Node, len: u64) -> SysResult {
     let Kind::File(data) = &node.kind else { return Err(errno::EINVAL) };
     let len = usize::try_from(len).map_err(|_| errno::EFBIG)?;
-    let mut data = data.lock();
+    let mut guard = data.lock();
+    let data = Arc::make_mut(&mut guard);
     if len > data.len() {
         let more = len - data.len();
         data.try_reserve(more).map_err(|_| errno::ENOSPC)?;

@@ -28,7 +28,7 @@ fn the_listed_programs_run() {
     }
     let list = process::fs::lookup("/", "/etc/odonata-run", true).expect("/etc/odonata-run in the initramfs");
     let process::fs::Kind::File(bytes) = &list.kind else { panic!("/etc/odonata-run is not a file") };
-    let text = String::from_utf8(bytes.lock().clone()).expect("UTF-8");
+    let text = String::from_utf8(bytes.lock().to_vec()).expect("UTF-8");
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
         let envp = Vec::from([String::from("PATH=/bin:/usr/bin"), String::from("HOME=/")]);
