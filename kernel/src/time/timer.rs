@@ -280,6 +280,12 @@ pub fn prepare_idle(extra: Option<u64>) -> bool {
     true
 }
 
+/// The earliest of this CPU's timers and `extra` (`NOT_ARMED`: none).
+fn next_user_deadline(timers: &CpuTimers, extra: Option<u64>) -> u64 {
+    let queued = timers.earliest.load(Ordering::Relaxed);
+    extra.map_or(queued, |e| queued.min(e))
+}
+
 /// Called with interrupts off before a task runs a program in its poll (a
 /// user thread; the loop does not get to `prepare_idle` while the program
 /// runs): makes the local timer fire by the earliest deadline, this CPU's
@@ -287,11 +293,7 @@ pub fn prepare_idle(extra: Option<u64>) -> bool {
 /// `false` if a deadline has already passed (run it first).
 pub fn prepare_user(extra: Option<u64>) -> bool {
     let timers = TIMERS.this();
-    let queued = timers.earliest.load(Ordering::Relaxed);
-    let next = match extra {
-        Some(e) => queued.min(e),
-        None => queued,
-    };
+    let next = next_user_deadline(timers, extra);
     if next == NOT_ARMED {
         return true;
     }
@@ -313,11 +315,7 @@ pub fn prepare_user(extra: Option<u64>) -> bool {
 /// the common case needs no interrupts-off section.
 pub fn user_deadline_covered(extra: Option<u64>) -> bool {
     let timers = TIMERS.this();
-    let queued = timers.earliest.load(Ordering::Relaxed);
-    let next = match extra {
-        Some(e) => queued.min(e),
-        None => queued,
-    };
+    let next = next_user_deadline(timers, extra);
     if next == NOT_ARMED {
         return true;
     }

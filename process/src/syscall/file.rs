@@ -98,29 +98,23 @@ fn iovecs(p: &mut Process, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 }
 
 pub(super) async fn readv(p: &mut Process, a: Args) -> SysResult {
-    let file = p.files.get(a.int(0))?;
-    let list = iovecs(p, a.get(1), a.get(2))?;
-    let mut total = 0;
-    for v in list {
-        let n = match read_into(p, &file, v.base, v.len as usize).await {
-            Ok(n) => n,
-            Err(e) if total == 0 => return Err(e),
-            Err(_) => break,
-        };
-        total += n;
-        if n < v.len {
-            break;
-        }
-    }
-    Ok(total)
+    vectored(p, a, false).await
 }
 
 pub(super) async fn writev(p: &mut Process, a: Args) -> SysResult {
+    vectored(p, a, true).await
+}
+
+/// `readv`/`writev`: piece by piece, stopping at the first short one; an
+/// error after some bytes moved ends the call with those bytes.
+async fn vectored(p: &mut Process, a: Args, write: bool) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let list = iovecs(p, a.get(1), a.get(2))?;
     let mut total = 0;
     for v in list {
-        let n = match write_from(p, &file, v.base, v.len as usize).await {
+        let moved =
+            if write { write_from(p, &file, v.base, v.len as usize).await } else { read_into(p, &file, v.base, v.len as usize).await };
+        let n = match moved {
             Ok(n) => n,
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
