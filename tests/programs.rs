@@ -9,6 +9,46 @@ use std::time::Duration;
 use odonata_runner::initramfs::Initramfs;
 use odonata_tests::{boot, log_of};
 
+/// An initramfs a test packed, in a directory of its own that goes with it.
+struct Archive(PathBuf);
+
+impl Archive {
+    fn of(fs: &Initramfs) -> Self {
+        static UNIQUE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("odonata-programs-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("initramfs.cpio");
+        fs.write(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl std::ops::Deref for Archive {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Archive {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Debian's static BusyBox, or `None` (and why) if it is not installed.
+fn busybox() -> Option<&'static Path> {
+    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
+    if !busybox.is_file() {
+        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
+        return None;
+    }
+    Some(busybox)
+}
+
 /// Compiles `tests/programs/NAME.c` statically with musl-gcc; returns the
 /// binary's path, or `None` (and says why) if musl-gcc is missing.
 fn compile(name: &str) -> Option<PathBuf> {
@@ -68,16 +108,13 @@ fn run_and_compare(programs: &[(&str, &Path)], commands: &[(&str, &[&str])]) {
 
 /// [`run_and_compare`] with extra QEMU arguments.
 fn run_and_compare_on(qemu_args: &[&str], programs: &[(&str, &Path)], commands: &[(&str, &[&str])]) -> String {
-    let dir = std::env::temp_dir().join(format!("odonata-programs-{}-{}", std::process::id(), commands[0].1.join("-")));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     for (guest, host) in programs {
         fs.file(guest, host).unwrap();
     }
     let list: String = commands.iter().map(|(path, args)| format!("{}\n", format!("{path} {}", args.join(" ")).trim_end())).collect();
     fs.bytes("etc/odonata-run", 0o644, list.into_bytes());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let out = boot("programs").rng().qemu_args(qemu_args).initramfs(&archive).timeout(Duration::from_secs(120)).run();
     let serial = out.serial.clone();
     for (path, args) in commands {
@@ -94,7 +131,6 @@ fn run_and_compare_on(qemu_args: &[&str], programs: &[(&str, &Path)], commands: 
         assert_eq!(status, code.to_string(), "{command}: status differs from the host's\n{}", log_of(&out));
         println!("{command}: {} lines as on the host, status {status}", got.len());
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     serial
 }
 
@@ -125,11 +161,7 @@ fn faults_end_the_program_with_the_signal_linux_sends() {
 
 #[test]
 fn busybox_runs_unmodified() {
-    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
-    if !busybox.is_file() {
-        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
-        return;
-    }
+    let Some(busybox) = busybox() else { return };
     run_and_compare(
         &[("bin/busybox", busybox)],
         &[("/bin/busybox", &["echo", "hello", "from", "busybox"]), ("/bin/busybox", &["true"]), ("/bin/busybox", &["false"])],
@@ -140,14 +172,8 @@ fn busybox_runs_unmodified() {
 /// and on the kernel (BusyBox and its applet links in the initramfs), and
 /// compares output and status.
 fn scripts_match_the_host(names: &[&str], smp: u32) {
-    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
-    if !busybox.is_file() {
-        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
-        return;
-    }
+    let Some(busybox) = busybox() else { return };
     let root = odonata_runner::workspace_root();
-    let dir = std::env::temp_dir().join(format!("odonata-scripts-{}-{}", std::process::id(), names.join("-")));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     let mut list = String::new();
@@ -156,8 +182,7 @@ fn scripts_match_the_host(names: &[&str], smp: u32) {
         list += &format!("/bin/sh /scripts/{name}.sh\n");
     }
     fs.bytes("etc/odonata-run", 0o644, list.into_bytes());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let out = boot("programs").rng().smp(smp).initramfs(&archive).timeout(Duration::from_secs(240)).run();
     for name in names {
         let script = root.join("tests/scripts").join(format!("{name}.sh"));
@@ -169,7 +194,6 @@ fn scripts_match_the_host(names: &[&str], smp: u32) {
         assert_eq!(status, code.to_string(), "{name}.sh: status differs from the host's\n{}", log_of(&out));
         println!("{name}.sh: {} lines as on the host, status {status}", got.len());
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -189,8 +213,6 @@ fn signals_program_prints_what_it_prints_on_the_host() {
 #[ignore]
 fn trace_one_script() {
     let script = std::env::var("ODONATA_SCRIPT").expect("ODONATA_SCRIPT names a script");
-    let dir = std::env::temp_dir().join(format!("odonata-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     fs.file("scripts/t.sh", Path::new(&script)).unwrap();
@@ -198,8 +220,7 @@ fn trace_one_script() {
     if std::env::var_os("ODONATA_TRACE").is_some() {
         fs.bytes("etc/odonata-trace", 0o644, Vec::new());
     }
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(60)).run();
     println!("{}", out.serial);
 }
@@ -208,20 +229,15 @@ fn trace_one_script() {
 /// depends on the machine, so it is parsed and its values checked.
 #[test]
 fn ps_free_uptime_and_proc_give_plausible_values() {
-    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
-    if !busybox.is_file() {
-        eprintln!("{} is missing: run scripts/setup (busybox-static)", busybox.display());
+    if busybox().is_none() {
         return;
     }
     let root = odonata_runner::workspace_root();
-    let dir = std::env::temp_dir().join(format!("odonata-system-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     fs.file("scripts/system.sh", &root.join("tests/scripts/system.sh")).unwrap();
     fs.bytes("etc/odonata-run", 0o644, b"/bin/sh /scripts/system.sh\n".to_vec());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(120)).run();
     let (lines, status) = on_kernel(&out.serial, "/bin/sh /scripts/system.sh");
     let lines: Vec<&str> = lines.into_iter().filter(|l| !l.starts_with('[')).collect();
@@ -254,7 +270,6 @@ fn ps_free_uptime_and_proc_give_plausible_values() {
     assert_eq!(procfs[2].trim(), "2", "two processors in /proc/cpuinfo");
     assert_eq!(procfs[3], "/bin/busybox", "/proc/self/exe of readlink (a link to busybox)");
     assert_eq!(procfs[4], "(cut) R", "/proc/self/stat of cut");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -270,14 +285,11 @@ fn processes_program_prints_what_it_prints_on_the_host() {
 #[test]
 fn a_thousand_processes_spread_over_every_cpu_and_a_fork_bomb_is_bounded() {
     let (Some(many), Some(bomb)) = (compile("many"), compile("bomb")) else { return };
-    let dir = std::env::temp_dir().join(format!("odonata-many-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.file("bin/many", &many).unwrap();
     fs.file("bin/bomb", &bomb).unwrap();
     fs.bytes("etc/odonata-run", 0o644, b"/bin/many 1000\n/bin/bomb\n/bin/many 8\n".to_vec());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let started = std::time::Instant::now();
     let out = boot("programs").rng().smp(4).initramfs(&archive).timeout(Duration::from_secs(400)).run();
     println!("booted and ran in {:.1} s", started.elapsed().as_secs_f64());
@@ -297,7 +309,6 @@ fn a_thousand_processes_spread_over_every_cpu_and_a_fork_bomb_is_bounded() {
     assert_eq!(status, "0");
     let (lines, _) = on_kernel(&out.serial, "/bin/many 8");
     assert!(lines.iter().any(|l| l.starts_with("8 reported, 8 reaped")), "the kernel goes on after the bomb:\n{}", log_of(&out));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Time slices: at -smp 2, with a CPU-bound spinner on each CPU, a process
@@ -306,13 +317,10 @@ fn a_thousand_processes_spread_over_every_cpu_and_a_fork_bomb_is_bounded() {
 #[test]
 fn a_spinning_program_does_not_keep_others_from_running() {
     let Some(latency) = compile("latency") else { return };
-    let dir = std::env::temp_dir().join(format!("odonata-latency-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.file("bin/latency", &latency).unwrap();
     fs.bytes("etc/odonata-run", 0o644, b"/bin/latency 2\n".to_vec());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(120)).run();
     let (lines, status) = on_kernel(&out.serial, "/bin/latency 2");
     let line = lines.iter().find(|l| l.starts_with("worst lateness")).unwrap_or_else(|| panic!("{}", log_of(&out)));
@@ -321,7 +329,6 @@ fn a_spinning_program_does_not_keep_others_from_running() {
     assert!(worst < 500_000, "a sleeper woke {worst} us late beside spinners: {line}");
     assert!(line.ends_with("(2 killed)"), "{line}");
     assert_eq!(status, "0");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Debugging aid, not run by default: the worst lateness of a 10 ms sleeper
@@ -331,13 +338,10 @@ fn a_spinning_program_does_not_keep_others_from_running() {
 #[ignore]
 fn latency_with_several_spinner_counts() {
     let latency = compile("latency").unwrap();
-    let dir = std::env::temp_dir().join(format!("odonata-latency-dbg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let mut fs = Initramfs::new();
     fs.file("bin/latency", &latency).unwrap();
     fs.bytes("etc/odonata-run", 0o644, b"/bin/latency 0\n/bin/latency 1\n/bin/latency 2\n/bin/latency 4\n".to_vec());
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let archive = Archive::of(&fs);
     let (b, _) = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(60)).own_monitor();
     let out = b
         .monitor_after("==> /bin/latency", &["info registers -a", "info registers -a", "info registers -a"], Duration::from_secs(15))

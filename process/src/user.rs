@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use kernel::arch::user_copy::{copy_from_user, copy_to_user};
+use kernel::arch::user_copy::{BadAddress, copy_from_user, copy_to_user};
 use linux::errno::{self, Errno};
 
 use crate::memory::Memory;
@@ -19,43 +19,35 @@ pub const PATH_MAX: usize = 4096;
 
 /// Copies `dst.len()` bytes from program address `src`.
 pub fn read(mem: &mut Memory, src: u64, dst: &mut [u8]) -> Result<(), Errno> {
+    retrying(mem, src, false, |done| copy_from_user(&mut dst[done..], src.wrapping_add(done as u64)))
+}
+
+/// Copies `src` to program address `dst`.
+pub fn write(mem: &mut Memory, dst: u64, src: &[u8]) -> Result<(), Errno> {
+    retrying(mem, dst, true, |done| copy_to_user(dst.wrapping_add(done as u64), &src[done..]))
+}
+
+/// Runs `copy` (from `done` bytes on) until it completes: each fault on a
+/// page the program may touch but has not (demand paging, copy-on-write)
+/// maps it and the copy goes on; a second fault at the same address, or
+/// one outside the program's regions, is EFAULT.
+fn retrying(mem: &mut Memory, at: u64, write: bool, mut copy: impl FnMut(usize) -> Result<(), BadAddress>) -> Result<(), Errno> {
     // The copy goes through the CPU's page tables: they must be this
     // program's, even if its task waited and another program ran here.
     mem.space().ensure_active();
     let mut done = 0;
     let mut last_fault = None;
     loop {
-        match copy_from_user(&mut dst[done..], src.wrapping_add(done as u64)) {
+        match copy(done) {
             Ok(()) => return Ok(()),
             Err(bad) => {
                 done += bad.copied;
-                let at = src.wrapping_add(done as u64);
-                if last_fault == Some(at) {
+                let fault_at = at.wrapping_add(done as u64);
+                if last_fault == Some(fault_at) {
                     return Err(errno::EFAULT);
                 }
-                last_fault = Some(at);
-                mem.fault(at, false, false).map_err(|_| errno::EFAULT)?;
-            }
-        }
-    }
-}
-
-/// Copies `src` to program address `dst`.
-pub fn write(mem: &mut Memory, dst: u64, src: &[u8]) -> Result<(), Errno> {
-    mem.space().ensure_active();
-    let mut done = 0;
-    let mut last_fault = None;
-    loop {
-        match copy_to_user(dst.wrapping_add(done as u64), &src[done..]) {
-            Ok(()) => return Ok(()),
-            Err(bad) => {
-                done += bad.copied;
-                let at = dst.wrapping_add(done as u64);
-                if last_fault == Some(at) {
-                    return Err(errno::EFAULT);
-                }
-                last_fault = Some(at);
-                mem.fault(at, true, false).map_err(|_| errno::EFAULT)?;
+                last_fault = Some(fault_at);
+                mem.fault(fault_at, write, false).map_err(|_| errno::EFAULT)?;
             }
         }
     }

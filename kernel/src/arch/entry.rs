@@ -23,6 +23,24 @@
 
 use core::arch::naked_asm;
 
+/// Pushes the 15 general-purpose registers so that they form the first
+/// fields of an [`InterruptFrame`] (RAX first, at the highest address;
+/// R15 last, at the lowest): the entry stubs and the system-call entry.
+macro_rules! save_registers {
+    () => {
+        "push rax\npush rbx\npush rcx\npush rdx\npush rsi\npush rdi\npush rbp\npush r8\npush r9\npush r10\npush r11\npush r12\npush r13\npush r14\npush r15"
+    };
+}
+
+/// Pops what [`save_registers`] pushed.
+macro_rules! restore_registers {
+    () => {
+        "pop r15\npop r14\npop r13\npop r12\npop r11\npop r10\npop r9\npop r8\npop rbp\npop rdi\npop rsi\npop rdx\npop rcx\npop rbx\npop rax"
+    };
+}
+
+pub(super) use {restore_registers, save_registers};
+
 /// Everything the entry path saved, lowest address first, exactly as laid
 /// out on the stack by the CPU, the stub and [`common`].
 #[repr(C)]
@@ -78,41 +96,13 @@ pub extern "C" fn stub<const V: u8>() -> ! {
 #[unsafe(naked)]
 extern "C" fn common() -> ! {
     naked_asm!(
-        "push rax",
-        "push rbx",
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push rbp",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        save_registers!(),
         "mov rdi, rsp",
         "test byte ptr [rsp + {cs}], 3",
         "jnz 2f",
         "cld",
         "call {dispatch}",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
+        restore_registers!(),
         "add rsp, 16",
         "iretq",
         "2:",

@@ -62,7 +62,7 @@ use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::SegmentSelector;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
-use super::entry::InterruptFrame;
+use super::entry::{InterruptFrame, restore_registers, save_registers};
 use super::gdt::{KERNEL_CS, KERNEL_SS, USER_CS, USER_SS};
 use super::percpu::{self, KERNEL_RSP, USER_CONTEXT, USER_RSP};
 use super::user_copy::USER_END;
@@ -342,21 +342,7 @@ unsafe extern "C" fn enter_user(ctx: *mut UserContext, sysret: u64) {
         "mov gs:[{user_context}], rdi",
         "mov rsp, rdi",
         "test esi, esi",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
+        restore_registers!(),
         // pop and mov leave the flags of `test` alone.
         "jz 2f",
         // RSP is at `vector`: RIP, RFLAGS, RSP follow at +16, +32, +40.
@@ -391,32 +377,11 @@ extern "C" fn syscall_entry() {
         "push rcx",
         "push 0",
         "push {syscall_vector}",
-        "push rax",
-        "push rbx",
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push rbp",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "mov rsp, gs:[{kernel_rsp}]",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
+        save_registers!(),
+        "jmp {resume_task}",
+        resume_task = sym resume_task,
         user_rsp = const USER_RSP,
         user_context = const USER_CONTEXT,
-        kernel_rsp = const KERNEL_RSP,
         frame_size = const FRAME_SIZE,
         user_ss = const USER_SS,
         user_cs = const USER_CS,
@@ -432,7 +397,6 @@ pub(super) extern "C" fn return_to_task() -> ! {
     naked_asm!(
         "cld",
         "call {from_user}",
-        "mov rsp, gs:[{kernel_rsp}]",
         // The program may have set AC; the kernel runs with it clear (SMAP).
         // `clac` exists only where SMAP does; DF is clear already (`cld`
         // above) and IF stays clear until `enter` turns it on.
@@ -440,6 +404,20 @@ pub(super) extern "C" fn return_to_task() -> ! {
         "jz 3f",
         "clac",
         "3:",
+        "jmp {resume_task}",
+        from_user = sym from_user,
+        resume_task = sym resume_task,
+        smap = sym SMAP,
+    )
+}
+
+/// Every way back from ring 3 ends here: back onto the executor's stack
+/// where `enter_user` parked it, the callee-saved registers it pushed
+/// popped, and a `ret` from `enter_user`.
+#[unsafe(naked)]
+extern "C" fn resume_task() -> ! {
+    naked_asm!(
+        "mov rsp, gs:[{kernel_rsp}]",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -447,9 +425,7 @@ pub(super) extern "C" fn return_to_task() -> ! {
         "pop rbx",
         "pop rbp",
         "ret",
-        from_user = sym from_user,
         kernel_rsp = const KERNEL_RSP,
-        smap = sym SMAP,
     )
 }
 
