@@ -267,3 +267,29 @@ pub fn source_line(file: &str, marker: &str) -> usize {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines().position(|l| l.contains(marker)).unwrap_or_else(|| panic!("{marker:?} is not in {file}")) + 1
 }
+
+/// Reads a binary PPM (P6) as (width, height, RGB bytes).
+pub fn read_ppm(bytes: &[u8]) -> (usize, usize, &[u8]) {
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(std::str::from_utf8(&bytes[start..at]).expect("ascii header").to_string());
+    }
+    assert_eq!(fields[0], "P6");
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (w, h, &bytes[at + 1..at + 1 + w * h * 3])
+}
+
+/// The 16-pixel text rows of a screendump that have anything drawn on them.
+pub fn lit_text_rows(ppm: &[u8]) -> usize {
+    let (w, h, px) = read_ppm(ppm);
+    let lit = |x: usize, y: usize| px[(y * w + x) * 3..(y * w + x) * 3 + 3].iter().any(|&c| c > 0x40);
+    (0..h / 16).filter(|r| (r * 16..r * 16 + 16).any(|y| (0..w).any(|x| lit(x, y)))).count()
+}

@@ -207,6 +207,12 @@ fn signals_program_prints_what_it_prints_on_the_host() {
     run_and_compare(&[("bin/signals", &signals)], &[("/bin/signals", &[])]);
 }
 
+#[test]
+fn stops_and_waits_program_prints_what_it_prints_on_the_host() {
+    let Some(stops) = compile("stops") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/stops", &stops)], &[("/bin/stops", &[])]);
+}
+
 /// Debugging aid, not run by default: `ODONATA_SCRIPT=path cargo test --test programs trace_one_script -- --ignored --nocapture`
 /// runs one script with every system call traced.
 #[test]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use odonata_tests::{Exit, assert_line_contains, boot_main_kernel, log_of};
+use odonata_tests::{Exit, assert_line_contains, boot_main_kernel, log_of, read_ppm};
 
 /// A command's output: the lines after its prompt line up to the next
 /// prompt, without kernel log lines (`[  uptime] cpuN LEVEL ...`), which
@@ -169,25 +169,6 @@ fn bench_command_prints_every_table() {
     // The benchmarks spin by design and say so: no watchdog or stall report.
     let alarms: Vec<&str> = out.lines().filter(|l| l.contains("watchdog:") || l.contains("stall:")).collect();
     assert!(alarms.is_empty(), "{alarms:#?}\n{}", log_of(&out));
-}
-
-/// Reads a binary PPM (P6) as (width, height, RGB bytes).
-fn read_ppm(bytes: &[u8]) -> (usize, usize, &[u8]) {
-    let mut fields = Vec::new();
-    let mut at = 0;
-    while fields.len() < 4 {
-        while bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        let start = at;
-        while !bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        fields.push(std::str::from_utf8(&bytes[start..at]).expect("ascii header").to_string());
-    }
-    assert_eq!(fields[0], "P6");
-    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
-    (w, h, &bytes[at + 1..at + 1 + w * h * 3])
 }
 
 /// Whether a screendump shows a prompt-shaped row under other text: `Err`

@@ -1,14 +1,16 @@
 //! The console as a terminal, through the image `cargo run` boots with
 //! `--init /bin/sh`: BusyBox's shell as process 1, its line editing over
-//! our line discipline, Ctrl-C stopping the foreground command (not the
-//! machine), and the machine powering off with the shell's exit status.
+//! our line discipline, Ctrl-C ending and Ctrl-Z stopping the foreground job (not the
+//! machine), and the machine powering off with the shell's exit status;
+//! the PS/2 keyboard types into the same terminal, and programs' output
+//! reaches the screen.
 
 use std::time::Duration;
 
 use odonata_runner::KernelExit;
 use odonata_runner::initramfs::Initramfs;
 use odonata_runner::session::InputStep;
-use odonata_tests::{boot_main_kernel, log_of};
+use odonata_tests::{boot_main_kernel, lit_text_rows, log_of};
 
 fn initramfs(init: &str) -> Option<std::path::PathBuf> {
     let mut fs = Initramfs::new();
@@ -25,7 +27,7 @@ fn initramfs(init: &str) -> Option<std::path::PathBuf> {
 }
 
 #[test]
-fn ctrl_c_stops_the_foreground_command_and_exit_powers_off_with_its_status() {
+fn ctrl_c_and_ctrl_z_reach_the_foreground_job_and_exit_powers_off_with_its_status() {
     let Some(archive) = initramfs("/bin/sh") else { return };
     let steps = vec![
         InputStep::WaitFor("init: /bin/sh".into()),
@@ -36,6 +38,17 @@ fn ctrl_c_stops_the_foreground_command_and_exit_powers_off_with_its_status() {
         InputStep::Pause(Duration::from_millis(1500)),
         InputStep::Send(b"echo after $((6 * 7))\r".to_vec()),
         InputStep::WaitFor("after 42".into()),
+        // Job control: Ctrl-Z stops the foreground job, `fg` continues it.
+        InputStep::Send(b"sleep 4000\r".to_vec()),
+        InputStep::Pause(Duration::from_millis(2500)),
+        InputStep::Send(b"\x1a".to_vec()),
+        InputStep::WaitFor("Stopped".into()),
+        InputStep::Send(b"fg\r".to_vec()),
+        InputStep::Pause(Duration::from_millis(2000)),
+        InputStep::Send(b"\x03".to_vec()),
+        InputStep::Pause(Duration::from_millis(1500)),
+        InputStep::Send(b"echo fg ended $?\r".to_vec()),
+        InputStep::WaitFor("fg ended 130".into()),
         InputStep::Send(b"exit 3\r".to_vec()),
     ];
     let out = boot_main_kernel().smp(2).initramfs(&archive).input_steps(steps).timeout(Duration::from_secs(180)).run();
@@ -43,6 +56,8 @@ fn ctrl_c_stops_the_foreground_command_and_exit_powers_off_with_its_status() {
     assert!(out.serial.contains("one"), "the command ran:\n{log}");
     assert!(!out.serial.contains("\ntwo"), "Ctrl-C stopped the whole line (sh does not go on to `echo two`):\n{log}");
     assert!(out.serial.contains("after 42"), "the shell is still there after Ctrl-C:\n{log}");
+    assert!(out.serial.contains("[1]+  Stopped") && out.serial.contains("sleep 4000"), "Ctrl-Z stopped the job:\n{log}");
+    assert!(out.serial.contains("fg ended 130"), "`fg` continued it, and Ctrl-C then ended it:\n{log}");
     assert!(out.serial.contains("init exited: exit 3"), "exit 3 ended process 1:\n{log}");
     assert_eq!(out.exit, KernelExit::Failure, "a non-zero status powers off with failure:\n{log}");
 }
@@ -53,4 +68,59 @@ fn exit_0_powers_off_with_success() {
     let out = boot_main_kernel().initramfs(&archive).timeout(Duration::from_secs(120)).run();
     assert!(out.serial.contains("init exited: exit 0"), "{}", log_of(&out));
     assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
+}
+
+/// QEMU monitor `sendkey` commands that type `text` on a US keyboard.
+fn sendkeys(text: &str) -> Vec<String> {
+    text.chars()
+        .map(|c| {
+            let key = match c {
+                'a'..='z' | '0'..='9' => c.to_string(),
+                ' ' => "spc".into(),
+                '\n' => "ret".into(),
+                '$' => "shift-4".into(),
+                '*' => "shift-8".into(),
+                '(' => "shift-9".into(),
+                ')' => "shift-0".into(),
+                other => panic!("no key for {other:?}"),
+            };
+            format!("sendkey {key}")
+        })
+        .collect()
+}
+
+#[test]
+fn the_keyboard_types_into_programs_and_their_output_reaches_the_screen() {
+    let Some(archive) = initramfs("/bin/sh") else { return };
+    let shot = |n: u32| std::env::temp_dir().join(format!("odonata-tty-screen-{}-{n}.ppm", std::process::id()));
+    let (before, after) = (shot(0), shot(1));
+    let mut commands = vec![format!("screendump {}", before.display())];
+    // Time for the shell to start reading (every command waits the pause).
+    commands.extend(std::iter::repeat_n(String::from("info status"), 10));
+    commands.extend(sendkeys("echo kb $((6*7))\nsleep 5000\n"));
+    commands.extend(std::iter::repeat_n(String::from("info status"), 10));
+    commands.push("sendkey ctrl-c".into());
+    commands.extend(std::iter::repeat_n(String::from("info status"), 10));
+    commands.extend(sendkeys("echo after\n"));
+    commands.extend(std::iter::repeat_n(String::from("info status"), 10));
+    commands.push(format!("screendump {}", after.display()));
+    commands.extend(sendkeys("exit 5\n"));
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = boot_main_kernel()
+        .smp(2)
+        .initramfs(&archive)
+        .monitor_after("init: /bin/sh", &commands, Duration::from_millis(150))
+        .timeout(Duration::from_secs(180))
+        .run();
+    let log = log_of(&out);
+    assert!(out.serial.contains("kb 42"), "typed on the keyboard, run by sh:\n{log}");
+    assert!(out.serial.contains("after"), "Ctrl-C on the keyboard stopped `sleep 5000`, not the shell:\n{log}");
+    assert!(out.serial.contains("init exited: exit 5"), "`exit 5` typed on the keyboard:\n{log}");
+    assert_eq!(out.exit, KernelExit::Failure, "{log}");
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_else(|e| panic!("no screendump at {}: {e}\n{log}", p.display()));
+    let (rows_before, rows_after) = (lit_text_rows(&read(&before)), lit_text_rows(&read(&after)));
+    let _ = (std::fs::remove_file(&before), std::fs::remove_file(&after));
+    println!("text rows on screen: {rows_before} before typing, {rows_after} after");
+    // The typed lines echoed, the output and the prompts: at least 5 rows.
+    assert!(rows_after >= rows_before + 5, "the shell's echo and output reached the screen: {rows_before} -> {rows_after} rows");
 }

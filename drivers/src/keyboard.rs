@@ -152,3 +152,55 @@ impl Stream for Keyboard {
         self.get_mut().poll_key(cx).map(Some)
     }
 }
+
+/// The bytes a terminal sends for `key` (what a program reading the
+/// console sees): the character's UTF-8, Enter as `\r`, Backspace as DEL
+/// (the line discipline's erase character), Ctrl with a letter as its
+/// control character, and the arrows, Home, End, Delete, Page Up/Down as
+/// the escape sequences Linux's console sends. Keys with no such meaning
+/// (a lone modifier, F-keys) send nothing.
+pub fn terminal_bytes(key: DecodedKey) -> TerminalBytes {
+    let mut out = TerminalBytes { bytes: [0; 4], len: 0 };
+    let mut put = |s: &[u8]| {
+        out.bytes[..s.len()].copy_from_slice(s);
+        out.len = s.len();
+    };
+    match key {
+        DecodedKey::Unicode('\n' | '\r') => put(b"\r"),
+        DecodedKey::Unicode('\u{8}') => put(b"\x7f"),
+        DecodedKey::Unicode('\u{7f}') => put(b"\x1b[3~"),
+        DecodedKey::Unicode(c) => {
+            let mut buf = [0u8; 4];
+            put(c.encode_utf8(&mut buf).as_bytes());
+        }
+        DecodedKey::RawKey(code) => put(match code {
+            KeyCode::ArrowUp => b"\x1b[A",
+            KeyCode::ArrowDown => b"\x1b[B",
+            KeyCode::ArrowRight => b"\x1b[C",
+            KeyCode::ArrowLeft => b"\x1b[D",
+            KeyCode::Home => b"\x1b[1~",
+            KeyCode::Insert => b"\x1b[2~",
+            KeyCode::Delete => b"\x1b[3~",
+            KeyCode::End => b"\x1b[4~",
+            KeyCode::PageUp => b"\x1b[5~",
+            KeyCode::PageDown => b"\x1b[6~",
+            _ => b"",
+        }),
+    }
+    out
+}
+
+/// Up to four bytes a key sends to a terminal ([`terminal_bytes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TerminalBytes {
+    bytes: [u8; 4],
+    len: usize,
+}
+
+impl core::ops::Deref for TerminalBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}

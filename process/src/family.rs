@@ -7,12 +7,15 @@
 //! for a stored status (Acquire), and registers its waker before looking
 //! again, so a wake between the look and the wait is never lost.
 //!
+//! A stop or a continue is reported the same way, through the cell's
+//! `change` word, which `wait4` with WUNTRACED or WCONTINUED takes.
+//!
 //! An orphan (its parent exited first) gets parent 1, as on Linux, and
 //! is reaped when it ends (nobody is left to wait for it).
 
 use alloc::sync::Arc;
 use core::future::poll_fn;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use core::task::Poll;
 
 use io::AtomicWaker;
@@ -32,10 +35,15 @@ impl ChildEvents {
     }
 }
 
-/// One child's exit status, shared with its parent.
+/// One child's exit status, and its stops and continues, shared with its
+/// parent.
 pub struct ExitCell {
     /// 0 while it runs; `EXITED | wait status` once it has exited.
     status: AtomicU64,
+    /// A stop or continue not yet reported (`wait4` with WUNTRACED or
+    /// WCONTINUED): its wait status, or 0. A newer change replaces an
+    /// older one, as on Linux.
+    change: AtomicU32,
     parent: Arc<ChildEvents>,
     /// The parent's record, for SIGCHLD.
     parent_info: Arc<Info>,
@@ -45,12 +53,15 @@ pub struct ExitCell {
 }
 
 const EXITED: u64 = 1 << 32;
+/// The wait status of a continued child.
+pub const CONTINUED: u32 = 0xffff;
 
 impl ExitCell {
     /// A cell for a child of the parent whose events are `parent`.
     pub fn new(parent: &Arc<ChildEvents>, parent_info: &Arc<Info>) -> Arc<Self> {
         Arc::new(Self {
             status: AtomicU64::new(0),
+            change: AtomicU32::new(0),
             parent: Arc::clone(parent),
             parent_info: Arc::clone(parent_info),
             signalled: AtomicBool::new(false),
@@ -66,6 +77,18 @@ impl ExitCell {
     pub fn exit(&self, status: ExitStatus) {
         self.status.store(EXITED | u64::from(status.wait_status()), Ordering::Release);
         self.post_sigchld();
+        self.parent.waker.wake();
+    }
+
+    /// The child stopped on `signal` (or, with `None`, was continued): the
+    /// change waits for its parent's `wait4`, and the parent gets SIGCHLD
+    /// unless its SIGCHLD action has SA_NOCLDSTOP.
+    pub fn changed(&self, stopped_by: Option<u8>) {
+        let status = stopped_by.map_or(CONTINUED, |s| (u32::from(s) << 8) | 0x7f);
+        self.change.store(status, Ordering::Release);
+        if !self.parent_info.no_child_stop.load(Ordering::Relaxed) {
+            crate::signal::send(&self.parent_info, crate::signal::sig::SIGCHLD);
+        }
         self.parent.waker.wake();
     }
 
@@ -91,14 +114,43 @@ pub struct Child {
     pub cell: Arc<ExitCell>,
 }
 
-/// What `wait4`'s pid argument selects.
+/// Which children a wait selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
-    /// Any child (-1, and process groups: every child shares its
-    /// parent's group here).
+    /// Any child.
     Any,
     /// This one.
     Pid(u32),
+    /// Those in this process group.
+    Group(u32),
+}
+
+/// What a wait asks for: which children, which of their changes, and
+/// whether the change it finds is consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Want {
+    /// The children.
+    pub which: Which,
+    /// Exits (WEXITED: always, for `wait4`).
+    pub exited: bool,
+    /// Stops (WUNTRACED, WSTOPPED).
+    pub stopped: bool,
+    /// Continues (WCONTINUED).
+    pub continued: bool,
+    /// Whether a found change stays to be found again (WNOWAIT).
+    pub keep: bool,
+    /// Exited children are dropped unreported (SIGCHLD set to SIG_IGN).
+    pub discard_exits: bool,
+}
+
+/// A change found: the child's id and its wait status (an exit, a stop
+/// `sig << 8 | 0x7f`, or [`CONTINUED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The child.
+    pub pid: u32,
+    /// Its wait status as `wait4` stores it.
+    pub status: u32,
 }
 
 /// No child matches what `wait4` asked for (ECHILD).
@@ -111,35 +163,62 @@ pub fn discard_exited(children: &mut alloc::vec::Vec<Child>) {
     children.retain(|c| c.cell.status().is_none());
 }
 
-/// Finds an exited child among `children` that `which` selects and takes
-/// it out: (pid, wait status).
-pub fn reap(children: &mut alloc::vec::Vec<Child>, which: Which) -> Result<Option<(u32, u32)>, NoChild> {
-    let matches = |c: &Child| match which {
+/// Finds a change among `children` that `want` selects, and (unless
+/// `want.keep`) takes it: an exited child leaves the list. With
+/// `want.discard_exits` (SIGCHLD ignored), exited children leave the list
+/// unreported, and a wait lasts until none that could change is left.
+pub fn reap(children: &mut alloc::vec::Vec<Child>, want: Want) -> Result<Option<Found>, NoChild> {
+    let matches = |c: &Child| match want.which {
         Which::Any => true,
         Which::Pid(p) => c.info.pid == p,
+        Which::Group(g) => c.info.pgid.load(Ordering::Relaxed) == g,
     };
+    if want.discard_exits {
+        discard_exited(children);
+    }
     if !children.iter().any(matches) {
         return Err(NoChild);
     }
-    let found = children.iter().position(|c| matches(c) && c.cell.status().is_some());
-    Ok(found.map(|i| {
-        let c = children.swap_remove(i);
-        c.cell.post_sigchld();
-        (c.info.pid, c.cell.status().expect("exited"))
-    }))
+    for i in 0..children.len() {
+        let c = &children[i];
+        if !matches(c) {
+            continue;
+        }
+        if let Some(status) = c.cell.status() {
+            if !want.exited {
+                continue;
+            }
+            let pid = c.info.pid;
+            if !want.keep {
+                let c = children.swap_remove(i);
+                c.cell.post_sigchld();
+            }
+            return Ok(Some(Found { pid, status }));
+        }
+        let change = c.cell.change.load(Ordering::Acquire);
+        let wanted = if change == CONTINUED { want.continued } else { want.stopped };
+        if change != 0 && wanted {
+            if !want.keep {
+                // Taken once: a newer change stored meanwhile stays.
+                let _ = c.cell.change.compare_exchange(change, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+            return Ok(Some(Found { pid: c.info.pid, status: change }));
+        }
+    }
+    Ok(None)
 }
 
-/// Waits until a child selected by `which` has exited (or none is left
-/// that could), then reaps it.
-pub async fn wait(children: &mut alloc::vec::Vec<Child>, events: &ChildEvents, which: Which) -> Result<(u32, u32), NoChild> {
+/// Waits until a child selected by `want` has changed as it asks (or
+/// none is left that could), then reaps it.
+pub async fn wait(children: &mut alloc::vec::Vec<Child>, events: &ChildEvents, want: Want) -> Result<Found, NoChild> {
     poll_fn(|cx| {
-        match reap(children, which) {
+        match reap(children, want) {
             Err(NoChild) => return Poll::Ready(Err(NoChild)),
             Ok(Some(found)) => return Poll::Ready(Ok(found)),
             Ok(None) => {}
         }
         events.waker.register(cx.waker());
-        match reap(children, which) {
+        match reap(children, want) {
             Err(NoChild) => Poll::Ready(Err(NoChild)),
             Ok(Some(found)) => Poll::Ready(Ok(found)),
             Ok(None) => Poll::Pending,

@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -83,6 +83,21 @@ pub struct Info {
     pub started_at: u64,
     /// Its program's path.
     pub exe: Mutex<String>,
+    /// Its SIGCHLD action has SA_NOCLDSTOP: its children's stops and
+    /// continues send it no SIGCHLD.
+    pub no_child_stop: AtomicBool,
+    /// A stop signal has stopped it.
+    pub stopped: AtomicBool,
+    /// SIGCONTs sent to it (a stopped thread waits for this to change).
+    pub continues: AtomicU32,
+}
+
+impl Info {
+    /// Whether its thread runs or may run now (neither waiting in a
+    /// system call nor stopped).
+    pub fn runnable(&self) -> bool {
+        self.waiting_in.load(Ordering::Relaxed) == 0 && !self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 /// Live processes by id (taken when a process starts and ends, never on a
@@ -165,6 +180,9 @@ impl Process {
             vsize: AtomicU64::new(memory.virtual_size()),
             started_at: kernel::arch::cpu::rdtsc(),
             exe: Mutex::new(exe.clone()),
+            no_child_stop: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            continues: AtomicU32::new(0),
         });
         TABLE.lock().insert(pid, Arc::clone(&info));
         Self {

@@ -63,6 +63,8 @@ use sig::*;
 pub const SIG_DFL: u64 = 0;
 /// Ignore the signal.
 pub const SIG_IGN: u64 = 1;
+/// `sa_flags` of SIGCHLD: no SIGCHLD for children's stops and continues.
+pub const SA_NOCLDSTOP: u64 = 1;
 /// `sa_flags`: the handler takes siginfo (always passed here).
 pub const SA_SIGINFO: u64 = 4;
 /// `sa_flags`: `sa_restorer` is set.
@@ -89,20 +91,24 @@ pub enum Default {
     Terminate,
     /// Nothing.
     Ignore,
+    /// Stop the process until SIGCONT (or SIGKILL).
+    Stop,
 }
 
-/// The default action of `signal`. Stopping (SIGSTOP, SIGTSTP, ...) is not
-/// supported yet: those are ignored.
+/// The default action of `signal`.
 pub fn default_action(signal: u8) -> Default {
     match signal {
-        SIGCHLD | SIGCONT | SIGURG | SIGWINCH | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Default::Ignore,
+        SIGCHLD | SIGCONT | SIGURG | SIGWINCH => Default::Ignore,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Default::Stop,
         _ => Default::Terminate,
     }
 }
 
+/// The signals whose default action stops the process.
+pub const STOP_SIGNALS: u64 = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+
 /// Signals ignored when every action is the default.
-pub const DEFAULT_IGNORED: u64 =
-    bit(SIGCHLD) | bit(SIGCONT) | bit(SIGURG) | bit(SIGWINCH) | bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+pub const DEFAULT_IGNORED: u64 = bit(SIGCHLD) | bit(SIGCONT) | bit(SIGURG) | bit(SIGWINCH);
 
 /// Signals `p` ignores now (by action or by default): recompute
 /// `Process::ignored` with it whenever an action changes.
@@ -123,7 +129,17 @@ pub fn ignored_explicitly(p: &Process, signal: u8) -> bool {
 }
 
 /// Sends `signal` to the process whose record is `target`.
+///
+/// As on Linux, a stop signal discards a pending SIGCONT, and SIGCONT
+/// discards pending stop signals and continues a stopped process at once
+/// (even when SIGCONT itself is blocked or ignored).
 pub fn send(target: &Info, signal: u8) {
+    if signal == SIGCONT {
+        target.pending.fetch_and(!STOP_SIGNALS, Ordering::AcqRel);
+        target.continues.fetch_add(1, Ordering::AcqRel);
+    } else if bit(signal) & STOP_SIGNALS != 0 {
+        target.pending.fetch_and(!bit(SIGCONT), Ordering::AcqRel);
+    }
     target.pending.fetch_or(bit(signal), Ordering::AcqRel);
     target.waker.wake();
     // Its program may be running on its CPU: any interrupt makes it trap,
@@ -155,6 +171,35 @@ pub enum Delivered {
     Continue,
     /// A signal ended it.
     Exit(ExitStatus),
+    /// A signal stopped it: it waits in [`stopped`] before going on.
+    Stop(u8),
+}
+
+/// A process stopped by `signal`: tells its parent, waits for SIGCONT (or
+/// SIGKILL, which the next delivery acts on), and tells its parent again.
+pub async fn stopped(p: &Process, signal: u8) {
+    let info = &p.info;
+    // A SIGCONT sent from here on continues it.
+    let seen = info.continues.load(Ordering::Acquire);
+    info.stopped.store(true, Ordering::Relaxed);
+    if let Some(cell) = &p.exit_cell {
+        cell.changed(Some(signal));
+    }
+    let resumed = || info.continues.load(Ordering::Acquire) != seen || info.pending.load(Ordering::Acquire) & bit(SIGKILL) != 0;
+    poll_fn(|cx| {
+        if resumed() {
+            return Poll::Ready(());
+        }
+        info.waker.register(cx.waker());
+        if resumed() { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    info.stopped.store(false, Ordering::Relaxed);
+    if info.pending.load(Ordering::Acquire) & bit(SIGKILL) == 0
+        && let Some(cell) = &p.exit_cell
+    {
+        cell.changed(None);
+    }
 }
 
 /// Takes the lowest pending signal that is not blocked, if any.
@@ -186,6 +231,17 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
             SIG_DFL => match default_action(s) {
                 Default::Ignore => continue,
                 Default::Terminate => return Delivered::Exit(ExitStatus::Signaled(s)),
+                Default::Stop => {
+                    // The interrupted call starts again once continued
+                    // (no handler ran), as Linux restarts it.
+                    if let Some(call) = interrupted {
+                        restart(ctx, call);
+                    }
+                    if let Some(mask) = p.saved_mask.take() {
+                        p.sigmask = mask;
+                    }
+                    return Delivered::Stop(s);
+                }
             },
             _ => {}
         }
@@ -220,13 +276,19 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
 
 /// An interrupted call: restarted (its `syscall` instruction runs again
 /// with the same registers) or answered EINTR.
-fn settle(ctx: &mut UserContext, call: Interrupted, restart: bool) {
-    if restart && call.restartable {
-        ctx.frame.rax = call.nr;
-        ctx.frame.rip -= 2;
+fn settle(ctx: &mut UserContext, call: Interrupted, may_restart: bool) {
+    if may_restart && call.restartable {
+        restart(ctx, call);
     } else {
         ctx.frame.rax = errno::to_rax(Err(errno::EINTR));
     }
+}
+
+/// The interrupted call's `syscall` instruction runs again with the same
+/// registers.
+fn restart(ctx: &mut UserContext, call: Interrupted) {
+    ctx.frame.rax = call.nr;
+    ctx.frame.rip -= 2;
 }
 
 /// A system call cancelled by a signal, to settle at delivery.

@@ -57,10 +57,11 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     let restart_every = kernel::time::duration_to_cycles(core::time::Duration::from_millis(1));
     let mut clock_restarted = 0u64;
     let status = loop {
-        if (process.info.pending.load(Ordering::Relaxed) != 0 || process.interrupted.is_some())
-            && let Delivered::Exit(status) = signal::deliver(&mut process, &mut ctx)
-        {
-            break status;
+        if process.info.pending.load(Ordering::Relaxed) != 0 || process.interrupted.is_some() {
+            let delivered = signal::deliver(&mut process, &mut ctx);
+            if let Some(status) = after_delivery(&mut process, delivered).await {
+                break status;
+            }
         }
         if !process.children.is_empty() && signal::ignored_explicitly(&process, signal::sig::SIGCHLD) {
             crate::family::discard_exited(&mut process.children);
@@ -135,7 +136,8 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                         },
                         ctx.frame.rip
                     );
-                    if let Delivered::Exit(status) = signal::force(&mut process, &mut ctx, SIGSEGV) {
+                    let delivered = signal::force(&mut process, &mut ctx, SIGSEGV);
+                    if let Some(status) = after_delivery(&mut process, delivered).await {
                         break status;
                     }
                 }
@@ -155,7 +157,8 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                     kernel::arch::exceptions::name(vector),
                     ctx.frame.rip
                 );
-                if let Delivered::Exit(status) = signal::force(&mut process, &mut ctx, signal) {
+                let delivered = signal::force(&mut process, &mut ctx, signal);
+                if let Some(status) = after_delivery(&mut process, delivered).await {
                     break status;
                 }
             }
@@ -175,6 +178,21 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
     drop(process);
     crate::sched::thread_ended();
     status
+}
+
+/// Acts on what signal delivery decided: the exit status if the process
+/// ends; a stopped process waits here until it is continued.
+async fn after_delivery(process: &mut Process, delivered: Delivered) -> Option<ExitStatus> {
+    match delivered {
+        Delivered::Continue => None,
+        Delivered::Exit(status) => Some(status),
+        Delivered::Stop(signal) => {
+            signal::stopped(process, signal).await;
+            // Another program may have run here meanwhile.
+            process.memory.space().ensure_active();
+            None
+        }
+    }
 }
 
 /// Moves the thread to `cpu` (`sched_setaffinity`), by message: its state

@@ -1,9 +1,10 @@
 //! The console as a terminal: a line discipline between the serial port
-//! and the programs that read `/dev/console`.
+//! and the keyboard, and the programs that read `/dev/console`.
 //!
-//! One task (`tty`, started by [`start`] with the serial reader) takes every
-//! byte as it arrives, whether or not anyone reads, as a terminal does:
-//! - with ISIG, Ctrl-C sends SIGINT and Ctrl-\ SIGQUIT to the foreground
+//! Two tasks (`tty` for the serial port, `tty-keyboard` for the keyboard's
+//! keys as a terminal sends them), started by [`start`], take every byte
+//! as it arrives, whether or not anyone reads, as a terminal does:
+//! - with ISIG, Ctrl-C sends SIGINT, Ctrl-\ SIGQUIT and Ctrl-Z SIGTSTP to the foreground
 //!   process group (and drop the line being edited);
 //! - with ICANON, bytes are edited into a line (erase, kill, Ctrl-D ends
 //!   input on an empty line) and the line is handed to readers whole at
@@ -25,6 +26,8 @@ use io::token::Guarded;
 use linux::errno::{self, Errno};
 use spin::Once;
 
+use crate::signal::sig::{SIGINT, SIGQUIT, SIGTSTP};
+
 /// `struct termios` as `TCGETS` copies it: c_iflag, c_oflag, c_cflag,
 /// c_lflag (u32 each), c_line, c_cc[19].
 pub const TERMIOS_SIZE: usize = 36;
@@ -38,6 +41,7 @@ const VQUIT: usize = 1;
 const VERASE: usize = 2;
 const VKILL: usize = 3;
 const VEOF: usize = 4;
+const VSUSP: usize = 10;
 
 /// What a fresh console reports: ICRNL | IXON, OPOST | ONLCR, B38400 | CS8
 /// | CREAD | HUPCL, ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE
@@ -92,22 +96,38 @@ fn state() -> &'static Guarded<State> {
     })
 }
 
-/// Gives the serial input to the terminal: from now on programs read the
-/// console through the line discipline.
-pub fn start(mut reader: drivers::serial::SerialReader) {
+/// Gives the console's input to the terminal: from now on programs read
+/// the console through the line discipline. Both the serial port and the
+/// keyboard (if there is one) type into it, as on Linux's console.
+pub fn start(mut serial: drivers::serial::SerialReader, keyboard: Option<drivers::keyboard::Keyboard>) {
     STARTED.store(true, Ordering::Release);
     drop(kernel::exec::spawn_named("tty", async move {
         loop {
-            let b = reader.read_byte().await;
-            let (echo, signal) = state().exclusive(|s| input(s, b)).await;
-            if let Some(sig) = signal {
-                send_to_foreground(sig);
-            }
-            if !echo.is_empty() {
-                let _ = crate::fs::console_write(&echo).await;
-            }
+            let b = serial.read_byte().await;
+            typed(b).await;
         }
     }));
+    if let Some(mut keyboard) = keyboard {
+        drop(kernel::exec::spawn_named("tty-keyboard", async move {
+            loop {
+                let key = keyboard.next_key().await;
+                for &b in drivers::keyboard::terminal_bytes(key).iter() {
+                    typed(b).await;
+                }
+            }
+        }));
+    }
+}
+
+/// One byte typed at the console.
+async fn typed(b: u8) {
+    let (echo, signal) = state().exclusive(|s| input(s, b)).await;
+    if let Some(sig) = signal {
+        send_to_foreground(sig);
+    }
+    if !echo.is_empty() {
+        let _ = crate::fs::console_write(&echo).await;
+    }
 }
 
 /// Whether programs' console input comes from the terminal (else the
@@ -124,11 +144,15 @@ fn input(s: &mut State, mut b: u8) -> (Vec<u8>, Option<u8>) {
     if b == b'\r' && iflag & ICRNL != 0 {
         b = b'\n';
     }
-    if lflag & ISIG != 0 && (b == s.cc(VINTR) || b == s.cc(VQUIT)) {
-        let sig = if b == s.cc(VINTR) { crate::signal::sig::SIGINT } else { crate::signal::sig::SIGQUIT };
+    let signal = [(VINTR, SIGINT, b"^C\n"), (VQUIT, SIGQUIT, b"^\\\n"), (VSUSP, SIGTSTP, b"^Z\n")]
+        .into_iter()
+        .find(|&(cc, ..)| s.cc(cc) != 0 && b == s.cc(cc));
+    if lflag & ISIG != 0
+        && let Some((_, sig, shown)) = signal
+    {
         s.line.clear();
         if lflag & ECHO != 0 {
-            echo.extend_from_slice(if sig == crate::signal::sig::SIGINT { b"^C\n" } else { b"^\\\n" });
+            echo.extend_from_slice(shown);
         }
         return (echo, Some(sig));
     }

@@ -27,14 +27,15 @@ fn main() -> ! {
     // the kernel's shell does not run.
     let init = programs::init_command();
     let serial = if serial_up { drivers::serial::reader() } else { None };
-    let serial = match (&init, serial) {
-        (Some(_), Some(reader)) => {
-            process::tty::start(reader);
-            None
-        }
-        (_, serial) => serial,
-    };
     let keyboard = drivers::keyboard::start().map_err(|e| log::warn!("keyboard: {e}; no keyboard input")).ok();
+    // With --init, the terminal (both inputs) belongs to the programs.
+    let (serial, keyboard) = match (&init, serial) {
+        (Some(_), Some(reader)) => {
+            process::tty::start(reader, keyboard);
+            (None, None)
+        }
+        (_, serial) => (serial, keyboard),
+    };
     match drivers::power::start() {
         Ok(mut button) => {
             exec::spawn_driver("power-button", async move {

@@ -85,7 +85,13 @@ pub fn table() -> String {
     let mut s = String::from("PID    PPID   CPU  STATE     SYSCALLS  NAME\n");
     for p in process::process::list() {
         let waiting = p.waiting_in.load(Relaxed);
-        let state = if waiting == 0 { String::from("running") } else { String::from(linux::nr::name(waiting - 1).unwrap_or("waiting")) };
+        let state = if p.stopped.load(Relaxed) {
+            String::from("stopped")
+        } else if waiting == 0 {
+            String::from("running")
+        } else {
+            String::from(linux::nr::name(waiting - 1).unwrap_or("waiting"))
+        };
         let _ = writeln!(
             s,
             "{:<6} {:<6} {:<4} {:<9} {:<9} {}",

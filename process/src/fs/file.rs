@@ -154,6 +154,11 @@ impl Drop for OpenFile {
 /// Writes `buf` to the console (every byte: a full transmit queue makes the
 /// writer wait).
 pub async fn console_write(buf: &[u8]) -> Result<usize, Errno> {
+    // The screen first: its text grid takes the bytes at once (drawing is
+    // its own task's), where the serial port may make the writer wait.
+    if kernel::console::framebuffer::is_enabled() {
+        kernel::console::framebuffer::write_bytes(buf);
+    }
     let mut w = drivers::serial::writer();
     w.write_all(buf).await.map_err(|_| errno::EIO)?;
     Ok(buf.len())

@@ -65,7 +65,13 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let dir = Node::dir(0o555);
     let name = info.name.lock().clone();
     let cmdline = info.cmdline.lock().clone();
-    let state = if info.waiting_in.load(Ordering::Relaxed) != 0 { 'S' } else { 'R' };
+    let state = if info.stopped.load(Ordering::Relaxed) {
+        'T'
+    } else if info.waiting_in.load(Ordering::Relaxed) != 0 {
+        'S'
+    } else {
+        'R'
+    };
     let ppid = info.ppid.load(Ordering::Relaxed);
     let (pgid, sid) = (info.pgid.load(Ordering::Relaxed), info.sid.load(Ordering::Relaxed));
     let utime = ticks(info.user_cycles.load(Ordering::Relaxed));
@@ -101,7 +107,7 @@ fn uptime() -> String {
 }
 
 fn loadavg(infos: &[Arc<Info>]) -> String {
-    let running = infos.iter().filter(|i| i.waiting_in.load(Ordering::Relaxed) == 0).count();
+    let running = infos.iter().filter(|i| i.runnable()).count();
     let last = infos.iter().map(|i| i.pid).max().unwrap_or(0);
     // Load averages are not kept: the running count is the instant figure.
     format!("0.00 0.00 0.00 {running}/{} {last}\n", infos.len())
@@ -185,7 +191,7 @@ fn stat(infos: &[Arc<Info>]) -> String {
     for &c in &cpus {
         let _ = writeln!(s, "cpu{} {}", c.as_usize(), line(ticks(kernel::exec::idle_cycles(c)), up));
     }
-    let running = infos.iter().filter(|i| i.waiting_in.load(Ordering::Relaxed) == 0).count();
+    let running = infos.iter().filter(|i| i.runnable()).count();
     let _ = write!(
         s,
         "intr 0\nctxt 0\nbtime {}\nprocesses {}\nprocs_running {running}\nprocs_blocked 0\n",

@@ -148,6 +148,10 @@ pub(super) fn rt_sigaction(p: &mut Process, a: Args) -> SysResult {
             *v = u64::from_le_bytes(w);
         }
         p.ignored = crate::signal::ignored(p);
+        if sig == u64::from(crate::signal::sig::SIGCHLD) {
+            let nocldstop = p.sigactions[i][1] & crate::signal::SA_NOCLDSTOP != 0;
+            p.info.no_child_stop.store(nocldstop, core::sync::atomic::Ordering::Relaxed);
+        }
     }
     Ok(0)
 }

@@ -257,6 +257,7 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::CLONE => proc::clone(p, ctx, a.get(0), a.get(1), a.get(2), a.get(3), a.get(4)).await,
         nr::EXECVE => proc::execve(p, ctx, a.get(0), a.get(1), a.get(2)).await,
         nr::WAIT4 => proc::wait4(p, a.int(0), a.get(1), a.uint(2), a.get(3)).await,
+        nr::WAITID => proc::waitid(p, a.uint(0), a.uint(1), a.get(2), a.uint(3), a.get(4)).await,
         nr::PIPE => file::pipe(p, a.get(0), 0),
         nr::SENDFILE => file::sendfile(p, a).await,
         nr::IOCTL => file::ioctl(p, a).await,

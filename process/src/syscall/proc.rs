@@ -76,6 +76,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     child.sigactions = p.sigactions;
     child.sigmask = p.sigmask;
     child.ignored = p.ignored;
+    child.info.no_child_stop.store(p.info.no_child_stop.load(Ordering::Relaxed), Ordering::Relaxed);
     child.info.pgid.store(p.info.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.info.sid.store(p.info.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     if flags & CLONE_CHILD_SETTID != 0 {
@@ -122,46 +123,128 @@ pub(super) async fn execve(p: &mut Process, ctx: &mut UserContext, path: u64, ar
         }
     }
     p.ignored = crate::signal::ignored(p);
+    if p.sigactions[usize::from(crate::signal::sig::SIGCHLD - 1)][0] == 0 {
+        p.info.no_child_stop.store(false, Ordering::Relaxed);
+    }
     Ok(0)
+}
+
+const WNOHANG: u32 = 1;
+const WUNTRACED: u32 = 2;
+const WEXITED: u32 = 4;
+const WCONTINUED: u32 = 8;
+const WNOWAIT: u32 = 0x0100_0000;
+const WALL: u32 = 0x4000_0000;
+const WCLONE: u32 = 0x8000_0000;
+
+/// The children `wait4`'s pid selects: one, any (-1), the caller's group
+/// (0), or group -pid.
+fn which(p: &Process, pid: i32) -> Which {
+    match pid {
+        -1 => Which::Any,
+        0 => Which::Group(p.info.pgid.load(Ordering::Relaxed)),
+        p if p > 0 => Which::Pid(p as u32),
+        g => Which::Group(g.unsigned_abs()),
+    }
+}
+
+/// Waits as `want` says (WNOHANG: `None` at once if nothing has changed).
+/// With SIGCHLD set to SIG_IGN, children are reaped as they end and an
+/// exit is never reported: a wait for one lasts until none is left (then
+/// ECHILD), as on Linux.
+async fn wait_for(p: &mut Process, want: family::Want, nohang: bool) -> Result<Option<family::Found>, errno::Errno> {
+    let want = family::Want { discard_exits: crate::signal::ignored_explicitly(p, crate::signal::sig::SIGCHLD), ..want };
+    if nohang {
+        family::reap(&mut p.children, want).map_err(|family::NoChild| errno::ECHILD)
+    } else {
+        family::wait(&mut p.children, &p.events, want).await.map(Some).map_err(|family::NoChild| errno::ECHILD)
+    }
 }
 
 /// `wait4(pid, status, options, rusage)`.
 pub(super) async fn wait4(p: &mut Process, pid: i32, status: u64, options: u32, rusage: u64) -> SysResult {
-    const WNOHANG: u32 = 1;
-    const WUNTRACED: u32 = 2;
-    const WCONTINUED: u32 = 8;
-    const WALL: u32 = 0x4000_0000;
-    const WCLONE: u32 = 0x8000_0000;
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE) != 0 {
         return Err(errno::EINVAL);
     }
-    let which = if pid > 0 { Which::Pid(pid as u32) } else { Which::Any };
-    if crate::signal::ignored_explicitly(p, crate::signal::sig::SIGCHLD) {
-        // SIGCHLD ignored: children are reaped as they end, and a wait
-        // lasts until none is left (then ECHILD), as on Linux.
-        loop {
-            family::discard_exited(&mut p.children);
-            if p.children.is_empty() || options & WNOHANG != 0 {
-                return if p.children.is_empty() { Err(errno::ECHILD) } else { Ok(0) };
-            }
-            let _ = family::wait(&mut p.children, &p.events, Which::Any).await;
-        }
-    }
-    let found = if options & WNOHANG != 0 {
-        match family::reap(&mut p.children, which) {
-            Err(family::NoChild) => return Err(errno::ECHILD),
-            Ok(None) => return Ok(0),
-            Ok(Some(found)) => found,
-        }
-    } else {
-        family::wait(&mut p.children, &p.events, which).await.map_err(|family::NoChild| errno::ECHILD)?
+    let want = family::Want {
+        which: which(p, pid),
+        exited: true,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        keep: false,
+        discard_exits: false,
     };
-    let (child, wait_status) = found;
+    let Some(found) = wait_for(p, want, options & WNOHANG != 0).await? else { return Ok(0) };
     if status != 0 {
-        user::write_i32(&mut p.memory, status, wait_status as i32)?;
+        user::write_i32(&mut p.memory, status, found.status as i32)?;
     }
     if rusage != 0 {
         user::write(&mut p.memory, rusage, &[0u8; 144])?;
     }
-    Ok(u64::from(child))
+    Ok(u64::from(found.pid))
+}
+
+/// `waitid(idtype, id, infop, options, rusage)`: as `wait4`, with the
+/// change told in a `siginfo_t` (si_code CLD_*, si_pid, si_uid, si_status).
+pub(super) async fn waitid(p: &mut Process, idtype: u32, id: u32, infop: u64, options: u32, rusage: u64) -> SysResult {
+    const P_ALL: u32 = 0;
+    const P_PID: u32 = 1;
+    const P_PGID: u32 = 2;
+    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE) != 0
+        || options & (WUNTRACED | WEXITED | WCONTINUED) == 0
+    {
+        return Err(errno::EINVAL);
+    }
+    let which = match idtype {
+        P_ALL => Which::Any,
+        P_PID if id > 0 && id <= i32::MAX as u32 => Which::Pid(id),
+        P_PGID if id == 0 => Which::Group(p.info.pgid.load(Ordering::Relaxed)),
+        P_PGID if id <= i32::MAX as u32 => Which::Group(id),
+        _ => return Err(errno::EINVAL),
+    };
+    let want = family::Want {
+        which,
+        exited: options & WEXITED != 0,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        keep: options & WNOWAIT != 0,
+        discard_exits: false,
+    };
+    // As on Linux, the siginfo is written even when nothing is found or
+    // there is no child (then zeroed): a bad pointer answers EFAULT first.
+    let found = wait_for(p, want, options & WNOHANG != 0).await;
+    if infop != 0 {
+        user::write(&mut p.memory, infop, &siginfo_of(*found.as_ref().unwrap_or(&None)))?;
+    }
+    found?;
+    if rusage != 0 {
+        user::write(&mut p.memory, rusage, &[0u8; 144])?;
+    }
+    Ok(0)
+}
+
+/// The `siginfo_t` (128 bytes) `waitid` fills for `found` (all zero for
+/// nothing found, as Linux leaves it under WNOHANG).
+fn siginfo_of(found: Option<family::Found>) -> [u8; 128] {
+    const CLD_EXITED: i32 = 1;
+    const CLD_KILLED: i32 = 2;
+    const CLD_STOPPED: i32 = 5;
+    const CLD_CONTINUED: i32 = 6;
+    let mut info = [0u8; 128];
+    let Some(f) = found else { return info };
+    let (code, value) = if f.status == family::CONTINUED {
+        (CLD_CONTINUED, i32::from(crate::signal::sig::SIGCONT))
+    } else if f.status & 0xff == 0x7f {
+        (CLD_STOPPED, ((f.status >> 8) & 0xff) as i32)
+    } else if f.status & 0x7f == 0 {
+        (CLD_EXITED, ((f.status >> 8) & 0xff) as i32)
+    } else {
+        (CLD_KILLED, (f.status & 0x7f) as i32)
+    };
+    let mut put = |at: usize, v: i32| info[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put(0, i32::from(crate::signal::sig::SIGCHLD));
+    put(8, code);
+    put(16, f.pid as i32);
+    put(24, value);
+    info
 }

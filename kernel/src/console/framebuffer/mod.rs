@@ -115,6 +115,31 @@ pub fn write_str(s: &str) {
     write_fmt(format_args!("{s}"));
 }
 
+/// Writes bytes a program wrote (UTF-8; what is not becomes U+FFFD), a
+/// few hundred at a time under the lock, so that a long write does not
+/// keep interrupts off for long. No effect before [`enable`].
+pub fn write_bytes(bytes: &[u8]) {
+    for piece in bytes.chunks(256) {
+        let written = interrupts::without_interrupts(|| {
+            let mut guard = TEXT.lock();
+            let text = guard.as_mut()?;
+            text.touch_cursor_row();
+            for chunk in piece.utf8_chunks() {
+                chunk.valid().chars().for_each(|c| text.put(c));
+                if !chunk.invalid().is_empty() {
+                    text.put(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            text.touch_cursor_row();
+            Some(())
+        });
+        if written.is_none() {
+            return;
+        }
+        DIRTY.signal();
+    }
+}
+
 /// Writes formatted text under one hold of the lock (a whole log line stays
 /// whole on screen too). No effect before [`enable`]; never allocates and
 /// never draws (this also runs in interrupt handlers).

@@ -18,7 +18,7 @@ kernel::test_kernel![the_listed_programs_run];
 
 fn the_listed_programs_run() {
     drivers::serial::start().expect("the serial console");
-    process::tty::start(drivers::serial::reader().expect("the serial input"));
+    process::tty::start(drivers::serial::reader().expect("the serial input"), None);
     let _ = drivers::virtio::rng::start();
     process::init();
     println!("SMEP {}, SMAP {}", kernel::arch::user_mode::smep_enabled(), kernel::arch::user_mode::smap_enabled());
