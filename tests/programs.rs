@@ -250,7 +250,7 @@ fn ps_free_uptime_and_proc_give_plausible_values() {
     println!("{}", lines.join("\n"));
     assert_eq!(status, "0", "{}", log_of(&out));
     let parts: Vec<&[&str]> = lines.split(|l| *l == "---").collect();
-    let [ps, free, uptime, date, procfs] = parts[..] else { panic!("five parts expected:\n{}", log_of(&out)) };
+    let [ps, free, uptime, date, procfs, load] = parts[..] else { panic!("six parts expected:\n{}", log_of(&out)) };
     assert!(ps[0].contains("PID") && ps[0].contains("COMMAND"), "ps header: {}", ps[0]);
     assert!(ps.iter().any(|l| l.contains("sleep 3")), "ps lists the script's sleep:\n{}", ps.join("\n"));
     assert!(ps.iter().any(|l| l.contains("sh /scripts/system.sh")), "ps lists the script's shell");
@@ -276,6 +276,19 @@ fn ps_free_uptime_and_proc_give_plausible_values() {
     assert_eq!(procfs[2].trim(), "2", "two processors in /proc/cpuinfo");
     assert_eq!(procfs[3], "/bin/busybox", "/proc/self/exe of readlink (a link to busybox)");
     assert_eq!(procfs[4], "(cut) R", "/proc/self/stat of cut");
+    // Two spinners for 11 s: the one-minute average has risen (at least
+    // 2 (1 - e^(-10/60)) = 0.31 after two samples), and leads the others.
+    let averages: Vec<f64> = load[0].split_whitespace().take(3).map(|v| v.parse().expect("a load average")).collect();
+    println!("load averages after 11 s of two spinners: {averages:?}");
+    assert!(averages[0] >= 0.25 && averages[0] <= 4.0, "one-minute load: {}", load[0]);
+    assert!(averages[0] >= averages[1] && averages[1] >= averages[2], "1 >= 5 >= 15 minutes: {}", load[0]);
+    let from_sysinfo: f64 = load[1]
+        .split("load average: ")
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .expect("uptime's load");
+    assert!((from_sysinfo - averages[0]).abs() <= 0.3, "sysinfo's and /proc's one-minute loads agree: {} / {}", load[1], load[0]);
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub mod family;
 pub mod fd;
 pub mod fs;
 pub mod image;
+pub mod loadavg;
 pub mod memory;
 pub mod process;
 pub mod random;

@@ -185,6 +185,7 @@ impl Process {
             continues: AtomicU32::new(0),
         });
         TABLE.lock().insert(pid, Arc::clone(&info));
+        crate::loadavg::process_started();
         Self {
             info,
             memory,

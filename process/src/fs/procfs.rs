@@ -109,8 +109,8 @@ fn uptime() -> String {
 fn loadavg(infos: &[Arc<Info>]) -> String {
     let running = infos.iter().filter(|i| i.runnable()).count();
     let last = infos.iter().map(|i| i.pid).max().unwrap_or(0);
-    // Load averages are not kept: the running count is the instant figure.
-    format!("0.00 0.00 0.00 {running}/{} {last}\n", infos.len())
+    let [(a, a2), (b, b2), (c, c2)] = crate::loadavg::current().text();
+    format!("{a}.{a2:02} {b}.{b2:02} {c}.{c2:02} {running}/{} {last}\n", infos.len())
 }
 
 /// Free memory in bytes as programs see it: free frames, plus what the

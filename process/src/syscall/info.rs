@@ -248,7 +248,9 @@ pub(super) fn sysinfo(p: &mut Process, a: Args) -> SysResult {
     let mut out = [0u8; 112];
     let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
     put(0, &kernel::time::uptime().as_secs().to_le_bytes());
-    // loads[3] at 8..32: not kept (0).
+    for (i, load) in crate::loadavg::current().sysinfo_loads().into_iter().enumerate() {
+        put(8 + 8 * i, &load.to_le_bytes());
+    }
     put(32, &(frames.total * 4096).to_le_bytes());
     put(40, &crate::fs::procfs::free_bytes().to_le_bytes());
     // sharedram, bufferram, totalswap, freeswap: 0.

@@ -5,6 +5,7 @@
 //! - [`nr`]: system-call numbers, and [`nr::name`] for logs;
 //! - [`errno`]: error numbers (a call returns `-errno` in RAX);
 //! - [`flags`]: open, mmap, clone, wait, ioctl and other constants;
+//! - [`loadavg`]: the load averages' fixed-point arithmetic;
 //! - [`structs`]: `stat`, `timespec`, `utsname`, `winsize`, ... written
 //!   into a program's memory byte for byte (little-endian, the x86-64
 //!   layout), so no kernel type's layout is ever exposed.
@@ -17,6 +18,7 @@
 
 pub mod errno;
 pub mod flags;
+pub mod loadavg;
 pub mod nr;
 pub mod structs;
 
