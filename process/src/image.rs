@@ -66,7 +66,7 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
 }
 
 enum Program {
-    Elf(Arc<Vec<u8>>),
+    Elf(Arc<fs::FileBytes>),
     Script { interpreter: String, arg: Option<Vec<u8>> },
 }
 
@@ -96,7 +96,7 @@ fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
     Ok(Program::Elf(Arc::clone(&bytes)))
 }
 
-async fn load_elf(cwd: &str, path: &str, data: Arc<Vec<u8>>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
+async fn load_elf(cwd: &str, path: &str, data: Arc<fs::FileBytes>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
     let plan = match loader::plan(&data, PIE_BASE) {
         Ok(p) => p,
         Err(e) => {

@@ -58,10 +58,12 @@ pub fn max_processes() -> usize {
     (frames / 32).clamp(64, MAX_PROCESSES)
 }
 
-/// Unpacks the initramfs the bootloader loaded into the root file system
-/// (once, at boot); logs what it found. Without one the root holds only
+/// Sets up programs (once, at boot): offers the trap's fast path its
+/// calls, and unpacks the initramfs the bootloader loaded into the root
+/// file system, logging what it found. Without one the root holds only
 /// `/dev` and `/tmp`.
 pub fn init() {
+    syscall::fast::offer();
     match kernel::boot::ramdisk() {
         Some(archive) => match fs::unpack(archive) {
             Ok(u) => log::info!("initramfs: {} entries, {} KiB unpacked", u.entries, u.bytes / 1024),

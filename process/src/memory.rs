@@ -3,8 +3,10 @@
 //! Nothing is mapped until the program touches it. A region says what a
 //! page of it holds (zeros, or bytes of an image or file) and how it may be
 //! accessed; a page fault inside a region maps a fresh page filled from
-//! that source ([`Memory::fault`]); a fault outside every region, or an
-//! access the region does not allow, is the program's error (SIGSEGV).
+//! that source ([`Memory::fault`]), or, for a whole page of a file in a
+//! read-only region (a program's text), the file's cached frame itself
+//! (`fs::FileBytes::page`); a fault outside every region, or an access the
+//! region does not allow, is the program's error (SIGSEGV).
 //!
 //! Layout (lower half, 47 bits):
 //!
@@ -81,7 +83,7 @@ pub enum Backing {
     Bytes {
         /// The image or file contents (shared with the file: a write to
         /// the file copies them, this mapping keeps what it mapped).
-        data: Arc<Vec<u8>>,
+        data: Arc<crate::fs::FileBytes>,
         /// The address of byte `offset`.
         vaddr: u64,
         /// Where the bytes start in `data`.
@@ -209,6 +211,16 @@ impl Memory {
         }
         let backing = region.backing.clone();
         self.regions.get_mut(&start).expect("found").touched = true;
+        if !prot.write
+            && let Some(shared) = cached_page(&backing, page)
+        {
+            // A read-only page of a file: the file's cached frame itself.
+            match self.space.map_shared(VirtAddr::new(page), shared, prot.page_flags()) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied }),
+            }
+        }
         self.space
             .map_filled(VirtAddr::new(page), prot.page_flags(), |frame| fill(frame, page, &backing))
             .map_err(|e| if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied })
@@ -295,7 +307,11 @@ impl Memory {
             let _ = self.space.unmap(VirtAddr::new(start), pages).await;
             return Ok(());
         }
-        self.space.protect_present(VirtAddr::new(start), pages, |_| flags).await.map_err(map_error)
+        // A page that is read-only now stays so (it may be shared: after
+        // `fork`, or a file's cached frame); made writable, its first
+        // write faults and makes it the program's own (copy-on-write).
+        let keep_read_only = |old: Flags| if old.contains(Flags::WRITABLE) { flags } else { flags.difference(Flags::WRITABLE) };
+        self.space.protect_present(VirtAddr::new(start), pages, keep_read_only).await.map_err(map_error)
     }
 
     /// The child's memory for `fork`: the same regions, every page the
@@ -344,6 +360,19 @@ impl Drop for Memory {
 }
 
 /// Fills a fresh page at `page` from `backing` (the frame is zeroed).
+/// The file's cached frame for the page at `page`, if the backing maps a
+/// whole page of the file there (page-aligned in the file, all of it
+/// within the bytes mapped).
+fn cached_page(backing: &Backing, page: u64) -> Option<&kernel::memory::shared_frames::SharedPage> {
+    let Backing::Bytes { data, vaddr, offset, size } = backing else { return None };
+    let into = page.checked_sub(*vaddr)?;
+    let at = offset.checked_add(into)?;
+    if at % PAGE != 0 || into.checked_add(PAGE)? > *size {
+        return None;
+    }
+    data.page(usize::try_from(at / PAGE).ok()?)
+}
+
 fn fill(frame: &mut [u8; PAGE as usize], page: u64, backing: &Backing) {
     let Backing::Bytes { data, vaddr, offset, size } = backing else { return };
     let from = page.max(*vaddr);

@@ -82,6 +82,10 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
             // A deadline passed meanwhile (tasks may have woken): again.
             continue;
         }
+        if !ctx.has_fast_calls() {
+            // A new program (`execve` replaced the context) or thread.
+            ctx.set_fast_calls(process.info.clone());
+        }
         let entered = kernel::arch::cpu::rdtsc();
         let trap = user_mode::enter(&mut ctx);
         let left = kernel::arch::cpu::rdtsc();

@@ -14,8 +14,11 @@
 //!                 sysretq (after a system call) or iretq (otherwise)
 //! syscall         swapgs; park the program's RSP in gs:[USER_RSP]; push
 //!                 its registers *into ctx* (RSP points at ctx's frame, so
-//!                 the pushes fill it); RSP = gs:[KERNEL_RSP]; pop the
-//!                 callee-saved registers; ret: `enter` returns
+//!                 the pushes fill it); RSP = gs:[KERNEL_RSP]; the fast
+//!                 path: ctx's `FastCalls` may answer the call (getpid
+//!                 and the like) at once, and the program's registers go
+//!                 back through `sysretq`; otherwise pop the callee-saved
+//!                 registers; ret: `enter` returns
 //! interrupt or    the CPU switches to RSP0, the CPU's trap stack (never the
 //! exception       executor's); the entry stub pushes the frame; swapgs;
 //! from ring 3     `from_user` runs the interrupt's handler (an exception is
@@ -51,10 +54,11 @@
 //! before `sysretq`/`iretq` runs with the program's GS base. NMIs here only
 //! stop the machine after a fatal error, whose report does not rely on GS.
 
+use alloc::sync::Arc;
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, FsBase, LStar, SFMask, Star};
@@ -106,6 +110,20 @@ pub struct UserContext {
     /// allocation (`Box::into_raw`), written by `claim_cpu` on behalf of a
     /// suspended owner.
     fpu: NonNull<FpuState>,
+    /// Calls answered at the trap, without the task ([`FastCalls`]).
+    fast: Option<Arc<dyn FastCalls>>,
+}
+
+/// System calls a program's owner can answer at the trap itself, with
+/// interrupts still off and without returning to the thread's task: ones
+/// that never wait, wake nothing and touch only the calling process's
+/// shared record (`getpid`, `getppid`, ...). Anything else, and anything
+/// that needs the task (a pending signal to deliver), is declined and goes
+/// the usual way.
+pub trait FastCalls: Send + Sync {
+    /// Answers the call `frame` holds (RAX = its number) by writing its
+    /// result to RAX and returning true; false leaves it to the task.
+    fn answer(&self, frame: &mut InterruptFrame) -> bool;
 }
 
 // SAFETY: the context owns its FXSAVE area outright (freed in `Drop`); the
@@ -176,7 +194,7 @@ impl UserContext {
             rsp,
             ss: u64::from(USER_SS),
         };
-        Self { frame, fs_base: 0, fault_address: 0, fpu: Self::fpu_area(FpuState::initial()) }
+        Self { frame, fs_base: 0, fault_address: 0, fpu: Self::fpu_area(FpuState::initial()), fast: None }
     }
 
     fn fpu_area(state: FpuState) -> NonNull<FpuState> {
@@ -190,7 +208,19 @@ impl UserContext {
         self.sync_fpu();
         // SAFETY: our own area, not being written (this CPU is running us).
         let copy = unsafe { self.fpu.as_ref() }.clone();
-        Self { frame: self.frame.clone(), fs_base: self.fs_base, fault_address: 0, fpu: Self::fpu_area(copy) }
+        // A new thread's calls are its own process's: no fast path until
+        // that process gives it one.
+        Self { frame: self.frame.clone(), fs_base: self.fs_base, fault_address: 0, fpu: Self::fpu_area(copy), fast: None }
+    }
+
+    /// Whether calls are answered at the trap ([`Self::set_fast_calls`]).
+    pub fn has_fast_calls(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Has `calls` answer what it can at the trap.
+    pub fn set_fast_calls(&mut self, calls: Arc<dyn FastCalls>) {
+        self.fast = Some(calls);
     }
 
     /// The FS base.
@@ -378,8 +408,37 @@ extern "C" fn syscall_entry() {
         "push 0",
         "push {syscall_vector}",
         save_registers!(),
-        "jmp {resume_task}",
+        // RSP is the context (the pushes filled its frame). The fast path
+        // runs on the executor's stack below what `enter_user` parked
+        // there (16-aligned for the call), interrupts still off; the
+        // context is the one `enter` lent exclusively to this run (its
+        // task is suspended inside `enter_user`), so `fast_call` may
+        // borrow it mutably until it returns.
+        // Only the calls offered (`offer_fast_calls`) try it: a bit test,
+        // so that every other call pays two instructions for it.
+        "cmp rax, {fast_limit}",
+        "jae {resume_task}",
+        "bt qword ptr [rip + {fast_numbers}], rax",
+        "jnc {resume_task}",
+        "mov rdi, rsp",
+        "mov rsp, gs:[{kernel_rsp}]",
+        "sub rsp, 8",
+        "call {fast_call}",
+        "test al, al",
+        "jz {resume_task}",
+        // Answered: straight back to the program, as `enter_user` would.
+        "mov rsp, gs:[{user_context}]",
+        restore_registers!(),
+        "mov rcx, [rsp + 16]",
+        "mov r11, [rsp + 32]",
+        "mov rsp, [rsp + 40]",
+        "swapgs",
+        "sysretq",
         resume_task = sym resume_task,
+        fast_call = sym fast_call,
+        fast_numbers = sym FAST_NUMBERS,
+        fast_limit = const FAST_LIMIT,
+        kernel_rsp = const KERNEL_RSP,
         user_rsp = const USER_RSP,
         user_context = const USER_CONTEXT,
         frame_size = const FRAME_SIZE,
@@ -387,6 +446,31 @@ extern "C" fn syscall_entry() {
         user_cs = const USER_CS,
         syscall_vector = const SYSCALL_VECTOR,
     )
+}
+
+/// Call numbers below this may be offered to the fast path.
+pub const FAST_LIMIT: u64 = 256;
+
+/// The calls `syscall_entry` offers to the fast path: bit n for call n.
+static FAST_NUMBERS: [AtomicU64; (FAST_LIMIT / 64) as usize] = [const { AtomicU64::new(0) }; (FAST_LIMIT / 64) as usize];
+
+/// Offers calls `numbers` (each below [`FAST_LIMIT`]) to the contexts'
+/// [`FastCalls`] at the trap; the rest never try it.
+pub fn offer_fast_calls(numbers: &[u64]) {
+    for &n in numbers {
+        assert!(n < FAST_LIMIT, "call {n} cannot be offered to the fast path");
+        FAST_NUMBERS[(n / 64) as usize].fetch_or(1 << (n % 64), Ordering::Relaxed);
+    }
+}
+
+/// The fast path of `syscall_entry`: whether the context's [`FastCalls`]
+/// answered the call. Its return address is checked as `enter` checks it
+/// (the `sysretq` that follows must never see a non-canonical RCX), and
+/// RFLAGS is what the CPU saved from ring 3, which ring 3 cannot have
+/// given privileged bits.
+extern "C" fn fast_call(ctx: &mut UserContext) -> bool {
+    let UserContext { frame, fast, .. } = ctx;
+    frame.rip < USER_END && fast.as_ref().is_some_and(|calls| calls.answer(frame))
 }
 
 /// The end of an interrupt or exception from ring 3 (`entry::common`

@@ -56,3 +56,42 @@ pub unsafe fn release(frame: u64) {
         unsafe { super::frame::deallocate(PhysFrame::containing_address(PhysAddr::new(frame))) };
     }
 }
+
+/// A page of bytes in a frame of its own that address spaces may map
+/// read-only beside its holder (a page of a file's cache: every program
+/// that runs the file maps the same frames, as Linux maps its page cache).
+/// The holder is one owner; each mapping adds one
+/// ([`AddressSpace::map_shared`](super::address_space::AddressSpace::map_shared)).
+/// Dropping the page lets the holder's ownership go: the frame is freed
+/// once no space maps it either.
+pub struct SharedPage {
+    frame: u64,
+}
+
+impl SharedPage {
+    /// A fresh frame, zeroed, then filled by `fill`; `None` if no frame is
+    /// free.
+    pub fn new(fill: impl FnOnce(&mut [u8; 4096])) -> Option<Self> {
+        let frame = super::frame::allocate()?;
+        // SAFETY: the frame is fresh: nobody else refers to it.
+        unsafe { super::paging::zero_frame(frame.start_address()) };
+        let at = super::paging::phys_to_virt(frame.start_address());
+        // SAFETY: as above; the window maps all RAM, writable, page aligned;
+        // the borrow ends before the page can be shared.
+        fill(unsafe { &mut *at.as_mut_ptr::<[u8; 4096]>() });
+        Some(Self { frame: frame.start_address().as_u64() })
+    }
+
+    /// Its frame's physical address.
+    pub(super) fn frame(&self) -> u64 {
+        self.frame
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: the holder's ownership is not a mapping, so no CPU reaches
+        // the frame through it; spaces that map it own counts of their own.
+        unsafe { release(self.frame) };
+    }
+}

@@ -21,6 +21,14 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
+    /// Whether writes to it vanish without being read (`/dev/null` and
+    /// `/dev/zero`: Linux does not even look at the bytes, so a bad
+    /// pointer is no error there either); false if it is not open for
+    /// writing, which `write` reports.
+    pub fn discards_writes(&self) -> bool {
+        self.writable() && matches!(self.node.kind, Kind::Device(Device::Null | Device::Zero))
+    }
+
     /// Opens `node` with `flags`.
     pub fn new(node: Arc<Node>, flags: u32) -> Arc<Self> {
         if let Kind::Pipe(pipe) = &node.kind {

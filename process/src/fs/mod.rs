@@ -5,11 +5,13 @@
 //! Paths are resolved from the root or a working directory, following
 //! symbolic links (at most [`MAX_LINKS`] per lookup, as Linux's ELOOP).
 
+mod bytes;
 mod file;
 mod node;
 pub mod pipe;
 pub mod procfs;
 
+pub use bytes::FileBytes;
 pub use file::{OpenFile, console_write, device_random, random_bytes};
 pub use node::{Device, Kind, Node};
 
@@ -71,7 +73,7 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
                 }
                 Node::new(Kind::Dir(spin::Mutex::new(Default::default())), perm, mtime)
             }
-            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(Arc::new(entry.data.to_vec()))), perm, mtime),
+            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(Arc::new(FileBytes::from(entry.data.to_vec())))), perm, mtime),
             initramfs::S_IFLNK => Node::new(Kind::Symlink(String::from_utf8_lossy(entry.data).into_owned()), perm, mtime),
             other => {
                 log::warn!("initramfs: {path}: type {other:#o} is not supported here; skipped");

@@ -45,7 +45,7 @@ pub enum Kind {
     /// A regular file's bytes, shared with what maps or runs them: a write
     /// while they are shared copies them first (`Arc::make_mut`), so
     /// `execve` and private mappings take the bytes without a copy.
-    File(Mutex<Arc<Vec<u8>>>),
+    File(Mutex<Arc<super::FileBytes>>),
     /// A symbolic link's target.
     Symlink(String),
     /// A device node.
@@ -152,7 +152,7 @@ impl Node {
     pub fn child(&self, name: &str) -> Result<Arc<Node>, Errno> {
         match &self.kind {
             Kind::Dir(entries) => entries.lock().get(name).cloned().ok_or(errno::ENOENT),
-            Kind::Proc => super::procfs::snapshot().child(name),
+            Kind::Proc => super::procfs::child(name),
             _ => Err(errno::ENOTDIR),
         }
     }

@@ -1,8 +1,8 @@
 //! `/proc`: what `ps`, `top`, `free` and `uptime` read, generated when it
-//! is looked at. Looking into `/proc` builds a snapshot: a directory of
-//! read-only files whose contents are made then (as Linux's are, per
-//! read; a snapshot per lookup is the same to a program that opens, reads
-//! and closes).
+//! is looked at. Looking up an entry makes that entry (a process's
+//! directory, a file) with its contents as of then, as Linux makes them
+//! per read (the same to a program that opens, reads and closes); listing
+//! `/proc` makes a snapshot of the whole directory.
 //!
 //! `/proc/self` names the process that looks: the system-call layer tells
 //! this module whose call is running on the CPU ([`set_caller`]).
@@ -15,6 +15,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::arch::cpu_id::MAX_CPUS;
+use linux::errno::{self, Errno};
 
 use super::node::{Kind, Node};
 use crate::process::{self, Info};
@@ -35,7 +36,7 @@ fn caller() -> u32 {
 pub const HZ: u64 = 100;
 
 fn file(text: String) -> Arc<Node> {
-    Node::new(Kind::File(spin::Mutex::new(Arc::new(text.into_bytes()))), 0o444, crate::clock::boot_epoch_seconds())
+    Node::new(Kind::File(spin::Mutex::new(Arc::new(super::FileBytes::from(text.into_bytes())))), 0o444, crate::clock::boot_epoch_seconds())
 }
 
 fn ticks(cycles: u64) -> u64 {
@@ -43,22 +44,54 @@ fn ticks(cycles: u64) -> u64 {
     (u128::from(cycles) * u128::from(HZ) / u128::from(hz)) as u64
 }
 
-/// The `/proc` directory now.
+/// What makes a file's text from the live processes' records.
+type Maker = fn(&[Arc<Info>]) -> String;
+
+/// The files at the top of `/proc`, and what makes each.
+const FILES: [(&str, Maker); 7] = [
+    ("uptime", |_| uptime()),
+    ("loadavg", loadavg),
+    ("meminfo", |_| meminfo()),
+    ("cpuinfo", |_| cpuinfo()),
+    ("stat", stat),
+    ("version", |_| String::from("Linux version 6.1.0-odonata (Odonata) #1 SMP\n")),
+    ("mounts", |_| String::from("rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n")),
+];
+
+/// The `/proc` directory now, whole (for listing it).
 pub fn snapshot() -> Arc<Node> {
     let root = Node::dir(0o555);
     let infos = process::list();
-    let _ = root.insert("self", Node::new(Kind::Symlink(format!("{}", caller())), 0o777, 0));
+    let _ = root.insert("self", self_link());
     for info in &infos {
         let _ = root.insert(&format!("{}", info.pid), process_dir(info));
     }
-    let _ = root.insert("uptime", file(uptime()));
-    let _ = root.insert("loadavg", file(loadavg(&infos)));
-    let _ = root.insert("meminfo", file(meminfo()));
-    let _ = root.insert("cpuinfo", file(cpuinfo()));
-    let _ = root.insert("stat", file(stat(&infos)));
-    let _ = root.insert("version", file(String::from("Linux version 6.1.0-odonata (Odonata) #1 SMP\n")));
-    let _ = root.insert("mounts", file(String::from("rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n")));
+    for (name, make) in FILES {
+        let _ = root.insert(name, file(make(&infos)));
+    }
     root
+}
+
+/// Entry `name` of `/proc`, made now and alone: a path through `/proc`
+/// (`/proc/self/exe`, `/proc/PID/stat`) costs one entry, not the whole
+/// directory.
+pub fn child(name: &str) -> Result<Arc<Node>, Errno> {
+    if name == "self" {
+        return Ok(self_link());
+    }
+    // A process's directory: its id in decimal, without leading zeros.
+    if !name.starts_with('0')
+        && let Ok(pid) = name.parse::<u32>()
+    {
+        return process::find(pid).map(|info| process_dir(&info)).ok_or(errno::ENOENT);
+    }
+    let (_, make) = FILES.iter().find(|(n, _)| *n == name).ok_or(errno::ENOENT)?;
+    let infos = if name == "loadavg" || name == "stat" { process::list() } else { Vec::new() };
+    Ok(file(make(&infos)))
+}
+
+fn self_link() -> Arc<Node> {
+    Node::new(Kind::Symlink(format!("{}", caller())), 0o777, 0)
 }
 
 fn process_dir(info: &Arc<Info>) -> Arc<Node> {
@@ -86,7 +119,11 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     );
     let status = format!(
         "Name:\t{name}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\nVmSize:\t{} kB\nVmRSS:\t{} kB\nThreads:\t1\nCpus_allowed_list:\t{cpu}\n",
-        if state == 'S' { "S (sleeping)" } else { "R (running)" },
+        match state {
+            'T' => "T (stopped)",
+            'S' => "S (sleeping)",
+            _ => "R (running)",
+        },
         vsize / 1024,
         rss * 4,
         pid = info.pid
@@ -94,7 +131,7 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let _ = dir.insert("stat", file(stat));
     let _ = dir.insert("status", file(status));
     let _ = dir.insert("comm", file(format!("{name}\n")));
-    let _ = dir.insert("cmdline", Node::new(Kind::File(spin::Mutex::new(Arc::new(cmdline))), 0o444, 0));
+    let _ = dir.insert("cmdline", Node::new(Kind::File(spin::Mutex::new(Arc::new(super::FileBytes::from(cmdline)))), 0o444, 0));
     let _ = dir.insert("exe", Node::new(Kind::Symlink(info.exe.lock().clone()), 0o777, 0));
     dir
 }

@@ -11,6 +11,7 @@
 //! An unknown call answers ENOSYS and is logged once per call number,
 //! with the program's name.
 
+pub(crate) mod fast;
 mod file;
 mod info;
 mod mem;
@@ -145,7 +146,11 @@ fn user_mask_pointer(p: &mut Process, at: u64) -> Result<u64, Errno> {
 
 /// Logs a call's result at trace level (`log::set_max_level(Trace)` makes
 /// the kernel an strace of every program).
+#[inline(always)]
 fn trace(p: &Process, nr: u64, r: SysResult) {
+    if log::max_level() < log::LevelFilter::Trace {
+        return;
+    }
     match r {
         Ok(v) => log::trace!("{} (pid {}): {} = {v:#x}", p.name(), p.pid(), nr::name(nr).unwrap_or("?")),
         Err(e) => log::trace!("{} (pid {}): {} = -{}", p.name(), p.pid(), nr::name(nr).unwrap_or("?"), e.name()),

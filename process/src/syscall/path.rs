@@ -49,8 +49,11 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
         Err(e) if e == errno::ENOENT && flags & O_CREAT != 0 => {
             let (dir, name) = fs::lookup_parent(&base, &path)?;
             let name = name.ok_or(errno::EISDIR)?;
-            let node =
-                Node::new(Kind::File(spin::Mutex::new(Arc::new(Vec::new()))), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds());
+            let node = Node::new(
+                Kind::File(spin::Mutex::new(Arc::new(fs::FileBytes::from(Vec::new())))),
+                mode & 0o7777 & !0o022,
+                crate::clock::boot_epoch_seconds(),
+            );
             dir.insert(&name, Arc::clone(&node))?;
             node
         }
@@ -66,7 +69,7 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
         return Err(errno::EISDIR);
     }
     if let (true, Kind::File(data)) = (flags & O_TRUNC != 0 && flags & O_ACCMODE != 0, &node.kind) {
-        *data.lock() = Arc::new(Vec::new());
+        *data.lock() = Arc::new(fs::FileBytes::from(Vec::new()));
     }
     let file = OpenFile::new(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC));
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)

@@ -34,6 +34,29 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps `shared`'s frame at `page`, read-only whatever `flags` say (a
+    /// page of a file's cache). The mapping is one more owner of the
+    /// frame; `Ok(false)` if the frame has as many owners as a count holds
+    /// (the caller maps a copy instead).
+    pub fn map_shared(&self, page: VirtAddr, shared: &crate::memory::shared_frames::SharedPage, flags: Flags) -> Result<bool, MapError> {
+        self.check_half(page.as_u64())?;
+        let frame = shared.frame();
+        if !crate::memory::shared_frames::share(frame) {
+            return Ok(false);
+        }
+        // SAFETY: the mapping owns the count just added (rule 1: released
+        // through `shared_frames` when unmapped); `map` refuses a page
+        // already mapped (rule 2). Read-only, so the holder's bytes never
+        // change under the other mappings.
+        let mapped = unsafe { self.map(page, PhysAddr::new(frame), flags.difference(Flags::WRITABLE) | Flags::OWNED) };
+        if let Err(e) = mapped {
+            // SAFETY: never mapped: the count just added goes back.
+            unsafe { crate::memory::shared_frames::release(frame) };
+            return Err(e);
+        }
+        Ok(true)
+    }
+
     /// Maps the page that `self` maps at `page` into `child` too, at the
     /// same address, read-only in both when `cow` (copy-on-write: the first
     /// write on either side copies it, [`Self::write_fault_local`]), or as

@@ -1,0 +1,75 @@
+//! A file's bytes, and the page cache that programs map them from.
+//!
+//! The bytes of a regular file are an `Arc<FileBytes>`: a program that runs
+//! or maps the file holds a clone, and a write to a shared one copies it
+//! first (`Arc::make_mut`), so what is mapped never changes.
+//!
+//! Each whole page of those bytes can be copied once into a frame of its
+//! own ([`FileBytes::page`]), which every program mapping that page
+//! read-only maps (`AddressSpace::map_shared`): text and read-only data of
+//! a program that runs many times are in memory once, a fault on them
+//! copies nothing, and under QEMU's TCG the code translated from those
+//! frames stays valid from one `execve` to the next. A change to the bytes
+//! drops the cache (a copy starts with none).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+
+use kernel::memory::shared_frames::SharedPage;
+use spin::Once;
+
+/// Bytes in a page.
+const PAGE: usize = 4096;
+
+/// A file's bytes and their page cache.
+pub struct FileBytes {
+    bytes: Vec<u8>,
+    /// One slot per whole page, made at the first page asked for; a slot
+    /// holds `None` if no frame was free when it was filled.
+    pages: Once<Box<[Once<Option<SharedPage>>]>>,
+}
+
+impl FileBytes {
+    /// The cached frame holding page `index` (bytes `index * 4096..` up to
+    /// the next page), filled at the first call; `None` for a page the
+    /// bytes do not fill whole, or when no frame is free.
+    pub fn page(&self, index: usize) -> Option<&SharedPage> {
+        let whole = self.bytes.len() / PAGE;
+        if index >= whole {
+            return None;
+        }
+        let slots = self.pages.call_once(|| (0..whole).map(|_| Once::new()).collect());
+        let slot = slots[index].call_once(|| SharedPage::new(|frame| frame.copy_from_slice(&self.bytes[index * PAGE..(index + 1) * PAGE])));
+        slot.as_ref()
+    }
+}
+
+impl From<Vec<u8>> for FileBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self { bytes, pages: Once::new() }
+    }
+}
+
+impl Clone for FileBytes {
+    /// The same bytes, with no cache yet.
+    fn clone(&self) -> Self {
+        Self::from(self.bytes.clone())
+    }
+}
+
+impl Deref for FileBytes {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl DerefMut for FileBytes {
+    /// The bytes, to change: the cache no longer matches them and goes.
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.pages = Once::new();
+        &mut self.bytes
+    }
+}
