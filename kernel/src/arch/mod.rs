@@ -8,6 +8,7 @@ pub mod cpu_array;
 pub mod cpu_id;
 pub mod entry;
 pub mod exceptions;
+mod fast_calls;
 pub mod gdt;
 pub mod hooks;
 pub mod idt;

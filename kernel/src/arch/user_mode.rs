@@ -58,7 +58,7 @@ use alloc::sync::Arc;
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, FsBase, LStar, SFMask, Star};
@@ -67,6 +67,7 @@ use x86_64::structures::gdt::SegmentSelector;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
 use super::entry::{InterruptFrame, restore_registers, save_registers};
+pub use super::fast_calls::{FAST_LIMIT, FastCalls, offer_fast_calls};
 use super::gdt::{KERNEL_CS, KERNEL_SS, USER_CS, USER_SS};
 use super::percpu::{self, KERNEL_RSP, USER_CONTEXT, USER_RSP};
 use super::user_copy::USER_END;
@@ -111,19 +112,7 @@ pub struct UserContext {
     /// suspended owner.
     fpu: NonNull<FpuState>,
     /// Calls answered at the trap, without the task ([`FastCalls`]).
-    fast: Option<Arc<dyn FastCalls>>,
-}
-
-/// System calls a program's owner can answer at the trap itself, with
-/// interrupts still off and without returning to the thread's task: ones
-/// that never wait, wake nothing and touch only the calling process's
-/// shared record (`getpid`, `getppid`, ...). Anything else, and anything
-/// that needs the task (a pending signal to deliver), is declined and goes
-/// the usual way.
-pub trait FastCalls: Send + Sync {
-    /// Answers the call `frame` holds (RAX = its number) by writing its
-    /// result to RAX and returning true; false leaves it to the task.
-    fn answer(&self, frame: &mut InterruptFrame) -> bool;
+    pub(super) fast: Option<Arc<dyn FastCalls>>,
 }
 
 // SAFETY: the context owns its FXSAVE area outright (freed in `Drop`); the
@@ -435,9 +424,9 @@ extern "C" fn syscall_entry() {
         "swapgs",
         "sysretq",
         resume_task = sym resume_task,
-        fast_call = sym fast_call,
-        fast_numbers = sym FAST_NUMBERS,
-        fast_limit = const FAST_LIMIT,
+        fast_call = sym super::fast_calls::fast_call,
+        fast_numbers = sym super::fast_calls::FAST_NUMBERS,
+        fast_limit = const super::fast_calls::FAST_LIMIT,
         kernel_rsp = const KERNEL_RSP,
         user_rsp = const USER_RSP,
         user_context = const USER_CONTEXT,
@@ -446,31 +435,6 @@ extern "C" fn syscall_entry() {
         user_cs = const USER_CS,
         syscall_vector = const SYSCALL_VECTOR,
     )
-}
-
-/// Call numbers below this may be offered to the fast path.
-pub const FAST_LIMIT: u64 = 256;
-
-/// The calls `syscall_entry` offers to the fast path: bit n for call n.
-static FAST_NUMBERS: [AtomicU64; (FAST_LIMIT / 64) as usize] = [const { AtomicU64::new(0) }; (FAST_LIMIT / 64) as usize];
-
-/// Offers calls `numbers` (each below [`FAST_LIMIT`]) to the contexts'
-/// [`FastCalls`] at the trap; the rest never try it.
-pub fn offer_fast_calls(numbers: &[u64]) {
-    for &n in numbers {
-        assert!(n < FAST_LIMIT, "call {n} cannot be offered to the fast path");
-        FAST_NUMBERS[(n / 64) as usize].fetch_or(1 << (n % 64), Ordering::Relaxed);
-    }
-}
-
-/// The fast path of `syscall_entry`: whether the context's [`FastCalls`]
-/// answered the call. Its return address is checked as `enter` checks it
-/// (the `sysretq` that follows must never see a non-canonical RCX), and
-/// RFLAGS is what the CPU saved from ring 3, which ring 3 cannot have
-/// given privileged bits.
-extern "C" fn fast_call(ctx: &mut UserContext) -> bool {
-    let UserContext { frame, fast, .. } = ctx;
-    frame.rip < USER_END && fast.as_ref().is_some_and(|calls| calls.answer(frame))
 }
 
 /// The end of an interrupt or exception from ring 3 (`entry::common`
