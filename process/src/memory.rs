@@ -190,13 +190,24 @@ impl Memory {
     /// instruction fetch): maps the page from its region, or says why the
     /// access is the program's error.
     pub fn fault(&mut self, addr: u64, write: bool, exec: bool) -> Result<(), BadAccess> {
+        self.fault_on(addr, write, exec, true)
+    }
+
+    /// [`Self::fault`] for a fault the CPU said was on a page not present
+    /// (error code bit 0 clear): only this thread maps its pages, so the
+    /// page needs no look-up first.
+    pub fn fault_not_present(&mut self, addr: u64, write: bool, exec: bool) -> Result<(), BadAccess> {
+        self.fault_on(addr, write, exec, false)
+    }
+
+    fn fault_on(&mut self, addr: u64, write: bool, exec: bool, maybe_present: bool) -> Result<(), BadAccess> {
         let (start, region) = self.region_of(addr).ok_or(BadAccess::Unmapped)?;
         let prot = region.prot;
         if (write && !prot.write) || (exec && !prot.exec) || !(prot.read || prot.write || prot.exec) {
             return Err(BadAccess::Denied);
         }
         let page = addr & !(PAGE - 1);
-        if let Some(t) = self.space.query(VirtAddr::new(page)) {
+        if maybe_present && let Some(t) = self.space.query(VirtAddr::new(page)) {
             if write && !t.flags.contains(Flags::WRITABLE) {
                 // Copy-on-write (after `fork`): the page becomes this
                 // program's own.
@@ -221,9 +232,12 @@ impl Memory {
                 Err(e) => return Err(if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied }),
             }
         }
-        self.space
-            .map_filled(VirtAddr::new(page), prot.page_flags(), |frame| fill(frame, page, &backing))
-            .map_err(|e| if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied })
+        self.space.map_filled(VirtAddr::new(page), prot.page_flags(), |frame| fill(frame, page, &backing)).or_else(|e| match e {
+            MapError::NoMemory => Err(BadAccess::NoMemory),
+            // Mapped already (the CPU's "not present" was stale): done.
+            _ if self.space.query(VirtAddr::new(page)).is_some() => Ok(()),
+            _ => Err(BadAccess::Denied),
+        })
     }
 
     /// `brk(addr)`: moves the break (never below where it started); returns

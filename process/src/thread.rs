@@ -28,6 +28,7 @@ use core::time::Duration;
 
 use kernel::arch::user_mode::{self, Trap, UserContext};
 
+use crate::memory::Memory;
 use crate::process::{ExitStatus, Process};
 use crate::signal::{self, Delivered};
 use crate::syscall::{self, Flow};
@@ -126,7 +127,8 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                 faults.store(faults.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 let write = code & 2 != 0;
                 let exec = code & 0x10 != 0;
-                if let Err(why) = process.memory.fault(address, write, exec) {
+                let fault = if code & 1 == 0 { Memory::fault_not_present } else { Memory::fault };
+                if let Err(why) = fault(&mut process.memory, address, write, exec) {
                     log::info!(
                         "{} (pid {}): segmentation fault at {address:#x} ({why:?}, {} at rip {:#x})",
                         process.name(),

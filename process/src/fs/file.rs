@@ -94,8 +94,26 @@ impl OpenFile {
         }
     }
 
+    /// Whether its reads and writes never wait (a file in memory,
+    /// `/dev/null`, `/dev/zero`): the system calls answer them at once,
+    /// without a future ([`Self::read_now`], [`Self::write_now`]).
+    pub fn never_waits(&self) -> bool {
+        matches!(self.node.kind, Kind::File(_) | Kind::Dir(_) | Kind::Proc | Kind::Symlink(_) | Kind::Device(Device::Null | Device::Zero))
+    }
+
     /// Reads at the offset, advancing it.
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        match &self.node.kind {
+            Kind::Device(Device::Random) if self.readable() => random(buf).await,
+            Kind::Device(Device::Console) if self.readable() => crate::tty::read(buf, self.nonblock()).await,
+            Kind::Pipe(pipe) if self.readable() => pipe.read(buf, self.nonblock()).await,
+            _ => self.read_now(buf),
+        }
+    }
+
+    /// [`Self::read`] of what never waits ([`Self::never_waits`]); EAGAIN
+    /// for anything else.
+    pub fn read_now(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(errno::EBADF);
         }
@@ -115,14 +133,23 @@ impl OpenFile {
                 buf.fill(0);
                 Ok(buf.len())
             }
-            Kind::Device(Device::Random) => random(buf).await,
-            Kind::Device(Device::Console) => crate::tty::read(buf, self.nonblock()).await,
-            Kind::Pipe(pipe) => pipe.read(buf, self.nonblock()).await,
+            _ => Err(errno::EAGAIN),
         }
     }
 
     /// Writes at the offset (the end, with `O_APPEND`), advancing it.
     pub async fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        match &self.node.kind {
+            Kind::Device(Device::Random) if self.writable() => Ok(buf.len()),
+            Kind::Device(Device::Console) if self.writable() => console_write(buf).await,
+            Kind::Pipe(pipe) if self.writable() => pipe.write(buf, self.nonblock()).await,
+            _ => self.write_now(buf),
+        }
+    }
+
+    /// [`Self::write`] of what never waits ([`Self::never_waits`]); EAGAIN
+    /// for anything else.
+    pub fn write_now(&self, buf: &[u8]) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(errno::EBADF);
         }
@@ -144,9 +171,8 @@ impl OpenFile {
             }
             Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
-            Kind::Device(Device::Null | Device::Zero | Device::Random) => Ok(buf.len()),
-            Kind::Device(Device::Console) => console_write(buf).await,
-            Kind::Pipe(pipe) => pipe.write(buf, self.nonblock()).await,
+            Kind::Device(Device::Null | Device::Zero) => Ok(buf.len()),
+            _ => Err(errno::EAGAIN),
         }
     }
 }

@@ -22,6 +22,51 @@ const CHUNK: usize = 64 * 1024;
 /// Pieces a vectored call may have (`IOV_MAX`).
 const IOV_MAX: usize = 1024;
 
+/// `read` or `write` of a file that never waits (a file in memory,
+/// `/dev/null`, `/dev/zero`), answered without a future (`quick`); `None`
+/// for one that may wait (a pipe, the terminal), which `slow` answers.
+pub(super) fn rw_now(p: &mut Process, a: Args, write: bool) -> Option<SysResult> {
+    let file = match p.files.get(a.int(0)) {
+        Ok(f) => f,
+        Err(e) => return Some(Err(e)),
+    };
+    if !file.never_waits() {
+        return None;
+    }
+    let (buf, len) = (a.get(1), (a.get(2) as usize).min(MAX_RW));
+    if write && file.discards_writes() {
+        return Some(Ok(len as u64));
+    }
+    let mut tiny = [0u8; TINY];
+    let mut big = Vec::new();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        let chunk = if n <= TINY {
+            &mut tiny[..n]
+        } else {
+            big.resize(n, 0);
+            &mut big[..n]
+        };
+        let at = buf + done as u64;
+        let moved = if write {
+            user::read(&mut p.memory, at, chunk).and_then(|()| file.write_now(chunk))
+        } else {
+            file.read_now(chunk).and_then(|got| user::write(&mut p.memory, at, &chunk[..got]).map(|()| got))
+        };
+        match moved {
+            Ok(got) => done += got,
+            Err(e) if done == 0 => return Some(Err(e)),
+            Err(_) => break,
+        }
+        // A short read ends the call (end of file).
+        if moved.is_ok_and(|got| got < n) {
+            break;
+        }
+    }
+    Some(Ok(done as u64))
+}
+
 pub(super) async fn read(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
     read_into(p, &file, a.get(1), a.get(2) as usize).await
