@@ -129,18 +129,30 @@ impl Pipe {
             .await
     }
 
+    /// Runs `step` on the buffer with the task's waker (which `step`
+    /// clones only to leave it in a list): at once if the token is free,
+    /// as it nearly always is, else once it has been taken.
+    async fn access<R>(&self, mut step: impl FnMut(&mut State, &Waker) -> R) -> R {
+        let tried = poll_fn(|cx| Poll::Ready(self.state.try_exclusive(|s| step(s, cx.waker())))).await;
+        match tried {
+            Some(r) => r,
+            None => {
+                let waker = my_waker().await;
+                self.state.exclusive(|s| step(s, &waker)).await
+            }
+        }
+    }
+
     /// Reads up to `buf.len()` bytes: waits for some while a writer
     /// exists; 0 at end of file.
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
         if buf.is_empty() {
             return Ok(0);
         }
+        let writers = &self.writers;
         loop {
-            let waker = my_waker().await;
-            let writers = &self.writers;
             let got = self
-                .state
-                .exclusive(|s| {
+                .access(|s, waker| {
                     if !s.buf.is_empty() {
                         let n = buf.len().min(s.buf.len());
                         for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
@@ -155,7 +167,7 @@ impl Pipe {
                     if nonblock {
                         return Some(Err(errno::EAGAIN));
                     }
-                    s.readers_waiting.push(waker);
+                    s.readers_waiting.push(waker.clone());
                     None
                 })
                 .await;
@@ -170,14 +182,12 @@ impl Pipe {
     /// reader is left; returns the bytes written (fewer only if the reader
     /// went away part-way, or with `nonblock`).
     pub async fn write(&self, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        let readers = &self.readers;
         let mut done = 0;
         while done < buf.len() {
-            let waker = my_waker().await;
-            let readers = &self.readers;
             let rest = &buf[done..];
             let step = self
-                .state
-                .exclusive(|s| {
+                .access(|s, waker| {
                     if readers.load(Ordering::Acquire) == 0 {
                         return Some(Err(errno::EPIPE));
                     }
@@ -188,7 +198,7 @@ impl Pipe {
                         if nonblock {
                             return Some(Err(errno::EAGAIN));
                         }
-                        s.writers_waiting.push(waker);
+                        s.writers_waiting.push(waker.clone());
                         return None;
                     }
                     let n = room.min(rest.len());
