@@ -2,6 +2,7 @@
 //! guards it), its memory, descriptors and working directory, and the
 //! record other CPUs may read (`ps`).
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -131,7 +132,7 @@ pub struct Process {
     pub clear_child_tid: u64,
     /// Signal actions as the program set them (handler, flags, restorer,
     /// mask), by signal number - 1.
-    pub sigactions: [[u64; 4]; 64],
+    pub sigactions: Box<[[u64; 4]; 64]>,
     /// Blocked signals.
     pub sigmask: u64,
     /// Signals it ignores now (by action or default), kept with
@@ -193,7 +194,7 @@ impl Process {
             cwd,
             exe,
             clear_child_tid: 0,
-            sigactions: [[0; 4]; 64],
+            sigactions: Box::new([[0; 4]; 64]),
             sigmask: 0,
             ignored: crate::signal::DEFAULT_IGNORED,
             children: Vec::new(),

@@ -113,7 +113,9 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
                         slice_start = kernel::arch::cpu::rdtsc();
                     }
                     Flow::Exit(status) => break status,
-                    Flow::Migrate(cpu) => return migrate(process, ctx, cpu).await,
+                    // Boxed: the move's future (a whole `Process` in it) would
+                    // otherwise make every thread's future larger.
+                    Flow::Migrate(cpu) => return Box::pin(migrate(process, ctx, cpu)).await,
                 }
             }
             Trap::Interrupt(_) => {

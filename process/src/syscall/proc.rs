@@ -73,7 +73,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     let argv: Vec<Vec<u8>> = p.info.cmdline.lock().split(|&b| b == 0).filter(|a| !a.is_empty()).map(<[u8]>::to_vec).collect();
     let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     let mut child = Process::new(p.pid(), memory, p.files.clone(), p.cwd.clone(), p.exe.clone(), p.name(), &argv);
-    child.sigactions = p.sigactions;
+    child.sigactions = p.sigactions.clone();
     child.sigmask = p.sigmask;
     child.ignored = p.ignored;
     child.info.no_child_stop.store(p.info.no_child_stop.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -117,7 +117,7 @@ pub(super) async fn execve(p: &mut Process, ctx: &mut UserContext, path: u64, ar
     p.set_program(loaded.path, loaded.name, &loaded.argv.iter().map(Vec::as_slice).collect::<Vec<_>>());
     // Handlers point into the old program: back to the default action
     // (ignored signals stay ignored).
-    for action in &mut p.sigactions {
+    for action in p.sigactions.iter_mut() {
         if action[0] != 1 {
             *action = [0; 4];
         }
