@@ -196,9 +196,12 @@ pub fn spawn_driver<F: Future + 'static>(name: &'static str, future: F) -> JoinH
     this().spawn_with(Spawn { name: Some(name), band: Band::Interrupt }, future)
 }
 
-/// How long `block_on` polls for work before halting: a caller waiting for a
-/// reply (a `run_on`, say) should not pay a halted-CPU wakeup for it.
-const BLOCK_ON_SPIN_US: u64 = 50;
+/// How long a CPU with nothing to run polls for work before halting: work
+/// that comes back soon (a reply to a `run_on`, the other end of a pipe on
+/// another CPU) should not pay a halted CPU's wakeup, which under
+/// emulation or in a VM is the host waking a sleeping thread. Linux's
+/// guest `haltpoll` idle driver does the same for the same reason.
+const IDLE_SPIN_US: u64 = 50;
 
 /// One turn of this CPU's loop: run tasks, and halt if there is nothing to
 /// do and the caller is not `done` (checked with interrupts off too: a
@@ -279,7 +282,7 @@ pub fn prepare_user_run(deadline: Option<u64>) -> bool {
 pub fn run() -> ! {
     let ex = this();
     loop {
-        turn(ex, 0, || false);
+        turn(ex, IDLE_SPIN_US, || false);
     }
 }
 
@@ -288,7 +291,7 @@ pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
     let ex = this();
     let mut handle = ex.spawn_with(Spawn { name: Some("block_on"), band: Band::Normal }, future);
     while !handle.is_finished() {
-        turn(ex, BLOCK_ON_SPIN_US, || handle.is_finished());
+        turn(ex, IDLE_SPIN_US, || handle.is_finished());
     }
     let mut cx = Context::from_waker(Waker::noop());
     match core::pin::Pin::new(&mut handle).poll(&mut cx) {
