@@ -41,8 +41,8 @@ pub struct ExitCell {
     /// 0 while it runs; `EXITED | wait status` once it has exited.
     status: AtomicU64,
     /// A stop or continue not yet reported (`wait4` with WUNTRACED or
-    /// WCONTINUED): its wait status, or 0. A newer change replaces an
-    /// older one, as on Linux.
+    /// WCONTINUED): its wait status, or 0, with [`POSTED`] once its
+    /// SIGCHLD is. A newer change replaces an older one, as on Linux.
     change: AtomicU32,
     parent: Arc<ChildEvents>,
     /// The parent's record, for SIGCHLD.
@@ -55,6 +55,8 @@ pub struct ExitCell {
 const EXITED: u64 = 1 << 32;
 /// The wait status of a continued child.
 pub const CONTINUED: u32 = 0xffff;
+/// In `ExitCell::change`: SIGCHLD has been posted for the change.
+const POSTED: u32 = 1 << 31;
 
 impl ExitCell {
     /// A cell for a child of the parent whose events are `parent`.
@@ -83,13 +85,26 @@ impl ExitCell {
     /// The child stopped on `signal` (or, with `None`, was continued): the
     /// change waits for its parent's `wait4`, and the parent gets SIGCHLD
     /// unless its SIGCHLD action has SA_NOCLDSTOP.
+    ///
+    /// As for an exit, a parent that finds the change before the child
+    /// posted SIGCHLD for it posts it itself (the [`POSTED`] bit says who
+    /// did, once), so that `wait4` never returns a change whose SIGCHLD is
+    /// not pending yet: two changes' signals could otherwise merge into
+    /// one (a parent counting them in a handler saw one for two).
     pub fn changed(&self, stopped_by: Option<u8>) {
         let status = stopped_by.map_or(CONTINUED, |s| (u32::from(s) << 8) | 0x7f);
         self.change.store(status, Ordering::Release);
-        if !self.parent_info.no_child_stop.load(Ordering::Relaxed) {
+        self.post_change(status);
+        self.parent.waker.wake();
+    }
+
+    /// Posts SIGCHLD for the change `status` unless it has been already
+    /// (or the change was taken or replaced meanwhile).
+    fn post_change(&self, status: u32) {
+        let marked = self.change.compare_exchange(status, status | POSTED, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if marked && !self.parent_info.no_child_stop.load(Ordering::Relaxed) {
             crate::signal::send(&self.parent_info, crate::signal::sig::SIGCHLD);
         }
-        self.parent.waker.wake();
     }
 
     /// Posts SIGCHLD for this exit unless it has been already.
@@ -195,12 +210,16 @@ pub fn reap(children: &mut alloc::vec::Vec<Child>, want: Want) -> Result<Option<
             }
             return Ok(Some(Found { pid, status }));
         }
-        let change = c.cell.change.load(Ordering::Acquire);
+        let word = c.cell.change.load(Ordering::Acquire);
+        let change = word & !POSTED;
         let wanted = if change == CONTINUED { want.continued } else { want.stopped };
         if change != 0 && wanted {
+            if word & POSTED == 0 {
+                c.cell.post_change(change);
+            }
             if !want.keep {
                 // Taken once: a newer change stored meanwhile stays.
-                let _ = c.cell.change.compare_exchange(change, 0, Ordering::AcqRel, Ordering::Relaxed);
+                let _ = c.cell.change.compare_exchange(change | POSTED, 0, Ordering::AcqRel, Ordering::Relaxed);
             }
             return Ok(Some(Found { pid: c.info.pid, status: change }));
         }
