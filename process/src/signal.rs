@@ -231,6 +231,9 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
             SIG_DFL => match default_action(s) {
                 Default::Ignore => continue,
                 Default::Terminate => return Delivered::Exit(ExitStatus::Signaled(s)),
+                // As on Linux, a terminal's stop signals do not stop a
+                // process group that no job-control shell could continue.
+                Default::Stop if s != SIGSTOP && group_is_orphaned(&p.info) => continue,
                 Default::Stop => {
                     // The interrupted call starts again once continued
                     // (no handler ran), as Linux restarts it.
@@ -272,6 +275,20 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
         p.sigmask = mask;
     }
     Delivered::Continue
+}
+
+/// Whether `info`'s process group is orphaned (POSIX): no member has a
+/// parent in another group of the same session.
+fn group_is_orphaned(info: &Info) -> bool {
+    let pgid = info.pgid.load(Ordering::Relaxed);
+    let processes = crate::process::list();
+    let member_with_outside_parent = processes.iter().filter(|m| m.pgid.load(Ordering::Relaxed) == pgid).any(|m| {
+        let ppid = m.ppid.load(Ordering::Relaxed);
+        processes.iter().find(|q| q.pid == ppid).is_some_and(|parent| {
+            parent.pgid.load(Ordering::Relaxed) != pgid && parent.sid.load(Ordering::Relaxed) == m.sid.load(Ordering::Relaxed)
+        })
+    });
+    !member_with_outside_parent
 }
 
 /// An interrupted call: restarted (its `syscall` instruction runs again

@@ -31,11 +31,18 @@ static void describe(const char *what, int st) {
         printf("%s: status %#x\n", what, st);
 }
 
+/* A child that waits for signals, in a process group of its own: its
+ * parent is in another group of the same session, so the group is not
+ * orphaned (Linux discards SIGTSTP, SIGTTIN and SIGTTOU sent to an
+ * orphaned group, which this program's own group may be, depending on
+ * what started it). */
 static pid_t spinner(void) {
     pid_t c = fork();
     if (c == 0) {
+        setpgid(0, 0);
         for (;;) pause();
     }
+    setpgid(c, c);
     return c;
 }
 
@@ -88,6 +95,21 @@ int main(void) {
     kill(c, SIGKILL);
     waitpid(c, &st, 0);
     describe("stopped, then SIGKILL", st);
+
+    /* SIGTSTP in an orphaned group (a new session's: its leader's parent
+     * is in another session) is discarded; SIGSTOP still stops */
+    c = fork();
+    if (c == 0) {
+        setsid();
+        raise(SIGTSTP);
+        _exit(4);
+    }
+    waitpid(c, &st, WUNTRACED);
+    describe("SIGTSTP in an orphaned group", st);
+    if (WIFSTOPPED(st)) {
+        kill(c, SIGKILL);
+        waitpid(c, &st, 0);
+    }
 
     /* SA_NOCLDSTOP: no SIGCHLD for a stop */
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
