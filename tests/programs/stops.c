@@ -60,6 +60,11 @@ static void show_siginfo(const char *what, siginfo_t *si) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    /* What started this program may have left signals ignored (a shell
+     * ignores SIGINT and SIGQUIT in what it starts in the background):
+     * every signal used here starts at its default action. */
+    int used[] = {SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGTSTP, SIGCONT, SIGCHLD};
+    for (unsigned i = 0; i < sizeof used / sizeof used[0]; i++) signal(used[i], SIG_DFL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_chld;
