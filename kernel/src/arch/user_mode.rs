@@ -343,6 +343,15 @@ pub fn enter(ctx: &mut UserContext) -> Trap {
     }
 }
 
+/// Back to ring 3 through `sysretq` from a context's frame whose general
+/// registers were just restored (RSP at `vector`: RIP, RFLAGS and RSP
+/// follow at +16, +32 and +40), with the program's GS.
+macro_rules! sysret_from_frame {
+    () => {
+        "mov rcx, [rsp + 16]\nmov r11, [rsp + 32]\nmov rsp, [rsp + 40]\nswapgs\nsysretq"
+    };
+}
+
 /// Loads `ctx` and leaves for ring 3; "returns" when the program traps
 /// (`syscall_entry` or `return_to_task`).
 ///
@@ -364,12 +373,7 @@ unsafe extern "C" fn enter_user(ctx: *mut UserContext, sysret: u64) {
         restore_registers!(),
         // pop and mov leave the flags of `test` alone.
         "jz 2f",
-        // RSP is at `vector`: RIP, RFLAGS, RSP follow at +16, +32, +40.
-        "mov rcx, [rsp + 16]",
-        "mov r11, [rsp + 32]",
-        "mov rsp, [rsp + 40]",
-        "swapgs",
-        "sysretq",
+        sysret_from_frame!(),
         "2:",
         "add rsp, 16",
         "swapgs",
@@ -418,11 +422,7 @@ extern "C" fn syscall_entry() {
         // Answered: straight back to the program, as `enter_user` would.
         "mov rsp, gs:[{user_context}]",
         restore_registers!(),
-        "mov rcx, [rsp + 16]",
-        "mov r11, [rsp + 32]",
-        "mov rsp, [rsp + 40]",
-        "swapgs",
-        "sysretq",
+        sysret_from_frame!(),
         resume_task = sym resume_task,
         fast_call = sym super::fast_calls::fast_call,
         fast_numbers = sym super::fast_calls::FAST_NUMBERS,
