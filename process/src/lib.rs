@@ -138,7 +138,8 @@ pub fn spawn_with(
                 return Err(e);
             }
         };
-        let p = process::Process::new(0, loaded.memory, files, String::from("/"), loaded.path, loaded.name, &argv_bytes);
+        let p =
+            process::Process::new(0, loaded.memory, files, String::from("/"), process::Program::new(loaded.path, loaded.name, &argv_bytes));
         if let Some(slot) = pid {
             slot.store(p.pid(), core::sync::atomic::Ordering::Release);
         }

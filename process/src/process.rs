@@ -1,15 +1,22 @@
 //! A process: one user thread (its task owns this state outright: no lock
 //! guards it), its memory, descriptors and working directory, and the
-//! record other CPUs may read (`ps`).
+//! record other CPUs may read (`ps`, `kill`).
+//!
+//! The records are in a table any CPU reads without a lock
+//! (`io::SlotTable`, on the grace period of `io::retire`): `kill`, `ps`
+//! and `/proc` look a pid up with a few loads, and a process's start and
+//! end publish and unlink its record with one atomic each. What a record
+//! says of the program (name, command line, path) is an `io::retire::Snapshot`
+//! that `execve` replaces whole, so a reader on another CPU copies it
+//! without a lock too.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use spin::Mutex;
+use io::retire::Snapshot;
 
 use crate::fd::FdTable;
 use crate::memory::Memory;
@@ -58,10 +65,9 @@ pub struct Info {
     pub ppid: AtomicU32,
     /// The CPU its thread runs on.
     pub cpu: AtomicU32,
-    /// Its name (the program's file name), as `ps` shows it.
-    pub name: Mutex<String>,
-    /// Its command line, NUL-separated.
-    pub cmdline: Mutex<Vec<u8>>,
+    /// Its program: name, command line, path (replaced whole by `execve`
+    /// and `prctl(PR_SET_NAME)`).
+    pub program: Snapshot<Program>,
     /// System calls made.
     pub syscalls: AtomicU64,
     /// Page faults handled.
@@ -82,8 +88,6 @@ pub struct Info {
     pub vsize: AtomicU64,
     /// When it started (time-stamp counter).
     pub started_at: u64,
-    /// Its program's path.
-    pub exe: Mutex<String>,
     /// Its SIGCHLD action has SA_NOCLDSTOP: its children's stops and
     /// continues send it no SIGCHLD.
     pub no_child_stop: AtomicBool,
@@ -93,7 +97,42 @@ pub struct Info {
     pub continues: AtomicU32,
 }
 
+/// What a process record says of its program.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// Its name (the program's file name, or what `prctl` set), as `ps`
+    /// shows it.
+    pub name: String,
+    /// Its command line, NUL-separated.
+    pub cmdline: Vec<u8>,
+    /// Its program's path (`/proc/PID/exe`).
+    pub exe: String,
+}
+
+impl Program {
+    /// The record of `exe` started as `name` with `argv`.
+    pub fn new(exe: String, name: String, argv: &[&[u8]]) -> Arc<Self> {
+        let mut cmdline = Vec::new();
+        for a in argv {
+            cmdline.extend_from_slice(a);
+            cmdline.push(0);
+        }
+        Arc::new(Self { name, cmdline, exe })
+    }
+}
+
+impl io::Keyed for Info {
+    fn key(&self) -> u32 {
+        self.pid
+    }
+}
+
 impl Info {
+    /// Its name now.
+    pub fn name(&self) -> String {
+        self.program.get().name.clone()
+    }
+
     /// Whether its thread runs or may run now (neither waiting in a
     /// system call nor stopped).
     pub fn runnable(&self) -> bool {
@@ -101,19 +140,31 @@ impl Info {
     }
 }
 
-/// Live processes by id (taken when a process starts and ends, never on a
-/// system call's own path).
-static TABLE: Mutex<BTreeMap<u32, Arc<Info>>> = Mutex::new(BTreeMap::new());
-static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+/// Pids count up to Linux's largest, then wrap to 300 as Linux's do (the
+/// low ones stay with the daemons that took them).
+const PID_LIMIT: u32 = 4_194_304;
+const PID_WRAP_TO: u32 = 300;
+
+/// Live processes by id, read without a lock (the module doc). Twice as
+/// many slots as processes may live, so a new pid rarely skips one.
+static TABLE: io::SlotTable<Info, { 2 * crate::MAX_PROCESSES }> = io::SlotTable::new(PID_LIMIT, PID_WRAP_TO);
 
 /// Processes started since boot.
-pub fn started() -> u32 {
-    NEXT_PID.load(Ordering::Relaxed) - 1
+pub fn started() -> u64 {
+    TABLE.handed_out()
 }
 
 /// Every live process's record, by id.
 pub fn list() -> Vec<Arc<Info>> {
-    TABLE.lock().values().cloned().collect()
+    let mut all = TABLE.values();
+    all.sort_unstable_by_key(|i| i.pid);
+    all
+}
+
+/// Calls `f` with every live process's record (in no order), without
+/// collecting them.
+pub fn for_each(f: impl FnMut(&Info)) {
+    TABLE.for_each(f);
 }
 
 /// A process's state, owned by its thread's task.
@@ -155,37 +206,33 @@ pub struct Process {
 }
 
 impl Process {
-    /// A new process with a fresh id, parent `ppid`, named `name`, running
-    /// `exe` from `memory`.
-    pub fn new(ppid: u32, memory: Memory, files: FdTable, cwd: String, exe: String, name: String, argv: &[&[u8]]) -> Self {
-        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
-        let mut cmdline = Vec::new();
-        for a in argv {
-            cmdline.extend_from_slice(a);
-            cmdline.push(0);
-        }
-        let info = Arc::new(Info {
-            pid,
-            ppid: AtomicU32::new(ppid),
-            cpu: AtomicU32::new(kernel::smp::current().as_u32()),
-            name: Mutex::new(name),
-            cmdline: Mutex::new(cmdline),
-            syscalls: AtomicU64::new(0),
-            faults: AtomicU64::new(0),
-            pending: AtomicU64::new(0),
-            waker: io::AtomicWaker::new(),
-            pgid: AtomicU32::new(pid),
-            sid: AtomicU32::new(pid),
-            waiting_in: AtomicU64::new(0),
-            user_cycles: AtomicU64::new(0),
-            vsize: AtomicU64::new(memory.virtual_size()),
-            started_at: kernel::arch::cpu::rdtsc(),
-            exe: Mutex::new(exe.clone()),
-            no_child_stop: AtomicBool::new(false),
-            stopped: AtomicBool::new(false),
-            continues: AtomicU32::new(0),
-        });
-        TABLE.lock().insert(pid, Arc::clone(&info));
+    /// A new process with a fresh id, parent `ppid`, running `program`
+    /// from `memory`.
+    pub fn new(ppid: u32, memory: Memory, files: FdTable, cwd: String, program: Arc<Program>) -> Self {
+        let exe = program.exe.clone();
+        let make = |pid| {
+            Arc::new(Info {
+                pid,
+                ppid: AtomicU32::new(ppid),
+                cpu: AtomicU32::new(kernel::smp::current().as_u32()),
+                program: Snapshot::new(program),
+                syscalls: AtomicU64::new(0),
+                faults: AtomicU64::new(0),
+                pending: AtomicU64::new(0),
+                waker: io::AtomicWaker::new(),
+                pgid: AtomicU32::new(pid),
+                sid: AtomicU32::new(pid),
+                waiting_in: AtomicU64::new(0),
+                user_cycles: AtomicU64::new(0),
+                vsize: AtomicU64::new(memory.virtual_size()),
+                started_at: kernel::arch::cpu::rdtsc(),
+                no_child_stop: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
+                continues: AtomicU32::new(0),
+            })
+        };
+        // The process limit (`fork`'s check) stays below the table's size.
+        let info = TABLE.insert(make).expect("process table full: the process limit is below its size");
         crate::loadavg::process_started();
         Self {
             info,
@@ -214,26 +261,19 @@ impl Process {
 
     /// Its name.
     pub fn name(&self) -> String {
-        self.info.name.lock().clone()
+        self.info.name()
     }
 
     /// Sets its program's path, name and command line (`execve`).
     pub fn set_program(&mut self, exe: String, name: String, argv: &[&[u8]]) {
-        *self.info.name.lock() = name;
-        let mut cmdline = Vec::new();
-        for a in argv {
-            cmdline.extend_from_slice(a);
-            cmdline.push(0);
-        }
-        *self.info.cmdline.lock() = cmdline;
-        *self.info.exe.lock() = exe.clone();
+        self.info.program.set(Program::new(exe.clone(), name, argv));
         self.info.vsize.store(self.memory.virtual_size(), Ordering::Relaxed);
         self.exe = exe;
     }
 
     /// Processes alive now.
     pub fn count() -> usize {
-        TABLE.lock().len()
+        TABLE.len()
     }
 }
 
@@ -242,11 +282,11 @@ impl Drop for Process {
         if let Some((_, task)) = self.alarm.take() {
             task.abort();
         }
-        TABLE.lock().remove(&self.info.pid);
+        TABLE.remove(self.info.pid);
     }
 }
 
 /// The record of live process `pid`.
 pub fn find(pid: u32) -> Option<Arc<Info>> {
-    TABLE.lock().get(&pid).cloned()
+    TABLE.get(pid)
 }

@@ -100,7 +100,7 @@ pub fn table() -> String {
             p.cpu.load(Relaxed),
             state,
             p.syscalls.load(Relaxed),
-            p.name.lock()
+            p.name()
         );
     }
     s

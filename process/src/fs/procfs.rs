@@ -96,8 +96,8 @@ fn self_link() -> Arc<Node> {
 
 fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let dir = Node::dir(0o555);
-    let name = info.name.lock().clone();
-    let cmdline = info.cmdline.lock().clone();
+    let program = info.program.get();
+    let (name, cmdline) = (program.name.clone(), program.cmdline.clone());
     let state = if info.stopped.load(Ordering::Relaxed) {
         'T'
     } else if info.waiting_in.load(Ordering::Relaxed) != 0 {
@@ -132,7 +132,7 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let _ = dir.insert("status", file(status));
     let _ = dir.insert("comm", file(format!("{name}\n")));
     let _ = dir.insert("cmdline", Node::new(Kind::File(spin::Mutex::new(Arc::new(super::FileBytes::from(cmdline)))), 0o444, 0));
-    let _ = dir.insert("exe", Node::new(Kind::Symlink(info.exe.lock().clone()), 0o777, 0));
+    let _ = dir.insert("exe", Node::new(Kind::Symlink(program.exe.clone()), 0o777, 0));
     dir
 }
 

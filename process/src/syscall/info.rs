@@ -227,7 +227,9 @@ pub(super) fn prctl(p: &mut Process, a: Args) -> SysResult {
         PR_SET_NAME => {
             let name = user::read_cstr(&mut p.memory, a.get(1), 4096)?;
             let name = &name[..name.len().min(15)];
-            *p.info.name.lock() = alloc::string::String::from_utf8_lossy(name).into_owned();
+            let now = p.info.program.get();
+            let name = alloc::string::String::from_utf8_lossy(name).into_owned();
+            p.info.program.set(alloc::sync::Arc::new(crate::process::Program { name, ..(*now).clone() }));
             Ok(0)
         }
         PR_GET_NAME => {

@@ -70,9 +70,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
         }
         context.set_fs_base(tls);
     }
-    let argv: Vec<Vec<u8>> = p.info.cmdline.lock().split(|&b| b == 0).filter(|a| !a.is_empty()).map(<[u8]>::to_vec).collect();
-    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    let mut child = Process::new(p.pid(), memory, p.files.clone(), p.cwd.clone(), p.exe.clone(), p.name(), &argv);
+    let mut child = Process::new(p.pid(), memory, p.files.clone(), p.cwd.clone(), p.info.program.get());
     child.sigactions = p.sigactions.clone();
     child.sigmask = p.sigmask;
     child.ignored = p.ignored;

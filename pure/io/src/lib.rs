@@ -27,6 +27,9 @@
 //!   only inside a closure run with its tokens held, taken all or nothing.
 //! - [`port`]: DragonFly's message ports for futures: a server task on one
 //!   CPU, calls and sends from any CPU, bounded, aborts that leak nothing.
+//! - [`retire`]: values readers reach without a lock ([`retire::Snapshot`]),
+//!   dropped a grace period after they were unlinked (Linux's RCU).
+//! - [`SlotTable`]: `Arc`s by key, read without a lock (the process table).
 //! - [`block`]: the block-device interface (`BlockDevice`, `BlockError`).
 //! - [`embedded_io_async`]: the async byte I/O traits (`Read`, `Write`)
 //!   drivers implement, re-exported so every driver names the same ones.
@@ -41,6 +44,8 @@ mod barrier;
 pub mod block;
 mod irq_ring;
 pub mod port;
+pub mod retire;
+mod slot_table;
 mod stall_record;
 pub mod sync;
 mod timer_queue;
@@ -51,6 +56,7 @@ pub use atomic_waker::AtomicWaker;
 pub use barrier::Barrier;
 pub use embedded_io_async;
 pub use irq_ring::{IrqRing, Pushed, Recv};
+pub use slot_table::{Keyed, SlotTable};
 pub use stall_record::{Stall, StallRecord};
 pub use timer_queue::{TimerKey, TimerQueue};
 pub use wait_cell::{Wait, WaitCell};

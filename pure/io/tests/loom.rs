@@ -281,3 +281,80 @@ fn a_waiting_caller_is_woken_by_the_answer_or_its_absence() {
         });
     }
 }
+
+/// A value in a `SlotTable` that records its drop (loom-visible).
+struct Keyed(u32, Arc<AtomicBool>);
+
+impl io::Keyed for Keyed {
+    fn key(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Drop for Keyed {
+    fn drop(&mut self) {
+        assert!(!self.1.swap(true, Ordering::SeqCst), "dropped twice");
+    }
+}
+
+/// A reader looks keys 1 and 3 up (one slot, two slots apart) while a
+/// writer removes 1 and inserts 2 and 3: each read finds its key's own
+/// value, live, or nothing; the removed value is dropped once, after the
+/// polls that could have seen it.
+#[test]
+fn a_slot_table_read_races_a_remove_and_an_insert() {
+    loom::model(|| {
+        let table: Arc<io::SlotTable<Keyed, 2>> = Arc::new(io::SlotTable::new(100, 2));
+        let first = Arc::new(AtomicBool::new(false));
+        let one = Arc::clone(&first);
+        let _ = table.insert(move |k| std::sync::Arc::new(Keyed(k, one)));
+        let reader = {
+            let table = Arc::clone(&table);
+            loom::thread::spawn(move || {
+                token_block_on(async {
+                    for key in [1, 3] {
+                        if let Some(v) = table.get(key) {
+                            assert_eq!(v.0, key);
+                            assert!(!v.1.load(Ordering::SeqCst), "a value found is live");
+                        }
+                    }
+                });
+            })
+        };
+        token_block_on(async {
+            assert!(table.remove(1));
+            for expected in [2, 3] {
+                let v = table.insert(|k| std::sync::Arc::new(Keyed(k, Arc::new(AtomicBool::new(false)))));
+                assert_eq!(v.map(|v| v.0), Some(expected));
+            }
+        });
+        reader.join().unwrap();
+        assert!(first.load(Ordering::SeqCst), "the removed value is dropped once the polls ended");
+        assert_eq!(table.len(), 2);
+    });
+}
+
+/// A reader takes a snapshot while a writer replaces it: the reader holds
+/// the old value or the new one, live; the old one is dropped once.
+#[test]
+fn a_snapshot_read_races_its_replacement() {
+    use io::retire::Snapshot;
+    loom::model(|| {
+        let old_dropped = Arc::new(AtomicBool::new(false));
+        let snapshot = Arc::new(Snapshot::new(std::sync::Arc::new(Keyed(1, Arc::clone(&old_dropped)))));
+        let reader = {
+            let snapshot = Arc::clone(&snapshot);
+            loom::thread::spawn(move || {
+                token_block_on(async {
+                    let v = snapshot.get();
+                    assert!(v.0 == 1 || v.0 == 2);
+                    assert!(!v.1.load(Ordering::SeqCst), "a value read is live");
+                });
+            })
+        };
+        token_block_on(async { snapshot.set(std::sync::Arc::new(Keyed(2, Arc::new(AtomicBool::new(false))))) });
+        reader.join().unwrap();
+        assert!(old_dropped.load(Ordering::SeqCst), "the old value is dropped once the polls ended");
+        assert_eq!(token_block_on(async { snapshot.get().0 }), 2);
+    });
+}

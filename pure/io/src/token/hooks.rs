@@ -27,9 +27,9 @@ pub fn set_hooks(hooks: &'static TokenHooks) {
 }
 
 /// Leaves `waker` to be woken once the holds that made it wait have ended.
-pub(super) fn wait(waker: &Waker) {
+pub(crate) fn wait(waker: &Waker) {
     let hooks = HOOKS.load(Ordering::Acquire);
-    assert!(!hooks.is_null(), "token: a task must wait, but no platform installed token::set_hooks");
+    assert!(!hooks.is_null(), "token: a task must wait for every CPU, but no platform installed token::set_hooks");
     // SAFETY: only `&'static TokenHooks` are stored (`set_hooks`).
     let hooks = unsafe { &*hooks };
     (hooks.wake_after_every_cpu)(waker.clone());

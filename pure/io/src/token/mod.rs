@@ -83,6 +83,7 @@ mod hooks;
 #[cfg(not(loom))]
 pub use access::PoolToken;
 pub use access::{Access, Guard, Guarded, OwnToken, StaticToken, exclusive2, shared_exclusive};
+pub(crate) use hooks::wait as wait_for_every_cpu;
 pub use hooks::{TokenHooks, set_hooks};
 
 use alloc::vec::Vec;

@@ -67,7 +67,7 @@ fn dump_processes() {
             p.pid,
             p.ppid.load(Relaxed),
             p.cpu.load(Relaxed),
-            p.name.lock(),
+            p.name(),
             p.pending.load(Relaxed)
         );
     }
