@@ -297,6 +297,17 @@ fn processes_program_prints_what_it_prints_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/processes", &processes)], &[("/bin/processes", &[])]);
 }
 
+/// At -smp 4, four processes (one per CPU) create, rename, read, remove
+/// files and directories in one directory and append to one file at once:
+/// the output is the host's, whatever the interleaving.
+#[test]
+fn files_shared_by_processes_on_four_cpus_as_on_the_host() {
+    let Some(files) = compile("files_shared") else { return };
+    let serial = run_and_compare_on(&["-smp", "4"], &[("bin/files_shared", &files)], &[("/bin/files_shared", &[])]);
+    let waits = serial.lines().find(|l| l.starts_with("file system: ")).expect("the count of busy tokens");
+    println!("{}", waits.trim_end());
+}
+
 /// At -smp 4: 1,000 processes forked at once, half spinning and half
 /// sleeping, spread over every CPU and all reaped; then a fork bomb meets
 /// the process limit (EAGAIN) and the kernel goes on. Not compared with

@@ -44,7 +44,7 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
     let mut path = String::from(path);
     let mut args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
     for _ in 0..MAX_INTERPRETERS {
-        match read_program(cwd, &path)? {
+        match fs::until_free(|| read_program(cwd, &path)).await? {
             Program::Elf(data) => {
                 let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
                 let mut loaded = load_elf(cwd, &path, data, &argv, envp).await?;
@@ -73,11 +73,10 @@ enum Program {
 /// Reads an executable file: its bytes, or its `#!` line.
 fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
     let node = fs::lookup(cwd, path, true)?;
-    let Kind::File(bytes) = &node.kind else { return Err(errno::EACCES) };
-    if node.mode() & 0o111 == 0 {
+    if !matches!(node.kind, Kind::File(_)) || node.mode() & 0o111 == 0 {
         return Err(errno::EACCES);
     }
-    let bytes = bytes.lock();
+    let bytes = node.bytes()?;
     if let Some(rest) = bytes.strip_prefix(b"#!") {
         let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
         if line.len() > 255 {
@@ -93,7 +92,7 @@ fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
         }
         return Ok(Program::Script { interpreter: String::from(interpreter), arg });
     }
-    Ok(Program::Elf(Arc::clone(&bytes)))
+    Ok(Program::Elf(bytes))
 }
 
 async fn load_elf(cwd: &str, path: &str, data: Arc<fs::FileBytes>, argv: &[&[u8]], envp: &[&[u8]]) -> Result<Loaded, Errno> {
@@ -150,6 +149,6 @@ async fn load_elf(cwd: &str, path: &str, data: Arc<fs::FileBytes>, argv: &[&[u8]
     })?;
     memory.populate(initial.sp, &initial.bytes)?;
     let context = Box::new(UserContext::new(plan.entry, initial.sp));
-    let path = fs::realpath(cwd, path).unwrap_or_else(|_| fs::normalize(cwd, path));
+    let path = fs::until_free(|| fs::realpath(cwd, path)).await.unwrap_or_else(|_| fs::normalize(cwd, path));
     Ok(Loaded { memory, context, path, argv: Vec::new(), name: String::new() })
 }

@@ -131,7 +131,7 @@ pub fn spawn_with(
                 return Err(e);
             }
         };
-        let files = match console_fds(stdin) {
+        let files = match fs::until_free(|| console_fds(stdin)).await {
             Ok(f) => f,
             Err(e) => {
                 sched::thread_ended();

@@ -17,8 +17,9 @@ pub fn environment() -> Vec<String> {
 /// `/etc/odonata-init`), split into words.
 pub fn init_command() -> Option<Vec<String>> {
     let node = process::fs::lookup("/", "/etc/odonata-init", true).ok()?;
-    let process::fs::Kind::File(bytes) = &node.kind else { return None };
-    let text = String::from_utf8_lossy(&bytes.lock()).into_owned();
+    // At boot, before any program: nobody else holds the file's token.
+    let bytes = node.bytes().ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let argv: Vec<String> = text.split_whitespace().map(String::from).collect();
     (!argv.is_empty()).then_some(argv)
 }

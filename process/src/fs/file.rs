@@ -107,23 +107,28 @@ impl OpenFile {
             Kind::Device(Device::Random) if self.readable() => random(buf).await,
             Kind::Device(Device::Console) if self.readable() => crate::tty::read(buf, self.nonblock()).await,
             Kind::Pipe(pipe) if self.readable() => pipe.read(buf, self.nonblock()).await,
-            _ => self.read_now(buf),
+            _ => super::until_free(|| self.read_now(buf)).await,
         }
     }
 
     /// [`Self::read`] of what never waits ([`Self::never_waits`]); EAGAIN
-    /// for anything else.
+    /// for anything else, and `BUSY` when a file's token is (the module doc
+    /// of `node`).
     pub fn read_now(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(errno::EBADF);
         }
         match &self.node.kind {
             Kind::File(data) => {
-                let data = data.lock();
-                let at = self.offset().min(data.len() as u64) as usize;
-                let n = buf.len().min(data.len() - at);
-                buf[..n].copy_from_slice(&data[at..at + n]);
-                self.offset.store((at + n) as u64, Ordering::Relaxed);
+                let n = data
+                    .try_shared(|data| {
+                        let at = self.offset().min(data.len() as u64) as usize;
+                        let n = buf.len().min(data.len() - at);
+                        buf[..n].copy_from_slice(&data[at..at + n]);
+                        self.offset.store((at + n) as u64, Ordering::Relaxed);
+                        n
+                    })
+                    .ok_or(super::BUSY)?;
                 Ok(n)
             }
             Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
@@ -143,21 +148,19 @@ impl OpenFile {
             Kind::Device(Device::Random) if self.writable() => Ok(buf.len()),
             Kind::Device(Device::Console) if self.writable() => console_write(buf).await,
             Kind::Pipe(pipe) if self.writable() => pipe.write(buf, self.nonblock()).await,
-            _ => self.write_now(buf),
+            _ => super::until_free(|| self.write_now(buf)).await,
         }
     }
 
     /// [`Self::write`] of what never waits ([`Self::never_waits`]); EAGAIN
-    /// for anything else.
+    /// for anything else, and `BUSY` when a file's token is (the module doc
+    /// of `node`).
     pub fn write_now(&self, buf: &[u8]) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(errno::EBADF);
         }
         match &self.node.kind {
-            Kind::File(data) => {
-                let mut guard = data.lock();
-                // Shared with a running program or a mapping: copied first.
-                let data = Arc::make_mut(&mut guard);
+            Kind::File(_) => self.node.edit_bytes(|data| {
                 let at = if self.flags() & O_APPEND != 0 { data.len() } else { self.offset() as usize };
                 let end = at.checked_add(buf.len()).ok_or(errno::EFBIG)?;
                 if end > data.len() {
@@ -168,7 +171,7 @@ impl OpenFile {
                 data[at..end].copy_from_slice(buf);
                 self.offset.store(end as u64, Ordering::Relaxed);
                 Ok(buf.len())
-            }
+            }),
             Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null | Device::Zero) => Ok(buf.len()),

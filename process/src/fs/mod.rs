@@ -13,11 +13,38 @@ pub mod procfs;
 
 pub use bytes::FileBytes;
 pub use file::{OpenFile, console_write, device_random, random_bytes};
-pub use node::{Device, Kind, Node};
+pub use node::{BUSY, Device, Kind, Node};
+
+/// Runs `attempt` until it answers something other than [`BUSY`], waiting
+/// a grace period between tries (the module doc of `node`).
+pub async fn until_free<R>(mut attempt: impl FnMut() -> Result<R, Errno>) -> Result<R, Errno> {
+    loop {
+        match attempt() {
+            Err(e) if e == BUSY => busy_wait().await,
+            r => return r,
+        }
+    }
+}
+
+/// Tries that found a node's token busy and waited, since boot.
+static BUSY_WAITS: AtomicU64 = AtomicU64::new(0);
+
+/// After a try that answered [`BUSY`]: counts it and waits a grace period.
+pub async fn busy_wait() {
+    BUSY_WAITS.fetch_add(1, Ordering::Relaxed);
+    io::retire::grace_period().await;
+}
+
+/// Tries that found a node's token busy and waited, since boot (the
+/// programs test prints it: the contended path ran).
+pub fn busy_waits() -> u64 {
+    BUSY_WAITS.load(Ordering::Relaxed)
+}
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use linux::errno::{self, Errno};
 use spin::Once;
@@ -71,9 +98,9 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
                 if parent.child(name).is_ok_and(|n| n.is_dir()) {
                     continue;
                 }
-                Node::new(Kind::Dir(spin::Mutex::new(Default::default())), perm, mtime)
+                Node::new(Kind::dir(), perm, mtime)
             }
-            initramfs::S_IFREG => Node::new(Kind::File(spin::Mutex::new(Arc::new(FileBytes::from(entry.data.to_vec())))), perm, mtime),
+            initramfs::S_IFREG => Node::new(Kind::file(entry.data.to_vec()), perm, mtime),
             initramfs::S_IFLNK => Node::new(Kind::Symlink(String::from_utf8_lossy(entry.data).into_owned()), perm, mtime),
             other => {
                 log::warn!("initramfs: {path}: type {other:#o} is not supported here; skipped");

@@ -1,6 +1,16 @@
 //! The in-memory file system's nodes: directories, regular files, symbolic
-//! links and device nodes, each behind its own lock (never held across an
-//! await).
+//! links and device nodes.
+//!
+//! A directory's entries and a file's bytes are each behind a serializing
+//! token of their own (`io::token::Guarded`), never a lock: any CPU may
+//! reach them, and the code here only *tries* the token, inside a system
+//! call's synchronous part. A try that finds the token busy (another CPU
+//! is inside its closure now) answers [`BUSY`] before changing anything;
+//! the call then waits a grace period (`io::retire::grace_period`: that
+//! hold has ended by then) and runs again from the start
+//! (`syscall::handle`). An operation on two nodes (`rename`, `rmdir`)
+//! tries the second inside the first's closure, so it happens whole or not
+//! at all.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -8,10 +18,15 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use io::token::Guarded;
 use linux::errno::{self, Errno};
 use linux::flags::mode::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use linux::structs::{Stat, Timespec};
-use spin::Mutex;
+
+/// What an operation answers when a node's token was busy: it changed
+/// nothing, and runs again after a grace period. Linux's ERESTARTSYS,
+/// which no program sees either.
+pub const BUSY: Errno = Errno(512);
 
 /// The device a device node stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +56,11 @@ impl Device {
 /// What a node is.
 pub enum Kind {
     /// A directory: names to nodes.
-    Dir(Mutex<BTreeMap<String, Arc<Node>>>),
+    Dir(Guarded<BTreeMap<String, Arc<Node>>>),
     /// A regular file's bytes, shared with what maps or runs them: a write
     /// while they are shared copies them first (`Arc::make_mut`), so
     /// `execve` and private mappings take the bytes without a copy.
-    File(Mutex<Arc<super::FileBytes>>),
+    File(Guarded<Arc<super::FileBytes>>),
     /// A symbolic link's target.
     Symlink(String),
     /// A device node.
@@ -54,6 +69,18 @@ pub enum Kind {
     Pipe(Arc<super::pipe::Pipe>),
     /// `/proc`: a directory made afresh each time it is looked into.
     Proc,
+}
+
+impl Kind {
+    /// An empty directory's.
+    pub fn dir() -> Self {
+        Kind::Dir(Guarded::new("directory", BTreeMap::new()))
+    }
+
+    /// A regular file's, holding `bytes`.
+    pub fn file(bytes: Vec<u8>) -> Self {
+        Kind::File(Guarded::new("file", Arc::new(super::FileBytes::from(bytes))))
+    }
 }
 
 /// One file, directory, link or device.
@@ -85,7 +112,7 @@ impl Node {
 
     /// An empty directory.
     pub fn dir(perm: u32) -> Arc<Self> {
-        Self::new(Kind::Dir(Mutex::new(BTreeMap::new())), perm, 0)
+        Self::new(Kind::dir(), perm, 0)
     }
 
     /// Its inode number.
@@ -110,19 +137,43 @@ impl Node {
         matches!(self.kind, Kind::Dir(_) | Kind::Proc)
     }
 
-    /// Its size in bytes.
-    pub fn size(&self) -> u64 {
-        match &self.kind {
-            Kind::File(data) => data.lock().len() as u64,
+    /// Its size in bytes ([`BUSY`]: the module doc).
+    pub fn size(&self) -> Result<u64, Errno> {
+        Ok(match &self.kind {
+            Kind::File(data) => data.try_shared(|d| d.len() as u64).ok_or(BUSY)?,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) | Kind::Proc => 0,
             Kind::Device(_) | Kind::Pipe(_) => 0,
-        }
+        })
     }
 
-    /// What `stat` reports.
-    pub fn stat(&self) -> Stat {
-        let size = self.size();
+    /// A regular file's bytes now (shared: a write copies them first); the
+    /// [`BUSY`] of the module doc. ENODEV for anything else.
+    pub fn bytes(&self) -> Result<Arc<super::FileBytes>, Errno> {
+        let Kind::File(data) = &self.kind else { return Err(errno::ENODEV) };
+        data.try_shared(Arc::clone).ok_or(BUSY)
+    }
+
+    /// Runs `f` on a regular file's bytes, made its own first (copied if
+    /// a program or a mapping shares them); the [`BUSY`] of the module
+    /// doc. EINVAL for anything else.
+    pub fn edit_bytes<R>(&self, f: impl FnOnce(&mut super::FileBytes) -> Result<R, Errno>) -> Result<R, Errno> {
+        let Kind::File(data) = &self.kind else { return Err(errno::EINVAL) };
+        data.try_exclusive(|d| f(Arc::make_mut(d))).ok_or(BUSY)?
+    }
+
+    /// Replaces a regular file's bytes with `bytes` (those shared with a
+    /// program or a mapping stay as they were for it); the [`BUSY`] of the
+    /// module doc. EINVAL for anything else.
+    pub fn set_bytes(&self, bytes: Vec<u8>) -> Result<(), Errno> {
+        let Kind::File(data) = &self.kind else { return Err(errno::EINVAL) };
+        let bytes = Arc::new(super::FileBytes::from(bytes));
+        data.try_exclusive(|d| *d = bytes).ok_or(BUSY)
+    }
+
+    /// What `stat` reports ([`BUSY`]: the module doc).
+    pub fn stat(&self) -> Result<Stat, Errno> {
+        let size = self.size()?;
         let rdev = match self.kind {
             Kind::Device(d) => {
                 let (major, minor) = d.numbers();
@@ -131,7 +182,7 @@ impl Node {
             _ => 0,
         };
         let t = Timespec { sec: self.mtime.load(Ordering::Relaxed) as i64, nsec: 0 };
-        Stat {
+        Ok(Stat {
             dev: 1,
             ino: self.ino,
             nlink: if self.is_dir() { 2 } else { 1 },
@@ -145,43 +196,44 @@ impl Node {
             atime: t,
             mtime: t,
             ctime: t,
-        }
+        })
     }
 
-    /// The directory's entry `name`.
+    /// The directory's entry `name` ([`BUSY`]: the module doc).
     pub fn child(&self, name: &str) -> Result<Arc<Node>, Errno> {
         match &self.kind {
-            Kind::Dir(entries) => entries.lock().get(name).cloned().ok_or(errno::ENOENT),
+            Kind::Dir(entries) => entries.try_shared(|e| e.get(name).cloned()).ok_or(BUSY)?.ok_or(errno::ENOENT),
             Kind::Proc => super::procfs::child(name),
             _ => Err(errno::ENOTDIR),
         }
     }
 
+    /// Runs `f` on the directory's entries, exclusive; ENOTDIR for
+    /// anything else, [`BUSY`] as the module doc says.
+    fn edit<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Arc<Node>>) -> Result<R, Errno>) -> Result<R, Errno> {
+        let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
+        entries.try_exclusive(f).ok_or(BUSY)?
+    }
+
     /// Adds `node` as `name`; EEXIST if the name is taken.
     pub fn insert(&self, name: &str, node: Arc<Node>) -> Result<(), Errno> {
-        let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
-        let mut entries = entries.lock();
-        if entries.contains_key(name) {
-            return Err(errno::EEXIST);
-        }
-        entries.insert(String::from(name), node);
-        Ok(())
+        self.edit(|entries| {
+            if entries.contains_key(name) {
+                return Err(errno::EEXIST);
+            }
+            entries.insert(String::from(name), node);
+            Ok(())
+        })
     }
 
     /// Removes entry `name`; a directory only if `dir` (and then only an
     /// empty one), anything else only if not `dir`.
     pub fn remove(&self, name: &str, dir: bool) -> Result<Arc<Node>, Errno> {
-        let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
-        let mut entries = entries.lock();
-        let node = entries.get(name).ok_or(errno::ENOENT)?;
-        match (&node.kind, dir) {
-            (Kind::Dir(children), true) if !children.lock().is_empty() => return Err(errno::ENOTEMPTY),
-            (Kind::Dir(_), true) => {}
-            (Kind::Dir(_), false) => return Err(errno::EISDIR),
-            (_, true) => return Err(errno::ENOTDIR),
-            _ => {}
-        }
-        Ok(entries.remove(name).expect("present"))
+        self.edit(|entries| {
+            let node = entries.get(name).ok_or(errno::ENOENT)?;
+            check_replaceable(node, dir)?;
+            Ok(entries.remove(name).expect("present"))
+        })
     }
 
     /// The directory's entries, in name order, as (name, inode, type bits).
@@ -190,7 +242,7 @@ impl Node {
             return super::procfs::snapshot().entries();
         }
         let Kind::Dir(entries) = &self.kind else { return Err(errno::ENOTDIR) };
-        Ok(entries.lock().iter().map(|(n, node)| (n.clone(), node.ino, node.mode())).collect())
+        entries.try_shared(|e| e.iter().map(|(n, node)| (n.clone(), node.ino, node.mode())).collect()).ok_or(BUSY)
     }
 
     /// Sets its owner and group (`u32::MAX`: leave as is).
@@ -210,26 +262,66 @@ impl Node {
 
     /// Moves entry `name` of this directory to `to_dir` as `to_name`,
     /// replacing what was there as `rename(2)` allows (a file replaces a
-    /// file, a directory an empty directory).
-    pub fn rename(self: &Arc<Self>, name: &str, to_dir: &Arc<Node>, to_name: &str) -> Result<(), Errno> {
-        let node = self.child(name)?;
-        if let Ok(existing) = to_dir.child(to_name) {
-            if Arc::ptr_eq(&existing, &node) {
-                return Ok(());
-            }
-            match (node.is_dir(), existing.is_dir()) {
-                (true, false) => return Err(errno::ENOTDIR),
-                (false, true) => return Err(errno::EISDIR),
-                _ => {}
-            }
-            to_dir.remove(to_name, existing.is_dir())?;
+    /// file, a directory an empty directory), whole or not at all; with
+    /// `no_replace`, EEXIST if `to_name` exists.
+    pub fn rename(self: &Arc<Self>, name: &str, to_dir: &Arc<Node>, to_name: &str, no_replace: bool) -> Result<(), Errno> {
+        let Kind::Dir(_) = &to_dir.kind else { return Err(errno::ENOTDIR) };
+        if Arc::ptr_eq(self, to_dir) {
+            return self.edit(|entries| {
+                let node = Arc::clone(entries.get(name).ok_or(errno::ENOENT)?);
+                if let Some(existing) = entries.get(to_name) {
+                    if no_replace {
+                        return Err(errno::EEXIST);
+                    }
+                    if Arc::ptr_eq(existing, &node) {
+                        return Ok(());
+                    }
+                    check_replaceable(existing, node.is_dir())?;
+                }
+                entries.remove(name);
+                entries.insert(String::from(to_name), node);
+                Ok(())
+            });
         }
-        self.remove(name, node.is_dir())?;
-        to_dir.insert(to_name, node)
+        self.edit(|from| {
+            let node = Arc::clone(from.get(name).ok_or(errno::ENOENT)?);
+            to_dir.edit(|to| {
+                if let Some(existing) = to.get(to_name) {
+                    if no_replace {
+                        return Err(errno::EEXIST);
+                    }
+                    if Arc::ptr_eq(existing, &node) {
+                        return Ok(());
+                    }
+                    check_replaceable(existing, node.is_dir())?;
+                }
+                to.insert(String::from(to_name), Arc::clone(&node));
+                Ok(())
+            })?;
+            from.remove(name);
+            Ok(())
+        })
     }
 
     /// Marks it modified now.
     pub fn touch(&self, now: u64) {
         self.mtime.store(now, Ordering::Relaxed);
+    }
+}
+
+/// Whether `node` may be removed, or replaced by a rename, as a directory
+/// (`dir`: only an empty one) or as anything else; its entries are tried
+/// inside the caller's closure ([`BUSY`]: the module doc).
+fn check_replaceable(node: &Node, dir: bool) -> Result<(), Errno> {
+    match (&node.kind, dir) {
+        (Kind::Dir(children), true) => match children.try_shared(BTreeMap::is_empty) {
+            None => Err(BUSY),
+            Some(false) => Err(errno::ENOTEMPTY),
+            Some(true) => Ok(()),
+        },
+        (Kind::Dir(_), false) => Err(errno::EISDIR),
+        (Kind::Proc, _) => Err(errno::EBUSY),
+        (_, true) => Err(errno::ENOTDIR),
+        _ => Ok(()),
     }
 }

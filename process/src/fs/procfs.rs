@@ -36,7 +36,7 @@ fn caller() -> u32 {
 pub const HZ: u64 = 100;
 
 fn file(text: String) -> Arc<Node> {
-    Node::new(Kind::File(spin::Mutex::new(Arc::new(super::FileBytes::from(text.into_bytes())))), 0o444, crate::clock::boot_epoch_seconds())
+    Node::new(Kind::file(text.into_bytes()), 0o444, crate::clock::boot_epoch_seconds())
 }
 
 fn ticks(cycles: u64) -> u64 {
@@ -131,7 +131,7 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let _ = dir.insert("stat", file(stat));
     let _ = dir.insert("status", file(status));
     let _ = dir.insert("comm", file(format!("{name}\n")));
-    let _ = dir.insert("cmdline", Node::new(Kind::File(spin::Mutex::new(Arc::new(super::FileBytes::from(cmdline)))), 0o444, 0));
+    let _ = dir.insert("cmdline", Node::new(Kind::file(cmdline), 0o444, 0));
     let _ = dir.insert("exe", Node::new(Kind::Symlink(program.exe.clone()), 0o777, 0));
     dir
 }

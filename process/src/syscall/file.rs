@@ -34,6 +34,12 @@ pub(super) fn rw_now(p: &mut Process, a: Args, write: bool) -> Option<SysResult>
         return None;
     }
     let (buf, len) = (a.get(1), (a.get(2) as usize).min(MAX_RW));
+    // A file's token is tried once per chunk: a busy one on a later chunk
+    // could only end the call short. Large ones go the slow way, which
+    // waits for it.
+    if len > CHUNK && matches!(file.node.kind, Kind::File(_)) {
+        return None;
+    }
     if write && file.discards_writes() {
         return Some(Ok(len as u64));
     }
@@ -56,6 +62,8 @@ pub(super) fn rw_now(p: &mut Process, a: Args, write: bool) -> Option<SysResult>
         };
         match moved {
             Ok(got) => done += got,
+            // Nothing moved yet: the slow way waits for the token.
+            Err(e) if e == crate::fs::BUSY => return None,
             Err(e) if done == 0 => return Some(Err(e)),
             Err(_) => break,
         }
@@ -228,7 +236,7 @@ pub(super) fn lseek(p: &mut Process, a: Args) -> SysResult {
     let base = match whence {
         seek::SEEK_SET => 0,
         seek::SEEK_CUR => file.offset() as i64,
-        seek::SEEK_END => file.node.size() as i64,
+        seek::SEEK_END => file.node.size()? as i64,
         _ => return Err(errno::EINVAL),
     };
     let at = base.checked_add(offset).filter(|&v| v >= 0).ok_or(errno::EINVAL)?;

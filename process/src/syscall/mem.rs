@@ -1,7 +1,5 @@
 //! `mmap`, `munmap`, `mprotect` (`brk` is `Memory::set_brk`).
 
-use alloc::sync::Arc;
-
 use linux::errno;
 use linux::flags::mman::{MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED};
 
@@ -34,12 +32,14 @@ pub(super) async fn mmap(p: &mut Process, a: Args) -> SysResult {
         Backing::Zero
     } else {
         let file = p.files.get(fd)?;
-        let Kind::File(data) = &file.node.kind else { return Err(errno::ENODEV) };
+        if !matches!(file.node.kind, Kind::File(_)) {
+            return Err(errno::ENODEV);
+        }
         if kind == MAP_SHARED && prot & linux::flags::mman::PROT_WRITE != 0 {
             // Writes through a shared mapping would have to reach the file.
             return Err(errno::ENODEV);
         }
-        let data = Arc::clone(&data.lock());
+        let data = crate::fs::until_free(|| file.node.bytes()).await?;
         Backing::Bytes { size: (data.len() as u64).saturating_sub(offset), data, vaddr: 0, offset }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;

@@ -88,6 +88,12 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         }
     }
     let result = match quick(p, ctx, nr, a) {
+        Some(Ok(Err(busy))) if busy == crate::fs::BUSY => {
+            let r = quick_again(p, ctx, nr, a).await;
+            trace(p, nr, r);
+            ctx.frame.rax = linux::errno::to_rax(r);
+            return Flow::Resumed;
+        }
         Some(Ok(r)) => r,
         Some(Err(status)) => return Flow::Exit(status),
         None => {
@@ -137,6 +143,23 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
     trace(p, nr, result);
     ctx.frame.rax = linux::errno::to_rax(result);
     Flow::Continue
+}
+
+/// A quick call that found a file system token busy (it changed nothing:
+/// `fs::BUSY`), run again after a grace period until it did not. Not raced
+/// against signals: the hold it waits out ends within a poll of another
+/// CPU, and `stat` or `open` of a file in memory never answers EINTR.
+async fn quick_again(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysResult {
+    loop {
+        crate::fs::busy_wait().await;
+        match quick(p, ctx, nr, a) {
+            Some(Ok(r)) if r != Err(crate::fs::BUSY) => return r,
+            Some(Ok(_)) => {}
+            // A call that answered BUSY is a file system call: it neither
+            // exits nor waits, so neither comes back here.
+            Some(Err(_)) | None => unreachable!("call {nr} answered BUSY, then asked to exit or wait"),
+        }
+    }
 }
 
 /// `pselect6`'s sixth argument points at {mask pointer, size}.

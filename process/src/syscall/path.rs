@@ -39,23 +39,19 @@ fn resolve_at(p: &mut Process, dirfd: i32, path: &str, follow: bool) -> Result<A
 pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
     let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
-    let node = match fs::lookup(&base, &path, flags & O_NOFOLLOW == 0) {
+    let (node, created) = match fs::lookup(&base, &path, flags & O_NOFOLLOW == 0) {
         Ok(node) => {
             if flags & (O_CREAT | O_EXCL) == (O_CREAT | O_EXCL) {
                 return Err(errno::EEXIST);
             }
-            node
+            (node, false)
         }
         Err(e) if e == errno::ENOENT && flags & O_CREAT != 0 => {
             let (dir, name) = fs::lookup_parent(&base, &path)?;
             let name = name.ok_or(errno::EISDIR)?;
-            let node = Node::new(
-                Kind::File(spin::Mutex::new(Arc::new(fs::FileBytes::from(Vec::new())))),
-                mode & 0o7777 & !0o022,
-                crate::clock::boot_epoch_seconds(),
-            );
+            let node = Node::new(Kind::file(Vec::new()), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds());
             dir.insert(&name, Arc::clone(&node))?;
-            node
+            (node, true)
         }
         Err(e) => return Err(e),
     };
@@ -68,8 +64,10 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
     if node.is_dir() && flags & O_ACCMODE != 0 {
         return Err(errno::EISDIR);
     }
-    if let (true, Kind::File(data)) = (flags & O_TRUNC != 0 && flags & O_ACCMODE != 0, &node.kind) {
-        *data.lock() = Arc::new(fs::FileBytes::from(Vec::new()));
+    // (Nothing after this may answer BUSY: the call would run again and
+    // find what it created.)
+    if let (true, false, Kind::File(_)) = (flags & O_TRUNC != 0 && flags & O_ACCMODE != 0, created, &node.kind) {
+        truncate_node(&node, 0)?;
     }
     let file = OpenFile::new(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC));
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)
@@ -82,13 +80,13 @@ pub(super) fn stat_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, flags: u
     } else {
         resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
     };
-    user::write(&mut p.memory, buf, &node.stat().encode())?;
+    user::write(&mut p.memory, buf, &node.stat()?.encode())?;
     Ok(0)
 }
 
 pub(super) fn fstat(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
-    user::write(&mut p.memory, a.get(1), &file.node.stat().encode())?;
+    user::write(&mut p.memory, a.get(1), &file.node.stat()?.encode())?;
     Ok(0)
 }
 
@@ -158,10 +156,7 @@ pub(super) fn mkdir_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> Sys
     let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
     let (dir, name) = fs::lookup_parent(&base, &path)?;
     let name = name.ok_or(errno::EEXIST)?;
-    dir.insert(
-        &name,
-        Node::new(Kind::Dir(spin::Mutex::new(Default::default())), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds()),
-    )?;
+    dir.insert(&name, Node::new(Kind::dir(), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds()))?;
     Ok(0)
 }
 
@@ -219,10 +214,7 @@ pub(super) fn rename_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new
     }
     let (from_dir, from) = parent_at(p, olddir, old)?;
     let (to_dir, to) = parent_at(p, newdir, new)?;
-    if flags & RENAME_NOREPLACE != 0 && to_dir.child(&to).is_ok() {
-        return Err(errno::EEXIST);
-    }
-    from_dir.rename(&from, &to_dir, &to)?;
+    from_dir.rename(&from, &to_dir, &to, flags & RENAME_NOREPLACE != 0)?;
     Ok(0)
 }
 
@@ -286,16 +278,20 @@ pub(super) fn utimens_at(p: &mut Process, dirfd: i32, path: u64, times: u64, fla
 }
 
 pub(super) fn truncate_node(node: &Node, len: u64) -> SysResult {
-    let Kind::File(data) = &node.kind else { return Err(errno::EINVAL) };
     let len = usize::try_from(len).map_err(|_| errno::EFBIG)?;
-    let mut guard = data.lock();
-    let data = Arc::make_mut(&mut guard);
-    if len > data.len() {
-        let more = len - data.len();
-        data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
+    if len == 0 {
+        // Nothing to keep: new bytes, not a copy of the shared ones.
+        node.set_bytes(Vec::new())?;
+        return Ok(0);
     }
-    data.resize(len, 0);
-    Ok(0)
+    node.edit_bytes(|data| {
+        if len > data.len() {
+            let more = len - data.len();
+            data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
+        }
+        data.resize(len, 0);
+        Ok(0)
+    })
 }
 
 pub(super) fn truncate(p: &mut Process, path: u64, len: u64) -> SysResult {

@@ -17,6 +17,9 @@
 //! between polls.
 //!
 //! - [`after_every_cpu`]: drop a value once no reader can still be on it.
+//! - [`grace_period`]: wait until every other CPU has been between two
+//!   polls (a code path that only *tries* a token waits with it before it
+//!   tries again: the hold it met has ended by then).
 //! - [`Snapshot`]: one value, read as an `Arc`, replaced whole.
 //!
 //! Loom checks both with the host's hook (`pure/io/tests/loom.rs`).
@@ -25,8 +28,10 @@
 
 use alloc::sync::Arc;
 use alloc::task::Wake;
+use core::future::Future;
 use core::marker::PhantomData;
-use core::task::Waker;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 
 use crate::sync::{AtomicPtr, Lock, Ordering};
 
@@ -36,6 +41,32 @@ use crate::sync::{AtomicPtr, Lock, Ordering};
 pub fn after_every_cpu<T: Send + 'static>(value: T) {
     let waker = Waker::from(Arc::new(DropOnWake(Lock::new(Some(value)))));
     crate::token::wait_for_every_cpu(&waker);
+}
+
+/// Waits until every CPU other than the caller's has been between two
+/// polls (ends at once on one CPU). It may end early, on a stray wake of
+/// its task: callers try again after it and wait again if they must.
+pub fn grace_period() -> GracePeriod {
+    GracePeriod { asked: false }
+}
+
+/// The future of [`grace_period`].
+#[must_use = "a future does nothing unless awaited"]
+pub struct GracePeriod {
+    asked: bool,
+}
+
+impl Future for GracePeriod {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.asked {
+            return Poll::Ready(());
+        }
+        self.asked = true;
+        crate::token::wait_for_every_cpu(cx.waker());
+        Poll::Pending
+    }
 }
 
 /// A waker whose first wake drops the value it carries.
