@@ -49,6 +49,19 @@ pub struct MachineInfo {
     /// PCI Express configuration-space windows (ECAM) from the MCFG table;
     /// empty on machines without one (QEMU's `pc`: ports 0xCF8/0xCFC then).
     pub ecam: Vec<EcamWindow>,
+    /// Local APIC pins wired to NMI (the MADT's Local APIC NMI entries).
+    pub nmi_lines: Vec<NmiLine>,
+}
+
+/// A local APIC pin (LINT0 or LINT1) the MADT says is wired to NMI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NmiLine {
+    /// The processor it is on; `None`: every processor.
+    pub apic: Option<ApicId>,
+    /// 0 for LINT0, 1 for LINT1.
+    pub lint: u8,
+    /// Its polarity.
+    pub polarity: Polarity,
 }
 
 /// One MCFG entry: the ECAM window of a segment's bus range.
@@ -137,12 +150,26 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
         overrides: Vec::new(),
         fixed: None,
         ecam: Vec::new(),
+        nmi_lines: Vec::new(),
     };
     const ENABLED: u32 = 1;
     const ONLINE_CAPABLE: u32 = 2;
+    // NMI entries name processors by ACPI UID, processor entries give the
+    // APIC id for each: (uid, id).
+    let mut uids: Vec<(u32, ApicId)> = Vec::new();
+    let mut nmi: Vec<(Option<u32>, u8, u16)> = Vec::new();
     for entry in madt.entries() {
         match entry {
+            MadtEntry::LocalApicNmi(e) => {
+                let (uid, line, flags) = (e.processor_id, e.nmi_line, e.flags);
+                nmi.push(((uid != 0xff).then_some(u32::from(uid)), line, flags));
+            }
+            MadtEntry::X2ApicNmi(e) => {
+                let (uid, line, flags) = (e.processor_uid, e.nmi_line, e.flags);
+                nmi.push(((uid != u32::MAX).then_some(uid), line, flags));
+            }
             MadtEntry::LocalApic(e) => {
+                uids.push((u32::from(e.processor_id), ApicId(u32::from(e.apic_id))));
                 let (id, flags) = (e.apic_id, e.flags);
                 if flags & (ENABLED | ONLINE_CAPABLE) != 0 {
                     info.cpus.push(ApicId(u32::from(id)));
@@ -151,6 +178,7 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
                 }
             }
             MadtEntry::LocalX2Apic(e) => {
+                uids.push((e.processor_uid, ApicId(e.x2apic_id)));
                 let (id, flags) = (e.x2apic_id, e.flags);
                 if flags & (ENABLED | ONLINE_CAPABLE) != 0 {
                     info.cpus.push(ApicId(id));
@@ -173,6 +201,26 @@ pub fn discover(rsdp: Option<u64>) -> Result<MachineInfo, &'static str> {
     }
     if info.cpus.is_empty() {
         return Err("the MADT lists no usable processor");
+    }
+    for (uid, lint, flags) in nmi {
+        if lint > 1 {
+            log::warn!("ACPI: MADT NMI entry names LINT{lint}, which does not exist; skipped");
+            continue;
+        }
+        let apic = match uid {
+            None => None,
+            Some(uid) => match uids.iter().find(|(u, _)| *u == uid) {
+                Some(&(_, id)) => Some(id),
+                None => {
+                    log::warn!("ACPI: MADT NMI entry names processor UID {uid}, which no processor entry has; skipped");
+                    continue;
+                }
+            },
+        };
+        // MPS INTI flags: polarity in bits 0-1 (0b11 active low; 0b00,
+        // "conforms to the bus", is active high for NMI).
+        let polarity = if flags & 0b11 == 0b11 { Polarity::ActiveLow } else { Polarity::ActiveHigh };
+        info.nmi_lines.push(NmiLine { apic, lint, polarity });
     }
     info.fixed = tables.find_table::<Fadt>().ok().and_then(|fadt| fixed_hardware(&fadt));
     if let Ok(mcfg) = tables.find_table::<Mcfg>() {

@@ -91,6 +91,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     idt::load();
     crate::arch::user_mode::init_this_cpu();
     lapic::init_this_cpu();
+    wire_nmi_lines();
     crate::time::timer::init_this_cpu();
     boot.percpu.set_apic_id(lapic::id());
     boot.alive.store(true, Ordering::Release);
@@ -98,6 +99,16 @@ extern "C" fn ap_entry(arg: u64) -> ! {
 }
 
 static AP_MAIN: spin::Once<fn() -> !> = spin::Once::new();
+
+/// Unmasks this CPU's local APIC pins the MADT wires to NMI (a platform's
+/// NMI button or watchdog, QEMU's `nmi`), as Linux does.
+fn wire_nmi_lines() {
+    let Some(machine) = crate::acpi::machine() else { return };
+    let me = lapic::id();
+    for line in machine.nmi_lines.iter().filter(|l| l.apic.is_none_or(|a| a == me)) {
+        lapic::set_nmi_line(line.lint, line.polarity == crate::arch::ioapic::Polarity::ActiveLow);
+    }
+}
 
 /// Stack size of each application processor's kernel stack.
 pub const AP_STACK_SIZE: usize = 128 * 1024;
@@ -124,6 +135,7 @@ pub fn init(rsdp: Option<u64>, ap_main: fn() -> !) {
     crate::time::timer::init_global();
     ioapic::init(&info.ioapics);
     crate::acpi::set_machine(info.clone());
+    wire_nmi_lines();
     log::info!(
         "{} in the MADT ({} disabled), local APIC in {mode} mode, boot CPU APIC id {}",
         CpuCount(info.cpus.len()),

@@ -93,6 +93,15 @@ pub extern "C" fn stub<const V: u8>() -> ! {
     )
 }
 
+/// The common path (the module doc). NMI, double fault and machine check
+/// are *paranoid* about GS, as Linux's entry is: they may arrive in ring 0
+/// with the program's GS base still loaded, in the one-instruction windows
+/// between `syscall` and its `swapgs`, between a return path's `swapgs`
+/// and its `sysretq`/`iretq`, or in this stub before its own `swapgs`.
+/// For them, the GS base MSR decides: a program's base is in the lower half
+/// (programs cannot set one at all: no ARCH_SET_GS, no FSGSBASE), the
+/// per-CPU block's in the upper, so a clear bit 63 means swap in, handle,
+/// and swap back before `iretq`.
 #[unsafe(naked)]
 extern "C" fn common() -> ! {
     naked_asm!(
@@ -101,17 +110,52 @@ extern "C" fn common() -> ! {
         "test byte ptr [rsp + {cs}], 3",
         "jnz 2f",
         "cld",
+        "mov eax, [rsp + {vector}]",
+        "cmp eax, 2",
+        "je 3f",
+        "cmp eax, 8",
+        "je 3f",
+        "cmp eax, 18",
+        "je 3f",
         "call {dispatch}",
+        "4:",
         restore_registers!(),
         "add rsp, 16",
         "iretq",
         "2:",
         "swapgs",
         "jmp {return_to_task}",
+        // Paranoid: which GS base is loaded? (RDMSR: EDX holds bits 63..32.)
+        "3:",
+        "mov ecx, {gs_base}",
+        "rdmsr",
+        "test edx, edx",
+        "js 5f",
+        "swapgs",
+        "lock inc qword ptr [rip + {swapped}]",
+        "call {dispatch}",
+        "swapgs",
+        "jmp 4b",
+        "5:",
+        "call {dispatch}",
+        "jmp 4b",
         dispatch = sym dispatch,
         return_to_task = sym super::user_mode::return_to_task,
         cs = const core::mem::offset_of!(InterruptFrame, cs),
+        vector = const core::mem::offset_of!(InterruptFrame, vector),
+        gs_base = const 0xc000_0101u32,
+        swapped = sym PARANOID_SWAPS,
     )
+}
+
+/// NMIs, double faults and machine checks that arrived in ring 0 with a
+/// program's GS base loaded (`common`'s paranoid path swapped it).
+static PARANOID_SWAPS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// How many NMIs (or double faults, machine checks) arrived in a `swapgs`
+/// window since boot and were handled with the per-CPU block swapped in.
+pub fn paranoid_swaps() -> u64 {
+    PARANOID_SWAPS.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 extern "C" fn dispatch(frame: &mut InterruptFrame) {

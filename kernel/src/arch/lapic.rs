@@ -150,6 +150,15 @@ pub fn init_this_cpu() {
     write(REG_SVR, SVR_ENABLE | u32::from(vectors::SPURIOUS.as_u8()));
 }
 
+/// Wires this CPU's LINT0 or LINT1 pin to deliver an NMI (what the MADT
+/// says it is connected to; `init_this_cpu` leaves both masked).
+pub fn set_nmi_line(lint: u8, active_low: bool) {
+    const DELIVERY_NMI: u32 = 0b100 << 8;
+    const ACTIVE_LOW: u32 = 1 << 13;
+    let register = if lint == 0 { REG_LVT_LINT0 } else { REG_LVT_LINT1 };
+    write(register, DELIVERY_NMI | if active_low { ACTIVE_LOW } else { 0 });
+}
+
 /// This CPU's APIC id.
 pub fn id() -> ApicId {
     match MODE.load(Ordering::Acquire) {

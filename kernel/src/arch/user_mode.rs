@@ -50,9 +50,10 @@
 //!   (before the thread moves to another CPU). The kernel is soft-float:
 //!   it never touches them.
 //!
-//! Known gap: an NMI in the one-instruction windows after `syscall` and
-//! before `sysretq`/`iretq` runs with the program's GS base. NMIs here only
-//! stop the machine after a fatal error, whose report does not rely on GS.
+//! An NMI (or machine check) may still arrive in the one-instruction
+//! windows after `syscall` and before `sysretq`/`iretq`, in ring 0 with the
+//! program's GS base: the common entry path reads the GS base MSR for
+//! those vectors and swaps in the per-CPU block itself (`entry::common`).
 
 use alloc::sync::Arc;
 use core::arch::{asm, naked_asm};
@@ -338,6 +339,9 @@ pub fn enter(ctx: &mut UserContext) -> Trap {
     let frame = &ctx.frame;
     match frame.vector {
         SYSCALL_VECTOR => Trap::Syscall,
+        // An NMI is the machine's, not the program's doing (`from_user`
+        // ran its handler): like an interrupt, it only ended the run.
+        2 => Trap::Interrupt(2),
         v @ 0..32 => Trap::Exception { vector: v as u8, code: frame.error_code, address: ctx.fault_address },
         v => Trap::Interrupt(v as u8),
     }

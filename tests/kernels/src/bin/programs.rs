@@ -54,6 +54,11 @@ fn the_listed_programs_run() {
         }
     }
     println!("file system: {} tries found a node's token busy and waited", process::fs::busy_waits());
+    println!(
+        "NMIs: {} for no known reason, {} in a swapgs window",
+        kernel::arch::exceptions::unknown_nmis(),
+        kernel::arch::entry::paranoid_swaps()
+    );
 }
 
 /// What every process is doing (a program that has not finished in 20 s).
