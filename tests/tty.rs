@@ -49,6 +49,18 @@ fn ctrl_c_and_ctrl_z_reach_the_foreground_job_and_exit_powers_off_with_its_statu
         InputStep::Pause(Duration::from_millis(1500)),
         InputStep::Send(b"echo fg ended $?\r".to_vec()),
         InputStep::WaitFor("fg ended 130".into()),
+        // `bg` continues a stopped job in the background: `jobs` shows it
+        // running, and it runs until killed.
+        InputStep::Send(b"sleep 3001\r".to_vec()),
+        InputStep::Pause(Duration::from_millis(2500)),
+        InputStep::Send(b"\x1a".to_vec()),
+        InputStep::Pause(Duration::from_millis(1500)),
+        InputStep::Send(b"bg\r".to_vec()),
+        InputStep::Pause(Duration::from_millis(1500)),
+        InputStep::Send(b"jobs\r".to_vec()),
+        InputStep::WaitFor("Running".into()),
+        InputStep::Send(b"kill %1; wait %1; echo bg ended $?\r".to_vec()),
+        InputStep::WaitFor("bg ended 143".into()),
         InputStep::Send(b"exit 3\r".to_vec()),
     ];
     let out = boot_main_kernel().smp(2).initramfs(&archive).input_steps(steps).timeout(Duration::from_secs(180)).run();
@@ -58,6 +70,9 @@ fn ctrl_c_and_ctrl_z_reach_the_foreground_job_and_exit_powers_off_with_its_statu
     assert!(out.serial.contains("after 42"), "the shell is still there after Ctrl-C:\n{log}");
     assert!(out.serial.contains("[1]+  Stopped") && out.serial.contains("sleep 4000"), "Ctrl-Z stopped the job:\n{log}");
     assert!(out.serial.contains("fg ended 130"), "`fg` continued it, and Ctrl-C then ended it:\n{log}");
+    let running = out.serial.lines().find(|l| l.contains("Running")).unwrap_or_else(|| panic!("`jobs` shows a running job:\n{log}"));
+    assert!(running.contains("sleep 3001"), "the job `bg` continued runs: {running}\n{log}");
+    assert!(out.serial.contains("bg ended 143"), "it ran until killed (SIGTERM: 143):\n{log}");
     assert!(out.serial.contains("init exited: exit 3"), "exit 3 ended process 1:\n{log}");
     assert_eq!(out.exit, KernelExit::Failure, "a non-zero status powers off with failure:\n{log}");
 }

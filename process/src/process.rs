@@ -199,6 +199,11 @@ pub struct Process {
     pub set_child_tid: Option<u64>,
     /// A system call a signal cancelled, settled at delivery.
     pub interrupted: Option<crate::signal::Interrupted>,
+    /// The sleep (`nanosleep`, `clock_nanosleep`) it waits in or that a
+    /// signal cancelled: when it ends, and where to write what is left
+    /// (0: nowhere). A restarted sleep ends when the first one would have;
+    /// one a handler interrupts writes what was left (`signal::settle`).
+    pub sleep: Option<(kernel::time::Instant, u64)>,
     /// The mask `rt_sigsuspend` replaced, restored after the handler.
     pub saved_mask: Option<u64>,
     /// The pending `alarm`: when, and the task that will send SIGALRM.
@@ -249,6 +254,7 @@ impl Process {
             exit_cell: None,
             set_child_tid: None,
             interrupted: None,
+            sleep: None,
             saved_mask: None,
             alarm: None,
         }

@@ -236,7 +236,8 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
                 Default::Stop if s != SIGSTOP && group_is_orphaned(&p.info) => continue,
                 Default::Stop => {
                     // The interrupted call starts again once continued
-                    // (no handler ran), as Linux restarts it.
+                    // (no handler ran), as Linux restarts it; a sleep
+                    // keeps its end (`Process::sleep`).
                     if let Some(call) = interrupted {
                         restart(ctx, call);
                     }
@@ -249,7 +250,7 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
             _ => {}
         }
         if let Some(call) = interrupted {
-            settle(ctx, call, flags & SA_RESTART != 0);
+            settle(p, ctx, call, flags & SA_RESTART != 0);
         }
         let old_mask = p.saved_mask.take().unwrap_or(p.sigmask);
         if build_frame(p, ctx, s, handler, flags, restorer, old_mask).is_err() {
@@ -267,9 +268,11 @@ pub fn deliver(p: &mut Process, ctx: &mut UserContext) -> Delivered {
         }
         return Delivered::Continue;
     }
-    // Nothing delivered: an interrupted call restarts (no handler ran).
+    // Nothing delivered: an interrupted call restarts, whatever it is, as
+    // Linux restarts even a sleep or a poll when no handler ran (a sleep
+    // keeps its end: `Process::sleep`).
     if let Some(call) = interrupted {
-        settle(ctx, call, true);
+        restart(ctx, call);
     }
     if let Some(mask) = p.saved_mask.take() {
         p.sigmask = mask;
@@ -293,11 +296,20 @@ fn group_is_orphaned(info: &Info) -> bool {
 
 /// An interrupted call: restarted (its `syscall` instruction runs again
 /// with the same registers) or answered EINTR.
-fn settle(ctx: &mut UserContext, call: Interrupted, may_restart: bool) {
+fn settle(p: &mut Process, ctx: &mut UserContext, call: Interrupted, may_restart: bool) {
     if may_restart && call.restartable {
         restart(ctx, call);
-    } else {
-        ctx.frame.rax = errno::to_rax(Err(errno::EINTR));
+        return;
+    }
+    ctx.frame.rax = errno::to_rax(Err(errno::EINTR));
+    // An interrupted relative sleep tells what was left, as on Linux (a
+    // bad pointer there is the program's loss, not the call's error).
+    if let Some((deadline, rem)) = p.sleep.take()
+        && rem != 0
+    {
+        let left = deadline.saturating_duration_since(kernel::time::Instant::now());
+        let left = linux::structs::Timespec { sec: left.as_secs() as i64, nsec: i64::from(left.subsec_nanos()) };
+        let _ = crate::user::write(&mut p.memory, rem, &left.encode());
     }
 }
 

@@ -1,7 +1,9 @@
 /* Stopping and continuing, and the ways to wait: SIGSTOP, SIGTSTP (caught
  * and not), SIGCONT, WUNTRACED and WCONTINUED, SIGKILL of a stopped child,
  * a blocked read that carries on after a stop, waitid (P_PID, P_PGID,
- * P_ALL, WNOWAIT, WNOHANG, bad arguments) and wait4 by process group.
+ * P_ALL, WNOWAIT, WNOHANG, bad arguments), wait4 by process group, and
+ * sleeps: one stopped and continued ends when it would have, one a handler
+ * interrupts answers EINTR (even under SA_RESTART) with what was left.
  * Prints what it observes. */
 #include <errno.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t chld, tstp, cont;
@@ -17,6 +20,7 @@ static void on_chld(int sig) { (void)sig; chld++; }
 static int acks;
 static void on_tstp(int sig) { (void)sig; tstp++; write(acks, "t", 1); }
 static void on_cont(int sig) { (void)sig; cont++; write(acks, "c", 1); }
+static void on_usr1(int sig) { (void)sig; }
 
 static void describe(const char *what, int st) {
     if (WIFEXITED(st))
@@ -235,5 +239,51 @@ int main(void) {
     if (c == 0) _exit(9);
     waitid(P_PGID, 0, &si, WEXITED);
     show_siginfo("waitid P_PGID of my own group", &si);
+
+    /* A 2 s sleep stopped for 0.6 s of it: the time stopped counts, so it
+     * ends after 2 s, not 2.6 (Linux restarts it with what is left). The
+     * child's status says whether it took 2 to 2.45 s. */
+    c = fork();
+    if (c == 0) {
+        setpgid(0, 0);
+        struct timespec from, to, req = {2, 0};
+        clock_gettime(CLOCK_MONOTONIC, &from);
+        int r = nanosleep(&req, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &to);
+        double took = (to.tv_sec - from.tv_sec) + (to.tv_nsec - from.tv_nsec) / 1e9;
+        _exit(r == 0 && took >= 2.0 && took < 2.45 ? 0 : 1);
+    }
+    setpgid(c, c);
+    usleep(300000);
+    kill(c, SIGSTOP);
+    waitpid(c, &st, WUNTRACED);
+    describe("a sleeping child", st);
+    usleep(600000);
+    kill(c, SIGCONT);
+    waitpid(c, &st, 0);
+    describe("  its 2 s sleep, stopped for 0.6 s (0: it took 2 to 2.45 s)", st);
+
+    /* A handler interrupts a 3 s sleep: EINTR even under SA_RESTART, and
+     * what was left in rem. */
+    c = fork();
+    if (c == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGUSR1, &sa, NULL);
+        write(ready[1], "r", 1);
+        struct timespec req = {3, 0}, rem = {0, 0};
+        int r = nanosleep(&req, &rem);
+        int e = errno;
+        double left = rem.tv_sec + rem.tv_nsec / 1e9;
+        printf("  nanosleep: %d (%s), left 1.5 to 2.95 s: %d\n", r, strerror(e), left > 1.5 && left < 2.95);
+        _exit(0);
+    }
+    read(ready[0], &b, 1);
+    usleep(300000);
+    kill(c, SIGUSR1);
+    waitpid(c, &st, 0);
+    describe("a sleep a handler interrupted", st);
     return 0;
 }

@@ -182,11 +182,24 @@ pub(super) async fn nanosleep(p: &mut Process, req: u64, rem: u64) -> SysResult 
     let mut bytes = [0u8; 16];
     user::read(&mut p.memory, req, &mut bytes)?;
     let t = Timespec::decode(&bytes).ok_or(errno::EINVAL)?;
-    kernel::time::sleep(Duration::from_nanos(t.as_nanos())).await;
+    sleep(p, Duration::from_nanos(t.as_nanos()), rem).await;
     if rem != 0 {
         user::write(&mut p.memory, rem, &Timespec::default().encode())?;
     }
     Ok(0)
+}
+
+/// Sleeps `wait`, or, in a sleep restarted after a stop, until the first
+/// one's end (`Process::sleep`, which a cancelled sleep leaves for
+/// `signal::settle`).
+async fn sleep(p: &mut Process, wait: Duration, rem: u64) {
+    let deadline = match p.sleep.take() {
+        Some((deadline, _)) => deadline,
+        None => kernel::time::Instant::now() + wait,
+    };
+    p.sleep = Some((deadline, rem));
+    kernel::time::sleep_until(deadline).await;
+    p.sleep = None;
 }
 
 pub(super) async fn clock_nanosleep(p: &mut Process, a: Args) -> SysResult {
@@ -201,7 +214,7 @@ pub(super) async fn clock_nanosleep(p: &mut Process, a: Args) -> SysResult {
         _ => return Err(errno::EINVAL),
     };
     let wait = if flags & TIMER_ABSTIME != 0 { t.as_nanos().saturating_sub(now) } else { t.as_nanos() };
-    kernel::time::sleep(Duration::from_nanos(wait)).await;
+    sleep(p, Duration::from_nanos(wait), if flags & TIMER_ABSTIME != 0 { 0 } else { rem }).await;
     if rem != 0 && flags & TIMER_ABSTIME == 0 {
         user::write(&mut p.memory, rem, &Timespec::default().encode())?;
     }
