@@ -1,15 +1,17 @@
 /* Processes as a program sees them: fork and copy-on-write both ways,
  * a big copy-on-write region, exec of another program, wait statuses,
- * pipes between processes, non-blocking pipes, EPIPE, ECHILD. */
+ * pipes between processes, non-blocking pipes, EPIPE, ECHILD, posix_spawn. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
 static int shared_value = 1;
 static char big[4 << 20];
 
@@ -19,6 +21,8 @@ int main(int argc, char **argv) {
         printf("exec'd child: argv[2]=%s\n", argv[2]);
         return 9;
     }
+    if (argc > 1 && !strcmp(argv[1], "quiet"))
+        return 9;
     memset(big, 'p', sizeof big);
     pid_t c = fork();
     if (c == 0) {
@@ -118,5 +122,17 @@ int main(int argc, char **argv) {
     printf("WNOHANG while it runs: %d\n", waitpid(c, &st, WNOHANG));
     pid_t got = waitpid(c, &st, 0);
     printf("then: %d exited %d\n", got == c, WEXITSTATUS(st));
+
+    /* posix_spawn (what musl's system() and popen() use): clone with
+     * CLONE_VM | CLONE_VFORK and a stack of its own; an exec failure comes
+     * back through a pipe. */
+    char *sargv[] = {argv[0], "quiet", NULL};
+    pid_t sp;
+    int r = posix_spawn(&sp, "/proc/self/exe", NULL, NULL, sargv, environ);
+    printf("posix_spawn: %d\n", r);
+    printf("spawned child: same pid %d\n", waitpid(sp, &st, 0) == sp);
+    printf("  exited %d\n", WEXITSTATUS(st));
+    r = posix_spawn(&sp, "/no/such/program", NULL, NULL, sargv, environ);
+    printf("posix_spawn of a missing program: %s\n", strerror(r));
     return 0;
 }
