@@ -155,6 +155,11 @@ pub(crate) fn set_cpu_hooks(hooks: CpuHooks) {
     CPU_HOOKS.call_once(|| hooks);
 }
 
+/// The running CPU's number, once boot installed the hooks.
+pub(crate) fn current_cpu() -> Option<usize> {
+    CPU_HOOKS.get().map(|h| (h.current)())
+}
+
 fn cpu_hooks() -> &'static CpuHooks {
     CPU_HOOKS.get().expect("address spaces switched before boot installed their CPU hooks")
 }

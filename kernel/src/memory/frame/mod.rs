@@ -5,6 +5,12 @@
 //! threaded through the frames themselves (reached through the physical-memory
 //! mapping) and are reused first. Frames below 1 MiB are never handed out:
 //! real-mode code (the AP trampoline) and legacy structures live there.
+//!
+//! In front of it, one cache of free frames per CPU ([`cache`]): single
+//! frames come and go there, without the global lock, which is taken once
+//! per batch. Contiguous runs come from the global allocator alone.
+
+mod cache;
 
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use spin::Mutex;
@@ -93,32 +99,71 @@ pub fn trampoline_page_usable() -> bool {
     TRAMPOLINE_USABLE.load(core::sync::atomic::Ordering::Relaxed)
 }
 
+/// Times a CPU's cache took the global lock (a refill or a spill), since
+/// boot.
+static GLOBAL_TAKES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Takes an unused frame, or `None` when memory is exhausted.
 pub fn allocate() -> Option<PhysFrame> {
-    let mut guard = FRAMES.lock();
-    let f = guard.as_mut()?;
-    let addr = if f.free_head != 0 {
-        let head = f.free_head;
-        // SAFETY: `head` is a free frame we own; its first word holds the next
-        // free frame, written by `deallocate` through the physical mapping.
-        f.free_head = unsafe { phys_to_virt(PhysAddr::new(head)).as_ptr::<u64>().read() };
-        head
-    } else {
-        while f.region < f.count && f.cursor >= f.regions[f.region].end {
-            f.region += 1;
-            if f.region < f.count {
-                f.cursor = f.regions[f.region].start;
-            }
-        }
-        if f.region == f.count {
-            return None;
-        }
-        let addr = f.cursor;
-        f.cursor += FRAME;
-        addr
+    let refill = |into: &mut [u64]| {
+        GLOBAL_TAKES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let mut guard = FRAMES.lock();
+        let Some(f) = guard.as_mut() else { return 0 };
+        into.iter_mut().map_while(|slot| f.take().map(|addr| *slot = addr)).count()
     };
-    f.in_use += 1;
+    let addr = match cache::take(refill) {
+        Some(from_cache) => from_cache?,
+        None => FRAMES.lock().as_mut()?.take()?,
+    };
     Some(PhysFrame::containing_address(PhysAddr::new(addr)))
+}
+
+/// Times a CPU's frame cache went to the global allocator (a refill of,
+/// or a spill from, [`cache::BATCH`] frames) since boot.
+pub fn global_takes() -> u64 {
+    GLOBAL_TAKES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+impl Frames {
+    /// One frame from the free list or the cursor, counted in use.
+    fn take(&mut self) -> Option<u64> {
+        let f = self;
+        let addr = if f.free_head != 0 {
+            let head = f.free_head;
+            // SAFETY: `head` is a free frame we own; its first word holds the next
+            // free frame, written by `deallocate` through the physical mapping.
+            f.free_head = unsafe { phys_to_virt(PhysAddr::new(head)).as_ptr::<u64>().read() };
+            head
+        } else {
+            while f.region < f.count && f.cursor >= f.regions[f.region].end {
+                f.region += 1;
+                if f.region < f.count {
+                    f.cursor = f.regions[f.region].start;
+                }
+            }
+            if f.region == f.count {
+                return None;
+            }
+            let addr = f.cursor;
+            f.cursor += FRAME;
+            addr
+        };
+        f.in_use += 1;
+        Some(addr)
+    }
+
+    /// Puts `addr` on the free list.
+    ///
+    /// # Safety
+    /// `addr` is a frame this allocator handed out, unused now.
+    unsafe fn put(&mut self, addr: u64) {
+        // SAFETY: by the contract the frame is ours and unused, and the
+        // physical mapping covers all RAM, so its first word may hold the
+        // list link.
+        unsafe { phys_to_virt(PhysAddr::new(addr)).as_mut_ptr::<u64>().write(self.free_head) };
+        self.free_head = addr;
+        self.in_use -= 1;
+    }
 }
 
 /// Allocates `count` physically contiguous frames, all below `limit` (a
@@ -177,14 +222,22 @@ pub fn allocate_contiguous(count: u64, limit: u64) -> Option<PhysFrame> {
 /// 1. `frame` came from [`allocate`] and has not been freed since.
 /// 2. Nothing maps or uses it any more.
 pub unsafe fn deallocate(frame: PhysFrame) {
-    let mut guard = FRAMES.lock();
-    let f = guard.as_mut().expect("frame allocator used before init");
     let addr = frame.start_address().as_u64();
-    // SAFETY: by the contract the frame is ours and unused, and the physical
-    // mapping covers all RAM, so its first word may hold the list link.
-    unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u64>().write(f.free_head) };
-    f.free_head = addr;
-    f.in_use -= 1;
+    let spill = |frames: &[u64]| {
+        GLOBAL_TAKES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let mut guard = FRAMES.lock();
+        let f = guard.as_mut().expect("frame allocator used before init");
+        for &addr in frames {
+            // SAFETY: frames in a cache were handed out by this allocator
+            // and freed by their users (this function's contract).
+            unsafe { f.put(addr) };
+        }
+    };
+    if !cache::give(addr, spill) {
+        let mut guard = FRAMES.lock();
+        // SAFETY: the caller's contract.
+        unsafe { guard.as_mut().expect("frame allocator used before init").put(addr) };
+    }
 }
 
 /// One past the highest address the allocator may hand out.
@@ -194,9 +247,9 @@ pub fn end() -> u64 {
     f.regions[..f.count].iter().map(|r| r.end).max().unwrap_or(0)
 }
 
-/// Frame counts.
+/// Frame counts (those in CPUs' caches are free).
 pub fn stats() -> FrameStats {
     let guard = FRAMES.lock();
     let f = guard.as_ref().expect("frame allocator used before init");
-    FrameStats { total: f.total, in_use: f.in_use }
+    FrameStats { total: f.total, in_use: f.in_use.saturating_sub(cache::cached()) }
 }
