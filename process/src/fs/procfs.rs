@@ -20,16 +20,21 @@ use linux::errno::{self, Errno};
 use super::node::{Kind, Node};
 use crate::process::{self, Info};
 
+/// One CPU's caller, on a cache line of its own: every system call writes
+/// it, and CPUs must not take each other's lines for that.
+#[repr(align(64))]
+struct Caller(AtomicU32);
+
 /// The process whose system call runs on each CPU now.
-static CALLER: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+static CALLER: [Caller; MAX_CPUS] = [const { Caller(AtomicU32::new(0)) }; MAX_CPUS];
 
 /// Records that process `pid`'s call runs on this CPU (for `/proc/self`).
 pub fn set_caller(pid: u32) {
-    CALLER[kernel::smp::current().as_usize()].store(pid, Ordering::Relaxed);
+    CALLER[kernel::smp::current().as_usize()].0.store(pid, Ordering::Relaxed);
 }
 
 fn caller() -> u32 {
-    CALLER[kernel::smp::current().as_usize()].load(Ordering::Relaxed)
+    CALLER[kernel::smp::current().as_usize()].0.load(Ordering::Relaxed)
 }
 
 /// Clock ticks per second in `/proc` (`AT_CLKTCK`, `sysconf(_SC_CLK_TCK)`).
