@@ -340,6 +340,29 @@ fn nmis_in_the_middle_of_system_calls_are_survived() {
     assert!(in_window > 0, "some NMIs arrived in a swapgs window: {counts}");
 }
 
+/// Hostile system calls (`tests/programs/fuzz.c`: random numbers, and
+/// arguments drawn from NULL, kernel, non-canonical and unmapped pointers,
+/// page ends, huge lengths, bad descriptors and flags) from children on two
+/// CPUs for 20 s: the kernel survives them all, and the program finishes.
+/// Never run on the host.
+#[test]
+fn hostile_system_calls_never_bring_the_kernel_down() {
+    let Some(fuzz) = compile("fuzz") else { return };
+    let mut fs = Initramfs::new();
+    fs.file("bin/fuzz", &fuzz).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/fuzz 20\n".to_vec());
+    let archive = Archive::of(&fs);
+    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(240)).run();
+    let (lines, status) = on_kernel(&out.serial, "/bin/fuzz 20");
+    let summary = lines.iter().find(|l| l.starts_with("fuzz: ")).unwrap_or_else(|| panic!("{}", log_of(&out)));
+    println!("{summary}");
+    if let Some(ends) = lines.iter().find(|l| l.starts_with('(')) {
+        println!("{ends}");
+    }
+    assert_eq!(status, "0", "{}", log_of(&out));
+    assert!(summary.ends_with("the kernel is alive"), "{}", log_of(&out));
+}
+
 /// At -smp 4: 1,000 processes forked at once, half spinning and half
 /// sleeping, spread over every CPU and all reaped; then a fork bomb meets
 /// the process limit (EAGAIN) and the kernel goes on. Not compared with

@@ -339,10 +339,11 @@ impl Memory {
             brk: self.brk,
         };
         for (&start, r) in &self.regions {
-            let mut at = start;
-            while at < r.end {
-                self.space.share_page(VirtAddr::new(at), &child.space, r.prot.write).map_err(map_error)?;
-                at += PAGE;
+            // The pages the parent touched: a region may be far larger.
+            let mut at = VirtAddr::new(start);
+            while let Some(page) = self.space.next_mapped(at, VirtAddr::new(r.end)) {
+                self.space.share_page(page, &child.space, r.prot.write).map_err(map_error)?;
+                at = page + PAGE;
             }
             if r.prot.write {
                 // The parent's entries lost their write right: flush them.

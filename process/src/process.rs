@@ -167,6 +167,16 @@ pub fn for_each(f: impl FnMut(&Info)) {
     TABLE.for_each(f);
 }
 
+/// A process's armed real-time timer.
+pub struct Alarm {
+    /// Its first expiry.
+    pub first: kernel::time::Instant,
+    /// Its period (zero: it fires once).
+    pub interval: core::time::Duration,
+    /// The task that sends SIGALRM.
+    pub task: executor::JoinHandle<()>,
+}
+
 /// A process's state, owned by its thread's task.
 pub struct Process {
     /// Its record (shared with `ps`).
@@ -206,8 +216,8 @@ pub struct Process {
     pub sleep: Option<(kernel::time::Instant, u64)>,
     /// The mask `rt_sigsuspend` replaced, restored after the handler.
     pub saved_mask: Option<u64>,
-    /// The pending `alarm`: when, and the task that will send SIGALRM.
-    pub alarm: Option<(kernel::time::Instant, executor::JoinHandle<()>)>,
+    /// The armed real-time timer (`alarm`, `setitimer`).
+    pub alarm: Option<Alarm>,
 }
 
 impl Process {
@@ -285,8 +295,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Some((_, task)) = self.alarm.take() {
-            task.abort();
+        if let Some(alarm) = self.alarm.take() {
+            alarm.task.abort();
         }
         TABLE.remove(self.info.pid);
     }

@@ -115,6 +115,26 @@ int main(int argc, char **argv) {
     check("read /dev/zero into an unmapped address", read(fd, (void *)0x1000, 8));
     close(fd);
 
+    /* A region of 16 TiB with two pages touched, 16 TiB apart: fork,
+     * mprotect and munmap cost what was touched, not the region's size. */
+    size_t huge = (size_t)1 << 44;
+    char *vast = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (vast == MAP_FAILED) {
+        printf("a 16 TiB region: %s\n", strerror(errno));
+    } else {
+        vast[0] = 'a';
+        vast[huge - 1] = 'z';
+        pid_t c = fork();
+        if (c == 0)
+            _exit(vast[0] == 'a' && vast[huge - 1] == 'z' ? 0 : 1);
+        int st;
+        waitpid(c, &st, 0);
+        printf("a 16 TiB region with two pages touched: the forked child sees them: %d\n", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        printf("  mprotect read-only: %d\n", mprotect(vast, huge, PROT_READ));
+        printf("  still there: %c%c\n", vast[0], vast[huge - 1]);
+        printf("  munmap: %d\n", munmap(vast, huge));
+    }
+
     struct utsname u;
     uname(&u);
     printf("uname sysname %s machine %s\n", u.sysname, u.machine);

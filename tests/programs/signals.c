@@ -1,5 +1,5 @@
 /* Signals as a program sees them: handlers with siginfo, masks and pending
- * signals, SIGCHLD, SIGPIPE, alarm and EINTR, SA_RESTART, kill of a child,
+ * signals, SIGCHLD, SIGPIPE, alarm, periodic timers and EINTR, SA_RESTART, kill of a child,
  * a handler for a fault. Prints what it observes. */
 #include <errno.h>
 #include <signal.h>
@@ -118,6 +118,24 @@ int main(void) {
     alarm(1);
     n = pause();
     printf("pause: %ld %s, alarms %d\n", n, strerror(errno), (int)alarms);
+
+    /* a periodic timer: SIGALRM every 50 ms until cancelled; getitimer
+     * tells the period and what is left of it */
+    alarms = 0;
+    struct itimerval every = {{0, 50 * 1000}, {0, 50 * 1000}}, now;
+    setitimer(ITIMER_REAL, &every, NULL);
+    while (alarms < 5)
+        pause();
+    getitimer(ITIMER_REAL, &now);
+    printf("periodic timer: %d alarms, period %ld us, left within it %d\n", (int)alarms, (long)now.it_interval.tv_usec,
+           now.it_value.tv_sec == 0 && now.it_value.tv_usec > 0 && now.it_value.tv_usec <= 50 * 1000);
+    struct itimerval off = {{0, 0}, {0, 0}}, was;
+    setitimer(ITIMER_REAL, &off, &was);
+    printf("cancelled: old period %ld us\n", (long)was.it_interval.tv_usec);
+    t.tv_nsec = 150 * 1000 * 1000;
+    int before = alarms;
+    nanosleep(&t, NULL);
+    printf("alarms after cancelling: %d\n", (int)alarms - before);
 
     /* a handler for a fault */
     signal(SIGSEGV, on_segv);

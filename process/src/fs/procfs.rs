@@ -138,6 +138,13 @@ fn process_dir(info: &Arc<Info>) -> Arc<Node> {
     let _ = dir.insert("comm", file(format!("{name}\n")));
     let _ = dir.insert("cmdline", Node::new(Kind::file(cmdline), 0o444, 0));
     let _ = dir.insert("exe", Node::new(Kind::Symlink(program.exe.clone()), 0o777, 0));
+    // What it waits in: the call's number (Linux adds the arguments, the
+    // stack and program counters, which are not kept here), or "running".
+    let syscall = match info.waiting_in.load(Ordering::Relaxed) {
+        0 => String::from("running\n"),
+        call => format!("{}\n", call - 1),
+    };
+    let _ = dir.insert("syscall", file(syscall));
     dir
 }
 

@@ -103,33 +103,65 @@ pub(super) fn setsid(p: &mut Process) -> SysResult {
     Ok(u64::from(pid))
 }
 
-/// Arms (or, with `None`, cancels) the process's SIGALRM; returns what was
-/// left of the previous one.
-fn arm(p: &mut Process, after: Option<Duration>) -> Duration {
-    let left = match p.alarm.take() {
-        Some((due, task)) => {
-            task.abort();
-            due.saturating_duration_since(Instant::now())
-        }
-        None => Duration::ZERO,
+/// The shortest period a periodic timer gets: a shorter one is taken as
+/// this (a program cannot make the kernel do nothing but send it signals).
+const MIN_INTERVAL: Duration = Duration::from_micros(100);
+
+/// What is left of the process's real-time timer, and its period.
+fn timer_now(p: &Process) -> (Duration, Duration) {
+    let Some(alarm) = &p.alarm else { return (Duration::ZERO, Duration::ZERO) };
+    let now = Instant::now();
+    let left = if now < alarm.first || alarm.interval.is_zero() {
+        alarm.first.saturating_duration_since(now)
+    } else {
+        // Periodic and past its first expiry: the next one.
+        let since = now.saturating_duration_since(alarm.first).as_nanos();
+        let period = alarm.interval.as_nanos();
+        Duration::from_nanos((period - since % period) as u64)
     };
+    (left, alarm.interval)
+}
+
+/// Arms (or, with `None`, cancels) the process's SIGALRM, first after
+/// `after`, then every `interval` if it is not zero; returns what was left
+/// of the previous timer and its period. A periodic timer that falls
+/// behind (its CPU busy) skips the expiries it missed, as Linux's does:
+/// one SIGALRM, and the next one a period on.
+fn arm(p: &mut Process, after: Option<Duration>, interval: Duration) -> (Duration, Duration) {
+    let old = timer_now(p);
+    if let Some(alarm) = p.alarm.take() {
+        alarm.task.abort();
+    }
     if let Some(after) = after {
         let info = Arc::clone(&p.info);
-        let due = Instant::now() + after;
+        let interval = if interval.is_zero() { interval } else { interval.max(MIN_INTERVAL) };
+        let first = Instant::now() + after;
         let task = kernel::exec::spawn_named("alarm", async move {
-            kernel::time::sleep_until(due).await;
-            signal::send(&info, signal::sig::SIGALRM);
+            let mut due = first;
+            loop {
+                kernel::time::sleep_until(due).await;
+                signal::send(&info, signal::sig::SIGALRM);
+                if interval.is_zero() {
+                    return;
+                }
+                due = due + interval;
+                let now = Instant::now();
+                if due <= now {
+                    let late = now.saturating_duration_since(due).as_nanos() % interval.as_nanos();
+                    due = now + (interval - Duration::from_nanos(late as u64));
+                }
+            }
         });
-        p.alarm = Some((due, task));
+        p.alarm = Some(crate::process::Alarm { first, interval, task });
     }
-    left
+    old
 }
 
 /// `alarm(seconds)`: SIGALRM after that long (0 cancels); returns the
 /// seconds left of the previous alarm, rounded up.
 pub(super) fn alarm(p: &mut Process, seconds: u64) -> SysResult {
     let after = (seconds != 0).then(|| Duration::from_secs(seconds.min(u64::from(u32::MAX))));
-    let left = arm(p, after);
+    let (left, _) = arm(p, after, Duration::ZERO);
     Ok(left.as_secs() + u64::from(left.subsec_nanos() > 0))
 }
 
@@ -142,15 +174,17 @@ fn timeval(bytes: &[u8]) -> Result<Duration, Errno> {
     Ok(Duration::from_secs(sec as u64) + Duration::from_micros(usec as u64))
 }
 
-fn encode_itimer(left: Duration) -> [u8; 32] {
+fn encode_itimer((left, interval): (Duration, Duration)) -> [u8; 32] {
     let mut out = [0u8; 32];
+    out[..8].copy_from_slice(&interval.as_secs().to_le_bytes());
+    out[8..16].copy_from_slice(&u64::from(interval.subsec_micros()).to_le_bytes());
     out[16..24].copy_from_slice(&left.as_secs().to_le_bytes());
     out[24..32].copy_from_slice(&u64::from(left.subsec_micros()).to_le_bytes());
     out
 }
 
-/// `setitimer(ITIMER_REAL, new, old)` (one-shot: an interval is refused;
-/// the other timers are not supported).
+/// `setitimer(ITIMER_REAL, new, old)`, one-shot or periodic (the other
+/// timers are not supported).
 pub(super) fn setitimer(p: &mut Process, a: Args) -> SysResult {
     if a.get(0) != 0 {
         return Err(errno::EINVAL);
@@ -159,13 +193,12 @@ pub(super) fn setitimer(p: &mut Process, a: Args) -> SysResult {
     user::read(&mut p.memory, a.get(1), &mut new)?;
     let interval = timeval(&new[..16])?;
     let value = timeval(&new[16..])?;
-    if !interval.is_zero() {
-        return Err(errno::EINVAL);
-    }
-    let left = arm(p, (!value.is_zero()).then_some(value));
+    // The old value's pointer is checked before anything changes.
     if a.get(2) != 0 {
-        user::write(&mut p.memory, a.get(2), &encode_itimer(left))?;
+        let old = encode_itimer(timer_now(p));
+        user::write(&mut p.memory, a.get(2), &old)?;
     }
+    arm(p, (!value.is_zero()).then_some(value), interval);
     Ok(0)
 }
 
@@ -173,7 +206,7 @@ pub(super) fn getitimer(p: &mut Process, a: Args) -> SysResult {
     if a.get(0) != 0 {
         return Err(errno::EINVAL);
     }
-    let left = p.alarm.as_ref().map_or(Duration::ZERO, |(due, _)| due.saturating_duration_since(Instant::now()));
-    user::write(&mut p.memory, a.get(1), &encode_itimer(left))?;
+    let now = encode_itimer(timer_now(p));
+    user::write(&mut p.memory, a.get(1), &now)?;
     Ok(0)
 }

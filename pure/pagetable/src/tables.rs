@@ -208,6 +208,37 @@ impl Tables {
         None
     }
 
+    /// The first page at or after `from` and below `to` that something
+    /// maps (a 4 KiB page's address, or `from` rounded into a huge page),
+    /// skipping every absent table whole: the walk costs what is mapped and
+    /// the tables on the way, not the range's size (a program may name all
+    /// of its half). `None` if nothing is mapped there, or where the range
+    /// leaves canonical addresses.
+    pub fn next_mapped(&self, mem: &impl PhysMemory, from: u64, to: u64) -> Option<u64> {
+        let mut at = from & !(PAGE_SIZE - 1);
+        'walk: while at < to {
+            if !is_canonical(at) {
+                return None;
+            }
+            let mut table = self.root;
+            for level in (1..=4).rev() {
+                // SAFETY: the root, or a table frame found in a present entry.
+                let bits = unsafe { mem.table(table)[index(at, level)].load(Ordering::Acquire) };
+                if bits & Flags::PRESENT.bits() == 0 {
+                    // Nothing below this entry: on to the next one.
+                    let span = PAGE_SIZE << (9 * (level - 1));
+                    at = (at | (span - 1)).checked_add(1)?;
+                    continue 'walk;
+                }
+                if level == 1 || bits & Flags::HUGE.bits() != 0 {
+                    return Some(at);
+                }
+                table = bits & ADDRESS_MASK;
+            }
+        }
+        None
+    }
+
     /// Gives top-level entry `i` an empty table if it has none (no rights
     /// for ring 3: for the kernel half, reserved at boot so every space that
     /// copies the root later shares what is mapped below it).

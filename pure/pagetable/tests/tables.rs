@@ -295,3 +295,38 @@ fn a_reserved_kernel_slot_is_shared_by_spaces_made_before_its_first_mapping() {
     let top = unsafe { arena.table(kernel.root()) };
     assert!(!Flags::from_bits_truncate(top[slot].load(std::sync::atomic::Ordering::Relaxed)).contains(Flags::USER));
 }
+
+/// `next_mapped` finds exactly the mapped pages of a range, in order, and
+/// crosses a range as large as a whole half by skipping absent tables.
+#[test]
+fn next_mapped_walks_only_what_is_mapped() {
+    let arena = Arena::new();
+    let mut src = Source::new(&arena);
+    let t = root(&mut src);
+    let pages = [USER, USER + 4096, USER + (1 << 21), USER + (1 << 30) + 7 * 4096, 0x7fff_ffff_f000];
+    for (i, &p) in pages.iter().enumerate() {
+        t.map(&arena, &mut src, p, DATA + i as u64 * 4096, RW).unwrap();
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(p) = t.next_mapped(&arena, at, 0x0000_8000_0000_0000) {
+        found.push(p);
+        at = p + 4096;
+    }
+    assert_eq!(found, pages, "every mapped page of the lower half, in order");
+    assert_eq!(t.next_mapped(&arena, USER + 8192, USER + (1 << 21)), None, "nothing in a gap");
+    assert_eq!(t.next_mapped(&arena, USER + 4096 + 5, USER + 8192), Some(USER + 4096), "a start inside a page");
+    assert_eq!(t.next_mapped(&arena, 0x0000_8000_0000_0000, u64::MAX), None, "stops where the half ends");
+
+    // Against a model, with random ranges.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let from = (x % (1 << 32)) & !0xfff;
+        let to = from + ((x >> 32) % (1 << 31));
+        let want = pages.iter().copied().find(|&p| p >= from && p < to);
+        assert_eq!(t.next_mapped(&arena, from, to), want, "{from:#x}..{to:#x}");
+    }
+}

@@ -318,8 +318,12 @@ impl AddressSpace {
         let mut unmapped = 0;
         {
             let _writer = self.lock.lock();
-            for i in 0..pages {
-                match self.tables.unmap(&Window, start.as_u64() + i * PAGE) {
+            // Only what is mapped: a range may be as large as the half.
+            let end = start.as_u64() + pages * PAGE;
+            let mut at = start.as_u64();
+            while let Some(page) = self.tables.next_mapped(&Window, at, end) {
+                at = page + PAGE;
+                match self.tables.unmap(&Window, page) {
                     Ok(gone) => {
                         unmapped += 1;
                         if gone.owned() {
@@ -365,15 +369,26 @@ impl AddressSpace {
         self.check_range(start.as_u64(), pages)?;
         {
             let _writer = self.lock.lock();
-            for i in 0..pages {
-                let at = start.as_u64() + i * PAGE;
-                if let Some(t) = self.tables.query(&Window, at) {
-                    self.tables.protect(&Window, at, flags(t.flags))?;
+            let end = start.as_u64() + pages * PAGE;
+            let mut at = start.as_u64();
+            while let Some(page) = self.tables.next_mapped(&Window, at, end) {
+                at = page + PAGE;
+                if let Some(t) = self.tables.query(&Window, page) {
+                    self.tables.protect(&Window, page, flags(t.flags))?;
                 }
             }
         }
         self.shoot_down(Flush { start: start.as_u64(), pages, kernel: self.half == Half::Kernel }).await;
         Ok(())
+    }
+
+    /// The first mapped page at or after `from` and below `to`, skipping
+    /// absent tables whole (`pagetable::Tables::next_mapped`): walks over a
+    /// program's regions cost what is mapped, not the regions' size. No
+    /// lock: a read of entries, and tables are never freed while the space
+    /// lives.
+    pub fn next_mapped(&self, from: VirtAddr, to: VirtAddr) -> Option<VirtAddr> {
+        self.tables.next_mapped(&Window, from.as_u64(), to.as_u64()).map(VirtAddr::new)
     }
 
     /// Loads this space on the running CPU (CR3), after adding the CPU to
