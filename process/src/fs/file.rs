@@ -133,6 +133,8 @@ impl OpenFile {
             }
             Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
+            // Data there (or no writer left): now; else the waiting path.
+            Kind::Pipe(pipe) => pipe.read_now(buf).unwrap_or(Err(super::BUSY)),
             Kind::Device(Device::Null) => Ok(0),
             Kind::Device(Device::Zero) => {
                 buf.fill(0);
@@ -174,6 +176,8 @@ impl OpenFile {
             }),
             Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
             Kind::Symlink(_) => Err(errno::EINVAL),
+            // Room for all of it: now; else the waiting path.
+            Kind::Pipe(pipe) => pipe.write_now(buf).unwrap_or(Err(super::BUSY)),
             Kind::Device(Device::Null | Device::Zero) => Ok(buf.len()),
             _ => Err(errno::EAGAIN),
         }

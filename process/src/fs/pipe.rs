@@ -143,6 +143,43 @@ impl Pipe {
         }
     }
 
+    /// [`Pipe::read`] without waiting, if it would not wait: `None` when the
+    /// buffer is empty while a writer exists, or the token is busy (the
+    /// caller then takes the waiting path).
+    pub fn read_now(&self, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
+        let writers = &self.writers;
+        self.state
+            .try_exclusive(|s| {
+                if !s.buf.is_empty() {
+                    let n = buf.len().min(s.buf.len());
+                    for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
+                        *dst = src;
+                    }
+                    State::wake(&mut s.writers_waiting);
+                    return Some(Ok(n));
+                }
+                (writers.load(Ordering::Acquire) == 0).then_some(Ok(0))
+            })
+            .flatten()
+    }
+
+    /// [`Pipe::write`] of all of `buf` at once, if it fits now: `None` when
+    /// it does not, when no reader is left (the waiting path answers EPIPE
+    /// and sends SIGPIPE), or when the token is busy.
+    pub fn write_now(&self, buf: &[u8]) -> Option<Result<usize, Errno>> {
+        let readers = &self.readers;
+        self.state
+            .try_exclusive(|s| {
+                if readers.load(Ordering::Acquire) == 0 || CAPACITY - s.buf.len() < buf.len() {
+                    return None;
+                }
+                s.buf.extend(buf);
+                State::wake(&mut s.readers_waiting);
+                Some(Ok(buf.len()))
+            })
+            .flatten()
+    }
+
     /// Reads up to `buf.len()` bytes: waits for some while a writer
     /// exists; 0 at end of file.
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {

@@ -23,21 +23,26 @@ const CHUNK: usize = 64 * 1024;
 const IOV_MAX: usize = 1024;
 
 /// `read` or `write` of a file that never waits (a file in memory,
-/// `/dev/null`, `/dev/zero`), answered without a future (`quick`); `None`
-/// for one that may wait (a pipe, the terminal), which `slow` answers.
+/// `/dev/null`, `/dev/zero`), or of a pipe that need not wait now,
+/// answered without a future (`quick`); `None` for one that may wait (a
+/// pipe that is empty or full, the terminal), which `slow` answers.
 pub(super) fn rw_now(p: &mut Process, a: Args, write: bool) -> Option<SysResult> {
     let file = match p.files.get(a.int(0)) {
         Ok(f) => f,
         Err(e) => return Some(Err(e)),
     };
-    if !file.never_waits() {
+    // A pipe with data to read or room to write is answered here too; one
+    // that would wait answers BUSY below, and the slow way waits.
+    let pipe = matches!(file.node.kind, Kind::Pipe(_));
+    if !file.never_waits() && !pipe {
         return None;
     }
     let (buf, len) = (a.get(1), (a.get(2) as usize).min(MAX_RW));
-    // A file's token is tried once per chunk: a busy one on a later chunk
-    // could only end the call short. Large ones go the slow way, which
-    // waits for it.
-    if len > CHUNK && matches!(file.node.kind, Kind::File(_)) {
+    // A file's or pipe's token is tried once per chunk: a busy one on a
+    // later chunk could only end the call short. Large ones go the slow
+    // way, which waits for it; so do pipe writes over PIPE_BUF, which may
+    // be written in parts.
+    if (len > CHUNK && (pipe || matches!(file.node.kind, Kind::File(_)))) || (pipe && write && len > crate::fs::pipe::PIPE_BUF) {
         return None;
     }
     if write && file.discards_writes() {
