@@ -102,7 +102,7 @@ static long child(uint64_t seed, long calls) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     int seconds = argc > 1 ? atoi(argv[1]) : 10;
-    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (argc > 2 ? strtoull(argv[2], NULL, 0) : 1);
     time_t end = time(NULL) + seconds;
     long children = 0, exited = 0, signaled = 0, stuck = 0, hundreds = 0;
     long by_signal[65] = {0};

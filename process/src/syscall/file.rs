@@ -19,6 +19,20 @@ use crate::user;
 const MAX_RW: usize = 0x7fff_f000;
 /// Bytes moved per step of a large read or write.
 const CHUNK: usize = 64 * 1024;
+/// Chunks a long transfer moves before it lets the CPU's other tasks run
+/// (kernel code is not preempted: one `read` of a gigabyte must not keep
+/// a shell waiting).
+const YIELD_EVERY: usize = 16;
+
+/// Between two chunks of a transfer: every [`YIELD_EVERY`] chunks, a
+/// yield if another task of this CPU is runnable.
+async fn between_chunks(chunks: &mut usize) {
+    *chunks += 1;
+    if (*chunks).is_multiple_of(YIELD_EVERY) && kernel::exec::this().has_work() {
+        kernel::exec::yield_now().await;
+    }
+}
+
 /// Pieces a vectored call may have (`IOV_MAX`).
 const IOV_MAX: usize = 1024;
 
@@ -43,6 +57,11 @@ pub(super) fn rw_now(p: &mut Process, a: Args, write: bool) -> Option<SysResult>
     // way, which waits for it; so do pipe writes over PIPE_BUF, which may
     // be written in parts.
     if (len > CHUNK && (pipe || matches!(file.node.kind, Kind::File(_)))) || (pipe && write && len > crate::fs::pipe::PIPE_BUF) {
+        return None;
+    }
+    // A long one (a gigabyte from /dev/zero) goes the slow way too, which
+    // lets the CPU's other tasks run between its chunks.
+    if len > YIELD_EVERY * CHUNK {
         return None;
     }
     if write && file.discards_writes() {
@@ -107,7 +126,11 @@ async fn read_into(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> Sy
         return Ok(n as u64);
     }
     let mut done = 0;
+    let mut chunks = 0;
     while done < len {
+        if done > 0 {
+            between_chunks(&mut chunks).await;
+        }
         let mut chunk = vec![0u8; (len - done).min(CHUNK)];
         let n = file.read(&mut chunk).await;
         let n = match n {
@@ -148,7 +171,11 @@ async fn write_from(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> S
         return file.write(&small[..len]).await.map(|n| n as u64);
     }
     let mut done = 0;
+    let mut chunks = 0;
     while done < len {
+        if done > 0 {
+            between_chunks(&mut chunks).await;
+        }
         let mut chunk = vec![0u8; (len - done).min(CHUNK)];
         if let Err(e) = user::read(&mut p.memory, buf + done as u64, &mut chunk) {
             return if done == 0 { Err(e) } else { Ok(done as u64) };
@@ -387,7 +414,11 @@ pub(super) async fn sendfile(p: &mut Process, a: Args) -> SysResult {
     let count = count.min(MAX_RW);
     let mut done = 0;
     let mut chunk = vec![0u8; CHUNK.min(count.max(1))];
+    let mut chunks = 0;
     while done < count {
+        if done > 0 {
+            between_chunks(&mut chunks).await;
+        }
         let want = (count - done).min(chunk.len());
         let n = match source.read(&mut chunk[..want]).await {
             Ok(0) => break,
