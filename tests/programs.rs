@@ -363,6 +363,10 @@ fn hostile_system_calls_never_bring_the_kernel_down() {
     if let Some(ends) = lines.iter().find(|l| l.starts_with('(')) {
         println!("{ends}");
     }
+    for l in lines.iter().filter(|l| l.starts_with("ftruncate") || l.starts_with("writing")) {
+        println!("{l}");
+        assert!(l.contains("No space left on device"), "a file as large as asked is ENOSPC: {l}");
+    }
     let stalls: Vec<&str> = out.serial.lines().filter(|l| l.contains("stall: task")).collect();
     println!("stall reports: {}", stalls.len());
     for s in stalls.iter().take(5) {

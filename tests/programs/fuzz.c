@@ -9,6 +9,7 @@
  * replaced; a call that waits is interrupted every 20 ms. Run only under
  * Odonata: the point is that the kernel survives whatever its programs do.
  * Prints how many calls ran and how their children ended. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -103,6 +104,20 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     int seconds = argc > 1 ? atoi(argv[1]) : 10;
     uint64_t seed = 0x9e3779b97f4a7c15ull * (argc > 2 ? strtoull(argv[2], NULL, 0) : 1);
+
+    /* Files as large as a program can ask for: the file system says
+     * ENOSPC (its bytes live in the kernel heap) and nothing else breaks. */
+    mkdir("/tmp/fuzz", 0755);
+    int big = open("/tmp/fuzz/big", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    int r = ftruncate(big, (off_t)1 << 50);
+    printf("ftruncate to 1 PiB: %s\n", r == 0 ? "done" : strerror(errno));
+    static char mib[1 << 20];
+    long wrote = 0;
+    while (write(big, mib, sizeof mib) == (ssize_t)sizeof mib && wrote < 4096)
+        wrote++;
+    printf("writing 1 MiB at a time: %s after some MiB\n", wrote < 4096 ? strerror(errno) : "no end");
+    close(big);
+    unlink("/tmp/fuzz/big");
     time_t end = time(NULL) + seconds;
     long children = 0, exited = 0, signaled = 0, stuck = 0, hundreds = 0;
     long by_signal[65] = {0};

@@ -2,10 +2,13 @@
  * signals, SIGCHLD, SIGPIPE, alarm, periodic timers and EINTR, SA_RESTART, kill of a child,
  * a handler for a fault. Prints what it observes. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +139,22 @@ int main(void) {
     int before = alarms;
     nanosleep(&t, NULL);
     printf("alarms after cancelling: %d\n", (int)alarms - before);
+
+    /* ppoll and pselect with a mask and a bad timeout: EFAULT, and the
+     * mask they would have used is not left behind */
+    sigset_t usr1, now_blocked;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    struct pollfd none;
+    n = syscall(SYS_ppoll, &none, 0, (void *)8, &usr1, 8);
+    printf("ppoll with a bad timeout: %ld %s\n", n, strerror(errno));
+    sigprocmask(SIG_BLOCK, NULL, &now_blocked);
+    printf("  SIGUSR1 blocked after it: %d\n", sigismember(&now_blocked, SIGUSR1));
+    struct { const sigset_t *set; size_t size; } sigdata = {&usr1, 8};
+    n = syscall(SYS_pselect6, 0, NULL, NULL, NULL, (void *)8, &sigdata);
+    printf("pselect6 with a bad timeout: %ld %s\n", n, strerror(errno));
+    sigprocmask(SIG_BLOCK, NULL, &now_blocked);
+    printf("  SIGUSR1 blocked after it: %d\n", sigismember(&now_blocked, SIGUSR1));
 
     /* a handler for a fault */
     signal(SIGSEGV, on_segv);

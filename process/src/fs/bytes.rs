@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 
 use kernel::memory::shared_frames::SharedPage;
+use linux::errno;
 use spin::Once;
 
 /// Bytes in a page.
@@ -42,6 +43,31 @@ impl FileBytes {
         let slots = self.pages.call_once(|| (0..whole).map(|_| Once::new()).collect());
         let slot = slots[index].call_once(|| SharedPage::new(|frame| frame.copy_from_slice(&self.bytes[index * PAGE..(index + 1) * PAGE])));
         slot.as_ref()
+    }
+}
+
+impl FileBytes {
+    /// Makes the bytes `len` long (zeros past the old end), or ENOSPC.
+    ///
+    /// A file's bytes live in the kernel heap, whose allocator stops the
+    /// machine when it runs out (that is a kernel bug anywhere else): a
+    /// file grows only while its new buffer takes at most a quarter of
+    /// what the heap has free, as tmpfs's size limit bounds a file on
+    /// Linux. (A quarter: the old buffer stays until the copy is done,
+    /// and another CPU may be growing a file at the same moment.)
+    pub fn resize(&mut self, len: usize) -> Result<(), errno::Errno> {
+        let bytes = &mut **self;
+        if len > bytes.capacity() {
+            let headroom = usize::try_from(kernel::heap::stats().free / 4).unwrap_or(usize::MAX);
+            if len > headroom {
+                return Err(errno::ENOSPC);
+            }
+            // Vec's own growth (double), within the headroom.
+            let capacity = len.max(bytes.capacity().saturating_mul(2)).min(headroom);
+            bytes.try_reserve_exact(capacity - bytes.len()).map_err(|_| errno::ENOSPC)?;
+        }
+        bytes.resize(len, 0);
+        Ok(())
     }
 }
 

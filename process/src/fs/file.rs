@@ -166,9 +166,7 @@ impl OpenFile {
                 let at = if self.flags() & O_APPEND != 0 { data.len() } else { self.offset() as usize };
                 let end = at.checked_add(buf.len()).ok_or(errno::EFBIG)?;
                 if end > data.len() {
-                    let more = end - data.len();
-                    data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
-                    data.resize(end, 0);
+                    data.resize(end)?;
                 }
                 data[at..end].copy_from_slice(buf);
                 self.offset.store(end as u64, Ordering::Relaxed);

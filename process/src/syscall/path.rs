@@ -284,14 +284,7 @@ pub(super) fn truncate_node(node: &Node, len: u64) -> SysResult {
         node.set_bytes(Vec::new())?;
         return Ok(0);
     }
-    node.edit_bytes(|data| {
-        if len > data.len() {
-            let more = len - data.len();
-            data.try_reserve(more).map_err(|_| errno::ENOSPC)?;
-        }
-        data.resize(len, 0);
-        Ok(0)
-    })
+    node.edit_bytes(|data| data.resize(len).map(|()| 0))
 }
 
 pub(super) fn truncate(p: &mut Process, path: u64, len: u64) -> SysResult {

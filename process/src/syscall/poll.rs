@@ -122,8 +122,11 @@ fn read_timespec(p: &mut Process, at: u64) -> Result<Option<Duration>, Errno> {
 /// call's duration.
 pub(super) async fn ppoll(p: &mut Process, at: u64, n: u64, timeout: u64, mask: u64) -> SysResult {
     let _ = mask;
-    let timeout = read_timespec(p, timeout)?;
-    let r = poll_common(p, at, n, timeout).await;
+    let r = match read_timespec(p, timeout) {
+        Ok(timeout) => poll_common(p, at, n, timeout).await,
+        Err(e) => Err(e),
+    };
+    // Every way out puts the mask back (a bad timeout too).
     restore_mask(p);
     r
 }
@@ -218,9 +221,12 @@ pub(super) fn read_timeval(p: &mut Process, at: u64) -> Result<Option<Duration>,
 
 /// `pselect6(n, read, write, except, timespec, {sigmask, size})`.
 pub(super) async fn pselect6(p: &mut Process, n: i32, sets: [u64; 3], timeout: u64, sigdata: u64) -> SysResult {
-    let timeout = read_timespec(p, timeout)?;
     let _ = sigdata;
-    let r = select_fds(p, n, sets, timeout).await;
+    let r = match read_timespec(p, timeout) {
+        Ok(timeout) => select_fds(p, n, sets, timeout).await,
+        Err(e) => Err(e),
+    };
+    // Every way out puts the mask back (a bad timeout too).
     restore_mask(p);
     r
 }
