@@ -367,6 +367,8 @@ fn hostile_system_calls_never_bring_the_kernel_down() {
         println!("{l}");
         assert!(l.contains("No space left on device"), "a file as large as asked is ENOSPC: {l}");
     }
+    let pipes = lines.iter().find(|l| l.starts_with("pipes made")).unwrap_or_else(|| panic!("{}", log_of(&out)));
+    println!("{pipes}");
     let stalls: Vec<&str> = out.serial.lines().filter(|l| l.contains("stall: task")).collect();
     println!("stall reports: {}", stalls.len());
     for s in stalls.iter().take(5) {
@@ -439,7 +441,7 @@ fn a_program_in_a_long_read_does_not_keep_others_from_running() {
     fs.file("bin/latency", &latency).unwrap();
     fs.bytes("etc/odonata-run", 0o644, b"/bin/latency 2 reading\n".to_vec());
     let archive = Archive::of(&fs);
-    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(120)).run();
+    let out = boot("programs").rng().smp(2).initramfs(&archive).timeout(Duration::from_secs(240)).run();
     let (lines, status) = on_kernel(&out.serial, "/bin/latency 2 reading");
     let line = lines.iter().find(|l| l.starts_with("worst lateness")).unwrap_or_else(|| panic!("{}", log_of(&out)));
     println!("{line}");

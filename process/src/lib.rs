@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod budget;
 pub mod clock;
 pub mod family;
 pub mod fd;

@@ -9,6 +9,7 @@
  * replaced; a call that waits is interrupted every 20 ms. Run only under
  * Odonata: the point is that the kernel survives whatever its programs do.
  * Prints how many calls ran and how their children ended. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -105,6 +106,19 @@ int main(int argc, char **argv) {
     int seconds = argc > 1 ? atoi(argv[1]) : 10;
     uint64_t seed = 0x9e3779b97f4a7c15ull * (argc > 2 ? strtoull(argv[2], NULL, 0) : 1);
 
+    long children = 0, exited = 0, signaled = 0, stuck = 0, hundreds = 0;
+    long by_signal[65] = {0};
+    long states[256] = {0};
+    long waiting_in[512] = {0};
+    int progress[2];
+    if (pipe(progress) != 0 || dup2(progress[1], PROGRESS) != PROGRESS) {
+        printf("no progress pipe\n");
+        return 1;
+    }
+    close(progress[1]);
+    fcntl(progress[0], F_SETFL, O_NONBLOCK);
+    char sink[4096];
+
     /* Files as large as a program can ask for: the file system says
      * ENOSPC (its bytes live in the kernel heap) and nothing else breaks. */
     mkdir("/tmp/fuzz", 0755);
@@ -118,19 +132,24 @@ int main(int argc, char **argv) {
     printf("writing 1 MiB at a time: %s after some MiB\n", wrote < 4096 ? strerror(errno) : "no end");
     close(big);
     unlink("/tmp/fuzz/big");
-    time_t end = time(NULL) + seconds;
-    long children = 0, exited = 0, signaled = 0, stuck = 0, hundreds = 0;
-    long by_signal[65] = {0};
-    long states[256] = {0};
-    long waiting_in[512] = {0};
-    int progress[2];
-    if (pipe(progress) != 0 || dup2(progress[1], PROGRESS) != PROGRESS) {
-        printf("no progress pipe\n");
-        return 1;
+
+    /* Pipes, each filled: their buffers live in the kernel heap too, so
+     * past a budget new pipes are small (as Linux's past
+     * pipe-user-pages-soft), then refused. */
+    static int ends[500][2];
+    static char fill[65536];
+    int made = 0, small = 0;
+    while (made < 500 && pipe2(ends[made], O_NONBLOCK) == 0) {
+        if (write(ends[made][1], fill, sizeof fill) < (ssize_t)sizeof fill)
+            small++;
+        made++;
     }
-    close(progress[1]);
-    fcntl(progress[0], F_SETFL, O_NONBLOCK);
-    char sink[4096];
+    printf("pipes made and filled: %d, %d of them small, then %s\n", made, small, made < 500 ? strerror(errno) : "this test's limit");
+    for (int i = 0; i < made; i++) {
+        close(ends[i][0]);
+        close(ends[i][1]);
+    }
+    time_t end = time(NULL) + seconds;
     while (time(NULL) < end) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         pid_t c = fork();

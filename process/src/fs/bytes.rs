@@ -29,6 +29,8 @@ pub struct FileBytes {
     /// One slot per whole page, made at the first page asked for; a slot
     /// holds `None` if no frame was free when it was filled.
     pages: Once<Box<[Once<Option<SharedPage>>]>>,
+    /// Bytes charged to `budget` for the buffer.
+    charged: usize,
 }
 
 impl FileBytes {
@@ -51,29 +53,44 @@ impl FileBytes {
     ///
     /// A file's bytes live in the kernel heap, whose allocator stops the
     /// machine when it runs out (that is a kernel bug anywhere else): a
-    /// file grows only while its new buffer takes at most a quarter of
-    /// what the heap has free, as tmpfs's size limit bounds a file on
-    /// Linux. (A quarter: the old buffer stays until the copy is done,
-    /// and another CPU may be growing a file at the same moment.)
+    /// file grows only within the budget for programs' data (`budget`),
+    /// and only while its new buffer takes at most a quarter of what the
+    /// heap has free (the old buffer stays until the copy is done, and
+    /// other CPUs may be growing files at the same moment), as tmpfs's
+    /// size limit bounds files on Linux.
     pub fn resize(&mut self, len: usize) -> Result<(), errno::Errno> {
-        let bytes = &mut **self;
-        if len > bytes.capacity() {
+        if len > self.bytes.capacity() {
             let headroom = usize::try_from(kernel::heap::stats().free / 4).unwrap_or(usize::MAX);
             if len > headroom {
                 return Err(errno::ENOSPC);
             }
             // Vec's own growth (double), within the headroom.
-            let capacity = len.max(bytes.capacity().saturating_mul(2)).min(headroom);
+            let capacity = len.max(self.bytes.capacity().saturating_mul(2)).min(headroom);
+            let more = capacity - self.charged.min(capacity);
+            if !crate::budget::try_charge(more) {
+                return Err(errno::ENOSPC);
+            }
+            self.charged += more;
+            let bytes = &mut **self;
             bytes.try_reserve_exact(capacity - bytes.len()).map_err(|_| errno::ENOSPC)?;
         }
-        bytes.resize(len, 0);
+        (**self).resize(len, 0);
         Ok(())
     }
 }
 
 impl From<Vec<u8>> for FileBytes {
+    /// Bytes that exist already: charged to the budget whatever it says.
     fn from(bytes: Vec<u8>) -> Self {
-        Self { bytes, pages: Once::new() }
+        let charged = bytes.capacity();
+        crate::budget::charge(charged);
+        Self { bytes, pages: Once::new(), charged }
+    }
+}
+
+impl Drop for FileBytes {
+    fn drop(&mut self) {
+        crate::budget::uncharge(self.charged);
     }
 }
 

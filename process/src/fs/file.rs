@@ -37,10 +37,11 @@ impl OpenFile {
         Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags) })
     }
 
-    /// A new pipe's two ends: (read, write).
-    pub fn pipe(extra_flags: u32) -> (Arc<Self>, Arc<Self>) {
-        let node = Node::new(Kind::Pipe(super::pipe::Pipe::new()), 0o600, 0);
-        (Self::new(Arc::clone(&node), O_RDONLY | extra_flags), Self::new(node, O_WRONLY | extra_flags))
+    /// A new pipe's two ends: (read, write); ENFILE when the budget for
+    /// programs' data has no room for another (`budget`).
+    pub fn pipe(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
+        let node = Node::new(Kind::Pipe(super::pipe::Pipe::new()?), 0o600, 0);
+        Ok((Self::new(Arc::clone(&node), O_RDONLY | extra_flags), Self::new(node, O_WRONLY | extra_flags)))
     }
 
     fn nonblock(&self) -> bool {

@@ -41,6 +41,8 @@ impl State {
 /// A pipe's buffer and its ends' counts.
 pub struct Pipe {
     state: Guarded<State>,
+    /// Bytes it may hold, reserved from `budget` while it lives.
+    capacity: usize,
     readers: AtomicUsize,
     writers: AtomicUsize,
 }
@@ -57,13 +59,23 @@ async fn my_waker() -> Waker {
 }
 
 impl Pipe {
-    /// A new, empty pipe with no ends open yet.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
+    /// A new, empty pipe with no ends open yet: [`CAPACITY`] bytes, or
+    /// [`PIPE_BUF`] when the budget for programs' data is short (as Linux
+    /// makes new pipes one page past `pipe-user-pages-soft`); ENFILE when
+    /// not even that is left.
+    pub fn new() -> Result<Arc<Self>, Errno> {
+        let capacity = [CAPACITY, PIPE_BUF].into_iter().find(|&c| crate::budget::try_charge(c)).ok_or(errno::ENFILE)?;
+        Ok(Arc::new(Self {
             state: Guarded::new("pipe", State { buf: VecDeque::new(), readers_waiting: Vec::new(), writers_waiting: Vec::new() }),
+            capacity,
             readers: AtomicUsize::new(0),
             writers: AtomicUsize::new(0),
-        })
+        }))
+    }
+
+    /// Bytes it may hold (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// An end opens (`reader`: the read end).
@@ -72,11 +84,19 @@ impl Pipe {
         count.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// An end closes: the last of its kind wakes the other side (from a
-    /// task of its own: a close cannot wait for the token).
+    /// An end closes: the last of its kind wakes the other side (at once
+    /// if the token is free, as it nearly always is; else from a task of
+    /// its own: a close cannot wait for the token).
     pub fn close_end(self: &Arc<Self>, reader: bool) {
         let count = if reader { &self.readers } else { &self.writers };
         if count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let woken = self.state.try_exclusive(|s| {
+                State::wake(&mut s.readers_waiting);
+                State::wake(&mut s.writers_waiting);
+            });
+            if woken.is_some() {
+                return;
+            }
             let pipe = Arc::clone(self);
             drop(kernel::exec::spawn_named("pipe-close", async move {
                 pipe.state
@@ -119,7 +139,7 @@ impl Pipe {
                     }
                     (readable, false, no_writers)
                 } else {
-                    let writable = s.buf.len() < CAPACITY || no_readers;
+                    let writable = s.buf.len() < self.capacity || no_readers;
                     if !writable {
                         s.writers_waiting.push(waker);
                     }
@@ -170,7 +190,7 @@ impl Pipe {
         let readers = &self.readers;
         self.state
             .try_exclusive(|s| {
-                if readers.load(Ordering::Acquire) == 0 || CAPACITY - s.buf.len() < buf.len() {
+                if readers.load(Ordering::Acquire) == 0 || self.capacity - s.buf.len() < buf.len() {
                     return None;
                 }
                 s.buf.extend(buf);
@@ -228,7 +248,7 @@ impl Pipe {
                     if readers.load(Ordering::Acquire) == 0 {
                         return Some(Err(errno::EPIPE));
                     }
-                    let room = CAPACITY - s.buf.len();
+                    let room = self.capacity - s.buf.len();
                     // A small write goes in whole or waits.
                     let atomic = buf.len() <= PIPE_BUF;
                     if room == 0 || (atomic && room < rest.len()) {
@@ -252,5 +272,11 @@ impl Pipe {
             }
         }
         Ok(done)
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        crate::budget::uncharge(self.capacity);
     }
 }

@@ -378,7 +378,7 @@ pub(super) fn pipe(p: &mut Process, fds: u64, flags: u32) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(errno::EINVAL);
     }
-    let (read, write) = OpenFile::pipe(flags & O_NONBLOCK);
+    let (read, write) = OpenFile::pipe(flags & O_NONBLOCK)?;
     let cloexec = flags & O_CLOEXEC != 0;
     let r = p.files.insert(read, cloexec)?;
     let w = match p.files.insert(write, cloexec) {
