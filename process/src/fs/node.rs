@@ -269,36 +269,25 @@ impl Node {
         if Arc::ptr_eq(self, to_dir) {
             return self.edit(|entries| {
                 let node = Arc::clone(entries.get(name).ok_or(errno::ENOENT)?);
-                if let Some(existing) = entries.get(to_name) {
-                    if no_replace {
-                        return Err(errno::EEXIST);
-                    }
-                    if Arc::ptr_eq(existing, &node) {
-                        return Ok(());
-                    }
-                    check_replaceable(existing, node.is_dir())?;
+                if may_take_place(entries, to_name, &node, no_replace)? {
+                    entries.remove(name);
+                    entries.insert(String::from(to_name), node);
                 }
-                entries.remove(name);
-                entries.insert(String::from(to_name), node);
                 Ok(())
             });
         }
         self.edit(|from| {
             let node = Arc::clone(from.get(name).ok_or(errno::ENOENT)?);
-            to_dir.edit(|to| {
-                if let Some(existing) = to.get(to_name) {
-                    if no_replace {
-                        return Err(errno::EEXIST);
-                    }
-                    if Arc::ptr_eq(existing, &node) {
-                        return Ok(());
-                    }
-                    check_replaceable(existing, node.is_dir())?;
+            let moved = to_dir.edit(|to| {
+                let take = may_take_place(to, to_name, &node, no_replace)?;
+                if take {
+                    to.insert(String::from(to_name), Arc::clone(&node));
                 }
-                to.insert(String::from(to_name), Arc::clone(&node));
-                Ok(())
+                Ok(take)
             })?;
-            from.remove(name);
+            if moved {
+                from.remove(name);
+            }
             Ok(())
         })
     }
@@ -307,6 +296,22 @@ impl Node {
     pub fn touch(&self, now: u64) {
         self.mtime.store(now, Ordering::Relaxed);
     }
+}
+
+/// Whether `node` may become entry `to_name` of `entries` by a rename:
+/// `false` if it is that entry already (nothing to do), an error if the
+/// entry exists and may not be replaced (`no_replace`, or as
+/// [`check_replaceable`] says).
+fn may_take_place(entries: &BTreeMap<String, Arc<Node>>, to_name: &str, node: &Arc<Node>, no_replace: bool) -> Result<bool, Errno> {
+    let Some(existing) = entries.get(to_name) else { return Ok(true) };
+    if no_replace {
+        return Err(errno::EEXIST);
+    }
+    if Arc::ptr_eq(existing, node) {
+        return Ok(false);
+    }
+    check_replaceable(existing, node.is_dir())?;
+    Ok(true)
 }
 
 /// Whether `node` may be removed, or replaced by a rename, as a directory
