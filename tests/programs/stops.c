@@ -240,28 +240,31 @@ int main(void) {
     waitid(P_PGID, 0, &si, WEXITED);
     show_siginfo("waitid P_PGID of my own group", &si);
 
-    /* A 2 s sleep stopped for 0.6 s of it: the time stopped counts, so it
-     * ends after 2 s, not 2.6 (Linux restarts it with what is left). The
-     * child's status says whether it took 2 to 2.45 s. */
+    /* A 3 s sleep stopped for 1.2 s of it: the time stopped counts, so it
+     * ends after 3 s, not 4.2 (Linux restarts it with what is left). The
+     * child says it is about to sleep first, so the stop lands in the
+     * sleep; its status says whether the sleep took 3 to 3.9 s. */
     c = fork();
     if (c == 0) {
         setpgid(0, 0);
-        struct timespec from, to, req = {2, 0};
+        struct timespec from, to, req = {3, 0};
         clock_gettime(CLOCK_MONOTONIC, &from);
+        write(ready[1], "r", 1);
         int r = nanosleep(&req, NULL);
         clock_gettime(CLOCK_MONOTONIC, &to);
         double took = (to.tv_sec - from.tv_sec) + (to.tv_nsec - from.tv_nsec) / 1e9;
-        _exit(r == 0 && took >= 2.0 && took < 2.45 ? 0 : 1);
+        _exit(r == 0 && took >= 3.0 && took < 3.9 ? 0 : 1);
     }
     setpgid(c, c);
+    read(ready[0], &b, 1);
     usleep(300000);
     kill(c, SIGSTOP);
     waitpid(c, &st, WUNTRACED);
     describe("a sleeping child", st);
-    usleep(600000);
+    usleep(1200000);
     kill(c, SIGCONT);
     waitpid(c, &st, 0);
-    describe("  its 2 s sleep, stopped for 0.6 s (0: it took 2 to 2.45 s)", st);
+    describe("  its 3 s sleep, stopped for 1.2 s (0: it took 3 to 3.9 s)", st);
 
     /* A handler interrupts a 3 s sleep: EINTR even under SA_RESTART, and
      * what was left in rem. */
@@ -277,11 +280,11 @@ int main(void) {
         int r = nanosleep(&req, &rem);
         int e = errno;
         double left = rem.tv_sec + rem.tv_nsec / 1e9;
-        printf("  nanosleep: %d (%s), left 1.5 to 2.95 s: %d\n", r, strerror(e), left > 1.5 && left < 2.95);
+        printf("  nanosleep: %d (%s), left 0.3 to 2.95 s: %d\n", r, strerror(e), left > 0.3 && left < 2.95);
         _exit(0);
     }
     read(ready[0], &b, 1);
-    usleep(300000);
+    usleep(500000);
     kill(c, SIGUSR1);
     waitpid(c, &st, 0);
     describe("a sleep a handler interrupted", st);
