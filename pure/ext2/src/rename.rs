@@ -1,0 +1,110 @@
+//! `rename`, as POSIX has it: the new name replaces an existing one of the
+//! same kind (a directory only an empty directory), renaming a name onto
+//! another for the same file does nothing, and a directory cannot move
+//! into itself. The new name is made before the old one goes, so a crash
+//! between leaves the file reachable (with a link count `e2fsck` fixes).
+
+use io::block::BlockDevice;
+
+use crate::dir::check_name;
+use crate::inode::{Ino, ROOT};
+use crate::volume::Volume;
+use crate::{Error, Result};
+
+impl<D: BlockDevice> Volume<D> {
+    /// Renames `from_dir/from` to `to_dir/to`.
+    pub async fn rename(&mut self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if from == b"." || from == b".." {
+            return Err(Error::Invalid);
+        }
+        check_name(to)?;
+        let src = self.find(from_dir, from).await?.ok_or(Error::NotFound)?;
+        let mut moved = self.inode(src.ino).await?;
+        let is_dir = moved.is_dir();
+        self.dir_inode(to_dir).await?;
+        if is_dir && from_dir != to_dir && self.is_under(to_dir, src.ino).await? {
+            return Err(Error::Invalid);
+        }
+        let existing = self.find(to_dir, to).await?;
+        if let Some(dst) = &existing {
+            if dst.ino == src.ino {
+                return Ok(());
+            }
+            let old = self.inode(dst.ino).await?;
+            match (is_dir, old.is_dir()) {
+                (true, false) => return Err(Error::NotDir),
+                (false, true) => return Err(Error::IsDir),
+                (true, true) if !self.is_empty(dst.ino).await? => return Err(Error::NotEmpty),
+                _ => {}
+            }
+        } else if is_dir && from_dir != to_dir {
+            let parent = self.inode(to_dir).await?;
+            if parent.links() >= 32000 {
+                return Err(Error::TooManyLinks);
+            }
+        }
+        // The new name first.
+        match &existing {
+            Some(dst) => self.retarget_entry(to_dir, dst, src.ino, moved.mode()).await?,
+            None => self.add_entry(to_dir, to, src.ino, moved.mode()).await?,
+        }
+        // Then the old one (found again: adding may have changed its block).
+        let src_now =
+            self.find(from_dir, from).await?.filter(|f| f.ino == src.ino).ok_or_else(|| crate::corrupt!("rename lost its source entry"))?;
+        self.remove_entry(from_dir, &src_now).await?;
+        // What the replaced inode loses.
+        if let Some(dst) = existing {
+            let mut old = self.inode(dst.ino).await?;
+            if old.is_dir() {
+                old.set_links(0);
+                self.put_inode(dst.ino, &old).await?;
+                let mut parent = self.inode(to_dir).await?;
+                parent.set_links(parent.links().saturating_sub(1));
+                self.put_inode(to_dir, &parent).await?;
+                self.release(dst.ino).await?;
+            } else {
+                old.set_links(old.links().saturating_sub(1));
+                let now = self.now();
+                old.set_times(None, Some(now), None);
+                self.put_inode(dst.ino, &old).await?;
+                if old.links() == 0 {
+                    self.release(dst.ino).await?;
+                }
+            }
+        }
+        // A moved directory's `..` and its parents' link counts.
+        if is_dir && from_dir != to_dir {
+            let dotdot = self.find(src.ino, b"..").await?.ok_or_else(|| crate::corrupt!("directory {} has no '..'", src.ino))?;
+            let dir_mode = self.inode(to_dir).await?.mode();
+            self.retarget_entry(src.ino, &dotdot, to_dir, dir_mode).await?;
+            let mut old_parent = self.inode(from_dir).await?;
+            old_parent.set_links(old_parent.links().saturating_sub(1));
+            self.put_inode(from_dir, &old_parent).await?;
+            let mut new_parent = self.inode(to_dir).await?;
+            new_parent.set_links(new_parent.links() + 1);
+            self.put_inode(to_dir, &new_parent).await?;
+        }
+        moved = self.inode(src.ino).await?;
+        let now = self.now();
+        moved.set_times(None, Some(now), None);
+        self.put_inode(src.ino, &moved).await
+    }
+
+    /// Whether directory `dir` is `ancestor` or lies under it (walking `..`
+    /// up to the root, bounded against a loop of `..` entries).
+    async fn is_under(&mut self, mut dir: Ino, ancestor: Ino) -> Result<bool> {
+        for _ in 0..65536 {
+            if dir == ancestor {
+                return Ok(true);
+            }
+            if dir == ROOT {
+                return Ok(false);
+            }
+            dir = self.lookup(dir, b"..").await?;
+        }
+        Err(crate::corrupt!("the '..' entries above directory {dir} form a loop"))
+    }
+}
