@@ -10,6 +10,7 @@ mod file;
 mod node;
 pub mod pipe;
 pub mod procfs;
+pub mod volume;
 
 pub use bytes::FileBytes;
 pub use file::{OpenFile, console_write, device_random, random_bytes};

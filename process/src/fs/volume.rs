@@ -1,0 +1,325 @@
+//! A mounted ext2 volume as a service: one task, on one CPU, owns the
+//! `ext2::Volume` (its superblock, descriptors and block cache) and answers
+//! requests from any CPU through its message port, one at a time.
+//!
+//! How CPUs agree about a file: by ownership. Every operation on a volume
+//! runs on its owner task, so two programs on two CPUs touching one file
+//! are ordered by the port's queue, and the cache needs no lock. A call
+//! from the owner's CPU is queued without an IPI; from another CPU it is
+//! one IPI-queue message there and a wake back. The disk requests the
+//! owner makes go through its own CPU's virtio-blk queue.
+//!
+//! What a `read` costs: the owner copies from its cache into the reply's
+//! buffer, the caller copies that into the program's memory (two copies,
+//! one message each way).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use drivers::virtio::blk::Disk;
+use ext2::{DirEntry, Ino, SetAttr, Stat, StatFs, Unlinked, Volume};
+use kernel::exec;
+use kernel::port::{Port, PortRef};
+use kernel::run_on;
+use kernel::smp::CpuId;
+
+/// What a caller asks of a volume.
+enum Request {
+    Lookup(Ino, Vec<u8>),
+    Stat(Ino),
+    List(Ino),
+    Read(Ino, u64, usize),
+    Write(Ino, u64, Vec<u8>),
+    Truncate(Ino, u64),
+    Create(Ino, Vec<u8>, u16),
+    Mkdir(Ino, Vec<u8>, u16),
+    Symlink(Ino, Vec<u8>, Vec<u8>),
+    Readlink(Ino),
+    Link(Ino, Vec<u8>, Ino),
+    Unlink(Ino, Vec<u8>),
+    Rmdir(Ino, Vec<u8>),
+    Rename(Ino, Vec<u8>, Ino, Vec<u8>),
+    SetAttr(Ino, SetAttr),
+    Release(Ino),
+    Sync,
+    StatFs,
+    Unmount,
+}
+
+/// What a volume answers.
+enum Answer {
+    Ino(Ino),
+    Stat(Stat),
+    List(Vec<DirEntry>),
+    Bytes(Vec<u8>),
+    Count(usize),
+    Unlinked(Unlinked),
+    StatFs(StatFs),
+    Done,
+}
+
+type Reply = Result<Answer, ext2::Error>;
+
+/// A mounted volume: its name, its owner CPU, its port.
+pub struct Mounted {
+    name: String,
+    cpu: CpuId,
+    port: PortRef<Request, Reply>,
+    read_only: bool,
+    /// What the mount said (not cleanly unmounted, read-only features).
+    pub warnings: Vec<String>,
+}
+
+/// Why a call to a volume failed.
+pub type Error = ext2::Error;
+
+/// A port call's failure: the volume was unmounted (its server gone).
+fn gone(_: kernel::port::PortError) -> Error {
+    Error::Io(io::block::BlockError::Device("the volume is unmounted"))
+}
+
+/// An answer of the wrong kind: a bug in this file, reported as such.
+fn mismatch() -> Error {
+    Error::Corrupt(String::from("the volume service answered another request's kind"))
+}
+
+impl Mounted {
+    /// Mounts the ext2 volume on `disk`, served on `cpu`.
+    pub async fn mount(disk: &'static Disk, cpu: CpuId, read_only: bool) -> Result<Arc<Self>, Error> {
+        let name = String::from(disk.name());
+        let (port, read_only, warnings) = run_on::run_on(cpu, move || async move {
+            let options = ext2::Options { read_only, cache_blocks: 8192, now: || crate::clock::now_seconds() as u32 };
+            let vol = Volume::mount(disk, options).await?;
+            let (port, handle) = kernel::port::new::<Request, Reply>(64);
+            let read_only = vol.read_only();
+            let warnings = vol.warnings.clone();
+            drop(exec::spawn_named("ext2", serve(vol, port)));
+            Ok::<_, Error>((handle, read_only, warnings))
+        })
+        .await?;
+        for w in &warnings {
+            log::warn!("ext2 on {name}: {w}");
+        }
+        log::info!("ext2 on {name}: mounted{} (served on {cpu})", if read_only { " read-only" } else { "" });
+        Ok(Arc::new(Self { name, cpu, port, read_only, warnings }))
+    }
+
+    /// The disk's name (`vda`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The CPU that serves it.
+    pub fn cpu(&self) -> CpuId {
+        self.cpu
+    }
+
+    /// Whether it is mounted read-only.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    async fn call(&self, r: Request) -> Reply {
+        self.port.call(r).await.map_err(gone)?
+    }
+
+    async fn ino(&self, r: Request) -> Result<Ino, Error> {
+        match self.call(r).await? {
+            Answer::Ino(i) => Ok(i),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn done(&self, r: Request) -> Result<(), Error> {
+        match self.call(r).await? {
+            Answer::Done => Ok(()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn bytes(&self, r: Request) -> Result<Vec<u8>, Error> {
+        match self.call(r).await? {
+            Answer::Bytes(b) => Ok(b),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// The inode `name` names in `dir`.
+    pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Ino, Error> {
+        self.ino(Request::Lookup(dir, name.to_vec())).await
+    }
+
+    /// What `stat` shows of `ino`.
+    pub async fn stat(&self, ino: Ino) -> Result<Stat, Error> {
+        match self.call(Request::Stat(ino)).await? {
+            Answer::Stat(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Every entry of directory `dir`.
+    pub async fn list(&self, dir: Ino) -> Result<Vec<DirEntry>, Error> {
+        match self.call(Request::List(dir)).await? {
+            Answer::List(l) => Ok(l),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Up to `len` bytes of `ino` from `offset` (fewer at its end).
+    pub async fn read(&self, ino: Ino, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
+        self.bytes(Request::Read(ino, offset, len)).await
+    }
+
+    /// Writes `data` at `offset` of `ino`; the bytes written.
+    pub async fn write(&self, ino: Ino, offset: u64, data: Vec<u8>) -> Result<usize, Error> {
+        match self.call(Request::Write(ino, offset, data)).await? {
+            Answer::Count(n) => Ok(n),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Sets `ino`'s size.
+    pub async fn truncate(&self, ino: Ino, size: u64) -> Result<(), Error> {
+        self.done(Request::Truncate(ino, size)).await
+    }
+
+    /// Creates regular file `name` in `dir`.
+    pub async fn create(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<Ino, Error> {
+        self.ino(Request::Create(dir, name.to_vec(), permissions)).await
+    }
+
+    /// Creates directory `name` in `dir`.
+    pub async fn mkdir(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<Ino, Error> {
+        self.ino(Request::Mkdir(dir, name.to_vec(), permissions)).await
+    }
+
+    /// Creates symbolic link `name` in `dir` to `target`.
+    pub async fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino, Error> {
+        self.ino(Request::Symlink(dir, name.to_vec(), target.to_vec())).await
+    }
+
+    /// Symbolic link `ino`'s target.
+    pub async fn readlink(&self, ino: Ino) -> Result<Vec<u8>, Error> {
+        self.bytes(Request::Readlink(ino)).await
+    }
+
+    /// Adds name `name` in `dir` for `ino`.
+    pub async fn link(&self, dir: Ino, name: &[u8], ino: Ino) -> Result<(), Error> {
+        self.done(Request::Link(dir, name.to_vec(), ino)).await
+    }
+
+    /// Removes name `name` from `dir`.
+    pub async fn unlink(&self, dir: Ino, name: &[u8]) -> Result<Unlinked, Error> {
+        match self.call(Request::Unlink(dir, name.to_vec())).await? {
+            Answer::Unlinked(u) => Ok(u),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes empty directory `name` from `dir`.
+    pub async fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<(), Error> {
+        self.done(Request::Rmdir(dir, name.to_vec())).await
+    }
+
+    /// Renames `from_dir/from` to `to_dir/to`.
+    pub async fn rename(&self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> Result<(), Error> {
+        self.done(Request::Rename(from_dir, from.to_vec(), to_dir, to.to_vec())).await
+    }
+
+    /// Changes `ino`'s attributes.
+    pub async fn set_attr(&self, ino: Ino, attr: SetAttr) -> Result<(), Error> {
+        self.done(Request::SetAttr(ino, attr)).await
+    }
+
+    /// Frees `ino` if no name is left for it.
+    pub async fn release(&self, ino: Ino) -> Result<(), Error> {
+        self.done(Request::Release(ino)).await
+    }
+
+    /// Writes everything back and flushes the disk.
+    pub async fn sync(&self) -> Result<(), Error> {
+        self.done(Request::Sync).await
+    }
+
+    /// `statfs`'s figures.
+    pub async fn statfs(&self) -> Result<StatFs, Error> {
+        match self.call(Request::StatFs).await? {
+            Answer::StatFs(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Writes everything back, marks the volume clean and stops serving it.
+    pub async fn unmount(&self) -> Result<(), Error> {
+        self.done(Request::Unmount).await
+    }
+}
+
+/// The owner's loop: one request at a time, each answered once; ends with
+/// an unmount (or when every handle is gone, writing everything back).
+async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
+    while let Some(message) = port.recv().await {
+        let (request, answer) = message.take();
+        if let Request::Unmount = request {
+            let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
+            return;
+        }
+        let reply = handle(&mut vol, request).await;
+        // A caller that gave up has gone: its answer is dropped.
+        let _ = answer.reply(reply);
+    }
+    if let Err(e) = vol.unmount().await {
+        log::error!("ext2: writing back at the last handle's end: {e}");
+    }
+}
+
+async fn handle(vol: &mut Volume<&'static Disk>, request: Request) -> Reply {
+    Ok(match request {
+        Request::Lookup(dir, name) => Answer::Ino(vol.lookup(dir, &name).await?),
+        Request::Stat(ino) => Answer::Stat(vol.stat(ino).await?),
+        Request::List(dir) => Answer::List(vol.list(dir).await?),
+        Request::Read(ino, offset, len) => {
+            let mut buf = alloc::vec![0u8; len];
+            let n = vol.read(ino, offset, &mut buf).await?;
+            buf.truncate(n);
+            Answer::Bytes(buf)
+        }
+        Request::Write(ino, offset, data) => Answer::Count(vol.write(ino, offset, &data).await?),
+        Request::Truncate(ino, size) => {
+            vol.truncate(ino, size).await?;
+            Answer::Done
+        }
+        Request::Create(dir, name, perm) => Answer::Ino(vol.create(dir, &name, perm, 0, 0).await?),
+        Request::Mkdir(dir, name, perm) => Answer::Ino(vol.mkdir(dir, &name, perm, 0, 0).await?),
+        Request::Symlink(dir, name, target) => Answer::Ino(vol.symlink(dir, &name, &target, 0, 0).await?),
+        Request::Readlink(ino) => Answer::Bytes(vol.readlink(ino).await?),
+        Request::Link(dir, name, ino) => {
+            vol.link(dir, &name, ino).await?;
+            Answer::Done
+        }
+        Request::Unlink(dir, name) => Answer::Unlinked(vol.unlink(dir, &name).await?),
+        Request::Rmdir(dir, name) => {
+            vol.rmdir(dir, &name).await?;
+            Answer::Done
+        }
+        Request::Rename(fd, from, td, to) => {
+            vol.rename(fd, &from, td, &to).await?;
+            Answer::Done
+        }
+        Request::SetAttr(ino, attr) => {
+            vol.set_attr(ino, attr).await?;
+            Answer::Done
+        }
+        Request::Release(ino) => {
+            vol.release(ino).await?;
+            Answer::Done
+        }
+        Request::Sync => {
+            vol.sync().await?;
+            Answer::Done
+        }
+        Request::StatFs => Answer::StatFs(vol.statfs()),
+        Request::Unmount => unreachable!("handled by the loop"),
+    })
+}
