@@ -32,8 +32,8 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("odonata-ext2-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("odonata-ext2-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -41,7 +41,7 @@ fn scratch() -> PathBuf {
 
 #[test]
 fn every_cpu_reads_and_writes_an_ext2_disk_that_e2fsck_then_finds_clean() {
-    let dir = scratch();
+    let dir = scratch("every-cpu");
     let tree = dir.join("tree");
     let host = tree.join("host");
     let mut seed = 1;
@@ -140,5 +140,115 @@ fn every_cpu_reads_and_writes_an_ext2_disk_that_e2fsck_then_finds_clean() {
         }
     }
     assert_eq!(checked, 40);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// BusyBox's `sh` mounts an ext2 disk and works on it from every CPU at
+/// once (`tests/scripts/ext2.sh`); after its `umount` and the machine's
+/// poweroff, `e2fsck -fn` finds the image clean and consistent and the
+/// host reads back every file the script left.
+#[test]
+fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
+    use odonata_runner::initramfs::Initramfs;
+    let busybox = std::path::Path::new(odonata_runner::initramfs::BUSYBOX);
+    assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
+    let dir = scratch("busybox");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("data")).unwrap();
+    std::fs::write(tree.join("data/hello.txt"), "hello from the host\n").unwrap();
+    std::fs::write(tree.join("data/gone.txt"), "to be removed\n").unwrap();
+    let img = dir.join("vda.img");
+    let out = tool("mke2fs").args(["-q", "-F", "-t", "ext2", "-d"]).arg(&tree).arg(&img).arg("32M").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let root = odonata_runner::workspace_root();
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file("scripts/ext2.sh", &root.join("tests/scripts/ext2.sh")).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/sh /scripts/ext2.sh\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = boot("programs")
+        .rng()
+        .smp(4)
+        .initramfs(&archive)
+        .timeout(std::time::Duration::from_secs(240))
+        .qemu_args(&[
+            "-drive",
+            &format!("file={},format=raw,if=none,id=vda", img.display()),
+            "-device",
+            "virtio-blk-pci,drive=vda,num-queues=4",
+        ])
+        .run();
+    let serial = out.serial.replace('\r', "");
+    let body: Vec<&str> = serial
+        .lines()
+        .skip_while(|l| *l != "==> /bin/sh /scripts/ext2.sh")
+        .skip(1)
+        .take_while(|l| !l.starts_with("<== "))
+        .filter(|l| !l.starts_with('['))
+        .collect();
+    println!("{}", body.join("\n"));
+    assert!(serial.contains("<== 0"), "the script ended with status 0:\n{}", log_of(&out));
+    let mut writers: Vec<&str> = body.iter().copied().filter(|l| l.starts_with("writer ")).collect();
+    writers.sort();
+    assert_eq!(writers, ["writer 1 done", "writer 2 done", "writer 3 done", "writer 4 done"]);
+    let rest: Vec<&str> = body.iter().copied().filter(|l| !l.starts_with("writer ")).collect();
+    assert_eq!(
+        rest,
+        [
+            "/dev/vda /mnt ext2 rw 0 0",
+            "hello from the host",
+            "gone.txt",
+            "hello.txt",
+            "data",
+            "lost+found",
+            "w1",
+            "w2",
+            "w3",
+            "w4",
+            "20000",
+            "file 4 of writer 2",
+            "30",
+            "ran from the disk",
+            "1",
+            "0",
+            "unmounted",
+        ],
+        "{}",
+        log_of(&out)
+    );
+    // Which CPUs the writers ran on (the script's subshells spread).
+    for line in serial.lines().filter(|l| l.contains("ext2 on vda")) {
+        println!("{line}");
+    }
+
+    let fsck = tool("e2fsck").arg("-fn").arg(&img).output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
+    println!("{report}");
+    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn after the script's umount:\n{report}");
+    let dump = dir.join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    assert!(tool("debugfs").args(["-R", &format!("rdump / {}", dump.display())]).arg(&img).output().unwrap().status.success());
+    let numbers: String = (1..=20000).map(|i| format!("{i}\n")).collect();
+    for n in 1..=4 {
+        let w = dump.join(format!("w{n}"));
+        assert_eq!(std::fs::read_to_string(w.join("moved/numbers")).unwrap(), numbers, "w{n}/moved/numbers");
+        assert_eq!(std::fs::read_to_string(w.join("moved/b/hello")).unwrap(), "hello from the host\n");
+        for i in 0..30 {
+            let f = w.join(format!("f{i}"));
+            if (1..=3).contains(&i) {
+                assert!(!f.exists(), "w{n}/f{i} was removed");
+            } else {
+                assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("file {i} of writer {n}\n"));
+            }
+        }
+        assert_eq!(std::fs::read_to_string(w.join("hard4")).unwrap(), format!("file 4 of writer {n}\n"));
+        assert_eq!(std::fs::read_link(w.join("sym")).unwrap(), std::path::Path::new("moved/numbers"));
+        assert!(!w.join("copy").exists() && !w.join("a").exists());
+    }
+    assert!(std::fs::read(dump.join("busybox")).unwrap() == std::fs::read(busybox).unwrap(), "the program copied to the disk");
+    assert_eq!(std::fs::read_to_string(dump.join("data/hello.txt")).unwrap(), "hello from the host\nappended\n");
+    assert!(!dump.join("data/gone.txt").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

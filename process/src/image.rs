@@ -44,7 +44,7 @@ pub async fn load(cwd: &str, path: &str, argv: &[&[u8]], envp: &[&[u8]]) -> Resu
     let mut path = String::from(path);
     let mut args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
     for _ in 0..MAX_INTERPRETERS {
-        match fs::until_free(|| read_program(cwd, &path)).await? {
+        match read_program(cwd, &path).await? {
             Program::Elf(data) => {
                 let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
                 let mut loaded = load_elf(cwd, &path, data, &argv, envp).await?;
@@ -71,12 +71,13 @@ enum Program {
 }
 
 /// Reads an executable file: its bytes, or its `#!` line.
-fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
-    let node = fs::lookup(cwd, path, true)?;
-    if !matches!(node.kind, Kind::File(_)) || node.mode() & 0o111 == 0 {
+async fn read_program(cwd: &str, path: &str) -> Result<Program, Errno> {
+    let node = fs::lookup(cwd, path, true).await?;
+    let regular = matches!(&node.kind, Kind::File(_)) || matches!(&node.kind, Kind::Disk(d) if d.is_file());
+    if !regular || fs::ops::stat(&node).await?.mode & 0o111 == 0 {
         return Err(errno::EACCES);
     }
-    let bytes = node.bytes()?;
+    let bytes = fs::ops::file_bytes(&node).await?;
     if let Some(rest) = bytes.strip_prefix(b"#!") {
         let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
         if line.len() > 255 {
@@ -149,6 +150,6 @@ async fn load_elf(cwd: &str, path: &str, data: Arc<fs::FileBytes>, argv: &[&[u8]
     })?;
     memory.populate(initial.sp, &initial.bytes)?;
     let context = Box::new(UserContext::new(plan.entry, initial.sp));
-    let path = fs::until_free(|| fs::realpath(cwd, path)).await.unwrap_or_else(|_| fs::normalize(cwd, path));
+    let path = fs::realpath(cwd, path).await.unwrap_or_else(|_| fs::normalize(cwd, path));
     Ok(Loaded { memory, context, path, argv: Vec::new(), name: String::new() })
 }

@@ -75,6 +75,8 @@ pub fn init() {
             log::info!("initramfs: none loaded");
         }
     }
+    // The virtio-blk disks (brought up now if they were not) as /dev/vda...
+    fs::add_disk_nodes(drivers::virtio::blk::disks().len());
 }
 
 /// Where a first process's standard input comes from.
@@ -90,12 +92,12 @@ pub enum Stdin {
 /// The descriptors a first process starts with: 0 from `stdin`, 1 and 2
 /// the console.
 fn console_fds(stdin: Stdin) -> Result<fd::FdTable, Errno> {
-    let console = fs::lookup("/", "/dev/console", true)?;
+    let console = fs::lookup_now("/", "/dev/console", true)?;
     let file = fs::OpenFile::new(console, O_RDWR);
     let mut files = fd::FdTable::new();
     match stdin {
         Stdin::Console => files.insert(Arc::clone(&file), false)?,
-        Stdin::Null => files.insert(fs::OpenFile::new(fs::lookup("/", "/dev/null", true)?, linux::flags::open::O_RDONLY), false)?,
+        Stdin::Null => files.insert(fs::OpenFile::new(fs::lookup_now("/", "/dev/null", true)?, linux::flags::open::O_RDONLY), false)?,
     };
     files.insert(Arc::clone(&file), false)?;
     files.insert(file, false)?;

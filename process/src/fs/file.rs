@@ -18,6 +18,9 @@ pub struct OpenFile {
     offset: AtomicU64,
     /// Status flags (`O_APPEND`, `O_NONBLOCK`, the access mode).
     flags: AtomicU32,
+    /// Counted open by its volume's service (`open`): closed there when it
+    /// goes, which frees an inode whose last name went meanwhile.
+    counted: bool,
 }
 
 impl OpenFile {
@@ -34,7 +37,17 @@ impl OpenFile {
         if let Kind::Pipe(pipe) = &node.kind {
             pipe.open_end(flags & O_ACCMODE == O_RDONLY);
         }
-        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags) })
+        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: false })
+    }
+
+    /// Opens `node` with `flags` for a program's descriptor (`open`): a
+    /// file on a volume is counted open there until the description goes.
+    pub async fn opened(node: Arc<Node>, flags: u32) -> Result<Arc<Self>, Errno> {
+        if let Kind::Disk(d) = &node.kind {
+            d.vol.open(d.ino).await.map_err(|e| super::disk::errno_of(&d.vol, e))?;
+            return Ok(Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true }));
+        }
+        Ok(Self::new(node, flags))
     }
 
     /// A new pipe's two ends: (read, write); ENFILE when the budget for
@@ -105,6 +118,14 @@ impl OpenFile {
     /// Reads at the offset, advancing it.
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         match &self.node.kind {
+            Kind::Disk(d) if self.readable() => {
+                if d.is_dir() {
+                    return Err(errno::EISDIR);
+                }
+                let n = d.read_at(self.offset(), buf).await?;
+                self.offset.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
             Kind::Device(Device::Random) if self.readable() => random(buf).await,
             Kind::Device(Device::Console) if self.readable() => crate::tty::read(buf, self.nonblock()).await,
             Kind::Pipe(pipe) if self.readable() => pipe.read(buf, self.nonblock()).await,
@@ -148,6 +169,20 @@ impl OpenFile {
     /// Writes at the offset (the end, with `O_APPEND`), advancing it.
     pub async fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
         match &self.node.kind {
+            Kind::Disk(d) if self.writable() => {
+                if d.is_dir() {
+                    return Err(errno::EISDIR);
+                }
+                let (n, end) = if self.flags() & O_APPEND != 0 {
+                    d.append(buf).await?
+                } else {
+                    let at = self.offset();
+                    let n = d.write_at(at, buf).await?;
+                    (n, at + n as u64)
+                };
+                self.offset.store(end, Ordering::Relaxed);
+                Ok(n)
+            }
             Kind::Device(Device::Random) if self.writable() => Ok(buf.len()),
             Kind::Device(Device::Console) if self.writable() => console_write(buf).await,
             Kind::Pipe(pipe) if self.writable() => pipe.write(buf, self.nonblock()).await,
@@ -185,8 +220,10 @@ impl OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        if let Kind::Pipe(pipe) = &self.node.kind {
-            pipe.close_end(self.flags() & O_ACCMODE == O_RDONLY);
+        match &self.node.kind {
+            Kind::Pipe(pipe) => pipe.close_end(self.flags() & O_ACCMODE == O_RDONLY),
+            Kind::Disk(d) if self.counted => d.vol.close(d.ino),
+            _ => {}
         }
     }
 }

@@ -6,8 +6,11 @@
 //! symbolic links (at most [`MAX_LINKS`] per lookup, as Linux's ELOOP).
 
 mod bytes;
+pub mod disk;
 mod file;
+pub mod mount;
 mod node;
+pub mod ops;
 pub mod pipe;
 pub mod procfs;
 pub mod volume;
@@ -45,6 +48,7 @@ pub fn busy_waits() -> u64 {
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::future::Future;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use linux::errno::{self, Errno};
@@ -132,6 +136,16 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
     result.map(|()| done)
 }
 
+/// Adds `/dev/vda`, `/dev/vdb`, ... for `disks` virtio-blk disks (block
+/// device nodes `mount` takes).
+pub fn add_disk_nodes(disks: usize) {
+    let dev = make_dirs(root(), "dev");
+    for i in 0..disks.min(26) {
+        let name = alloc::format!("vd{}", (b'a' + i as u8) as char);
+        let _ = dev.insert(&name, Node::new(Kind::Device(Device::Disk(i as u8)), 0o660, 0));
+    }
+}
+
 /// `mkdir -p` from `dir`; returns the last directory.
 fn make_dirs(dir: &Arc<Node>, path: &str) -> Arc<Node> {
     let mut at = Arc::clone(dir);
@@ -151,20 +165,30 @@ fn make_dirs(dir: &Arc<Node>, path: &str) -> Arc<Node> {
 
 /// Resolves `path` from `cwd` (an absolute path starts at the root).
 /// `follow`: follow a symbolic link in the last component too.
-pub fn lookup(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
-    let (parent, name) = lookup_parent(cwd, path)?;
+pub async fn lookup(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
+    let (parent, name) = lookup_parent(cwd, path).await?;
     match name {
         None => Ok(parent),
         Some(name) => {
             let mut links = 0;
-            resolve_last(parent, &name, follow, &mut links)
+            resolve_last(parent, &name, follow, &mut links).await
         }
+    }
+}
+
+/// [`lookup`] of a path that stays in memory, answered at once (what the
+/// kernel reads at boot); EAGAIN for one that reaches a disk.
+pub fn lookup_now(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
+    let mut f = core::pin::pin!(lookup(cwd, path, follow));
+    match f.as_mut().poll(&mut core::task::Context::from_waker(core::task::Waker::noop())) {
+        core::task::Poll::Ready(r) => r,
+        core::task::Poll::Pending => Err(errno::EAGAIN),
     }
 }
 
 /// Resolves all of `path` but its last component: the directory it is in
 /// and the last name (`None` for `/` or a path ending in `.`/`..`).
-pub fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>), Errno> {
+pub async fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>), Errno> {
     if path.is_empty() {
         return Err(errno::ENOENT);
     }
@@ -174,10 +198,10 @@ pub fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>
     let full = absolute(cwd, path);
     let parts: Vec<&str> = full.split('/').filter(|p| !p.is_empty()).collect();
     let mut links = 0;
-    let mut stack: Vec<Arc<Node>> = Vec::from([Arc::clone(root())]);
-    let Some((last, dirs)) = parts.split_last() else { return Ok((Arc::clone(root()), None)) };
+    let mut stack: Vec<Arc<Node>> = Vec::from([root_entered()]);
+    let Some((last, dirs)) = parts.split_last() else { return Ok((root_entered(), None)) };
     for part in dirs {
-        walk(&mut stack, part, &mut links)?;
+        walk(&mut stack, part, &mut links).await?;
     }
     let dir = Arc::clone(stack.last().expect("the root stays"));
     if !dir.is_dir() {
@@ -195,19 +219,51 @@ pub fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>
     }
 }
 
-fn walk(stack: &mut Vec<Arc<Node>>, part: &str, links: &mut usize) -> Result<(), Errno> {
-    match part {
-        "." => {}
-        ".." => {
-            if stack.len() > 1 {
-                stack.pop();
+/// The root as a walk enters it (a volume mounted on `/` covers it).
+fn root_entered() -> Arc<Node> {
+    let root = root();
+    mount::covering(root).unwrap_or_else(|| Arc::clone(root))
+}
+
+/// Directory `dir`'s entry `name`, on a disk or in memory; a directory a
+/// volume covers is that volume's root.
+pub async fn child(dir: &Arc<Node>, name: &str) -> Result<Arc<Node>, Errno> {
+    let node = match &dir.kind {
+        Kind::Disk(d) => return d.child(name).await,
+        _ => until_free(|| dir.child(name)).await?,
+    };
+    Ok(match &node.kind {
+        Kind::Dir(_) => mount::covering(&node).unwrap_or(node),
+        _ => node,
+    })
+}
+
+/// A symbolic link's target (None: not a link).
+pub async fn link_target(node: &Node) -> Result<Option<String>, Errno> {
+    match &node.kind {
+        Kind::Symlink(t) => Ok(Some(t.clone())),
+        Kind::Disk(d) if d.is_symlink() => d.readlink().await.map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn walk<'a>(
+    stack: &'a mut Vec<Arc<Node>>,
+    part: &'a str,
+    links: &'a mut usize,
+) -> core::pin::Pin<alloc::boxed::Box<dyn Future<Output = Result<(), Errno>> + 'a>> {
+    alloc::boxed::Box::pin(async move {
+        match part {
+            "." => {}
+            ".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
             }
-        }
-        name => {
-            let dir = stack.last().expect("the root stays");
-            let next = dir.child(name)?;
-            match &next.kind {
-                Kind::Symlink(target) => {
+            name => {
+                let dir = Arc::clone(stack.last().expect("the root stays"));
+                let next = child(&dir, name).await?;
+                if let Some(target) = link_target(&next).await? {
                     *links += 1;
                     if *links > MAX_LINKS {
                         return Err(errno::ELOOP);
@@ -215,40 +271,50 @@ fn walk(stack: &mut Vec<Arc<Node>>, part: &str, links: &mut usize) -> Result<(),
                     if target.starts_with('/') {
                         stack.truncate(1);
                     }
-                    let target = target.clone();
                     for p in target.split('/').filter(|p| !p.is_empty()) {
-                        walk(stack, p, links)?;
+                        walk(stack, p, links).await?;
                     }
+                } else if next.is_dir() {
+                    stack.push(next);
+                } else {
+                    return Err(errno::ENOTDIR);
                 }
-                Kind::Dir(_) | Kind::Proc => stack.push(next),
-                _ => return Err(errno::ENOTDIR),
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-fn resolve_last(parent: Arc<Node>, name: &str, follow: bool, links: &mut usize) -> Result<Arc<Node>, Errno> {
-    let node = parent.child(name)?;
-    if let (true, Kind::Symlink(target)) = (follow, &node.kind) {
+fn resolve_last<'a>(
+    parent: Arc<Node>,
+    name: &'a str,
+    follow: bool,
+    links: &'a mut usize,
+) -> core::pin::Pin<alloc::boxed::Box<dyn Future<Output = Result<Arc<Node>, Errno>> + 'a>> {
+    alloc::boxed::Box::pin(async move {
+        let node = child(&parent, name).await?;
+        if !follow {
+            return Ok(node);
+        }
+        let Some(target) = link_target(&node).await? else { return Ok(node) };
         *links += 1;
         if *links > MAX_LINKS {
             return Err(errno::ELOOP);
         }
         // Relative targets are relative to the link's directory, whose
-        // path we do not keep: resolve them from the root with the
-        // directory's entries only when absolute; otherwise walk from it.
-        let mut stack = Vec::from([Arc::clone(root())]);
+        // path we do not keep: walk from it (or from the root for an
+        // absolute target).
+        let mut stack = Vec::from([root_entered()]);
         if !target.starts_with('/') {
             stack.push(parent);
         }
         let parts: Vec<&str> = target.split('/').filter(|p| !p.is_empty()).collect();
         let Some((last, dirs)) = parts.split_last() else { return Ok(Arc::clone(stack.last().expect("root"))) };
         for part in dirs {
-            walk(&mut stack, part, links)?;
+            walk(&mut stack, part, links).await?;
         }
         let dir = Arc::clone(stack.last().expect("root"));
-        return match *last {
+        match *last {
             "." => Ok(dir),
             ".." => {
                 if stack.len() > 1 {
@@ -256,10 +322,9 @@ fn resolve_last(parent: Arc<Node>, name: &str, follow: bool, links: &mut usize) 
                 }
                 Ok(Arc::clone(stack.last().expect("root")))
             }
-            name => resolve_last(dir, name, true, links),
-        };
-    }
-    Ok(node)
+            name => resolve_last(dir, name, true, links).await,
+        }
+    })
 }
 
 /// `path` made absolute against `cwd` (no `.`/`..` processing).
@@ -303,10 +368,10 @@ pub fn normalize(cwd: &str, path: &str) -> String {
 
 /// The absolute path of what `path` names, every symbolic link resolved
 /// (what `/proc/PID/exe` shows, and `realpath`).
-pub fn realpath(cwd: &str, path: &str) -> Result<String, Errno> {
+pub async fn realpath(cwd: &str, path: &str) -> Result<String, Errno> {
     let mut pending: Vec<String> = absolute(cwd, path).split('/').filter(|p| !p.is_empty()).rev().map(String::from).collect();
     let mut done: Vec<String> = Vec::new();
-    let mut nodes: Vec<Arc<Node>> = Vec::from([Arc::clone(root())]);
+    let mut nodes: Vec<Arc<Node>> = Vec::from([root_entered()]);
     let mut links = 0;
     while let Some(part) = pending.pop() {
         match part.as_str() {
@@ -317,8 +382,9 @@ pub fn realpath(cwd: &str, path: &str) -> Result<String, Errno> {
                 }
             }
             name => {
-                let node = nodes.last().expect("the root stays").child(name)?;
-                if let Kind::Symlink(target) = &node.kind {
+                let dir = Arc::clone(nodes.last().expect("the root stays"));
+                let node = child(&dir, name).await?;
+                if let Some(target) = link_target(&node).await? {
                     links += 1;
                     if links > MAX_LINKS {
                         return Err(errno::ELOOP);

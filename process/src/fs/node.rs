@@ -28,6 +28,11 @@ use linux::structs::{Stat, Timespec};
 /// which no program sees either.
 pub const BUSY: Errno = Errno(512);
 
+/// What the synchronous methods answer for a node on a disk, whose
+/// contents only `fs`'s async functions reach (a caller that gets it has
+/// a bug; a program sees EIO).
+pub const ON_DISK: Errno = errno::EIO;
+
 /// The device a device node stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
@@ -39,6 +44,9 @@ pub enum Device {
     Random,
     /// `/dev/console` and `/dev/tty`: the serial console.
     Console,
+    /// `/dev/vda`, `/dev/vdb`, ...: a virtio-blk disk (by index), which
+    /// `mount` takes.
+    Disk(u8),
 }
 
 impl Device {
@@ -49,6 +57,7 @@ impl Device {
             Device::Zero => (1, 5),
             Device::Random => (1, 9),
             Device::Console => (5, 1),
+            Device::Disk(i) => (254, u32::from(i) * 16),
         }
     }
 }
@@ -69,6 +78,9 @@ pub enum Kind {
     Pipe(Arc<super::pipe::Pipe>),
     /// `/proc`: a directory made afresh each time it is looked into.
     Proc,
+    /// A file, directory or link on a mounted volume (`fs::disk`): its
+    /// contents are reached only through `fs`'s async functions.
+    Disk(super::disk::DiskRef),
 }
 
 impl Kind {
@@ -126,15 +138,21 @@ impl Node {
             Kind::Dir(_) | Kind::Proc => S_IFDIR,
             Kind::File(_) => S_IFREG,
             Kind::Symlink(_) => S_IFLNK,
+            Kind::Device(Device::Disk(_)) => 0o060000,
             Kind::Device(_) => S_IFCHR,
             Kind::Pipe(_) => S_IFIFO,
+            Kind::Disk(ref d) => u32::from(d.mode & 0o170000),
         };
         kind | self.perm.load(Ordering::Relaxed)
     }
 
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
-        matches!(self.kind, Kind::Dir(_) | Kind::Proc)
+        match &self.kind {
+            Kind::Dir(_) | Kind::Proc => true,
+            Kind::Disk(d) => d.is_dir(),
+            _ => false,
+        }
     }
 
     /// Its size in bytes ([`BUSY`]: the module doc).
@@ -144,6 +162,7 @@ impl Node {
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) | Kind::Proc => 0,
             Kind::Device(_) | Kind::Pipe(_) => 0,
+            Kind::Disk(_) => return Err(ON_DISK),
         })
     }
 
@@ -204,6 +223,7 @@ impl Node {
         match &self.kind {
             Kind::Dir(entries) => entries.try_shared(|e| e.get(name).cloned()).ok_or(BUSY)?.ok_or(errno::ENOENT),
             Kind::Proc => super::procfs::child(name),
+            Kind::Disk(_) => Err(ON_DISK),
             _ => Err(errno::ENOTDIR),
         }
     }

@@ -53,15 +53,26 @@ fn ticks(cycles: u64) -> u64 {
 type Maker = fn(&[Arc<Info>]) -> String;
 
 /// The files at the top of `/proc`, and what makes each.
-const FILES: [(&str, Maker); 7] = [
+const FILES: [(&str, Maker); 8] = [
     ("uptime", |_| uptime()),
     ("loadavg", loadavg),
     ("meminfo", |_| meminfo()),
     ("cpuinfo", |_| cpuinfo()),
     ("stat", stat),
     ("version", |_| String::from("Linux version 6.1.0-odonata (Odonata) #1 SMP\n")),
-    ("mounts", |_| String::from("rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n")),
+    ("mounts", |_| mounts()),
+    ("filesystems", |_| String::from("nodev\trootfs\nnodev\tproc\n\text2\n")),
 ];
+
+/// `/proc/mounts`: the in-memory root, `/proc`, and every mounted volume.
+fn mounts() -> String {
+    let mut s = String::from("rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n");
+    for m in super::mount::list() {
+        let mode = if m.vol.read_only() { "ro" } else { "rw" };
+        s += &format!("/dev/{} {} ext2 {mode} 0 0\n", m.vol.name(), m.path);
+    }
+    s
+}
 
 /// The `/proc` directory now, whole (for listing it).
 pub fn snapshot() -> Arc<Node> {

@@ -9,10 +9,15 @@
 //! one IPI-queue message there and a wake back. The disk requests the
 //! owner makes go through its own CPU's virtio-blk queue.
 //!
+//! Open files: the service counts the descriptions open on each inode
+//! (`open`, `close`), so an inode whose last name goes while it is open
+//! is freed at its last close, as POSIX has it.
+//!
 //! What a `read` costs: the owner copies from its cache into the reply's
 //! buffer, the caller copies that into the program's memory (two copies,
 //! one message each way).
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -31,6 +36,7 @@ enum Request {
     List(Ino),
     Read(Ino, u64, usize),
     Write(Ino, u64, Vec<u8>),
+    Append(Ino, Vec<u8>),
     Truncate(Ino, u64),
     Create(Ino, Vec<u8>, u16),
     Mkdir(Ino, Vec<u8>, u16),
@@ -41,7 +47,8 @@ enum Request {
     Rmdir(Ino, Vec<u8>),
     Rename(Ino, Vec<u8>, Ino, Vec<u8>),
     SetAttr(Ino, SetAttr),
-    Release(Ino),
+    Open(Ino),
+    Close(Ino),
     Sync,
     StatFs,
     Unmount,
@@ -50,10 +57,12 @@ enum Request {
 /// What a volume answers.
 enum Answer {
     Ino(Ino),
+    Found(Ino, Stat),
     Stat(Stat),
     List(Vec<DirEntry>),
     Bytes(Vec<u8>),
     Count(usize),
+    Appended(usize, u64),
     Unlinked(Unlinked),
     StatFs(StatFs),
     Done,
@@ -115,6 +124,13 @@ impl Mounted {
         self.cpu
     }
 
+    /// The device number `stat` reports for its files (`st_dev`: virtio-blk's
+    /// major 254 on Linux, the disk's index as the minor).
+    pub fn device_number(&self) -> u64 {
+        let index = self.name.as_bytes().get(2).map_or(0, |c| c.saturating_sub(b'a'));
+        (254 << 8) | u64::from(index) << 4
+    }
+
     /// Whether it is mounted read-only.
     pub fn read_only(&self) -> bool {
         self.read_only
@@ -145,9 +161,12 @@ impl Mounted {
         }
     }
 
-    /// The inode `name` names in `dir`.
-    pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<Ino, Error> {
-        self.ino(Request::Lookup(dir, name.to_vec())).await
+    /// The inode `name` names in `dir`, and what `stat` shows of it.
+    pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<(Ino, Stat), Error> {
+        match self.call(Request::Lookup(dir, name.to_vec())).await? {
+            Answer::Found(i, s) => Ok((i, s)),
+            _ => Err(mismatch()),
+        }
     }
 
     /// What `stat` shows of `ino`.
@@ -175,6 +194,16 @@ impl Mounted {
     pub async fn write(&self, ino: Ino, offset: u64, data: Vec<u8>) -> Result<usize, Error> {
         match self.call(Request::Write(ino, offset, data)).await? {
             Answer::Count(n) => Ok(n),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Writes `data` at the end of `ino` (the end as the service sees it:
+    /// appends from several CPUs never overlap); the bytes written and the
+    /// new end.
+    pub async fn append(&self, ino: Ino, data: Vec<u8>) -> Result<(usize, u64), Error> {
+        match self.call(Request::Append(ino, data)).await? {
+            Answer::Appended(n, end) => Ok((n, end)),
             _ => Err(mismatch()),
         }
     }
@@ -209,7 +238,8 @@ impl Mounted {
         self.done(Request::Link(dir, name.to_vec(), ino)).await
     }
 
-    /// Removes name `name` from `dir`.
+    /// Removes name `name` from `dir` (the inode is freed now, or at its
+    /// last close if it is open).
     pub async fn unlink(&self, dir: Ino, name: &[u8]) -> Result<Unlinked, Error> {
         match self.call(Request::Unlink(dir, name.to_vec())).await? {
             Answer::Unlinked(u) => Ok(u),
@@ -232,9 +262,21 @@ impl Mounted {
         self.done(Request::SetAttr(ino, attr)).await
     }
 
-    /// Frees `ino` if no name is left for it.
-    pub async fn release(&self, ino: Ino) -> Result<(), Error> {
-        self.done(Request::Release(ino)).await
+    /// Counts an open file description of `ino`.
+    pub async fn open(&self, ino: Ino) -> Result<(), Error> {
+        self.done(Request::Open(ino)).await
+    }
+
+    /// One open file description of `ino` less: frees it if that was the
+    /// last and no name is left. Sent without waiting for the answer (a
+    /// description closes when its last descriptor goes, in no task).
+    pub fn close(self: &Arc<Self>, ino: Ino) {
+        let me = Arc::clone(self);
+        drop(exec::spawn_named("ext2-close", async move {
+            if let Err(e) = me.done(Request::Close(ino)).await {
+                log::warn!("ext2 on {}: closing inode {ino}: {e}", me.name);
+            }
+        }));
     }
 
     /// Writes everything back and flushes the disk.
@@ -250,7 +292,8 @@ impl Mounted {
         }
     }
 
-    /// Writes everything back, marks the volume clean and stops serving it.
+    /// Writes everything back, marks the volume clean and stops serving it;
+    /// `Busy` while files on it are open.
     pub async fn unmount(&self) -> Result<(), Error> {
         self.done(Request::Unmount).await
     }
@@ -259,13 +302,18 @@ impl Mounted {
 /// The owner's loop: one request at a time, each answered once; ends with
 /// an unmount (or when every handle is gone, writing everything back).
 async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
+    let mut open = BTreeMap::new();
     while let Some(message) = port.recv().await {
         let (request, answer) = message.take();
         if let Request::Unmount = request {
+            if !open.is_empty() {
+                let _ = answer.reply(Err(Error::Busy));
+                continue;
+            }
             let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
             return;
         }
-        let reply = handle(&mut vol, request).await;
+        let reply = handle(&mut vol, &mut open, request).await;
         // A caller that gave up has gone: its answer is dropped.
         let _ = answer.reply(reply);
     }
@@ -274,9 +322,21 @@ async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
     }
 }
 
-async fn handle(vol: &mut Volume<&'static Disk>, request: Request) -> Reply {
+/// Frees `gone`'s inode now if it lost its last name and nothing holds it
+/// open (else its last close will).
+async fn settle(vol: &mut Volume<&'static Disk>, open: &BTreeMap<Ino, u32>, gone: Unlinked) -> Result<(), Error> {
+    if gone.last && !open.contains_key(&gone.ino) {
+        vol.release(gone.ino).await?;
+    }
+    Ok(())
+}
+
+async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, request: Request) -> Reply {
     Ok(match request {
-        Request::Lookup(dir, name) => Answer::Ino(vol.lookup(dir, &name).await?),
+        Request::Lookup(dir, name) => {
+            let ino = vol.lookup(dir, &name).await?;
+            Answer::Found(ino, vol.stat(ino).await?)
+        }
         Request::Stat(ino) => Answer::Stat(vol.stat(ino).await?),
         Request::List(dir) => Answer::List(vol.list(dir).await?),
         Request::Read(ino, offset, len) => {
@@ -286,6 +346,11 @@ async fn handle(vol: &mut Volume<&'static Disk>, request: Request) -> Reply {
             Answer::Bytes(buf)
         }
         Request::Write(ino, offset, data) => Answer::Count(vol.write(ino, offset, &data).await?),
+        Request::Append(ino, data) => {
+            let end = vol.stat(ino).await?.size;
+            let n = vol.write(ino, end, &data).await?;
+            Answer::Appended(n, end + n as u64)
+        }
         Request::Truncate(ino, size) => {
             vol.truncate(ino, size).await?;
             Answer::Done
@@ -298,21 +363,37 @@ async fn handle(vol: &mut Volume<&'static Disk>, request: Request) -> Reply {
             vol.link(dir, &name, ino).await?;
             Answer::Done
         }
-        Request::Unlink(dir, name) => Answer::Unlinked(vol.unlink(dir, &name).await?),
+        Request::Unlink(dir, name) => {
+            let gone = vol.unlink(dir, &name).await?;
+            settle(vol, open, gone).await?;
+            Answer::Unlinked(gone)
+        }
         Request::Rmdir(dir, name) => {
             vol.rmdir(dir, &name).await?;
             Answer::Done
         }
         Request::Rename(fd, from, td, to) => {
-            vol.rename(fd, &from, td, &to).await?;
+            if let Some(gone) = vol.rename(fd, &from, td, &to).await? {
+                settle(vol, open, gone).await?;
+            }
             Answer::Done
         }
         Request::SetAttr(ino, attr) => {
             vol.set_attr(ino, attr).await?;
             Answer::Done
         }
-        Request::Release(ino) => {
-            vol.release(ino).await?;
+        Request::Open(ino) => {
+            *open.entry(ino).or_insert(0) += 1;
+            Answer::Done
+        }
+        Request::Close(ino) => {
+            let n = open.get_mut(&ino).ok_or(Error::Invalid)?;
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ino);
+                // Frees it only if no name is left.
+                vol.release(ino).await?;
+            }
             Answer::Done
         }
         Request::Sync => {

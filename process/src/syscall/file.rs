@@ -233,7 +233,8 @@ async fn vectored(p: &mut Process, a: Args, write: bool) -> SysResult {
 
 fn positioned(p: &mut Process, fd: i32, offset: u64) -> Result<Arc<OpenFile>, Errno> {
     let file = p.files.get(fd)?;
-    if !matches!(file.node.kind, Kind::File(_)) {
+    let regular = matches!(&file.node.kind, Kind::File(_)) || matches!(&file.node.kind, Kind::Disk(d) if d.is_file());
+    if !regular {
         return Err(errno::ESPIPE);
     }
     if offset > i64::MAX as u64 {
@@ -257,18 +258,18 @@ pub(super) async fn pwrite(p: &mut Process, a: Args) -> SysResult {
     write_from(p, &private, a.get(1), a.get(2) as usize).await
 }
 
-pub(super) fn lseek(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn lseek(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let (offset, whence) = (a.get(1) as i64, a.uint(2));
     match file.node.kind {
-        Kind::File(_) | Kind::Dir(_) | Kind::Proc => {}
+        Kind::File(_) | Kind::Dir(_) | Kind::Proc | Kind::Disk(_) => {}
         Kind::Device(_) => return Ok(0),
         Kind::Symlink(_) | Kind::Pipe(_) => return Err(errno::ESPIPE),
     }
     let base = match whence {
         seek::SEEK_SET => 0,
         seek::SEEK_CUR => file.offset() as i64,
-        seek::SEEK_END => file.node.size()? as i64,
+        seek::SEEK_END => crate::fs::ops::size(&file.node).await? as i64,
         _ => return Err(errno::EINVAL),
     };
     let at = base.checked_add(offset).filter(|&v| v >= 0).ok_or(errno::EINVAL)?;

@@ -32,14 +32,17 @@ pub(super) async fn mmap(p: &mut Process, a: Args) -> SysResult {
         Backing::Zero
     } else {
         let file = p.files.get(fd)?;
-        if !matches!(file.node.kind, Kind::File(_)) {
+        let regular = matches!(&file.node.kind, Kind::File(_)) || matches!(&file.node.kind, Kind::Disk(d) if d.is_file());
+        if !regular {
             return Err(errno::ENODEV);
         }
         if kind == MAP_SHARED && prot & linux::flags::mman::PROT_WRITE != 0 {
             // Writes through a shared mapping would have to reach the file.
             return Err(errno::ENODEV);
         }
-        let data = crate::fs::until_free(|| file.node.bytes()).await?;
+        // A file on a volume is read whole: a private mapping of what it
+        // held at the call.
+        let data = crate::fs::ops::file_bytes(&file.node).await?;
         Backing::Bytes { size: (data.len() as u64).saturating_sub(offset), data, vaddr: 0, offset }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;

@@ -15,6 +15,7 @@ pub(crate) mod fast;
 mod file;
 mod info;
 mod mem;
+mod mount;
 mod path;
 mod poll;
 mod proc;
@@ -96,6 +97,13 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         }
         Some(Ok(r)) => r,
         Some(Err(status)) => return Flow::Exit(status),
+        None if is_file_call(nr) => {
+            let r = file_call(p, nr, a).await;
+            crate::fs::procfs::set_caller(p.pid());
+            trace(p, nr, r);
+            ctx.frame.rax = linux::errno::to_rax(r);
+            return Flow::Resumed;
+        }
         None => {
             // Calls that wait with another signal mask take it before the
             // race, so that a signal it unblocks ends the wait.
@@ -216,48 +224,11 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         nr::UMASK => Ok(0o022),
         nr::READ | nr::WRITE => return file::rw_now(p, a, nr == nr::WRITE).map(Ok),
         nr::GETCWD => path::getcwd(p, a),
-        nr::CHDIR => path::chdir(p, a),
         nr::CLOSE => p.files.close(a.int(0)).map(|()| 0),
         nr::DUP => file::dup(p, a),
         nr::DUP2 => file::dup2(p, a.int(0), a.int(1), 0),
         nr::DUP3 => file::dup2(p, a.int(0), a.int(1), a.uint(2)),
         nr::FCNTL => file::fcntl(p, a),
-        nr::LSEEK => file::lseek(p, a),
-        nr::FSTAT => path::fstat(p, a),
-        nr::STAT => path::stat_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), 0),
-        nr::LSTAT => path::stat_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), linux::flags::AT_SYMLINK_NOFOLLOW),
-        nr::NEWFSTATAT => path::stat_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)),
-        nr::OPEN => path::open_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2)),
-        nr::OPENAT => path::open_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3)),
-        nr::GETDENTS64 => path::getdents64(p, a),
-        nr::READLINK => path::readlink_at(p, linux::flags::AT_FDCWD, a.get(0), a.get(1), a.get(2)),
-        nr::READLINKAT => path::readlink_at(p, a.int(0), a.get(1), a.get(2), a.get(3)),
-        nr::MKDIR => path::mkdir_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1)),
-        nr::MKDIRAT => path::mkdir_at(p, a.int(0), a.get(1), a.uint(2)),
-        nr::UNLINK => path::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), 0),
-        nr::RMDIR => path::unlink_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_REMOVEDIR),
-        nr::UNLINKAT => path::unlink_at(p, a.int(0), a.get(1), a.uint(2)),
-        nr::RENAME => path::rename_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_FDCWD, a.get(1), 0),
-        nr::RENAMEAT => path::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), 0),
-        nr::RENAMEAT2 => path::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)),
-        nr::SYMLINK => path::symlink_at(p, a.get(0), linux::flags::AT_FDCWD, a.get(1)),
-        nr::SYMLINKAT => path::symlink_at(p, a.get(0), a.int(1), a.get(2)),
-        nr::LINK => path::link_at(p, linux::flags::AT_FDCWD, a.get(0), linux::flags::AT_FDCWD, a.get(1), 0),
-        nr::LINKAT => path::link_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)),
-        nr::CHMOD => path::chmod_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1)),
-        nr::FCHMODAT => path::chmod_at(p, a.int(0), a.get(1), a.uint(2)),
-        nr::FCHMOD => path::fchmod(p, a.int(0), a.uint(1)),
-        nr::CHOWN => path::chown_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2), 0),
-        nr::LCHOWN => path::chown_at(p, linux::flags::AT_FDCWD, a.get(0), a.uint(1), a.uint(2), linux::flags::AT_SYMLINK_NOFOLLOW),
-        nr::FCHOWNAT => path::chown_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3), a.uint(4)),
-        nr::FCHOWN => p.files.get(a.int(0)).map(|f| f.node.set_owner(a.uint(1), a.uint(2))).map(|()| 0),
-        nr::UTIMENSAT => path::utimens_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)),
-        nr::TRUNCATE => path::truncate(p, a.get(0), a.get(1)),
-        nr::FTRUNCATE => path::ftruncate(p, a.int(0), a.get(1)),
-        // Memory is the medium: everything written is already "on disk".
-        nr::FSYNC | nr::FDATASYNC | nr::SYNC => Ok(0),
-        nr::ACCESS => path::access_at(p, linux::flags::AT_FDCWD, a.get(0)),
-        nr::FACCESSAT | nr::FACCESSAT2 => path::access_at(p, a.int(0), a.get(1)),
         nr::RSEQ => Err(errno::ENOSYS),
         nr::RT_SIGRETURN => signal::sigreturn(p, ctx).map(|()| ctx.frame.rax),
         nr::KILL => signals::kill(p, a.int(0), a.get(1)),
@@ -275,6 +246,108 @@ fn quick(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> Option<Res
         _ => return None,
     };
     Some(Ok(r))
+}
+
+/// Calls on files by path or descriptor that may reach a mounted volume:
+/// `async fn`s, not raced against signals (a disk request is not
+/// interrupted, as on Linux; a path in memory resolves without waiting).
+fn is_file_call(nr: u64) -> bool {
+    matches!(
+        nr,
+        nr::CHDIR
+            | nr::LSEEK
+            | nr::FSTAT
+            | nr::STAT
+            | nr::LSTAT
+            | nr::NEWFSTATAT
+            | nr::OPEN
+            | nr::OPENAT
+            | nr::GETDENTS64
+            | nr::READLINK
+            | nr::READLINKAT
+            | nr::MKDIR
+            | nr::MKDIRAT
+            | nr::UNLINK
+            | nr::RMDIR
+            | nr::UNLINKAT
+            | nr::RENAME
+            | nr::RENAMEAT
+            | nr::RENAMEAT2
+            | nr::SYMLINK
+            | nr::SYMLINKAT
+            | nr::LINK
+            | nr::LINKAT
+            | nr::CHMOD
+            | nr::FCHMODAT
+            | nr::FCHMOD
+            | nr::CHOWN
+            | nr::LCHOWN
+            | nr::FCHOWNAT
+            | nr::FCHOWN
+            | nr::UTIMENSAT
+            | nr::TRUNCATE
+            | nr::FTRUNCATE
+            | nr::FSYNC
+            | nr::FDATASYNC
+            | nr::SYNC
+            | nr::SYNCFS
+            | nr::ACCESS
+            | nr::FACCESSAT
+            | nr::FACCESSAT2
+            | nr::STATFS
+            | nr::FSTATFS
+            | nr::MOUNT
+            | nr::UMOUNT2
+    )
+}
+
+/// The calls [`is_file_call`] names.
+async fn file_call(p: &mut Process, nr: u64, a: Args) -> SysResult {
+    use linux::flags::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
+    match nr {
+        nr::CHDIR => path::chdir(p, a).await,
+        nr::LSEEK => file::lseek(p, a).await,
+        nr::FSTAT => path::fstat(p, a).await,
+        nr::STAT => path::stat_at(p, AT_FDCWD, a.get(0), a.get(1), 0).await,
+        nr::LSTAT => path::stat_at(p, AT_FDCWD, a.get(0), a.get(1), AT_SYMLINK_NOFOLLOW).await,
+        nr::NEWFSTATAT => path::stat_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)).await,
+        nr::OPEN => path::open_at(p, AT_FDCWD, a.get(0), a.uint(1), a.uint(2)).await,
+        nr::OPENAT => path::open_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3)).await,
+        nr::GETDENTS64 => path::getdents64(p, a).await,
+        nr::READLINK => path::readlink_at(p, AT_FDCWD, a.get(0), a.get(1), a.get(2)).await,
+        nr::READLINKAT => path::readlink_at(p, a.int(0), a.get(1), a.get(2), a.get(3)).await,
+        nr::MKDIR => path::mkdir_at(p, AT_FDCWD, a.get(0), a.uint(1)).await,
+        nr::MKDIRAT => path::mkdir_at(p, a.int(0), a.get(1), a.uint(2)).await,
+        nr::UNLINK => path::unlink_at(p, AT_FDCWD, a.get(0), 0).await,
+        nr::RMDIR => path::unlink_at(p, AT_FDCWD, a.get(0), AT_REMOVEDIR).await,
+        nr::UNLINKAT => path::unlink_at(p, a.int(0), a.get(1), a.uint(2)).await,
+        nr::RENAME => path::rename_at(p, AT_FDCWD, a.get(0), AT_FDCWD, a.get(1), 0).await,
+        nr::RENAMEAT => path::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), 0).await,
+        nr::RENAMEAT2 => path::rename_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)).await,
+        nr::SYMLINK => path::symlink_at(p, a.get(0), AT_FDCWD, a.get(1)).await,
+        nr::SYMLINKAT => path::symlink_at(p, a.get(0), a.int(1), a.get(2)).await,
+        nr::LINK => path::link_at(p, AT_FDCWD, a.get(0), AT_FDCWD, a.get(1), 0).await,
+        nr::LINKAT => path::link_at(p, a.int(0), a.get(1), a.int(2), a.get(3), a.uint(4)).await,
+        nr::CHMOD => path::chmod_at(p, AT_FDCWD, a.get(0), a.uint(1)).await,
+        nr::FCHMODAT => path::chmod_at(p, a.int(0), a.get(1), a.uint(2)).await,
+        nr::FCHMOD => path::fchmod(p, a.int(0), a.uint(1)).await,
+        nr::CHOWN => path::chown_at(p, AT_FDCWD, a.get(0), a.uint(1), a.uint(2), 0).await,
+        nr::LCHOWN => path::chown_at(p, AT_FDCWD, a.get(0), a.uint(1), a.uint(2), AT_SYMLINK_NOFOLLOW).await,
+        nr::FCHOWNAT => path::chown_at(p, a.int(0), a.get(1), a.uint(2), a.uint(3), a.uint(4)).await,
+        nr::FCHOWN => path::fchown(p, a.int(0), a.uint(1), a.uint(2)).await,
+        nr::UTIMENSAT => path::utimens_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)).await,
+        nr::TRUNCATE => path::truncate(p, a.get(0), a.get(1)).await,
+        nr::FTRUNCATE => path::ftruncate(p, a.int(0), a.get(1)).await,
+        nr::FSYNC | nr::FDATASYNC | nr::SYNCFS => mount::fsync(p, a.int(0)).await,
+        nr::SYNC => mount::sync_all().await,
+        nr::ACCESS => path::access_at(p, AT_FDCWD, a.get(0)).await,
+        nr::FACCESSAT | nr::FACCESSAT2 => path::access_at(p, a.int(0), a.get(1)).await,
+        nr::STATFS => mount::statfs(p, a.get(0), a.get(1)).await,
+        nr::FSTATFS => mount::fstatfs(p, a.int(0), a.get(1)).await,
+        nr::MOUNT => mount::mount(p, a).await,
+        nr::UMOUNT2 => mount::umount2(p, a.get(0), a.uint(1)).await,
+        _ => unreachable!("is_file_call names only these"),
+    }
 }
 
 /// Calls that may wait.

@@ -1,5 +1,7 @@
 //! Calls that name files by path: open, stat, directories, links,
-//! renames, permissions and times, the working directory.
+//! renames, permissions and times, the working directory. Each is an
+//! `async fn`: a path that stays in memory resolves without waiting, one
+//! that reaches a mounted volume awaits its service (`fs::ops`).
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -10,6 +12,7 @@ use linux::flags::open::{O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_N
 use linux::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 
 use super::{Args, SysResult};
+use crate::fs::ops::{self, New};
 use crate::fs::{self, Kind, Node, OpenFile};
 use crate::process::Process;
 use crate::user;
@@ -28,18 +31,28 @@ fn dir_path(p: &Process, dirfd: i32) -> Result<String, Errno> {
     Err(errno::ENOSYS)
 }
 
-fn resolve_at(p: &mut Process, dirfd: i32, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
-    if path.starts_with('/') {
-        return fs::lookup("/", path, follow);
-    }
-    let base = dir_path(p, dirfd)?;
-    fs::lookup(&base, path, follow)
+/// Where a `*at` call's relative paths start.
+fn base_of(p: &Process, dirfd: i32, path: &str) -> Result<String, Errno> {
+    if path.starts_with('/') { Ok(String::from("/")) } else { dir_path(p, dirfd) }
 }
 
-pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: u32) -> SysResult {
+async fn resolve_at(p: &Process, dirfd: i32, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
+    let base = base_of(p, dirfd, path)?;
+    fs::lookup(&base, path, follow).await
+}
+
+/// The directory and last name of a path a `*at` call names.
+async fn parent_at(p: &mut Process, dirfd: i32, path: u64) -> Result<(Arc<Node>, String), Errno> {
     let path = user::read_path(&mut p.memory, path)?;
-    let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
-    let (node, created) = match fs::lookup(&base, &path, flags & O_NOFOLLOW == 0) {
+    let base = base_of(p, dirfd, &path)?;
+    let (dir, name) = fs::lookup_parent(&base, &path).await?;
+    Ok((dir, name.ok_or(errno::EBUSY)?))
+}
+
+pub(super) async fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: u32) -> SysResult {
+    let path = user::read_path(&mut p.memory, path)?;
+    let base = base_of(p, dirfd, &path)?;
+    let (node, created) = match fs::lookup(&base, &path, flags & O_NOFOLLOW == 0).await {
         Ok(node) => {
             if flags & (O_CREAT | O_EXCL) == (O_CREAT | O_EXCL) {
                 return Err(errno::EEXIST);
@@ -47,15 +60,13 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
             (node, false)
         }
         Err(e) if e == errno::ENOENT && flags & O_CREAT != 0 => {
-            let (dir, name) = fs::lookup_parent(&base, &path)?;
+            let (dir, name) = fs::lookup_parent(&base, &path).await?;
             let name = name.ok_or(errno::EISDIR)?;
-            let node = Node::new(Kind::file(Vec::new()), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds());
-            dir.insert(&name, Arc::clone(&node))?;
-            (node, true)
+            (ops::make(&dir, &name, New::File, mode & 0o7777 & !0o022).await?, true)
         }
         Err(e) => return Err(e),
     };
-    if let Kind::Symlink(_) = node.kind {
+    if fs::link_target(&node).await?.is_some() {
         return Err(errno::ELOOP);
     }
     if flags & O_DIRECTORY != 0 && !node.is_dir() {
@@ -64,36 +75,37 @@ pub(super) fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: 
     if node.is_dir() && flags & O_ACCMODE != 0 {
         return Err(errno::EISDIR);
     }
-    // (Nothing after this may answer BUSY: the call would run again and
-    // find what it created.)
-    if let (true, false, Kind::File(_)) = (flags & O_TRUNC != 0 && flags & O_ACCMODE != 0, created, &node.kind) {
-        truncate_node(&node, 0)?;
+    let regular = matches!(&node.kind, Kind::File(_)) || matches!(&node.kind, Kind::Disk(d) if d.is_file());
+    if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && !created && regular {
+        ops::truncate(&node, 0).await?;
     }
-    let file = OpenFile::new(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC));
+    let file = OpenFile::opened(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)).await?;
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)
 }
 
-pub(super) fn stat_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, flags: u32) -> SysResult {
+pub(super) async fn stat_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, flags: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
     let node = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd == AT_FDCWD { fs::lookup("/", &p.cwd, true)? } else { Arc::clone(&p.files.get(dirfd)?.node) }
+        if dirfd == AT_FDCWD { fs::lookup("/", &p.cwd, true).await? } else { Arc::clone(&p.files.get(dirfd)?.node) }
     } else {
-        resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0).await?
     };
-    user::write(&mut p.memory, buf, &node.stat()?.encode())?;
+    let st = ops::stat(&node).await?;
+    user::write(&mut p.memory, buf, &st.encode())?;
     Ok(0)
 }
 
-pub(super) fn fstat(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn fstat(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
-    user::write(&mut p.memory, a.get(1), &file.node.stat()?.encode())?;
+    let st = ops::stat(&file.node).await?;
+    user::write(&mut p.memory, a.get(1), &st.encode())?;
     Ok(0)
 }
 
-pub(super) fn getdents64(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn getdents64(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let (buf, len) = (a.get(1), a.get(2) as usize);
-    let entries = file.node.entries()?;
+    let entries = ops::entries(&file.node).await?;
     // The offset counts entries handed out: "." and ".." first.
     let mut out = Vec::new();
     let mut index = file.offset() as usize;
@@ -113,6 +125,7 @@ pub(super) fn getdents64(p: &mut Process, a: Args) -> SysResult {
             linux::flags::mode::S_IFREG => 8,
             linux::flags::mode::S_IFLNK => 10,
             linux::flags::mode::S_IFCHR => 2,
+            0o060000 => 6,
             _ => 0,
         };
         let start = out.len();
@@ -132,7 +145,7 @@ pub(super) fn getdents64(p: &mut Process, a: Args) -> SysResult {
     Ok(out.len() as u64)
 }
 
-pub(super) fn readlink_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, len: u64) -> SysResult {
+pub(super) async fn readlink_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, len: u64) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
     if len == 0 || len > i32::MAX as u64 {
         return Err(errno::EINVAL);
@@ -140,41 +153,38 @@ pub(super) fn readlink_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, len:
     let target = if path == "/proc/self/exe" {
         p.exe.clone()
     } else {
-        let node = resolve_at(p, dirfd, &path, false)?;
-        match &node.kind {
-            Kind::Symlink(t) => t.clone(),
-            _ => return Err(errno::EINVAL),
-        }
+        let node = resolve_at(p, dirfd, &path, false).await?;
+        fs::link_target(&node).await?.ok_or(errno::EINVAL)?
     };
     let n = target.len().min(len as usize);
     user::write(&mut p.memory, buf, &target.as_bytes()[..n])?;
     Ok(n as u64)
 }
 
-pub(super) fn mkdir_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> SysResult {
+pub(super) async fn mkdir_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
-    let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
-    let (dir, name) = fs::lookup_parent(&base, &path)?;
+    let base = base_of(p, dirfd, &path)?;
+    let (dir, name) = fs::lookup_parent(&base, &path).await?;
     let name = name.ok_or(errno::EEXIST)?;
-    dir.insert(&name, Node::new(Kind::dir(), mode & 0o7777 & !0o022, crate::clock::boot_epoch_seconds()))?;
+    ops::make(&dir, &name, New::Dir, mode & 0o7777 & !0o022).await?;
     Ok(0)
 }
 
-pub(super) fn unlink_at(p: &mut Process, dirfd: i32, path: u64, flags: u32) -> SysResult {
+pub(super) async fn unlink_at(p: &mut Process, dirfd: i32, path: u64, flags: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
     if flags & !AT_REMOVEDIR != 0 {
         return Err(errno::EINVAL);
     }
-    let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
-    let (dir, name) = fs::lookup_parent(&base, &path)?;
+    let base = base_of(p, dirfd, &path)?;
+    let (dir, name) = fs::lookup_parent(&base, &path).await?;
     let name = name.ok_or(if flags & AT_REMOVEDIR != 0 { errno::EBUSY } else { errno::EISDIR })?;
-    dir.remove(&name, flags & AT_REMOVEDIR != 0)?;
+    ops::remove(&dir, &name, flags & AT_REMOVEDIR != 0).await?;
     Ok(0)
 }
 
-pub(super) fn access_at(p: &mut Process, dirfd: i32, path: u64) -> SysResult {
+pub(super) async fn access_at(p: &mut Process, dirfd: i32, path: u64) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
-    resolve_at(p, dirfd, &path, true)?;
+    resolve_at(p, dirfd, &path, true).await?;
     Ok(0)
 }
 
@@ -189,9 +199,9 @@ pub(super) fn getcwd(p: &mut Process, a: Args) -> SysResult {
     Ok(bytes.len() as u64)
 }
 
-pub(super) fn chdir(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn chdir(p: &mut Process, a: Args) -> SysResult {
     let path = user::read_path(&mut p.memory, a.get(0))?;
-    let node = fs::lookup(&p.cwd, &path, true)?;
+    let node = fs::lookup(&p.cwd, &path, true).await?;
     if !node.is_dir() {
         return Err(errno::ENOTDIR);
     }
@@ -199,112 +209,112 @@ pub(super) fn chdir(p: &mut Process, a: Args) -> SysResult {
     Ok(0)
 }
 
-/// The directory and last name of a path a `*at` call names.
-fn parent_at(p: &mut Process, dirfd: i32, path: u64) -> Result<(Arc<Node>, String), Errno> {
-    let path = user::read_path(&mut p.memory, path)?;
-    let base = if path.starts_with('/') { String::from("/") } else { dir_path(p, dirfd)? };
-    let (dir, name) = fs::lookup_parent(&base, &path)?;
-    Ok((dir, name.ok_or(errno::EBUSY)?))
-}
-
-pub(super) fn rename_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
+pub(super) async fn rename_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
     const RENAME_NOREPLACE: u32 = 1;
     if flags & !RENAME_NOREPLACE != 0 {
         return Err(errno::EINVAL);
     }
-    let (from_dir, from) = parent_at(p, olddir, old)?;
-    let (to_dir, to) = parent_at(p, newdir, new)?;
-    from_dir.rename(&from, &to_dir, &to, flags & RENAME_NOREPLACE != 0)?;
+    let (from_dir, from) = parent_at(p, olddir, old).await?;
+    let (to_dir, to) = parent_at(p, newdir, new).await?;
+    ops::rename(&from_dir, &from, &to_dir, &to, flags & RENAME_NOREPLACE != 0).await?;
     Ok(0)
 }
 
-pub(super) fn symlink_at(p: &mut Process, target: u64, newdir: i32, path: u64) -> SysResult {
+pub(super) async fn symlink_at(p: &mut Process, target: u64, newdir: i32, path: u64) -> SysResult {
     let target = user::read_path(&mut p.memory, target)?;
-    let (dir, name) = parent_at(p, newdir, path)?;
-    dir.insert(&name, Node::new(Kind::Symlink(target), 0o777, crate::clock::boot_epoch_seconds()))?;
+    let (dir, name) = parent_at(p, newdir, path).await?;
+    ops::make(&dir, &name, New::Symlink(target), 0o777).await?;
     Ok(0)
 }
 
-pub(super) fn link_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
+pub(super) async fn link_at(p: &mut Process, olddir: i32, old: u64, newdir: i32, new: u64, flags: u32) -> SysResult {
     let old = user::read_path(&mut p.memory, old)?;
-    let node = resolve_at(p, olddir, &old, flags & linux::flags::AT_SYMLINK_FOLLOW != 0)?;
+    let node = resolve_at(p, olddir, &old, flags & linux::flags::AT_SYMLINK_FOLLOW != 0).await?;
     if node.is_dir() {
         return Err(errno::EPERM);
     }
-    let (dir, name) = parent_at(p, newdir, new)?;
-    dir.insert(&name, node)?;
+    let (dir, name) = parent_at(p, newdir, new).await?;
+    ops::make(&dir, &name, New::Link(node), 0).await?;
     Ok(0)
 }
 
-pub(super) fn chmod_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> SysResult {
+pub(super) async fn chmod_at(p: &mut Process, dirfd: i32, path: u64, mode: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
-    resolve_at(p, dirfd, &path, true)?.set_perm(mode);
+    let node = resolve_at(p, dirfd, &path, true).await?;
+    ops::set_perm(&node, mode).await?;
     Ok(0)
 }
 
-pub(super) fn fchmod(p: &mut Process, fd: i32, mode: u32) -> SysResult {
-    p.files.get(fd)?.node.set_perm(mode);
+pub(super) async fn fchmod(p: &mut Process, fd: i32, mode: u32) -> SysResult {
+    let file = p.files.get(fd)?;
+    ops::set_perm(&file.node, mode).await?;
     Ok(0)
 }
 
-/// `utimensat(dirfd, path, times, flags)`: sets the modification time (the
-/// one time this file system keeps); a null `times` means now.
-pub(super) fn utimens_at(p: &mut Process, dirfd: i32, path: u64, times: u64, flags: u32) -> SysResult {
+/// `utimensat(dirfd, path, times, flags)`: a null `times` means now for
+/// both; `UTIME_NOW` and `UTIME_OMIT` per time. (Files in memory keep the
+/// modification time only.)
+pub(super) async fn utimens_at(p: &mut Process, dirfd: i32, path: u64, times: u64, flags: u32) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
     let node = if path == 0 {
         Arc::clone(&p.files.get(dirfd)?.node)
     } else {
         let path = user::read_path(&mut p.memory, path)?;
-        resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0).await?
     };
     let now = crate::clock::now_seconds();
-    let mtime = if times == 0 {
-        now
+    let (atime, mtime) = if times == 0 {
+        (Some(now), Some(now))
     } else {
         let mut t = [0u8; 32];
         user::read(&mut p.memory, times, &mut t)?;
-        let sec = i64::from_le_bytes(t[16..24].try_into().expect("8 bytes"));
-        let nsec = i64::from_le_bytes(t[24..32].try_into().expect("8 bytes"));
-        match nsec {
-            UTIME_OMIT => return Ok(0),
-            UTIME_NOW => now,
-            0..=999_999_999 if sec >= 0 => sec as u64,
-            _ => return Err(errno::EINVAL),
-        }
+        let one = |at: usize| -> Result<Option<u64>, Errno> {
+            let sec = i64::from_le_bytes(t[at..at + 8].try_into().expect("8 bytes"));
+            let nsec = i64::from_le_bytes(t[at + 8..at + 16].try_into().expect("8 bytes"));
+            match nsec {
+                UTIME_OMIT => Ok(None),
+                UTIME_NOW => Ok(Some(now)),
+                0..=999_999_999 if sec >= 0 => Ok(Some(sec as u64)),
+                _ => Err(errno::EINVAL),
+            }
+        };
+        (one(0)?, one(16)?)
     };
-    node.touch(mtime);
+    ops::set_times(&node, atime, mtime).await?;
     Ok(0)
 }
 
-pub(super) fn truncate_node(node: &Node, len: u64) -> SysResult {
-    let len = usize::try_from(len).map_err(|_| errno::EFBIG)?;
-    if len == 0 {
-        // Nothing to keep: new bytes, not a copy of the shared ones.
-        node.set_bytes(Vec::new())?;
-        return Ok(0);
-    }
-    node.edit_bytes(|data| data.resize(len).map(|()| 0))
-}
-
-pub(super) fn truncate(p: &mut Process, path: u64, len: u64) -> SysResult {
+pub(super) async fn truncate(p: &mut Process, path: u64, len: u64) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
-    let node = fs::lookup(&p.cwd, &path, true)?;
-    truncate_node(&node, len)
+    let node = fs::lookup(&p.cwd, &path, true).await?;
+    if node.is_dir() {
+        return Err(errno::EISDIR);
+    }
+    ops::truncate(&node, len).await?;
+    Ok(0)
 }
 
-pub(super) fn ftruncate(p: &mut Process, fd: i32, len: u64) -> SysResult {
+pub(super) async fn ftruncate(p: &mut Process, fd: i32, len: u64) -> SysResult {
     let file = p.files.get(fd)?;
     if file.flags() & O_ACCMODE == linux::flags::open::O_RDONLY {
         return Err(errno::EINVAL);
     }
-    truncate_node(&file.node, len)
+    ops::truncate(&file.node, len).await?;
+    Ok(0)
 }
 
 /// `fchownat`: every process runs as root here, which may give a file to
 /// anyone.
-pub(super) fn chown_at(p: &mut Process, dirfd: i32, path: u64, uid: u32, gid: u32, flags: u32) -> SysResult {
+pub(super) async fn chown_at(p: &mut Process, dirfd: i32, path: u64, uid: u32, gid: u32, flags: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
-    resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.set_owner(uid, gid);
+    let node = resolve_at(p, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0).await?;
+    ops::set_owner(&node, uid, gid).await?;
+    Ok(0)
+}
+
+pub(super) async fn fchown(p: &mut Process, fd: i32, uid: u32, gid: u32) -> SysResult {
+    let file = p.files.get(fd)?;
+    ops::set_owner(&file.node, uid, gid).await?;
     Ok(0)
 }

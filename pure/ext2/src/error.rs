@@ -42,6 +42,8 @@ pub enum Error {
     TooManyLinks,
     /// Not allowed on this kind of file (a hard link to a directory).
     NotPermitted,
+    /// In use (unmounting a volume with files open).
+    Busy,
 }
 
 impl Error {
@@ -62,6 +64,7 @@ impl Error {
             Error::TooBig => 27,                   // EFBIG
             Error::TooManyLinks => 31,             // EMLINK
             Error::NotPermitted => 1,              // EPERM
+            Error::Busy => 16,                     // EBUSY
         }
     }
 }
@@ -90,6 +93,7 @@ impl fmt::Display for Error {
             Error::TooBig => f.write_str("file too large"),
             Error::TooManyLinks => f.write_str("too many links"),
             Error::NotPermitted => f.write_str("operation not permitted"),
+            Error::Busy => f.write_str("in use"),
         }
     }
 }

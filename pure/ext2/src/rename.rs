@@ -8,12 +8,15 @@ use io::block::BlockDevice;
 
 use crate::dir::check_name;
 use crate::inode::{Ino, ROOT};
+use crate::ops::Unlinked;
 use crate::volume::Volume;
 use crate::{Error, Result};
 
 impl<D: BlockDevice> Volume<D> {
-    /// Renames `from_dir/from` to `to_dir/to`.
-    pub async fn rename(&mut self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> Result<()> {
+    /// Renames `from_dir/from` to `to_dir/to`. A regular file (or link)
+    /// the new name replaced is returned when that was its last name:
+    /// [`Volume::release`] frees it once nothing holds it open.
+    pub async fn rename(&mut self, from_dir: Ino, from: &[u8], to_dir: Ino, to: &[u8]) -> Result<Option<Unlinked>> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
@@ -31,7 +34,7 @@ impl<D: BlockDevice> Volume<D> {
         let existing = self.find(to_dir, to).await?;
         if let Some(dst) = &existing {
             if dst.ino == src.ino {
-                return Ok(());
+                return Ok(None);
             }
             let old = self.inode(dst.ino).await?;
             match (is_dir, old.is_dir()) {
@@ -56,6 +59,7 @@ impl<D: BlockDevice> Volume<D> {
             self.find(from_dir, from).await?.filter(|f| f.ino == src.ino).ok_or_else(|| crate::corrupt!("rename lost its source entry"))?;
         self.remove_entry(from_dir, &src_now).await?;
         // What the replaced inode loses.
+        let mut replaced = None;
         if let Some(dst) = existing {
             let mut old = self.inode(dst.ino).await?;
             if old.is_dir() {
@@ -70,9 +74,7 @@ impl<D: BlockDevice> Volume<D> {
                 let now = self.now();
                 old.set_times(None, Some(now), None);
                 self.put_inode(dst.ino, &old).await?;
-                if old.links() == 0 {
-                    self.release(dst.ino).await?;
-                }
+                replaced = Some(Unlinked { ino: dst.ino, last: old.links() == 0 });
             }
         }
         // A moved directory's `..` and its parents' link counts.
@@ -90,7 +92,8 @@ impl<D: BlockDevice> Volume<D> {
         moved = self.inode(src.ino).await?;
         let now = self.now();
         moved.set_times(None, Some(now), None);
-        self.put_inode(src.ino, &moved).await
+        self.put_inode(src.ino, &moved).await?;
+        Ok(replaced)
     }
 
     /// Whether directory `dir` is `ancestor` or lies under it (walking `..`

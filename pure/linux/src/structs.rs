@@ -188,3 +188,57 @@ impl Rlimit {
         out
     }
 }
+
+/// `struct statfs` (x86-64, 120 bytes): what `statfs` and `fstatfs` fill.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statfs {
+    /// The file system's magic (`EXT2_SUPER_MAGIC` 0xEF53, `TMPFS_MAGIC`...).
+    pub kind: u64,
+    /// Block size.
+    pub bsize: u64,
+    /// Blocks in all.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Free blocks an ordinary user may take.
+    pub bavail: u64,
+    /// Inodes in all.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// An id for the file system (two ints).
+    pub fsid: u64,
+    /// Longest name.
+    pub namelen: u64,
+    /// Fragment size.
+    pub frsize: u64,
+    /// Mount flags (`ST_RDONLY` = 1).
+    pub flags: u64,
+}
+
+impl Statfs {
+    /// Its size.
+    pub const SIZE: usize = 120;
+
+    /// The bytes (the four spare words zero).
+    pub fn encode(&self) -> [u8; 120] {
+        let mut out = [0; 120];
+        let fields = [
+            self.kind,
+            self.bsize,
+            self.blocks,
+            self.bfree,
+            self.bavail,
+            self.files,
+            self.ffree,
+            self.fsid,
+            self.namelen,
+            self.frsize,
+            self.flags,
+        ];
+        for (i, v) in fields.iter().enumerate() {
+            put(&mut out, i * 8, &v.to_le_bytes());
+        }
+        out
+    }
+}

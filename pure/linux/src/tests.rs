@@ -45,15 +45,19 @@ fn numbers_and_errnos_match_the_host_headers() {
         "offsetof(struct stat, st_mtim)",
         "offsetof(struct stat, st_rdev)",
         "sizeof(struct utsname)",
+        "sizeof(struct statfs)",
+        "offsetof(struct statfs, f_namelen)",
+        "offsetof(struct statfs, f_flags)",
+        "ENOTBLK",
     ];
     let Some(got) = host_values(
-        &["sys/syscall.h", "errno.h", "fcntl.h", "sys/mman.h", "sys/ioctl.h", "sys/stat.h", "sys/utsname.h", "stddef.h"],
+        &["sys/syscall.h", "errno.h", "fcntl.h", "sys/mman.h", "sys/ioctl.h", "sys/stat.h", "sys/utsname.h", "stddef.h", "sys/vfs.h"],
         &exprs,
     ) else {
         std::eprintln!("no C compiler: skipped");
         return;
     };
-    let ours: [i64; 15] = [
+    let ours: [i64; 19] = [
         nr::GETPPID as i64,
         nr::EXIT_GROUP as i64,
         nr::CLONE3 as i64,
@@ -69,6 +73,10 @@ fn numbers_and_errnos_match_the_host_headers() {
         88,
         40,
         structs::Utsname::SIZE as i64,
+        structs::Statfs::SIZE as i64,
+        64,
+        80,
+        errno::ENOTBLK.0.into(),
     ];
     for ((e, host), ours) in exprs.iter().zip(got).zip(ours) {
         assert_eq!(host, ours, "{e}");

@@ -1,0 +1,200 @@
+//! Files on a mounted ext2 volume as the tree of nodes sees them: a node
+//! of kind [`Kind::Disk`] names an inode of a volume ([`DiskRef`]); what
+//! it holds is asked of the volume's service (`fs::volume`) each time, so
+//! every CPU sees what the owner has (nothing is cached on the way).
+//!
+//! Errors: the volume's own become the errno Linux gives; damage and disk
+//! errors are logged with the disk's name before they reach the program
+//! as EIO.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use linux::errno::{self, Errno};
+use linux::structs::{Stat, Timespec};
+
+use super::node::{Kind, Node};
+use super::volume::Mounted;
+
+/// Bytes moved per request to the volume.
+const CHUNK: usize = 64 * 1024;
+/// Largest file `execve` and `mmap` take whole into memory.
+const WHOLE_MAX: u64 = 64 << 20;
+
+/// An inode of a mounted volume.
+pub struct DiskRef {
+    /// The volume.
+    pub vol: Arc<Mounted>,
+    /// The inode.
+    pub ino: u32,
+    /// Its type and permissions when it was looked up (the type never
+    /// changes; `stat` asks again for the rest).
+    pub mode: u16,
+}
+
+/// The errno for a volume's error (the module doc).
+pub fn errno_of(vol: &Mounted, e: ext2::Error) -> Errno {
+    if matches!(e, ext2::Error::Corrupt(_) | ext2::Error::Io(_)) {
+        log::error!("ext2 on {}: {e}", vol.name());
+    }
+    Errno(e.errno())
+}
+
+/// A node for inode `ino` of `vol`, of which `st` is the `stat`.
+pub fn node(vol: &Arc<Mounted>, ino: u32, st: &ext2::Stat) -> Arc<Node> {
+    Node::new(Kind::Disk(DiskRef { vol: Arc::clone(vol), ino, mode: st.mode }), u32::from(st.mode & 0o7777), u64::from(st.mtime))
+}
+
+impl DiskRef {
+    fn err(&self, e: ext2::Error) -> Errno {
+        errno_of(&self.vol, e)
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & ext2::inode::S_IFMT == ext2::inode::S_IFDIR
+    }
+
+    /// Whether it is a symbolic link.
+    pub fn is_symlink(&self) -> bool {
+        self.mode & ext2::inode::S_IFMT == ext2::inode::S_IFLNK
+    }
+
+    /// Whether it is a regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & ext2::inode::S_IFMT == ext2::inode::S_IFREG
+    }
+
+    /// Whether both name one inode of one volume.
+    pub fn same(&self, other: &DiskRef) -> bool {
+        Arc::ptr_eq(&self.vol, &other.vol) && self.ino == other.ino
+    }
+
+    /// The directory's entry `name`.
+    pub async fn child(&self, name: &str) -> Result<Arc<Node>, Errno> {
+        if !self.is_dir() {
+            return Err(errno::ENOTDIR);
+        }
+        let (ino, st) = self.vol.lookup(self.ino, name.as_bytes()).await.map_err(|e| self.err(e))?;
+        Ok(node(&self.vol, ino, &st))
+    }
+
+    /// What `stat` reports.
+    pub async fn stat(&self) -> Result<Stat, Errno> {
+        let st = self.vol.stat(self.ino).await.map_err(|e| self.err(e))?;
+        let t = |s: u32| Timespec { sec: i64::from(s), nsec: 0 };
+        Ok(Stat {
+            dev: self.vol.device_number(),
+            ino: u64::from(self.ino),
+            nlink: u64::from(st.links),
+            mode: u32::from(st.mode),
+            uid: st.uid,
+            gid: st.gid,
+            rdev: 0,
+            size: st.size as i64,
+            blksize: 4096,
+            blocks: st.sectors as i64,
+            atime: t(st.atime),
+            mtime: t(st.mtime),
+            ctime: t(st.ctime),
+        })
+    }
+
+    /// Its size in bytes.
+    pub async fn size(&self) -> Result<u64, Errno> {
+        Ok(self.vol.stat(self.ino).await.map_err(|e| self.err(e))?.size)
+    }
+
+    /// The directory's entries but `.` and `..`, as (name, inode, type
+    /// bits).
+    pub async fn entries(&self) -> Result<Vec<(String, u64, u32)>, Errno> {
+        let list = self.vol.list(self.ino).await.map_err(|e| self.err(e))?;
+        Ok(list
+            .into_iter()
+            .filter(|e| e.name != b"." && e.name != b"..")
+            .map(|e| {
+                let kind = match e.file_type {
+                    ext2::dirent::file_type::DIR => 0o040000,
+                    ext2::dirent::file_type::LNK => 0o120000,
+                    ext2::dirent::file_type::CHR => 0o020000,
+                    ext2::dirent::file_type::BLK => 0o060000,
+                    ext2::dirent::file_type::FIFO => 0o010000,
+                    ext2::dirent::file_type::SOCK => 0o140000,
+                    _ => 0o100000,
+                };
+                (String::from_utf8_lossy(&e.name).into_owned(), u64::from(e.ino), kind)
+            })
+            .collect())
+    }
+
+    /// A symbolic link's target.
+    pub async fn readlink(&self) -> Result<String, Errno> {
+        let t = self.vol.readlink(self.ino).await.map_err(|e| self.err(e))?;
+        String::from_utf8(t).map_err(|_| errno::EINVAL)
+    }
+
+    /// Reads from byte `offset` into `buf`; the bytes read.
+    pub async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let want = (buf.len() - done).min(CHUNK);
+            let got = self.vol.read(self.ino, offset + done as u64, want).await.map_err(|e| self.err(e))?;
+            buf[done..done + got.len()].copy_from_slice(&got);
+            done += got.len();
+            if got.len() < want {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes `buf` at byte `offset`; the bytes written.
+    pub async fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let part = &buf[done..(done + CHUNK).min(buf.len())];
+            match self.vol.write(self.ino, offset + done as u64, part.to_vec()).await {
+                Ok(n) => done += n,
+                Err(e) if done > 0 => {
+                    log::debug!("ext2 on {}: a write stopped after {done} bytes: {e}", self.vol.name());
+                    break;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes `buf` at the end (the service's end: appends never overlap);
+    /// the bytes written and the new end.
+    pub async fn append(&self, buf: &[u8]) -> Result<(usize, u64), Errno> {
+        let mut done = 0;
+        let mut end = 0;
+        while done < buf.len() {
+            let part = &buf[done..(done + CHUNK).min(buf.len())];
+            let (n, e) = self.vol.append(self.ino, part.to_vec()).await.map_err(|e| self.err(e))?;
+            done += n;
+            end = e;
+            if n < part.len() {
+                break;
+            }
+        }
+        Ok((done, end))
+    }
+
+    /// The whole file in memory (what `execve` and `mmap` take).
+    pub async fn whole(&self) -> Result<Arc<super::FileBytes>, Errno> {
+        if !self.is_file() {
+            return Err(errno::EACCES);
+        }
+        let size = self.size().await?;
+        if size > WHOLE_MAX {
+            return Err(errno::ENOMEM);
+        }
+        let mut bytes = alloc::vec![0u8; size as usize];
+        let n = self.read_at(0, &mut bytes).await?;
+        bytes.truncate(n);
+        Ok(Arc::new(super::FileBytes::from(bytes)))
+    }
+}
