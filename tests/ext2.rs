@@ -252,3 +252,74 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
     assert!(!dump.join("data/gone.txt").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--root`: an ext2 image holding BusyBox (its applets as links) and the
+/// processes issue's scripts is `/`; the initramfs holds nothing but the
+/// two lines that say so. Each script prints what it prints on the host,
+/// and after process 1 exits the image is clean (`e2fsck -fn`).
+#[test]
+fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
+    let busybox = std::path::Path::new(odonata_runner::initramfs::BUSYBOX);
+    assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
+    let dir = scratch("root");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("bin")).unwrap();
+    std::fs::create_dir_all(tree.join("scripts")).unwrap();
+    std::fs::create_dir_all(tree.join("tmp")).unwrap();
+    std::fs::copy(busybox, tree.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list-full").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|a| !a.is_empty() && *a != "bin/busybox") {
+        let at = tree.join(applet);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        let _ = std::os::unix::fs::symlink("/bin/busybox", at);
+    }
+    let root = odonata_runner::workspace_root();
+    let names = ["basics", "applets", "jobs"];
+    let mut all = String::new();
+    for name in names {
+        std::fs::copy(root.join("tests/scripts").join(format!("{name}.sh")), tree.join(format!("scripts/{name}.sh"))).unwrap();
+        all += &format!("echo '==> {name}'\n/bin/sh /scripts/{name}.sh\necho \"<== $?\"\n");
+    }
+    std::fs::write(tree.join("scripts/all.sh"), all).unwrap();
+    let img = dir.join("root.img");
+    let out = tool("mke2fs").args(["-q", "-F", "-t", "ext2", "-d"]).arg(&tree).arg(&img).arg("64M").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The initramfs: only what the runner's --root and --init write.
+    let mut fs = odonata_runner::initramfs::Initramfs::new();
+    fs.bytes("etc/odonata-root", 0o644, b"/dev/vda\n".to_vec());
+    fs.bytes("etc/odonata-init", 0o644, b"/bin/sh /scripts/all.sh\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let out = odonata_tests::boot_main_kernel()
+        .smp(2)
+        .initramfs(&archive)
+        .timeout(std::time::Duration::from_secs(300))
+        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .run();
+    let serial = out.serial.replace('\r', "");
+    assert!(serial.contains("root: the volume on /dev/vda is /"), "{}", log_of(&out));
+    for name in names {
+        let script = root.join("tests/scripts").join(format!("{name}.sh"));
+        let host = Command::new(busybox).args(["sh", script.to_str().unwrap()]).output().unwrap();
+        let expected = String::from_utf8_lossy(&host.stdout).into_owned();
+        let start = format!("==> {name}");
+        let got: Vec<&str> = serial
+            .lines()
+            .skip_while(|l| *l != start)
+            .skip(1)
+            .take_while(|l| !l.starts_with("<== "))
+            .filter(|l| !l.starts_with('['))
+            .collect();
+        let status = serial.lines().skip_while(|l| *l != start).find_map(|l| l.strip_prefix("<== ")).unwrap_or("none");
+        assert_eq!(got, expected.lines().collect::<Vec<_>>(), "{name}.sh from the disk: output differs from the host's\n{}", log_of(&out));
+        assert_eq!(status, host.status.code().unwrap().to_string(), "{name}.sh's status");
+        println!("{name}.sh from an ext2 root: {} lines as on the host", got.len());
+    }
+    let fsck = tool("e2fsck").arg("-fn").arg(&img).output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
+    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn after process 1 exited:\n{report}\n{}", log_of(&out));
+    let stats = tool("debugfs").args(["-R", "stats"]).arg(&img).output().unwrap();
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("Filesystem state:         clean"), "the poweroff marked it clean");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,6 +77,16 @@ pub fn init() {
     }
     // The virtio-blk disks (brought up now if they were not) as /dev/vda...
     fs::add_disk_nodes(drivers::virtio::blk::disks().len());
+    // `--root IMG`: the runner names the disk that is to be `/`.
+    if let Ok(node) = fs::in_memory("/etc/odonata-root")
+        && let Ok(bytes) = node.bytes()
+    {
+        let device = String::from(String::from_utf8_lossy(&bytes).trim());
+        match kernel::exec::block_on(async move { fs::mount::mount_root(&device).await }) {
+            Ok(()) => log::info!("root: the volume on {} is /", String::from_utf8_lossy(&bytes).trim()),
+            Err(e) => log::error!("root: {e}; / stays the initramfs"),
+        }
+    }
 }
 
 /// Where a first process's standard input comes from.
@@ -92,12 +102,13 @@ pub enum Stdin {
 /// The descriptors a first process starts with: 0 from `stdin`, 1 and 2
 /// the console.
 fn console_fds(stdin: Stdin) -> Result<fd::FdTable, Errno> {
-    let console = fs::lookup_now("/", "/dev/console", true)?;
+    // The in-memory /dev, whatever is mounted on `/`.
+    let console = fs::in_memory("/dev/console")?;
     let file = fs::OpenFile::new(console, O_RDWR);
     let mut files = fd::FdTable::new();
     match stdin {
         Stdin::Console => files.insert(Arc::clone(&file), false)?,
-        Stdin::Null => files.insert(fs::OpenFile::new(fs::lookup_now("/", "/dev/null", true)?, linux::flags::open::O_RDONLY), false)?,
+        Stdin::Null => files.insert(fs::OpenFile::new(fs::in_memory("/dev/null")?, linux::flags::open::O_RDONLY), false)?,
     };
     files.insert(Arc::clone(&file), false)?;
     files.insert(file, false)?;

@@ -47,6 +47,9 @@ options:
                  of the kernel's shell; when it exits, the machine powers off
                  and this command exits with its status
   --files DIR    put DIR's files in the initramfs, under /
+  --root IMG     attach IMG (raw, an ext2 file system) as the first disk,
+                 /dev/vda, and mount it as / at boot (the initramfs's /dev
+                 and /proc over the disk's); --init then runs from the disk
   --kernel BIN   boot another kernel binary: a test kernel from tests/kernels
   -h, --help     this text
   -- ARGS...     passed to qemu-system-x86_64 unchanged
@@ -70,10 +73,12 @@ struct Options {
     headless: bool,
     init: Option<String>,
     files: Option<std::path::PathBuf>,
+    root: bool,
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Error> {
-    let mut o = Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false, init: None, files: None };
+    let mut o =
+        Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false, init: None, files: None, root: false };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -130,6 +135,15 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             "--headless" => o.headless = true,
             "--kernel" => o.kernel = Some(value("--kernel")?),
             "--init" => o.init = Some(value("--init")?),
+            "--root" => {
+                let v = value("--root")?;
+                let disk = Disk::parse(&v).ok_or_else(|| Error::Usage(format!("--root takes an image file, not {v:?}")))?;
+                if o.root {
+                    return Err(Error::Usage(String::from("--root is given once")));
+                }
+                o.machine.disks.insert(0, disk);
+                o.root = true;
+            }
             "--files" => {
                 let dir = std::path::PathBuf::from(value("--files")?);
                 if !dir.is_dir() {
@@ -218,6 +232,9 @@ fn pack_initramfs(elf: &std::path::Path, o: &Options) -> Result<std::path::PathB
     }
     if let Some(init) = &o.init {
         fs.bytes("etc/odonata-init", 0o644, format!("{init}\n").into_bytes());
+    }
+    if o.root {
+        fs.bytes("etc/odonata-root", 0o644, b"/dev/vda\n".to_vec());
     }
     let path = elf.with_extension(format!("initramfs-{}.cpio", std::process::id()));
     fs.write(&path)?;
@@ -316,6 +333,15 @@ mod tests {
         let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
         assert!(joined.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:9000-:80,hostfwd=tcp:127.0.0.1:9007-:7,hostfwd=udp:127.0.0.1:9008-:7 -device virtio-net-pci,netdev=net0"), "{joined}");
         assert!(parse(["--forward".to_string(), "80".to_string()]).is_err());
+    }
+
+    #[test]
+    fn a_root_image_is_the_first_disk() {
+        let o = parse_ok(&["--disk", "a.img", "--root", "r.img"]);
+        assert!(o.root);
+        assert_eq!(o.machine.disks[0].path, std::path::Path::new("r.img"));
+        assert_eq!(o.machine.disks[1].path, std::path::Path::new("a.img"));
+        assert!(parse(["--root", "a", "--root", "b"].map(String::from)).is_err());
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn main() -> ! {
             exec::spawn_driver("power-button", async move {
                 button.pressed().await;
                 log::info!("power button pressed ({} SCI interrupt(s) for {} press): powering off", button.interrupts(), button.presses());
+                process::fs::mount::shutdown().await;
                 kernel::arch::qemu::exit(kernel::arch::qemu::ExitCode::Success)
             });
         }

@@ -16,7 +16,7 @@ pub fn environment() -> Vec<String> {
 /// The command `--init` asked for (the runner writes it to
 /// `/etc/odonata-init`), split into words.
 pub fn init_command() -> Option<Vec<String>> {
-    let node = process::fs::lookup_now("/", "/etc/odonata-init", true).ok()?;
+    let node = process::fs::in_memory("/etc/odonata-init").ok()?;
     // At boot, before any program: nobody else holds the file's token.
     let bytes = node.bytes().ok()?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -44,6 +44,8 @@ pub async fn run_init(argv: Vec<String>) -> ! {
             1
         }
     };
+    // Volumes written back and marked clean before the machine stops.
+    process::fs::mount::shutdown().await;
     qemu::report_status(code);
     qemu::exit(if code == 0 { ExitCode::Success } else { ExitCode::Failure })
 }

@@ -46,6 +46,12 @@ pub fn node(vol: &Arc<Mounted>, ino: u32, st: &ext2::Stat) -> Arc<Node> {
     Node::new(Kind::Disk(DiskRef { vol: Arc::clone(vol), ino, mode: st.mode }), u32::from(st.mode & 0o7777), u64::from(st.mtime))
 }
 
+/// The node of `vol`'s root directory.
+pub async fn root(vol: &Arc<Mounted>) -> Result<Arc<Node>, Errno> {
+    let st = vol.stat(ext2::ROOT).await.map_err(|e| errno_of(vol, e))?;
+    Ok(node(vol, ext2::ROOT, &st))
+}
+
 impl DiskRef {
     fn err(&self, e: ext2::Error) -> Errno {
         errno_of(&self.vol, e)

@@ -176,16 +176,6 @@ pub async fn lookup(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Er
     }
 }
 
-/// [`lookup`] of a path that stays in memory, answered at once (what the
-/// kernel reads at boot); EAGAIN for one that reaches a disk.
-pub fn lookup_now(cwd: &str, path: &str, follow: bool) -> Result<Arc<Node>, Errno> {
-    let mut f = core::pin::pin!(lookup(cwd, path, follow));
-    match f.as_mut().poll(&mut core::task::Context::from_waker(core::task::Waker::noop())) {
-        core::task::Poll::Ready(r) => r,
-        core::task::Poll::Pending => Err(errno::EAGAIN),
-    }
-}
-
 /// Resolves all of `path` but its last component: the directory it is in
 /// and the last name (`None` for `/` or a path ending in `.`/`..`).
 pub async fn lookup_parent(cwd: &str, path: &str) -> Result<(Arc<Node>, Option<String>), Errno> {
@@ -229,13 +219,26 @@ fn root_entered() -> Arc<Node> {
 /// volume covers is that volume's root.
 pub async fn child(dir: &Arc<Node>, name: &str) -> Result<Arc<Node>, Errno> {
     let node = match &dir.kind {
-        Kind::Disk(d) => return d.child(name).await,
+        Kind::Disk(d) => d.child(name).await?,
         _ => until_free(|| dir.child(name)).await?,
     };
-    Ok(match &node.kind {
-        Kind::Dir(_) => mount::covering(&node).unwrap_or(node),
-        _ => node,
-    })
+    Ok(if node.is_dir() { mount::covering(&node).unwrap_or(node) } else { node })
+}
+
+/// `path` (absolute) in the in-memory tree alone, mounts and links left
+/// aside: the kernel's own files (`/etc/odonata-*` from the runner,
+/// `/dev/console`), whatever is mounted on `/`.
+pub fn in_memory(path: &str) -> Result<Arc<Node>, Errno> {
+    let mut at = Arc::clone(root());
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at = until_free_now(|| at.child(part))?;
+    }
+    Ok(at)
+}
+
+/// A try that no other task can contend at boot: BUSY is an error here.
+fn until_free_now<R>(attempt: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
+    attempt().map_err(|e| if e == BUSY { errno::EAGAIN } else { e })
 }
 
 /// A symbolic link's target (None: not a link).

@@ -64,12 +64,25 @@ const FILES: [(&str, Maker); 8] = [
     ("filesystems", |_| String::from("nodev\trootfs\nnodev\tproc\n\text2\n")),
 ];
 
-/// `/proc/mounts`: the in-memory root, `/proc`, and every mounted volume.
+/// `/proc/mounts`: the root, every mount, and `/proc`.
 fn mounts() -> String {
-    let mut s = String::from("rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n");
-    for m in super::mount::list() {
-        let mode = if m.vol.read_only() { "ro" } else { "rw" };
-        s += &format!("/dev/{} {} ext2 {mode} 0 0\n", m.vol.name(), m.path);
+    let table = super::mount::list();
+    let mut s = String::new();
+    if !table.iter().any(|m| m.path == "/") {
+        s += "rootfs / rootfs rw 0 0\n";
+    }
+    for m in &table {
+        match &m.vol {
+            Some(vol) => {
+                let mode = if vol.read_only() { "ro" } else { "rw" };
+                s += &format!("/dev/{} {} ext2 {mode} 0 0\n", vol.name(), m.path);
+            }
+            None if m.path == "/proc" => s += "proc /proc proc rw 0 0\n",
+            None => s += &format!("devtmpfs {} devtmpfs rw 0 0\n", m.path),
+        }
+    }
+    if !table.iter().any(|m| m.path == "/proc") {
+        s += "proc /proc proc rw 0 0\n";
     }
     s
 }

@@ -52,6 +52,7 @@ enum Request {
     Sync,
     StatFs,
     Unmount,
+    Shutdown,
 }
 
 /// What a volume answers.
@@ -85,8 +86,11 @@ pub type Error = ext2::Error;
 
 /// A port call's failure: the volume was unmounted (its server gone).
 fn gone(_: kernel::port::PortError) -> Error {
-    Error::Io(io::block::BlockError::Device("the volume is unmounted"))
+    Error::Io(io::block::BlockError::Device(UNMOUNTED))
 }
+
+/// What a call to an unmounted volume answers.
+const UNMOUNTED: &str = "the volume is unmounted";
 
 /// An answer of the wrong kind: a bug in this file, reported as such.
 fn mismatch() -> Error {
@@ -273,8 +277,10 @@ impl Mounted {
     pub fn close(self: &Arc<Self>, ino: Ino) {
         let me = Arc::clone(self);
         drop(exec::spawn_named("ext2-close", async move {
-            if let Err(e) = me.done(Request::Close(ino)).await {
-                log::warn!("ext2 on {}: closing inode {ino}: {e}", me.name);
+            match me.done(Request::Close(ino)).await {
+                // Unmounted at shutdown meanwhile: nothing left to free.
+                Ok(()) | Err(Error::Io(io::block::BlockError::Device(UNMOUNTED))) => {}
+                Err(e) => log::warn!("ext2 on {}: closing inode {ino}: {e}", me.name),
             }
         }));
     }
@@ -292,6 +298,12 @@ impl Mounted {
         }
     }
 
+    /// Before the machine stops: writes everything back and marks the
+    /// volume clean, open files or not, and stops serving it.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.done(Request::Shutdown).await
+    }
+
     /// Writes everything back, marks the volume clean and stops serving it;
     /// `Busy` while files on it are open.
     pub async fn unmount(&self) -> Result<(), Error> {
@@ -305,6 +317,12 @@ async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
     let mut open = BTreeMap::new();
     while let Some(message) = port.recv().await {
         let (request, answer) = message.take();
+        if let Request::Shutdown = request {
+            // The machine stops next: written back and marked clean even
+            // with files open (nothing will use them again).
+            let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
+            return;
+        }
         if let Request::Unmount = request {
             if !open.is_empty() {
                 let _ = answer.reply(Err(Error::Busy));
@@ -401,6 +419,6 @@ async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, 
             Answer::Done
         }
         Request::StatFs => Answer::StatFs(vol.statfs()),
-        Request::Unmount => unreachable!("handled by the loop"),
+        Request::Unmount | Request::Shutdown => unreachable!("handled by the loop"),
     })
 }

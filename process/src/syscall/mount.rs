@@ -45,11 +45,8 @@ pub(super) async fn mount(p: &mut Process, a: Args) -> SysResult {
     let Kind::Device(Device::Disk(index)) = device.kind else { return Err(errno::ENOTBLK) };
     let disk = *drivers::virtio::blk::disks().get(usize::from(index)).ok_or(errno::ENXIO)?;
     let point = fs::lookup(&p.cwd, &target, true).await?;
-    match &point.kind {
-        Kind::Dir(_) => {}
-        // Mount points inside a volume are not supported.
-        Kind::Disk(d) if d.is_dir() => return Err(errno::EINVAL),
-        _ => return Err(errno::ENOTDIR),
+    if !point.is_dir() || matches!(point.kind, Kind::Proc) {
+        return Err(errno::ENOTDIR);
     }
     let path = fs::realpath(&p.cwd, &target).await?;
     let cpu = kernel::smp::current();
@@ -60,17 +57,12 @@ pub(super) async fn mount(p: &mut Process, a: Args) -> SysResult {
             _ => errno::EINVAL,
         }
     })?;
-    let root = root_node(&vol).await?;
-    if let Err(e) = mount::add(point, root, path, Arc::clone(&vol)).await {
+    let root = disk::root(&vol).await?;
+    if let Err(e) = mount::add(point, root, path, Some(Arc::clone(&vol))).await {
         let _ = vol.unmount().await;
         return Err(e);
     }
     Ok(0)
-}
-
-async fn root_node(vol: &Arc<Mounted>) -> Result<Arc<Node>, Errno> {
-    let st = vol.stat(ext2::ROOT).await.map_err(|e| disk::errno_of(vol, e))?;
-    Ok(disk::node(vol, ext2::ROOT, &st))
 }
 
 /// `umount2(target, flags)`: writes the volume back, marks it clean and
@@ -82,7 +74,11 @@ pub(super) async fn umount2(p: &mut Process, target: u64, flags: u32) -> SysResu
     let target = user::read_path(&mut p.memory, target)?;
     let path = fs::realpath(&p.cwd, &target).await?;
     let entry = mount::list().into_iter().find(|m| m.path == path).ok_or(errno::EINVAL)?;
-    entry.vol.unmount().await.map_err(|e| disk::errno_of(&entry.vol, e))?;
+    let Some(vol) = entry.vol else { return Err(errno::EBUSY) };
+    if mount::has_mounts_inside(&vol) {
+        return Err(errno::EBUSY);
+    }
+    vol.unmount().await.map_err(|e| disk::errno_of(&vol, e))?;
     mount::remove(path).await?;
     Ok(0)
 }
@@ -160,9 +156,9 @@ pub(super) async fn fsync(p: &mut Process, fd: i32) -> SysResult {
 
 /// `sync`: every volume written back and flushed.
 pub(super) async fn sync_all() -> SysResult {
-    for m in mount::list() {
-        if let Err(e) = m.vol.sync().await {
-            log::error!("sync of {}: {e}", m.vol.name());
+    for vol in mount::list().into_iter().filter_map(|m| m.vol) {
+        if let Err(e) = vol.sync().await {
+            log::error!("sync of {}: {e}", vol.name());
         }
     }
     Ok(0)

@@ -98,10 +98,12 @@ pub fn run(line: &str) -> Pin<Box<dyn Future<Output = ()> + '_>> {
                 outln!(out, "returned from int3 ({} so far)", arch::exceptions::breakpoint_count());
             }
             "poweroff" => {
+                process::fs::mount::shutdown().await;
                 out.flush().await;
                 exit(ExitCode::Success)
             }
             "fail" => {
+                process::fs::mount::shutdown().await;
                 out.flush().await;
                 exit(ExitCode::Failure)
             }

@@ -94,6 +94,25 @@ async fn list(out: &mut Out) {
         for (index, cpu, vector, count) in d.queues() {
             let _ = writeln!(s, "  queue {index}: interrupt {vector} on {cpu}, {count} completions");
         }
+        let mounts = process::fs::mount::list();
+        let here = mounts.iter().find(|m| m.vol.as_ref().is_some_and(|v| v.name() == d.name()));
+        match here.and_then(|m| m.vol.as_ref().map(|v| (m, v))) {
+            Some((m, vol)) => {
+                let mode = if vol.read_only() { "ro" } else { "rw" };
+                let room = match vol.statfs().await {
+                    Ok(f) => alloc::format!(
+                        "{} of {} KiB free",
+                        f.free_blocks * u64::from(f.block_size) / 1024,
+                        f.blocks * u64::from(f.block_size) / 1024
+                    ),
+                    Err(e) => alloc::format!("statfs: {e}"),
+                };
+                let _ = writeln!(s, "  mounted on {} (ext2, {mode}), served on {}: {room}", m.path, vol.cpu());
+            }
+            None => {
+                let _ = writeln!(s, "  not mounted");
+            }
+        }
     }
     out.write(&s).await;
 }

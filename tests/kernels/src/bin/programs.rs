@@ -22,11 +22,11 @@ fn the_listed_programs_run() {
     let _ = drivers::virtio::rng::start();
     process::init();
     println!("SMEP {}, SMAP {}", kernel::arch::user_mode::smep_enabled(), kernel::arch::user_mode::smap_enabled());
-    if process::fs::lookup_now("/", "/etc/odonata-trace", true).is_ok() {
+    if process::fs::in_memory("/etc/odonata-trace").is_ok() {
         // Every system call's result in the log (an strace of each program).
         log::set_max_level(log::LevelFilter::Trace);
     }
-    let list = process::fs::lookup_now("/", "/etc/odonata-run", true).expect("/etc/odonata-run in the initramfs");
+    let list = process::fs::in_memory("/etc/odonata-run").expect("/etc/odonata-run in the initramfs");
     let bytes = list.bytes().expect("/etc/odonata-run is a file, and nothing else uses it yet");
     let text = String::from_utf8(bytes.to_vec()).expect("UTF-8");
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -53,6 +53,8 @@ fn the_listed_programs_run() {
             Err(e) => panic!("the program's task failed: {e:?}"),
         }
     }
+    // Volumes a program left mounted: written back and marked clean.
+    exec::block_on(process::fs::mount::shutdown());
     println!("file system: {} tries found a node's token busy and waited", process::fs::busy_waits());
     println!(
         "NMIs: {} for no known reason, {} in a swapgs window",
