@@ -195,7 +195,12 @@ impl DiskRef {
             return Err(errno::EACCES);
         }
         let size = self.size().await?;
-        if size > WHOLE_MAX {
+        // The bytes live in the kernel heap, whose exhaustion stops the
+        // machine: within the budget for programs' data and a quarter of
+        // what the heap has free (as a file in memory grows).
+        let (used, limit) = crate::budget::usage();
+        let headroom = kernel::heap::stats().free / 4;
+        if size > WHOLE_MAX || size > headroom || size as usize > limit.saturating_sub(used) {
             return Err(errno::ENOMEM);
         }
         let mut bytes = alloc::vec![0u8; size as usize];

@@ -102,7 +102,10 @@ impl Mounted {
     pub async fn mount(disk: &'static Disk, cpu: CpuId, read_only: bool) -> Result<Arc<Self>, Error> {
         let name = String::from(disk.name());
         let (port, read_only, warnings) = run_on::run_on(cpu, move || async move {
-            let options = ext2::Options { read_only, cache_blocks: 8192, now: || crate::clock::now_seconds() as u32 };
+            // The cache lives in the kernel heap, whose exhaustion stops
+            // the machine: a sixteenth of it per volume.
+            let cache_bytes = usize::try_from(kernel::heap::stats().size / 16).unwrap_or(1 << 20);
+            let options = ext2::Options { read_only, cache_bytes, now: || crate::clock::now_seconds() as u32 };
             let vol = Volume::mount(disk, options).await?;
             let (port, handle) = kernel::port::new::<Request, Reply>(64);
             let read_only = vol.read_only();

@@ -44,6 +44,10 @@ pub(super) async fn mount(p: &mut Process, a: Args) -> SysResult {
     let device = fs::lookup(&p.cwd, &source, true).await?;
     let Kind::Device(Device::Disk(index)) = device.kind else { return Err(errno::ENOTBLK) };
     let disk = *drivers::virtio::blk::disks().get(usize::from(index)).ok_or(errno::ENXIO)?;
+    // One service per disk: two would each cache and write it.
+    if mount::list().iter().any(|m| m.vol.as_ref().is_some_and(|v| v.name() == disk.name())) {
+        return Err(errno::EBUSY);
+    }
     let point = fs::lookup(&p.cwd, &target, true).await?;
     if !point.is_dir() || matches!(point.kind, Kind::Proc) {
         return Err(errno::ENOTDIR);

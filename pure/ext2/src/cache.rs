@@ -45,6 +45,11 @@ impl Cache {
         })
     }
 
+    /// Whether block `n` is cached (its use not counted).
+    pub fn contains(&self, n: u32) -> bool {
+        self.blocks.contains_key(&n)
+    }
+
     /// Block `n` if cached, marked dirty.
     pub fn get_mut(&mut self, n: u32) -> Option<&mut [u8]> {
         self.clock += 1;

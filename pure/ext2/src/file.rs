@@ -7,6 +7,9 @@ use crate::inode::{Ino, Inode, S_IFREG};
 use crate::volume::Volume;
 use crate::{Error, Result};
 
+/// Blocks read ahead of a sequential reader (and at most in one request).
+const READAHEAD: u64 = 32;
+
 impl<D: BlockDevice> Volume<D> {
     /// Reads from byte `offset` of `ino` into `buf`; returns the bytes read
     /// (fewer at the end of the file).
@@ -25,6 +28,11 @@ impl<D: BlockDevice> Volume<D> {
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
         let bs = u64::from(self.sb.block_size);
+        // Readahead: the blocks this read spans, and more past them when
+        // it continues where the last read of this file ended.
+        let sequential = self.last_read == Some((ino, offset));
+        let span_end = (offset + len as u64).div_ceil(bs);
+        let ahead_end = if sequential { span_end + READAHEAD } else { span_end }.min(size.div_ceil(bs));
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
@@ -32,6 +40,9 @@ impl<D: BlockDevice> Volume<D> {
             let n = (bs as usize - within).min(len - done);
             match self.map(ino, inode, pos / bs).await? {
                 Some(b) => {
+                    if !self.cached(b) {
+                        self.read_ahead(ino, inode, pos / bs, b, ahead_end).await?;
+                    }
                     let data = self.block(b).await?;
                     buf[done..done + n].copy_from_slice(&data[within..within + n]);
                 }
@@ -39,7 +50,22 @@ impl<D: BlockDevice> Volume<D> {
             }
             done += n;
         }
+        self.last_read = Some((ino, offset + len as u64));
         Ok(len)
+    }
+
+    /// Reads logical block `n` of `inode` (on disk block `b`) together with
+    /// the following blocks up to `end` that lie right after it on the disk
+    /// and are not cached: one request for the run.
+    async fn read_ahead(&mut self, ino: Ino, inode: &Inode, n: u64, b: u32, end: u64) -> Result<()> {
+        let mut count = 1u32;
+        while u64::from(count) < READAHEAD.max(1) && n + u64::from(count) < end {
+            match self.map(ino, inode, n + u64::from(count)).await? {
+                Some(next) if next == b + count && !self.cached(next) => count += 1,
+                _ => break,
+            }
+        }
+        self.load_run(b, count).await
     }
 
     /// Writes `data` at byte `offset` of regular file `ino`, growing it as

@@ -31,15 +31,16 @@ use crate::{Error, Result};
 pub struct Options {
     /// Mount read-only even if the volume could be written.
     pub read_only: bool,
-    /// Blocks the cache holds.
-    pub cache_blocks: usize,
+    /// Bytes the cache holds (in whole blocks; dirty blocks may pass it
+    /// until write-back, which starts at half).
+    pub cache_bytes: usize,
     /// The time now, in seconds since 1970 (inode and superblock times).
     pub now: fn() -> u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { read_only: false, cache_blocks: 4096, now: || 0 }
+        Self { read_only: false, cache_bytes: 4 << 20, now: || 0 }
     }
 }
 
@@ -72,6 +73,9 @@ pub struct Volume<D: BlockDevice> {
     sectors_per_block: u64,
     /// Descriptors or superblock changed since the last sync.
     pub(crate) meta_dirty: bool,
+    /// Where the last read ended (file, byte): a read that starts there is
+    /// sequential and reads ahead.
+    pub(crate) last_read: Option<(Ino, u64)>,
     /// What the mount had to say (not cleanly unmounted, read-only because
     /// of features).
     pub warnings: Vec<String>,
@@ -113,11 +117,12 @@ impl<D: BlockDevice> Volume<D> {
             dev,
             sb,
             groups: Vec::new(),
-            cache: Cache::new(options.cache_blocks),
+            cache: Cache::new(options.cache_bytes / bs as usize),
             read_only,
             now: options.now,
             sectors_per_block: bs / dbs,
             meta_dirty: false,
+            last_read: None,
             warnings,
         };
         let first = vol.sb.first_data_block() + 1;
@@ -272,6 +277,35 @@ impl<D: BlockDevice> Volume<D> {
         self.make_room().await?;
         self.cache.insert(n, vec![0u8; self.sb.block_size as usize].into_boxed_slice(), true);
         Ok(self.cache.get_mut(n).expect("inserted"))
+    }
+
+    /// Whether block `n` is in the cache.
+    pub(crate) fn cached(&mut self, n: u32) -> bool {
+        self.cache.contains(n)
+    }
+
+    /// Reads blocks `first..first + count` in one request and caches those
+    /// not cached already (a cached one may be dirty: it stays).
+    pub(crate) async fn load_run(&mut self, first: u32, count: u32) -> Result<()> {
+        if count <= 1 {
+            return self.load(first).await;
+        }
+        let end = first.checked_add(count).filter(|&e| e <= self.sb.blocks_count());
+        if end.is_none() {
+            return Err(crate::corrupt!("blocks {first}..+{count} run past the end ({} blocks)", self.sb.blocks_count()));
+        }
+        self.cache.misses += 1;
+        self.make_room().await?;
+        let bs = self.sb.block_size as usize;
+        let mut data = vec![0u8; bs * count as usize];
+        self.dev.read(u64::from(first) * self.sectors_per_block, &mut data).await?;
+        for (i, chunk) in data.chunks(bs).enumerate() {
+            let n = first + i as u32;
+            if !self.cache.contains(n) {
+                self.cache.insert(n, chunk.into(), false);
+            }
+        }
+        Ok(())
     }
 
     async fn load(&mut self, n: u32) -> Result<()> {

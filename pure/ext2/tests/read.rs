@@ -132,3 +132,31 @@ fn every_byte_reads_back_at_2_kib_blocks() {
 fn every_byte_reads_back_at_4_kib_blocks_with_a_20_mib_file() {
     read_back(4096, true);
 }
+
+/// A sequential reader's blocks come in runs (readahead): reading a
+/// 1 MiB file written in one go takes a few dozen disk requests, not one
+/// per block; a reader that jumps around reads only what it asks for.
+#[test]
+fn sequential_reads_read_ahead() {
+    let dir = scratch("readahead");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let mut rng = Rng(7);
+    let bytes = rng.bytes(1 << 20);
+    std::fs::write(tree.join("big"), &bytes).unwrap();
+    let img = dir.join("img");
+    mke2fs(&img, 1024, 8 * 1024, Some(&tree));
+    let disk = MemDisk::from_file(&img);
+    let mut vol = block_on(Volume::mount(disk.clone(), Options { read_only: true, ..Options::default() })).unwrap();
+    let root = vol.root();
+    let ino = block_on(vol.lookup(root, b"big")).unwrap();
+    let before = *disk.reads.borrow();
+    let mut got = vec![0u8; bytes.len()];
+    for (i, chunk) in got.chunks_mut(4096).enumerate() {
+        assert_eq!(block_on(vol.read(ino, (i * 4096) as u64, chunk)).unwrap(), chunk.len());
+    }
+    let sequential = *disk.reads.borrow() - before;
+    assert!(got == bytes);
+    println!("1 MiB read in 4 KiB steps: {sequential} disk requests for 1024 blocks");
+    assert!(sequential <= 1024 / 16, "{sequential} requests: readahead reads runs");
+}

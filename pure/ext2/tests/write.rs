@@ -293,7 +293,7 @@ fn random_sequence(name: &str, block_size: u32, steps: usize, seed: u64, index_d
     }
     let disk = MemDisk::from_file(&img);
     let mut vol =
-        block_on(Volume::mount(disk.clone(), Options { now: || 1_750_000_000, cache_blocks: 512, ..Options::default() })).unwrap();
+        block_on(Volume::mount(disk.clone(), Options { now: || 1_750_000_000, cache_bytes: 512 * 1024, ..Options::default() })).unwrap();
     let mut rng = Rng(seed);
     for n in 0..steps {
         let what = step(&mut vol, &mut m, &mut rng, n);

@@ -18,13 +18,21 @@ pub struct MemDisk {
     pub read_only: bool,
     /// Writes made.
     pub writes: Rc<RefCell<u64>>,
+    /// Reads made.
+    pub reads: Rc<RefCell<u64>>,
     /// Fail every request from this many writes on (a dying disk).
     pub fail_after_writes: Option<u64>,
 }
 
 impl MemDisk {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self { bytes: Rc::new(RefCell::new(bytes)), read_only: false, writes: Rc::new(RefCell::new(0)), fail_after_writes: None }
+        Self {
+            bytes: Rc::new(RefCell::new(bytes)),
+            read_only: false,
+            writes: Rc::new(RefCell::new(0)),
+            reads: Rc::new(RefCell::new(0)),
+            fail_after_writes: None,
+        }
     }
 
     pub fn from_file(path: &Path) -> Self {
@@ -48,6 +56,7 @@ impl BlockDevice for MemDisk {
     }
     async fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         self.check(lba, buf.len(), false)?;
+        *self.reads.borrow_mut() += 1;
         let at = lba as usize * 512;
         buf.copy_from_slice(&self.bytes.borrow()[at..at + buf.len()]);
         Ok(())
