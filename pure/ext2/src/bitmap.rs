@@ -10,6 +10,7 @@
 use io::block::BlockDevice;
 
 use crate::inode::Ino;
+use crate::order::Class;
 use crate::volume::Volume;
 use crate::{Error, Result};
 
@@ -41,7 +42,7 @@ impl<D: BlockDevice> Volume<D> {
                     self.groups[g as usize].free_blocks()
                 ));
             };
-            self.block_mut(bitmap).await?[(bit / 8) as usize] |= 1 << (bit % 8);
+            self.block_mut(bitmap, Class::Bitmap).await?[(bit / 8) as usize] |= 1 << (bit % 8);
             self.groups[g as usize].add_free_blocks(-1);
             let free = self.sb.free_blocks() - 1;
             self.sb.set_free_blocks(free);
@@ -64,7 +65,7 @@ impl<D: BlockDevice> Volume<D> {
         if self.block(bitmap).await?[byte] & (1 << (bit % 8)) == 0 {
             return Err(crate::corrupt!("block {b} is freed but its bitmap says it is free already (a block map points at it twice?)"));
         }
-        self.block_mut(bitmap).await?[byte] &= !(1 << (bit % 8));
+        self.block_mut(bitmap, Class::Bitmap).await?[byte] &= !(1 << (bit % 8));
         self.cache.forget(b);
         self.groups[g as usize].add_free_blocks(1);
         let free = self.sb.free_blocks() + 1;
@@ -107,7 +108,7 @@ impl<D: BlockDevice> Volume<D> {
                     self.groups[g as usize].free_inodes()
                 ));
             };
-            self.block_mut(bitmap).await?[(bit / 8) as usize] |= 1 << (bit % 8);
+            self.block_mut(bitmap, Class::Bitmap).await?[(bit / 8) as usize] |= 1 << (bit % 8);
             self.groups[g as usize].add_free_inodes(-1);
             if dir {
                 self.groups[g as usize].add_used_dirs(1);
@@ -133,7 +134,7 @@ impl<D: BlockDevice> Volume<D> {
         if self.block(bitmap).await?[byte] & (1 << (bit % 8)) == 0 {
             return Err(crate::corrupt!("inode {ino} is freed but its bitmap says it is free already"));
         }
-        self.block_mut(bitmap).await?[byte] &= !(1 << (bit % 8));
+        self.block_mut(bitmap, Class::Bitmap).await?[byte] &= !(1 << (bit % 8));
         self.groups[g as usize].add_free_inodes(1);
         if dir {
             self.groups[g as usize].add_used_dirs(-1);

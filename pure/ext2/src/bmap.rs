@@ -18,6 +18,7 @@ use io::block::BlockDevice;
 
 use crate::bytes::{put_u32, u32_at};
 use crate::inode::{DIRECT, Ino, Inode};
+use crate::order::Class;
 use crate::volume::Volume;
 use crate::{Error, Result};
 
@@ -109,27 +110,27 @@ impl<D: BlockDevice> Volume<D> {
     /// blocks on its way) if it was a hole; `true` with a block just
     /// allocated (zeroed in the cache). `inode` gains the blocks' sectors;
     /// the caller stores it.
-    pub(crate) async fn map_alloc(&mut self, ino: Ino, inode: &mut Inode, n: u64, goal: u32) -> Result<(u32, bool)> {
+    pub(crate) async fn map_alloc(&mut self, ino: Ino, inode: &mut Inode, n: u64, goal: u32, leaf: Class) -> Result<(u32, bool)> {
         let path = self.path(n)?;
         let sectors = u64::from(self.sb.block_size / 512);
         let mut fresh = false;
         let mut b = inode.pointer(path.root);
         if b == 0 {
             b = self.alloc_block(goal).await?;
-            self.block_new(b).await?;
+            self.block_new(b, if path.depth == 0 { leaf } else { Class::Indirect });
             inode.set_pointer(path.root, b);
             inode.set_sectors(inode.sectors() + sectors);
             fresh = true;
         } else {
             self.check_pointer(ino, b)?;
         }
-        for &step in &path.steps[..path.depth] {
+        for (level, &step) in path.steps[..path.depth].iter().enumerate() {
             let parent = b;
             b = u32_at(self.block(parent).await?, step * 4);
             if b == 0 {
                 b = self.alloc_block(parent + 1).await?;
-                self.block_new(b).await?;
-                put_u32(self.block_mut(parent).await?, step * 4, b);
+                self.block_new(b, if level + 1 == path.depth { leaf } else { Class::Indirect });
+                put_u32(self.block_mut(parent, Class::Indirect).await?, step * 4, b);
                 inode.set_sectors(inode.sectors() + sectors);
                 fresh = true;
             } else {
@@ -179,7 +180,7 @@ impl<D: BlockDevice> Volume<D> {
             }
         }
         for (block, index) in cut.clear_in_blocks {
-            put_u32(self.block_mut(block).await?, index * 4, 0);
+            put_u32(self.block_mut(block, Class::Indirect).await?, index * 4, 0);
         }
         for i in cut.clear_in_inode {
             inode.set_pointer(i, 0);

@@ -6,6 +6,8 @@
 //! The cache belongs to its volume, which one task owns: no lock.
 
 use alloc::boxed::Box;
+
+use crate::order::Class;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -14,6 +16,8 @@ struct Slot {
     data: Box<[u8]>,
     dirty: bool,
     used: u64,
+    /// What it holds (its place in the write-back order).
+    class: Class,
 }
 
 /// Blocks by number (the module doc).
@@ -50,13 +54,14 @@ impl Cache {
         self.blocks.contains_key(&n)
     }
 
-    /// Block `n` if cached, marked dirty.
-    pub fn get_mut(&mut self, n: u32) -> Option<&mut [u8]> {
+    /// Block `n` if cached, marked dirty as a block of `class`.
+    pub fn get_mut(&mut self, n: u32, class: Class) -> Option<&mut [u8]> {
         self.clock += 1;
         let clock = self.clock;
         let dirty = &mut self.dirty;
         self.blocks.get_mut(&n).map(|s| {
             s.used = clock;
+            s.class = class;
             if !s.dirty {
                 s.dirty = true;
                 *dirty += 1;
@@ -65,24 +70,26 @@ impl Cache {
         })
     }
 
-    /// Caches `data` as block `n` (clean, as read, or dirty, as made).
-    pub fn insert(&mut self, n: u32, data: Box<[u8]>, dirty: bool) {
+    /// Caches `data` as block `n` of `class` (clean, as read, or dirty, as
+    /// made).
+    pub fn insert(&mut self, n: u32, data: Box<[u8]>, dirty: bool, class: Class) {
         self.clock += 1;
         if dirty {
             self.dirty += 1;
         }
-        if let Some(old) = self.blocks.insert(n, Slot { data, dirty, used: self.clock })
+        if let Some(old) = self.blocks.insert(n, Slot { data, dirty, used: self.clock, class })
             && old.dirty
         {
             self.dirty -= 1;
         }
-        self.evict();
+        self.evict(Some(n));
     }
 
-    /// Drops clean blocks, least recently used first, down to capacity.
-    fn evict(&mut self) {
+    /// Drops clean blocks, least recently used first, down to capacity
+    /// (never `keep`, the block just cached for its caller).
+    fn evict(&mut self, keep: Option<u32>) {
         while self.blocks.len() > self.capacity {
-            let victim = self.blocks.iter().filter(|(_, s)| !s.dirty).min_by_key(|(_, s)| s.used).map(|(&n, _)| n);
+            let victim = self.blocks.iter().filter(|(n, s)| !s.dirty && Some(**n) != keep).min_by_key(|(_, s)| s.used).map(|(&n, _)| n);
             match victim {
                 Some(n) => {
                     self.blocks.remove(&n);
@@ -111,12 +118,17 @@ impl Cache {
         self.dirty > self.capacity / 2
     }
 
-    /// The dirty blocks in order, as runs of consecutive numbers: each run's
-    /// first block and its bytes concatenated.
-    pub fn dirty_runs(&self) -> Vec<(u32, Vec<u8>)> {
+    /// Whether a dirty block holds metadata (not file data).
+    pub fn dirty_metadata(&self) -> bool {
+        self.dirty > 0 && self.blocks.values().any(|s| s.dirty && s.class != Class::Data)
+    }
+
+    /// The dirty blocks of `class` in order, as runs of consecutive
+    /// numbers: each run's first block and its bytes concatenated.
+    pub fn dirty_runs(&self, class: Class) -> Vec<(u32, Vec<u8>)> {
         let mut runs: Vec<(u32, Vec<u8>)> = Vec::new();
         let mut next = None;
-        for (&n, s) in self.blocks.iter().filter(|(_, s)| s.dirty) {
+        for (&n, s) in self.blocks.iter().filter(|(_, s)| s.dirty && s.class == class) {
             match runs.last_mut() {
                 Some((_, bytes)) if next == Some(n) && bytes.len() < 64 * 1024 => bytes.extend_from_slice(&s.data),
                 _ => runs.push((n, s.data.to_vec())),
@@ -136,6 +148,6 @@ impl Cache {
                 self.dirty -= 1;
             }
         }
-        self.evict();
+        self.evict(None);
     }
 }

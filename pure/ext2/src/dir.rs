@@ -13,6 +13,7 @@ use io::block::BlockDevice;
 
 use crate::dirent::{self, NAME_MAX, file_type};
 use crate::inode::{FLAG_INDEX, Ino, Inode};
+use crate::order::Class;
 use crate::superblock::INCOMPAT_FILETYPE;
 use crate::volume::Volume;
 use crate::{Error, Result};
@@ -140,15 +141,15 @@ impl<D: BlockDevice> Volume<D> {
             // Check for room on a read first: a full block is not dirtied.
             let room = dirent::has_room(self.block(b).await?, name.len(), &what)?;
             if room {
-                dirent::insert(self.block_mut(b).await?, ino, name, t, &what)?;
+                dirent::insert(self.block_mut(b, Class::Dir).await?, ino, name, t, &what)?;
                 placed = true;
                 break;
             }
         }
         if !placed {
             let goal = self.inode_goal(dir);
-            let (b, _) = self.map_alloc(dir, &mut inode, blocks, goal).await?;
-            let data = self.block_mut(b).await?;
+            let (b, _) = self.map_alloc(dir, &mut inode, blocks, goal, Class::Dir).await?;
+            let data = self.block_mut(b, Class::Dir).await?;
             dirent::init_empty(data);
             dirent::insert(data, ino, name, t, &|| String::new())?;
             inode.set_size((blocks + 1) * bs);
@@ -161,7 +162,7 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) async fn remove_entry(&mut self, dir: Ino, at: &Found) -> Result<()> {
         let mut inode = self.dir_inode(dir).await?;
         let what = || alloc::format!("directory {dir}, disk block {}", at.block);
-        dirent::remove(self.block_mut(at.block).await?, at.offset, &what)?;
+        dirent::remove(self.block_mut(at.block, Class::Dir).await?, at.offset, &what)?;
         self.touch_dir(&mut inode);
         self.put_inode(dir, &inode).await
     }
@@ -169,14 +170,14 @@ impl<D: BlockDevice> Volume<D> {
     /// Points the entry found at `at` at another inode.
     pub(crate) async fn retarget_entry(&mut self, dir: Ino, at: &Found, ino: Ino, mode: u16) -> Result<()> {
         let t = self.type_byte(mode);
-        dirent::retarget(self.block_mut(at.block).await?, at.offset, ino, t);
+        dirent::retarget(self.block_mut(at.block, Class::Dir).await?, at.offset, ino, t);
         let mut inode = self.dir_inode(dir).await?;
         self.touch_dir(&mut inode);
         self.put_inode(dir, &inode).await
     }
 
     /// A changed directory: new times, and its hashed index dropped.
-    fn touch_dir(&self, inode: &mut Inode) {
+    pub(crate) fn touch_dir(&self, inode: &mut Inode) {
         let now = self.now();
         inode.set_times(None, Some(now), Some(now));
         if inode.flags() & FLAG_INDEX != 0 {

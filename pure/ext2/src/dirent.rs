@@ -190,6 +190,19 @@ pub fn remove(block: &mut [u8], offset: usize, what: &dyn Fn() -> alloc::string:
     Ok(())
 }
 
+/// Renames the entry at `offset` to `name` within its own record, if the
+/// record has room for it (one block write: a rename within a directory
+/// that a crash cannot leave half done). False if it has no room.
+pub fn rename_in_place(block: &mut [u8], offset: usize, name: &[u8], what: &dyn Fn() -> alloc::string::String) -> Result<bool> {
+    let r = record(block, offset, what)?;
+    if needed(name.len()) > r.rec_len {
+        return Ok(false);
+    }
+    block[offset + 6] = name.len() as u8;
+    block[offset + HEADER..offset + HEADER + name.len()].copy_from_slice(name);
+    Ok(true)
+}
+
 /// Points the entry at `offset` at another inode and type (rename onto an
 /// existing name; `..` of a moved directory).
 pub fn retarget(block: &mut [u8], offset: usize, ino: Ino, file_type: u8) {

@@ -4,6 +4,7 @@
 use io::block::BlockDevice;
 
 use crate::inode::{Ino, Inode, S_IFREG};
+use crate::order::{Class, Phase};
 use crate::volume::Volume;
 use crate::{Error, Result};
 
@@ -76,6 +77,7 @@ impl<D: BlockDevice> Volume<D> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
+        self.begin(Phase::Grow).await?;
         let mut inode = self.inode(ino).await?;
         if inode.kind() != S_IFREG {
             return Err(if inode.is_dir() { Error::IsDir } else { Error::Invalid });
@@ -109,9 +111,9 @@ impl<D: BlockDevice> Volume<D> {
             let pos = offset + done as u64;
             let within = (pos % bs) as usize;
             let n = (bs as usize - within).min(data.len() - done);
-            let (b, _fresh) = self.map_alloc(ino, inode, pos / bs, goal).await?;
+            let (b, _fresh) = self.map_alloc(ino, inode, pos / bs, goal, Class::Data).await?;
             goal = b + 1;
-            self.block_mut(b).await?[within..within + n].copy_from_slice(&data[done..done + n]);
+            self.block_mut(b, Class::Data).await?[within..within + n].copy_from_slice(&data[done..done + n]);
             done += n;
             if pos + n as u64 > inode.size() {
                 inode.set_size(pos + n as u64);
@@ -141,12 +143,13 @@ impl<D: BlockDevice> Volume<D> {
         if size.div_ceil(bs) > self.max_blocks() {
             return Err(Error::TooBig);
         }
+        self.begin(if size < inode.size() { Phase::Shrink } else { Phase::Grow }).await?;
         if size < inode.size() {
             self.free_from(ino, &mut inode, size.div_ceil(bs)).await?;
             if !size.is_multiple_of(bs)
                 && let Some(b) = self.map(ino, &inode, size / bs).await?
             {
-                self.block_mut(b).await?[(size % bs) as usize..].fill(0);
+                self.block_mut(b, Class::Data).await?[(size % bs) as usize..].fill(0);
             }
         }
         if size > u64::from(u32::MAX) && !self.sb.has_ro_compat(crate::superblock::RO_COMPAT_LARGE_FILE) {

@@ -43,6 +43,7 @@ mod file;
 pub mod group;
 pub mod inode;
 mod ops;
+mod order;
 mod rename;
 pub mod superblock;
 mod volume;

@@ -12,6 +12,7 @@ use io::block::BlockDevice;
 
 use crate::dir::check_name;
 use crate::inode::{FAST_SYMLINK_MAX, Ino, Inode, ROOT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::order::{Class, Phase};
 use crate::volume::Volume;
 use crate::{Error, Result};
 
@@ -102,6 +103,7 @@ impl<D: BlockDevice> Volume<D> {
     async fn make(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<(Ino, Inode)> {
         self.writable()?;
         check_name(name)?;
+        self.begin(Phase::Grow).await?;
         if self.find(dir, name).await?.is_some() {
             return Err(Error::Exists);
         }
@@ -129,9 +131,9 @@ impl<D: BlockDevice> Volume<D> {
         let mode = S_IFDIR | (permissions & 0o7777);
         let (ino, mut inode) = self.make(dir, name, mode, uid, gid).await?;
         let goal = self.inode_goal(ino);
-        let (b, _) = self.map_alloc(ino, &mut inode, 0, goal).await?;
+        let (b, _) = self.map_alloc(ino, &mut inode, 0, goal, Class::Dir).await?;
         let with_type = self.sb.has_incompat(crate::superblock::INCOMPAT_FILETYPE);
-        crate::dirent::init_dir(self.block_mut(b).await?, ino, dir, with_type);
+        crate::dirent::init_dir(self.block_mut(b, Class::Dir).await?, ino, dir, with_type);
         inode.set_size(u64::from(self.sb.block_size));
         inode.set_links(2);
         self.put_inode(ino, &inode).await?;
@@ -158,8 +160,8 @@ impl<D: BlockDevice> Volume<D> {
         } else {
             // A slow link's target is file data (written as a file's is).
             let goal = self.inode_goal(ino);
-            let (b, _) = self.map_alloc(ino, &mut inode, 0, goal).await?;
-            self.block_mut(b).await?[..target.len()].copy_from_slice(target);
+            let (b, _) = self.map_alloc(ino, &mut inode, 0, goal, Class::Data).await?;
+            self.block_mut(b, Class::Data).await?[..target.len()].copy_from_slice(target);
             inode.set_size(target.len() as u64);
         }
         self.put_inode(ino, &inode).await?;
@@ -202,6 +204,7 @@ impl<D: BlockDevice> Volume<D> {
         if self.find(dir, name).await?.is_some() {
             return Err(Error::Exists);
         }
+        self.begin(Phase::Grow).await?;
         self.add_entry(dir, name, ino, inode.mode()).await?;
         inode.set_links(inode.links() + 1);
         let now = self.now();
@@ -217,6 +220,7 @@ impl<D: BlockDevice> Volume<D> {
         if inode.is_dir() {
             return Err(Error::IsDir);
         }
+        self.begin(Phase::Shrink).await?;
         self.remove_entry(dir, &found).await?;
         let links = inode.links().saturating_sub(1);
         inode.set_links(links);
@@ -243,6 +247,7 @@ impl<D: BlockDevice> Volume<D> {
         if !self.is_empty(found.ino).await? {
             return Err(Error::NotEmpty);
         }
+        self.begin(Phase::Shrink).await?;
         self.remove_entry(dir, &found).await?;
         let mut parent = self.inode(dir).await?;
         parent.set_links(parent.links().saturating_sub(1));
@@ -261,6 +266,7 @@ impl<D: BlockDevice> Volume<D> {
         if inode.links() != 0 {
             return Ok(());
         }
+        self.begin(Phase::Shrink).await?;
         if !inode.is_fast_symlink(self.sb.block_size) {
             self.free_from(ino, &mut inode, 0).await?;
         }
@@ -290,7 +296,7 @@ impl<D: BlockDevice> Volume<D> {
         if refs == 1 {
             self.free_block(b).await
         } else {
-            crate::bytes::put_u32(self.block_mut(b).await?, 4, refs - 1);
+            crate::bytes::put_u32(self.block_mut(b, Class::Bitmap).await?, 4, refs - 1);
             Ok(())
         }
     }
@@ -298,6 +304,8 @@ impl<D: BlockDevice> Volume<D> {
     /// Changes attributes of `ino`.
     pub async fn set_attr(&mut self, ino: Ino, attr: SetAttr) -> Result<()> {
         self.writable()?;
+        // An inode's attributes alone: safe in either phase.
+        self.begin(self.phase.unwrap_or(Phase::Grow)).await?;
         let mut inode = self.inode(ino).await?;
         if let Some(p) = attr.permissions {
             inode.set_permissions(p);

@@ -9,6 +9,7 @@ use io::block::BlockDevice;
 use crate::dir::check_name;
 use crate::inode::{Ino, ROOT};
 use crate::ops::Unlinked;
+use crate::order::{Class, Phase};
 use crate::volume::Volume;
 use crate::{Error, Result};
 
@@ -49,18 +50,29 @@ impl<D: BlockDevice> Volume<D> {
                 return Err(Error::TooManyLinks);
             }
         }
-        // The new name first.
-        match &existing {
-            Some(dst) => self.retarget_entry(to_dir, dst, src.ino, moved.mode()).await?,
-            None => self.add_entry(to_dir, to, src.ino, moved.mode()).await?,
+        // Within one directory, to a new name that fits the old record: the
+        // record renamed in place (one block: all or nothing).
+        if existing.is_none() && from_dir == to_dir {
+            self.begin(Phase::Grow).await?;
+            let what = || alloc::format!("directory {from_dir}, disk block {}", src.block);
+            let renamed = {
+                let block = self.block_mut(src.block, Class::Dir).await?;
+                crate::dirent::rename_in_place(block, src.offset, to, &what)?
+            };
+            if renamed {
+                let mut dir = self.dir_inode(from_dir).await?;
+                self.touch_dir(&mut dir);
+                self.put_inode(from_dir, &dir).await?;
+                moved.set_times(None, Some(self.now()), None);
+                self.put_inode(src.ino, &moved).await?;
+                return Ok(None);
+            }
         }
-        // Then the old one (found again: adding may have changed its block).
-        let src_now =
-            self.find(from_dir, from).await?.filter(|f| f.ino == src.ino).ok_or_else(|| crate::corrupt!("rename lost its source entry"))?;
-        self.remove_entry(from_dir, &src_now).await?;
-        // What the replaced inode loses.
+        // The replaced inode loses its link first (a Shrink: a crash now
+        // leaves its entry naming a deleted inode, which e2fsck clears).
         let mut replaced = None;
-        if let Some(dst) = existing {
+        if let Some(dst) = &existing {
+            self.begin(Phase::Shrink).await?;
             let mut old = self.inode(dst.ino).await?;
             if old.is_dir() {
                 old.set_links(0);
@@ -68,7 +80,6 @@ impl<D: BlockDevice> Volume<D> {
                 let mut parent = self.inode(to_dir).await?;
                 parent.set_links(parent.links().saturating_sub(1));
                 self.put_inode(to_dir, &parent).await?;
-                self.release(dst.ino).await?;
             } else {
                 old.set_links(old.links().saturating_sub(1));
                 let now = self.now();
@@ -77,7 +88,24 @@ impl<D: BlockDevice> Volume<D> {
                 replaced = Some(Unlinked { ino: dst.ino, last: old.links() == 0 });
             }
         }
-        // A moved directory's `..` and its parents' link counts.
+        // Then the new name (a Grow).
+        self.begin(Phase::Grow).await?;
+        match &existing {
+            Some(dst) => self.retarget_entry(to_dir, dst, src.ino, moved.mode()).await?,
+            None => self.add_entry(to_dir, to, src.ino, moved.mode()).await?,
+        }
+        if is_dir && from_dir != to_dir {
+            let mut new_parent = self.inode(to_dir).await?;
+            new_parent.set_links(new_parent.links() + 1);
+            self.put_inode(to_dir, &new_parent).await?;
+        }
+        // Then the old name goes (a Shrink; found again: adding may have
+        // changed its block).
+        self.begin(Phase::Shrink).await?;
+        let src_now =
+            self.find(from_dir, from).await?.filter(|f| f.ino == src.ino).ok_or_else(|| crate::corrupt!("rename lost its source entry"))?;
+        self.remove_entry(from_dir, &src_now).await?;
+        // A moved directory's `..` and its old parent's link count.
         if is_dir && from_dir != to_dir {
             let dotdot = self.find(src.ino, b"..").await?.ok_or_else(|| crate::corrupt!("directory {} has no '..'", src.ino))?;
             let dir_mode = self.inode(to_dir).await?.mode();
@@ -85,14 +113,17 @@ impl<D: BlockDevice> Volume<D> {
             let mut old_parent = self.inode(from_dir).await?;
             old_parent.set_links(old_parent.links().saturating_sub(1));
             self.put_inode(from_dir, &old_parent).await?;
-            let mut new_parent = self.inode(to_dir).await?;
-            new_parent.set_links(new_parent.links() + 1);
-            self.put_inode(to_dir, &new_parent).await?;
         }
         moved = self.inode(src.ino).await?;
         let now = self.now();
         moved.set_times(None, Some(now), None);
         self.put_inode(src.ino, &moved).await?;
+        if let Some(dst) = existing
+            && replaced.is_none()
+        {
+            // A replaced directory goes now.
+            self.release(dst.ino).await?;
+        }
         Ok(replaced)
     }
 

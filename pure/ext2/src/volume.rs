@@ -23,6 +23,7 @@ use io::block::BlockDevice;
 use crate::cache::Cache;
 use crate::group::{self, DESC_SIZE, Group};
 use crate::inode::{Ino, Inode};
+use crate::order::{Class, Phase};
 use crate::superblock::{self, Features, Superblock};
 use crate::{Error, Result};
 
@@ -73,6 +74,8 @@ pub struct Volume<D: BlockDevice> {
     sectors_per_block: u64,
     /// Descriptors or superblock changed since the last sync.
     pub(crate) meta_dirty: bool,
+    /// The phase the dirty metadata belongs to (`order`).
+    pub(crate) phase: Option<Phase>,
     /// Where the last read ended (file, byte): a read that starts there is
     /// sequential and reads ahead.
     pub(crate) last_read: Option<(Ino, u64)>,
@@ -123,6 +126,7 @@ impl<D: BlockDevice> Volume<D> {
             sectors_per_block: bs / dbs,
             meta_dirty: false,
             last_read: None,
+            phase: None,
             warnings,
         };
         let first = vol.sb.first_data_block() + 1;
@@ -212,12 +216,16 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
-    /// Writes the dirty blocks back (no flush).
+    /// Writes the dirty blocks back (no flush), class by class in the
+    /// order of their phase (`order`).
     pub(crate) async fn write_back(&mut self) -> Result<()> {
-        for (first, bytes) in self.cache.dirty_runs() {
-            self.dev.write(u64::from(first) * self.sectors_per_block, &bytes).await?;
-            self.cache.mark_clean(first, (bytes.len() / self.sb.block_size as usize) as u32);
+        for class in self.phase.unwrap_or(Phase::Grow).order() {
+            for (first, bytes) in self.cache.dirty_runs(class) {
+                self.dev.write(u64::from(first) * self.sectors_per_block, &bytes).await?;
+                self.cache.mark_clean(first, (bytes.len() / self.sb.block_size as usize) as u32);
+            }
         }
+        self.phase = None;
         Ok(())
     }
 
@@ -238,7 +246,7 @@ impl<D: BlockDevice> Volume<D> {
         for (i, chunk) in table.chunks(bs).enumerate() {
             let b = first + i as u32;
             self.cache.forget(b);
-            self.cache.insert(b, chunk.into(), false);
+            self.cache.insert(b, chunk.into(), false, Class::Bitmap);
         }
         self.dev.write(u64::from(first) * self.sectors_per_block, &table).await?;
         Ok(())
@@ -263,20 +271,19 @@ impl<D: BlockDevice> Volume<D> {
         Ok(self.cache.get(n).expect("loaded"))
     }
 
-    /// Block `n` to change (dirty from now on).
-    pub(crate) async fn block_mut(&mut self, n: u32) -> Result<&mut [u8]> {
+    /// Block `n`, holding `class`, to change (dirty from now on).
+    pub(crate) async fn block_mut(&mut self, n: u32, class: Class) -> Result<&mut [u8]> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         self.load(n).await?;
-        Ok(self.cache.get_mut(n).expect("loaded"))
+        Ok(self.cache.get_mut(n, class).expect("loaded"))
     }
 
-    /// A freshly allocated block `n`, zeroed without reading it.
-    pub(crate) async fn block_new(&mut self, n: u32) -> Result<&mut [u8]> {
-        self.make_room().await?;
-        self.cache.insert(n, vec![0u8; self.sb.block_size as usize].into_boxed_slice(), true);
-        Ok(self.cache.get_mut(n).expect("inserted"))
+    /// A freshly allocated block `n` of `class`, zeroed without reading it.
+    pub(crate) fn block_new(&mut self, n: u32, class: Class) -> &mut [u8] {
+        self.cache.insert(n, vec![0u8; self.sb.block_size as usize].into_boxed_slice(), true, class);
+        self.cache.get_mut(n, class).expect("inserted")
     }
 
     /// Whether block `n` is in the cache.
@@ -295,14 +302,13 @@ impl<D: BlockDevice> Volume<D> {
             return Err(crate::corrupt!("blocks {first}..+{count} run past the end ({} blocks)", self.sb.blocks_count()));
         }
         self.cache.misses += 1;
-        self.make_room().await?;
         let bs = self.sb.block_size as usize;
         let mut data = vec![0u8; bs * count as usize];
         self.dev.read(u64::from(first) * self.sectors_per_block, &mut data).await?;
         for (i, chunk) in data.chunks(bs).enumerate() {
             let n = first + i as u32;
             if !self.cache.contains(n) {
-                self.cache.insert(n, chunk.into(), false);
+                self.cache.insert(n, chunk.into(), false, Class::Data);
             }
         }
         Ok(())
@@ -317,18 +323,9 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         self.cache.misses += 1;
-        self.make_room().await?;
         let mut data: Box<[u8]> = vec![0u8; self.sb.block_size as usize].into_boxed_slice();
         self.dev.read(u64::from(n) * self.sectors_per_block, &mut data).await?;
-        self.cache.insert(n, data, false);
-        Ok(())
-    }
-
-    /// Writes back before the cache is mostly dirty.
-    async fn make_room(&mut self) -> Result<()> {
-        if self.cache.over() {
-            self.write_back().await?;
-        }
+        self.cache.insert(n, data, false, Class::Data);
         Ok(())
     }
 
@@ -356,7 +353,7 @@ impl<D: BlockDevice> Volume<D> {
     /// Stores inode `ino`.
     pub(crate) async fn put_inode(&mut self, ino: Ino, inode: &Inode) -> Result<()> {
         let (block, at) = self.inode_place(ino)?;
-        let data = self.block_mut(block).await?;
+        let data = self.block_mut(block, Class::Inode).await?;
         data[at..at + inode.bytes().len()].copy_from_slice(inode.bytes());
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! `block_on` for futures that never wait, and the host's e2fsprogs.
 #![allow(dead_code)]
 
+pub mod model;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,17 @@ pub struct MemDisk {
     pub reads: Rc<RefCell<u64>>,
     /// Fail every request from this many writes on (a dying disk).
     pub fail_after_writes: Option<u64>,
+    /// Every write and flush, in order (what QEMU's blklogwrites records).
+    pub log: Rc<RefCell<Vec<Logged>>>,
+}
+
+/// A request the disk completed.
+#[derive(Clone, Debug)]
+pub enum Logged {
+    /// Bytes written at a 512-byte block.
+    Write(u64, Vec<u8>),
+    /// A flush: everything before it is durable.
+    Flush,
 }
 
 impl MemDisk {
@@ -32,6 +45,7 @@ impl MemDisk {
             writes: Rc::new(RefCell::new(0)),
             reads: Rc::new(RefCell::new(0)),
             fail_after_writes: None,
+            log: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
@@ -70,9 +84,11 @@ impl BlockDevice for MemDisk {
         }
         let at = lba as usize * 512;
         self.bytes.borrow_mut()[at..at + buf.len()].copy_from_slice(buf);
+        self.log.borrow_mut().push(Logged::Write(lba, buf.to_vec()));
         Ok(())
     }
     async fn flush(&self) -> Result<(), BlockError> {
+        self.log.borrow_mut().push(Logged::Flush);
         Ok(())
     }
 }
