@@ -161,6 +161,35 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
     let out = tool("mke2fs").args(["-q", "-F", "-t", "ext2", "-d"]).arg(&tree).arg(&img).arg("32M").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // vdb: its magic gone; vdc: a directory's second record runs off its
+    // block.
+    let bad = dir.join("vdb.img");
+    assert!(tool("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&bad).arg("4M").output().unwrap().status.success());
+    let mut b = std::fs::read(&bad).unwrap();
+    b[1024 + 56] = 0x12;
+    std::fs::write(&bad, &b).unwrap();
+    let damaged_tree = dir.join("damaged");
+    std::fs::create_dir_all(damaged_tree.join("sub")).unwrap();
+    std::fs::write(damaged_tree.join("sub/x"), "x\n").unwrap();
+    std::fs::write(damaged_tree.join("other"), "still readable\n").unwrap();
+    let damaged = dir.join("vdc.img");
+    assert!(
+        tool("mke2fs")
+            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
+            .arg(&damaged_tree)
+            .arg(&damaged)
+            .arg("4M")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let blocks = tool("debugfs").args(["-R", "blocks /sub"]).arg(&damaged).output().unwrap();
+    let block: usize = String::from_utf8_lossy(&blocks.stdout).split_whitespace().next().unwrap().parse().unwrap();
+    let mut d = std::fs::read(&damaged).unwrap();
+    d[block * 1024 + 16..block * 1024 + 18].copy_from_slice(&2000u16.to_le_bytes());
+    std::fs::write(&damaged, &d).unwrap();
+
     let root = odonata_runner::workspace_root();
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
@@ -178,6 +207,14 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
             &format!("file={},format=raw,if=none,id=vda", img.display()),
             "-device",
             "virtio-blk-pci,drive=vda,num-queues=4",
+            "-drive",
+            &format!("file={},format=raw,if=none,id=vdb", bad.display()),
+            "-device",
+            "virtio-blk-pci,drive=vdb",
+            "-drive",
+            &format!("file={},format=raw,if=none,id=vdc", damaged.display()),
+            "-device",
+            "virtio-blk-pci,drive=vdc",
         ])
         .run();
     let serial = out.serial.replace('\r', "");
@@ -212,6 +249,13 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
             "30",
             "ran from the disk",
             "1",
+            "100000",
+            "5000",
+            "mount: mounting /dev/vdb on /mnt2 failed: Invalid argument",
+            "vdb refused",
+            "cat: can't open '/mnt3/sub/x': Input/output error",
+            "sub unreadable",
+            "still readable",
             "0",
             "unmounted",
         ],
@@ -249,6 +293,10 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
     }
     assert!(std::fs::read(dump.join("busybox")).unwrap() == std::fs::read(busybox).unwrap(), "the program copied to the disk");
     assert_eq!(std::fs::read_to_string(dump.join("data/hello.txt")).unwrap(), "hello from the host\nappended\n");
+    assert_eq!(std::fs::read(dump.join("data/room")).unwrap(), vec![0u8; 5000]);
+    // The kernel said what was wrong with each damaged disk.
+    assert!(serial.contains("mount /dev/vdb on /mnt2: corrupt file system: bad magic"), "{}", log_of(&out));
+    assert!(serial.contains("ext2 on vdc: corrupt file system: directory"), "{}", log_of(&out));
     assert!(!dump.join("data/gone.txt").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,6 +37,17 @@ cp /bin/busybox /mnt/busybox
 df /mnt | grep -c /dev/vda
 rm /mnt/data/gone.txt
 echo appended >> /mnt/data/hello.txt
+fallocate -l 100000 /mnt/data/room
+stat -c '%s' /mnt/data/room
+truncate -s 5000 /mnt/data/room
+stat -c '%s' /mnt/data/room
+# Damaged disks: one refused at mount, one whose directory is damaged.
+mkdir -p /mnt2 /mnt3
+mount -t ext2 /dev/vdb /mnt2 || echo "vdb refused"
+mount -t ext2 /dev/vdc /mnt3
+cat /mnt3/sub/x || echo "sub unreadable"
+cat /mnt3/other
+umount /mnt3
 sync
 umount /mnt
 ls -1 /mnt | wc -l

@@ -111,6 +111,23 @@ pub async fn truncate(node: &Node, len: u64) -> Result<(), Errno> {
     }
 }
 
+/// `fallocate` mode 0 on a regular file: the bytes `offset..offset + len`
+/// given room (a file in memory: grown with zeros to the end).
+pub async fn allocate(node: &Node, offset: u64, len: u64) -> Result<(), Errno> {
+    let end = offset.checked_add(len).ok_or(errno::EFBIG)?;
+    match &node.kind {
+        Kind::Disk(d) if d.is_file() => d.vol.allocate(d.ino, offset, len).await.map_err(disk_err(d)),
+        Kind::File(_) => {
+            let end = usize::try_from(end).map_err(|_| errno::EFBIG)?;
+            until_free(|| node.edit_bytes(|data| if end > data.len() { data.resize(end) } else { Ok(()) })).await
+        }
+        Kind::Pipe(_) => Err(errno::ESPIPE),
+        Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
+        Kind::Disk(d) if d.is_dir() => Err(errno::EISDIR),
+        _ => Err(errno::ENODEV),
+    }
+}
+
 /// What a new name in a directory is to be.
 pub enum New {
     /// An empty regular file.

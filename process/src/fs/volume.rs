@@ -38,6 +38,7 @@ enum Request {
     Write(Ino, u64, Vec<u8>),
     Append(Ino, Vec<u8>),
     Truncate(Ino, u64),
+    Allocate(Ino, u64, u64),
     Create(Ino, Vec<u8>, u16),
     Mkdir(Ino, Vec<u8>, u16),
     Symlink(Ino, Vec<u8>, Vec<u8>),
@@ -220,6 +221,12 @@ impl Mounted {
         self.done(Request::Truncate(ino, size)).await
     }
 
+    /// Allocates the blocks of bytes `offset..offset + len` of `ino`
+    /// (`fallocate` mode 0), raising its size to the end.
+    pub async fn allocate(&self, ino: Ino, offset: u64, len: u64) -> Result<(), Error> {
+        self.done(Request::Allocate(ino, offset, len)).await
+    }
+
     /// Creates regular file `name` in `dir`.
     pub async fn create(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<Ino, Error> {
         self.ino(Request::Create(dir, name.to_vec(), permissions)).await
@@ -374,6 +381,10 @@ async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, 
         }
         Request::Truncate(ino, size) => {
             vol.truncate(ino, size).await?;
+            Answer::Done
+        }
+        Request::Allocate(ino, offset, len) => {
+            vol.allocate(ino, offset, len).await?;
             Answer::Done
         }
         Request::Create(dir, name, perm) => Answer::Ino(vol.create(dir, &name, perm, 0, 0).await?),

@@ -287,6 +287,7 @@ fn is_file_call(nr: u64) -> bool {
             | nr::UTIMENSAT
             | nr::TRUNCATE
             | nr::FTRUNCATE
+            | nr::FALLOCATE
             | nr::FSYNC
             | nr::FDATASYNC
             | nr::SYNC
@@ -338,6 +339,7 @@ async fn file_call(p: &mut Process, nr: u64, a: Args) -> SysResult {
         nr::UTIMENSAT => path::utimens_at(p, a.int(0), a.get(1), a.get(2), a.uint(3)).await,
         nr::TRUNCATE => path::truncate(p, a.get(0), a.get(1)).await,
         nr::FTRUNCATE => path::ftruncate(p, a.int(0), a.get(1)).await,
+        nr::FALLOCATE => path::fallocate(p, a.int(0), a.uint(1), a.get(2), a.get(3)).await,
         nr::FSYNC | nr::FDATASYNC | nr::SYNCFS => mount::fsync(p, a.int(0)).await,
         nr::SYNC => mount::sync_all().await,
         nr::ACCESS => path::access_at(p, AT_FDCWD, a.get(0)).await,

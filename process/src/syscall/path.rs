@@ -318,3 +318,21 @@ pub(super) async fn fchown(p: &mut Process, fd: i32, uid: u32, gid: u32) -> SysR
     ops::set_owner(&file.node, uid, gid).await?;
     Ok(0)
 }
+
+/// `fallocate(fd, mode, offset, len)`: mode 0 only (room for the range,
+/// the size raised to its end); the others are EOPNOTSUPP, as on a file
+/// system that has none of them.
+pub(super) async fn fallocate(p: &mut Process, fd: i32, mode: u32, offset: u64, len: u64) -> SysResult {
+    let file = p.files.get(fd)?;
+    if (offset as i64) < 0 || (len as i64) <= 0 {
+        return Err(errno::EINVAL);
+    }
+    if file.flags() & O_ACCMODE == linux::flags::open::O_RDONLY {
+        return Err(errno::EBADF);
+    }
+    if mode != 0 {
+        return Err(errno::EOPNOTSUPP);
+    }
+    ops::allocate(&file.node, offset, len).await?;
+    Ok(0)
+}

@@ -122,6 +122,51 @@ impl<D: BlockDevice> Volume<D> {
         Ok(done)
     }
 
+    /// `fallocate` mode 0: every block of bytes `offset..offset + len` of
+    /// regular file `ino` allocated (zeroed where it was a hole), and the
+    /// size raised to the end if it was below. ENOSPC leaves what was
+    /// allocated (as Linux's ext2 does) and the size as it was.
+    pub async fn allocate(&mut self, ino: Ino, offset: u64, len: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let end = offset.checked_add(len).ok_or(Error::TooBig)?;
+        let bs = u64::from(self.sb.block_size);
+        if len == 0 {
+            return Err(Error::Invalid);
+        }
+        if end.div_ceil(bs) > self.max_blocks() {
+            return Err(Error::TooBig);
+        }
+        self.begin(Phase::Grow).await?;
+        let mut inode = self.inode(ino).await?;
+        if inode.kind() != S_IFREG {
+            return Err(if inode.is_dir() { Error::IsDir } else { Error::Invalid });
+        }
+        let mut goal = self.inode_goal(ino);
+        let mut result = Ok(());
+        for n in offset / bs..end.div_ceil(bs) {
+            match self.map_alloc(ino, &mut inode, n, goal, Class::Data).await {
+                Ok((b, _)) => goal = b + 1,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && end > inode.size() {
+            if end > u64::from(u32::MAX) && !self.sb.has_ro_compat(crate::superblock::RO_COMPAT_LARGE_FILE) {
+                self.sb.set_ro_compat(crate::superblock::RO_COMPAT_LARGE_FILE);
+                self.meta_dirty = true;
+            }
+            inode.set_size(end);
+        }
+        let now = self.now();
+        inode.set_times(None, Some(now), None);
+        self.put_inode(ino, &inode).await?;
+        result
+    }
+
     /// Where a new block of `ino` should go: its group's first block.
     pub(crate) fn inode_goal(&self, ino: Ino) -> u32 {
         let g = (ino.max(1) - 1) / self.sb.inodes_per_group();
