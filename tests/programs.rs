@@ -308,6 +308,45 @@ fn files_shared_by_processes_on_four_cpus_as_on_the_host() {
     println!("{}", waits.trim_end());
 }
 
+/// The same four processes on four CPUs, in a directory of an ext2 disk
+/// BusyBox's `mount` put at /mnt: the output is the host's, and after the
+/// `umount` the host's `e2fsck -fn` finds the disk clean.
+#[test]
+fn files_shared_on_an_ext2_disk_as_on_the_host() {
+    let Some(files) = compile("files_shared") else { return };
+    let Some(busybox) = busybox() else { return };
+    let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("disk.img");
+    let mke2fs = ["/usr/sbin/mke2fs", "/sbin/mke2fs"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mke2fs");
+    assert!(Command::new(mke2fs).args(["-q", "-F", "-t", "ext2"]).arg(&img).arg("32M").status().unwrap().success());
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file("bin/files_shared", &files).unwrap();
+    fs.bytes("etc/odonata-run", 0o644, b"/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/umount /mnt\n".to_vec());
+    let archive = Archive::of(&fs);
+    let out = boot("programs")
+        .rng()
+        .smp(4)
+        .initramfs(&archive)
+        .timeout(Duration::from_secs(240))
+        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .run();
+    let host_dir = dir.join("host");
+    let (expected, code) = on_host(&files, &[host_dir.to_str().unwrap()]);
+    let (got, status) = on_kernel(&out.serial, "/bin/files_shared /mnt/shared");
+    let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(got, expected.lines().collect::<Vec<_>>(), "files_shared on ext2: output differs from the host's\n{}", log_of(&out));
+    assert_eq!(status, code.to_string());
+    assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
+    let e2fsck = ["/usr/sbin/e2fsck", "/sbin/e2fsck"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("e2fsck");
+    let check = Command::new(e2fsck).arg("-fn").arg(&img).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    println!("files_shared on ext2 at -smp 4: {} lines as on the host; e2fsck -fn clean", got.len());
+    let _ = busybox;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// NMIs from QEMU's monitor while two processes make system calls on two
 /// CPUs: under TCG an NMI is taken between translated blocks, and the
 /// instruction after `syscall` starts one, so some arrive in ring 0 before
