@@ -44,3 +44,23 @@ def cpio(directory: Path, out: Path):
     with open(out, "wb") as f:
         files = subprocess.run(["find", "."], cwd=directory, capture_output=True, check=True).stdout
         sh("cpio", "-o", "-H", "newc", "--quiet", cwd=directory, input=files, stdout=f)
+
+
+def load_order(modules, wanted):
+    """The modules `wanted` need, dependencies first, from each module's
+    own `depends=` (the package ships no modules.dep: depmod makes it)."""
+    paths = {p.stem: p for p in modules.rglob("*.ko")}
+    order = []
+
+    def visit(name):
+        if name in order:
+            return
+        text = paths[name].read_bytes()
+        m = re.search(rb"depends=([a-z0-9_,-]*)", text)
+        for dep in filter(None, (m.group(1).decode().split(",") if m else [])):
+            visit(dep)
+        order.append(name)
+
+    for w in wanted:
+        visit(w)
+    return [paths[n] for n in order]

@@ -48,6 +48,18 @@ pub struct Boot {
     steps: Vec<session::InputStep>,
 }
 
+/// An e2fsprogs command (`mke2fs`, `e2fsck`, `debugfs`): in /usr/sbin or
+/// /sbin on Debian, off an ordinary user's PATH.
+pub fn e2fsprogs(name: &str) -> std::process::Command {
+    for dir in ["/usr/sbin", "/sbin"] {
+        let p = std::path::Path::new(dir).join(name);
+        if p.exists() {
+            return std::process::Command::new(p);
+        }
+    }
+    std::process::Command::new(name)
+}
+
 /// Boots test kernel `bin` (a binary of `tests/kernels`).
 pub fn boot(bin: &str) -> Boot {
     Boot::new(test_kernels().join(bin))

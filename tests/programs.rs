@@ -318,12 +318,15 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let img = dir.join("disk.img");
-    let mke2fs = ["/usr/sbin/mke2fs", "/sbin/mke2fs"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mke2fs");
-    assert!(Command::new(mke2fs).args(["-q", "-F", "-t", "ext2"]).arg(&img).arg("32M").status().unwrap().success());
+    assert!(odonata_tests::e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&img).arg("32M").status().unwrap().success());
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     fs.file("bin/files_shared", &files).unwrap();
-    fs.bytes("etc/odonata-run", 0o644, b"/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/umount /mnt\n".to_vec());
+    fs.bytes(
+        "etc/odonata-run",
+        0o644,
+        b"/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/umount /mnt\n".to_vec(),
+    );
     let archive = Archive::of(&fs);
     let out = boot("programs")
         .rng()
@@ -339,8 +342,7 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     assert_eq!(got, expected.lines().collect::<Vec<_>>(), "files_shared on ext2: output differs from the host's\n{}", log_of(&out));
     assert_eq!(status, code.to_string());
     assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
-    let e2fsck = ["/usr/sbin/e2fsck", "/sbin/e2fsck"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("e2fsck");
-    let check = Command::new(e2fsck).arg("-fn").arg(&img).output().unwrap();
+    let check = odonata_tests::e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     println!("files_shared on ext2 at -smp 4: {} lines as on the host; e2fsck -fn clean", got.len());
     let _ = busybox;

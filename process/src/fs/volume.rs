@@ -78,6 +78,9 @@ pub struct Mounted {
     cpu: CpuId,
     port: PortRef<Request, Reply>,
     read_only: bool,
+    /// Closes sent and not yet answered (`close` does not wait for its
+    /// answer; `unmount` waits for these first).
+    closing: core::sync::atomic::AtomicUsize,
     /// What the mount said (not cleanly unmounted, read-only features).
     pub warnings: Vec<String>,
 }
@@ -119,7 +122,7 @@ impl Mounted {
             log::warn!("ext2 on {name}: {w}");
         }
         log::info!("ext2 on {name}: mounted{} (served on {cpu})", if read_only { " read-only" } else { "" });
-        Ok(Arc::new(Self { name, cpu, port, read_only, warnings }))
+        Ok(Arc::new(Self { name, cpu, port, read_only, closing: core::sync::atomic::AtomicUsize::new(0), warnings }))
     }
 
     /// The disk's name (`vda`).
@@ -286,13 +289,26 @@ impl Mounted {
     /// description closes when its last descriptor goes, in no task).
     pub fn close(self: &Arc<Self>, ino: Ino) {
         let me = Arc::clone(self);
+        me.closing.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
         drop(exec::spawn_named("ext2-close", async move {
             match me.done(Request::Close(ino)).await {
                 // Unmounted at shutdown meanwhile: nothing left to free.
                 Ok(()) | Err(Error::Io(io::block::BlockError::Device(UNMOUNTED))) => {}
                 Err(e) => log::warn!("ext2 on {}: closing inode {ino}: {e}", me.name),
             }
+            me.closing.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
         }));
+    }
+
+    /// Waits (up to a second) for the closes sent before to be answered:
+    /// a program's `close` then `umount` finds its file closed.
+    async fn closes_answered(&self) {
+        for _ in 0..5000 {
+            if self.closing.load(core::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            kernel::time::sleep(core::time::Duration::from_micros(200)).await;
+        }
     }
 
     /// Writes everything back and flushes the disk.
@@ -317,6 +333,7 @@ impl Mounted {
     /// Writes everything back, marks the volume clean and stops serving it;
     /// `Busy` while files on it are open.
     pub async fn unmount(&self) -> Result<(), Error> {
+        self.closes_answered().await;
         self.done(Request::Unmount).await
     }
 }
