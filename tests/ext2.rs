@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, e2fsprogs, log_of};
+use odonata_tests::{assert_line_contains, assert_passed, boot, e2fs, log_of};
 
 /// The byte at `i` of file `seed` (the test kernel computes the same).
 fn pattern(seed: u64, i: u64) -> u8 {
@@ -19,6 +19,23 @@ fn pattern(seed: u64, i: u64) -> u8 {
 
 fn contents(seed: u64, size: u64) -> Vec<u8> {
     (0..size).map(|i| pattern(seed, i)).collect()
+}
+
+/// `e2fsck -fn` finds the image consistent and the kernel left it marked
+/// clean (its unmount, or the poweroff's).
+fn checked_clean(img: &Path, out: &odonata_runner::Outcome) {
+    let (code, report) = e2fs::e2fsck(img, "-fn");
+    println!("{report}");
+    assert_eq!(code, 0, "e2fsck -fn after the kernel was done:\n{report}\n{}", log_of(out));
+    assert!(e2fs::is_clean(img), "the kernel marked the volume clean");
+}
+
+/// A small ext2 image at `img` whose magic is gone.
+fn bad_magic(img: &Path) {
+    e2fs::mke2fs(img, "4M", &[], None);
+    let mut b = std::fs::read(img).unwrap();
+    b[1024 + 56] = 0x12;
+    std::fs::write(img, &b).unwrap();
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -43,20 +60,10 @@ fn every_cpu_reads_and_writes_an_ext2_disk_that_e2fsck_then_finds_clean() {
         }
     }
     let img = dir.join("vda.img");
-    let out = e2fsprogs("mke2fs")
-        .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
-        .arg(&tree)
-        .arg(&img)
-        .arg("96M")
-        .output()
-        .expect("mke2fs (e2fsprogs, installed by scripts/setup)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    e2fs::mke2fs(&img, "96M", &["-b", "1024"], Some(&tree));
     // The second disk: an ext2 image whose magic is gone.
     let bad = dir.join("vdb.img");
-    assert!(e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&bad).arg("4M").output().unwrap().status.success());
-    let mut b = std::fs::read(&bad).unwrap();
-    b[1024 + 56] = 0x12;
-    std::fs::write(&bad, &b).unwrap();
+    bad_magic(&bad);
 
     let out = boot("ext2")
         .smp(4)
@@ -87,17 +94,9 @@ fn every_cpu_reads_and_writes_an_ext2_disk_that_e2fsck_then_finds_clean() {
         println!("{line}");
     }
 
-    let fsck = e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
-    println!("{report}");
-    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn after the kernel's unmount:\n{report}\n{}", log_of(&out));
-    let stats = e2fsprogs("debugfs").args(["-R", "stats"]).arg(&img).output().unwrap();
-    assert!(String::from_utf8_lossy(&stats.stdout).contains("Filesystem state:         clean"), "the unmount marked it clean");
-
+    checked_clean(&img, &out);
     let dump = dir.join("dump");
-    std::fs::create_dir_all(&dump).unwrap();
-    let rdump = e2fsprogs("debugfs").args(["-R", &format!("rdump / {}", dump.display())]).arg(&img).output().unwrap();
-    assert!(rdump.status.success());
+    e2fs::rdump(&img, "/", &dump);
     let cpus = 4;
     for cpu in 0..cpus {
         let mine = dump.join(format!("cpu{cpu}"));
@@ -149,34 +148,19 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
     std::fs::write(tree.join("data/hello.txt"), "hello from the host\n").unwrap();
     std::fs::write(tree.join("data/gone.txt"), "to be removed\n").unwrap();
     let img = dir.join("vda.img");
-    let out = e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2", "-d"]).arg(&tree).arg(&img).arg("32M").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    e2fs::mke2fs(&img, "32M", &[], Some(&tree));
 
     // vdb: its magic gone; vdc: a directory's second record runs off its
     // block.
     let bad = dir.join("vdb.img");
-    assert!(e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&bad).arg("4M").output().unwrap().status.success());
-    let mut b = std::fs::read(&bad).unwrap();
-    b[1024 + 56] = 0x12;
-    std::fs::write(&bad, &b).unwrap();
+    bad_magic(&bad);
     let damaged_tree = dir.join("damaged");
     std::fs::create_dir_all(damaged_tree.join("sub")).unwrap();
     std::fs::write(damaged_tree.join("sub/x"), "x\n").unwrap();
     std::fs::write(damaged_tree.join("other"), "still readable\n").unwrap();
     let damaged = dir.join("vdc.img");
-    assert!(
-        e2fsprogs("mke2fs")
-            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
-            .arg(&damaged_tree)
-            .arg(&damaged)
-            .arg("4M")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let blocks = e2fsprogs("debugfs").args(["-R", "blocks /sub"]).arg(&damaged).output().unwrap();
-    let block: usize = String::from_utf8_lossy(&blocks.stdout).split_whitespace().next().unwrap().parse().unwrap();
+    e2fs::mke2fs(&damaged, "4M", &["-b", "1024"], Some(&damaged_tree));
+    let block: usize = e2fs::debugfs(&damaged, "blocks /sub").split_whitespace().next().unwrap().parse().unwrap();
     let mut d = std::fs::read(&damaged).unwrap();
     d[block * 1024 + 16..block * 1024 + 18].copy_from_slice(&2000u16.to_le_bytes());
     std::fs::write(&damaged, &d).unwrap();
@@ -258,13 +242,9 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
         println!("{line}");
     }
 
-    let fsck = e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
-    println!("{report}");
-    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn after the script's umount:\n{report}");
+    checked_clean(&img, &out);
     let dump = dir.join("dump");
-    std::fs::create_dir_all(&dump).unwrap();
-    assert!(e2fsprogs("debugfs").args(["-R", &format!("rdump / {}", dump.display())]).arg(&img).output().unwrap().status.success());
+    e2fs::rdump(&img, "/", &dump);
     let numbers: String = (1..=20000).map(|i| format!("{i}\n")).collect();
     for n in 1..=4 {
         let w = dump.join(format!("w{n}"));
@@ -321,8 +301,7 @@ fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
     }
     std::fs::write(tree.join("scripts/all.sh"), all).unwrap();
     let img = dir.join("root.img");
-    let out = e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2", "-d"]).arg(&tree).arg(&img).arg("64M").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    e2fs::mke2fs(&img, "64M", &[], Some(&tree));
 
     // The initramfs: only what the runner's --root and --init write.
     let mut fs = odonata_runner::initramfs::Initramfs::new();
@@ -355,10 +334,6 @@ fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
         assert_eq!(status, host.status.code().unwrap().to_string(), "{name}.sh's status");
         println!("{name}.sh from an ext2 root: {} lines as on the host", got.len());
     }
-    let fsck = e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
-    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn after process 1 exited:\n{report}\n{}", log_of(&out));
-    let stats = e2fsprogs("debugfs").args(["-R", "stats"]).arg(&img).output().unwrap();
-    assert!(String::from_utf8_lossy(&stats.stdout).contains("Filesystem state:         clean"), "the poweroff marked it clean");
+    checked_clean(&img, &out);
     let _ = std::fs::remove_dir_all(&dir);
 }

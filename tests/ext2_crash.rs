@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use odonata_tests::{boot, e2fsprogs, log_of};
+use odonata_tests::{boot, e2fs, log_of};
 
 const LOG_MAGIC: u64 = 0x006a_7366_7773_6872;
 const LOG_FLUSH: u64 = 1;
@@ -105,8 +105,7 @@ fn every_flush_leaves_a_volume_e2fsck_preens_with_every_fsynced_sequence_whole()
     let expected = files_under(&host);
 
     let img = dir.join("disk.img");
-    let made = e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2", "-b", "1024"]).arg(&img).arg("8M").output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    e2fs::mke2fs(&img, "8M", &["-b", "1024"], None);
     let base = std::fs::read(&img).unwrap();
     let log = dir.join("log.bin");
     std::fs::write(&log, b"").unwrap();
@@ -156,14 +155,14 @@ fn every_flush_leaves_a_volume_e2fsck_preens_with_every_fsynced_sequence_whole()
             Logged::Flush => {
                 flush += 1;
                 std::fs::write(&crashed, &image).unwrap();
-                let p = e2fsprogs("e2fsck").arg("-p").arg(&crashed).output().unwrap();
+                let p = e2fs::command("e2fsck").arg("-p").arg(&crashed).output().unwrap();
                 let said = format!("{}{}", String::from_utf8_lossy(&p.stdout), String::from_utf8_lossy(&p.stderr));
                 let code = p.status.code().unwrap_or(8);
                 assert!(code <= 1, "at flush {flush}: e2fsck -p could not repair alone (exit {code}):\n{said}");
                 if code == 1 {
                     preened += 1;
                 }
-                let n = e2fsprogs("e2fsck").arg("-fn").arg(&crashed).output().unwrap();
+                let n = e2fs::command("e2fsck").arg("-fn").arg(&crashed).output().unwrap();
                 assert_eq!(n.status.code(), Some(0), "at flush {flush}, after e2fsck -p: {}", String::from_utf8_lossy(&n.stdout));
                 // Flush 1 is the mount's; flush 1 + i ends sequence i.
                 let synced = (flush - 1).min(155);
@@ -173,7 +172,7 @@ fn every_flush_leaves_a_volume_e2fsck_preens_with_every_fsynced_sequence_whole()
                 let _ = std::fs::remove_dir_all(&dump);
                 std::fs::create_dir_all(&dump).unwrap();
                 assert!(
-                    e2fsprogs("debugfs")
+                    e2fs::command("debugfs")
                         .args(["-R", &format!("rdump / {}", dump.display())])
                         .arg(&crashed)
                         .output()
@@ -211,8 +210,7 @@ fn qemu_killed_during_copies_leaves_what_e2fsck_preens_and_the_synced_copy_whole
     let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
     assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
     let img = dir.join("disk.img");
-    let made = e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2", "-b", "1024"]).arg(&img).arg("48M").output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    e2fs::mke2fs(&img, "48M", &["-b", "1024"], None);
     let root = odonata_runner::workspace_root();
     let mut fs = odonata_runner::initramfs::Initramfs::new();
     fs.busybox().unwrap();
@@ -234,21 +232,23 @@ fn qemu_killed_during_copies_leaves_what_e2fsck_preens_and_the_synced_copy_whole
         .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
         .run();
     assert!(out.serial.contains("first copy synced"), "{}", log_of(&out));
-    let p = e2fsprogs("e2fsck").arg("-p").arg(&img).output().unwrap();
+    let p = e2fs::command("e2fsck").arg("-p").arg(&img).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&p.stdout), String::from_utf8_lossy(&p.stderr));
     println!("e2fsck -p: {said}");
     assert!(p.status.code().unwrap_or(8) <= 1, "e2fsck -p could not repair alone:\n{said}\n{}", log_of(&out));
-    let n = e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
+    let n = e2fs::command("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(n.status.code(), Some(0), "after e2fsck -p: {}", String::from_utf8_lossy(&n.stdout));
     let dump = dir.join("dump");
     std::fs::create_dir_all(&dump).unwrap();
-    assert!(e2fsprogs("debugfs").args(["-R", &format!("rdump /first {}", dump.display())]).arg(&img).output().unwrap().status.success());
+    assert!(
+        e2fs::command("debugfs").args(["-R", &format!("rdump /first {}", dump.display())]).arg(&img).output().unwrap().status.success()
+    );
     let numbers: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
     for i in 0..10 {
         assert_eq!(std::fs::read_to_string(dump.join(format!("first/n{i}"))).unwrap(), numbers, "first/n{i}");
     }
     assert!(std::fs::read(dump.join("first/bin/busybox")).unwrap() == std::fs::read(busybox).unwrap(), "first/bin/busybox");
-    let second = e2fsprogs("debugfs").args(["-R", "ls -l /second"]).arg(&img).output().unwrap();
+    let second = e2fs::command("debugfs").args(["-R", "ls -l /second"]).arg(&img).output().unwrap();
     println!("what the copies after the sync left: {}", String::from_utf8_lossy(&second.stdout).lines().count());
     let _ = std::fs::remove_dir_all(&dir);
 }

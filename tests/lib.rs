@@ -12,6 +12,8 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod e2fs;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -46,18 +48,6 @@ pub struct Boot {
     kill: Option<session::KillAfter>,
     initramfs: Option<PathBuf>,
     steps: Vec<session::InputStep>,
-}
-
-/// An e2fsprogs command (`mke2fs`, `e2fsck`, `debugfs`): in /usr/sbin or
-/// /sbin on Debian, off an ordinary user's PATH.
-pub fn e2fsprogs(name: &str) -> std::process::Command {
-    for dir in ["/usr/sbin", "/sbin"] {
-        let p = std::path::Path::new(dir).join(name);
-        if p.exists() {
-            return std::process::Command::new(p);
-        }
-    }
-    std::process::Command::new(name)
 }
 
 /// Boots test kernel `bin` (a binary of `tests/kernels`).

@@ -318,7 +318,7 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let img = dir.join("disk.img");
-    assert!(odonata_tests::e2fsprogs("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&img).arg("32M").status().unwrap().success());
+    assert!(odonata_tests::e2fs::command("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&img).arg("32M").status().unwrap().success());
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     fs.file("bin/files_shared", &files).unwrap();
@@ -342,7 +342,7 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     assert_eq!(got, expected.lines().collect::<Vec<_>>(), "files_shared on ext2: output differs from the host's\n{}", log_of(&out));
     assert_eq!(status, code.to_string());
     assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
-    let check = odonata_tests::e2fsprogs("e2fsck").arg("-fn").arg(&img).output().unwrap();
+    let check = odonata_tests::e2fs::command("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     println!("files_shared on ext2 at -smp 4: {} lines as on the host; e2fsck -fn clean", got.len());
     let _ = busybox;
