@@ -30,6 +30,13 @@ fn checked_clean(img: &Path, out: &odonata_runner::Outcome) {
     assert!(e2fs::is_clean(img), "the kernel marked the volume clean");
 }
 
+/// Debian's static BusyBox (scripts/setup installs it).
+fn busybox() -> &'static Path {
+    let busybox = Path::new(odonata_runner::initramfs::BUSYBOX);
+    assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
+    busybox
+}
+
 /// A small ext2 image at `img` whose magic is gone.
 fn bad_magic(img: &Path) {
     e2fs::mke2fs(img, "4M", &[], None);
@@ -140,8 +147,7 @@ fn every_cpu_reads_and_writes_an_ext2_disk_that_e2fsck_then_finds_clean() {
 #[test]
 fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
     use odonata_runner::initramfs::Initramfs;
-    let busybox = std::path::Path::new(odonata_runner::initramfs::BUSYBOX);
-    assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
+    let busybox = busybox();
     let dir = scratch("busybox");
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("data")).unwrap();
@@ -278,8 +284,7 @@ fn busybox_works_on_an_ext2_disk_from_every_cpu_and_e2fsck_agrees() {
 /// and after process 1 exits the image is clean (`e2fsck -fn`).
 #[test]
 fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
-    let busybox = std::path::Path::new(odonata_runner::initramfs::BUSYBOX);
-    assert!(busybox.is_file(), "{} is installed by scripts/setup", busybox.display());
+    let busybox = busybox();
     let dir = scratch("root");
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("bin")).unwrap();
