@@ -309,11 +309,13 @@ fn files_shared_by_processes_on_four_cpus_as_on_the_host() {
 }
 
 /// The same four processes on four CPUs, in a directory of an ext2 disk
-/// BusyBox's `mount` put at /mnt: the output is the host's, and after the
-/// `umount` the host's `e2fsck -fn` finds the disk clean.
+/// BusyBox's `mount` put at /mnt, then appends under a storm of signals
+/// (`appends.c`): the output is the host's, and after the `umount` the
+/// host's `e2fsck -fn` finds the disk clean.
 #[test]
 fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let Some(files) = compile("files_shared") else { return };
+    let Some(appends) = compile("appends") else { return };
     let Some(busybox) = busybox() else { return };
     let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -322,11 +324,9 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
     fs.file("bin/files_shared", &files).unwrap();
-    fs.bytes(
-        "etc/odonata-run",
-        0o644,
-        b"/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/umount /mnt\n".to_vec(),
-    );
+    fs.file("bin/appends", &appends).unwrap();
+    let list = "/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/appends /mnt\n/bin/umount /mnt\n";
+    fs.bytes("etc/odonata-run", 0o644, list.as_bytes().to_vec());
     let archive = Archive::of(&fs);
     let out = boot("programs")
         .rng()
@@ -341,10 +341,18 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
     assert_eq!(got, expected.lines().collect::<Vec<_>>(), "files_shared on ext2: output differs from the host's\n{}", log_of(&out));
     assert_eq!(status, code.to_string());
+    // Appends under a 1 ms interval timer: none lost, none made twice.
+    let (expected, _) = on_host(&appends, &[dir.to_str().unwrap()]);
+    let (got, _) = on_kernel(&out.serial, "/bin/appends /mnt");
+    let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(got, expected.lines().collect::<Vec<_>>(), "appends on ext2 under signals\n{}", log_of(&out));
     assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
     let check = odonata_tests::e2fs::command("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
-    println!("files_shared on ext2 at -smp 4: {} lines as on the host; e2fsck -fn clean", got.len());
+    for line in out.serial.lines().filter(|l| l.contains("programs: /bin/")) {
+        println!("{}", line.trim_end());
+    }
+    println!("files_shared and appends on ext2 at -smp 4: as on the host; e2fsck -fn clean");
     let _ = busybox;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -97,8 +97,8 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
         }
         Some(Ok(r)) => r,
         Some(Err(status)) => return Flow::Exit(status),
-        None if is_file_call(nr) => {
-            let r = file_call(p, nr, a).await;
+        None if is_file_call(nr) || transfers_on_disk(p, nr, a) => {
+            let r = if is_file_call(nr) { file_call(p, nr, a).await } else { slow(p, ctx, nr, a).await };
             crate::fs::procfs::set_caller(p.pid());
             trace(p, nr, r);
             ctx.frame.rax = linux::errno::to_rax(r);
@@ -300,6 +300,19 @@ fn is_file_call(nr: u64) -> bool {
             | nr::MOUNT
             | nr::UMOUNT2
     )
+}
+
+/// Whether call `nr` reads or writes a file on a mounted volume: not raced
+/// against signals either (a write a signal cut short would have reached
+/// the volume and then be made again by a restart; Linux does not
+/// interrupt regular files' transfers).
+fn transfers_on_disk(p: &Process, nr: u64, a: Args) -> bool {
+    let on_disk = |fd: i32| p.files.get(fd).is_ok_and(|f| matches!(f.node.kind, crate::fs::Kind::Disk(_)));
+    match nr {
+        nr::READ | nr::WRITE | nr::READV | nr::WRITEV | nr::PREAD64 | nr::PWRITE64 => on_disk(a.int(0)),
+        nr::SENDFILE => on_disk(a.int(0)) || on_disk(a.int(1)),
+        _ => false,
+    }
 }
 
 /// The calls [`is_file_call`] names.
