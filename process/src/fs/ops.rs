@@ -147,17 +147,19 @@ pub async fn make(dir: &Node, name: &str, what: New, perm: u32) -> Result<Arc<No
     match &dir.kind {
         Kind::Disk(d) => {
             let vol = &d.vol;
-            let ino = match &what {
+            let (ino, st) = match &what {
                 New::File => vol.create(d.ino, name.as_bytes(), perm16).await,
                 New::Dir => vol.mkdir(d.ino, name.as_bytes(), perm16).await,
                 New::Symlink(t) => vol.symlink(d.ino, name.as_bytes(), t.as_bytes()).await,
                 New::Link(node) => match &node.kind {
-                    Kind::Disk(src) if Arc::ptr_eq(&src.vol, vol) => vol.link(d.ino, name.as_bytes(), src.ino).await.map(|()| src.ino),
+                    Kind::Disk(src) if Arc::ptr_eq(&src.vol, vol) => match vol.link(d.ino, name.as_bytes(), src.ino).await {
+                        Ok(()) => vol.stat(src.ino).await.map(|st| (src.ino, st)),
+                        Err(e) => Err(e),
+                    },
                     _ => return Err(errno::EXDEV),
                 },
             }
             .map_err(disk_err(d))?;
-            let st = vol.stat(ino).await.map_err(disk_err(d))?;
             Ok(disk::node(vol, ino, &st))
         }
         _ => {

@@ -58,7 +58,6 @@ enum Request {
 
 /// What a volume answers.
 enum Answer {
-    Ino(Ino),
     Found(Ino, Stat),
     Stat(Stat),
     List(Vec<DirEntry>),
@@ -151,13 +150,6 @@ impl Mounted {
         self.port.call(r).await.map_err(gone)?
     }
 
-    async fn ino(&self, r: Request) -> Result<Ino, Error> {
-        match self.call(r).await? {
-            Answer::Ino(i) => Ok(i),
-            _ => Err(mismatch()),
-        }
-    }
-
     async fn done(&self, r: Request) -> Result<(), Error> {
         match self.call(r).await? {
             Answer::Done => Ok(()),
@@ -172,12 +164,17 @@ impl Mounted {
         }
     }
 
-    /// The inode `name` names in `dir`, and what `stat` shows of it.
-    pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<(Ino, Stat), Error> {
-        match self.call(Request::Lookup(dir, name.to_vec())).await? {
+    /// An inode and what `stat` shows of it, answered.
+    async fn found(&self, r: Request) -> Result<(Ino, Stat), Error> {
+        match self.call(r).await? {
             Answer::Found(i, s) => Ok((i, s)),
             _ => Err(mismatch()),
         }
+    }
+
+    /// The inode `name` names in `dir`, and what `stat` shows of it.
+    pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<(Ino, Stat), Error> {
+        self.found(Request::Lookup(dir, name.to_vec())).await
     }
 
     /// What `stat` shows of `ino`.
@@ -231,18 +228,18 @@ impl Mounted {
     }
 
     /// Creates regular file `name` in `dir`.
-    pub async fn create(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<Ino, Error> {
-        self.ino(Request::Create(dir, name.to_vec(), permissions)).await
+    pub async fn create(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<(Ino, Stat), Error> {
+        self.found(Request::Create(dir, name.to_vec(), permissions)).await
     }
 
     /// Creates directory `name` in `dir`.
-    pub async fn mkdir(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<Ino, Error> {
-        self.ino(Request::Mkdir(dir, name.to_vec(), permissions)).await
+    pub async fn mkdir(&self, dir: Ino, name: &[u8], permissions: u16) -> Result<(Ino, Stat), Error> {
+        self.found(Request::Mkdir(dir, name.to_vec(), permissions)).await
     }
 
     /// Creates symbolic link `name` in `dir` to `target`.
-    pub async fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<Ino, Error> {
-        self.ino(Request::Symlink(dir, name.to_vec(), target.to_vec())).await
+    pub async fn symlink(&self, dir: Ino, name: &[u8], target: &[u8]) -> Result<(Ino, Stat), Error> {
+        self.found(Request::Symlink(dir, name.to_vec(), target.to_vec())).await
     }
 
     /// Symbolic link `ino`'s target.
@@ -404,9 +401,19 @@ async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, 
             vol.allocate(ino, offset, len).await?;
             Answer::Done
         }
-        Request::Create(dir, name, perm) => Answer::Ino(vol.create(dir, &name, perm, 0, 0).await?),
-        Request::Mkdir(dir, name, perm) => Answer::Ino(vol.mkdir(dir, &name, perm, 0, 0).await?),
-        Request::Symlink(dir, name, target) => Answer::Ino(vol.symlink(dir, &name, &target, 0, 0).await?),
+        // A new inode comes back with its `stat`: one message, not two.
+        Request::Create(dir, name, perm) => {
+            let ino = vol.create(dir, &name, perm, 0, 0).await?;
+            Answer::Found(ino, vol.stat(ino).await?)
+        }
+        Request::Mkdir(dir, name, perm) => {
+            let ino = vol.mkdir(dir, &name, perm, 0, 0).await?;
+            Answer::Found(ino, vol.stat(ino).await?)
+        }
+        Request::Symlink(dir, name, target) => {
+            let ino = vol.symlink(dir, &name, &target, 0, 0).await?;
+            Answer::Found(ino, vol.stat(ino).await?)
+        }
         Request::Readlink(ino) => Answer::Bytes(vol.readlink(ino).await?),
         Request::Link(dir, name, ino) => {
             vol.link(dir, &name, ino).await?;

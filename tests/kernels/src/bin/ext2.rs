@@ -141,8 +141,8 @@ fn a_read_on_the_owner_cpu_and_from_another() {
 /// `cpu<N>/kept/`, some removed, a hard link and a symbolic link.
 async fn write_tree(vol: &Mounted, cpu: usize) -> u64 {
     let root = 2;
-    let dir = vol.mkdir(root, format!("cpu{cpu}").as_bytes(), 0o755).await.expect("mkdir");
-    let kept = vol.mkdir(dir, b"kept", 0o755).await.expect("mkdir kept");
+    let (dir, _) = vol.mkdir(root, format!("cpu{cpu}").as_bytes(), 0o755).await.expect("mkdir");
+    let (kept, _) = vol.mkdir(dir, b"kept", 0o755).await.expect("mkdir kept");
     let mut written = 0;
     for k in 0..24u64 {
         let seed = 1000 * (cpu as u64 + 1) + k;
@@ -155,7 +155,7 @@ async fn write_tree(vol: &Mounted, cpu: usize) -> u64 {
             _ => 300_000 + k * 5000,
         };
         let name = format!("f{seed}-{size}");
-        let ino = vol.create(dir, name.as_bytes(), 0o644).await.expect("create");
+        let (ino, _) = vol.create(dir, name.as_bytes(), 0o644).await.expect("create");
         let mut at = 0;
         while at < size {
             let n = (size - at).min(48 * 1024);
