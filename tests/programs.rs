@@ -87,6 +87,11 @@ fn on_host(binary: &Path, args: &[&str]) -> (String, i32) {
 /// The lines between `==> COMMAND` and `<== STATUS` in the serial log, and
 /// the status.
 fn on_kernel<'a>(serial: &'a str, command: &str) -> (Vec<&'a str>, String) {
+    // The kernel's safety net for a process dropped without an exit
+    // (`Process::drop`): never expected.
+    if let Some(line) = serial.lines().find(|l| l.contains("ended without an exit")) {
+        panic!("a process vanished without an exit: {line}");
+    }
     let start = format!("==> {command}");
     let mut lines = serial.lines().map(|l| l.trim_end_matches('\r')).skip_while(|l| *l != start).skip(1);
     let mut body = Vec::new();

@@ -298,6 +298,13 @@ impl Drop for Process {
         if let Some(alarm) = self.alarm.take() {
             alarm.task.abort();
         }
+        // A thread ends through `thread::run`, which reports the exit
+        // first; a process dropped another way (its task's future dropped)
+        // must not leave its parent waiting for it forever.
+        if let Some(cell) = self.exit_cell.take() {
+            log::error!("process {} ({}) ended without an exit: its parent is told SIGKILL ended it", self.info.pid, self.info.name());
+            cell.exit(ExitStatus::Signaled(crate::signal::sig::SIGKILL));
+        }
         TABLE.remove(self.info.pid);
     }
 }
