@@ -315,12 +315,14 @@ fn files_shared_by_processes_on_four_cpus_as_on_the_host() {
 
 /// The same four processes on four CPUs, in a directory of an ext2 disk
 /// BusyBox's `mount` put at /mnt, then appends under a storm of signals
-/// (`appends.c`): the output is the host's, and after the `umount` the
-/// host's `e2fsck -fn` finds the disk clean.
+/// (`appends.c`), then two CPUs taking turns on one file (`coherent.c`):
+/// the output is the host's, and after the `umount` the host's
+/// `e2fsck -fn` finds the disk clean.
 #[test]
 fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let Some(files) = compile("files_shared") else { return };
     let Some(appends) = compile("appends") else { return };
+    let Some(coherent) = compile("coherent") else { return };
     let Some(busybox) = busybox() else { return };
     let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -330,7 +332,9 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     fs.busybox().unwrap();
     fs.file("bin/files_shared", &files).unwrap();
     fs.file("bin/appends", &appends).unwrap();
-    let list = "/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/appends /mnt\n/bin/umount /mnt\n";
+    fs.file("bin/coherent", &coherent).unwrap();
+    let list = "/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/appends /mnt\n\
+                /bin/coherent /mnt/coherent.dat\n/bin/umount /mnt\n";
     fs.bytes("etc/odonata-run", 0o644, list.as_bytes().to_vec());
     let archive = Archive::of(&fs);
     let out = boot("programs")
@@ -351,13 +355,21 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let (got, _) = on_kernel(&out.serial, "/bin/appends /mnt");
     let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
     assert_eq!(got, expected.lines().collect::<Vec<_>>(), "appends on ext2 under signals\n{}", log_of(&out));
+    // Two CPUs take turns writing and reading one file in 4 KiB reads
+    // (each CPU's page copies, `fs::cpu_pages`): every read sees the last
+    // write and size.
+    let (expected, _) = on_host(&coherent, &[dir.join("coherent.dat").to_str().unwrap()]);
+    let (got, status) = on_kernel(&out.serial, "/bin/coherent /mnt/coherent.dat");
+    let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(got, expected.lines().collect::<Vec<_>>(), "coherent on ext2 at -smp 4\n{}", log_of(&out));
+    assert_eq!(status, "0");
     assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
     let check = odonata_tests::e2fs::command("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     for line in out.serial.lines().filter(|l| l.contains("programs: /bin/")) {
         println!("{}", line.trim_end());
     }
-    println!("files_shared and appends on ext2 at -smp 4: as on the host; e2fsck -fn clean");
+    println!("files_shared, appends and coherent on ext2 at -smp 4: as on the host; e2fsck -fn clean");
     let _ = busybox;
     let _ = std::fs::remove_dir_all(&dir);
 }

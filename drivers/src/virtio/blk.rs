@@ -435,13 +435,19 @@ impl BlockDevice for &'static Disk {
         self.read_only
     }
 
+    /// A read larger than a chunk goes to the device as all its chunks at
+    /// once (each its own request, in flight together), so a readahead of
+    /// several chunks costs one round trip, not one per chunk. Writes stay
+    /// in order, one chunk after another: the file system's write-back
+    /// order (`ext2::order`) counts on it.
     async fn read(&self, lba: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         self.check(lba, buf.len(), false)?;
         let disk: &'static Disk = self;
-        for (i, part) in buf.chunks_mut(disk.chunk).enumerate() {
-            disk.read_chunk(disk.chunk_sector(lba, i), part).await?;
+        if buf.len() <= disk.chunk {
+            return disk.read_chunk(disk.chunk_sector(lba, 0), buf).await;
         }
-        Ok(())
+        let parts = buf.chunks_mut(disk.chunk).enumerate().map(|(i, part)| disk.read_chunk(disk.chunk_sector(lba, i), part));
+        futures_util::future::try_join_all(parts).await.map(|_| ())
     }
 
     async fn write(&self, lba: u64, buf: &[u8]) -> Result<(), BlockError> {

@@ -10,13 +10,17 @@
 //!   the bootloader left empty.
 //! - [`stack`]: kernel stacks with unmapped guard space below them.
 //! - [`mmio`]: uncached mappings of device registers (APICs).
+//! - [`pressure`]: whether free frames are short, and a wake for caches.
+//! - [`page_buf`]: a page of bytes in a frame of its own (a cache's block).
 
 pub mod address_space;
 pub mod dma;
 pub mod frame;
 pub mod layout;
 pub mod mmio;
+pub mod page_buf;
 pub mod paging;
+pub mod pressure;
 pub mod shared_frames;
 pub mod stack;
 

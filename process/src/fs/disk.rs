@@ -14,11 +14,15 @@ use alloc::vec::Vec;
 use linux::errno::{self, Errno};
 use linux::structs::{Stat, Timespec};
 
+use super::cpu_pages;
 use super::node::{Kind, Node};
 use super::volume::Mounted;
 
 /// Bytes moved per request to the volume.
 const CHUNK: usize = 64 * 1024;
+
+/// Reads smaller than this use and keep this CPU's page copies.
+const COPY_BELOW: usize = 16 * 1024;
 /// Largest file `execve` and `mmap` take whole into memory.
 const WHOLE_MAX: u64 = 64 << 20;
 
@@ -141,7 +145,47 @@ impl DiskRef {
     }
 
     /// Reads from byte `offset` into `buf`; the bytes read.
+    ///
+    /// A small read (under [`COPY_BELOW`]) is where a message to the
+    /// volume's service costs most: pages this CPU holds a current copy of
+    /// are copied here, and the rest are asked of the service, page-aligned,
+    /// and kept (`cpu_pages`). A larger read goes to the service whole
+    /// (one message per 64 KiB), without keeping copies: a stream read
+    /// once would only push other pages out and pay for a second copy.
     pub async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if buf.len() >= COPY_BELOW {
+            return self.read_through(offset, buf).await;
+        }
+        let (volume, ino) = (self.vol.id(), self.ino);
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let generation = self.vol.generation(ino);
+            if let Some(n) = cpu_pages::read(volume, ino, generation, pos, &mut buf[done..]) {
+                if n == 0 {
+                    break;
+                }
+                done += n;
+                continue;
+            }
+            let start = pos - pos % cpu_pages::PAGE;
+            let want = ((pos - start) as usize + buf.len() - done).next_multiple_of(cpu_pages::PAGE as usize).min(CHUNK);
+            let (got, size, generation) = self.vol.read_pages(ino, start, want).await.map_err(|e| self.err(e))?;
+            cpu_pages::keep(volume, ino, start, &got, size, generation);
+            let from = ((pos - start) as usize).min(got.len());
+            let n = (got.len() - from).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&got[from..from + n]);
+            done += n;
+            if n == 0 || start + got.len() as u64 >= size {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Reads from byte `offset` into `buf` through the volume's service
+    /// alone; the bytes read.
+    async fn read_through(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let mut done = 0;
         while done < buf.len() {
             let want = (buf.len() - done).min(CHUNK);

@@ -6,6 +6,8 @@
 //! symbolic links (at most [`MAX_LINKS`] per lookup, as Linux's ELOOP).
 
 mod bytes;
+mod cache_memory;
+pub mod cpu_pages;
 pub mod disk;
 mod file;
 pub mod mount;

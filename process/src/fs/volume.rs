@@ -29,12 +29,17 @@ use kernel::port::{Port, PortRef};
 use kernel::run_on;
 use kernel::smp::CpuId;
 
+use super::cpu_pages::Generations;
+
 /// What a caller asks of a volume.
 enum Request {
     Lookup(Ino, Vec<u8>),
     Stat(Ino),
     List(Ino),
     Read(Ino, u64, usize),
+    /// Page-aligned: answered with the file's size and the inode's
+    /// generation counter (`cpu_pages`).
+    ReadPages(Ino, u64, usize),
     Write(Ino, u64, Vec<u8>),
     Append(Ino, Vec<u8>),
     Truncate(Ino, u64),
@@ -62,6 +67,8 @@ enum Answer {
     Stat(Stat),
     List(Vec<DirEntry>),
     Bytes(Vec<u8>),
+    /// Bytes, the file's size, the inode's generation counter.
+    Pages(Vec<u8>, u64, u64),
     Count(usize),
     Appended(usize, u64),
     Unlinked(Unlinked),
@@ -82,7 +89,14 @@ pub struct Mounted {
     closing: core::sync::atomic::AtomicUsize,
     /// What the mount said (not cleanly unmounted, read-only features).
     pub warnings: Vec<String>,
+    /// Unique among the volumes mounted since boot (`cpu_pages`' keys).
+    id: u64,
+    /// Bumped by the service at every change of a file's bytes or size.
+    generations: Arc<Generations>,
 }
+
+/// The next volume's id.
+static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 /// Why a call to a volume failed.
 pub type Error = ext2::Error;
@@ -104,24 +118,35 @@ impl Mounted {
     /// Mounts the ext2 volume on `disk`, served on `cpu`.
     pub async fn mount(disk: &'static Disk, cpu: CpuId, read_only: bool) -> Result<Arc<Self>, Error> {
         let name = String::from(disk.name());
+        let generations = Arc::new(Generations::new());
+        let theirs = Arc::clone(&generations);
         let (port, read_only, warnings) = run_on::run_on(cpu, move || async move {
-            // The cache lives in the kernel heap, whose exhaustion stops
-            // the machine: a sixteenth of it per volume.
-            let cache_bytes = usize::try_from(kernel::heap::stats().size / 16).unwrap_or(1 << 20);
-            let options = ext2::Options { read_only, cache_bytes, now: || crate::clock::now_seconds() as u32 };
+            let options = ext2::Options {
+                read_only,
+                cache_bytes: super::cache_memory::cache_bytes(),
+                now: || crate::clock::now_seconds() as u32,
+                memory: &super::cache_memory::FRAMES,
+            };
             let vol = Volume::mount(disk, options).await?;
             let (port, handle) = kernel::port::new::<Request, Reply>(64);
             let read_only = vol.read_only();
             let warnings = vol.warnings.clone();
-            drop(exec::spawn_named("ext2", serve(vol, port)));
+            drop(exec::spawn_named("ext2", serve(vol, port, theirs)));
             Ok::<_, Error>((handle, read_only, warnings))
         })
         .await?;
         for w in &warnings {
             log::warn!("ext2 on {name}: {w}");
         }
-        log::info!("ext2 on {name}: mounted{} (served on {cpu})", if read_only { " read-only" } else { "" });
-        Ok(Arc::new(Self { name, cpu, port, read_only, closing: core::sync::atomic::AtomicUsize::new(0), warnings }))
+        log::info!(
+            "ext2 on {name}: mounted{} (served on {cpu}; its cache may grow to {} MiB, {} MiB free)",
+            if read_only { " read-only" } else { "" },
+            super::cache_memory::cache_bytes() >> 20,
+            kernel::memory::pressure::free_frames() >> 8
+        );
+        let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let closing = core::sync::atomic::AtomicUsize::new(0);
+        Ok(Arc::new(Self { name, cpu, port, read_only, closing, warnings, id, generations }))
     }
 
     /// The disk's name (`vda`).
@@ -196,6 +221,25 @@ impl Mounted {
     /// Up to `len` bytes of `ino` from `offset` (fewer at its end).
     pub async fn read(&self, ino: Ino, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
         self.bytes(Request::Read(ino, offset, len)).await
+    }
+
+    /// Up to `len` bytes of `ino` from page-aligned `offset`, with the
+    /// file's size and the inode's generation counter when read.
+    pub async fn read_pages(&self, ino: Ino, offset: u64, len: usize) -> Result<(Vec<u8>, u64, u64), Error> {
+        match self.call(Request::ReadPages(ino, offset, len)).await? {
+            Answer::Pages(b, size, generation) => Ok((b, size, generation)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Unique among the volumes mounted since boot.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `ino`'s generation counter now (`cpu_pages`).
+    pub fn generation(&self, ino: Ino) -> u64 {
+        self.generations.get(ino)
     }
 
     /// Writes `data` at `offset` of `ino`; the bytes written.
@@ -337,9 +381,34 @@ impl Mounted {
 
 /// The owner's loop: one request at a time, each answered once; ends with
 /// an unmount (or when every handle is gone, writing everything back).
-async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
+///
+/// While idle it also watches memory: when frames run short it gives back
+/// a quarter of its clean blocks at a time, until memory is no longer
+/// short or it has none left to give (then it waits for a request before
+/// it watches again).
+async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>, generations: Arc<Generations>) {
     let mut open = BTreeMap::new();
-    while let Some(message) = port.recv().await {
+    let watch = kernel::memory::pressure::Watch::new();
+    let mut watching = watch.is_some();
+    loop {
+        let message = match (&watch, watching) {
+            (Some(watch), true) => {
+                let recv = core::pin::pin!(port.recv());
+                let short = core::pin::pin!(watch.until_short());
+                match futures_util::future::select(recv, short).await {
+                    futures_util::future::Either::Left((m, _)) => m,
+                    futures_util::future::Either::Right(((), _)) => {
+                        let given = vol.shrink_cache(vol.cached_blocks() / 4 + 1);
+                        watching = given > 0;
+                        exec::yield_now().await;
+                        continue;
+                    }
+                }
+            }
+            _ => port.recv().await,
+        };
+        let Some(message) = message else { break };
+        watching = watch.is_some();
         let (request, answer) = message.take();
         if let Request::Shutdown = request {
             // The machine stops next: written back and marked clean even
@@ -352,10 +421,37 @@ async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>) {
                 let _ = answer.reply(Err(Error::Busy));
                 continue;
             }
+            let (hits, misses, _) = vol.cache_stats();
+            log::info!(
+                "ext2: unmounting: {} blocks cached, {hits} hits, {misses} misses, {} given back to memory",
+                vol.cached_blocks(),
+                vol.blocks_given_back()
+            );
             let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
             return;
         }
-        let reply = handle(&mut vol, &mut open, request).await;
+        // Which inode's bytes or size the request may change (even if it
+        // fails partway), and whether it makes one.
+        let changes = match &request {
+            Request::Write(i, ..) | Request::Append(i, _) | Request::Truncate(i, _) | Request::Allocate(i, ..) | Request::SetAttr(i, _) => {
+                Some(*i)
+            }
+            _ => None,
+        };
+        let makes = matches!(request, Request::Create(..) | Request::Mkdir(..) | Request::Symlink(..));
+        let pages_of = match &request {
+            Request::ReadPages(i, ..) => Some(*i),
+            _ => None,
+        };
+        let mut reply = handle(&mut vol, &mut open, request).await;
+        if let Some(i) = changes {
+            generations.bump(i);
+        }
+        match &mut reply {
+            Ok(Answer::Found(i, _)) if makes => generations.bump(*i),
+            Ok(Answer::Pages(_, _, g)) => *g = generations.get(pages_of.expect("a page read")),
+            _ => {}
+        }
         // A caller that gave up has gone: its answer is dropped.
         let _ = answer.reply(reply);
     }
@@ -386,6 +482,13 @@ async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, 
             let n = vol.read(ino, offset, &mut buf).await?;
             buf.truncate(n);
             Answer::Bytes(buf)
+        }
+        Request::ReadPages(ino, offset, len) => {
+            let size = vol.stat(ino).await?.size;
+            let mut buf = alloc::vec![0u8; len];
+            let n = vol.read(ino, offset, &mut buf).await?;
+            buf.truncate(n);
+            Answer::Pages(buf, size, 0)
         }
         Request::Write(ino, offset, data) => Answer::Count(vol.write(ino, offset, &data).await?),
         Request::Append(ino, data) => {

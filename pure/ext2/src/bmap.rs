@@ -116,8 +116,9 @@ impl<D: BlockDevice> Volume<D> {
         let mut fresh = false;
         let mut b = inode.pointer(path.root);
         if b == 0 {
+            let buf = self.fresh_buffer()?;
             b = self.alloc_block(goal).await?;
-            self.block_new(b, if path.depth == 0 { leaf } else { Class::Indirect });
+            self.block_new(b, if path.depth == 0 { leaf } else { Class::Indirect }, buf);
             inode.set_pointer(path.root, b);
             inode.set_sectors(inode.sectors() + sectors);
             fresh = true;
@@ -128,8 +129,9 @@ impl<D: BlockDevice> Volume<D> {
             let parent = b;
             b = u32_at(self.block(parent).await?, step * 4);
             if b == 0 {
+                let buf = self.fresh_buffer()?;
                 b = self.alloc_block(parent + 1).await?;
-                self.block_new(b, if level + 1 == path.depth { leaf } else { Class::Indirect });
+                self.block_new(b, if level + 1 == path.depth { leaf } else { Class::Indirect }, buf);
                 put_u32(self.block_mut(parent, Class::Indirect).await?, step * 4, b);
                 inode.set_sectors(inode.sectors() + sectors);
                 fresh = true;

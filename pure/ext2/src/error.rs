@@ -44,6 +44,8 @@ pub enum Error {
     NotPermitted,
     /// In use (unmounting a volume with files open).
     Busy,
+    /// No memory for a cache buffer, even with every clean block given back.
+    NoMemory,
 }
 
 impl Error {
@@ -65,6 +67,7 @@ impl Error {
             Error::TooManyLinks => 31,             // EMLINK
             Error::NotPermitted => 1,              // EPERM
             Error::Busy => 16,                     // EBUSY
+            Error::NoMemory => 12,                 // ENOMEM
         }
     }
 }
@@ -94,6 +97,7 @@ impl fmt::Display for Error {
             Error::TooManyLinks => f.write_str("too many links"),
             Error::NotPermitted => f.write_str("operation not permitted"),
             Error::Busy => f.write_str("in use"),
+            Error::NoMemory => f.write_str("out of memory for the block cache"),
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::order::{Class, Phase};
 use crate::volume::Volume;
 use crate::{Error, Result};
 
-/// Blocks read ahead of a sequential reader (and at most in one request).
-const READAHEAD: u64 = 32;
+/// Bytes read ahead of a sequential reader (and at most in one request).
+const READAHEAD_BYTES: u64 = 256 * 1024;
 
 impl<D: BlockDevice> Volume<D> {
     /// Reads from byte `offset` of `ino` into `buf`; returns the bytes read
@@ -33,7 +33,8 @@ impl<D: BlockDevice> Volume<D> {
         // it continues where the last read of this file ended.
         let sequential = self.last_read == Some((ino, offset));
         let span_end = (offset + len as u64).div_ceil(bs);
-        let ahead_end = if sequential { span_end + READAHEAD } else { span_end }.min(size.div_ceil(bs));
+        let ahead = READAHEAD_BYTES / bs;
+        let ahead_end = if sequential { span_end + ahead } else { span_end }.min(size.div_ceil(bs));
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
@@ -59,8 +60,9 @@ impl<D: BlockDevice> Volume<D> {
     /// the following blocks up to `end` that lie right after it on the disk
     /// and are not cached: one request for the run.
     async fn read_ahead(&mut self, ino: Ino, inode: &Inode, n: u64, b: u32, end: u64) -> Result<()> {
+        let most = READAHEAD_BYTES / u64::from(self.sb.block_size);
         let mut count = 1u32;
-        while u64::from(count) < READAHEAD.max(1) && n + u64::from(count) < end {
+        while u64::from(count) < most && n + u64::from(count) < end {
             match self.map(ino, inode, n + u64::from(count)).await? {
                 Some(next) if next == b + count && !self.cached(next) => count += 1,
                 _ => break,

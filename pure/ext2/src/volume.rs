@@ -23,6 +23,7 @@ use io::block::BlockDevice;
 use crate::cache::Cache;
 use crate::group::{self, DESC_SIZE, Group};
 use crate::inode::{Ino, Inode};
+use crate::memory::{BlockBuf, Heap, Memory};
 use crate::order::{Class, Phase};
 use crate::superblock::{self, Features, Superblock};
 use crate::{Error, Result};
@@ -32,16 +33,19 @@ use crate::{Error, Result};
 pub struct Options {
     /// Mount read-only even if the volume could be written.
     pub read_only: bool,
-    /// Bytes the cache holds (in whole blocks; dirty blocks may pass it
-    /// until write-back, which starts at half).
+    /// Bytes of memory the cache may hold (each block counted as
+    /// [`Memory::footprint`] says; dirty blocks may pass it until
+    /// write-back, which starts at a quarter).
     pub cache_bytes: usize,
     /// The time now, in seconds since 1970 (inode and superblock times).
     pub now: fn() -> u32,
+    /// Where the cache's buffers come from, and whether memory is short.
+    pub memory: &'static dyn Memory,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { read_only: false, cache_bytes: 4 << 20, now: || 0 }
+        Self { read_only: false, cache_bytes: 4 << 20, now: || 0, memory: &Heap }
     }
 }
 
@@ -120,7 +124,7 @@ impl<D: BlockDevice> Volume<D> {
             dev,
             sb,
             groups: Vec::new(),
-            cache: Cache::new(options.cache_bytes / bs as usize),
+            cache: Cache::new(options.cache_bytes / options.memory.footprint(bs as usize).max(1), bs as usize, options.memory),
             read_only,
             now: options.now,
             sectors_per_block: bs / dbs,
@@ -245,8 +249,9 @@ impl<D: BlockDevice> Volume<D> {
         }
         for (i, chunk) in table.chunks(bs).enumerate() {
             let b = first + i as u32;
-            self.cache.forget(b);
-            self.cache.insert(b, chunk.into(), false, Class::Bitmap);
+            let mut buf = self.cache.buffer()?;
+            buf.bytes_mut().copy_from_slice(chunk);
+            self.cache.insert(b, buf, false, Class::Bitmap);
         }
         self.dev.write(u64::from(first) * self.sectors_per_block, &table).await?;
         Ok(())
@@ -280,10 +285,32 @@ impl<D: BlockDevice> Volume<D> {
         Ok(self.cache.get_mut(n, class).expect("loaded"))
     }
 
-    /// A freshly allocated block `n` of `class`, zeroed without reading it.
-    pub(crate) fn block_new(&mut self, n: u32, class: Class) -> &mut [u8] {
-        self.cache.insert(n, vec![0u8; self.sb.block_size as usize].into_boxed_slice(), true, class);
-        self.cache.get_mut(n, class).expect("inserted")
+    /// A zeroed buffer for a block about to be allocated (taken first, so
+    /// that no memory means no allocation).
+    pub(crate) fn fresh_buffer(&mut self) -> Result<Box<dyn BlockBuf>> {
+        self.cache.buffer()
+    }
+
+    /// A freshly allocated block `n` of `class`, zeroed (`buf`, from
+    /// [`Self::fresh_buffer`]) without reading it.
+    pub(crate) fn block_new(&mut self, n: u32, class: Class, buf: Box<dyn BlockBuf>) {
+        self.cache.insert(n, buf, true, class);
+    }
+
+    /// Gives back up to `count` clean cached blocks (memory is short);
+    /// how many it gave.
+    pub fn shrink_cache(&mut self, count: usize) -> usize {
+        self.cache.shrink(count)
+    }
+
+    /// Blocks cached now.
+    pub fn cached_blocks(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Clean blocks the cache gave back because memory was short.
+    pub fn blocks_given_back(&self) -> u64 {
+        self.cache.given_back
     }
 
     /// Whether block `n` is in the cache.
@@ -308,7 +335,9 @@ impl<D: BlockDevice> Volume<D> {
         for (i, chunk) in data.chunks(bs).enumerate() {
             let n = first + i as u32;
             if !self.cache.contains(n) {
-                self.cache.insert(n, chunk.into(), false, Class::Data);
+                let mut buf = self.cache.buffer()?;
+                buf.bytes_mut().copy_from_slice(chunk);
+                self.cache.insert(n, buf, false, Class::Data);
             }
         }
         Ok(())
@@ -323,8 +352,8 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         self.cache.misses += 1;
-        let mut data: Box<[u8]> = vec![0u8; self.sb.block_size as usize].into_boxed_slice();
-        self.dev.read(u64::from(n) * self.sectors_per_block, &mut data).await?;
+        let mut data = self.cache.buffer()?;
+        self.dev.read(u64::from(n) * self.sectors_per_block, data.bytes_mut()).await?;
         self.cache.insert(n, data, false, Class::Data);
         Ok(())
     }

@@ -85,6 +85,7 @@ pub(super) fn init(regions: &MemoryRegions) {
         log::warn!("memory map has more than {MAX_REGIONS} usable regions: {dropped} frames unused");
     }
     frames.cursor = frames.regions[0].start;
+    super::pressure::record(frames.total, frames.in_use);
     *FRAMES.lock() = Some(frames);
     let trampoline_usable =
         regions.iter().any(|r| r.kind == MemoryRegionKind::Usable && r.start <= TRAMPOLINE_PAGE && TRAMPOLINE_PAGE + FRAME <= r.end);
@@ -115,6 +116,7 @@ pub fn allocate() -> Option<PhysFrame> {
         Some(from_cache) => from_cache?,
         None => FRAMES.lock().as_mut()?.take()?,
     };
+    super::pressure::check();
     Some(PhysFrame::containing_address(PhysAddr::new(addr)))
 }
 
@@ -149,6 +151,7 @@ impl Frames {
             addr
         };
         f.in_use += 1;
+        super::pressure::record(f.total, f.in_use);
         Some(addr)
     }
 
@@ -163,6 +166,7 @@ impl Frames {
         unsafe { phys_to_virt(PhysAddr::new(addr)).as_mut_ptr::<u64>().write(self.free_head) };
         self.free_head = addr;
         self.in_use -= 1;
+        super::pressure::record(self.total, self.in_use);
     }
 }
 
@@ -184,6 +188,7 @@ pub fn allocate_contiguous(count: u64, limit: u64) -> Option<PhysFrame> {
         // word holds the link (see `deallocate`).
         f.free_head = unsafe { phys_to_virt(PhysAddr::new(head)).as_ptr::<u64>().read() };
         f.in_use += 1;
+        super::pressure::record(f.total, f.in_use);
         return Some(PhysFrame::containing_address(PhysAddr::new(head)));
     }
     loop {
@@ -195,6 +200,7 @@ pub fn allocate_contiguous(count: u64, limit: u64) -> Option<PhysFrame> {
             let addr = f.cursor;
             f.cursor += bytes;
             f.in_use += count;
+            super::pressure::record(f.total, f.in_use);
             return Some(PhysFrame::containing_address(PhysAddr::new(addr)));
         }
         if f.cursor >= limit {
