@@ -88,15 +88,7 @@ fn scratch_for(name: &str) -> PathBuf {
 #[test]
 fn every_flush_leaves_a_volume_e2fsck_preens_with_every_fsynced_sequence_whole() {
     let dir = scratch_for("flushes");
-    let root = odonata_runner::workspace_root();
-    let program = dir.join("crashload");
-    let built = Command::new("musl-gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
-        .arg(&program)
-        .arg(root.join("tests/programs/crashload.c"))
-        .status()
-        .expect("musl-gcc (scripts/setup installs musl-tools)");
-    assert!(built.success());
+    let program = odonata_tests::c_program("crashload").expect("musl-gcc (scripts/setup installs musl-tools)");
     // What the sequences leave on the host.
     let host = dir.join("host");
     std::fs::create_dir_all(&host).unwrap();

@@ -224,6 +224,26 @@ impl Boot {
     }
 }
 
+/// Compiles `tests/programs/NAME.c` statically with musl-gcc into
+/// `target/programs/NAME`; returns the binary's path, or `None` (and says
+/// why) if musl-gcc is missing (`scripts/setup` installs musl-tools).
+pub fn c_program(name: &str) -> Option<std::path::PathBuf> {
+    let root = odonata_runner::workspace_root();
+    let out_dir = root.join("target").join("programs");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(name);
+    let src = root.join("tests").join("programs").join(format!("{name}.c"));
+    let status = match std::process::Command::new("musl-gcc").args(["-static", "-O2", "-Wall", "-o"]).arg(&out).arg(&src).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("musl-gcc cannot run ({e}): run scripts/setup (musl-tools)");
+            return None;
+        }
+    };
+    assert!(status.success(), "musl-gcc failed on {}", src.display());
+    Some(out)
+}
+
 /// The serial log, framed for a failure message.
 pub fn log_of(out: &Outcome) -> String {
     format!("{} after {:.1} s; serial log:\n----\n{}\n----", out.exit.describe(), out.elapsed.as_secs_f64(), out.serial.trim_end())

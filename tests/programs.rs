@@ -49,23 +49,9 @@ fn busybox() -> Option<&'static Path> {
     Some(busybox)
 }
 
-/// Compiles `tests/programs/NAME.c` statically with musl-gcc; returns the
-/// binary's path, or `None` (and says why) if musl-gcc is missing.
+/// Compiles `tests/programs/NAME.c` (`odonata_tests::c_program`).
 fn compile(name: &str) -> Option<PathBuf> {
-    let root = odonata_runner::workspace_root();
-    let out_dir = root.join("target").join("programs");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(name);
-    let src = root.join("tests").join("programs").join(format!("{name}.c"));
-    let status = match Command::new("musl-gcc").args(["-static", "-O2", "-Wall", "-o"]).arg(&out).arg(&src).status() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("musl-gcc cannot run ({e}): run scripts/setup (musl-tools)");
-            return None;
-        }
-    };
-    assert!(status.success(), "musl-gcc failed on {}", src.display());
-    Some(out)
+    odonata_tests::c_program(name)
 }
 
 /// What `binary args` prints on the host (standard output and error into
