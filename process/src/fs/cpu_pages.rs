@@ -43,9 +43,11 @@ use spin::Mutex;
 /// Bytes per page.
 pub const PAGE: u64 = 4096;
 
-/// Generation counters per volume (the module doc).
+/// Generation counters per volume (the module doc), and an epoch that
+/// renames and removed directories bump (`cpu_names`).
 pub struct Generations {
     counters: [AtomicU64; GENERATIONS],
+    epoch: AtomicU64,
 }
 
 const GENERATIONS: usize = 1024;
@@ -53,7 +55,18 @@ const GENERATIONS: usize = 1024;
 impl Generations {
     /// All at zero.
     pub fn new() -> Self {
-        Self { counters: [const { AtomicU64::new(0) }; GENERATIONS] }
+        Self { counters: [const { AtomicU64::new(0) }; GENERATIONS], epoch: AtomicU64::new(0) }
+    }
+
+    /// The epoch now.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Names may have moved anywhere in the volume (a rename, a removed
+    /// directory): every cached name is stale.
+    pub fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     fn slot(&self, ino: Ino) -> &AtomicU64 {
@@ -65,7 +78,8 @@ impl Generations {
         self.slot(ino).load(Ordering::Acquire)
     }
 
-    /// `ino`'s bytes or size changed (the service, before it answers).
+    /// `ino`'s bytes, size or attributes changed, or (a directory) its
+    /// names (the service, before it answers).
     pub fn bump(&self, ino: Ino) {
         self.slot(ino).fetch_add(1, Ordering::AcqRel);
     }

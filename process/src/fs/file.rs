@@ -45,9 +45,15 @@ impl OpenFile {
     pub async fn opened(node: Arc<Node>, flags: u32) -> Result<Arc<Self>, Errno> {
         if let Kind::Disk(d) = &node.kind {
             d.vol.open(d.ino).await.map_err(|e| super::disk::errno_of(&d.vol, e))?;
-            return Ok(Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true }));
+            return Ok(Self::counted(node, flags));
         }
         Ok(Self::new(node, flags))
+    }
+
+    /// A description of a file on a volume whose service has counted it
+    /// open already (`Mounted::open_create`): its end closes it there.
+    pub fn counted(node: Arc<Node>, flags: u32) -> Arc<Self> {
+        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true })
     }
 
     /// A new pipe's two ends: (read, write); ENFILE when the budget for

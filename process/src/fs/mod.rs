@@ -7,6 +7,7 @@
 
 mod bytes;
 mod cache_memory;
+pub mod cpu_names;
 pub mod cpu_pages;
 pub mod disk;
 mod file;
@@ -16,6 +17,7 @@ pub mod ops;
 pub mod pipe;
 pub mod procfs;
 pub mod volume;
+mod volume_service;
 
 pub use bytes::FileBytes;
 pub use file::{OpenFile, console_write, device_random, random_bytes};

@@ -17,7 +17,6 @@
 //! buffer, the caller copies that into the program's memory (two copies,
 //! one message each way).
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -25,14 +24,15 @@ use alloc::vec::Vec;
 use drivers::virtio::blk::Disk;
 use ext2::{DirEntry, Ino, SetAttr, Stat, StatFs, Unlinked, Volume};
 use kernel::exec;
-use kernel::port::{Port, PortRef};
+use kernel::port::PortRef;
 use kernel::run_on;
 use kernel::smp::CpuId;
 
+use super::cpu_names;
 use super::cpu_pages::Generations;
 
 /// What a caller asks of a volume.
-enum Request {
+pub(super) enum Request {
     Lookup(Ino, Vec<u8>),
     Stat(Ino),
     List(Ino),
@@ -45,6 +45,9 @@ enum Request {
     Truncate(Ino, u64),
     Allocate(Ino, u64, u64),
     Create(Ino, Vec<u8>, u16),
+    /// `open(O_CREAT)` in one message: find or make a regular file (the
+    /// flags: O_EXCL, O_TRUNC with write access) and count it open.
+    OpenCreate(Ino, Vec<u8>, u16, bool, bool),
     Mkdir(Ino, Vec<u8>, u16),
     Symlink(Ino, Vec<u8>, Vec<u8>),
     Readlink(Ino),
@@ -62,8 +65,13 @@ enum Request {
 }
 
 /// What a volume answers.
-enum Answer {
+pub(super) enum Answer {
     Found(Ino, Stat),
+    /// A lookup's answer, with the inode's generation counter.
+    Named(Ino, Stat, u64),
+    /// Opened (and counted), or `None`: the name is there but not a
+    /// regular file (the caller takes the general path).
+    Opened(Option<(Ino, Stat)>),
     Stat(Stat),
     List(Vec<DirEntry>),
     Bytes(Vec<u8>),
@@ -76,7 +84,7 @@ enum Answer {
     Done,
 }
 
-type Reply = Result<Answer, ext2::Error>;
+pub(super) type Reply = Result<Answer, ext2::Error>;
 
 /// A mounted volume: its name, its owner CPU, its port.
 pub struct Mounted {
@@ -131,7 +139,7 @@ impl Mounted {
             let (port, handle) = kernel::port::new::<Request, Reply>(64);
             let read_only = vol.read_only();
             let warnings = vol.warnings.clone();
-            drop(exec::spawn_named("ext2", serve(vol, port, theirs)));
+            drop(exec::spawn_named("ext2", super::volume_service::serve(vol, port, theirs)));
             Ok::<_, Error>((handle, read_only, warnings))
         })
         .await?;
@@ -197,9 +205,25 @@ impl Mounted {
         }
     }
 
-    /// The inode `name` names in `dir`, and what `stat` shows of it.
+    /// The inode `name` names in `dir`, and what `stat` shows of it: from
+    /// this CPU's names while they are current (`cpu_names`), else asked.
     pub async fn lookup(&self, dir: Ino, name: &[u8]) -> Result<(Ino, Stat), Error> {
-        self.found(Request::Lookup(dir, name.to_vec())).await
+        if let Some(known) = cpu_names::get(self.id, &self.generations, dir, name) {
+            return known.ok_or(Error::NotFound);
+        }
+        let before = cpu_names::before(&self.generations, dir);
+        match self.call(Request::Lookup(dir, name.to_vec())).await {
+            Ok(Answer::Named(ino, st, generation)) => {
+                cpu_names::keep(self.id, dir, name, Some((ino, st, generation)), before);
+                Ok((ino, st))
+            }
+            Err(Error::NotFound) => {
+                cpu_names::keep(self.id, dir, name, None, before);
+                Err(Error::NotFound)
+            }
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(e),
+        }
     }
 
     /// What `stat` shows of `ino`.
@@ -325,6 +349,25 @@ impl Mounted {
         self.done(Request::Open(ino)).await
     }
 
+    /// `open(name, O_CREAT | ..)` in `dir` in one message: the regular
+    /// file `name` names, made (with `permissions`) if it is not there,
+    /// truncated if `truncate`, and counted open (the caller's description
+    /// closes it); EEXIST with `exclusive` if it is there. `None` when the
+    /// name is there but is not a regular file (nothing was counted).
+    pub async fn open_create(
+        &self,
+        dir: Ino,
+        name: &[u8],
+        permissions: u16,
+        exclusive: bool,
+        truncate: bool,
+    ) -> Result<Option<(Ino, Stat)>, Error> {
+        match self.call(Request::OpenCreate(dir, name.to_vec(), permissions, exclusive, truncate)).await? {
+            Answer::Opened(o) => Ok(o),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// One open file description of `ino` less: frees it if that was the
     /// last and no name is left. Sent without waiting for the answer (a
     /// description closes when its last descriptor goes, in no task).
@@ -377,189 +420,4 @@ impl Mounted {
         self.closes_answered().await;
         self.done(Request::Unmount).await
     }
-}
-
-/// The owner's loop: one request at a time, each answered once; ends with
-/// an unmount (or when every handle is gone, writing everything back).
-///
-/// While idle it also watches memory: when frames run short it gives back
-/// a quarter of its clean blocks at a time, until memory is no longer
-/// short or it has none left to give (then it waits for a request before
-/// it watches again).
-async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>, generations: Arc<Generations>) {
-    let mut open = BTreeMap::new();
-    let watch = kernel::memory::pressure::Watch::new();
-    let mut watching = watch.is_some();
-    loop {
-        let message = match (&watch, watching) {
-            (Some(watch), true) => {
-                let recv = core::pin::pin!(port.recv());
-                let short = core::pin::pin!(watch.until_short());
-                match futures_util::future::select(recv, short).await {
-                    futures_util::future::Either::Left((m, _)) => m,
-                    futures_util::future::Either::Right(((), _)) => {
-                        let given = vol.shrink_cache(vol.cached_blocks() / 4 + 1);
-                        watching = given > 0;
-                        exec::yield_now().await;
-                        continue;
-                    }
-                }
-            }
-            _ => port.recv().await,
-        };
-        let Some(message) = message else { break };
-        watching = watch.is_some();
-        let (request, answer) = message.take();
-        if let Request::Shutdown = request {
-            // The machine stops next: written back and marked clean even
-            // with files open (nothing will use them again).
-            let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
-            return;
-        }
-        if let Request::Unmount = request {
-            if !open.is_empty() {
-                let _ = answer.reply(Err(Error::Busy));
-                continue;
-            }
-            let (hits, misses, _) = vol.cache_stats();
-            log::info!(
-                "ext2: unmounting: {} blocks cached, {hits} hits, {misses} misses, {} given back to memory",
-                vol.cached_blocks(),
-                vol.blocks_given_back()
-            );
-            let _ = answer.reply(vol.unmount().await.map(|_| Answer::Done));
-            return;
-        }
-        // Which inode's bytes or size the request may change (even if it
-        // fails partway), and whether it makes one.
-        let changes = match &request {
-            Request::Write(i, ..) | Request::Append(i, _) | Request::Truncate(i, _) | Request::Allocate(i, ..) | Request::SetAttr(i, _) => {
-                Some(*i)
-            }
-            _ => None,
-        };
-        let makes = matches!(request, Request::Create(..) | Request::Mkdir(..) | Request::Symlink(..));
-        let pages_of = match &request {
-            Request::ReadPages(i, ..) => Some(*i),
-            _ => None,
-        };
-        let mut reply = handle(&mut vol, &mut open, request).await;
-        if let Some(i) = changes {
-            generations.bump(i);
-        }
-        match &mut reply {
-            Ok(Answer::Found(i, _)) if makes => generations.bump(*i),
-            Ok(Answer::Pages(_, _, g)) => *g = generations.get(pages_of.expect("a page read")),
-            _ => {}
-        }
-        // A caller that gave up has gone: its answer is dropped.
-        let _ = answer.reply(reply);
-    }
-    if let Err(e) = vol.unmount().await {
-        log::error!("ext2: writing back at the last handle's end: {e}");
-    }
-}
-
-/// Frees `gone`'s inode now if it lost its last name and nothing holds it
-/// open (else its last close will).
-async fn settle(vol: &mut Volume<&'static Disk>, open: &BTreeMap<Ino, u32>, gone: Unlinked) -> Result<(), Error> {
-    if gone.last && !open.contains_key(&gone.ino) {
-        vol.release(gone.ino).await?;
-    }
-    Ok(())
-}
-
-async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, request: Request) -> Reply {
-    Ok(match request {
-        Request::Lookup(dir, name) => {
-            let ino = vol.lookup(dir, &name).await?;
-            Answer::Found(ino, vol.stat(ino).await?)
-        }
-        Request::Stat(ino) => Answer::Stat(vol.stat(ino).await?),
-        Request::List(dir) => Answer::List(vol.list(dir).await?),
-        Request::Read(ino, offset, len) => {
-            let mut buf = alloc::vec![0u8; len];
-            let n = vol.read(ino, offset, &mut buf).await?;
-            buf.truncate(n);
-            Answer::Bytes(buf)
-        }
-        Request::ReadPages(ino, offset, len) => {
-            let size = vol.stat(ino).await?.size;
-            let mut buf = alloc::vec![0u8; len];
-            let n = vol.read(ino, offset, &mut buf).await?;
-            buf.truncate(n);
-            Answer::Pages(buf, size, 0)
-        }
-        Request::Write(ino, offset, data) => Answer::Count(vol.write(ino, offset, &data).await?),
-        Request::Append(ino, data) => {
-            let end = vol.stat(ino).await?.size;
-            let n = vol.write(ino, end, &data).await?;
-            Answer::Appended(n, end + n as u64)
-        }
-        Request::Truncate(ino, size) => {
-            vol.truncate(ino, size).await?;
-            Answer::Done
-        }
-        Request::Allocate(ino, offset, len) => {
-            vol.allocate(ino, offset, len).await?;
-            Answer::Done
-        }
-        // A new inode comes back with its `stat`: one message, not two.
-        Request::Create(dir, name, perm) => {
-            let ino = vol.create(dir, &name, perm, 0, 0).await?;
-            Answer::Found(ino, vol.stat(ino).await?)
-        }
-        Request::Mkdir(dir, name, perm) => {
-            let ino = vol.mkdir(dir, &name, perm, 0, 0).await?;
-            Answer::Found(ino, vol.stat(ino).await?)
-        }
-        Request::Symlink(dir, name, target) => {
-            let ino = vol.symlink(dir, &name, &target, 0, 0).await?;
-            Answer::Found(ino, vol.stat(ino).await?)
-        }
-        Request::Readlink(ino) => Answer::Bytes(vol.readlink(ino).await?),
-        Request::Link(dir, name, ino) => {
-            vol.link(dir, &name, ino).await?;
-            Answer::Done
-        }
-        Request::Unlink(dir, name) => {
-            let gone = vol.unlink(dir, &name).await?;
-            settle(vol, open, gone).await?;
-            Answer::Unlinked(gone)
-        }
-        Request::Rmdir(dir, name) => {
-            vol.rmdir(dir, &name).await?;
-            Answer::Done
-        }
-        Request::Rename(fd, from, td, to) => {
-            if let Some(gone) = vol.rename(fd, &from, td, &to).await? {
-                settle(vol, open, gone).await?;
-            }
-            Answer::Done
-        }
-        Request::SetAttr(ino, attr) => {
-            vol.set_attr(ino, attr).await?;
-            Answer::Done
-        }
-        Request::Open(ino) => {
-            *open.entry(ino).or_insert(0) += 1;
-            Answer::Done
-        }
-        Request::Close(ino) => {
-            let n = open.get_mut(&ino).ok_or(Error::Invalid)?;
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&ino);
-                // Frees it only if no name is left.
-                vol.release(ino).await?;
-            }
-            Answer::Done
-        }
-        Request::Sync => {
-            vol.sync().await?;
-            Answer::Done
-        }
-        Request::StatFs => Answer::StatFs(vol.statfs()),
-        Request::Unmount | Request::Shutdown => unreachable!("handled by the loop"),
-    })
 }

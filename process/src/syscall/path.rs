@@ -52,6 +52,11 @@ async fn parent_at(p: &mut Process, dirfd: i32, path: u64) -> Result<(Arc<Node>,
 pub(super) async fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, mode: u32) -> SysResult {
     let path = user::read_path(&mut p.memory, path)?;
     let base = base_of(p, dirfd, &path)?;
+    if flags & O_CREAT != 0
+        && let Some(fd) = create_on_disk(p, &base, &path, flags, mode).await?
+    {
+        return Ok(fd);
+    }
     let (node, created) = match fs::lookup(&base, &path, flags & O_NOFOLLOW == 0).await {
         Ok(node) => {
             if flags & (O_CREAT | O_EXCL) == (O_CREAT | O_EXCL) {
@@ -81,6 +86,26 @@ pub(super) async fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, 
     }
     let file = OpenFile::opened(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)).await?;
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)
+}
+
+/// `open(O_CREAT)` of a name in a directory on a volume, in one message
+/// to its service (`Mounted::open_create`): the descriptor, or `None` when
+/// the directory is in memory or the name is there but is not a regular
+/// file (the general path in `open_at` follows links and refuses
+/// directories as Linux does).
+async fn create_on_disk(p: &mut Process, base: &str, path: &str, flags: u32, mode: u32) -> Result<Option<u64>, Errno> {
+    let (dir, name) = fs::lookup_parent(base, path).await?;
+    let (Kind::Disk(d), Some(name)) = (&dir.kind, name) else { return Ok(None) };
+    let truncate = flags & O_TRUNC != 0 && flags & O_ACCMODE != 0;
+    let permissions = (mode & 0o7777 & !0o022) as u16;
+    let opened = d.vol.open_create(d.ino, name.as_bytes(), permissions, flags & O_EXCL != 0, truncate).await;
+    let Some((ino, st)) = opened.map_err(|e| fs::disk::errno_of(&d.vol, e))? else { return Ok(None) };
+    // Counted open from here: dropping the description closes it.
+    let file = OpenFile::counted(fs::disk::node(&d.vol, ino, &st), flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC));
+    if flags & O_DIRECTORY != 0 {
+        return Err(errno::ENOTDIR);
+    }
+    Ok(Some(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64))
 }
 
 pub(super) async fn stat_at(p: &mut Process, dirfd: i32, path: u64, buf: u64, flags: u32) -> SysResult {

@@ -6,6 +6,7 @@
 //! a directory clears its index flag (Linux's ext2 does the same), since
 //! this implementation does not keep the index up to date.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -13,6 +14,7 @@ use io::block::BlockDevice;
 
 use crate::dirent::{self, NAME_MAX, file_type};
 use crate::inode::{FLAG_INDEX, Ino, Inode};
+use crate::names::Place;
 use crate::order::Class;
 use crate::superblock::INCOMPAT_FILETYPE;
 use crate::volume::Volume;
@@ -82,8 +84,27 @@ impl<D: BlockDevice> Volume<D> {
         Ok(None)
     }
 
+    /// `name` in `dir`: from the directory's index in memory (`names`),
+    /// built by a full scan the first time.
     pub(crate) async fn find(&mut self, dir: Ino, name: &[u8]) -> Result<Option<Found>> {
+        let found = |p: Place| Found { ino: p.ino, block: p.block, offset: p.offset };
+        if let Some(known) = self.names.find(dir, name) {
+            return Ok(known.map(found));
+        }
         let inode = self.dir_inode(dir).await?;
+        let mut all = BTreeMap::new();
+        let scanned = self
+            .scan(dir, &inode, |b, e| {
+                all.insert(e.name.to_vec(), Place { ino: e.ino, block: b, offset: e.offset });
+                None::<()>
+            })
+            .await;
+        if scanned.is_ok() {
+            let place = all.get(name).copied();
+            self.names.put(dir, all);
+            return Ok(place.map(found));
+        }
+        // A damaged block: what lies before it is still found.
         self.scan(dir, &inode, |b, e| (e.name == name).then_some(Found { ino: e.ino, block: b, offset: e.offset })).await
     }
 
@@ -135,13 +156,17 @@ impl<D: BlockDevice> Volume<D> {
         let bs = u64::from(self.sb.block_size);
         let blocks = inode.size() / bs;
         let mut placed = false;
-        for i in 0..blocks {
+        // From the block the last entry went into (`names`), round to it.
+        let first = self.names.room(dir).min(blocks);
+        for i in (first..blocks).chain(0..first) {
             let b = self.dir_block(dir, &inode, i).await?;
             let what = || alloc::format!("directory {dir}, block {i} (disk block {b})");
             // Check for room on a read first: a full block is not dirtied.
             let room = dirent::has_room(self.block(b).await?, name.len(), &what)?;
             if room {
-                dirent::insert(self.block_mut(b, Class::Dir).await?, ino, name, t, &what)?;
+                let at = dirent::insert(self.block_mut(b, Class::Dir).await?, ino, name, t, &what)?;
+                let offset = at.ok_or_else(|| crate::corrupt!("{}: room was found, then none", what()))?;
+                self.names.added(dir, name, Place { ino, block: b, offset }, i);
                 placed = true;
                 break;
             }
@@ -151,26 +176,29 @@ impl<D: BlockDevice> Volume<D> {
             let (b, _) = self.map_alloc(dir, &mut inode, blocks, goal, Class::Dir).await?;
             let data = self.block_mut(b, Class::Dir).await?;
             dirent::init_empty(data);
-            dirent::insert(data, ino, name, t, &|| String::new())?;
+            let offset = dirent::insert(data, ino, name, t, &|| String::new())?.unwrap_or(0);
+            self.names.added(dir, name, Place { ino, block: b, offset }, blocks);
             inode.set_size((blocks + 1) * bs);
         }
         self.touch_dir(&mut inode);
         self.put_inode(dir, &inode).await
     }
 
-    /// Removes the entry found at `at` from directory `dir`.
-    pub(crate) async fn remove_entry(&mut self, dir: Ino, at: &Found) -> Result<()> {
+    /// Removes the entry `name` found at `at` from directory `dir`.
+    pub(crate) async fn remove_entry(&mut self, dir: Ino, name: &[u8], at: &Found) -> Result<()> {
         let mut inode = self.dir_inode(dir).await?;
         let what = || alloc::format!("directory {dir}, disk block {}", at.block);
         dirent::remove(self.block_mut(at.block, Class::Dir).await?, at.offset, &what)?;
+        self.names.removed(dir, name);
         self.touch_dir(&mut inode);
         self.put_inode(dir, &inode).await
     }
 
-    /// Points the entry found at `at` at another inode.
-    pub(crate) async fn retarget_entry(&mut self, dir: Ino, at: &Found, ino: Ino, mode: u16) -> Result<()> {
+    /// Points the entry `name` found at `at` at another inode.
+    pub(crate) async fn retarget_entry(&mut self, dir: Ino, name: &[u8], at: &Found, ino: Ino, mode: u16) -> Result<()> {
         let t = self.type_byte(mode);
         dirent::retarget(self.block_mut(at.block, Class::Dir).await?, at.offset, ino, t);
+        self.names.retargeted(dir, name, ino);
         let mut inode = self.dir_inode(dir).await?;
         self.touch_dir(&mut inode);
         self.put_inode(dir, &inode).await

@@ -133,8 +133,9 @@ pub fn init_dir(block: &mut [u8], ino: Ino, parent: Ino, with_type: bool) {
     write(block, 12, rest, parent, b"..", t);
 }
 
-/// Puts an entry in `block` where there is room; false if there is none.
-pub fn insert(block: &mut [u8], ino: Ino, name: &[u8], file_type: u8, what: &dyn Fn() -> alloc::string::String) -> Result<bool> {
+/// Puts an entry in `block` where there is room: its offset, or `None` if
+/// there is no room. Entries already there do not move.
+pub fn insert(block: &mut [u8], ino: Ino, name: &[u8], file_type: u8, what: &dyn Fn() -> alloc::string::String) -> Result<Option<usize>> {
     let need = needed(name.len());
     let mut at = 0;
     while at < block.len() {
@@ -143,15 +144,15 @@ pub fn insert(block: &mut [u8], ino: Ino, name: &[u8], file_type: u8, what: &dyn
         if r.rec_len - used >= need {
             if used == 0 {
                 write(block, at, r.rec_len, ino, name, file_type);
-            } else {
-                put_u16(block, at + 4, used as u16);
-                write(block, at + used, r.rec_len - used, ino, name, file_type);
+                return Ok(Some(at));
             }
-            return Ok(true);
+            put_u16(block, at + 4, used as u16);
+            write(block, at + used, r.rec_len - used, ino, name, file_type);
+            return Ok(Some(at + used));
         }
         at += r.rec_len;
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Whether `block` has room for an entry with a name of `len` bytes.

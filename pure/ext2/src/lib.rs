@@ -18,7 +18,8 @@
 //! [`dirent`] (the on-disk formats, each checked as it is read), then the
 //! [`Volume`] and its parts: the block cache (`cache`), allocation
 //! (`bitmap`), block maps (`bmap`), file data (`file`), directories
-//! (`dir`), the namespace (`ops`, `rename`).
+//! (`dir`) and their names indexed in memory (`names`), the namespace
+//! (`ops`, `rename`).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -43,6 +44,7 @@ mod file;
 pub mod group;
 pub mod inode;
 pub mod memory;
+mod names;
 mod ops;
 mod order;
 mod rename;

@@ -221,7 +221,7 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::IsDir);
         }
         self.begin(Phase::Shrink).await?;
-        self.remove_entry(dir, &found).await?;
+        self.remove_entry(dir, name, &found).await?;
         let links = inode.links().saturating_sub(1);
         inode.set_links(links);
         let now = self.now();
@@ -248,7 +248,7 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Error::NotEmpty);
         }
         self.begin(Phase::Shrink).await?;
-        self.remove_entry(dir, &found).await?;
+        self.remove_entry(dir, name, &found).await?;
         let mut parent = self.inode(dir).await?;
         parent.set_links(parent.links().saturating_sub(1));
         self.put_inode(dir, &parent).await?;
@@ -280,6 +280,9 @@ impl<D: BlockDevice> Volume<D> {
         inode.set_links(0);
         inode.set_dtime(now);
         let dir = inode.is_dir();
+        if dir {
+            self.names.forget(ino);
+        }
         self.put_inode(ino, &inode).await?;
         self.free_inode(ino, dir).await
     }

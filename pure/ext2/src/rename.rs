@@ -60,6 +60,10 @@ impl<D: BlockDevice> Volume<D> {
                 crate::dirent::rename_in_place(block, src.offset, to, &what)?
             };
             if renamed {
+                let room = self.names.room(from_dir);
+                self.names.removed(from_dir, from);
+                let place = crate::names::Place { ino: src.ino, block: src.block, offset: src.offset };
+                self.names.added(from_dir, to, place, room);
                 let mut dir = self.dir_inode(from_dir).await?;
                 self.touch_dir(&mut dir);
                 self.put_inode(from_dir, &dir).await?;
@@ -91,7 +95,7 @@ impl<D: BlockDevice> Volume<D> {
         // Then the new name (a Grow).
         self.begin(Phase::Grow).await?;
         match &existing {
-            Some(dst) => self.retarget_entry(to_dir, dst, src.ino, moved.mode()).await?,
+            Some(dst) => self.retarget_entry(to_dir, to, dst, src.ino, moved.mode()).await?,
             None => self.add_entry(to_dir, to, src.ino, moved.mode()).await?,
         }
         if is_dir && from_dir != to_dir {
@@ -104,12 +108,12 @@ impl<D: BlockDevice> Volume<D> {
         self.begin(Phase::Shrink).await?;
         let src_now =
             self.find(from_dir, from).await?.filter(|f| f.ino == src.ino).ok_or_else(|| crate::corrupt!("rename lost its source entry"))?;
-        self.remove_entry(from_dir, &src_now).await?;
+        self.remove_entry(from_dir, from, &src_now).await?;
         // A moved directory's `..` and its old parent's link count.
         if is_dir && from_dir != to_dir {
             let dotdot = self.find(src.ino, b"..").await?.ok_or_else(|| crate::corrupt!("directory {} has no '..'", src.ino))?;
             let dir_mode = self.inode(to_dir).await?.mode();
-            self.retarget_entry(src.ino, &dotdot, to_dir, dir_mode).await?;
+            self.retarget_entry(src.ino, b"..", &dotdot, to_dir, dir_mode).await?;
             let mut old_parent = self.inode(from_dir).await?;
             old_parent.set_links(old_parent.links().saturating_sub(1));
             self.put_inode(from_dir, &old_parent).await?;

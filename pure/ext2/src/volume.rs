@@ -86,6 +86,8 @@ pub struct Volume<D: BlockDevice> {
     /// What the mount had to say (not cleanly unmounted, read-only because
     /// of features).
     pub warnings: Vec<String>,
+    /// The names of recently used directories (`names`).
+    pub(crate) names: crate::names::Names,
 }
 
 impl<D: BlockDevice> Volume<D> {
@@ -132,6 +134,7 @@ impl<D: BlockDevice> Volume<D> {
             last_read: None,
             phase: None,
             warnings,
+            names: crate::names::Names::default(),
         };
         let first = vol.sb.first_data_block() + 1;
         let mut table = Vec::new();
