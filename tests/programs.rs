@@ -301,14 +301,16 @@ fn files_shared_by_processes_on_four_cpus_as_on_the_host() {
 
 /// The same four processes on four CPUs, in a directory of an ext2 disk
 /// BusyBox's `mount` put at /mnt, then appends under a storm of signals
-/// (`appends.c`), then two CPUs taking turns on one file (`coherent.c`):
-/// the output is the host's, and after the `umount` the host's
-/// `e2fsck -fn` finds the disk clean.
+/// (`appends.c`), then two CPUs taking turns on one file (`coherent.c`),
+/// then a directory emptied as it is read, there and in memory
+/// (`readdir_unlink.c`): the output is the host's, and after the `umount`
+/// the host's `e2fsck -fn` finds the disk clean.
 #[test]
 fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let Some(files) = compile("files_shared") else { return };
     let Some(appends) = compile("appends") else { return };
     let Some(coherent) = compile("coherent") else { return };
+    let Some(readdir_unlink) = compile("readdir_unlink") else { return };
     let Some(busybox) = busybox() else { return };
     let dir = std::env::temp_dir().join(format!("odonata-files-ext2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -319,8 +321,9 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     fs.file("bin/files_shared", &files).unwrap();
     fs.file("bin/appends", &appends).unwrap();
     fs.file("bin/coherent", &coherent).unwrap();
+    fs.file("bin/readdir_unlink", &readdir_unlink).unwrap();
     let list = "/bin/mkdir -p /mnt\n/bin/mount -t ext2 /dev/vda /mnt\n/bin/files_shared /mnt/shared\n/bin/appends /mnt\n\
-                /bin/coherent /mnt/coherent.dat\n/bin/umount /mnt\n";
+                /bin/coherent /mnt/coherent.dat\n/bin/readdir_unlink /mnt/emptied\n/bin/readdir_unlink /emptied\n/bin/umount /mnt\n";
     fs.bytes("etc/odonata-run", 0o644, list.as_bytes().to_vec());
     let archive = Archive::of(&fs);
     let out = boot("programs")
@@ -349,6 +352,15 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
     let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
     assert_eq!(got, expected.lines().collect::<Vec<_>>(), "coherent on ext2 at -smp 4\n{}", log_of(&out));
     assert_eq!(status, "0");
+    // A directory emptied as it is read (`rm -r`), on the disk and in
+    // memory: every entry read once.
+    let (expected, _) = on_host(&readdir_unlink, &[dir.join("emptied").to_str().unwrap()]);
+    for command in ["/bin/readdir_unlink /mnt/emptied", "/bin/readdir_unlink /emptied"] {
+        let (got, status) = on_kernel(&out.serial, command);
+        let got: Vec<&str> = got.into_iter().filter(|l| !l.starts_with('[')).collect();
+        assert_eq!(got, expected.lines().collect::<Vec<_>>(), "{command}\n{}", log_of(&out));
+        assert_eq!(status, "0");
+    }
     assert_eq!(on_kernel(&out.serial, "/bin/umount /mnt").1, "0", "umount: {}", log_of(&out));
     let check = odonata_tests::e2fs::command("e2fsck").arg("-fn").arg(&img).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));

@@ -21,6 +21,10 @@ pub struct OpenFile {
     /// Counted open by its volume's service (`open`): closed there when it
     /// goes, which frees an inode whose last name went meanwhile.
     counted: bool,
+    /// Where a directory listing stopped: the offset it left and the last
+    /// name it gave (`getdents64` resumes after that name, so entries
+    /// removed or added meanwhile move nothing else).
+    pub dir_cursor: spin::Mutex<Option<(u64, alloc::string::String)>>,
 }
 
 impl OpenFile {
@@ -37,7 +41,7 @@ impl OpenFile {
         if let Kind::Pipe(pipe) = &node.kind {
             pipe.open_end(flags & O_ACCMODE == O_RDONLY);
         }
-        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: false })
+        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: false, dir_cursor: spin::Mutex::new(None) })
     }
 
     /// Opens `node` with `flags` for a program's descriptor (`open`): a
@@ -53,7 +57,7 @@ impl OpenFile {
     /// A description of a file on a volume whose service has counted it
     /// open already (`Mounted::open_create`): its end closes it there.
     pub fn counted(node: Arc<Node>, flags: u32) -> Arc<Self> {
-        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true })
+        Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true, dir_cursor: spin::Mutex::new(None) })
     }
 
     /// A new pipe's two ends: (read, write); ENFILE when the budget for

@@ -127,19 +127,35 @@ pub(super) async fn fstat(p: &mut Process, a: Args) -> SysResult {
     Ok(0)
 }
 
+/// `getdents64(fd, buf, len)`: "." and "..", then the entries in name
+/// order. The offset counts entries handed out; a listing that goes on
+/// from where the last call left it resumes after the last name it gave
+/// (`OpenFile::dir_cursor`), so an entry removed or added meanwhile
+/// shifts nothing: every entry there throughout is given exactly once, as
+/// POSIX asks (`rm -r` removes as it reads). After an `lseek` elsewhere the
+/// offset is taken as a count of entries.
 pub(super) async fn getdents64(p: &mut Process, a: Args) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let (buf, len) = (a.get(1), a.get(2) as usize);
-    let entries = ops::entries(&file.node).await?;
-    // The offset counts entries handed out: "." and ".." first.
+    let mut entries = ops::entries(&file.node).await?;
+    entries.sort_unstable_by(|x, y| x.0.cmp(&y.0));
     let mut out = Vec::new();
-    let mut index = file.offset() as usize;
-    let all = 2 + entries.len();
-    while index < all {
+    let offset = file.offset();
+    let cursor = file.dir_cursor.lock().clone();
+    // Where in `entries` to go on from.
+    let first = match cursor {
+        Some((at, last)) if at == offset && offset >= 2 => entries.partition_point(|e| e.0 <= last),
+        _ => (offset as usize).saturating_sub(2),
+    };
+    let mut index = offset as usize;
+    let mut next = first;
+    let mut last_name = None;
+    loop {
         let (name, ino, mode) = match index {
             0 => (String::from("."), file.node.ino(), file.node.mode()),
             1 => (String::from(".."), file.node.ino(), file.node.mode()),
-            i => entries[i - 2].clone(),
+            _ if next < entries.len() => entries[next].clone(),
+            _ => break,
         };
         let reclen = (19 + name.len() + 1).next_multiple_of(8);
         if out.len() + reclen > len {
@@ -160,13 +176,20 @@ pub(super) async fn getdents64(p: &mut Process, a: Args) -> SysResult {
         out[start + 16..start + 18].copy_from_slice(&(reclen as u16).to_le_bytes());
         out[start + 18] = d_type;
         out[start + 19..start + 19 + name.len()].copy_from_slice(name.as_bytes());
+        if index >= 2 {
+            next += 1;
+            last_name = Some(name);
+        }
         index += 1;
     }
-    if out.is_empty() && index < all {
+    if out.is_empty() && (index < 2 || next < entries.len()) {
         return Err(errno::EINVAL);
     }
     user::write(&mut p.memory, buf, &out)?;
     file.set_offset(index as u64);
+    if let Some(name) = last_name {
+        *file.dir_cursor.lock() = Some((index as u64, name));
+    }
     Ok(out.len() as u64)
 }
 
