@@ -134,10 +134,24 @@ fn memory_program_prints_what_it_prints_on_the_host() {
 /// With SMEP and SMAP on (QEMU's default CPU model has neither), the
 /// kernel still reads and writes program memory in its copies only, and a
 /// program's bad pointers are still EFAULT.
+/// Copies between the kernel and a program at every alignment, across a
+/// page the copy faults in midway, and from and to a page the program may
+/// not touch (`copies.c`): as on the host.
+#[test]
+fn copies_at_every_alignment_print_what_they_print_on_the_host() {
+    let Some(copies) = compile("copies") else { return };
+    run_and_compare(&[("bin/copies", &copies)], &[("/bin/copies", &[])]);
+}
+
 #[test]
 fn memory_program_runs_under_smep_and_smap() {
     let Some(memory) = compile("memory") else { return };
-    let serial = run_and_compare_on(&["-cpu", "qemu64,+smep,+smap"], &[("bin/memory", &memory)], &[("/bin/memory", &["smap"])]);
+    let Some(copies) = compile("copies") else { return };
+    let serial = run_and_compare_on(
+        &["-cpu", "qemu64,+smep,+smap"],
+        &[("bin/memory", &memory), ("bin/copies", &copies)],
+        &[("/bin/memory", &["smap"]), ("/bin/copies", &[])],
+    );
     assert!(serial.contains("SMEP true, SMAP true"), "SMEP and SMAP were not both on");
 }
 

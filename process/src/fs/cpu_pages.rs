@@ -132,6 +132,24 @@ fn capacity() -> usize {
 /// `buf`, if its copy is current (`generation`): the bytes copied (0 at or
 /// past the end of the file), or `None` to ask the service.
 pub fn read(volume: u64, ino: Ino, generation: u64, offset: u64, buf: &mut [u8]) -> Option<usize> {
+    let len = buf.len();
+    read_with(volume, ino, generation, offset, len, false, |bytes| buf[..bytes.len()].copy_from_slice(bytes)).map(|(n, ())| n)
+}
+
+/// Hands `put` the bytes this CPU holds of `ino` from `offset` (up to
+/// `len`, within the page), if its copy is current: the count and what
+/// `put` returned (0 bytes at or past the end). With `whole`, only if
+/// that is the whole request (it ends in the page, or the file does).
+/// `put` runs under this CPU's lock: it must not wait.
+pub fn read_with<R>(
+    volume: u64,
+    ino: Ino,
+    generation: u64,
+    offset: u64,
+    len: usize,
+    whole: bool,
+    put: impl FnOnce(&[u8]) -> R,
+) -> Option<(usize, R)> {
     let mut guard = this_cpu().lock();
     let page = guard.as_mut()?.pages.get_mut(&(volume, ino, offset / PAGE))?;
     if page.generation != generation {
@@ -139,12 +157,14 @@ pub fn read(volume: u64, ino: Ino, generation: u64, offset: u64, buf: &mut [u8])
     }
     page.used = true;
     if offset >= page.size {
-        return Some(0);
+        return Some((0, put(&[])));
     }
     let within = (offset % PAGE) as usize;
-    let n = buf.len().min(PAGE as usize - within).min((page.size - offset) as usize);
-    buf[..n].copy_from_slice(&page.data.bytes()[within..within + n]);
-    Some(n)
+    let n = len.min(PAGE as usize - within).min((page.size - offset) as usize);
+    if whole && n < len && offset + (n as u64) < page.size {
+        return None;
+    }
+    Some((n, put(&page.data.bytes()[within..within + n])))
 }
 
 /// Keeps copies of `bytes`, read from `ino` at page-aligned `offset` when

@@ -183,6 +183,16 @@ impl DiskRef {
         Ok(done)
     }
 
+    /// A read of `len` bytes from `offset` answered whole from this CPU's
+    /// current page copy (`cpu_pages`), `put` given the bytes: the count
+    /// and what `put` returned, or `None` (the general path reads it).
+    pub fn read_cached<R>(&self, offset: u64, len: usize, put: impl FnOnce(&[u8]) -> R) -> Option<(usize, R)> {
+        if len >= COPY_BELOW {
+            return None;
+        }
+        cpu_pages::read_with(self.vol.id(), self.ino, self.vol.generation(self.ino), offset, len, true, put)
+    }
+
     /// Reads from byte `offset` into `buf` through the volume's service
     /// alone; the bytes read.
     async fn read_through(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -143,6 +143,22 @@ impl OpenFile {
         }
     }
 
+    /// A read of `len` bytes of a file on a volume answered whole from this
+    /// CPU's page copies, `put` given the bytes (straight to the program's
+    /// memory: one copy): the count, or `None` when the general path must
+    /// read it (not a file on a volume, not all held, not current).
+    pub fn read_cached(&self, len: usize, put: impl FnOnce(&[u8]) -> Result<(), Errno>) -> Option<Result<usize, Errno>> {
+        let Kind::Disk(d) = &self.node.kind else { return None };
+        if !self.readable() || !d.is_file() {
+            return None;
+        }
+        let (n, put) = d.read_cached(self.offset(), len, put)?;
+        if put.is_ok() {
+            self.offset.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Some(put.map(|()| n))
+    }
+
     /// [`Self::read`] of what never waits ([`Self::never_waits`]); EAGAIN
     /// for anything else, and `BUSY` when a file's token is (the module doc
     /// of `node`).
