@@ -318,7 +318,7 @@ fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
         .smp(2)
         .initramfs(&archive)
         .timeout(std::time::Duration::from_secs(300))
-        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .disk(odonata_runner::Disk { path: img.clone(), readonly: false, queues: None })
         .run();
     let serial = out.serial.replace('\r', "");
     assert!(serial.contains("root: the volume on /dev/vda is /"), "{}", log_of(&out));
@@ -374,7 +374,7 @@ fn a_program_gets_the_memory_a_volume_cache_held() {
         .mem("256M")
         .initramfs(&archive)
         .timeout(std::time::Duration::from_secs(240))
-        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .disk(odonata_runner::Disk { path: img.clone(), readonly: false, queues: None })
         .run();
     let log = log_of(&out);
     assert!(out.serial.contains("hog: wrote and read back 150 MiB"), "the program did not get its memory\n{log}");

@@ -221,7 +221,7 @@ fn qemu_killed_during_copies_leaves_what_e2fsck_preens_and_the_synced_copy_whole
         .initramfs(&archive)
         .timeout(Duration::from_secs(240))
         .kill_after("first copy synced", delay)
-        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .disk(odonata_runner::Disk { path: img.clone(), readonly: false, queues: None })
         .run();
     assert!(out.serial.contains("first copy synced"), "{}", log_of(&out));
     let p = e2fs::command("e2fsck").arg("-p").arg(&img).output().unwrap();

@@ -345,7 +345,7 @@ fn files_shared_on_an_ext2_disk_as_on_the_host() {
         .smp(4)
         .initramfs(&archive)
         .timeout(Duration::from_secs(240))
-        .qemu_args(&["-drive", &format!("file={},format=raw,if=none,id=vda", img.display()), "-device", "virtio-blk-pci,drive=vda"])
+        .disk(odonata_runner::Disk { path: img.clone(), readonly: false, queues: None })
         .run();
     let host_dir = dir.join("host");
     let (expected, code) = on_host(&files, &[host_dir.to_str().unwrap()]);

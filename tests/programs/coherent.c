@@ -79,11 +79,6 @@ static int take_over(int in) {
  * otherwise it waits for the other side and checks what it did. */
 static int side(int fd, int me, int in, int out) {
     const char *who = me ? "child" : "parent";
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(me, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
-        return fail(who, -1, "sched_setaffinity");
     unsigned char page[PAGE];
     for (int r = 0; r < ROUNDS; r++) {
         if (r % 2 != me) {
@@ -168,11 +163,6 @@ static int check_names(const char *who, int round) {
 
 static int names_side(int me, int in, int out) {
     const char *who = me ? "child" : "parent";
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(me, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
-        return fail(who, -1, "sched_setaffinity");
     char a[320], b[320];
     for (int r = 0; r < ROUNDS; r++) {
         if (r % 2 != me) {
@@ -240,6 +230,14 @@ static int names_side(int me, int in, int out) {
     return 0;
 }
 
+/* Pins the caller to CPU `me`. */
+static int pin(int me) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(me, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : fail(me ? "child" : "parent", -1, "sched_setaffinity");
+}
+
 /* Both phases' processes: `run` on CPU 0 here and CPU 1 in a child. */
 static int both(int (*run)(int, int, int, int), int fd, const char *path) {
     int a[2], b[2];
@@ -248,9 +246,9 @@ static int both(int (*run)(int, int, int, int), int fd, const char *path) {
     pid_t child = fork();
     if (child == 0) {
         int fd2 = path ? open(path, O_RDWR) : -1;
-        _exit(path && fd2 < 0 ? 1 : run(fd2, 1, a[0], b[1]));
+        _exit(path && fd2 < 0 ? 1 : pin(1) ? 1 : run(fd2, 1, a[0], b[1]));
     }
-    int status = 0, bad = run(fd, 0, b[0], a[1]);
+    int status = 0, bad = pin(0) || run(fd, 0, b[0], a[1]);
     close(a[1]);
     close(b[1]);
     waitpid(child, &status, 0);
