@@ -344,26 +344,22 @@ fn busybox_scripts_run_from_an_ext2_root_as_on_the_host() {
 }
 
 /// A volume's cache gives its frames back when a program needs them: a
-/// 96 MiB file read through the cache of a 256 MiB machine, then a program
-/// that writes 150 MiB of its own memory (more than was free with the file
-/// cached) runs to the end; the volume's service says it gave blocks back.
+/// 96 MiB file written through the cache of a 256 MiB machine (written,
+/// not read: a long sequential read streams past the cache), then a
+/// program that writes 150 MiB of its own memory (more than was free with
+/// the cache full) runs to the end; the volume's service says it gave
+/// blocks back.
 #[test]
 fn a_program_gets_the_memory_a_volume_cache_held() {
     let Some(hog) = odonata_tests::c_program("hog") else { return };
     let busybox = busybox();
     let dir = scratch("pressure");
-    let tree = dir.join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    let mib: Vec<u8> = (0..1u64 << 20).map(|i| pattern(3, i)).collect();
-    let big: Vec<u8> = mib.iter().copied().cycle().take(96 << 20).collect();
-    std::fs::write(tree.join("big"), &big).unwrap();
     let img = dir.join("vda.img");
-    e2fs::mke2fs(&img, "160M", &[], Some(&tree));
+    e2fs::mke2fs(&img, "160M", &[], None);
     let mut fs = odonata_runner::initramfs::Initramfs::new();
     fs.busybox().unwrap();
     fs.file("bin/hog", &hog).unwrap();
-    let script =
-        "mkdir -p /mnt\nmount -t ext2 /dev/vda /mnt\ncat /mnt/big > /dev/null\ngrep MemFree /proc/meminfo\n/bin/hog 150\numount /mnt\n";
+    let script = "mkdir -p /mnt\nmount -t ext2 /dev/vda /mnt\ndd if=/dev/zero of=/mnt/fill bs=65536 count=1536\nsync\ngrep MemFree /proc/meminfo\n/bin/hog 150\numount /mnt\n";
     fs.bytes("scripts/pressure.sh", 0o644, script.as_bytes().to_vec());
     fs.bytes("etc/odonata-run", 0o644, b"/bin/sh /scripts/pressure.sh\n".to_vec());
     let archive = dir.join("initramfs.cpio");
@@ -381,7 +377,7 @@ fn a_program_gets_the_memory_a_volume_cache_held() {
     let free = out.serial.lines().find(|l| l.starts_with("MemFree:")).unwrap_or_else(|| panic!("no MemFree line\n{log}"));
     let unmount = out.serial.lines().find(|l| l.contains("ext2: unmounting:")).unwrap_or_else(|| panic!("no unmount line\n{log}"));
     let given: u64 = unmount.split(", ").find_map(|p| p.strip_suffix(" given back to memory")).and_then(|n| n.trim().parse().ok()).unwrap();
-    println!("with the file cached: {}; at the unmount: {}", free.trim(), unmount.trim());
+    println!("with the cache full: {}; at the unmount: {}", free.trim(), unmount.trim());
     assert!(given > 0, "the cache gave nothing back\n{log}");
     checked_clean(&img, &out);
     let _ = busybox;

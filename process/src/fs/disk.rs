@@ -193,6 +193,17 @@ impl DiskRef {
         cpu_pages::read_with(self.vol.id(), self.ino, self.vol.generation(self.ino), offset, len, true, put)
     }
 
+    /// Up to `len` bytes (at most a chunk) from byte `offset`, as the
+    /// volume's service answered them (for a caller that copies them on
+    /// itself: no buffer of its own to zero and fill first); `None` for a
+    /// read small enough for this CPU's page copies ([`Self::read_at`]).
+    pub async fn read_chunk(&self, offset: u64, len: usize) -> Option<Result<Vec<u8>, Errno>> {
+        if len < COPY_BELOW {
+            return None;
+        }
+        Some(self.vol.read(self.ino, offset, len.min(CHUNK)).await.map_err(|e| self.err(e)))
+    }
+
     /// Reads from byte `offset` into `buf` through the volume's service
     /// alone; the bytes read.
     async fn read_through(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -2,6 +2,7 @@
 //! every descriptor `dup` or `fork` made from it.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::task::Waker;
 
@@ -157,6 +158,22 @@ impl OpenFile {
             self.offset.fetch_add(n as u64, Ordering::Relaxed);
         }
         Some(put.map(|()| n))
+    }
+
+    /// A large read of a file on a volume: the next bytes at the offset
+    /// (at most `len`, and at most a chunk), advancing it, in the buffer
+    /// the volume's service answered with, for the caller to copy on once;
+    /// `None` when this is not such a read.
+    pub async fn read_chunk(&self, len: usize) -> Option<Result<Vec<u8>, Errno>> {
+        let Kind::Disk(d) = &self.node.kind else { return None };
+        if !self.readable() || !d.is_file() {
+            return None;
+        }
+        let got = d.read_chunk(self.offset(), len).await?;
+        if let Ok(bytes) = &got {
+            self.offset.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        Some(got)
     }
 
     /// [`Self::read`] of what never waits ([`Self::never_waits`]); EAGAIN

@@ -134,18 +134,10 @@ async fn handle(vol: &mut Volume<&'static Disk>, open: &mut BTreeMap<Ino, u32>, 
         }
         Request::Stat(ino) => Answer::Stat(vol.stat(ino).await?),
         Request::List(dir) => Answer::List(vol.list(dir).await?),
-        Request::Read(ino, offset, len) => {
-            let mut buf = alloc::vec![0u8; len];
-            let n = vol.read(ino, offset, &mut buf).await?;
-            buf.truncate(n);
-            Answer::Bytes(buf)
-        }
+        Request::Read(ino, offset, len) => Answer::Bytes(vol.read_vec(ino, offset, len).await?),
         Request::ReadPages(ino, offset, len) => {
             let size = vol.stat(ino).await?.size;
-            let mut buf = alloc::vec![0u8; len];
-            let n = vol.read(ino, offset, &mut buf).await?;
-            buf.truncate(n);
-            Answer::Pages(buf, size, 0)
+            Answer::Pages(vol.read_vec(ino, offset, len).await?, size, 0)
         }
         Request::Write(ino, offset, data) => Answer::Count(vol.write(ino, offset, &data).await?),
         Request::Append(ino, data) => {

@@ -106,6 +106,50 @@ impl<D: BlockDevice> Volume<D> {
         Ok(Some(b))
     }
 
+    /// The disk blocks holding logical blocks `n..n + count` of `inode`, 0
+    /// for a hole: each indirect block on the way is read once for all
+    /// the pointers it holds, not once per block.
+    pub(crate) async fn map_run(&mut self, ino: Ino, inode: &Inode, n: u64, count: usize) -> Result<Vec<u32>> {
+        let per = self.per_block() as usize;
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let path = self.path(n + out.len() as u64)?;
+            if path.depth == 0 {
+                let b = inode.pointer(path.root);
+                if b != 0 {
+                    self.check_pointer(ino, b)?;
+                }
+                out.push(b);
+                continue;
+            }
+            // Down to the indirect block holding this leaf's pointer.
+            let mut b = inode.pointer(path.root);
+            for &step in &path.steps[..path.depth - 1] {
+                if b == 0 {
+                    break;
+                }
+                self.check_pointer(ino, b)?;
+                b = u32_at(self.block(b).await?, step * 4);
+            }
+            let from = path.steps[path.depth - 1];
+            let take = (per - from).min(count - out.len());
+            if b == 0 {
+                out.resize(out.len() + take, 0);
+                continue;
+            }
+            self.check_pointer(ino, b)?;
+            let start = out.len();
+            let data = self.block(b).await?;
+            out.extend((from..from + take).map(|k| u32_at(data, k * 4)));
+            for &p in &out[start..] {
+                if p != 0 {
+                    self.check_pointer(ino, p)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The disk block for logical block `n`, allocated (with the indirect
     /// blocks on its way) if it was a hole; `true` with a block just
     /// allocated (zeroed in the cache). `inode` gains the blocks' sectors;

@@ -1,15 +1,52 @@
 //! File contents: reading through the block map (holes read as zeros),
 //! writing (blocks allocated as the file grows), and changing the size.
 
+use alloc::vec::Vec;
+
 use io::block::BlockDevice;
 
 use crate::inode::{Ino, Inode, S_IFREG};
 use crate::order::{Class, Phase};
+use crate::stream::STREAM_FROM;
 use crate::volume::Volume;
 use crate::{Error, Result};
 
 /// Bytes read ahead of a sequential reader (and at most in one request).
 const READAHEAD_BYTES: u64 = 256 * 1024;
+
+/// Where a read's bytes go: a caller's slice, or a vector it grows.
+pub(crate) trait Sink {
+    /// The next bytes.
+    fn put(&mut self, bytes: &[u8]);
+    /// The next `n` bytes are zeros (a hole).
+    fn zeros(&mut self, n: usize);
+}
+
+/// A slice filled from its start.
+struct Fill<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Sink for Fill<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+    fn zeros(&mut self, n: usize) {
+        self.buf[self.at..self.at + n].fill(0);
+        self.at += n;
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn zeros(&mut self, n: usize) {
+        self.resize(self.len() + n, 0);
+    }
+}
 
 impl<D: BlockDevice> Volume<D> {
     /// Reads from byte `offset` of `ino` into `buf`; returns the bytes read
@@ -19,36 +56,70 @@ impl<D: BlockDevice> Volume<D> {
         if inode.is_dir() {
             return Err(Error::IsDir);
         }
-        self.read_inode_data(ino, &inode, offset, buf).await
+        let len = buf.len();
+        self.read_inode_data(ino, &inode, offset, len, &mut Fill { buf, at: 0 }).await
     }
 
-    pub(crate) async fn read_inode_data(&mut self, ino: Ino, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    /// Up to `len` bytes from byte `offset` of `ino` (fewer at the end of
+    /// the file), in a vector of their own: no zeroed buffer first.
+    pub async fn read_vec(&mut self, ino: Ino, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let inode = self.inode(ino).await?;
+        if inode.is_dir() {
+            return Err(Error::IsDir);
+        }
         let size = inode.size();
-        if offset >= size {
+        let mut out = Vec::with_capacity((len as u64).min(size.saturating_sub(offset)) as usize);
+        self.read_inode_data(ino, &inode, offset, len, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Reads up to `len` bytes from byte `offset` of `inode` into `out`;
+    /// the bytes read. The block map of the span (and of a readahead) is
+    /// read an indirect block at a time, not once per block.
+    pub(crate) async fn read_inode_data(&mut self, ino: Ino, inode: &Inode, offset: u64, len: usize, out: &mut impl Sink) -> Result<usize> {
+        let size = inode.size();
+        if offset >= size || len == 0 {
             return Ok(0);
         }
-        let len = (buf.len() as u64).min(size - offset) as usize;
+        let len = (len as u64).min(size - offset) as usize;
         let bs = u64::from(self.sb.block_size);
         // Readahead: the blocks this read spans, and more past them when
         // it continues where the last read of this file ended.
         let sequential = self.last_read == Some((ino, offset));
+        let first = offset / bs;
         let span_end = (offset + len as u64).div_ceil(bs);
         let ahead = READAHEAD_BYTES / bs;
         let ahead_end = if sequential { span_end + ahead } else { span_end }.min(size.div_ceil(bs));
+        // A long sequential read streams past the cache (`stream`).
+        let stream = sequential && offset >= STREAM_FROM;
+        let map = self.map_run(ino, inode, first, (span_end - first) as usize).await?;
+        let block_size = bs as usize;
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
             let within = (pos % bs) as usize;
-            let n = (bs as usize - within).min(len - done);
-            match self.map(ino, inode, pos / bs).await? {
-                Some(b) => {
-                    if !self.cached(b) {
-                        self.read_ahead(ino, inode, pos / bs, b, ahead_end).await?;
-                    }
+            let n = (block_size - within).min(len - done);
+            let at = pos / bs;
+            let b = map[(at - first) as usize];
+            if b == 0 {
+                out.zeros(n);
+            } else if let Some(data) = self.cache.get(b) {
+                out.put(&data[within..within + n]);
+                self.cache.hits += 1;
+            } else if let Some(data) = self.window.get(b, block_size) {
+                out.put(&data[within..within + n]);
+            } else {
+                let run = self.map_run(ino, inode, at, (ahead_end - at).min(ahead) as usize).await?;
+                let count = self.uncached_run(&run);
+                if stream {
+                    self.read_window(b, count).await?;
+                    let data = self.window.get(b, block_size).expect("just read");
+                    out.put(&data[within..within + n]);
+                } else {
+                    self.load_run(b, count).await?;
                     let data = self.block(b).await?;
-                    buf[done..done + n].copy_from_slice(&data[within..within + n]);
+                    out.put(&data[within..within + n]);
                 }
-                None => buf[done..done + n].fill(0),
             }
             done += n;
         }
@@ -56,19 +127,19 @@ impl<D: BlockDevice> Volume<D> {
         Ok(len)
     }
 
-    /// Reads logical block `n` of `inode` (on disk block `b`) together with
-    /// the following blocks up to `end` that lie right after it on the disk
-    /// and are not cached: one request for the run.
-    async fn read_ahead(&mut self, ino: Ino, inode: &Inode, n: u64, b: u32, end: u64) -> Result<()> {
-        let most = READAHEAD_BYTES / u64::from(self.sb.block_size);
+    /// How many of `map`'s blocks (a run of a file's disk blocks, 0 for a
+    /// hole; the first not cached) lie one after another on the disk from
+    /// the first and are not cached: what one request reads.
+    fn uncached_run(&mut self, map: &[u32]) -> u32 {
+        let b = map[0];
         let mut count = 1u32;
-        while u64::from(count) < most && n + u64::from(count) < end {
-            match self.map(ino, inode, n + u64::from(count)).await? {
-                Some(next) if next == b + count && !self.cached(next) => count += 1,
-                _ => break,
-            }
+        while let Some(&next) = map.get(count as usize)
+            && next == b.wrapping_add(count)
+            && !self.cached(next)
+        {
+            count += 1;
         }
-        self.load_run(b, count).await
+        count
     }
 
     /// Writes `data` at byte `offset` of regular file `ino`, growing it as

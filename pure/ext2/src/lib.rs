@@ -48,6 +48,7 @@ mod names;
 mod ops;
 mod order;
 mod rename;
+mod stream;
 pub mod superblock;
 mod volume;
 

@@ -185,8 +185,8 @@ impl<D: BlockDevice> Volume<D> {
         if len >= self.sb.block_size as usize {
             return Err(crate::corrupt!("symbolic link {ino} is {len} bytes long"));
         }
-        let mut out = alloc::vec![0u8; len];
-        self.read_inode_data(ino, &inode, 0, &mut out).await?;
+        let mut out = Vec::with_capacity(len);
+        self.read_inode_data(ino, &inode, 0, len, &mut out).await?;
         Ok(out)
     }
 

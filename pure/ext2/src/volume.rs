@@ -83,6 +83,12 @@ pub struct Volume<D: BlockDevice> {
     /// Where the last read ended (file, byte): a read that starts there is
     /// sequential and reads ahead.
     pub(crate) last_read: Option<(Ino, u64)>,
+    /// The buffer a run of blocks is read into before the cache takes
+    /// them (kept: zeroing a fresh one for every readahead cost as much
+    /// as the copy).
+    scratch: Vec<u8>,
+    /// What a long sequential read brought ahead of its reader (`stream`).
+    pub(crate) window: crate::stream::Window,
     /// What the mount had to say (not cleanly unmounted, read-only because
     /// of features).
     pub warnings: Vec<String>,
@@ -132,6 +138,8 @@ impl<D: BlockDevice> Volume<D> {
             sectors_per_block: bs / dbs,
             meta_dirty: false,
             last_read: None,
+            scratch: Vec::new(),
+            window: Default::default(),
             phase: None,
             warnings,
             names: crate::names::Names::default(),
@@ -228,12 +236,19 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) async fn write_back(&mut self) -> Result<()> {
         for class in self.phase.unwrap_or(Phase::Grow).order() {
             for (first, bytes) in self.cache.dirty_runs(class) {
-                self.dev.write(u64::from(first) * self.sectors_per_block, &bytes).await?;
+                self.write_disk(u64::from(first) * self.sectors_per_block, &bytes).await?;
                 self.cache.mark_clean(first, (bytes.len() / self.sb.block_size as usize) as u32);
             }
         }
         self.phase = None;
         Ok(())
+    }
+
+    /// Writes `bytes` at device block `lba`; what the stream window holds
+    /// may no longer be what the disk does (`stream`), so it goes.
+    async fn write_disk(&mut self, lba: u64, bytes: &[u8]) -> Result<()> {
+        self.window.clear();
+        Ok(self.dev.write(lba, bytes).await?)
     }
 
     async fn write_descriptors(&mut self) -> Result<()> {
@@ -256,7 +271,7 @@ impl<D: BlockDevice> Volume<D> {
             buf.bytes_mut().copy_from_slice(chunk);
             self.cache.insert(b, buf, false, Class::Bitmap);
         }
-        self.dev.write(u64::from(first) * self.sectors_per_block, &table).await?;
+        self.write_disk(u64::from(first) * self.sectors_per_block, &table).await?;
         Ok(())
     }
 
@@ -265,6 +280,7 @@ impl<D: BlockDevice> Volume<D> {
         // 1024..2048); write those sectors alone.
         let dbs = u64::from(self.dev.block_size());
         let first = superblock::OFFSET / dbs;
+        self.window.clear();
         self.dev.write(first, self.sb.bytes()).await?;
         if self.sb.block_size == 1024 {
             // Block 1 is the superblock: keep the cache's copy current.
@@ -333,17 +349,46 @@ impl<D: BlockDevice> Volume<D> {
         }
         self.cache.misses += 1;
         let bs = self.sb.block_size as usize;
-        let mut data = vec![0u8; bs * count as usize];
-        self.dev.read(u64::from(first) * self.sectors_per_block, &mut data).await?;
-        for (i, chunk) in data.chunks(bs).enumerate() {
-            let n = first + i as u32;
-            if !self.cache.contains(n) {
-                let mut buf = self.cache.buffer()?;
-                buf.bytes_mut().copy_from_slice(chunk);
-                self.cache.insert(n, buf, false, Class::Data);
+        let mut data = core::mem::take(&mut self.scratch);
+        let need = bs * count as usize;
+        if data.len() < need {
+            data.resize(need, 0);
+        }
+        let read = self.dev.read(u64::from(first) * self.sectors_per_block, &mut data[..need]).await;
+        let cached = read.map_err(Error::from).and_then(|()| {
+            for (i, chunk) in data[..need].chunks(bs).enumerate() {
+                let n = first + i as u32;
+                if !self.cache.contains(n) {
+                    let mut buf = self.cache.buffer()?;
+                    buf.bytes_mut().copy_from_slice(chunk);
+                    self.cache.insert(n, buf, false, Class::Data);
+                }
+            }
+            Ok(())
+        });
+        self.scratch = data;
+        cached
+    }
+
+    /// Reads blocks `first..first + count` in one request into the stream
+    /// window (`stream`), past the cache.
+    pub(crate) async fn read_window(&mut self, first: u32, count: u32) -> Result<()> {
+        if first.checked_add(count).is_none_or(|e| e > self.sb.blocks_count()) {
+            return Err(crate::corrupt!("blocks {first}..+{count} run past the end ({} blocks)", self.sb.blocks_count()));
+        }
+        self.cache.misses += 1;
+        let need = self.sb.block_size as usize * count as usize;
+        let mut data = self.window.take(need);
+        match self.dev.read(u64::from(first) * self.sectors_per_block, &mut data[..need]).await {
+            Ok(()) => {
+                self.window.fill(first, count, data);
+                Ok(())
+            }
+            Err(e) => {
+                self.window.give_back(data);
+                Err(e.into())
             }
         }
-        Ok(())
     }
 
     async fn load(&mut self, n: u32) -> Result<()> {
