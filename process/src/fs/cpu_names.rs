@@ -66,6 +66,22 @@ pub fn get(volume: u64, gens: &Generations, dir: Ino, name: &[u8]) -> Option<Opt
     }
 }
 
+/// What this CPU knows of `name` in `dir` for a path walk going through
+/// it, if it is a directory: its inode, while `dir`'s counter and the
+/// epoch stand (nothing renamed or removed it). The directory's own
+/// counter may have moved (a name made in it changes its size and times):
+/// a walk needs only the inode and its type, which do not change; the
+/// `stat` that comes with it may be old.
+pub fn get_directory(volume: u64, gens: &Generations, dir: Ino, name: &[u8]) -> Option<(Ino, Stat)> {
+    let guard = this_cpu().lock();
+    let e = guard.get(&(volume, dir, name.to_vec()))?;
+    if e.dir != gens.get(dir) || e.epoch != gens.epoch() {
+        return None;
+    }
+    let (ino, st, _) = e.found?;
+    (st.mode & ext2::inode::S_IFMT == ext2::inode::S_IFDIR).then_some((ino, st))
+}
+
 /// The counters to record with an answer: read before the question.
 pub fn before(gens: &Generations, dir: Ino) -> (u64, u64) {
     (gens.get(dir), gens.epoch())

@@ -90,6 +90,17 @@ impl DiskRef {
         Ok(node(&self.vol, ino, &st))
     }
 
+    /// The directory's entry `name` for a path walk going on through it
+    /// (`Mounted::lookup_on_the_way`: a node whose type is sure, not its
+    /// other attributes; `stat` asks the volume anyway).
+    pub async fn child_on_the_way(&self, name: &str) -> Result<Arc<Node>, Errno> {
+        if !self.is_dir() {
+            return Err(errno::ENOTDIR);
+        }
+        let (ino, st) = self.vol.lookup_on_the_way(self.ino, name.as_bytes()).await.map_err(|e| self.err(e))?;
+        Ok(node(&self.vol, ino, &st))
+    }
+
     /// What `stat` reports.
     pub async fn stat(&self) -> Result<Stat, Errno> {
         let st = self.vol.stat(self.ino).await.map_err(|e| self.err(e))?;

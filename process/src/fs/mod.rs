@@ -245,6 +245,17 @@ fn until_free_now<R>(attempt: impl FnOnce() -> Result<R, Errno>) -> Result<R, Er
     attempt().map_err(|e| if e == BUSY { errno::EAGAIN } else { e })
 }
 
+/// [`child`] for a walk that goes on through it: on a volume, a
+/// directory this CPU's names hold, even if its own attributes changed
+/// (`DiskRef::child_on_the_way`).
+async fn child_on_the_way(dir: &Arc<Node>, name: &str) -> Result<Arc<Node>, Errno> {
+    let node = match &dir.kind {
+        Kind::Disk(d) => d.child_on_the_way(name).await?,
+        _ => until_free(|| dir.child(name)).await?,
+    };
+    Ok(if node.is_dir() { mount::covering(&node).unwrap_or(node) } else { node })
+}
+
 /// A symbolic link's target (None: not a link).
 pub async fn link_target(node: &Node) -> Result<Option<String>, Errno> {
     match &node.kind {
@@ -269,7 +280,7 @@ fn walk<'a>(
             }
             name => {
                 let dir = Arc::clone(stack.last().expect("the root stays"));
-                let next = child(&dir, name).await?;
+                let next = child_on_the_way(&dir, name).await?;
                 if let Some(target) = link_target(&next).await? {
                     *links += 1;
                     if *links > MAX_LINKS {

@@ -226,6 +226,17 @@ impl Mounted {
         }
     }
 
+    /// [`Self::lookup`] for a path walk that goes on through `name` if it
+    /// is a directory: a directory this CPU's names hold is taken even if
+    /// its own attributes changed since (`cpu_names::get_directory`; the
+    /// `stat` may then be old: only the inode and type are sure).
+    pub async fn lookup_on_the_way(&self, dir: Ino, name: &[u8]) -> Result<(Ino, Stat), Error> {
+        if let Some(known) = cpu_names::get_directory(self.id, &self.generations, dir, name) {
+            return Ok(known);
+        }
+        self.lookup(dir, name).await
+    }
+
     /// What `stat` shows of `ino`.
     pub async fn stat(&self, ino: Ino) -> Result<Stat, Error> {
         match self.call(Request::Stat(ino)).await? {

@@ -52,6 +52,33 @@ impl<D: BlockDevice> Volume<D> {
         Err(Error::NoSpace)
     }
 
+    /// Takes up to `most` free blocks in one run: the first as
+    /// [`Self::alloc_block`] takes it, then the free blocks right after it
+    /// in its group. The first block and how many.
+    pub(crate) async fn alloc_run(&mut self, goal: u32, most: u32) -> Result<(u32, u32)> {
+        let first = self.alloc_block(goal).await?;
+        let g = (first - self.sb.first_data_block()) / self.sb.blocks_per_group();
+        let bit = first - self.sb.group_start(g);
+        // No more than the counts say are free (a bitmap that disagrees
+        // with them never takes the counts below zero).
+        let most = most.min(self.sb.group_blocks(g) - bit).min(self.groups[g as usize].free_blocks() + 1).min(self.sb.free_blocks() + 1);
+        let bitmap = self.groups[g as usize].block_bitmap();
+        let count = {
+            let data = self.block(bitmap).await?;
+            (1..most).take_while(|k| data[((bit + k) / 8) as usize] & (1 << ((bit + k) % 8)) == 0).count() as u32 + 1
+        };
+        if count > 1 {
+            let data = self.block_mut(bitmap, Class::Bitmap).await?;
+            for k in 1..count {
+                data[((bit + k) / 8) as usize] |= 1 << ((bit + k) % 8);
+            }
+            self.groups[g as usize].add_free_blocks(-((count - 1) as i32));
+            let free = self.sb.free_blocks() - (count - 1);
+            self.sb.set_free_blocks(free);
+        }
+        Ok((first, count))
+    }
+
     /// Frees block `b`.
     pub(crate) async fn free_block(&mut self, b: u32) -> Result<()> {
         let first = self.sb.first_data_block();

@@ -187,6 +187,59 @@ impl<D: BlockDevice> Volume<D> {
         Ok((b, fresh))
     }
 
+    /// Writes whole blocks of `data` (a multiple of the block size) to
+    /// logical blocks `n...` of `inode` where they are holes under an
+    /// indirect block that exists: allocated as runs on the disk
+    /// ([`Self::alloc_run`]), their pointers set in one change of that
+    /// indirect block, each cached with its bytes. The blocks written and
+    /// the last one (0 blocks: not such blocks; the caller writes the
+    /// first the general way, [`Self::map_alloc`]). `inode` gains the
+    /// blocks' sectors; the caller stores it.
+    pub(crate) async fn grow_run(&mut self, ino: Ino, inode: &mut Inode, n: u64, data: &[u8], goal: u32) -> Result<(u32, u32)> {
+        let bs = self.sb.block_size as usize;
+        let path = self.path(n)?;
+        if path.depth == 0 {
+            return Ok((0, 0));
+        }
+        let mut parent = inode.pointer(path.root);
+        for &step in &path.steps[..path.depth - 1] {
+            if parent == 0 {
+                return Ok((0, 0));
+            }
+            self.check_pointer(ino, parent)?;
+            parent = u32_at(self.block(parent).await?, step * 4);
+        }
+        if parent == 0 {
+            return Ok((0, 0));
+        }
+        self.check_pointer(ino, parent)?;
+        let from = path.steps[path.depth - 1];
+        let most = (self.per_block() as usize - from).min(data.len() / bs);
+        let holes = {
+            let p = self.block(parent).await?;
+            (from..from + most).take_while(|&k| u32_at(p, k * 4) == 0).count()
+        };
+        if holes == 0 {
+            return Ok((0, 0));
+        }
+        // The buffers first: no memory means nothing allocated.
+        let mut bufs = Vec::with_capacity(holes);
+        for _ in 0..holes {
+            bufs.push(self.fresh_buffer()?);
+        }
+        let (first, count) = self.alloc_run(goal, holes as u32).await?;
+        let p = self.block_mut(parent, Class::Indirect).await?;
+        for k in 0..count {
+            put_u32(p, (from + k as usize) * 4, first + k);
+        }
+        for (k, mut buf) in bufs.into_iter().take(count as usize).enumerate() {
+            buf.bytes_mut().copy_from_slice(&data[k * bs..(k + 1) * bs]);
+            self.block_new(first + k as u32, Class::Data, buf);
+        }
+        inode.set_sectors(inode.sectors() + u64::from(count) * u64::from(self.sb.block_size / 512));
+        Ok((count, first + count - 1))
+    }
+
     /// Frees every block of `inode` from logical block `from` on (the
     /// module doc: all checked before any is freed). The caller stores
     /// `inode`.

@@ -27,6 +27,10 @@ use crate::memory::{BlockBuf, Memory};
 use crate::order::Class;
 use crate::{Error, Result};
 
+/// The most bytes one write-back request carries (a run of neighbours
+/// stops growing past it).
+const RUN_BYTES: usize = 64 * 1024;
+
 /// A cached block.
 struct Slot {
     data: Box<dyn BlockBuf>,
@@ -113,11 +117,12 @@ impl Cache {
     /// Caches `data` as block `n` of `class` (clean, as read, or dirty, as
     /// made).
     pub fn insert(&mut self, n: u32, data: Box<dyn BlockBuf>, dirty: bool, class: Class) {
-        self.forget(n);
-        if dirty {
+        let was_dirty = self.blocks.insert(n, Slot { data, dirty, used: true, class }).is_some_and(|old| old.dirty);
+        if dirty && !was_dirty {
             self.dirty.insert(n);
+        } else if was_dirty && !dirty {
+            self.dirty.remove(&n);
         }
-        self.blocks.insert(n, Slot { data, dirty, used: true, class });
         while self.blocks.len() > self.capacity {
             let Some(victim) = self.sweep(Some(n)) else { break };
             self.blocks.remove(&victim);
@@ -224,7 +229,12 @@ impl Cache {
                 continue;
             }
             match runs.last_mut() {
-                Some((_, bytes)) if next == Some(n) && bytes.len() < 64 * 1024 => bytes.extend_from_slice(s.data.bytes()),
+                Some((_, bytes)) if next == Some(n) && bytes.len() < RUN_BYTES => {
+                    // A run of more than one block: room for a whole run
+                    // at once, not regrown block by block.
+                    bytes.reserve_exact((RUN_BYTES + self.block_size).saturating_sub(bytes.capacity()));
+                    bytes.extend_from_slice(s.data.bytes());
+                }
                 _ => runs.push((n, s.data.bytes().to_vec())),
             }
             next = n.checked_add(1);

@@ -161,11 +161,9 @@ impl<D: BlockDevice> Volume<D> {
         for i in (first..blocks).chain(0..first) {
             let b = self.dir_block(dir, &inode, i).await?;
             let what = || alloc::format!("directory {dir}, block {i} (disk block {b})");
-            // Check for room on a read first: a full block is not dirtied.
-            let room = dirent::has_room(self.block(b).await?, name.len(), &what)?;
-            if room {
-                let at = dirent::insert(self.block_mut(b, Class::Dir).await?, ino, name, t, &what)?;
-                let offset = at.ok_or_else(|| crate::corrupt!("{}: room was found, then none", what()))?;
+            // Look for room on a read first: a full block is not dirtied.
+            if let Some(at) = dirent::room(self.block(b).await?, name.len(), &what)? {
+                let offset = dirent::insert_at(self.block_mut(b, Class::Dir).await?, at, ino, name, t, &what)?;
                 self.names.added(dir, name, Place { ino, block: b, offset }, i);
                 placed = true;
                 break;

@@ -136,38 +136,50 @@ pub fn init_dir(block: &mut [u8], ino: Ino, parent: Ino, with_type: bool) {
 /// Puts an entry in `block` where there is room: its offset, or `None` if
 /// there is no room. Entries already there do not move.
 pub fn insert(block: &mut [u8], ino: Ino, name: &[u8], file_type: u8, what: &dyn Fn() -> alloc::string::String) -> Result<Option<usize>> {
-    let need = needed(name.len());
-    let mut at = 0;
-    while at < block.len() {
-        let r = record(block, at, what)?;
-        let used = if r.ino == 0 { 0 } else { needed(r.name_len) };
-        if r.rec_len - used >= need {
-            if used == 0 {
-                write(block, at, r.rec_len, ino, name, file_type);
-                return Ok(Some(at));
-            }
-            put_u16(block, at + 4, used as u16);
-            write(block, at + used, r.rec_len - used, ino, name, file_type);
-            return Ok(Some(at + used));
-        }
-        at += r.rec_len;
+    match room(block, name.len(), what)? {
+        Some(at) => insert_at(block, at, ino, name, file_type, what).map(Some),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
-/// Whether `block` has room for an entry with a name of `len` bytes.
-pub fn has_room(block: &[u8], len: usize, what: &dyn Fn() -> alloc::string::String) -> Result<bool> {
+/// The offset of the first record with room for an entry with a name of
+/// `len` bytes (in its slack, or unused), or `None`.
+pub fn room(block: &[u8], len: usize, what: &dyn Fn() -> alloc::string::String) -> Result<Option<usize>> {
     let need = needed(len);
     let mut at = 0;
     while at < block.len() {
         let r = record(block, at, what)?;
         let used = if r.ino == 0 { 0 } else { needed(r.name_len) };
         if r.rec_len - used >= need {
-            return Ok(true);
+            return Ok(Some(at));
         }
         at += r.rec_len;
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// Inserts an entry for `ino` named `name` into the record at `at`, which
+/// [`room`] found with room for it (checked again); the entry's offset.
+pub fn insert_at(
+    block: &mut [u8],
+    at: usize,
+    ino: Ino,
+    name: &[u8],
+    file_type: u8,
+    what: &dyn Fn() -> alloc::string::String,
+) -> Result<usize> {
+    let r = record(block, at, what)?;
+    let used = if r.ino == 0 { 0 } else { needed(r.name_len) };
+    if r.rec_len - used < needed(name.len()) {
+        return Err(crate::corrupt!("{}: the record at {at} has no room for {} bytes", what(), name.len()));
+    }
+    if used == 0 {
+        write(block, at, r.rec_len, ino, name, file_type);
+        return Ok(at);
+    }
+    put_u16(block, at + 4, used as u16);
+    write(block, at + used, r.rec_len - used, ino, name, file_type);
+    Ok(at + used)
 }
 
 /// Removes the entry at `offset`: the record before it takes its room, or

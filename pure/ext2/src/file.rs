@@ -179,10 +179,29 @@ impl<D: BlockDevice> Volume<D> {
             self.meta_dirty = true;
         }
         let mut done = 0;
-        let mut goal = self.inode_goal(ino);
+        // New blocks go right after the block before them (files stay
+        // together, and the bitmap is not searched from its start).
+        let mut goal = match offset / bs {
+            0 => self.inode_goal(ino),
+            n => self.map(ino, inode, n - 1).await?.map_or_else(|| self.inode_goal(ino), |b| b + 1),
+        };
         while done < data.len() {
             let pos = offset + done as u64;
             let within = (pos % bs) as usize;
+            // Whole new blocks past the end: a run at a time.
+            let whole = (data.len() - done) / bs as usize * bs as usize;
+            if within == 0 && whole > 0 && pos >= inode.size() {
+                let (count, last) = self.grow_run(ino, inode, pos / bs, &data[done..done + whole], goal).await?;
+                if count > 0 {
+                    goal = last + 1;
+                    done += count as usize * bs as usize;
+                    let end = offset + done as u64;
+                    if end > inode.size() {
+                        inode.set_size(end);
+                    }
+                    continue;
+                }
+            }
             let n = (bs as usize - within).min(data.len() - done);
             let (b, _fresh) = self.map_alloc(ino, inode, pos / bs, goal, Class::Data).await?;
             goal = b + 1;

@@ -103,3 +103,49 @@ fn allocate_fills_holes_and_grows() {
     let (code, out) = e2fsck(&img);
     assert_eq!(code, 0, "{out}");
 }
+
+/// Appends in 64 KiB writes until the volume is full, two files taking
+/// turns (so their runs of blocks interleave): each write that stops short
+/// says how much it wrote, the next says ENOSPC, every byte reads back,
+/// and e2fsck agrees with every count and bitmap.
+#[test]
+fn appends_until_the_volume_is_full_stay_consistent() {
+    let dir = scratch("full");
+    let img = dir.join("img");
+    mke2fs(&img, 1024, 4 * 1024, None);
+    let disk = MemDisk::from_file(&img);
+    let mut vol = block_on(Volume::mount(disk.clone(), Options::default())).unwrap();
+    let root = vol.root();
+    let files = [block_on(vol.create(root, b"a", 0o644, 0, 0)).unwrap(), block_on(vol.create(root, b"b", 0o644, 0, 0)).unwrap()];
+    let mut rng = Rng(31);
+    let mut written = [Vec::new(), Vec::new()];
+    let mut full = [false, false];
+    while !(full[0] && full[1]) {
+        for (i, &f) in files.iter().enumerate() {
+            if full[i] {
+                continue;
+            }
+            let chunk = rng.bytes(64 * 1024);
+            match block_on(vol.write(f, written[i].len() as u64, &chunk)) {
+                Ok(n) => {
+                    written[i].extend_from_slice(&chunk[..n]);
+                    full[i] = n < chunk.len();
+                }
+                Err(ext2::Error::NoSpace) => full[i] = true,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    println!("{} and {} bytes written before the volume was full", written[0].len(), written[1].len());
+    assert!(written[0].len() + written[1].len() > 3 << 20);
+    for (i, &f) in files.iter().enumerate() {
+        let mut got = vec![0u8; written[i].len()];
+        assert_eq!(block_on(vol.read(f, 0, &mut got)).unwrap(), got.len());
+        assert!(got == written[i], "file {i} reads back");
+        assert_eq!(block_on(vol.stat(f)).unwrap().size, written[i].len() as u64);
+    }
+    let disk = block_on(vol.unmount()).unwrap();
+    disk.save(&img);
+    let (code, out) = e2fsck(&img);
+    assert_eq!(code, 0, "{out}");
+}
