@@ -92,9 +92,10 @@ pub struct Mounted {
     cpu: CpuId,
     port: PortRef<Request, Reply>,
     read_only: bool,
-    /// Closes sent and not yet answered (`close` does not wait for its
-    /// answer; `unmount` waits for these first).
-    closing: core::sync::atomic::AtomicUsize,
+    /// Closes sent and not yet done (`close` does not wait for its
+    /// answer: the service counts each down when it has done it; `unmount`
+    /// waits for these first).
+    closing: Arc<core::sync::atomic::AtomicUsize>,
     /// What the mount said (not cleanly unmounted, read-only features).
     pub warnings: Vec<String>,
     /// Unique among the volumes mounted since boot (`cpu_pages`' keys).
@@ -128,6 +129,8 @@ impl Mounted {
         let name = String::from(disk.name());
         let generations = Arc::new(Generations::new());
         let theirs = Arc::clone(&generations);
+        let closing = Arc::new(core::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&closing);
         let (port, read_only, warnings) = run_on::run_on(cpu, move || async move {
             let options = ext2::Options {
                 read_only,
@@ -139,7 +142,7 @@ impl Mounted {
             let (port, handle) = kernel::port::new::<Request, Reply>(64);
             let read_only = vol.read_only();
             let warnings = vol.warnings.clone();
-            drop(exec::spawn_named("ext2", super::volume_service::serve(vol, port, theirs)));
+            drop(exec::spawn_named("ext2", super::volume_service::serve(vol, port, theirs, counted)));
             Ok::<_, Error>((handle, read_only, warnings))
         })
         .await?;
@@ -153,7 +156,6 @@ impl Mounted {
             kernel::memory::pressure::free_frames() >> 8
         );
         let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        let closing = core::sync::atomic::AtomicUsize::new(0);
         Ok(Arc::new(Self { name, cpu, port, read_only, closing, warnings, id, generations }))
     }
 
@@ -381,17 +383,18 @@ impl Mounted {
 
     /// One open file description of `ino` less: frees it if that was the
     /// last and no name is left. Sent without waiting for the answer (a
-    /// description closes when its last descriptor goes, in no task).
+    /// description closes when its last descriptor goes, in no task): put
+    /// in the port at once when it has room, else by a task that waits
+    /// for room.
     pub fn close(self: &Arc<Self>, ino: Ino) {
+        self.closing.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+        let Err(request) = self.port.try_send(Request::Close(ino)) else { return };
         let me = Arc::clone(self);
-        me.closing.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
         drop(exec::spawn_named("ext2-close", async move {
-            match me.done(Request::Close(ino)).await {
-                // Unmounted at shutdown meanwhile: nothing left to free.
-                Ok(()) | Err(Error::Io(io::block::BlockError::Device(UNMOUNTED))) => {}
-                Err(e) => log::warn!("ext2 on {}: closing inode {ino}: {e}", me.name),
+            // Unmounted meanwhile: nothing left to free, nobody to count.
+            if me.port.send(request).await.is_err() {
+                me.closing.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
             }
-            me.closing.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
         }));
     }
 

@@ -6,9 +6,13 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
+use alloc::vec::Vec;
 use drivers::virtio::blk::Disk;
-use ext2::{Ino, Unlinked, Volume};
+
+use ext2::{Ahead, Ino, Unlinked, Volume};
+use io::block::{BlockDevice, BlockError};
 use kernel::exec;
+use kernel::exec::JoinHandle;
 use kernel::port::Port;
 
 use super::cpu_pages::Generations;
@@ -21,8 +25,14 @@ use super::volume::{Answer, Error, Reply, Request};
 /// a quarter of its clean blocks at a time, until memory is no longer
 /// short or it has none left to give (then it waits for a request before
 /// it watches again).
-pub(super) async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request, Reply>, generations: Arc<Generations>) {
+pub(super) async fn serve(
+    mut vol: Volume<&'static Disk>,
+    mut port: Port<Request, Reply>,
+    generations: Arc<Generations>,
+    closing: Arc<core::sync::atomic::AtomicUsize>,
+) {
     let mut open = BTreeMap::new();
+    let mut reading: Option<ReadAhead> = None;
     let watch = kernel::memory::pressure::Watch::new();
     let mut watching = watch.is_some();
     loop {
@@ -92,7 +102,38 @@ pub(super) async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request
             Request::ReadPages(i, ..) => Some(*i),
             _ => None,
         };
+        // A run read ahead for a stream goes to the volume before a read
+        // that needs it (waiting for it if it is still on its way), or as
+        // soon as it is there.
+        if let Some(r) = &reading {
+            let wanted = match &request {
+                Request::Read(i, offset, len) | Request::ReadPages(i, offset, len) => r.ahead.wanted_by(*i, *offset, *len),
+                _ => false,
+            };
+            if wanted || r.task.is_finished() {
+                let r = reading.take().expect("checked");
+                if let Ok((data, Ok(()))) = r.task.await {
+                    vol.offer_ahead(r.ahead, data);
+                }
+            }
+        }
+        let closes = match request {
+            Request::Close(ino) => Some(ino),
+            _ => None,
+        };
         let mut reply = handle(&mut vol, &mut open, request).await;
+        if let Some(ino) = closes {
+            // Nobody waits for a close's answer (`Mounted::close`).
+            if let Err(e) = &reply {
+                log::warn!("ext2: closing inode {ino}: {e}");
+            }
+            closing.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
+        }
+        if reading.is_none()
+            && let Some((ahead, data)) = vol.take_ahead()
+        {
+            reading = Some(ReadAhead::start(vol.device(), ahead, data));
+        }
         if let Some(i) = changes {
             generations.bump(i);
         }
@@ -114,6 +155,24 @@ pub(super) async fn serve(mut vol: Volume<&'static Disk>, mut port: Port<Request
     }
     if let Err(e) = vol.unmount().await {
         log::error!("ext2: writing back at the last handle's end: {e}");
+    }
+}
+
+/// The run a stream will want next (`ext2::Ahead`), on its way from the
+/// disk in a task of its own while the service answers: the disk works
+/// while the program copies what it was given.
+struct ReadAhead {
+    ahead: Ahead,
+    task: JoinHandle<(Vec<u8>, Result<(), BlockError>)>,
+}
+
+impl ReadAhead {
+    fn start(disk: &'static Disk, ahead: Ahead, mut data: Vec<u8>) -> Self {
+        let task = exec::spawn_named("ext2-readahead", async move {
+            let read = disk.read(ahead.lba, &mut data).await;
+            (data, read)
+        });
+        Self { ahead, task }
     }
 }
 

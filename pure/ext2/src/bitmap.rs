@@ -177,7 +177,14 @@ impl<D: BlockDevice> Volume<D> {
 fn find_clear(bitmap: &[u8], from: u32, to: u32) -> Option<u32> {
     let mut bit = from;
     while bit < to {
-        let byte = bitmap[(bit / 8) as usize];
+        let at = (bit / 8) as usize;
+        // Eight full bytes at a time, then a full byte (a group's used
+        // blocks or inodes come first).
+        if bit.is_multiple_of(8) && bitmap.get(at..at + 8).is_some_and(|w| w == [0xff; 8]) {
+            bit += 64;
+            continue;
+        }
+        let byte = bitmap[at];
         if byte == 0xff && bit.is_multiple_of(8) {
             bit += 8;
             continue;

@@ -150,6 +150,28 @@ impl<D: BlockDevice> Volume<D> {
         Ok(out)
     }
 
+    /// The indirect block that holds the pointer to logical block `n` of
+    /// `inode` (`None`: a direct block, or a hole on the way).
+    pub(crate) async fn leaf_parent(&mut self, ino: Ino, inode: &Inode, n: u64) -> Result<Option<u32>> {
+        let path = self.path(n)?;
+        if path.depth == 0 {
+            return Ok(None);
+        }
+        let mut b = inode.pointer(path.root);
+        for &step in &path.steps[..path.depth - 1] {
+            if b == 0 {
+                return Ok(None);
+            }
+            self.check_pointer(ino, b)?;
+            b = u32_at(self.block(b).await?, step * 4);
+        }
+        if b == 0 {
+            return Ok(None);
+        }
+        self.check_pointer(ino, b)?;
+        Ok(Some(b))
+    }
+
     /// The disk block for logical block `n`, allocated (with the indirect
     /// blocks on its way) if it was a hole; `true` with a block just
     /// allocated (zeroed in the cache). `inode` gains the blocks' sectors;
@@ -188,8 +210,8 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// Writes whole blocks of `data` (a multiple of the block size) to
-    /// logical blocks `n...` of `inode` where they are holes under an
-    /// indirect block that exists: allocated as runs on the disk
+    /// logical blocks `n...` of `inode` where they are holes among its
+    /// direct blocks or under an indirect block that exists: allocated as runs on the disk
     /// ([`Self::alloc_run`]), their pointers set in one change of that
     /// indirect block, each cached with its bytes. The blocks written and
     /// the last one (0 blocks: not such blocks; the caller writes the
@@ -198,26 +220,33 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) async fn grow_run(&mut self, ino: Ino, inode: &mut Inode, n: u64, data: &[u8], goal: u32) -> Result<(u32, u32)> {
         let bs = self.sb.block_size as usize;
         let path = self.path(n)?;
-        if path.depth == 0 {
-            return Ok((0, 0));
-        }
-        let mut parent = inode.pointer(path.root);
-        for &step in &path.steps[..path.depth - 1] {
-            if parent == 0 {
+        // Where the pointers live: the inode (direct blocks) or the
+        // indirect block over the leaves.
+        let (parent, from, room) = if path.depth == 0 {
+            (None, path.root, DIRECT as usize - path.root)
+        } else {
+            let mut b = inode.pointer(path.root);
+            for &step in &path.steps[..path.depth - 1] {
+                if b == 0 {
+                    return Ok((0, 0));
+                }
+                self.check_pointer(ino, b)?;
+                b = u32_at(self.block(b).await?, step * 4);
+            }
+            if b == 0 {
                 return Ok((0, 0));
             }
-            self.check_pointer(ino, parent)?;
-            parent = u32_at(self.block(parent).await?, step * 4);
-        }
-        if parent == 0 {
-            return Ok((0, 0));
-        }
-        self.check_pointer(ino, parent)?;
-        let from = path.steps[path.depth - 1];
-        let most = (self.per_block() as usize - from).min(data.len() / bs);
-        let holes = {
-            let p = self.block(parent).await?;
-            (from..from + most).take_while(|&k| u32_at(p, k * 4) == 0).count()
+            self.check_pointer(ino, b)?;
+            let from = path.steps[path.depth - 1];
+            (Some(b), from, self.per_block() as usize - from)
+        };
+        let most = room.min(data.len() / bs);
+        let holes = match parent {
+            None => (from..from + most).take_while(|&k| inode.pointer(k) == 0).count(),
+            Some(p) => {
+                let p = self.block(p).await?;
+                (from..from + most).take_while(|&k| u32_at(p, k * 4) == 0).count()
+            }
         };
         if holes == 0 {
             return Ok((0, 0));
@@ -228,9 +257,12 @@ impl<D: BlockDevice> Volume<D> {
             bufs.push(self.fresh_buffer()?);
         }
         let (first, count) = self.alloc_run(goal, holes as u32).await?;
-        let p = self.block_mut(parent, Class::Indirect).await?;
-        for k in 0..count {
-            put_u32(p, (from + k as usize) * 4, first + k);
+        match parent {
+            None => (0..count).for_each(|k| inode.set_pointer(from + k as usize, first + k)),
+            Some(p) => {
+                let p = self.block_mut(p, Class::Indirect).await?;
+                (0..count).for_each(|k| put_u32(p, (from + k as usize) * 4, first + k));
+            }
         }
         for (k, mut buf) in bufs.into_iter().take(count as usize).enumerate() {
             buf.bytes_mut().copy_from_slice(&data[k * bs..(k + 1) * bs]);

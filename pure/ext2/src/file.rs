@@ -12,7 +12,7 @@ use crate::volume::Volume;
 use crate::{Error, Result};
 
 /// Bytes read ahead of a sequential reader (and at most in one request).
-const READAHEAD_BYTES: u64 = 256 * 1024;
+pub(crate) const READAHEAD_BYTES: u64 = 256 * 1024;
 
 /// Where a read's bytes go: a caller's slice, or a vector it grows.
 pub(crate) trait Sink {
@@ -106,14 +106,14 @@ impl<D: BlockDevice> Volume<D> {
             } else if let Some(data) = self.cache.get(b) {
                 out.put(&data[within..within + n]);
                 self.cache.hits += 1;
-            } else if let Some(data) = self.window.get(b, block_size) {
+            } else if let Some(data) = self.stream_block(ino, inode, b).await? {
                 out.put(&data[within..within + n]);
             } else {
                 let run = self.map_run(ino, inode, at, (ahead_end - at).min(ahead) as usize).await?;
                 let count = self.uncached_run(&run);
                 if stream {
-                    self.read_window(b, count).await?;
-                    let data = self.window.get(b, block_size).expect("just read");
+                    self.read_window(ino, inode, at, b, count).await?;
+                    let data = self.stream_block(ino, inode, b).await?.ok_or_else(|| crate::corrupt!("block {b} read, then not there"))?;
                     out.put(&data[within..within + n]);
                 } else {
                     self.load_run(b, count).await?;
@@ -130,7 +130,7 @@ impl<D: BlockDevice> Volume<D> {
     /// How many of `map`'s blocks (a run of a file's disk blocks, 0 for a
     /// hole; the first not cached) lie one after another on the disk from
     /// the first and are not cached: what one request reads.
-    fn uncached_run(&mut self, map: &[u32]) -> u32 {
+    pub(crate) fn uncached_run(&mut self, map: &[u32]) -> u32 {
         let b = map[0];
         let mut count = 1u32;
         while let Some(&next) = map.get(count as usize)

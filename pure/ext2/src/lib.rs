@@ -57,4 +57,5 @@ pub use error::{Error, Result};
 pub use inode::{Ino, ROOT};
 pub use memory::{BlockBuf, Heap, Memory};
 pub use ops::{SetAttr, Stat, Unlinked};
+pub use stream::Ahead;
 pub use volume::{Options, StatFs, Volume};

@@ -75,7 +75,7 @@ pub struct Volume<D: BlockDevice> {
     pub(crate) read_only: bool,
     pub(crate) now: fn() -> u32,
     /// Device blocks per file system block.
-    sectors_per_block: u64,
+    pub(crate) sectors_per_block: u64,
     /// Descriptors or superblock changed since the last sync.
     pub(crate) meta_dirty: bool,
     /// The phase the dirty metadata belongs to (`order`).
@@ -89,6 +89,9 @@ pub struct Volume<D: BlockDevice> {
     scratch: Vec<u8>,
     /// What a long sequential read brought ahead of its reader (`stream`).
     pub(crate) window: crate::stream::Window,
+    /// Writes made to the disk since the mount (`stream`: what was read
+    /// before one may be old).
+    pub(crate) disk_writes: u64,
     /// What the mount had to say (not cleanly unmounted, read-only because
     /// of features).
     pub warnings: Vec<String>,
@@ -140,6 +143,7 @@ impl<D: BlockDevice> Volume<D> {
             last_read: None,
             scratch: Vec::new(),
             window: Default::default(),
+            disk_writes: 0,
             phase: None,
             warnings,
             names: crate::names::Names::default(),
@@ -248,6 +252,7 @@ impl<D: BlockDevice> Volume<D> {
     /// may no longer be what the disk does (`stream`), so it goes.
     async fn write_disk(&mut self, lba: u64, bytes: &[u8]) -> Result<()> {
         self.window.clear();
+        self.disk_writes += 1;
         Ok(self.dev.write(lba, bytes).await?)
     }
 
@@ -281,6 +286,7 @@ impl<D: BlockDevice> Volume<D> {
         let dbs = u64::from(self.dev.block_size());
         let first = superblock::OFFSET / dbs;
         self.window.clear();
+        self.disk_writes += 1;
         self.dev.write(first, self.sb.bytes()).await?;
         if self.sb.block_size == 1024 {
             // Block 1 is the superblock: keep the cache's copy current.
@@ -332,6 +338,11 @@ impl<D: BlockDevice> Volume<D> {
         self.cache.given_back
     }
 
+    /// The device under the volume.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
     /// Whether block `n` is in the cache.
     pub(crate) fn cached(&mut self, n: u32) -> bool {
         self.cache.contains(n)
@@ -368,27 +379,6 @@ impl<D: BlockDevice> Volume<D> {
         });
         self.scratch = data;
         cached
-    }
-
-    /// Reads blocks `first..first + count` in one request into the stream
-    /// window (`stream`), past the cache.
-    pub(crate) async fn read_window(&mut self, first: u32, count: u32) -> Result<()> {
-        if first.checked_add(count).is_none_or(|e| e > self.sb.blocks_count()) {
-            return Err(crate::corrupt!("blocks {first}..+{count} run past the end ({} blocks)", self.sb.blocks_count()));
-        }
-        self.cache.misses += 1;
-        let need = self.sb.block_size as usize * count as usize;
-        let mut data = self.window.take(need);
-        match self.dev.read(u64::from(first) * self.sectors_per_block, &mut data[..need]).await {
-            Ok(()) => {
-                self.window.fill(first, count, data);
-                Ok(())
-            }
-            Err(e) => {
-                self.window.give_back(data);
-                Err(e.into())
-            }
-        }
     }
 
     async fn load(&mut self, n: u32) -> Result<()> {

@@ -74,3 +74,67 @@ fn what_the_window_read_ahead_never_outlives_a_write() {
     let (code, out) = e2fsck(&img);
     assert_eq!(code, 0, "{out}");
 }
+
+/// The mounter reads each run the stream will want while the reader is in
+/// the one before (`take_ahead`, `offer_ahead`): every byte right, and
+/// past the first run the volume itself waits on no disk read.
+#[test]
+fn runs_read_ahead_by_the_mounter_answer_the_stream() {
+    let bytes = Rng(24).bytes(6 << 20);
+    let (_img, disk, mut vol) = mounted("stream-ahead", &bytes);
+    let ino = block_on(vol.lookup(vol.root(), b"big")).unwrap();
+    let mut at = 0;
+    let mut own = 0;
+    let mut offered = 0;
+    while at < bytes.len() {
+        let before = *disk.reads.borrow();
+        let got = block_on(vol.read_vec(ino, at as u64, CHUNK)).unwrap();
+        if at >= 2 << 20 {
+            own += *disk.reads.borrow() - before;
+        }
+        assert!(got[..] == bytes[at..at + got.len()], "bytes at {at}");
+        at += got.len();
+        if let Some((ahead, mut buf)) = vol.take_ahead() {
+            use io::block::BlockDevice;
+            block_on(vol.device().read(ahead.lba, &mut buf)).unwrap();
+            vol.offer_ahead(ahead, buf);
+            offered += 1;
+        }
+    }
+    println!("{offered} runs read ahead; {own} reads of the volume's own past 2 MiB");
+    assert!(offered >= 16, "{offered} runs read ahead");
+    assert_eq!(own, 0, "the stream waited on the disk");
+}
+
+/// A run read ahead, then bytes in it changed and written back before it
+/// is handed over: the offer is refused and the stream reads the new bytes.
+#[test]
+fn a_run_read_before_a_write_is_refused() {
+    let mut bytes = Rng(25).bytes(4 << 20);
+    let (_img, _disk, mut vol) = mounted("stream-refused", &bytes);
+    let ino = block_on(vol.lookup(vol.root(), b"big")).unwrap();
+    let mut at = 0;
+    let mut pending = None;
+    while at < bytes.len() {
+        if let Some((ahead, buf)) = pending.take() {
+            vol.offer_ahead(ahead, buf);
+        }
+        let got = block_on(vol.read_vec(ino, at as u64, CHUNK)).unwrap();
+        assert!(got[..] == bytes[at..at + got.len()], "stale bytes at {at}");
+        at += got.len();
+        if let Some((ahead, mut buf)) = vol.take_ahead() {
+            use io::block::BlockDevice;
+            block_on(vol.device().read(ahead.lba, &mut buf)).unwrap();
+            if at == 2 << 20 {
+                // Change what the run holds on the disk before it is offered.
+                let from = ahead.logical as usize * 1024;
+                let new = Rng(26).bytes(ahead.bytes);
+                assert_eq!(block_on(vol.write(ino, from as u64, &new)).unwrap(), new.len());
+                bytes[from..from + new.len()].copy_from_slice(&new);
+                block_on(vol.sync()).unwrap();
+                vol.shrink_cache(usize::MAX);
+            }
+            pending = Some((ahead, buf));
+        }
+    }
+}

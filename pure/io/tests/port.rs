@@ -179,6 +179,23 @@ fn a_full_port_makes_the_sender_wait_and_loses_nothing() {
 }
 
 #[test]
+fn try_send_takes_what_fits_and_gives_the_rest_back() {
+    let base = cpus(1);
+    let inbox = become_cpu(base);
+    let (mut port, handle) = Port::<u32, ()>::new(&HOOKS, 2);
+    assert_eq!(handle.try_send(1), Ok(()));
+    assert_eq!(handle.try_send(2), Ok(()));
+    assert_eq!(handle.try_send(3), Err(3), "the port holds two: the third comes back");
+    let first = run(&inbox, port.recv()).expect("a message");
+    assert_eq!(*first.request(), 1);
+    drop(first);
+    assert_eq!(handle.try_send(3), Ok(()), "room again");
+    assert_eq!(port.queued(), 2);
+    drop(port);
+    assert_eq!(handle.try_send(4), Err(4), "the server has gone");
+}
+
+#[test]
 fn an_aborted_call_gets_one_reply_which_is_dropped() {
     let base = cpus(1);
     let inbox = become_cpu(base);

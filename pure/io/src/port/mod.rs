@@ -7,6 +7,7 @@
 //! spawn(async move { port.serve(|req| answer(req)).await });
 //! let rep = handle.call(req).await?;                         // any task, any CPU
 //! handle.send(req).await?;                                   // no reply wanted
+//! handle.try_send(req)?;                                      // no reply, no wait (or it comes back)
 //! handle.send_with_reply(req, &replies).await?;              // reply to another port
 //! ```
 //!
@@ -15,7 +16,8 @@
 //! - **Room.** A port holds at most `capacity` messages that its server has
 //!   not taken yet. A sender first reserves one (`reserved`, a CAS loop);
 //!   a full port makes it wait on a waker (a spin lock guards that list,
-//!   taken only when the port is full), never fail or spin. The server
+//!   taken only when the port is full), never fail or spin; `try_send`
+//!   instead gives the message back. The server
 //!   gives the room back as it takes each message.
 //! - **Put.** The message is boxed with what its answer needs (a
 //!   call slot, a reply port, or nothing). From the owner's CPU it goes
@@ -352,6 +354,17 @@ impl<Req: Send + 'static, Rep: Send + 'static> PortRef<Req, Rep> {
     /// Sends `req`; its answer, if any, is dropped (waits only for room).
     pub async fn send(&self, req: Req) -> Result<(), PortError> {
         self.shared.reserve().await?;
+        self.put(req, Answer::Discard);
+        Ok(())
+    }
+
+    /// Sends `req` if the port has room now, its answer dropped (for a
+    /// caller that cannot wait: a `Drop`); gives `req` back when the port
+    /// is full or gone.
+    pub fn try_send(&self, req: Req) -> Result<(), Req> {
+        if self.shared.closed.load(Ordering::Acquire) || !self.try_reserve() {
+            return Err(req);
+        }
         self.put(req, Answer::Discard);
         Ok(())
     }
