@@ -88,17 +88,34 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
-    /// The disk block holding logical block `n` of `inode` (None: a hole).
-    pub(crate) async fn map(&mut self, ino: Ino, inode: &Inode, n: u64) -> Result<Option<u32>> {
-        let path = self.path(n)?;
+    /// The indirect block over the leaf `path` leads to (its depth at
+    /// least 1), each block on the way checked: 0 for a hole on the way.
+    async fn leaf_parent_of(&mut self, ino: Ino, inode: &Inode, path: &Path) -> Result<u32> {
         let mut b = inode.pointer(path.root);
-        for &step in &path.steps[..path.depth] {
+        for &step in &path.steps[..path.depth - 1] {
             if b == 0 {
-                return Ok(None);
+                return Ok(0);
             }
             self.check_pointer(ino, b)?;
             b = u32_at(self.block(b).await?, step * 4);
         }
+        if b != 0 {
+            self.check_pointer(ino, b)?;
+        }
+        Ok(b)
+    }
+
+    /// The disk block holding logical block `n` of `inode` (None: a hole).
+    pub(crate) async fn map(&mut self, ino: Ino, inode: &Inode, n: u64) -> Result<Option<u32>> {
+        let path = self.path(n)?;
+        let b = if path.depth == 0 {
+            inode.pointer(path.root)
+        } else {
+            match self.leaf_parent_of(ino, inode, &path).await? {
+                0 => 0,
+                parent => u32_at(self.block(parent).await?, path.steps[path.depth - 1] * 4),
+            }
+        };
         if b == 0 {
             return Ok(None);
         }
@@ -123,21 +140,13 @@ impl<D: BlockDevice> Volume<D> {
                 continue;
             }
             // Down to the indirect block holding this leaf's pointer.
-            let mut b = inode.pointer(path.root);
-            for &step in &path.steps[..path.depth - 1] {
-                if b == 0 {
-                    break;
-                }
-                self.check_pointer(ino, b)?;
-                b = u32_at(self.block(b).await?, step * 4);
-            }
+            let b = self.leaf_parent_of(ino, inode, &path).await?;
             let from = path.steps[path.depth - 1];
             let take = (per - from).min(count - out.len());
             if b == 0 {
                 out.resize(out.len() + take, 0);
                 continue;
             }
-            self.check_pointer(ino, b)?;
             let start = out.len();
             let data = self.block(b).await?;
             out.extend((from..from + take).map(|k| u32_at(data, k * 4)));
@@ -157,19 +166,7 @@ impl<D: BlockDevice> Volume<D> {
         if path.depth == 0 {
             return Ok(None);
         }
-        let mut b = inode.pointer(path.root);
-        for &step in &path.steps[..path.depth - 1] {
-            if b == 0 {
-                return Ok(None);
-            }
-            self.check_pointer(ino, b)?;
-            b = u32_at(self.block(b).await?, step * 4);
-        }
-        if b == 0 {
-            return Ok(None);
-        }
-        self.check_pointer(ino, b)?;
-        Ok(Some(b))
+        Ok(Some(self.leaf_parent_of(ino, inode, &path).await?).filter(|&b| b != 0))
     }
 
     /// The disk block for logical block `n`, allocated (with the indirect
@@ -225,18 +222,10 @@ impl<D: BlockDevice> Volume<D> {
         let (parent, from, room) = if path.depth == 0 {
             (None, path.root, DIRECT as usize - path.root)
         } else {
-            let mut b = inode.pointer(path.root);
-            for &step in &path.steps[..path.depth - 1] {
-                if b == 0 {
-                    return Ok((0, 0));
-                }
-                self.check_pointer(ino, b)?;
-                b = u32_at(self.block(b).await?, step * 4);
-            }
+            let b = self.leaf_parent_of(ino, inode, &path).await?;
             if b == 0 {
                 return Ok((0, 0));
             }
-            self.check_pointer(ino, b)?;
             let from = path.steps[path.depth - 1];
             (Some(b), from, self.per_block() as usize - from)
         };
