@@ -302,6 +302,16 @@ fn processes_program_prints_what_it_prints_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/processes", &processes)], &[("/bin/processes", &[])]);
 }
 
+/// AF_UNIX stream socket pairs (`unix_pair.c`): 1 MiB each way at once
+/// between processes on two CPUs, half-closes, EPIPE with and without
+/// SIGPIPE, non-blocking calls, poll, options, names and errors, as on
+/// the host.
+#[test]
+fn unix_socket_pairs_behave_as_on_the_host() {
+    let Some(unix_pair) = compile("unix_pair") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/unix_pair", &unix_pair)], &[("/bin/unix_pair", &[])]);
+}
+
 /// At -smp 4, four processes (one per CPU) create, rename, read, remove
 /// files and directories in one directory and append to one file at once:
 /// the output is the host's, whatever the interleaving.

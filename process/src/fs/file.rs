@@ -61,6 +61,14 @@ impl OpenFile {
         Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true, dir_cursor: spin::Mutex::new(None) })
     }
 
+    /// A connected pair of AF_UNIX stream sockets, opened for reading and
+    /// writing with `extra_flags` (`O_NONBLOCK`); ENFILE as for a pipe.
+    pub fn socket_pair(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
+        let (a, b) = super::unix_socket::UnixStream::pair()?;
+        let open = |s| Self::new(Node::new(Kind::Socket(s), 0o777, 0), linux::flags::open::O_RDWR | extra_flags);
+        Ok((open(a), open(b)))
+    }
+
     /// A new pipe's two ends: (read, write); ENFILE when the budget for
     /// programs' data has no room for another (`budget`).
     pub fn pipe(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
@@ -68,7 +76,8 @@ impl OpenFile {
         Ok((Self::new(Arc::clone(&node), O_RDONLY | extra_flags), Self::new(node, O_WRONLY | extra_flags)))
     }
 
-    fn nonblock(&self) -> bool {
+    /// Whether calls on it answer EAGAIN instead of waiting (`O_NONBLOCK`).
+    pub fn nonblock(&self) -> bool {
         self.flags() & O_NONBLOCK != 0
     }
 
@@ -115,6 +124,10 @@ impl OpenFile {
                 let readable = r && crate::tty::readable(waker).await;
                 (readable, w, false, false)
             }
+            Kind::Socket(socket) => {
+                let (readable, writable, hup) = socket.poll(waker).await;
+                (readable, writable, hup, false)
+            }
             _ => (r, w, false, false),
         }
     }
@@ -140,6 +153,7 @@ impl OpenFile {
             Kind::Device(Device::Random) if self.readable() => random(buf).await,
             Kind::Device(Device::Console) if self.readable() => crate::tty::read(buf, self.nonblock()).await,
             Kind::Pipe(pipe) if self.readable() => pipe.read(buf, self.nonblock()).await,
+            Kind::Socket(socket) => socket.read(buf, self.nonblock()).await,
             _ => super::until_free(|| self.read_now(buf)).await,
         }
     }
@@ -200,6 +214,7 @@ impl OpenFile {
             Kind::Symlink(_) => Err(errno::EINVAL),
             // Data there (or no writer left): now; else the waiting path.
             Kind::Pipe(pipe) => pipe.read_now(buf).unwrap_or(Err(super::BUSY)),
+            Kind::Socket(socket) => socket.read_now(buf).unwrap_or(Err(super::BUSY)),
             Kind::Device(Device::Null) => Ok(0),
             Kind::Device(Device::Zero) => {
                 buf.fill(0);
@@ -229,6 +244,7 @@ impl OpenFile {
             Kind::Device(Device::Random) if self.writable() => Ok(buf.len()),
             Kind::Device(Device::Console) if self.writable() => console_write(buf).await,
             Kind::Pipe(pipe) if self.writable() => pipe.write(buf, self.nonblock()).await,
+            Kind::Socket(socket) => socket.write(buf, self.nonblock()).await,
             _ => super::until_free(|| self.write_now(buf)).await,
         }
     }

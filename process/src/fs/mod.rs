@@ -16,6 +16,7 @@ mod node;
 pub mod ops;
 pub mod pipe;
 pub mod procfs;
+pub mod unix_socket;
 pub mod volume;
 mod volume_service;
 

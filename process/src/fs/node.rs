@@ -76,6 +76,8 @@ pub enum Kind {
     Device(Device),
     /// One end of a pipe (which, the open file's access mode says).
     Pipe(Arc<super::pipe::Pipe>),
+    /// One end of a connected pair of AF_UNIX stream sockets.
+    Socket(Arc<super::unix_socket::UnixStream>),
     /// `/proc`: a directory made afresh each time it is looked into.
     Proc,
     /// A file, directory or link on a mounted volume (`fs::disk`): its
@@ -141,6 +143,7 @@ impl Node {
             Kind::Device(Device::Disk(_)) => 0o060000,
             Kind::Device(_) => S_IFCHR,
             Kind::Pipe(_) => S_IFIFO,
+            Kind::Socket(_) => linux::flags::mode::S_IFSOCK,
             Kind::Disk(ref d) => u32::from(d.mode & 0o170000),
         };
         kind | self.perm.load(Ordering::Relaxed)
@@ -161,7 +164,7 @@ impl Node {
             Kind::File(data) => data.try_shared(|d| d.len() as u64).ok_or(BUSY)?,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) | Kind::Proc => 0,
-            Kind::Device(_) | Kind::Pipe(_) => 0,
+            Kind::Device(_) | Kind::Pipe(_) | Kind::Socket(_) => 0,
             Kind::Disk(_) => return Err(ON_DISK),
         })
     }

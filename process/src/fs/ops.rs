@@ -121,7 +121,7 @@ pub async fn allocate(node: &Node, offset: u64, len: u64) -> Result<(), Errno> {
             let end = usize::try_from(end).map_err(|_| errno::EFBIG)?;
             until_free(|| node.edit_bytes(|data| if end > data.len() { data.resize(end) } else { Ok(()) })).await
         }
-        Kind::Pipe(_) => Err(errno::ESPIPE),
+        Kind::Pipe(_) | Kind::Socket(_) => Err(errno::ESPIPE),
         Kind::Dir(_) | Kind::Proc => Err(errno::EISDIR),
         Kind::Disk(d) if d.is_dir() => Err(errno::EISDIR),
         _ => Err(errno::ENODEV),

@@ -16,7 +16,7 @@ use crate::process::Process;
 use crate::user;
 
 /// Largest single read or write (Linux's `MAX_RW_COUNT`, rounded).
-const MAX_RW: usize = 0x7fff_f000;
+pub(super) const MAX_RW: usize = 0x7fff_f000;
 /// Bytes moved per step of a large read or write.
 const CHUNK: usize = 64 * 1024;
 /// Chunks a long transfer moves before it lets the CPU's other tasks run
@@ -283,7 +283,7 @@ pub(super) async fn lseek(p: &mut Process, a: Args) -> SysResult {
     match file.node.kind {
         Kind::File(_) | Kind::Dir(_) | Kind::Proc | Kind::Disk(_) => {}
         Kind::Device(_) => return Ok(0),
-        Kind::Symlink(_) | Kind::Pipe(_) => return Err(errno::ESPIPE),
+        Kind::Symlink(_) | Kind::Pipe(_) | Kind::Socket(_) => return Err(errno::ESPIPE),
     }
     let base = match whence {
         seek::SEEK_SET => 0,
@@ -344,9 +344,13 @@ pub(super) async fn ioctl(p: &mut Process, a: Args) -> SysResult {
     const FIONREAD: u64 = 0x541b;
     let file = p.files.get(a.int(0))?;
     let Kind::Device(Device::Console) = file.node.kind else {
-        if let (FIONREAD, Kind::Pipe(pipe)) = (a.get(1), &file.node.kind) {
-            let n = pipe.buffered().await as i32;
-            user::write_i32(&mut p.memory, a.get(2), n)?;
+        let waiting = match (a.get(1), &file.node.kind) {
+            (FIONREAD, Kind::Pipe(pipe)) => Some(pipe.buffered().await),
+            (FIONREAD, Kind::Socket(socket)) => Some(socket.buffered().await),
+            _ => None,
+        };
+        if let Some(n) = waiting {
+            user::write_i32(&mut p.memory, a.get(2), n as i32)?;
             return Ok(0);
         }
         return Err(errno::ENOTTY);
@@ -399,21 +403,26 @@ pub(super) fn pipe(p: &mut Process, fds: u64, flags: u32) -> SysResult {
         return Err(errno::EINVAL);
     }
     let (read, write) = OpenFile::pipe(flags & O_NONBLOCK)?;
-    let cloexec = flags & O_CLOEXEC != 0;
-    let r = p.files.insert(read, cloexec)?;
-    let w = match p.files.insert(write, cloexec) {
-        Ok(w) => w,
+    install_pair(p, read, write, flags & O_CLOEXEC != 0, fds)
+}
+
+/// Gives `a` and `b` descriptors and writes the two numbers at `fds`
+/// (`pipe`, `socketpair`); on an error neither stays open.
+pub(super) fn install_pair(p: &mut Process, a: Arc<OpenFile>, b: Arc<OpenFile>, cloexec: bool, fds: u64) -> SysResult {
+    let x = p.files.insert(a, cloexec)?;
+    let y = match p.files.insert(b, cloexec) {
+        Ok(y) => y,
         Err(e) => {
-            let _ = p.files.close(r);
+            let _ = p.files.close(x);
             return Err(e);
         }
     };
     let mut bytes = [0u8; 8];
-    bytes[..4].copy_from_slice(&r.to_le_bytes());
-    bytes[4..].copy_from_slice(&w.to_le_bytes());
+    bytes[..4].copy_from_slice(&x.to_le_bytes());
+    bytes[4..].copy_from_slice(&y.to_le_bytes());
     if let Err(e) = user::write(&mut p.memory, fds, &bytes) {
-        let _ = p.files.close(r);
-        let _ = p.files.close(w);
+        let _ = p.files.close(x);
+        let _ = p.files.close(y);
         return Err(e);
     }
     Ok(0)

@@ -20,6 +20,7 @@ mod path;
 mod poll;
 mod proc;
 mod signals;
+mod socket;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -386,6 +387,13 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         }
         nr::PSELECT6 => poll::pselect6(p, a.int(0), [a.get(1), a.get(2), a.get(3)], a.get(4), a.get(5)).await,
         nr::PIPE2 => file::pipe(p, a.get(0), a.uint(1)),
+        nr::SOCKETPAIR => socket::socketpair(p, a),
+        nr::SHUTDOWN => socket::shutdown(p, a),
+        nr::SENDTO => socket::sendto(p, a).await,
+        nr::RECVFROM => socket::recvfrom(p, a).await,
+        nr::GETSOCKNAME | nr::GETPEERNAME => socket::name(p, a),
+        nr::GETSOCKOPT => socket::getsockopt(p, a),
+        nr::SETSOCKOPT => socket::setsockopt(p, a),
         nr::READ => file::read(p, a).await,
         nr::WRITE => file::write(p, a).await,
         nr::READV => file::readv(p, a).await,

@@ -152,7 +152,7 @@ pub(super) async fn fsync(p: &mut Process, fd: i32) -> SysResult {
     let file = p.files.get(fd)?;
     match &file.node.kind {
         Kind::Disk(d) => d.vol.sync().await.map_err(|e| disk::errno_of(&d.vol, e))?,
-        Kind::Pipe(_) => return Err(errno::EINVAL),
+        Kind::Pipe(_) | Kind::Socket(_) => return Err(errno::EINVAL),
         _ => {}
     }
     Ok(0)

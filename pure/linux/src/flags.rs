@@ -164,3 +164,61 @@ pub mod seek {
     /// From the end.
     pub const SEEK_END: u32 = 2;
 }
+
+/// Sockets: families, types, `shutdown`, options, message flags.
+pub mod socket {
+    /// Local sockets.
+    pub const AF_UNIX: u32 = 1;
+    /// IPv4.
+    pub const AF_INET: u32 = 2;
+    /// IPv6.
+    pub const AF_INET6: u32 = 10;
+    /// A byte stream.
+    pub const SOCK_STREAM: u32 = 1;
+    /// Datagrams.
+    pub const SOCK_DGRAM: u32 = 2;
+    /// Datagrams in order, on a connection.
+    pub const SOCK_SEQPACKET: u32 = 5;
+    /// The type's bits (the rest are flags).
+    pub const SOCK_TYPE_MASK: u32 = 0xf;
+    /// Non-blocking from the start.
+    pub const SOCK_NONBLOCK: u32 = 0o4000;
+    /// Closed on `execve`.
+    pub const SOCK_CLOEXEC: u32 = 0o2000000;
+    /// No more reading.
+    pub const SHUT_RD: u32 = 0;
+    /// No more writing (the peer reads the end).
+    pub const SHUT_WR: u32 = 1;
+    /// Neither.
+    pub const SHUT_RDWR: u32 = 2;
+    /// The socket level of options.
+    pub const SOL_SOCKET: u32 = 1;
+    /// Addresses may be bound again at once.
+    pub const SO_REUSEADDR: u32 = 2;
+    /// The socket's type.
+    pub const SO_TYPE: u32 = 3;
+    /// The pending error (read and cleared).
+    pub const SO_ERROR: u32 = 4;
+    /// The send buffer's size.
+    pub const SO_SNDBUF: u32 = 7;
+    /// The receive buffer's size.
+    pub const SO_RCVBUF: u32 = 8;
+    /// Keep-alive probes.
+    pub const SO_KEEPALIVE: u32 = 9;
+    /// Whether it listens.
+    pub const SO_ACCEPTCONN: u32 = 30;
+    /// Its protocol.
+    pub const SO_PROTOCOL: u32 = 38;
+    /// Its family.
+    pub const SO_DOMAIN: u32 = 39;
+    /// Out-of-band data.
+    pub const MSG_OOB: u32 = 1;
+    /// Read without taking.
+    pub const MSG_PEEK: u32 = 2;
+    /// This call does not wait.
+    pub const MSG_DONTWAIT: u32 = 0x40;
+    /// Wait for the whole length.
+    pub const MSG_WAITALL: u32 = 0x100;
+    /// No SIGPIPE for a peer that has gone.
+    pub const MSG_NOSIGNAL: u32 = 0x4000;
+}

@@ -49,15 +49,37 @@ fn numbers_and_errnos_match_the_host_headers() {
         "offsetof(struct statfs, f_namelen)",
         "offsetof(struct statfs, f_flags)",
         "ENOTBLK",
+        "ENOPROTOOPT",
+        "EPROTONOSUPPORT",
+        "ENOTCONN",
+        "SOCK_NONBLOCK",
+        "SOCK_CLOEXEC",
+        "SO_DOMAIN",
+        "SO_PROTOCOL",
+        "MSG_NOSIGNAL",
+        "MSG_WAITALL",
+        "MSG_DONTWAIT",
+        "SHUT_RDWR",
     ];
     let Some(got) = host_values(
-        &["sys/syscall.h", "errno.h", "fcntl.h", "sys/mman.h", "sys/ioctl.h", "sys/stat.h", "sys/utsname.h", "stddef.h", "sys/vfs.h"],
+        &[
+            "sys/syscall.h",
+            "errno.h",
+            "fcntl.h",
+            "sys/mman.h",
+            "sys/ioctl.h",
+            "sys/stat.h",
+            "sys/utsname.h",
+            "stddef.h",
+            "sys/vfs.h",
+            "sys/socket.h",
+        ],
         &exprs,
     ) else {
         std::eprintln!("no C compiler: skipped");
         return;
     };
-    let ours: [i64; 19] = [
+    let ours: [i64; 30] = [
         nr::GETPPID as i64,
         nr::EXIT_GROUP as i64,
         nr::CLONE3 as i64,
@@ -77,6 +99,17 @@ fn numbers_and_errnos_match_the_host_headers() {
         64,
         80,
         errno::ENOTBLK.0.into(),
+        errno::ENOPROTOOPT.0.into(),
+        errno::EPROTONOSUPPORT.0.into(),
+        errno::ENOTCONN.0.into(),
+        flags::socket::SOCK_NONBLOCK.into(),
+        flags::socket::SOCK_CLOEXEC.into(),
+        flags::socket::SO_DOMAIN.into(),
+        flags::socket::SO_PROTOCOL.into(),
+        flags::socket::MSG_NOSIGNAL.into(),
+        flags::socket::MSG_WAITALL.into(),
+        flags::socket::MSG_DONTWAIT.into(),
+        flags::socket::SHUT_RDWR.into(),
     ];
     for ((e, host), ours) in exprs.iter().zip(got).zip(ours) {
         assert_eq!(host, ours, "{e}");

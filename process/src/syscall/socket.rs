@@ -1,0 +1,200 @@
+//! The socket calls on connected AF_UNIX stream pairs (`socketpair`,
+//! `fs::unix_socket`): `shutdown`, `sendto`/`recvfrom` (`send`, `recv`),
+//! `getsockopt`/`setsockopt`, `getsockname`/`getpeername`. `read`,
+//! `write`, `poll` and the rest reach a socket through its open file like
+//! any other. Answers and their order follow Linux's
+//! (`tests/programs/unix_pair.c` prints them on both).
+
+use alloc::sync::Arc;
+use alloc::vec;
+
+use linux::errno::{self, Errno};
+use linux::flags::open::O_NONBLOCK;
+use linux::flags::socket::*;
+
+use super::{Args, SysResult};
+use crate::fs::unix_socket::UnixStream;
+use crate::fs::{Kind, OpenFile};
+use crate::process::Process;
+use crate::{signal, user};
+
+/// The most one `recv` moves per step (as `read`).
+const CHUNK: usize = 64 * 1024;
+
+/// The socket behind descriptor `fd` (ENOTSOCK for anything else).
+fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Arc<UnixStream>), Errno> {
+    let file = p.files.get(fd)?;
+    let Kind::Socket(socket) = &file.node.kind else { return Err(errno::ENOTSOCK) };
+    let socket = Arc::clone(socket);
+    Ok((file, socket))
+}
+
+/// `socketpair(domain, type, protocol, sv)`: AF_UNIX stream pairs.
+pub(super) fn socketpair(p: &mut Process, a: Args) -> SysResult {
+    let (domain, ty, protocol, sv) = (a.uint(0), a.uint(1), a.uint(2), a.get(3));
+    let flags = ty & !SOCK_TYPE_MASK;
+    if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(errno::EINVAL);
+    }
+    match domain {
+        AF_UNIX => {}
+        AF_INET | AF_INET6 => return Err(errno::EOPNOTSUPP),
+        _ => return Err(errno::EAFNOSUPPORT),
+    }
+    match ty & SOCK_TYPE_MASK {
+        SOCK_STREAM => {}
+        SOCK_DGRAM | SOCK_SEQPACKET => {
+            log::warn!("{} (pid {}): datagram socket pairs are not implemented yet", p.name(), p.pid());
+            return Err(errno::ESOCKTNOSUPPORT);
+        }
+        _ => return Err(errno::ESOCKTNOSUPPORT),
+    }
+    if protocol != 0 && protocol != AF_UNIX {
+        return Err(errno::EPROTONOSUPPORT);
+    }
+    let (x, y) = OpenFile::socket_pair(if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 })?;
+    super::file::install_pair(p, x, y, flags & SOCK_CLOEXEC != 0, sv)
+}
+
+/// `shutdown(fd, how)`.
+pub(super) fn shutdown(p: &mut Process, a: Args) -> SysResult {
+    let (_, socket) = socket_of(p, a.int(0))?;
+    let how = a.uint(1);
+    if how > SHUT_RDWR {
+        return Err(errno::EINVAL);
+    }
+    socket.shutdown(how != SHUT_WR, how != SHUT_RD);
+    Ok(0)
+}
+
+/// `sendto(fd, buf, len, flags, addr, addrlen)` (`send`): a pair is
+/// connected, so an address is EISCONN; EPIPE sends SIGPIPE unless
+/// `MSG_NOSIGNAL`.
+pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
+    let (file, socket) = socket_of(p, a.int(0))?;
+    let (buf, len, flags, addr) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4));
+    if flags & MSG_OOB != 0 {
+        return Err(errno::EOPNOTSUPP);
+    }
+    if addr != 0 && a.get(5) != 0 {
+        return Err(errno::EISCONN);
+    }
+    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    let mut done = 0;
+    let mut chunk = vec![0u8; len.min(CHUNK)];
+    let sent = loop {
+        if done == len {
+            break Ok(done as u64);
+        }
+        let n = (len - done).min(CHUNK);
+        if let Err(e) = user::read(&mut p.memory, buf + done as u64, &mut chunk[..n]) {
+            break if done == 0 { Err(e) } else { Ok(done as u64) };
+        }
+        match socket.write(&chunk[..n], nonblock).await {
+            Ok(w) => done += w,
+            Err(e) if done == 0 => break Err(e),
+            Err(_) => break Ok(done as u64),
+        }
+    };
+    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 {
+        signal::send(&p.info, signal::sig::SIGPIPE);
+    }
+    sent
+}
+
+/// `recvfrom(fd, buf, len, flags, addr, addrlen)` (`recv`): waits for
+/// some bytes (unless non-blocking), or for `len` with `MSG_WAITALL`; the
+/// peer of a pair has no address (a length of 0).
+pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
+    let (file, socket) = socket_of(p, a.int(0))?;
+    let (buf, len, flags, addr, addrlen) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4), a.get(5));
+    if flags & (MSG_OOB | MSG_PEEK) != 0 {
+        return Err(errno::EOPNOTSUPP);
+    }
+    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    let all = flags & MSG_WAITALL != 0 && !nonblock;
+    let mut done = 0;
+    let mut chunk = vec![0u8; len.min(CHUNK)];
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        // Past the first bytes, wait only for all of them.
+        let got = match socket.read(&mut chunk[..n], nonblock || (done > 0 && !all)).await {
+            Ok(got) => got,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
+        done += got;
+        if got == 0 || (got < n && !all) {
+            break;
+        }
+    }
+    if addr != 0 && addrlen != 0 {
+        user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?;
+    }
+    Ok(done as u64)
+}
+
+/// `getsockname` and `getpeername`: both ends of a pair are unnamed (the
+/// family alone).
+pub(super) fn name(p: &mut Process, a: Args) -> SysResult {
+    socket_of(p, a.int(0))?;
+    let (addr, addrlen) = (a.get(1), a.get(2));
+    let mut room = [0u8; 4];
+    user::read(&mut p.memory, addrlen, &mut room)?;
+    let room = i32::from_le_bytes(room);
+    if room < 0 {
+        return Err(errno::EINVAL);
+    }
+    let family = (AF_UNIX as u16).to_le_bytes();
+    user::write(&mut p.memory, addr, &family[..(room as usize).min(2)])?;
+    user::write(&mut p.memory, addrlen, &2u32.to_le_bytes())?;
+    Ok(0)
+}
+
+/// `getsockopt(fd, level, name, value, length)`: the socket level's
+/// options a pair has, as ints.
+pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
+    let (_, socket) = socket_of(p, a.int(0))?;
+    let (level, name, value, lenp) = (a.uint(1), a.uint(2), a.get(3), a.get(4));
+    let mut len = [0u8; 4];
+    user::read(&mut p.memory, lenp, &mut len)?;
+    let len = i32::from_le_bytes(len);
+    if len < 0 {
+        return Err(errno::EINVAL);
+    }
+    if level != SOL_SOCKET {
+        return Err(errno::EOPNOTSUPP);
+    }
+    let v: i32 = match name {
+        SO_TYPE => SOCK_STREAM as i32,
+        SO_DOMAIN => AF_UNIX as i32,
+        SO_PROTOCOL | SO_ERROR | SO_ACCEPTCONN | SO_REUSEADDR | SO_KEEPALIVE => 0,
+        SO_SNDBUF | SO_RCVBUF => socket.capacity() as i32,
+        _ => return Err(errno::ENOPROTOOPT),
+    };
+    let n = (len as usize).min(4);
+    user::write(&mut p.memory, value, &v.to_le_bytes()[..n])?;
+    user::write(&mut p.memory, lenp, &(n as u32).to_le_bytes())?;
+    Ok(0)
+}
+
+/// `setsockopt(fd, level, name, value, length)`: the socket level's int
+/// options are taken (a pair's buffers keep their size); others are
+/// ENOPROTOOPT.
+pub(super) fn setsockopt(p: &mut Process, a: Args) -> SysResult {
+    socket_of(p, a.int(0))?;
+    let (level, name, value, len) = (a.uint(1), a.uint(2), a.get(3), a.get(4));
+    if level != SOL_SOCKET {
+        return Err(errno::EOPNOTSUPP);
+    }
+    if !matches!(name, SO_REUSEADDR | SO_KEEPALIVE | SO_SNDBUF | SO_RCVBUF) {
+        return Err(errno::ENOPROTOOPT);
+    }
+    if len < 4 {
+        return Err(errno::EINVAL);
+    }
+    let mut v = [0u8; 4];
+    user::read(&mut p.memory, value, &mut v)?;
+    Ok(0)
+}
