@@ -312,6 +312,15 @@ fn unix_socket_pairs_behave_as_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/unix_pair", &unix_pair)], &[("/bin/unix_pair", &[])]);
 }
 
+/// epoll over pipes and socket pairs (`epoll.c`): level- and
+/// edge-triggered, one-shot, changes, removals, a wake from another CPU,
+/// timeouts and errors, as on the host.
+#[test]
+fn epoll_behaves_as_on_the_host() {
+    let Some(epoll) = compile("epoll") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/epoll", &epoll)], &[("/bin/epoll", &[])]);
+}
+
 /// At -smp 4, four processes (one per CPU) create, rename, read, remove
 /// files and directories in one directory and append to one file at once:
 /// the output is the host's, whatever the interleaving.

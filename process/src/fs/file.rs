@@ -69,6 +69,11 @@ impl OpenFile {
         Ok((open(a), open(b)))
     }
 
+    /// A new, empty epoll set, open for reading and writing.
+    pub fn epoll() -> Arc<Self> {
+        Self::new(Node::new(Kind::Epoll(super::epoll::EpollSet::new()), 0o600, 0), linux::flags::open::O_RDWR)
+    }
+
     /// A new pipe's two ends: (read, write); ENFILE when the budget for
     /// programs' data has no room for another (`budget`).
     pub fn pipe(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
@@ -111,12 +116,13 @@ impl OpenFile {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up, error); leaves
-    /// `waker` where it will be woken when that changes.
-    pub async fn poll(&self, waker: Waker) -> (bool, bool, bool, bool) {
+    /// `waker` where it will be woken when that changes (with `always`, at
+    /// the next change even while ready: an edge-triggered epoll interest).
+    pub async fn poll(&self, waker: Waker, always: bool) -> (bool, bool, bool, bool) {
         let (r, w) = (self.readable(), self.writable());
         match &self.node.kind {
             Kind::Pipe(pipe) => {
-                let (readable, writable, hup) = pipe.poll(r, waker).await;
+                let (readable, writable, hup) = pipe.poll(r, waker, always).await;
                 // A write end whose readers are gone reports an error.
                 (readable, writable, hup && r, hup && !r)
             }
@@ -125,9 +131,11 @@ impl OpenFile {
                 (readable, w, false, false)
             }
             Kind::Socket(socket) => {
-                let (readable, writable, hup) = socket.poll(waker).await;
+                let (readable, writable, hup) = socket.poll(waker, always).await;
                 (readable, writable, hup, false)
             }
+            // Not watched through another set or `poll` (not done yet).
+            Kind::Epoll(_) => (false, false, false, false),
             _ => (r, w, false, false),
         }
     }
@@ -215,6 +223,7 @@ impl OpenFile {
             // Data there (or no writer left): now; else the waiting path.
             Kind::Pipe(pipe) => pipe.read_now(buf).unwrap_or(Err(super::BUSY)),
             Kind::Socket(socket) => socket.read_now(buf).unwrap_or(Err(super::BUSY)),
+            Kind::Epoll(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null) => Ok(0),
             Kind::Device(Device::Zero) => {
                 buf.fill(0);
@@ -271,6 +280,7 @@ impl OpenFile {
             Kind::Symlink(_) => Err(errno::EINVAL),
             // Room for all of it: now; else the waiting path.
             Kind::Pipe(pipe) => pipe.write_now(buf).unwrap_or(Err(super::BUSY)),
+            Kind::Epoll(_) => Err(errno::EINVAL),
             Kind::Device(Device::Null | Device::Zero) => Ok(buf.len()),
             _ => Err(errno::EAGAIN),
         }

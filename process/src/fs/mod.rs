@@ -10,6 +10,7 @@ mod cache_memory;
 pub mod cpu_names;
 pub mod cpu_pages;
 pub mod disk;
+pub mod epoll;
 mod file;
 pub mod mount;
 mod node;

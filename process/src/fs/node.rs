@@ -78,6 +78,8 @@ pub enum Kind {
     Pipe(Arc<super::pipe::Pipe>),
     /// One end of a connected pair of AF_UNIX stream sockets.
     Socket(Arc<super::unix_socket::UnixStream>),
+    /// An epoll set.
+    Epoll(Arc<super::epoll::EpollSet>),
     /// `/proc`: a directory made afresh each time it is looked into.
     Proc,
     /// A file, directory or link on a mounted volume (`fs::disk`): its
@@ -144,6 +146,8 @@ impl Node {
             Kind::Device(_) => S_IFCHR,
             Kind::Pipe(_) => S_IFIFO,
             Kind::Socket(_) => linux::flags::mode::S_IFSOCK,
+            // An anonymous inode: no type bits, as Linux shows it.
+            Kind::Epoll(_) => 0,
             Kind::Disk(ref d) => u32::from(d.mode & 0o170000),
         };
         kind | self.perm.load(Ordering::Relaxed)
@@ -164,7 +168,7 @@ impl Node {
             Kind::File(data) => data.try_shared(|d| d.len() as u64).ok_or(BUSY)?,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) | Kind::Proc => 0,
-            Kind::Device(_) | Kind::Pipe(_) | Kind::Socket(_) => 0,
+            Kind::Device(_) | Kind::Pipe(_) | Kind::Socket(_) | Kind::Epoll(_) => 0,
             Kind::Disk(_) => return Err(ON_DISK),
         })
     }

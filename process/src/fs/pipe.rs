@@ -31,6 +31,14 @@ struct State {
 }
 
 impl State {
+    /// Leaves `waker` in `list` unless one that wakes the same is there
+    /// (a thread that polls again and again before anything changes).
+    fn keep(list: &mut Vec<Waker>, waker: Waker) {
+        if !list.iter().any(|w| w.will_wake(&waker)) {
+            list.push(waker);
+        }
+    }
+
     fn wake(list: &mut Vec<Waker>) {
         for w in list.drain(..) {
             w.wake();
@@ -125,8 +133,10 @@ impl Pipe {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
-    /// in the lists of the sides that are not ready.
-    pub async fn poll(&self, reader: bool, waker: Waker) -> (bool, bool, bool) {
+    /// in the lists of the sides that are not ready, or of the side asked
+    /// about in any case with `always` (an edge-triggered epoll interest
+    /// wants to hear of the next write or read even while it is ready).
+    pub async fn poll(&self, reader: bool, waker: Waker, always: bool) -> (bool, bool, bool) {
         let (readers, writers) = (&self.readers, &self.writers);
         self.state
             .exclusive(|s| {
@@ -134,14 +144,14 @@ impl Pipe {
                 let no_readers = readers.load(Ordering::Acquire) == 0;
                 if reader {
                     let readable = !s.buf.is_empty() || no_writers;
-                    if !readable {
-                        s.readers_waiting.push(waker);
+                    if !readable || always {
+                        State::keep(&mut s.readers_waiting, waker);
                     }
                     (readable, false, no_writers)
                 } else {
                     let writable = s.buf.len() < self.capacity || no_readers;
-                    if !writable {
-                        s.writers_waiting.push(waker);
+                    if !writable || always {
+                        State::keep(&mut s.writers_waiting, waker);
                     }
                     (false, writable, no_readers)
                 }

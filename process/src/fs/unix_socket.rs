@@ -104,20 +104,21 @@ impl UnixStream {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
-    /// where the side that is not ready will wake it.
-    pub async fn poll(&self, waker: Waker) -> (bool, bool, bool) {
+    /// where the side that is not ready (either, with `always`) will wake
+    /// it.
+    pub async fn poll(&self, waker: Waker, always: bool) -> (bool, bool, bool) {
         let read_shut = self.is_shut(READ_SHUT);
         let write_shut = self.is_shut(WRITE_SHUT);
         let (readable, in_done) = if read_shut {
             (true, true)
         } else {
-            let (readable, _, no_writer) = self.rx.poll(true, waker.clone()).await;
+            let (readable, _, no_writer) = self.rx.poll(true, waker.clone(), always).await;
             (readable, no_writer)
         };
         let (writable, out_done) = if write_shut {
             (false, true)
         } else {
-            let (_, writable, no_reader) = self.tx.poll(false, waker).await;
+            let (_, writable, no_reader) = self.tx.poll(false, waker, always).await;
             (writable, no_reader)
         };
         (readable, writable, in_done && out_done)

@@ -282,7 +282,8 @@ pub(super) async fn lseek(p: &mut Process, a: Args) -> SysResult {
     let (offset, whence) = (a.get(1) as i64, a.uint(2));
     match file.node.kind {
         Kind::File(_) | Kind::Dir(_) | Kind::Proc | Kind::Disk(_) => {}
-        Kind::Device(_) => return Ok(0),
+        // An epoll set seeks nowhere without an error, as Linux's does.
+        Kind::Device(_) | Kind::Epoll(_) => return Ok(0),
         Kind::Symlink(_) | Kind::Pipe(_) | Kind::Socket(_) => return Err(errno::ESPIPE),
     }
     let base = match whence {

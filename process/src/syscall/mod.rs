@@ -11,6 +11,7 @@
 //! An unknown call answers ENOSYS and is logged once per call number,
 //! with the program's name.
 
+mod epoll;
 pub(crate) mod fast;
 mod file;
 mod info;
@@ -37,7 +38,19 @@ use crate::signal;
 /// Whether SA_RESTART restarts call `nr` (sleeps and waits for events
 /// answer EINTR regardless, as on Linux).
 fn restartable(nr: u64) -> bool {
-    !matches!(nr, nr::NANOSLEEP | nr::CLOCK_NANOSLEEP | nr::RT_SIGSUSPEND | nr::PAUSE | nr::POLL | nr::PPOLL | nr::SELECT | nr::PSELECT6)
+    !matches!(
+        nr,
+        nr::NANOSLEEP
+            | nr::CLOCK_NANOSLEEP
+            | nr::RT_SIGSUSPEND
+            | nr::PAUSE
+            | nr::POLL
+            | nr::PPOLL
+            | nr::SELECT
+            | nr::PSELECT6
+            | nr::EPOLL_WAIT
+            | nr::EPOLL_PWAIT
+    )
 }
 
 /// What the thread does after a call.
@@ -111,6 +124,7 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
             let masked_call = match nr {
                 nr::RT_SIGSUSPEND => signals::begin_suspend(p, a),
                 nr::PPOLL => poll::apply_mask(p, a.get(3)),
+                nr::EPOLL_PWAIT => epoll::check_mask_size(a.get(4), a.get(5)).and_then(|()| poll::apply_mask(p, a.get(4))),
                 nr::PSELECT6 if a.get(5) != 0 => user_mask_pointer(p, a.get(5)).and_then(|m| poll::apply_mask(p, m)),
                 _ => Ok(()),
             };
@@ -387,6 +401,15 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         }
         nr::PSELECT6 => poll::pselect6(p, a.int(0), [a.get(1), a.get(2), a.get(3)], a.get(4), a.get(5)).await,
         nr::PIPE2 => file::pipe(p, a.get(0), a.uint(1)),
+        nr::EPOLL_CREATE => epoll::create(p, a.int(0)),
+        nr::EPOLL_CREATE1 => epoll::create1(p, a.uint(0)),
+        nr::EPOLL_CTL => epoll::ctl(p, a.int(0), a.uint(1), a.int(2), a.get(3)).await,
+        nr::EPOLL_WAIT => epoll::wait(p, a.int(0), a.get(1), a.int(2), a.int(3)).await,
+        nr::EPOLL_PWAIT => {
+            let r = epoll::wait(p, a.int(0), a.get(1), a.int(2), a.int(3)).await;
+            poll::restore_mask(p);
+            r
+        }
         nr::SOCKETPAIR => socket::socketpair(p, a),
         nr::SHUTDOWN => socket::shutdown(p, a),
         nr::SENDTO => socket::sendto(p, a).await,

@@ -44,38 +44,52 @@ async fn wait_ready(p: &mut Process, set: &[(i32, i16)], timeout: Option<Duratio
                 revents[i] = POLLNVAL;
                 continue;
             };
-            let (readable, writable, hup, err) = file.poll(waker.clone()).await;
-            let mut r = 0;
-            if readable {
-                r |= events & (POLLIN | POLLRDNORM);
-            }
-            if writable {
-                r |= events & (POLLOUT | POLLWRNORM);
-            }
-            if hup {
-                r |= POLLHUP;
-            }
-            if err {
-                r |= POLLERR;
-            }
-            revents[i] = r;
+            let ready = file.poll(waker.clone(), false).await;
+            // A hang-up and an error are reported whether asked for or not.
+            revents[i] = readiness_bits(events as u16 as u32 | POLLHUP as u32 | POLLERR as u32, ready) as i16;
         }
-        if revents.iter().any(|&r| r != 0) || timeout == Some(Duration::ZERO) {
+        if revents.iter().any(|&r| r != 0) || timeout == Some(Duration::ZERO) || !woken_before(deadline).await {
             return revents;
         }
-        let mut first = true;
-        let woken = poll_fn(|_| if core::mem::replace(&mut first, false) { Poll::Pending } else { Poll::Ready(()) });
-        match deadline {
-            None => woken.await,
-            Some(at) => {
-                if kernel::time::Instant::now() >= at {
-                    return revents;
-                }
-                let sleep = core::pin::pin!(kernel::time::sleep_until(at));
-                if let Either::Right(_) = select(core::pin::pin!(woken), sleep).await {
-                    return revents;
-                }
+    }
+}
+
+/// The bits of `wanted` that readiness (readable, writable, hung up,
+/// error) makes true: `poll`'s and epoll's bits are the same.
+pub(super) fn readiness_bits(wanted: u32, (readable, writable, hup, err): (bool, bool, bool, bool)) -> u32 {
+    const RDHUP: u32 = 0x2000;
+    let mut r = 0;
+    if readable {
+        r |= wanted & (POLLIN | POLLRDNORM) as u32;
+    }
+    if writable {
+        r |= wanted & (POLLOUT | POLLWRNORM) as u32;
+    }
+    if hup {
+        r |= wanted & (POLLHUP as u32 | RDHUP);
+    }
+    if err {
+        r |= wanted & POLLERR as u32;
+    }
+    r
+}
+
+/// Waits for a wake of the task (whose waker the caller left with what it
+/// watches) or for `deadline`: true if woken first.
+pub(super) async fn woken_before(deadline: Option<kernel::time::Instant>) -> bool {
+    let mut first = true;
+    let woken = poll_fn(|_| if core::mem::replace(&mut first, false) { Poll::Pending } else { Poll::Ready(()) });
+    match deadline {
+        None => {
+            woken.await;
+            true
+        }
+        Some(at) => {
+            if kernel::time::Instant::now() >= at {
+                return false;
             }
+            let sleep = core::pin::pin!(kernel::time::sleep_until(at));
+            matches!(select(core::pin::pin!(woken), sleep).await, Either::Left(_))
         }
     }
 }
@@ -144,7 +158,7 @@ pub(super) fn apply_mask(p: &mut Process, mask: u64) -> Result<(), Errno> {
 
 /// Puts the old mask back, unless a signal was taken meanwhile (delivery
 /// restores it then, after the handler).
-fn restore_mask(p: &mut Process) {
+pub(super) fn restore_mask(p: &mut Process) {
     if let Some(old) = p.saved_mask.take() {
         p.sigmask = old;
     }

@@ -222,3 +222,39 @@ pub mod socket {
     /// No SIGPIPE for a peer that has gone.
     pub const MSG_NOSIGNAL: u32 = 0x4000;
 }
+
+/// `epoll`: events, flags, `epoll_ctl`'s operations.
+pub mod epoll {
+    /// Readable.
+    pub const EPOLLIN: u32 = 0x1;
+    /// Urgent data.
+    pub const EPOLLPRI: u32 = 0x2;
+    /// Writable.
+    pub const EPOLLOUT: u32 = 0x4;
+    /// An error (always watched).
+    pub const EPOLLERR: u32 = 0x8;
+    /// Hung up (always watched).
+    pub const EPOLLHUP: u32 = 0x10;
+    /// Normal data readable.
+    pub const EPOLLRDNORM: u32 = 0x40;
+    /// Normal data writable.
+    pub const EPOLLWRNORM: u32 = 0x100;
+    /// The peer shut its writing down.
+    pub const EPOLLRDHUP: u32 = 0x2000;
+    /// One waiter of several is woken.
+    pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+    /// Keeps the system awake (ignored).
+    pub const EPOLLWAKEUP: u32 = 1 << 29;
+    /// Reported once, then disabled until changed.
+    pub const EPOLLONESHOT: u32 = 1 << 30;
+    /// Edge-triggered.
+    pub const EPOLLET: u32 = 1 << 31;
+    /// `epoll_create1`'s one flag.
+    pub const EPOLL_CLOEXEC: u32 = 0o2000000;
+    /// Adds an interest.
+    pub const EPOLL_CTL_ADD: u32 = 1;
+    /// Removes one.
+    pub const EPOLL_CTL_DEL: u32 = 2;
+    /// Changes one.
+    pub const EPOLL_CTL_MOD: u32 = 3;
+}
