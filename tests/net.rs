@@ -151,7 +151,7 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
 fn listeners_past_the_stack_socket_limit_are_refused_with_an_error() {
     let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
     odonata_tests::assert_passed(&out, &["listeners_past_the_socket_limit_are_refused_and_closing_frees_them"]);
-    println!("{}", odonata_tests::line_starting_with(&out, "net limits: 3 listeners"));
+    println!("{}", odonata_tests::line_starting_with(&out, "net limits: 20 listeners"));
 }
 
 #[test]

@@ -20,14 +20,17 @@
 //! stream.write_all(&buf[..n]).await?;                     // embedded_io_async::Write
 //! ```
 
+mod program;
+pub mod ready;
 mod socket;
 mod stack;
 
 use core::fmt;
 
+pub use program::{Connection, Listening, Reservation};
 pub use smoltcp::wire::Ipv4Address;
 pub use socket::{TcpListener, TcpStream, UdpSocket, format_mac, ping};
-pub use stack::{Status, start, status};
+pub use stack::{Status, TcpOption, start, status};
 
 /// What a socket operation can fail with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub enum NetError {
     NoRoute,
     /// A datagram too large for the socket's buffer.
     TooLarge,
+    /// A call that does not wait could not be answered now.
+    WouldBlock,
 }
 
 impl fmt::Display for NetError {
@@ -64,6 +69,7 @@ impl fmt::Display for NetError {
             NetError::Limit => "too many sockets open",
             NetError::NoRoute => "no address or route yet",
             NetError::TooLarge => "datagram too large",
+            NetError::WouldBlock => "would block",
         })
     }
 }
@@ -82,6 +88,7 @@ impl embedded_io_async::Error for NetError {
             NetError::Limit => ErrorKind::OutOfMemory,
             NetError::NoNetwork | NetError::NoRoute => ErrorKind::NotConnected,
             NetError::TooLarge => ErrorKind::InvalidInput,
+            NetError::WouldBlock => ErrorKind::Other,
         }
     }
 }

@@ -11,14 +11,16 @@ use smoltcp::wire::Ipv4Address;
 use super::NetError;
 use super::stack::{self, Answer, Request};
 
-async fn call(req: Request) -> Result<Answer, NetError> {
+pub(super) async fn call(req: Request) -> Result<Answer, NetError> {
     let port = stack::port()?;
     port.call(req).await.map_err(|_| NetError::NoNetwork)?
 }
 
-/// Sends `req` without waiting for its answer (from a `Drop`).
-fn post(req: Request) {
+/// Sends `req` without waiting for its answer (from a `Drop`): into the
+/// port if it has room, else by a task that waits for some.
+pub(super) fn post(req: Request) {
     if let Ok(port) = stack::port() {
+        let Err(req) = port.try_send(req) else { return };
         let port = port.clone();
         drop(kernel::exec::spawn_named("net-close", async move {
             let _ = port.call(req).await;
@@ -26,7 +28,7 @@ fn post(req: Request) {
     }
 }
 
-fn unexpected<T>() -> Result<T, NetError> {
+pub(super) fn unexpected<T>() -> Result<T, NetError> {
     Err(NetError::Closed)
 }
 
@@ -45,8 +47,8 @@ impl TcpListener {
     /// Listens on `port`, with up to `backlog` (1..=64) connections waiting
     /// to be accepted: past them, new connections are refused.
     pub async fn bind_with_backlog(port: u16, backlog: usize) -> Result<Self, NetError> {
-        match call(Request::Listen(port, backlog)).await? {
-            Answer::Listener(id) => Ok(Self { id, port }),
+        match call(Request::Listen(port, backlog, false)).await? {
+            Answer::Listener(id, _) => Ok(Self { id, port }),
             _ => unexpected(),
         }
     }
@@ -54,7 +56,7 @@ impl TcpListener {
     /// The next connection, and who made it.
     pub async fn accept(&self) -> Result<(TcpStream, (Ipv4Address, u16)), NetError> {
         match call(Request::Accept(self.id)).await? {
-            Answer::Conn(id, addr, port) => Ok((TcpStream { id, eof: false }, (addr, port))),
+            Answer::Conn(c) => Ok((TcpStream { id: c.id, eof: false }, c.peer)),
             _ => unexpected(),
         }
     }
@@ -83,7 +85,7 @@ impl TcpStream {
     /// Connects to `addr:port` (waits up to 10 s for the handshake).
     pub async fn connect(addr: Ipv4Address, port: u16) -> Result<Self, NetError> {
         match call(Request::Connect(addr, port)).await? {
-            Answer::Conn(id, _, _) => Ok(Self { id, eof: false }),
+            Answer::Conn(c) => Ok(Self { id: c.id, eof: false }),
             _ => unexpected(),
         }
     }

@@ -12,6 +12,30 @@ use linux::flags::open::{O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDONLY, O_WRONLY};
 
 use super::node::{Device, Kind, Node};
 
+/// What a waker left by [`OpenFile::poll`] is for: a change for reading,
+/// for writing (a hang-up or an error wakes either), and whether even
+/// while ready (`always`: an edge-triggered epoll interest, woken by each
+/// arrival on its side).
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted {
+    pub read: bool,
+    pub write: bool,
+    pub always: bool,
+}
+
+impl Wanted {
+    /// For `poll`'s or epoll's `events` (none of reading or writing asked:
+    /// both, for a hang-up or an error).
+    pub fn from_events(events: u32, always: bool) -> Self {
+        // POLLIN, POLLPRI, POLLRDNORM, POLLRDBAND, POLLRDHUP.
+        let read = events & (0x1 | 0x2 | 0x40 | 0x80 | 0x2000) != 0;
+        // POLLOUT, POLLWRNORM, POLLWRBAND.
+        let write = events & (0x4 | 0x100 | 0x200) != 0;
+        let neither = !read && !write;
+        Self { read: read || neither, write: write || neither, always }
+    }
+}
+
 /// An open file description.
 pub struct OpenFile {
     /// The node it reads and writes.
@@ -65,8 +89,14 @@ impl OpenFile {
     /// writing with `extra_flags` (`O_NONBLOCK`); ENFILE as for a pipe.
     pub fn socket_pair(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
         let (a, b) = super::unix_socket::UnixStream::pair()?;
-        let open = |s| Self::new(Node::new(Kind::Socket(s), 0o777, 0), linux::flags::open::O_RDWR | extra_flags);
+        let open = |s| Self::socket(super::socket::Socket::Unix(s), extra_flags);
         Ok((open(a), open(b)))
+    }
+
+    /// A socket, opened for reading and writing with `extra_flags`
+    /// (`O_NONBLOCK`).
+    pub fn socket(socket: super::socket::Socket, extra_flags: u32) -> Arc<Self> {
+        Self::new(Node::new(Kind::Socket(socket), 0o777, 0), linux::flags::open::O_RDWR | extra_flags)
     }
 
     /// A new, empty epoll set, open for reading and writing.
@@ -116,13 +146,14 @@ impl OpenFile {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up, error); leaves
-    /// `waker` where it will be woken when that changes (with `always`, at
-    /// the next change even while ready: an edge-triggered epoll interest).
-    pub async fn poll(&self, waker: Waker, always: bool) -> (bool, bool, bool, bool) {
+    /// `waker` where it will be woken when that changes for what is
+    /// `wanted` (with `wanted.always`, at the next change even while
+    /// ready: an edge-triggered epoll interest).
+    pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
         let (r, w) = (self.readable(), self.writable());
         match &self.node.kind {
             Kind::Pipe(pipe) => {
-                let (readable, writable, hup) = pipe.poll(r, waker, always).await;
+                let (readable, writable, hup) = pipe.poll(r, waker, wanted.always, true).await;
                 // A write end whose readers are gone reports an error.
                 (readable, writable, hup && r, hup && !r)
             }
@@ -130,10 +161,7 @@ impl OpenFile {
                 let readable = r && crate::tty::readable(waker).await;
                 (readable, w, false, false)
             }
-            Kind::Socket(socket) => {
-                let (readable, writable, hup) = socket.poll(waker, always).await;
-                (readable, writable, hup, false)
-            }
+            Kind::Socket(socket) => socket.poll(waker, wanted).await,
             // Not watched through another set or `poll` (not done yet).
             Kind::Epoll(_) => (false, false, false, false),
             _ => (r, w, false, false),
@@ -182,11 +210,15 @@ impl OpenFile {
         Some(put.map(|()| n))
     }
 
-    /// A large read of a file on a volume: the next bytes at the offset
-    /// (at most `len`, and at most a chunk), advancing it, in the buffer
-    /// the volume's service answered with, for the caller to copy on once;
-    /// `None` when this is not such a read.
+    /// A large read of a file on a volume or an AF_INET socket: the next
+    /// bytes (at most `len`, and at most a chunk; a file's at the offset,
+    /// advancing it) in the buffer the volume's service or the network
+    /// stack answered with, for the caller to copy on once; `None` when
+    /// this is not such a read.
     pub async fn read_chunk(&self, len: usize) -> Option<Result<Vec<u8>, Errno>> {
+        if let Kind::Socket(super::socket::Socket::Inet(s)) = &self.node.kind {
+            return Some(s.read(len, self.nonblock()).await);
+        }
         let Kind::Disk(d) = &self.node.kind else { return None };
         if !self.readable() || !d.is_file() {
             return None;

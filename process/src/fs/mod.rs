@@ -12,17 +12,19 @@ pub mod cpu_pages;
 pub mod disk;
 pub mod epoll;
 mod file;
+pub mod inet_socket;
 pub mod mount;
 mod node;
 pub mod ops;
 pub mod pipe;
 pub mod procfs;
+pub mod socket;
 pub mod unix_socket;
 pub mod volume;
 mod volume_service;
 
 pub use bytes::FileBytes;
-pub use file::{OpenFile, console_write, device_random, random_bytes};
+pub use file::{OpenFile, Wanted, console_write, device_random, random_bytes};
 pub use node::{BUSY, Device, Kind, Node};
 
 /// Runs `attempt` until it answers something other than [`BUSY`], waiting

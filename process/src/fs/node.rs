@@ -76,8 +76,8 @@ pub enum Kind {
     Device(Device),
     /// One end of a pipe (which, the open file's access mode says).
     Pipe(Arc<super::pipe::Pipe>),
-    /// One end of a connected pair of AF_UNIX stream sockets.
-    Socket(Arc<super::unix_socket::UnixStream>),
+    /// A socket (an end of an AF_UNIX pair, an AF_INET socket).
+    Socket(super::socket::Socket),
     /// An epoll set.
     Epoll(Arc<super::epoll::EpollSet>),
     /// `/proc`: a directory made afresh each time it is looked into.

@@ -135,8 +135,9 @@ impl Pipe {
     /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
     /// in the lists of the sides that are not ready, or of the side asked
     /// about in any case with `always` (an edge-triggered epoll interest
-    /// wants to hear of the next write or read even while it is ready).
-    pub async fn poll(&self, reader: bool, waker: Waker, always: bool) -> (bool, bool, bool) {
+    /// wants to hear of the next write or read even while it is ready);
+    /// in none without `keep` (a socket's side nobody waits on).
+    pub async fn poll(&self, reader: bool, waker: Waker, always: bool, keep: bool) -> (bool, bool, bool) {
         let (readers, writers) = (&self.readers, &self.writers);
         self.state
             .exclusive(|s| {
@@ -144,13 +145,13 @@ impl Pipe {
                 let no_readers = readers.load(Ordering::Acquire) == 0;
                 if reader {
                     let readable = !s.buf.is_empty() || no_writers;
-                    if !readable || always {
+                    if keep && (!readable || always) {
                         State::keep(&mut s.readers_waiting, waker);
                     }
                     (readable, false, no_writers)
                 } else {
                     let writable = s.buf.len() < self.capacity || no_readers;
-                    if !writable || always {
+                    if keep && (!writable || always) {
                         State::keep(&mut s.writers_waiting, waker);
                     }
                     (false, writable, no_readers)

@@ -19,6 +19,7 @@ use core::task::Waker;
 
 use linux::errno::{self, Errno};
 
+use super::Wanted;
 use super::pipe::Pipe;
 
 /// Reading has been shut down (`shutdown(SHUT_RD)`, or closed).
@@ -104,21 +105,22 @@ impl UnixStream {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
-    /// where the side that is not ready (either, with `always`) will wake
-    /// it.
-    pub async fn poll(&self, waker: Waker, always: bool) -> (bool, bool, bool) {
+    /// where each side `wanted` that is not ready (or is, with
+    /// `wanted.always`) will wake it.
+    pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool) {
+        let always = wanted.always;
         let read_shut = self.is_shut(READ_SHUT);
         let write_shut = self.is_shut(WRITE_SHUT);
         let (readable, in_done) = if read_shut {
             (true, true)
         } else {
-            let (readable, _, no_writer) = self.rx.poll(true, waker.clone(), always).await;
+            let (readable, _, no_writer) = self.rx.poll(true, waker.clone(), always, wanted.read).await;
             (readable, no_writer)
         };
         let (writable, out_done) = if write_shut {
             (false, true)
         } else {
-            let (_, writable, no_reader) = self.tx.poll(false, waker, always).await;
+            let (_, writable, no_reader) = self.tx.poll(false, waker, always, wanted.write).await;
             (writable, no_reader)
         };
         (readable, writable, in_done && out_done)

@@ -14,7 +14,7 @@ use linux::flags::epoll::*;
 
 use super::SysResult;
 use crate::fs::epoll::{EpollSet, Interest};
-use crate::fs::{Device, Kind, OpenFile};
+use crate::fs::{Device, Kind, OpenFile, Wanted};
 use crate::process::Process;
 use crate::user;
 
@@ -132,7 +132,7 @@ pub(super) async fn wait(p: &mut Process, epfd: i32, events: u64, maxevents: i32
             let Some((watched, waker)) = set.interests.shared(|m| m.get(&key).map(|i| (i.events, i.waker_for(&me)))).await else {
                 continue;
             };
-            let ev = super::poll::readiness_bits(watched, file.poll(waker, watched & EPOLLET != 0).await);
+            let ev = super::poll::readiness_bits(watched, file.poll(waker, Wanted::from_events(watched, watched & EPOLLET != 0)).await);
             let reported = set
                 .interests
                 .exclusive(|m| {

@@ -137,7 +137,8 @@ async fn read_into(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> Sy
             between_chunks(&mut chunks).await;
         }
         let want = (len - done).min(CHUNK);
-        // A file on a volume: the service's answer goes straight on.
+        // A file on a volume, a TCP socket: the service's (the stack's)
+        // answer goes straight on.
         let n = match file.read_chunk(want).await {
             Some(Ok(bytes)) => {
                 user::write(&mut p.memory, buf + done as u64, &bytes)?;
@@ -456,12 +457,19 @@ pub(super) async fn sendfile(p: &mut Process, a: Args) -> SysResult {
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         };
-        match out.write(&chunk[..n]).await {
+        let wrote = out.write(&chunk[..n]).await;
+        let w = *wrote.as_ref().unwrap_or(&0);
+        if w < n {
+            // What was read and not written stays for the next call (a
+            // non-blocking socket took part of it).
+            source.set_offset(source.offset() - (n - w) as u64);
+        }
+        match wrote {
             Ok(w) => done += w,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         }
-        if n < want {
+        if n < want || w < n {
             break;
         }
     }

@@ -14,6 +14,7 @@
 mod epoll;
 pub(crate) mod fast;
 mod file;
+mod inet;
 mod info;
 mod mem;
 mod mount;
@@ -410,13 +411,20 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
             poll::restore_mask(p);
             r
         }
+        nr::SOCKET => inet::socket(p, a),
+        nr::BIND => inet::bind(p, a).await,
+        nr::LISTEN => inet::listen(p, a).await,
+        nr::ACCEPT => inet::accept4(p, a, 0).await,
+        nr::ACCEPT4 => inet::accept4(p, a, a.uint(3)).await,
+        nr::CONNECT => inet::connect(p, a).await,
         nr::SOCKETPAIR => socket::socketpair(p, a),
-        nr::SHUTDOWN => socket::shutdown(p, a),
+        nr::SHUTDOWN => socket::shutdown(p, a).await,
         nr::SENDTO => socket::sendto(p, a).await,
         nr::RECVFROM => socket::recvfrom(p, a).await,
-        nr::GETSOCKNAME | nr::GETPEERNAME => socket::name(p, a),
+        nr::GETSOCKNAME => socket::name(p, a, false),
+        nr::GETPEERNAME => socket::name(p, a, true),
         nr::GETSOCKOPT => socket::getsockopt(p, a),
-        nr::SETSOCKOPT => socket::setsockopt(p, a),
+        nr::SETSOCKOPT => socket::setsockopt(p, a).await,
         nr::READ => file::read(p, a).await,
         nr::WRITE => file::write(p, a).await,
         nr::READV => file::readv(p, a).await,

@@ -14,6 +14,7 @@ use linux::errno::{self, Errno};
 use linux::structs::Timespec;
 
 use super::SysResult;
+use crate::fs::Wanted;
 use crate::process::Process;
 use crate::user;
 
@@ -44,7 +45,7 @@ async fn wait_ready(p: &mut Process, set: &[(i32, i16)], timeout: Option<Duratio
                 revents[i] = POLLNVAL;
                 continue;
             };
-            let ready = file.poll(waker.clone(), false).await;
+            let ready = file.poll(waker.clone(), Wanted::from_events(events as u16 as u32, false)).await;
             // A hang-up and an error are reported whether asked for or not.
             revents[i] = readiness_bits(events as u16 as u32 | POLLHUP as u32 | POLLERR as u32, ready) as i16;
         }

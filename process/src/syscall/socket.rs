@@ -1,5 +1,6 @@
 //! The socket calls on connected AF_UNIX stream pairs (`socketpair`,
-//! `fs::unix_socket`): `shutdown`, `sendto`/`recvfrom` (`send`, `recv`),
+//! `fs::unix_socket`) and AF_INET sockets (`inet.rs` makes and joins
+//! those): `shutdown`, `sendto`/`recvfrom` (`send`, `recv`),
 //! `getsockopt`/`setsockopt`, `getsockname`/`getpeername`. `read`,
 //! `write`, `poll` and the rest reach a socket through its open file like
 //! any other. Answers and their order follow Linux's
@@ -13,7 +14,7 @@ use linux::flags::open::O_NONBLOCK;
 use linux::flags::socket::*;
 
 use super::{Args, SysResult};
-use crate::fs::unix_socket::UnixStream;
+use crate::fs::socket::Socket;
 use crate::fs::{Kind, OpenFile};
 use crate::process::Process;
 use crate::{signal, user};
@@ -22,10 +23,10 @@ use crate::{signal, user};
 const CHUNK: usize = 64 * 1024;
 
 /// The socket behind descriptor `fd` (ENOTSOCK for anything else).
-fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Arc<UnixStream>), Errno> {
+fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket), Errno> {
     let file = p.files.get(fd)?;
     let Kind::Socket(socket) = &file.node.kind else { return Err(errno::ENOTSOCK) };
-    let socket = Arc::clone(socket);
+    let socket = socket.clone();
     Ok((file, socket))
 }
 
@@ -57,26 +58,29 @@ pub(super) fn socketpair(p: &mut Process, a: Args) -> SysResult {
 }
 
 /// `shutdown(fd, how)`.
-pub(super) fn shutdown(p: &mut Process, a: Args) -> SysResult {
+pub(super) async fn shutdown(p: &mut Process, a: Args) -> SysResult {
     let (_, socket) = socket_of(p, a.int(0))?;
     let how = a.uint(1);
     if how > SHUT_RDWR {
         return Err(errno::EINVAL);
     }
-    socket.shutdown(how != SHUT_WR, how != SHUT_RD);
+    match socket {
+        Socket::Unix(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD),
+        Socket::Inet(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD).await?,
+    }
     Ok(0)
 }
 
 /// `sendto(fd, buf, len, flags, addr, addrlen)` (`send`): a pair is
-/// connected, so an address is EISCONN; EPIPE sends SIGPIPE unless
-/// `MSG_NOSIGNAL`.
+/// connected, so an address is EISCONN (a TCP socket ignores it); EPIPE
+/// sends SIGPIPE unless `MSG_NOSIGNAL`.
 pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
     let (file, socket) = socket_of(p, a.int(0))?;
     let (buf, len, flags, addr) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4));
     if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
-    if addr != 0 && a.get(5) != 0 {
+    if addr != 0 && a.get(5) != 0 && matches!(socket, Socket::Unix(_)) {
         return Err(errno::EISCONN);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
@@ -114,32 +118,53 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
     let all = flags & MSG_WAITALL != 0 && !nonblock;
     let mut done = 0;
-    let mut chunk = vec![0u8; len.min(CHUNK)];
+    // A pair's bytes go through a buffer here; the stack answers with its own.
+    let mut chunk = if matches!(socket, Socket::Unix(_)) { vec![0u8; len.min(CHUNK)] } else { alloc::vec::Vec::new() };
     while done < len {
         let n = (len - done).min(CHUNK);
         // Past the first bytes, wait only for all of them.
-        let got = match socket.read(&mut chunk[..n], nonblock || (done > 0 && !all)).await {
+        let wait_not = nonblock || (done > 0 && !all);
+        let got = match &socket {
+            // The stack's answer goes straight on.
+            Socket::Inet(s) => s.read(n, wait_not).await.and_then(|data| {
+                user::write(&mut p.memory, buf + done as u64, &data)?;
+                Ok(data.len())
+            }),
+            Socket::Unix(_) => socket.read(&mut chunk[..n], wait_not).await.and_then(|got| {
+                user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
+                Ok(got)
+            }),
+        };
+        let got = match got {
             Ok(got) => got,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         };
-        user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
         done += got;
         if got == 0 || (got < n && !all) {
             break;
         }
     }
     if addr != 0 && addrlen != 0 {
-        user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?;
+        match &socket {
+            Socket::Unix(_) => user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?,
+            Socket::Inet(s) => {
+                let peer = s.connection().map(|c| c.peer()).ok_or(errno::ENOTCONN)?;
+                super::inet::write_address(p, addr, addrlen, peer)?;
+            }
+        }
     }
     Ok(done as u64)
 }
 
 /// `getsockname` and `getpeername`: both ends of a pair are unnamed (the
 /// family alone).
-pub(super) fn name(p: &mut Process, a: Args) -> SysResult {
-    socket_of(p, a.int(0))?;
+pub(super) fn name(p: &mut Process, a: Args, peer: bool) -> SysResult {
+    let (_, socket) = socket_of(p, a.int(0))?;
     let (addr, addrlen) = (a.get(1), a.get(2));
+    if let Socket::Inet(s) = socket {
+        return super::inet::name(p, &s, peer, addr, addrlen);
+    }
     let mut room = [0u8; 4];
     user::read(&mut p.memory, addrlen, &mut room)?;
     let room = i32::from_le_bytes(room);
@@ -163,6 +188,23 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
     if len < 0 {
         return Err(errno::EINVAL);
     }
+    let socket = match socket {
+        Socket::Unix(s) => s,
+        Socket::Inet(s) => {
+            if (level, name) == (SOL_SOCKET, SO_LINGER) {
+                let b = super::inet::linger(&s);
+                let n = (len as usize).min(b.len());
+                user::write(&mut p.memory, value, &b[..n])?;
+                user::write(&mut p.memory, lenp, &(n as u32).to_le_bytes())?;
+                return Ok(0);
+            }
+            let v = super::inet::option(&s, level, name)?;
+            let n = (len as usize).min(4);
+            user::write(&mut p.memory, value, &v.to_le_bytes()[..n])?;
+            user::write(&mut p.memory, lenp, &(n as u32).to_le_bytes())?;
+            return Ok(0);
+        }
+    };
     if level != SOL_SOCKET {
         return Err(errno::EOPNOTSUPP);
     }
@@ -182,9 +224,20 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
 /// `setsockopt(fd, level, name, value, length)`: the socket level's int
 /// options are taken (a pair's buffers keep their size); others are
 /// ENOPROTOOPT.
-pub(super) fn setsockopt(p: &mut Process, a: Args) -> SysResult {
-    socket_of(p, a.int(0))?;
+pub(super) async fn setsockopt(p: &mut Process, a: Args) -> SysResult {
+    let (_, socket) = socket_of(p, a.int(0))?;
     let (level, name, value, len) = (a.uint(1), a.uint(2), a.get(3), a.get(4));
+    if let Socket::Inet(s) = socket {
+        let want = if (level, name) == (SOL_SOCKET, SO_LINGER) { 8 } else { 4 };
+        if len < want {
+            return Err(errno::EINVAL);
+        }
+        let mut v = [0u8; 8];
+        user::read(&mut p.memory, value, &mut v[..want as usize])?;
+        let (first, second) = (i32::from_le_bytes([v[0], v[1], v[2], v[3]]), i32::from_le_bytes([v[4], v[5], v[6], v[7]]));
+        super::inet::set_option(&s, level, name, first, second).await?;
+        return Ok(0);
+    }
     if level != SOL_SOCKET {
         return Err(errno::EOPNOTSUPP);
     }

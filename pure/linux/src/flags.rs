@@ -211,6 +211,23 @@ pub mod socket {
     pub const SO_PROTOCOL: u32 = 38;
     /// Its family.
     pub const SO_DOMAIN: u32 = 39;
+    /// How `close` waits for unsent data ({on, seconds}).
+    pub const SO_LINGER: u32 = 13;
+    /// The TCP level of options (`IPPROTO_TCP`).
+    pub const IPPROTO_TCP: u32 = 6;
+    /// The UDP protocol.
+    pub const IPPROTO_UDP: u32 = 17;
+    /// The IP level of options.
+    pub const IPPROTO_IP: u32 = 0;
+    /// Segments sent at once, without Nagle's wait.
+    pub const TCP_NODELAY: u32 = 1;
+    /// The connection's largest segment.
+    pub const TCP_MAXSEG: u32 = 2;
+    /// `struct sockaddr_in`'s size.
+    pub const SOCKADDR_IN_SIZE: u32 = 16;
+    /// No particular family (`connect` to it dissolves a datagram
+    /// socket's association).
+    pub const AF_UNSPEC: u32 = 0;
     /// Out-of-band data.
     pub const MSG_OOB: u32 = 1;
     /// Read without taking.

@@ -60,6 +60,16 @@ fn numbers_and_errnos_match_the_host_headers() {
         "MSG_WAITALL",
         "MSG_DONTWAIT",
         "SHUT_RDWR",
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "EINPROGRESS",
+        "EALREADY",
+        "EADDRINUSE",
+        "EADDRNOTAVAIL",
+        "ENETUNREACH",
+        "SO_LINGER",
+        "TCP_NODELAY",
+        "sizeof(struct sockaddr_in)",
     ];
     let Some(got) = host_values(
         &[
@@ -73,13 +83,15 @@ fn numbers_and_errnos_match_the_host_headers() {
             "stddef.h",
             "sys/vfs.h",
             "sys/socket.h",
+            "netinet/in.h",
+            "netinet/tcp.h",
         ],
         &exprs,
     ) else {
         std::eprintln!("no C compiler: skipped");
         return;
     };
-    let ours: [i64; 30] = [
+    let ours: [i64; 40] = [
         nr::GETPPID as i64,
         nr::EXIT_GROUP as i64,
         nr::CLONE3 as i64,
@@ -110,6 +122,16 @@ fn numbers_and_errnos_match_the_host_headers() {
         flags::socket::MSG_WAITALL.into(),
         flags::socket::MSG_DONTWAIT.into(),
         flags::socket::SHUT_RDWR.into(),
+        errno::ECONNREFUSED.0.into(),
+        errno::ECONNRESET.0.into(),
+        errno::EINPROGRESS.0.into(),
+        errno::EALREADY.0.into(),
+        errno::EADDRINUSE.0.into(),
+        errno::EADDRNOTAVAIL.0.into(),
+        errno::ENETUNREACH.0.into(),
+        flags::socket::SO_LINGER.into(),
+        flags::socket::TCP_NODELAY.into(),
+        flags::socket::SOCKADDR_IN_SIZE.into(),
     ];
     for ((e, host), ours) in exprs.iter().zip(got).zip(ours) {
         assert_eq!(host, ours, "{e}");

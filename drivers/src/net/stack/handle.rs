@@ -7,23 +7,33 @@ use alloc::vec::Vec;
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
+use alloc::sync::Arc;
+
 use super::{
-    Answer, CONNECT_TIMEOUT, Conn, Listener, MAX_BACKLOG, MAX_TCP, MAX_UDP, PING_IDENT, Ping, Request, Stack, UDP_BUFFER, UDP_PACKETS, Udp,
-    Waiting, slot, tcp_socket,
+    Answer, Listener, MAX_BACKLOG, MAX_UDP, PING_IDENT, Ping, Request, SYN_QUEUE, Stack, UDP_BUFFER, UDP_PACKETS, Udp, Waiting, Watch, slot,
 };
 use crate::net::NetError;
 use kernel::time;
 
 impl Stack {
     pub(super) fn handle(&mut self, req: Request, answer: Waiting) {
+        self.listeners_due |= matches!(req, Request::Listen(..) | Request::Accept(_) | Request::TryAccept(_) | Request::Unlisten(_));
         match req {
-            Request::Listen(port, backlog) => {
-                if self.listeners.iter().flatten().any(|l| l.port == port) {
+            Request::Listen(port, backlog, reserved) => {
+                if reserved {
+                    self.reserved.retain(|&p| p != port);
+                }
+                if self.port_taken(port) {
                     answer.reply(Err(NetError::InUse));
                     return;
                 }
+                // A queue of handshakes of at least `SYN_QUEUE` whatever
+                // the backlog (as Linux's SYN queue): a burst of
+                // connections is taken, and the backlog bounds those
+                // waiting for `accept`.
+                let backlog = backlog.clamp(1, MAX_BACKLOG);
                 let mut listening = Vec::new();
-                for _ in 0..backlog.clamp(1, MAX_BACKLOG) {
+                for _ in 0..SYN_QUEUE {
                     match self.listening_socket(port) {
                         Some(h) => listening.push(h),
                         None => break,
@@ -33,9 +43,11 @@ impl Stack {
                     answer.reply(Err(NetError::Limit));
                     return;
                 }
-                let backlog = listening.len();
-                let id = slot(&mut self.listeners, Listener { port, backlog, listening, ready: VecDeque::new(), accepts: VecDeque::new() });
-                answer.reply(Ok(Answer::Listener(id)));
+                let watch = Watch::new();
+                let ready = Arc::clone(&watch.ready);
+                let l = Listener { port, backlog, listening, ready: VecDeque::new(), accepts: VecDeque::new(), watch };
+                let id = slot(&mut self.listeners, l);
+                answer.reply(Ok(Answer::Listener(id, ready)));
             }
             Request::Accept(id) => match self.listeners.get_mut(id).and_then(Option::as_mut) {
                 Some(l) => l.accepts.push_back(answer),
@@ -44,7 +56,8 @@ impl Stack {
                 }
             },
             Request::Unlisten(id) => {
-                if let Some(l) = self.listeners.get_mut(id).and_then(Option::take) {
+                if let Some(mut l) = self.listeners.get_mut(id).and_then(Option::take) {
+                    l.watch.gone();
                     for h in l.listening.into_iter().chain(l.ready) {
                         self.sockets.remove(h);
                     }
@@ -54,25 +67,20 @@ impl Stack {
                 }
                 answer.reply(Ok(Answer::Done));
             }
-            Request::Connect(addr, port) => {
-                if !self.configured {
-                    answer.reply(Err(NetError::NoRoute));
-                    return;
+            Request::Connect(addr, port) => match self.open(addr, port, None) {
+                // Answered when the handshake ends (`service.rs`).
+                Ok(id) => {
+                    if let Some((waiter, _)) = self.conns[id].as_mut().and_then(|c| c.connect.as_mut()) {
+                        *waiter = Some(answer);
+                    }
                 }
-                if self.tcp_count() >= MAX_TCP {
-                    answer.reply(Err(NetError::Limit));
-                    return;
+                Err(e) => {
+                    answer.reply(Err(e));
                 }
-                let local = self.next_port;
-                self.next_port = if self.next_port == u16::MAX { 49152 } else { self.next_port + 1 };
-                let mut s = tcp_socket();
-                if s.connect(self.iface.context(), (IpAddress::Ipv4(addr), port), local).is_err() {
-                    answer.reply(Err(NetError::NoRoute));
-                    return;
-                }
-                let handle = self.sockets.add(s);
-                let conn = Conn::new(handle, Some((answer, time::Instant::now() + CONNECT_TIMEOUT)));
-                slot(&mut self.conns, conn);
+            },
+            Request::Open(addr, port, local) => {
+                let r = self.open(addr, port, local).map(|id| Answer::Conn(self.opened(id)));
+                answer.reply(r);
             }
             Request::Recv(id, max) => match self.conns.get_mut(id).and_then(Option::as_mut) {
                 Some(c) => c.recv = Some((max.max(1), answer)),
@@ -97,6 +105,31 @@ impl Stack {
                     }
                 }
                 answer.reply(Ok(Answer::Done));
+            }
+            Request::TryAccept(id) => self.try_accept(id, answer),
+            Request::TryRecv(id, max) => {
+                let r = self.try_recv(id, max);
+                answer.reply(r);
+            }
+            Request::TrySend(id, data) => {
+                let r = self.try_send(id, &data);
+                answer.reply(r);
+            }
+            Request::Reserve(port) => {
+                let r = self.reserve(port);
+                answer.reply(r);
+            }
+            Request::Unreserve(port) => {
+                self.reserved.retain(|&p| p != port);
+                answer.reply(Ok(Answer::Done));
+            }
+            Request::Watch(what, seen, sides, waker) => {
+                self.watch(what, seen, sides, waker);
+                answer.reply(Ok(Answer::Done));
+            }
+            Request::Set(id, option) => {
+                let r = self.set(id, option);
+                answer.reply(r);
             }
             Request::UdpBind(port) => {
                 if self.udps.iter().flatten().count() >= MAX_UDP {

@@ -1,11 +1,16 @@
 //! The stack's task: smoltcp over the virtio-net device, on one CPU, and
 //! the requests sockets send it (`socket.rs`).
 //!
-//! One loop: poll the interface; take DHCP's news; answer every kept
-//! request that can be answered now; poll again (what the answers queued
-//! goes out); then wait for the first of a request, a device interrupt or
-//! the next deadline (smoltcp's, a ping's). No deadline means none: an
-//! idle network leaves its CPU halted.
+//! One loop, a turn at a time: the interface takes in up to 8 frames (the
+//! rest wait for the next turn, which comes at once); DHCP's news; every
+//! kept request that can be answered now is (listeners only when a frame
+//! came or one was asked about); the interface sends what the sockets
+//! queued; programs' sockets' readiness is published (`watch.rs`); then
+//! the stack waits for the first of a request (it answers every request
+//! queued, then turns), a device interrupt or the next deadline
+//! (smoltcp's, a ping's, a connect's; its timer is moved only to an
+//! earlier one). No deadline means none: an idle network leaves its CPU
+//! halted.
 //!
 //! A request that cannot be answered at once keeps its `Answerer` beside
 //! the socket it waits on: an accept on its listener, a read or a write on
@@ -14,36 +19,52 @@
 //! most one read and one write in flight (its handle is `&mut` for them).
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::poll_fn;
-use core::pin::pin;
+use core::pin::{Pin, pin};
+
 use core::sync::atomic::Ordering;
-use core::task::Poll;
+use core::task::{Poll, Waker};
 use core::time::Duration;
+use futures_util::FutureExt;
 
 use kernel::port::{Answerer, Port, PortRef};
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on, time};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, icmp, tcp};
-use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
 
 use super::NetError;
+use super::ready::{Ready, Sides};
 use crate::virtio::net::NetDevice;
 
 mod handle;
+mod program;
 mod service;
 mod status;
+mod watch;
+
+use watch::Watch;
 
 use status::{ADDRESS, DEVICE, OPEN};
 pub use status::{Status, status};
 
 /// TCP sockets at most (listening and connected): past it, connections
 /// are refused.
-const MAX_TCP: usize = 160;
+const MAX_TCP: usize = 320;
 /// Listening sockets a listener keeps at most (connections it can take at
 /// once).
 pub(crate) const MAX_BACKLOG: usize = 64;
+/// Listening sockets a listener keeps (handshakes it takes at once,
+/// whatever its backlog: Linux's SYN queue).
+const SYN_QUEUE: usize = 16;
+/// Frames one poll of the interface takes in: fewer than a listener's
+/// free sockets, so that a burst of connections waits in the device's
+/// queue while the loop refills them, instead of being refused.
+const FRAMES_PER_POLL: usize = 8;
+
 /// Bytes of TCP buffer per direction.
 const TCP_BUFFER: usize = 16 * 1024;
 /// UDP sockets at most, and each one's buffers.
@@ -57,16 +78,32 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const TCP_TIMEOUT: Duration = Duration::from_secs(60);
 const PING_IDENT: u16 = 0x0d0a;
 
-/// What a socket asks the stack.
+/// What a socket asks the stack. The `Try` calls and `Open` (programs'
+/// sockets, `net/program.rs`) are answered at once: `WouldBlock` where the
+/// others would wait.
 pub(crate) enum Request {
-    Listen(u16, usize),
+    /// Listen on a port (with a backlog); `true`: the port was reserved
+    /// by the caller (`Reserve`).
+    Listen(u16, usize, bool),
     Accept(usize),
+    TryAccept(usize),
     Unlisten(usize),
     Connect(Ipv4Address, u16),
+    /// Starts a connection (from a reserved local port, if given).
+    Open(Ipv4Address, u16, Option<u16>),
     Recv(usize, usize),
+    TryRecv(usize, usize),
     Send(usize, Vec<u8>),
+    TrySend(usize, Vec<u8>),
     Shutdown(usize),
     Close(usize),
+    /// Holds a TCP port (0: any free one) for a later `Listen` or `Open`.
+    Reserve(u16),
+    Unreserve(u16),
+    /// Wake this waker once a generation of the sides given is past the
+    /// one given (`net/ready.rs`).
+    Watch(Watched, u32, Sides, Waker),
+    Set(usize, TcpOption),
     UdpBind(u16),
     UdpSend(usize, Vec<u8>, Ipv4Address, u16),
     UdpRecv(usize, usize),
@@ -74,13 +111,39 @@ pub(crate) enum Request {
     Ping(Ipv4Address, u16),
 }
 
+/// The socket a `Watch` is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Watched {
+    Listener(usize),
+    Conn(usize),
+}
+
+/// A connection's option (`setsockopt`).
+#[derive(Clone, Copy, Debug)]
+pub enum TcpOption {
+    /// Nagle's algorithm off (`TCP_NODELAY`).
+    NoDelay(bool),
+    /// Keep-alive probes after this long idle (`SO_KEEPALIVE`), or none.
+    KeepAlive(Option<Duration>),
+}
+
+/// A connection as the stack made it: its id, both ends and its
+/// published readiness.
+pub(crate) struct Opened {
+    pub id: usize,
+    pub peer: (Ipv4Address, u16),
+    pub local: (Ipv4Address, u16),
+    pub ready: Arc<Ready>,
+}
+
 /// What the stack answers.
 pub(crate) enum Answer {
-    Listener(usize),
-    Conn(usize, Ipv4Address, u16),
+    Listener(usize, Arc<Ready>),
+    Conn(Opened),
     Data(Vec<u8>),
     Sent(usize),
     Done,
+    Port(u16),
     Udp(usize),
     Datagram(Vec<u8>, Ipv4Address, u16),
     Pong(Duration),
@@ -130,12 +193,17 @@ struct Listener {
     listening: Vec<SocketHandle>,
     ready: VecDeque<SocketHandle>,
     accepts: VecDeque<Waiting>,
+    watch: Watch,
 }
 
 struct Conn {
     handle: SocketHandle,
-    /// A connect waiting for the handshake, and when it gives up.
-    connect: Option<(Waiting, time::Instant)>,
+    /// A connect waiting for the handshake (with its caller, unless a
+    /// program's `Open` that does not wait), and when it gives up.
+    connect: Option<(Option<Waiting>, time::Instant)>,
+    /// Why it failed (a program's connect, a reset), for `SO_ERROR`.
+    error: Option<NetError>,
+    watch: Watch,
     recv: Option<(usize, Waiting)>,
     /// Bytes to send, how many went, and who waits.
     send: Option<(Vec<u8>, usize, Waiting)>,
@@ -169,6 +237,11 @@ struct Stack {
     pings: Vec<Ping>,
     configured: bool,
     next_port: u16,
+    /// TCP ports held for a listen or connect to come (`Reserve`).
+    reserved: Vec<u16>,
+    /// A listener may have something to do (a packet came, a socket's
+    /// state changed, a request for one): `service` looks at them.
+    listeners_due: bool,
 }
 
 fn tcp_socket() -> tcp::Socket<'static> {
@@ -188,13 +261,6 @@ fn slot<T>(table: &mut Vec<Option<T>>, value: T) -> usize {
             table.push(Some(value));
             table.len() - 1
         }
-    }
-}
-
-fn peer(s: &tcp::Socket) -> (Ipv4Address, u16) {
-    match s.remote_endpoint() {
-        Some(IpEndpoint { addr: IpAddress::Ipv4(a), port }) => (a, port),
-        _ => (Ipv4Address::UNSPECIFIED, 0),
     }
 }
 
@@ -225,16 +291,23 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
         pings: Vec::new(),
         configured: false,
         next_port: 49152,
+        reserved: Vec::new(),
+        listeners_due: true,
     };
     log::info!("net: virtio-net {} link {}", super::socket::format_mac(mac), if dev.link_up() { "up" } else { "down" });
     let started = time::Instant::now();
+    let mut timer = time::sleep(Duration::from_secs(3600));
     loop {
-        st.iface.poll(now(), &mut dev, &mut st.sockets);
+        let more = st.take_in(&mut dev);
         st.dhcp_events(started);
         st.service();
-        st.iface.poll(now(), &mut dev, &mut st.sockets);
+        st.send_out(&mut dev);
         st.publish();
+        st.notify();
         let mut delay = st.iface.poll_delay(now(), &st.sockets).map(|d| Duration::from_micros(d.total_micros()));
+        if more {
+            delay = Some(Duration::ZERO);
+        }
         if let Some(first) = st.pings.iter().map(|p| p.sent + PING_TIMEOUT).min() {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));
@@ -243,10 +316,23 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));
         }
-        match wait(&dev, &mut port, delay).await {
+        // The timer is moved only to an earlier deadline: a later one
+        // costs a turn that finds nothing to do, re-arming it every turn
+        // costs the timer's work each time.
+        let now = time::Instant::now();
+        let due = delay.map_or(now + Duration::from_secs(3600), |d| now + d);
+        if due < timer.deadline() || timer.deadline() <= now {
+            timer.reset(due);
+        }
+        match wait(&dev, &mut port, delay, &mut timer).await {
             Woke::Request(Some(m)) => {
                 let (req, answer) = m.take();
                 st.handle(req, answer);
+                // Whatever else is queued, in the same turn.
+                while let Some(Some(m)) = port.recv().now_or_never() {
+                    let (req, answer) = m.take();
+                    st.handle(req, answer);
+                }
             }
             Woke::Request(None) => return,
             Woke::Device => {}
@@ -259,8 +345,9 @@ enum Woke {
     Device,
 }
 
-/// The first of: a request, a device interrupt, `delay` passing.
-async fn wait(dev: &NetDevice, port: &mut Port<Request, Reply>, delay: Option<Duration>) -> Woke {
+/// The first of: a request, a device interrupt, `timer` (no wait with a
+/// `delay` of zero).
+async fn wait(dev: &NetDevice, port: &mut Port<Request, Reply>, delay: Option<Duration>, timer: &mut time::Sleep) -> Woke {
     if delay == Some(Duration::ZERO) {
         exec::yield_now().await;
         return Woke::Device;
@@ -269,7 +356,7 @@ async fn wait(dev: &NetDevice, port: &mut Port<Request, Reply>, delay: Option<Du
     let mut rx = pin!(rx.wait());
     let mut tx = pin!(tx.wait());
     let mut msg = pin!(port.recv());
-    let mut sleep = pin!(time::sleep(delay.unwrap_or(Duration::from_secs(3600))));
+    let mut sleep = Pin::new(timer);
     poll_fn(|cx| {
         if let Poll::Ready(m) = msg.as_mut().poll(cx) {
             return Poll::Ready(Woke::Request(m));
@@ -329,6 +416,43 @@ impl Stack {
         let listeners = self.listeners.iter().flatten().count() as u64;
         let udps = self.udps.iter().flatten().count() as u64;
         OPEN.store(conns | listeners << 16 | udps << 32, Ordering::Relaxed);
+    }
+
+    /// The interface takes in at most `FRAMES_PER_POLL` frames: true if
+    /// more may wait.
+    fn take_in(&mut self, dev: &mut NetDevice) -> bool {
+        let t = now();
+        self.iface.poll_maintenance(t);
+        let mut frames = 0;
+        while frames < FRAMES_PER_POLL && self.iface.poll_ingress_single(t, dev, &mut self.sockets) != PollIngressSingleResult::None {
+            frames += 1;
+        }
+        self.listeners_due |= frames > 0;
+        frames == FRAMES_PER_POLL
+    }
+
+    /// The interface sends what the sockets have to send (after the turn's
+    /// answers, so what they queued goes at once).
+    fn send_out(&mut self, dev: &mut NetDevice) {
+        while self.iface.poll_egress(now(), dev, &mut self.sockets) != PollResult::None {
+            self.listeners_due = true;
+        }
+    }
+
+    /// The next free ephemeral port (not listened on, not reserved).
+    fn ephemeral_port(&mut self) -> u16 {
+        loop {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { 49152 } else { port + 1 };
+            if !self.port_taken(port) {
+                return port;
+            }
+        }
+    }
+
+    /// Whether `port` is listened on or reserved.
+    fn port_taken(&self, port: u16) -> bool {
+        self.reserved.contains(&port) || self.listeners.iter().flatten().any(|l| l.port == port)
     }
 
     fn tcp_count(&self) -> usize {

@@ -8,14 +8,18 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
-use super::{Answer, Conn, PING_IDENT, PING_TIMEOUT, Ping, Stack, Waiting, peer, slot};
+use alloc::sync::Arc;
+
+use super::{Answer, Conn, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, slot};
 use crate::net::NetError;
 use kernel::time;
 
 impl Stack {
     /// Answers whatever can be answered now; reaps finished sockets.
     pub(super) fn service(&mut self) {
-        self.service_listeners();
+        if core::mem::take(&mut self.listeners_due) {
+            self.service_listeners();
+        }
         self.service_conns();
         self.service_udp();
         self.service_pings();
@@ -37,7 +41,9 @@ impl Stack {
                 }
             }
             l.listening = still;
-            while l.listening.len() < l.backlog {
+            // Handshakes are taken while fewer than the backlog wait for
+            // `accept`: past it, new connections are refused.
+            while l.listening.len() < SYN_QUEUE && l.ready.len() < l.backlog {
                 self.listeners[id] = Some(l);
                 let fresh = self.listening_socket(self.listeners[id].as_ref().map_or(0, |l| l.port));
                 l = self.listeners[id].take().unwrap_or_else(|| unreachable!());
@@ -48,14 +54,11 @@ impl Stack {
             }
             while !l.ready.is_empty() && !l.accepts.is_empty() {
                 let (Some(h), Some(a)) = (l.ready.pop_front(), l.accepts.pop_front()) else { break };
-                let (addr, port) = peer(self.sockets.get::<tcp::Socket>(h));
                 let cid = slot(&mut self.conns, Conn::new(h, None));
-                if !a.reply(Ok(Answer::Conn(cid, addr, port))) {
-                    // The accepting task went away: nobody owns it.
-                    if let Some(c) = self.conns[cid].as_mut() {
-                        c.released = true;
-                        self.sockets.get_mut::<tcp::Socket>(h).abort();
-                    }
+                if !a.reply(Ok(Answer::Conn(self.opened(cid)))) {
+                    // The accepting task went away: the next accept takes it.
+                    self.conns[cid] = None;
+                    l.ready.push_front(h);
                 }
             }
             self.listeners[id] = Some(l);
@@ -76,45 +79,38 @@ impl Stack {
                     tcp::State::SynSent | tcp::State::SynReceived if !timed_out => None,
                     tcp::State::SynSent | tcp::State::SynReceived => Some(Err(NetError::TimedOut)),
                     tcp::State::Closed => Some(Err(NetError::Refused)),
-                    _ => {
-                        let (addr, port) = peer(s);
-                        Some(Ok(Answer::Conn(id, addr, port)))
-                    }
+                    _ => Some(Ok(())),
                 };
                 if let Some(r) = result {
-                    let failed = r.is_err();
-                    if let Some((a, _)) = c.connect.take() {
-                        a.reply(r);
-                    }
-                    if failed {
+                    let waiter = c.connect.take().and_then(|(w, _)| w);
+                    if let Err(e) = r {
                         s.abort();
-                        c.released = true;
+                        // A kernel caller gets the error and nothing to
+                        // close; a program's socket keeps it for SO_ERROR.
+                        c.error = Some(e);
+                        c.released |= waiter.is_some();
+                    }
+                    if let Some(w) = waiter {
+                        let (local, peer) = ends(s);
+                        let ready = Arc::clone(&c.watch.ready);
+                        w.reply(r.map(|()| Answer::Conn(Opened { id, peer, local, ready })));
                     }
                 }
             }
-            // A reset: closed, without FINs both ways and not by us.
-            let reset = state == tcp::State::Closed && !c.closed_here && c.connect.is_none();
+            let reset = is_reset(c, state);
+            if reset && c.error.is_none() && !c.peer_closed {
+                c.error = Some(NetError::Reset);
+            }
             if let Some((max, a)) = c.recv.take() {
-                if s.can_recv() {
-                    let mut data = alloc::vec![0u8; max.min(s.recv_queue())];
-                    let n = s.recv_slice(&mut data).unwrap_or(0);
-                    data.truncate(n);
-                    a.reply(Ok(Answer::Data(data)));
-                } else if reset && !c.peer_closed {
-                    a.reply(Err(NetError::Reset));
-                } else if !s.may_recv() && (c.peer_closed || state == tcp::State::Closed) {
-                    a.reply(Ok(Answer::Data(Vec::new())));
-                } else {
-                    c.recv = Some((max, a));
+                match recv_now(s, max, c.error, c.peer_closed) {
+                    Some(r) => {
+                        a.reply(r);
+                    }
+                    None => c.recv = Some((max, a)),
                 }
             }
             if let Some((data, mut done, a)) = c.send.take() {
-                while done < data.len() && s.can_send() {
-                    match s.send_slice(&data[done..]) {
-                        Ok(n) if n > 0 => done += n,
-                        _ => break,
-                    }
-                }
+                done += send_some(s, &data[done..]);
                 if done == data.len() {
                     a.reply(Ok(Answer::Sent(done)));
                 } else if !s.may_send() {
@@ -126,6 +122,7 @@ impl Stack {
             // The user's handle is gone and smoltcp is done with it.
             if c.released && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
                 let h = c.handle;
+                c.watch.gone();
                 self.conns[id] = None;
                 self.sockets.remove(h);
             }
@@ -186,7 +183,60 @@ impl Stack {
 }
 
 impl Conn {
-    pub(super) fn new(handle: SocketHandle, connect: Option<(Waiting, time::Instant)>) -> Self {
-        Self { handle, connect, recv: None, send: None, peer_closed: false, closed_here: false, released: false }
+    pub(super) fn new(handle: SocketHandle, connect: Option<(Option<Waiting>, time::Instant)>) -> Self {
+        Self {
+            handle,
+            connect,
+            error: None,
+            watch: Watch::new(),
+            recv: None,
+            send: None,
+            peer_closed: false,
+            closed_here: false,
+            released: false,
+        }
     }
+}
+
+/// Reset: closed, without FINs both ways and not by this side.
+pub(super) fn is_reset(c: &Conn, state: tcp::State) -> bool {
+    state == tcp::State::Closed && !c.closed_here && c.connect.is_none()
+}
+
+/// What a read of up to `max` bytes answers now: data, the end (no
+/// bytes), the connection's error; `None` if it must wait.
+pub(super) fn recv_now(s: &mut tcp::Socket, max: usize, error: Option<NetError>, peer_closed: bool) -> Option<Reply> {
+    if s.can_recv() {
+        let mut data = alloc::vec![0u8; max.max(1).min(s.recv_queue())];
+        let n = s.recv_slice(&mut data).unwrap_or(0);
+        data.truncate(n);
+        Some(Ok(Answer::Data(data)))
+    } else if let Some(e) = error {
+        Some(Err(e))
+    } else if !s.may_recv() && (peer_closed || s.state() == tcp::State::Closed) {
+        Some(Ok(Answer::Data(Vec::new())))
+    } else {
+        None
+    }
+}
+
+/// Puts what fits of `data` into the send buffer: how much did.
+pub(super) fn send_some(s: &mut tcp::Socket, data: &[u8]) -> usize {
+    let mut done = 0;
+    while done < data.len() && s.can_send() {
+        match s.send_slice(&data[done..]) {
+            Ok(n) if n > 0 => done += n,
+            _ => break,
+        }
+    }
+    done
+}
+
+/// A connection's (local, peer) endpoints (unspecified where it has none).
+pub(super) fn ends(s: &tcp::Socket) -> ((Ipv4Address, u16), (Ipv4Address, u16)) {
+    let v4 = |e: Option<IpEndpoint>| match e {
+        Some(IpEndpoint { addr: IpAddress::Ipv4(a), port }) => (a, port),
+        _ => (Ipv4Address::UNSPECIFIED, 0),
+    };
+    (v4(s.local_endpoint()), v4(s.remote_endpoint()))
 }

@@ -26,9 +26,9 @@ fn listeners_past_the_socket_limit_are_refused_and_closing_frees_them() {
             }
             assert!(held.len() < 100, "no limit reached");
         };
-        println!("net limits: {} listeners of up to 64 sockets, then {refused}", held.len());
+        println!("net limits: {} listeners of 16 listening sockets, then {refused}", held.len());
         assert_eq!(refused, NetError::Limit);
-        assert_eq!(held.len(), 3, "160 sockets: 64 + 64 + 32");
+        assert_eq!(held.len(), 20, "320 sockets: 16 listening for each listener");
         let port = held[0].port();
         assert_eq!(TcpListener::bind(port).await.err(), Some(NetError::InUse));
         drop(held);

@@ -1,0 +1,213 @@
+//! Sockets for programs' system calls (the `process` crate): every call is
+//! answered at once by the stack (`WouldBlock` where a kernel socket's
+//! call would wait), and each socket's readiness is published
+//! ([`super::ready`]), so the caller waits where it chooses (a blocking
+//! call, `poll`, `epoll`) by [`Listening::watch`] or [`Connection::watch`].
+//! A call that waits on the stack's answer waits one turn of its loop at
+//! most: a signal that cuts a system call short never leaves a request
+//! kept there.
+//!
+//! ```text
+//! let r = Reservation::new(8000).await?;                 // bind
+//! let l = r.listen(16).await?;                           // listen
+//! let seen = l.readiness().generation;
+//! match l.try_accept().await? {                          // accept
+//!     Some(conn) => ...,
+//!     None => l.watch(seen, waker).await,                // then wait
+//! }
+//! ```
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::task::Waker;
+
+use smoltcp::wire::Ipv4Address;
+
+use super::NetError;
+use super::ready::{Readiness, Ready, Sides};
+use super::socket::{call, post, unexpected};
+use super::stack::{self, Answer, Opened, Request, TcpOption, Watched};
+
+/// Sends a watch without waiting for an answer (it has none worth one).
+async fn watch(what: Watched, seen: u32, sides: Sides, waker: Waker) {
+    if let Ok(port) = stack::port() {
+        let _ = port.send(Request::Watch(what, seen, sides, waker)).await;
+    } else {
+        waker.wake();
+    }
+}
+
+/// A TCP port held for this socket (`bind`), until it listens, connects
+/// or goes.
+pub struct Reservation {
+    port: u16,
+}
+
+impl Reservation {
+    /// Holds `port` (0: a free one); `InUse` if it is listened on or held.
+    pub async fn new(port: u16) -> Result<Self, NetError> {
+        match call(Request::Reserve(port)).await? {
+            Answer::Port(port) => Ok(Self { port }),
+            _ => unexpected(),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Listens on the port, with up to `backlog` (1..=64) connections made
+    /// and not yet accepted: past them, new ones are refused.
+    pub async fn listen(self, backlog: usize) -> Result<Listening, NetError> {
+        let port = self.port;
+        core::mem::forget(self);
+        match call(Request::Listen(port, backlog, true)).await? {
+            Answer::Listener(id, ready) => Ok(Listening { id, port, ready }),
+            _ => unexpected(),
+        }
+    }
+
+    /// Starts a connection from the port to `addr:port`.
+    pub async fn connect(self, addr: Ipv4Address, port: u16) -> Result<Connection, NetError> {
+        let local = self.port;
+        core::mem::forget(self);
+        Connection::open_from(addr, port, Some(local)).await
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        post(Request::Unreserve(self.port));
+    }
+}
+
+/// A listening TCP socket.
+pub struct Listening {
+    id: usize,
+    port: u16,
+    ready: Arc<Ready>,
+}
+
+impl Listening {
+    /// A connection made to it, or `None` if there is none now.
+    pub async fn try_accept(&self) -> Result<Option<Connection>, NetError> {
+        let r = call(Request::TryAccept(self.id)).await.and_then(|a| match a {
+            Answer::Conn(c) => Ok(Some(Connection::from(c))),
+            _ => unexpected(),
+        });
+        r.or_else(none_if_would_block)
+    }
+
+    /// Readable: a connection waits.
+    pub fn readiness(&self) -> Readiness {
+        self.ready.get()
+    }
+
+    /// Wakes `waker` once its readiness' read generation is past `seen`'s
+    /// (a connection came, or the listener went).
+    pub async fn watch(&self, seen: u32, waker: Waker) {
+        watch(Watched::Listener(self.id), seen, Sides::READ, waker).await;
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        post(Request::Unlisten(self.id));
+    }
+}
+
+fn none_if_would_block<T>(e: NetError) -> Result<Option<T>, NetError> {
+    if e == NetError::WouldBlock { Ok(None) } else { Err(e) }
+}
+
+/// A TCP connection (being made, made, or ended).
+pub struct Connection {
+    id: usize,
+    ready: Arc<Ready>,
+    local: (Ipv4Address, u16),
+    peer: (Ipv4Address, u16),
+}
+
+impl From<Opened> for Connection {
+    fn from(c: Opened) -> Self {
+        Self { id: c.id, ready: c.ready, local: c.local, peer: c.peer }
+    }
+}
+
+impl Connection {
+    /// Starts a connection to `addr:port` from a free port: it is made
+    /// when the socket is writable, or failed with an error
+    /// ([`Readiness::error`]).
+    pub async fn open(addr: Ipv4Address, port: u16) -> Result<Self, NetError> {
+        Self::open_from(addr, port, None).await
+    }
+
+    async fn open_from(addr: Ipv4Address, port: u16, local: Option<u16>) -> Result<Self, NetError> {
+        match call(Request::Open(addr, port, local)).await? {
+            Answer::Conn(c) => Ok(Self::from(c)),
+            _ => unexpected(),
+        }
+    }
+
+    /// Up to `max` bytes received (empty at the end), or `None` if none
+    /// are there now.
+    pub async fn try_read(&self, max: usize) -> Result<Option<Vec<u8>>, NetError> {
+        let r = call(Request::TryRecv(self.id, max)).await.and_then(|a| match a {
+            Answer::Data(d) => Ok(Some(d)),
+            _ => unexpected(),
+        });
+        r.or_else(none_if_would_block)
+    }
+
+    /// How many of `data`'s first bytes went into the send buffer, or
+    /// `None` if it has no room now; `Closed` once this side may not send.
+    pub async fn try_write(&self, data: Vec<u8>) -> Result<Option<usize>, NetError> {
+        let r = call(Request::TrySend(self.id, data)).await.and_then(|a| match a {
+            Answer::Sent(n) => Ok(Some(n)),
+            _ => unexpected(),
+        });
+        r.or_else(none_if_would_block)
+    }
+
+    /// Sends a FIN after what was written (`shutdown(SHUT_WR)`).
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        call(Request::Shutdown(self.id)).await.map(drop)
+    }
+
+    /// Sets an option.
+    pub async fn set(&self, option: TcpOption) -> Result<(), NetError> {
+        call(Request::Set(self.id, option)).await.map(drop)
+    }
+
+    /// What it is ready for.
+    pub fn readiness(&self) -> Readiness {
+        self.ready.get()
+    }
+
+    /// Wakes `waker` once a generation of `sides` is past `seen`'s.
+    pub async fn watch(&self, seen: u32, sides: Sides, waker: Waker) {
+        watch(Watched::Conn(self.id), seen, sides, waker).await;
+    }
+
+    /// This end's address and port.
+    pub fn local(&self) -> (Ipv4Address, u16) {
+        self.local
+    }
+
+    /// The peer's address and port.
+    pub fn peer(&self) -> (Ipv4Address, u16) {
+        self.peer
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        post(Request::Close(self.id));
+    }
+}

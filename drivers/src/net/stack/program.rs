@@ -1,0 +1,176 @@
+//! Programs' socket calls on the stack's side (`net/program.rs` sends
+//! them): each is answered at once, `WouldBlock` where a kernel task's call
+//! would be kept, and every socket's readiness is published after each
+//! turn of the loop (`watch.rs`), which is what a program waits on.
+
+use alloc::sync::Arc;
+use core::task::Waker;
+
+use smoltcp::socket::tcp;
+use smoltcp::wire::{IpAddress, Ipv4Address};
+
+use super::service::{ends, recv_now, send_some};
+use super::{Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, Waiting, Watched, slot, smol, tcp_socket};
+use crate::net::NetError;
+use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
+use kernel::time;
+
+impl Stack {
+    /// Starts a connection to `addr:port` from `local` (a port the caller
+    /// reserved) or a free one: its id, while the handshake goes on.
+    pub(super) fn open(&mut self, addr: Ipv4Address, port: u16, local: Option<u16>) -> Result<usize, NetError> {
+        if !self.configured {
+            return Err(NetError::NoRoute);
+        }
+        if self.tcp_count() >= MAX_TCP {
+            return Err(NetError::Limit);
+        }
+        let local = match local {
+            Some(p) => {
+                self.reserved.retain(|&r| r != p);
+                p
+            }
+            None => self.ephemeral_port(),
+        };
+        let mut s = tcp_socket();
+        s.connect(self.iface.context(), (IpAddress::Ipv4(addr), port), local).map_err(|_| NetError::NoRoute)?;
+        let handle = self.sockets.add(s);
+        Ok(slot(&mut self.conns, Conn::new(handle, Some((None, time::Instant::now() + CONNECT_TIMEOUT)))))
+    }
+
+    /// Connection `id` as its handle knows it.
+    pub(super) fn opened(&self, id: usize) -> Opened {
+        let c = self.conns[id].as_ref().expect("a connection just made");
+        let (local, peer) = ends(self.sockets.get::<tcp::Socket>(c.handle));
+        Opened { id, peer, local, ready: Arc::clone(&c.watch.ready) }
+    }
+
+    /// A connection listener `id` has ready, or `WouldBlock`.
+    pub(super) fn try_accept(&mut self, id: usize, answer: Waiting) {
+        let Some(l) = self.listeners.get_mut(id).and_then(Option::as_mut) else {
+            answer.reply(Err(NetError::Closed));
+            return;
+        };
+        let Some(h) = l.ready.pop_front() else {
+            answer.reply(Err(NetError::WouldBlock));
+            return;
+        };
+        l.watch.took(1);
+        let cid = slot(&mut self.conns, Conn::new(h, None));
+        if !answer.reply(Ok(Answer::Conn(self.opened(cid)))) {
+            // The caller went (a signal): the next accept takes it.
+            self.conns[cid] = None;
+            if let Some(l) = self.listeners[id].as_mut() {
+                l.ready.push_front(h);
+            }
+        }
+    }
+
+    /// Up to `max` received bytes (none: the end), or `WouldBlock`.
+    pub(super) fn try_recv(&mut self, id: usize, max: usize) -> Reply {
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        if c.connect.is_some() {
+            return Err(NetError::WouldBlock);
+        }
+        let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+        let r = recv_now(s, max, c.error, c.peer_closed).unwrap_or(Err(NetError::WouldBlock));
+        if let Ok(Answer::Data(d)) = &r {
+            c.watch.took(d.len());
+        }
+        r
+    }
+
+    /// Puts what fits of `data` into the send buffer: how much, or
+    /// `WouldBlock` if nothing did; `Closed` once this side may not send.
+    pub(super) fn try_send(&mut self, id: usize, data: &[u8]) -> Reply {
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        if c.connect.is_some() {
+            return Err(NetError::WouldBlock);
+        }
+        if let Some(e) = c.error {
+            return Err(e);
+        }
+        let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+        if !s.may_send() {
+            return Err(NetError::Closed);
+        }
+        match send_some(s, data) {
+            0 if !data.is_empty() => Err(NetError::WouldBlock),
+            n => {
+                c.watch.gave(n);
+                Ok(Answer::Sent(n))
+            }
+        }
+    }
+
+    /// Holds TCP port `port` (0: a free one) for a listen or connect.
+    pub(super) fn reserve(&mut self, port: u16) -> Reply {
+        let port = match port {
+            0 => self.ephemeral_port(),
+            p if self.port_taken(p) => return Err(NetError::InUse),
+            p => p,
+        };
+        self.reserved.push(port);
+        Ok(Answer::Port(port))
+    }
+
+    /// Keeps `waker` until a generation of socket `what`'s `sides` moves
+    /// past `seen`; a socket gone wakes it at once.
+    pub(super) fn watch(&mut self, what: Watched, seen: u32, sides: Sides, waker: Waker) {
+        let watch = match what {
+            Watched::Listener(id) => self.listeners.get_mut(id).and_then(Option::as_mut).map(|l| &mut l.watch),
+            Watched::Conn(id) => self.conns.get_mut(id).and_then(Option::as_mut).map(|c| &mut c.watch),
+        };
+        match watch {
+            Some(w) => w.add(seen, sides, waker),
+            None => waker.wake(),
+        }
+    }
+
+    /// Sets a connection's option.
+    pub(super) fn set(&mut self, id: usize, option: TcpOption) -> Reply {
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+        match option {
+            TcpOption::NoDelay(on) => s.set_nagle_enabled(!on),
+            TcpOption::KeepAlive(every) => s.set_keep_alive(every.map(smol)),
+        }
+        Ok(Answer::Done)
+    }
+
+    /// Publishes every socket's readiness, waking whoever waits for a
+    /// change (after each turn of the loop).
+    pub(super) fn notify(&mut self) {
+        for l in self.listeners.iter_mut().flatten() {
+            let bits = if l.ready.is_empty() { 0 } else { READABLE };
+            l.watch.update(bits, None, l.ready.len(), 0);
+        }
+        for c in self.conns.iter_mut().flatten().filter(|c| !c.released) {
+            let s = self.sockets.get::<tcp::Socket>(c.handle);
+            let mut bits = 0;
+            if c.connect.is_none() {
+                if !matches!(c.error, Some(NetError::Refused | NetError::TimedOut)) {
+                    bits |= CONNECTED;
+                }
+                let closed = s.state() == tcp::State::Closed;
+                if s.can_recv() || !s.may_recv() {
+                    bits |= READABLE;
+                }
+                if s.can_send() || !s.may_send() {
+                    bits |= WRITABLE;
+                }
+                if c.peer_closed || closed {
+                    bits |= PEER_CLOSED;
+                }
+                if closed || (c.closed_here && c.peer_closed) {
+                    bits |= HUNG_UP;
+                }
+                if c.error.is_some() {
+                    bits |= ERROR | READABLE | WRITABLE;
+                }
+            }
+            let room = s.send_capacity() - s.send_queue();
+            c.watch.update(bits, c.error, s.recv_queue(), room);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! A socket behind an open file: one end of an AF_UNIX pair
+//! (`unix_socket`) or an AF_INET stream socket (`inet_socket`). `read`,
+//! `write`, `poll` and `FIONREAD` reach either through here; the socket
+//! calls (`syscall/socket.rs`) look at which it is.
+
+use alloc::sync::Arc;
+use core::task::Waker;
+
+use linux::errno::Errno;
+
+use super::Wanted;
+use super::inet_socket::InetSocket;
+use super::unix_socket::UnixStream;
+
+/// Which socket.
+#[derive(Clone)]
+pub enum Socket {
+    Unix(Arc<UnixStream>),
+    Inet(Arc<InetSocket>),
+}
+
+impl Socket {
+    /// Reads up to `buf.len()` bytes (waiting unless `nonblock`).
+    pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        match self {
+            Socket::Unix(s) => s.read(buf, nonblock).await,
+            Socket::Inet(s) => {
+                let data = s.read(buf.len(), nonblock).await?;
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
+        }
+    }
+
+    /// [`Self::read`] if it can be answered without a future: `None`
+    /// otherwise (an AF_INET socket's read is a message to the stack).
+    pub fn read_now(&self, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
+        match self {
+            Socket::Unix(s) => s.read_now(buf),
+            Socket::Inet(_) => None,
+        }
+    }
+
+    /// Writes `buf` (all of it, waiting for room, unless `nonblock`).
+    pub async fn write(&self, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        match self {
+            Socket::Unix(s) => s.write(buf, nonblock).await,
+            Socket::Inet(s) => s.write(buf, nonblock).await,
+        }
+    }
+
+    /// Bytes waiting to be read (`FIONREAD`).
+    pub async fn buffered(&self) -> usize {
+        match self {
+            Socket::Unix(s) => s.buffered().await,
+            Socket::Inet(s) => s.buffered(),
+        }
+    }
+
+    /// Readiness for `poll`: (readable, writable, hung up, error); see
+    /// each kind's.
+    pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
+        match self {
+            Socket::Unix(s) => {
+                let (r, w, hup) = s.poll(waker, wanted).await;
+                (r, w, hup, false)
+            }
+            Socket::Inet(s) => s.poll(waker, wanted).await,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Sockets for programs, from outside: Debian's unmodified BusyBox servers
+//! run as programs on Odonata (`httpd`, `nc -l -e cat`) and answer real
+//! clients on the host (Python's `http.client` and sockets,
+//! `tests/clients/busybox_net.py`) through ports forwarded from 127.0.0.1;
+//! BusyBox `nc` inside connects out to a server the test runs on the host
+//! (10.0.2.2 on QEMU's user network).
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use odonata_runner::KernelExit;
+use odonata_runner::initramfs::Initramfs;
+use odonata_tests::{boot_main_kernel, log_of};
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Random bytes (a file the test serves and compares).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
+    let (http, echo, done, out) = (free_port(), free_port(), free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("odonata-sockets-{}", std::process::id()));
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    for (name, len) in [("empty", 0), ("small", 1500), ("slow", 300_000), ("one-mib", 1 << 20), ("eight-mib", 8 << 20)] {
+        std::fs::write(www.join(name), noise(len, len as u64 + 1)).unwrap();
+    }
+    let script = format!(
+        "httpd -p 8000 -h /www\n\
+         nc -l -p 7000 -e cat &\n\
+         for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n\
+           echo 'hello from the guest' | nc 10.0.2.2 {out} && break\n\
+           sleep 1\n\
+         done\n\
+         nc -l -p 7001\n\
+         echo 'guest: done'\n"
+    );
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.tree("www", &www).unwrap();
+    fs.bytes("net.sh", 0o755, script.into_bytes());
+    fs.bytes("etc/odonata-init", 0o644, b"/bin/sh /net.sh\n".to_vec());
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    let client_script = odonata_runner::workspace_root().join("tests/clients/busybox_net.py");
+    let www_arg = www.clone();
+    let client = std::thread::spawn(move || {
+        Command::new("python3")
+            .arg(client_script)
+            .args([http, echo, done, out].map(|p| p.to_string()))
+            .arg(www_arg)
+            .output()
+            .expect("python3 runs")
+    });
+    let run = boot_main_kernel()
+        .smp(2)
+        .net(&[(http, 8000), (echo, 7000), (done, 7001)])
+        .initramfs(&archive)
+        .timeout(Duration::from_secs(600))
+        .run();
+    let client = client.join().expect("the client thread");
+    let said = String::from_utf8_lossy(&client.stdout);
+    println!("{said}{}", String::from_utf8_lossy(&client.stderr));
+    assert!(client.status.success(), "the clients failed:\n{said}\n{}", log_of(&run));
+    assert_eq!(run.exit, KernelExit::Success, "{}", log_of(&run));
+    let serial = run.serial.replace('\r', "");
+    assert!(serial.contains("host heard hello from the guest"), "the guest's nc printed the host's answer\n{}", log_of(&run));
+    assert!(serial.contains("guest: done"), "{}", log_of(&run));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `tests/clients/inet_peer.py` (echo on `echo`, a client to
+/// `host:listen`) until its client is done; what it printed.
+fn peer(echo: u16, host: &'static str, listen: u16) -> std::thread::JoinHandle<String> {
+    let script = odonata_runner::workspace_root().join("tests/clients/inet_peer.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .args([echo.to_string(), host.to_string(), listen.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Its echo server is up before the program starts.
+    std::thread::sleep(Duration::from_millis(500));
+    std::thread::spawn(move || {
+        let out = child.wait_with_output().expect("the peer ends");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+/// `tests/programs/inet.c` (every AF_INET stream call a program makes, the
+/// error cases, a non-blocking connect, epoll edge-triggered with partial
+/// reads, sendfile to a socket, a reset) prints on Odonata what it prints
+/// on the host, against the same host peer.
+#[test]
+fn inet_program_prints_what_it_prints_on_the_host() {
+    let Some(inet) = odonata_tests::c_program("inet") else { return };
+    let (echo, refused, listen) = (free_port(), free_port(), free_port());
+    let ports = [echo, refused, listen].map(|p| p.to_string());
+
+    let heard = peer(echo, "127.0.0.1", listen);
+    let host = Command::new(&inet).arg("127.0.0.1").args(&ports).output().expect("the program runs on the host");
+    let expected = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(host.status.success(), "on the host:\n{expected}{}", String::from_utf8_lossy(&host.stderr));
+    println!("host peer: {}", heard.join().unwrap().trim_end());
+
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file("bin/inet", &inet).unwrap();
+    fs.bytes("etc/odonata-init", 0o644, format!("/bin/inet 10.0.2.2 {}\n", ports.join(" ")).into_bytes());
+    let dir = std::env::temp_dir().join(format!("odonata-inet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    // The host's run left LISTEN in TIME_WAIT: the forward to the guest's
+    // LISTEN comes from another host port.
+    let forward = free_port();
+    let boot = boot_main_kernel().smp(2).net(&[(forward, listen)]).initramfs(&archive).timeout(Duration::from_secs(300));
+    let heard = peer(echo, "127.0.0.1", forward);
+    let run = boot.run();
+    println!("guest peer: {}", heard.join().unwrap().trim_end());
+    assert_eq!(run.exit, KernelExit::Success, "{}", log_of(&run));
+    let serial = run.serial.replace('\r', "");
+    let got: Vec<&str> = serial
+        .lines()
+        .skip_while(|l| !l.contains("init: /bin/inet"))
+        .skip(1)
+        .take_while(|l| !l.contains("init exited"))
+        .filter(|l| !l.starts_with('['))
+        .collect();
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(got, expected, "output differs from the host's\n{}", log_of(&run));
+    println!("inet: {} lines as on the host", got.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
