@@ -20,6 +20,11 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// A UDP port on 127.0.0.1 that nothing is bound to right now.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
 /// Random bytes (a file the test serves and compares).
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed;
@@ -86,13 +91,14 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs `tests/clients/inet_peer.py` (echo on `echo`, a client to
-/// `host:listen`) until its client is done; what it printed.
-fn peer(echo: u16, host: &'static str, listen: u16) -> std::thread::JoinHandle<String> {
-    let script = odonata_runner::workspace_root().join("tests/clients/inet_peer.py");
+/// Runs `tests/clients/SCRIPT ECHO 127.0.0.1 LISTEN` (a peer with an echo
+/// server on `echo` and a client to `listen`) until its client is done;
+/// what it printed.
+fn peer(script: &str, echo: u16, listen: u16) -> std::thread::JoinHandle<String> {
+    let script = odonata_runner::workspace_root().join("tests/clients").join(script);
     let child = Command::new("python3")
         .arg(script)
-        .args([echo.to_string(), host.to_string(), listen.to_string()])
+        .args([echo.to_string(), "127.0.0.1".to_string(), listen.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -105,48 +111,69 @@ fn peer(echo: u16, host: &'static str, listen: u16) -> std::thread::JoinHandle<S
     })
 }
 
-/// `tests/programs/inet.c` (every AF_INET stream call a program makes, the
-/// error cases, a non-blocking connect, epoll edge-triggered with partial
-/// reads, sendfile to a socket, a reset) prints on Odonata what it prints
-/// on the host, against the same host peer.
-#[test]
-fn inet_program_prints_what_it_prints_on_the_host() {
-    let Some(inet) = odonata_tests::c_program("inet") else { return };
+/// Runs `tests/programs/NAME.c` as `NAME HOST ECHO [REFUSED] LISTEN` on the
+/// host (HOST 127.0.0.1) and on Odonata (HOST 10.0.2.2, LISTEN forwarded
+/// from another host port, over UDP with `udp`), each against a fresh
+/// `peer_script`, and asserts that both print the same lines.
+fn same_on_host_and_odonata(name: &str, peer_script: &str, with_refused: bool, udp: bool) {
+    let Some(binary) = odonata_tests::c_program(name) else { return };
     let (echo, refused, listen) = (free_port(), free_port(), free_port());
-    let ports = [echo, refused, listen].map(|p| p.to_string());
+    let mut ports = vec![echo.to_string()];
+    if with_refused {
+        ports.push(refused.to_string());
+    }
+    ports.push(listen.to_string());
 
-    let heard = peer(echo, "127.0.0.1", listen);
-    let host = Command::new(&inet).arg("127.0.0.1").args(&ports).output().expect("the program runs on the host");
+    let heard = peer(peer_script, echo, listen);
+    let host = Command::new(&binary).arg("127.0.0.1").args(&ports).output().expect("the program runs on the host");
     let expected = String::from_utf8_lossy(&host.stdout).into_owned();
     assert!(host.status.success(), "on the host:\n{expected}{}", String::from_utf8_lossy(&host.stderr));
     println!("host peer: {}", heard.join().unwrap().trim_end());
 
     let mut fs = Initramfs::new();
     fs.busybox().unwrap();
-    fs.file("bin/inet", &inet).unwrap();
-    fs.bytes("etc/odonata-init", 0o644, format!("/bin/inet 10.0.2.2 {}\n", ports.join(" ")).into_bytes());
-    let dir = std::env::temp_dir().join(format!("odonata-inet-{}", std::process::id()));
+    fs.file(&format!("bin/{name}"), &binary).unwrap();
+    fs.bytes("etc/odonata-init", 0o644, format!("/bin/{name} 10.0.2.2 {}\n", ports.join(" ")).into_bytes());
+    let dir = std::env::temp_dir().join(format!("odonata-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let archive = dir.join("initramfs.cpio");
     fs.write(&archive).unwrap();
-    // The host's run left LISTEN in TIME_WAIT: the forward to the guest's
-    // LISTEN comes from another host port.
-    let forward = free_port();
-    let boot = boot_main_kernel().smp(2).net(&[(forward, listen)]).initramfs(&archive).timeout(Duration::from_secs(300));
-    let heard = peer(echo, "127.0.0.1", forward);
+    // The host's run may have left LISTEN in TIME_WAIT: the forward to the
+    // guest's LISTEN comes from another host port.
+    let forward = if udp { free_udp_port() } else { free_port() };
+    let boot = boot_main_kernel().smp(2).initramfs(&archive).timeout(Duration::from_secs(300));
+    let boot = if udp { boot.net(&[]).udp_forward(forward, listen) } else { boot.net(&[(forward, listen)]) };
+    let heard = peer(peer_script, echo, forward);
     let run = boot.run();
     println!("guest peer: {}", heard.join().unwrap().trim_end());
     assert_eq!(run.exit, KernelExit::Success, "{}", log_of(&run));
     let serial = run.serial.replace('\r', "");
     let got: Vec<&str> = serial
         .lines()
-        .skip_while(|l| !l.contains("init: /bin/inet"))
+        .skip_while(|l| !l.contains(&format!("init: /bin/{name}")))
         .skip(1)
         .take_while(|l| !l.contains("init exited"))
         .filter(|l| !l.starts_with('['))
         .collect();
     let expected: Vec<&str> = expected.lines().collect();
     assert_eq!(got, expected, "output differs from the host's\n{}", log_of(&run));
-    println!("inet: {} lines as on the host", got.len());
+    println!("{name}: {} lines as on the host", got.len());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tests/programs/inet.c` (every AF_INET stream call a program makes, the
+/// error cases, a non-blocking connect, epoll edge-triggered with partial
+/// reads, sendfile to a socket, a reset) prints on Odonata what it prints
+/// on the host, against the same host peer.
+#[test]
+fn inet_program_prints_what_it_prints_on_the_host() {
+    same_on_host_and_odonata("inet", "inet_peer.py", true, false);
+}
+
+/// `tests/programs/udp.c` (datagram sockets both ways: to a host echo
+/// server and from a host client, boundaries, cut datagrams, `connect`
+/// and `AF_UNSPEC`, the errors, epoll) prints what it prints on the host.
+#[test]
+fn udp_program_prints_what_it_prints_on_the_host() {
+    same_on_host_and_odonata("udp", "udp_peer.py", false, true);
 }

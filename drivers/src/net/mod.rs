@@ -27,7 +27,7 @@ mod stack;
 
 use core::fmt;
 
-pub use program::{Connection, Listening, Reservation};
+pub use program::{Connection, Listening, Reservation, UdpPort};
 pub use smoltcp::wire::Ipv4Address;
 pub use socket::{TcpListener, TcpStream, UdpSocket, format_mac, ping};
 pub use stack::{Status, TcpOption, start, status};

@@ -211,3 +211,61 @@ impl Drop for Connection {
         post(Request::Close(self.id));
     }
 }
+
+/// A bound UDP socket.
+pub struct UdpPort {
+    id: usize,
+    port: u16,
+    ready: Arc<Ready>,
+}
+
+impl UdpPort {
+    /// Binds `port` (0: a free one); `InUse` if another socket has it.
+    pub async fn bind(port: u16) -> Result<Self, NetError> {
+        match call(Request::UdpBind(port)).await? {
+            Answer::Udp(id, port, ready) => Ok(Self { id, port, ready }),
+            _ => unexpected(),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The next datagram (cut to `max` bytes), its full length and its
+    /// sender, or `None` if none is there now.
+    pub async fn try_recv(&self, max: usize) -> Result<Option<(Vec<u8>, (Ipv4Address, u16))>, NetError> {
+        let r = call(Request::TryUdpRecv(self.id, max)).await.and_then(|a| match a {
+            Answer::Datagram(d, addr, port) => Ok(Some((d, (addr, port)))),
+            _ => unexpected(),
+        });
+        r.or_else(none_if_would_block)
+    }
+
+    /// Sends `data` as one datagram to `addr:port`, or `None` while the
+    /// send buffer has no room; `TooLarge` past the buffer's size.
+    pub async fn try_send(&self, data: Vec<u8>, (addr, port): (Ipv4Address, u16)) -> Result<Option<usize>, NetError> {
+        let r = call(Request::TryUdpSend(self.id, data, addr, port)).await.and_then(|a| match a {
+            Answer::Sent(n) => Ok(Some(n)),
+            _ => unexpected(),
+        });
+        r.or_else(none_if_would_block)
+    }
+
+    /// What it is ready for.
+    pub fn readiness(&self) -> Readiness {
+        self.ready.get()
+    }
+
+    /// Wakes `waker` once a generation of `sides` is past `seen`'s.
+    pub async fn watch(&self, seen: u32, sides: Sides, waker: Waker) {
+        watch(Watched::Udp(self.id), seen, sides, waker).await;
+    }
+}
+
+impl Drop for UdpPort {
+    fn drop(&mut self) {
+        post(Request::UdpClose(self.id));
+    }
+}

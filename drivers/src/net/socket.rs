@@ -154,7 +154,7 @@ impl UdpSocket {
     /// Binds `port`.
     pub async fn bind(port: u16) -> Result<Self, NetError> {
         match call(Request::UdpBind(port)).await? {
-            Answer::Udp(id) => Ok(Self { id }),
+            Answer::Udp(id, _, _) => Ok(Self { id }),
             _ => unexpected(),
         }
     }

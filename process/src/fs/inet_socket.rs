@@ -89,7 +89,12 @@ pub fn errno_of(e: NetError) -> Errno {
 
 /// Waits until a generation of `sides` moves past `seen`'s, having left
 /// the task's waker with the stack (`watch`).
-async fn changed<F: Future<Output = ()>>(seen: u32, sides: Sides, readiness: impl Fn() -> Readiness, watch: impl FnOnce(Waker) -> F) {
+pub(super) async fn changed<F: Future<Output = ()>>(
+    seen: u32,
+    sides: Sides,
+    readiness: impl Fn() -> Readiness,
+    watch: impl FnOnce(Waker) -> F,
+) {
     let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
     watch(waker).await;
     poll_fn(|_| if readiness().moved_since(seen, sides) { Poll::Ready(()) } else { Poll::Pending }).await;

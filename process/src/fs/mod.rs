@@ -19,6 +19,7 @@ pub mod ops;
 pub mod pipe;
 pub mod procfs;
 pub mod socket;
+pub mod udp_socket;
 pub mod unix_socket;
 pub mod volume;
 mod volume_service;

@@ -1,5 +1,6 @@
 //! A socket behind an open file: one end of an AF_UNIX pair
-//! (`unix_socket`) or an AF_INET stream socket (`inet_socket`). `read`,
+//! (`unix_socket`), an AF_INET stream socket (`inet_socket`) or datagram
+//! socket (`udp_socket`). `read`,
 //! `write`, `poll` and `FIONREAD` reach either through here; the socket
 //! calls (`syscall/socket.rs`) look at which it is.
 
@@ -10,6 +11,7 @@ use linux::errno::Errno;
 
 use super::Wanted;
 use super::inet_socket::InetSocket;
+use super::udp_socket::UdpSocket;
 use super::unix_socket::UnixStream;
 
 /// Which socket.
@@ -17,6 +19,7 @@ use super::unix_socket::UnixStream;
 pub enum Socket {
     Unix(Arc<UnixStream>),
     Inet(Arc<InetSocket>),
+    Udp(Arc<UdpSocket>),
 }
 
 impl Socket {
@@ -29,6 +32,11 @@ impl Socket {
                 buf[..data.len()].copy_from_slice(&data);
                 Ok(data.len())
             }
+            Socket::Udp(s) => {
+                let (data, _) = s.recv(buf.len(), nonblock).await?;
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
         }
     }
 
@@ -37,7 +45,7 @@ impl Socket {
     pub fn read_now(&self, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
         match self {
             Socket::Unix(s) => s.read_now(buf),
-            Socket::Inet(_) => None,
+            Socket::Inet(_) | Socket::Udp(_) => None,
         }
     }
 
@@ -46,6 +54,7 @@ impl Socket {
         match self {
             Socket::Unix(s) => s.write(buf, nonblock).await,
             Socket::Inet(s) => s.write(buf, nonblock).await,
+            Socket::Udp(s) => s.send(buf, None, nonblock).await,
         }
     }
 
@@ -54,6 +63,7 @@ impl Socket {
         match self {
             Socket::Unix(s) => s.buffered().await,
             Socket::Inet(s) => s.buffered(),
+            Socket::Udp(s) => s.buffered(),
         }
     }
 
@@ -66,6 +76,7 @@ impl Socket {
                 (r, w, hup, false)
             }
             Socket::Inet(s) => s.poll(waker, wanted).await,
+            Socket::Udp(s) => s.poll(waker, wanted).await,
         }
     }
 }

@@ -1,7 +1,7 @@
-//! The calls that make and join AF_INET sockets (`fs::inet_socket`):
-//! `socket`, `bind`, `listen`, `accept`/`accept4`, `connect`, and their
-//! addresses (`struct sockaddr_in`) and options. Answers and their order
-//! follow Linux's.
+//! The calls that make and join AF_INET sockets (`fs::inet_socket`,
+//! `fs::udp_socket`): `socket`, `bind`, `listen`, `accept`/`accept4`,
+//! `connect`, and their addresses (`struct sockaddr_in`) and options.
+//! Answers and their order follow Linux's.
 
 use alloc::sync::Arc;
 
@@ -13,6 +13,7 @@ use linux::flags::socket::*;
 use super::{Args, SysResult};
 use crate::fs::inet_socket::{InetSocket, KEEP_ALIVE};
 use crate::fs::socket::Socket;
+use crate::fs::udp_socket::UdpSocket;
 use crate::fs::{Kind, OpenFile};
 use crate::process::Process;
 use crate::user;
@@ -44,22 +45,19 @@ pub(super) fn socket(p: &mut Process, a: Args) -> SysResult {
         }
         _ => return Err(errno::EAFNOSUPPORT),
     }
-    match (ty & SOCK_TYPE_MASK, protocol) {
-        (SOCK_STREAM, 0 | IPPROTO_TCP) => {}
-        (SOCK_STREAM, _) => return Err(errno::EPROTONOSUPPORT),
-        (SOCK_DGRAM, _) => {
-            log::warn!("{} (pid {}): AF_INET datagram sockets are not implemented yet", p.name(), p.pid());
-            return Err(errno::ESOCKTNOSUPPORT);
-        }
+    let socket = match (ty & SOCK_TYPE_MASK, protocol) {
+        (SOCK_STREAM, 0 | IPPROTO_TCP) => Socket::Inet(Arc::new(InetSocket::new())),
+        (SOCK_DGRAM, 0 | IPPROTO_UDP) => Socket::Udp(Arc::new(UdpSocket::new())),
+        (SOCK_STREAM | SOCK_DGRAM, _) => return Err(errno::EPROTONOSUPPORT),
         _ => return Err(errno::ESOCKTNOSUPPORT),
-    }
+    };
     let nonblock = if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 };
-    let file = OpenFile::socket(Socket::Inet(Arc::new(InetSocket::new())), nonblock);
+    let file = OpenFile::socket(socket, nonblock);
     Ok(p.files.insert(file, flags & SOCK_CLOEXEC != 0)? as u64)
 }
 
 /// Reads a `struct sockaddr_in` of `len` bytes at `at`: (address, port).
-fn read_address(p: &mut Process, at: u64, len: u64) -> Result<(Ipv4Address, u16), Errno> {
+pub(super) fn read_address(p: &mut Process, at: u64, len: u64) -> Result<(Ipv4Address, u16), Errno> {
     if len < 2 {
         return Err(errno::EINVAL);
     }
@@ -100,14 +98,31 @@ fn own_address() -> Option<Ipv4Address> {
 /// `bind(fd, addr, len)`: any address or the machine's own; a port (0:
 /// a free one).
 pub(super) async fn bind(p: &mut Process, a: Args) -> SysResult {
-    let (_, s) = inet_of(p, a.int(0), errno::EINVAL)?;
+    let (_, socket) = super::socket::socket_of(p, a.int(0))?;
+    if matches!(socket, Socket::Unix(_)) {
+        return Err(errno::EINVAL);
+    }
     let (addr, port) = read_address(p, a.get(1), a.get(2))?;
     let own = own_address();
     if !addr.is_unspecified() && !addr.is_loopback() && Some(addr) != own {
         return Err(errno::EADDRNOTAVAIL);
     }
-    s.bind(port).await?;
+    match socket {
+        Socket::Inet(s) => s.bind(port).await?,
+        Socket::Udp(s) => s.bind(port).await?,
+        Socket::Unix(_) => unreachable!("answered above"),
+    }
     Ok(0)
+}
+
+/// The machine itself: the stack has no loopback interface yet, so its own
+/// sockets are the one thing it cannot reach (ENETUNREACH, logged).
+pub(super) fn this_machine(p: &Process, addr: Ipv4Address) -> Result<(), Errno> {
+    if addr.is_unspecified() || addr.is_loopback() || Some(addr) == own_address() {
+        log::warn!("{} (pid {}): connect to this machine ({addr}): no loopback yet", p.name(), p.pid());
+        return Err(errno::ENETUNREACH);
+    }
+    Ok(())
 }
 
 /// `listen(fd, backlog)`.
@@ -142,24 +157,41 @@ pub(super) async fn accept4(p: &mut Process, a: Args, flags: u32) -> SysResult {
 /// `connect(fd, addr, len)`: waits for the handshake unless the socket is
 /// non-blocking (EINPROGRESS; then `poll` for writable and `SO_ERROR`).
 pub(super) async fn connect(p: &mut Process, a: Args) -> SysResult {
-    let (file, s) = inet_of(p, a.int(0), errno::EINVAL)?;
+    let (file, socket) = super::socket::socket_of(p, a.int(0))?;
+    if let Socket::Udp(s) = &socket {
+        // A datagram socket's peer: AF_UNSPEC forgets it.
+        let mut family = [0u8; 2];
+        if a.get(2) >= 2 {
+            user::read(&mut p.memory, a.get(1), &mut family)?;
+            if u32::from(u16::from_le_bytes(family)) == AF_UNSPEC {
+                s.connect(None).await?;
+                return Ok(0);
+            }
+        }
+        let to = read_address(p, a.get(1), a.get(2))?;
+        this_machine(p, to.0)?;
+        s.connect(Some(to)).await?;
+        return Ok(0);
+    }
+    let Socket::Inet(s) = socket else { return Err(errno::EINVAL) };
     let (addr, port) = read_address(p, a.get(1), a.get(2))?;
     if s.is_listening() {
         return Err(errno::EISCONN);
     }
-    if addr.is_unspecified() || addr.is_loopback() || Some(addr) == own_address() {
-        // The stack has no loopback interface yet: the machine's own
-        // sockets are the one thing it cannot reach.
-        log::warn!("{} (pid {}): connect to this machine ({addr}): no loopback yet", p.name(), p.pid());
-        return Err(errno::ENETUNREACH);
-    }
+    this_machine(p, addr)?;
     s.connect(addr, port, file.nonblock()).await?;
     Ok(0)
 }
 
 /// `getsockname`/`getpeername` of an AF_INET socket.
-pub(super) fn name(p: &mut Process, s: &InetSocket, peer: bool, addr: u64, len_at: u64) -> SysResult {
-    let end = if peer { s.connection().map(|c| c.peer()).ok_or(errno::ENOTCONN)? } else { s.local() };
+pub(super) fn name(p: &mut Process, socket: &Socket, peer: bool, addr: u64, len_at: u64) -> SysResult {
+    let end = match (socket, peer) {
+        (Socket::Inet(s), true) => s.connection().map(|c| c.peer()).ok_or(errno::ENOTCONN)?,
+        (Socket::Inet(s), false) => s.local(),
+        (Socket::Udp(s), true) => s.peer().ok_or(errno::ENOTCONN)?,
+        (Socket::Udp(s), false) => s.local(),
+        (Socket::Unix(_), _) => return Err(errno::EINVAL),
+    };
     write_address(p, addr, len_at, end)?;
     Ok(0)
 }

@@ -23,6 +23,7 @@ mod poll;
 mod proc;
 mod signals;
 mod socket;
+mod udp;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};

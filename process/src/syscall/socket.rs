@@ -23,7 +23,7 @@ use crate::{signal, user};
 const CHUNK: usize = 64 * 1024;
 
 /// The socket behind descriptor `fd` (ENOTSOCK for anything else).
-fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket), Errno> {
+pub(super) fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket), Errno> {
     let file = p.files.get(fd)?;
     let Kind::Socket(socket) = &file.node.kind else { return Err(errno::ENOTSOCK) };
     let socket = socket.clone();
@@ -67,6 +67,7 @@ pub(super) async fn shutdown(p: &mut Process, a: Args) -> SysResult {
     match socket {
         Socket::Unix(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD),
         Socket::Inet(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD).await?,
+        Socket::Udp(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD)?,
     }
     Ok(0)
 }
@@ -76,6 +77,9 @@ pub(super) async fn shutdown(p: &mut Process, a: Args) -> SysResult {
 /// sends SIGPIPE unless `MSG_NOSIGNAL`.
 pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
     let (file, socket) = socket_of(p, a.int(0))?;
+    if let Socket::Udp(s) = &socket {
+        return super::udp::sendto(p, &file, s, a).await;
+    }
     let (buf, len, flags, addr) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4));
     if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
@@ -111,6 +115,9 @@ pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
 /// peer of a pair has no address (a length of 0).
 pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
     let (file, socket) = socket_of(p, a.int(0))?;
+    if let Socket::Udp(s) = &socket {
+        return super::udp::recvfrom(p, &file, s, a).await;
+    }
     let (buf, len, flags, addr, addrlen) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4), a.get(5));
     if flags & (MSG_OOB | MSG_PEEK) != 0 {
         return Err(errno::EOPNOTSUPP);
@@ -130,7 +137,7 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
                 user::write(&mut p.memory, buf + done as u64, &data)?;
                 Ok(data.len())
             }),
-            Socket::Unix(_) => socket.read(&mut chunk[..n], wait_not).await.and_then(|got| {
+            Socket::Unix(_) | Socket::Udp(_) => socket.read(&mut chunk[..n], wait_not).await.and_then(|got| {
                 user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
                 Ok(got)
             }),
@@ -152,6 +159,7 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
                 let peer = s.connection().map(|c| c.peer()).ok_or(errno::ENOTCONN)?;
                 super::inet::write_address(p, addr, addrlen, peer)?;
             }
+            Socket::Udp(_) => unreachable!("datagrams are received in udp.rs"),
         }
     }
     Ok(done as u64)
@@ -162,8 +170,8 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
 pub(super) fn name(p: &mut Process, a: Args, peer: bool) -> SysResult {
     let (_, socket) = socket_of(p, a.int(0))?;
     let (addr, addrlen) = (a.get(1), a.get(2));
-    if let Socket::Inet(s) = socket {
-        return super::inet::name(p, &s, peer, addr, addrlen);
+    if !matches!(socket, Socket::Unix(_)) {
+        return super::inet::name(p, &socket, peer, addr, addrlen);
     }
     let mut room = [0u8; 4];
     user::read(&mut p.memory, addrlen, &mut room)?;
@@ -199,10 +207,11 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
                 return Ok(0);
             }
             let v = super::inet::option(&s, level, name)?;
-            let n = (len as usize).min(4);
-            user::write(&mut p.memory, value, &v.to_le_bytes()[..n])?;
-            user::write(&mut p.memory, lenp, &(n as u32).to_le_bytes())?;
-            return Ok(0);
+            return put_option(p, value, lenp, len, v);
+        }
+        Socket::Udp(s) => {
+            let v = super::udp::option(&s, level, name)?;
+            return put_option(p, value, lenp, len, v);
         }
     };
     if level != SOL_SOCKET {
@@ -215,6 +224,12 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
         SO_SNDBUF | SO_RCVBUF => socket.capacity() as i32,
         _ => return Err(errno::ENOPROTOOPT),
     };
+    put_option(p, value, lenp, len, v)
+}
+
+/// Writes an int option's value, cut to the `len` bytes the program has
+/// room for, and that length.
+fn put_option(p: &mut Process, value: u64, lenp: u64, len: i32, v: i32) -> SysResult {
     let n = (len as usize).min(4);
     user::write(&mut p.memory, value, &v.to_le_bytes()[..n])?;
     user::write(&mut p.memory, lenp, &(n as u32).to_le_bytes())?;
@@ -236,6 +251,15 @@ pub(super) async fn setsockopt(p: &mut Process, a: Args) -> SysResult {
         user::read(&mut p.memory, value, &mut v[..want as usize])?;
         let (first, second) = (i32::from_le_bytes([v[0], v[1], v[2], v[3]]), i32::from_le_bytes([v[4], v[5], v[6], v[7]]));
         super::inet::set_option(&s, level, name, first, second).await?;
+        return Ok(0);
+    }
+    if let Socket::Udp(s) = socket {
+        if len < 4 {
+            return Err(errno::EINVAL);
+        }
+        let mut v = [0u8; 4];
+        user::read(&mut p.memory, value, &mut v)?;
+        super::udp::set_option(&s, level, name, i32::from_le_bytes(v))?;
         return Ok(0);
     }
     if level != SOL_SOCKET {

@@ -211,6 +211,8 @@ pub mod socket {
     pub const SO_PROTOCOL: u32 = 38;
     /// Its family.
     pub const SO_DOMAIN: u32 = 39;
+    /// Datagrams to broadcast addresses allowed.
+    pub const SO_BROADCAST: u32 = 6;
     /// How `close` waits for unsent data ({on, seconds}).
     pub const SO_LINGER: u32 = 13;
     /// The TCP level of options (`IPPROTO_TCP`).

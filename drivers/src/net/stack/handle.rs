@@ -141,13 +141,17 @@ impl Stack {
                     udp::PacketBuffer::new(meta(), alloc::vec![0u8; UDP_BUFFER]),
                     udp::PacketBuffer::new(meta(), alloc::vec![0u8; UDP_BUFFER]),
                 );
-                if s.bind(port).is_err() {
+                let port = if port == 0 { self.ephemeral_udp_port() } else { port };
+                let taken = self.udps.iter().flatten().any(|u| self.sockets.get::<udp::Socket>(u.handle).endpoint().port == port);
+                if taken || s.bind(port).is_err() {
                     answer.reply(Err(NetError::InUse));
                     return;
                 }
                 let handle = self.sockets.add(s);
-                let id = slot(&mut self.udps, Udp { handle, recv: None, send: None });
-                answer.reply(Ok(Answer::Udp(id)));
+                let watch = Watch::new();
+                let ready = Arc::clone(&watch.ready);
+                let id = slot(&mut self.udps, Udp { handle, recv: None, send: None, watch });
+                answer.reply(Ok(Answer::Udp(id, port, ready)));
             }
             Request::UdpSend(id, data, addr, port) => match self.udps.get_mut(id).and_then(Option::as_mut) {
                 Some(_) if data.len() > UDP_BUFFER => {
@@ -164,8 +168,17 @@ impl Stack {
                     answer.reply(Err(NetError::Closed));
                 }
             },
+            Request::TryUdpRecv(id, max) => {
+                let r = self.try_udp_recv(id, max);
+                answer.reply(r);
+            }
+            Request::TryUdpSend(id, data, addr, port) => {
+                let r = self.try_udp_send(id, &data, addr, port);
+                answer.reply(r);
+            }
             Request::UdpClose(id) => {
-                if let Some(u) = self.udps.get_mut(id).and_then(Option::take) {
+                if let Some(mut u) = self.udps.get_mut(id).and_then(Option::take) {
+                    u.watch.gone();
                     self.sockets.remove(u.handle);
                     for a in u.recv.map(|r| r.1).into_iter().chain(u.send.map(|s| s.2)) {
                         a.reply(Err(NetError::Closed));

@@ -33,7 +33,7 @@ use kernel::port::{Answerer, Port, PortRef};
 use kernel::smp::{self, CpuId};
 use kernel::{exec, run_on, time};
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::wire::{EthernetAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
 
 use super::NetError;
@@ -104,9 +104,12 @@ pub(crate) enum Request {
     /// one given (`net/ready.rs`).
     Watch(Watched, u32, Sides, Waker),
     Set(usize, TcpOption),
+    /// Binds a UDP port (0: a free one).
     UdpBind(u16),
     UdpSend(usize, Vec<u8>, Ipv4Address, u16),
+    TryUdpSend(usize, Vec<u8>, Ipv4Address, u16),
     UdpRecv(usize, usize),
+    TryUdpRecv(usize, usize),
     UdpClose(usize),
     Ping(Ipv4Address, u16),
 }
@@ -116,6 +119,7 @@ pub(crate) enum Request {
 pub(crate) enum Watched {
     Listener(usize),
     Conn(usize),
+    Udp(usize),
 }
 
 /// A connection's option (`setsockopt`).
@@ -144,7 +148,8 @@ pub(crate) enum Answer {
     Sent(usize),
     Done,
     Port(u16),
-    Udp(usize),
+    /// A UDP socket: its id, port and readiness.
+    Udp(usize, u16, Arc<Ready>),
     Datagram(Vec<u8>, Ipv4Address, u16),
     Pong(Duration),
 }
@@ -217,6 +222,7 @@ struct Udp {
     handle: SocketHandle,
     recv: Option<(usize, Waiting)>,
     send: Option<(Vec<u8>, IpEndpoint, Waiting)>,
+    watch: Watch,
 }
 
 struct Ping {
@@ -436,6 +442,17 @@ impl Stack {
     fn send_out(&mut self, dev: &mut NetDevice) {
         while self.iface.poll_egress(now(), dev, &mut self.sockets) != PollResult::None {
             self.listeners_due = true;
+        }
+    }
+
+    /// The next free ephemeral UDP port.
+    fn ephemeral_udp_port(&mut self) -> u16 {
+        loop {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { 49152 } else { port + 1 };
+            if !self.udps.iter().flatten().any(|u| self.sockets.get::<udp::Socket>(u.handle).endpoint().port == port) {
+                return port;
+            }
         }
     }
 

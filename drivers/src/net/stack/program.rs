@@ -6,11 +6,13 @@
 use alloc::sync::Arc;
 use core::task::Waker;
 
-use smoltcp::socket::tcp;
-use smoltcp::wire::{IpAddress, Ipv4Address};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use super::service::{ends, recv_now, send_some};
-use super::{Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, Waiting, Watched, slot, smol, tcp_socket};
+use super::{
+    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Waiting, Watched, slot, smol, tcp_socket,
+};
 use crate::net::NetError;
 use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
 use kernel::time;
@@ -120,10 +122,47 @@ impl Stack {
         let watch = match what {
             Watched::Listener(id) => self.listeners.get_mut(id).and_then(Option::as_mut).map(|l| &mut l.watch),
             Watched::Conn(id) => self.conns.get_mut(id).and_then(Option::as_mut).map(|c| &mut c.watch),
+            Watched::Udp(id) => self.udps.get_mut(id).and_then(Option::as_mut).map(|u| &mut u.watch),
         };
         match watch {
             Some(w) => w.add(seen, sides, waker),
             None => waker.wake(),
+        }
+    }
+
+    /// The next datagram (cut to `max` bytes) and its sender, or
+    /// `WouldBlock`.
+    pub(super) fn try_udp_recv(&mut self, id: usize, max: usize) -> Reply {
+        let Some(u) = self.udps.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        let s = self.sockets.get_mut::<udp::Socket>(u.handle);
+        match s.recv() {
+            Ok((data, meta)) => {
+                let IpEndpoint { addr: IpAddress::Ipv4(from), port } = meta.endpoint;
+                u.watch.took(data.len());
+                Ok(Answer::Datagram(data[..data.len().min(max)].to_vec(), from, port))
+            }
+            Err(_) => Err(NetError::WouldBlock),
+        }
+    }
+
+    /// Sends one datagram to `addr:port`, or `WouldBlock` while the send
+    /// buffer has no room for it.
+    pub(super) fn try_udp_send(&mut self, id: usize, data: &[u8], addr: Ipv4Address, port: u16) -> Reply {
+        let Some(u) = self.udps.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        if data.len() > UDP_BUFFER {
+            return Err(NetError::TooLarge);
+        }
+        if !self.configured {
+            return Err(NetError::NoRoute);
+        }
+        let s = self.sockets.get_mut::<udp::Socket>(u.handle);
+        match s.send_slice(data, IpEndpoint::new(IpAddress::Ipv4(addr), port)) {
+            Ok(()) => {
+                u.watch.gave(data.len());
+                Ok(Answer::Sent(data.len()))
+            }
+            Err(udp::SendError::BufferFull) => Err(NetError::WouldBlock),
+            Err(_) => Err(NetError::NoRoute),
         }
     }
 
@@ -171,6 +210,13 @@ impl Stack {
             }
             let room = s.send_capacity() - s.send_queue();
             c.watch.update(bits, c.error, s.recv_queue(), room);
+        }
+        for u in self.udps.iter_mut().flatten() {
+            let s = self.sockets.get_mut::<udp::Socket>(u.handle);
+            let next = s.peek().map_or(0, |(d, _)| d.len());
+            let bits = if s.can_recv() { READABLE } else { 0 } | if s.can_send() { WRITABLE } else { 0 };
+            let room = s.payload_send_capacity() - s.send_queue();
+            u.watch.update(bits, None, next, room);
         }
     }
 }
