@@ -70,7 +70,8 @@ fn an_idle_machine_with_the_network_up_stays_halted_and_the_json_agrees_with_the
             s.read_to_string(&mut all).ok()?;
             Some(all.split("\r\n\r\n").nth(1)?.to_string())
         };
-        for _ in 0..100 {
+        // Long enough for the image to be built first (a fresh tree).
+        for _ in 0..1500 {
             if let (Some(net), Some(cpus)) = (get("/api/net"), get("/api/cpus")) {
                 return Some((net, cpus));
             }

@@ -227,6 +227,19 @@ static void talk(void) {
     fcntl(fd, F_SETFL, 0);
     close(ep);
 
+    /* sendmsg and recvmsg, in pieces. */
+    struct iovec out_iov[3] = {{"one ", 4}, {"two ", 4}, {"three", 5}};
+    struct msghdr msg = {.msg_iov = out_iov, .msg_iovlen = 3};
+    result("sendmsg in 3 pieces", sendmsg(fd, &msg, 0));
+    until_queued(fd, 13);
+    char a1[5], a2[100];
+    struct iovec in_iov[2] = {{a1, sizeof a1}, {a2, sizeof a2}};
+    struct sockaddr_in who;
+    struct msghdr in = {.msg_name = &who, .msg_namelen = sizeof who, .msg_iov = in_iov, .msg_iovlen = 2, .msg_flags = -1};
+    n = recvmsg(fd, &in, 0);
+    printf("recvmsg: %ld '%.5s' '%.*s', name length %u, port ECHO %d, flags %d\n", n, a1, (int)(n > 5 ? n - 5 : 0), a2, in.msg_namelen,
+           ntohs(who.sin_port) == echo_port, in.msg_flags);
+
     /* sendfile from a file to the socket. */
     char name[] = "/tmp/inet-XXXXXX";
     int file = mkstemp(name);

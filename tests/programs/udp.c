@@ -140,6 +140,20 @@ int main(int argc, char **argv) {
     len = sizeof a;
     result("getpeername after", getpeername(fd, (struct sockaddr *)&a, &len));
 
+    /* sendmsg to an address, recvmsg with the sender's. */
+    int m = socket(AF_INET, SOCK_DGRAM, 0);
+    struct iovec out_iov[2] = {{"head-", 5}, {"tail", 4}};
+    struct msghdr msg = {.msg_name = &echo, .msg_namelen = sizeof echo, .msg_iov = out_iov, .msg_iovlen = 2};
+    result("sendmsg 2 pieces to ECHO", sendmsg(m, &msg, 0));
+    readable(m, 10000);
+    char b1[3], b2[100];
+    struct iovec in_iov[2] = {{b1, sizeof b1}, {b2, sizeof b2}};
+    struct msghdr got = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = in_iov, .msg_iovlen = 2};
+    n = recvmsg(m, &got, 0);
+    printf("recvmsg: %ld '%.3s' '%.*s', from port ECHO %d, name length %u\n", n, b1, (int)(n > 3 ? n - 3 : 0), b2,
+           ntohs(from.sin_port) == echo_port, got.msg_namelen);
+    close(m);
+
     /* A port of its own, reached from outside. */
     int in = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in me = address("0.0.0.0", listen_port);

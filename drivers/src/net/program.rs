@@ -136,7 +136,8 @@ pub struct Connection {
 
 impl From<Opened> for Connection {
     fn from(c: Opened) -> Self {
-        Self { id: c.id, ready: c.ready, local: c.local, peer: c.peer }
+        let (id, local, peer) = (c.id, c.local, c.peer);
+        Self { id, local, peer, ready: c.keep() }
     }
 }
 

@@ -56,7 +56,11 @@ impl TcpListener {
     /// The next connection, and who made it.
     pub async fn accept(&self) -> Result<(TcpStream, (Ipv4Address, u16)), NetError> {
         match call(Request::Accept(self.id)).await? {
-            Answer::Conn(c) => Ok((TcpStream { id: c.id, eof: false }, c.peer)),
+            Answer::Conn(c) => {
+                let (id, peer) = (c.id, c.peer);
+                drop(c.keep());
+                Ok((TcpStream { id, eof: false }, peer))
+            }
             _ => unexpected(),
         }
     }
@@ -85,7 +89,11 @@ impl TcpStream {
     /// Connects to `addr:port` (waits up to 10 s for the handshake).
     pub async fn connect(addr: Ipv4Address, port: u16) -> Result<Self, NetError> {
         match call(Request::Connect(addr, port)).await? {
-            Answer::Conn(c) => Ok(Self { id: c.id, eof: false }),
+            Answer::Conn(c) => {
+                let id = c.id;
+                drop(c.keep());
+                Ok(Self { id, eof: false })
+            }
             _ => unexpected(),
         }
     }

@@ -209,7 +209,7 @@ async fn write_from(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> S
     Ok(done as u64)
 }
 
-fn iovecs(p: &mut Process, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
+pub(super) fn iovecs(p: &mut Process, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     let count = usize::try_from(count).map_err(|_| errno::EINVAL)?;
     if count > IOV_MAX {
         return Err(errno::EINVAL);

@@ -18,6 +18,7 @@ mod inet;
 mod info;
 mod mem;
 mod mount;
+mod msg;
 mod path;
 mod poll;
 mod proc;
@@ -422,6 +423,8 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::SHUTDOWN => socket::shutdown(p, a).await,
         nr::SENDTO => socket::sendto(p, a).await,
         nr::RECVFROM => socket::recvfrom(p, a).await,
+        nr::SENDMSG => msg::sendmsg(p, a).await,
+        nr::RECVMSG => msg::recvmsg(p, a).await,
         nr::GETSOCKNAME => socket::name(p, a, false),
         nr::GETPEERNAME => socket::name(p, a, true),
         nr::GETSOCKOPT => socket::getsockopt(p, a),

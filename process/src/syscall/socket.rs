@@ -87,32 +87,39 @@ pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
     if addr != 0 && a.get(5) != 0 && matches!(socket, Socket::Unix(_)) {
         return Err(errno::EISCONN);
     }
-    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
-    let mut done = 0;
-    let mut chunk = vec![0u8; len.min(CHUNK)];
-    let sent = loop {
-        if done == len {
-            break Ok(done as u64);
-        }
-        let n = (len - done).min(CHUNK);
-        if let Err(e) = user::read(&mut p.memory, buf + done as u64, &mut chunk[..n]) {
-            break if done == 0 { Err(e) } else { Ok(done as u64) };
-        }
-        match socket.write(&chunk[..n], nonblock).await {
-            Ok(w) => done += w,
-            Err(e) if done == 0 => break Err(e),
-            Err(_) => break Ok(done as u64),
-        }
-    };
+    let sent = send_stream(p, &file, &socket, buf, len, flags).await;
     if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 {
         signal::send(&p.info, signal::sig::SIGPIPE);
     }
     sent
 }
 
+/// Sends `len` bytes at the program's `buf` on a stream socket (all of
+/// them unless non-blocking): how many went.
+pub(super) async fn send_stream(p: &mut Process, file: &OpenFile, socket: &Socket, buf: u64, len: usize, flags: u32) -> SysResult {
+    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    let mut done = 0;
+    let mut chunk = vec![0u8; len.min(CHUNK)];
+    loop {
+        if done == len {
+            return Ok(done as u64);
+        }
+        let n = (len - done).min(CHUNK);
+        if let Err(e) = user::read(&mut p.memory, buf + done as u64, &mut chunk[..n]) {
+            return if done == 0 { Err(e) } else { Ok(done as u64) };
+        }
+        match socket.write(&chunk[..n], nonblock).await {
+            Ok(w) => done += w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => return Ok(done as u64),
+        }
+    }
+}
+
 /// `recvfrom(fd, buf, len, flags, addr, addrlen)` (`recv`): waits for
-/// some bytes (unless non-blocking), or for `len` with `MSG_WAITALL`; the
-/// peer of a pair has no address (a length of 0).
+/// some bytes (unless non-blocking), or for `len` with `MSG_WAITALL`; a
+/// stream's bytes come with no address (a length of 0, as Linux's TCP and
+/// socket pairs give).
 pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
     let (file, socket) = socket_of(p, a.int(0))?;
     if let Socket::Udp(s) = &socket {
@@ -123,7 +130,17 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
-    let all = flags & MSG_WAITALL != 0 && !nonblock;
+    let done = recv_stream(p, &socket, buf, len, nonblock, flags & MSG_WAITALL != 0).await?;
+    if addr != 0 && addrlen != 0 {
+        user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?;
+    }
+    Ok(done)
+}
+
+/// Receives up to `len` bytes of a stream socket into the program's
+/// `buf`: waits for some unless `nonblock`, for all of them with `all`.
+pub(super) async fn recv_stream(p: &mut Process, socket: &Socket, buf: u64, len: usize, nonblock: bool, all: bool) -> SysResult {
+    let all = all && !nonblock;
     let mut done = 0;
     // A pair's bytes go through a buffer here; the stack answers with its own.
     let mut chunk = if matches!(socket, Socket::Unix(_)) { vec![0u8; len.min(CHUNK)] } else { alloc::vec::Vec::new() };
@@ -131,7 +148,7 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         let n = (len - done).min(CHUNK);
         // Past the first bytes, wait only for all of them.
         let wait_not = nonblock || (done > 0 && !all);
-        let got = match &socket {
+        let got = match socket {
             // The stack's answer goes straight on.
             Socket::Inet(s) => s.read(n, wait_not).await.and_then(|data| {
                 user::write(&mut p.memory, buf + done as u64, &data)?;
@@ -150,16 +167,6 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         done += got;
         if got == 0 || (got < n && !all) {
             break;
-        }
-    }
-    if addr != 0 && addrlen != 0 {
-        match &socket {
-            Socket::Unix(_) => user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?,
-            Socket::Inet(s) => {
-                let peer = s.connection().map(|c| c.peer()).ok_or(errno::ENOTCONN)?;
-                super::inet::write_address(p, addr, addrlen, peer)?;
-            }
-            Socket::Udp(_) => unreachable!("datagrams are received in udp.rs"),
         }
     }
     Ok(done as u64)

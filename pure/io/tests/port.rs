@@ -214,6 +214,28 @@ fn an_aborted_call_gets_one_reply_which_is_dropped() {
 }
 
 #[test]
+fn try_reply_gives_an_aborted_callers_answer_back() {
+    let base = cpus(1);
+    let inbox = become_cpu(base);
+    let (mut port, handle) = Port::<u32, u32>::new(&HOOKS, 4);
+    let mut cx = Context::from_waker(Waker::noop());
+    {
+        let mut call = pin!(handle.call(7));
+        assert!(call.as_mut().poll(&mut cx).is_pending(), "sent, waiting");
+    } // the caller gives up
+    let (_, answer) = run(&inbox, port.recv()).expect("the message arrived anyway").take();
+    assert_eq!(answer.try_reply(70), Err(70), "the answer comes back to the server");
+    let (out, ()) = run(
+        &inbox,
+        join(handle.call(8), async {
+            let (req, answer) = port.recv().await.expect("the second message").take();
+            assert_eq!(answer.try_reply(req * 10), Ok(()), "a caller that waits takes it");
+        }),
+    );
+    assert_eq!(out, Ok(80));
+}
+
+#[test]
 fn a_message_dropped_unanswered_tells_the_caller() {
     let base = cpus(1);
     let inbox = become_cpu(base);

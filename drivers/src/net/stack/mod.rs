@@ -132,12 +132,39 @@ pub enum TcpOption {
 }
 
 /// A connection as the stack made it: its id, both ends and its
-/// published readiness.
+/// published readiness. An answer that never reached its caller (the call
+/// was given up after the stack answered) closes the connection when it
+/// is dropped; the handle that takes it over keeps it ([`Opened::keep`]).
 pub(crate) struct Opened {
     pub id: usize,
     pub peer: (Ipv4Address, u16),
     pub local: (Ipv4Address, u16),
-    pub ready: Arc<Ready>,
+    ready: Option<Arc<Ready>>,
+}
+
+impl Opened {
+    pub(crate) fn new(id: usize, peer: (Ipv4Address, u16), local: (Ipv4Address, u16), ready: Arc<Ready>) -> Self {
+        Self { id, peer, local, ready: Some(ready) }
+    }
+
+    /// Its readiness, for the handle that now owns the connection.
+    pub(crate) fn keep(mut self) -> Arc<Ready> {
+        self.ready.take().expect("kept once")
+    }
+
+    /// The stack takes the connection back itself (an answer its caller
+    /// did not take): nothing to close.
+    fn disarm(mut self) {
+        self.ready = None;
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if self.ready.is_some() {
+            super::socket::post(Request::Close(self.id));
+        }
+    }
 }
 
 /// What the stack answers.

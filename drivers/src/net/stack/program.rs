@@ -44,7 +44,7 @@ impl Stack {
     pub(super) fn opened(&self, id: usize) -> Opened {
         let c = self.conns[id].as_ref().expect("a connection just made");
         let (local, peer) = ends(self.sockets.get::<tcp::Socket>(c.handle));
-        Opened { id, peer, local, ready: Arc::clone(&c.watch.ready) }
+        Opened::new(id, peer, local, Arc::clone(&c.watch.ready))
     }
 
     /// A connection listener `id` has ready, or `WouldBlock`.
@@ -59,8 +59,9 @@ impl Stack {
         };
         l.watch.took(1);
         let cid = slot(&mut self.conns, Conn::new(h, None));
-        if !answer.reply(Ok(Answer::Conn(self.opened(cid)))) {
+        if let Err(Ok(Answer::Conn(opened))) = answer.try_reply(Ok(Answer::Conn(self.opened(cid)))) {
             // The caller went (a signal): the next accept takes it.
+            opened.disarm();
             self.conns[cid] = None;
             if let Some(l) = self.listeners[id].as_mut() {
                 l.ready.push_front(h);

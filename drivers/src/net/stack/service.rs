@@ -55,8 +55,9 @@ impl Stack {
             while !l.ready.is_empty() && !l.accepts.is_empty() {
                 let (Some(h), Some(a)) = (l.ready.pop_front(), l.accepts.pop_front()) else { break };
                 let cid = slot(&mut self.conns, Conn::new(h, None));
-                if !a.reply(Ok(Answer::Conn(self.opened(cid)))) {
+                if let Err(Ok(Answer::Conn(opened))) = a.try_reply(Ok(Answer::Conn(self.opened(cid)))) {
                     // The accepting task went away: the next accept takes it.
+                    opened.disarm();
                     self.conns[cid] = None;
                     l.ready.push_front(h);
                 }
@@ -93,7 +94,8 @@ impl Stack {
                     if let Some(w) = waiter {
                         let (local, peer) = ends(s);
                         let ready = Arc::clone(&c.watch.ready);
-                        w.reply(r.map(|()| Answer::Conn(Opened { id, peer, local, ready })));
+                        // A caller gone drops the answer, which closes it.
+                        w.reply(r.map(|()| Answer::Conn(Opened::new(id, peer, local, ready))));
                     }
                 }
             }

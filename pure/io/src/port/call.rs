@@ -53,22 +53,21 @@ impl<Rep> CallSlot<Rep> {
         Arc::new(Self { state: AtomicU8::new(WAITING), reply: UnsafeCell::new(None), waker: AtomicWaker::new() })
     }
 
-    /// The server's answer. Returns `false` if the caller had gone (the
-    /// reply was dropped here).
-    pub(crate) fn reply(&self, rep: Rep) -> bool {
+    /// The server's answer: `Err` gives it back if the caller had gone.
+    pub(crate) fn reply(&self, rep: Rep) -> Result<(), Rep> {
         // SAFETY: still `WAITING` (only this side leaves it that way, and
         // the caller never touches `reply` before seeing `REPLIED`).
         self.reply.with_mut(|r| unsafe { *r = Some(rep) });
         match self.state.compare_exchange(WAITING, REPLIED, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 self.waker.wake();
-                true
+                Ok(())
             }
             Err(_) => {
-                // Aborted: the reply is ours to drop.
+                // Aborted: the reply is ours again.
                 // SAFETY: the caller is gone and never reads it.
-                drop(self.reply.with_mut(|r| unsafe { (*r).take() }));
-                false
+                let rep = self.reply.with_mut(|r| unsafe { (*r).take() });
+                Err(rep.expect("the reply was just written"))
             }
         }
     }

@@ -549,19 +549,26 @@ impl<Rep: Send + 'static> Answerer<Rep> {
     /// Sends `rep` to whoever waits for it (a caller, a reply port) or
     /// drops it (nobody asked). Returns `false` if it was dropped because
     /// the caller had gone (an aborted call).
-    pub fn reply(mut self, rep: Rep) -> bool {
+    pub fn reply(self, rep: Rep) -> bool {
+        self.try_reply(rep).is_ok()
+    }
+
+    /// [`Self::reply`], giving `rep` back if the caller had gone (an
+    /// aborted call) or its reply port had no room: the server may then
+    /// undo what the answer stood for.
+    pub fn try_reply(mut self, rep: Rep) -> Result<(), Rep> {
         match self.answer.take() {
             Some(Answer::Call(slot)) => slot.reply(rep),
             Some(Answer::To(port)) => {
                 // A reply port that is full or gone loses nothing but this
                 // answer; it never makes the server wait.
                 if port.shared.closed.load(Ordering::Acquire) || !port.try_reserve() {
-                    return false;
+                    return Err(rep);
                 }
                 port.put(rep, Answer::Discard);
-                true
+                Ok(())
             }
-            Some(Answer::Discard) | None => true,
+            Some(Answer::Discard) | None => Ok(()),
         }
     }
 }

@@ -1,0 +1,159 @@
+//! `sendmsg` and `recvmsg`: `sendto` and `recvfrom` with the bytes in
+//! pieces (`struct msghdr`'s iovecs) and the address inside the header.
+//! No control messages yet (descriptor passing, credentials): a send
+//! carrying any is EOPNOTSUPP (logged), a receive reports none.
+
+use linux::errno::{self, Errno};
+use linux::flags::socket::*;
+
+use super::socket::{recv_stream, send_stream, socket_of};
+use super::{Args, SysResult};
+use crate::fs::socket::Socket;
+use crate::process::Process;
+use crate::{signal, user};
+
+/// The largest datagram (IPv4's).
+const MAX_DATAGRAM: usize = 65_507;
+
+/// `struct msghdr` (x86-64: 56 bytes).
+struct MsgHdr {
+    name: u64,
+    namelen: u32,
+    iov: u64,
+    iovlen: u64,
+    control: u64,
+    controllen: u64,
+}
+
+/// Where `msg_namelen`, `msg_controllen` and `msg_flags` are in the header.
+const NAMELEN_AT: u64 = 8;
+const CONTROLLEN_AT: u64 = 40;
+const FLAGS_AT: u64 = 48;
+
+fn read_header(p: &mut Process, at: u64) -> Result<MsgHdr, Errno> {
+    let mut b = [0u8; 56];
+    user::read(&mut p.memory, at, &mut b)?;
+    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    Ok(MsgHdr {
+        name: u64_at(0),
+        namelen: u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
+        iov: u64_at(16),
+        iovlen: u64_at(24),
+        control: u64_at(32),
+        controllen: u64_at(40),
+    })
+}
+
+/// `sendmsg(fd, msg, flags)`.
+pub(super) async fn sendmsg(p: &mut Process, a: Args) -> SysResult {
+    let (file, socket) = socket_of(p, a.int(0))?;
+    let (m, flags) = (read_header(p, a.get(1))?, a.uint(2));
+    if m.control != 0 && m.controllen != 0 {
+        log::warn!("{} (pid {}): sendmsg with control messages is not implemented yet", p.name(), p.pid());
+        return Err(errno::EOPNOTSUPP);
+    }
+    if flags & MSG_OOB != 0 {
+        return Err(errno::EOPNOTSUPP);
+    }
+    let list = super::file::iovecs(p, m.iov, m.iovlen)?;
+    let named = m.name != 0 && m.namelen != 0;
+    let sent = match &socket {
+        Socket::Udp(s) => {
+            let total: u64 = list.iter().map(|v| v.len).sum();
+            if total > MAX_DATAGRAM as u64 {
+                return Err(errno::EMSGSIZE);
+            }
+            let mut data = alloc::vec::Vec::with_capacity(total as usize);
+            for v in &list {
+                let at = data.len();
+                data.resize(at + v.len as usize, 0);
+                user::read(&mut p.memory, v.base, &mut data[at..])?;
+            }
+            let to = if named { Some(super::inet::read_address(p, m.name, u64::from(m.namelen))?) } else { None };
+            if let Some((addr, _)) = to {
+                super::inet::this_machine(p, addr)?;
+            }
+            let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+            s.send(&data, to, nonblock).await.map(|n| n as u64)
+        }
+        Socket::Unix(_) if named => return Err(errno::EISCONN),
+        _ => {
+            let mut total = 0;
+            let mut failed = None;
+            for v in list {
+                match send_stream(p, &file, &socket, v.base, v.len as usize, flags).await {
+                    Ok(n) => {
+                        total += n;
+                        if n < v.len {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) if total == 0 => Err(e),
+                _ => Ok(total),
+            }
+        }
+    };
+    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 {
+        signal::send(&p.info, signal::sig::SIGPIPE);
+    }
+    sent
+}
+
+/// `recvmsg(fd, msg, flags)`.
+pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
+    let (file, socket) = socket_of(p, a.int(0))?;
+    let (at, flags) = (a.get(1), a.uint(2));
+    let m = read_header(p, at)?;
+    if flags & (MSG_OOB | MSG_PEEK) != 0 {
+        return Err(errno::EOPNOTSUPP);
+    }
+    let list = super::file::iovecs(p, m.iov, m.iovlen)?;
+    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    let named = m.name != 0;
+    let got = match &socket {
+        Socket::Udp(s) => {
+            let room: u64 = list.iter().map(|v| v.len).sum();
+            let (data, from) = s.recv((room as usize).min(MAX_DATAGRAM), nonblock).await?;
+            let mut done = 0;
+            for v in &list {
+                let n = (v.len as usize).min(data.len() - done);
+                user::write(&mut p.memory, v.base, &data[done..done + n])?;
+                done += n;
+            }
+            if named {
+                super::inet::write_address(p, m.name, at + NAMELEN_AT, from)?;
+            }
+            done as u64
+        }
+        _ => {
+            let mut total = 0;
+            for v in list {
+                // Past the first bytes, only what is there.
+                let n = match recv_stream(p, &socket, v.base, v.len as usize, nonblock || total > 0, flags & MSG_WAITALL != 0).await {
+                    Ok(n) => n,
+                    Err(e) if total == 0 => return Err(e),
+                    Err(_) => break,
+                };
+                total += n;
+                if n < v.len {
+                    break;
+                }
+            }
+            // A stream's bytes come with no address (as Linux's).
+            if named {
+                user::write(&mut p.memory, at + NAMELEN_AT, &0u32.to_le_bytes())?;
+            }
+            total
+        }
+    };
+    user::write(&mut p.memory, at + CONTROLLEN_AT, &0u64.to_le_bytes())?;
+    user::write(&mut p.memory, at + FLAGS_AT, &0u32.to_le_bytes())?;
+    Ok(got)
+}
