@@ -321,6 +321,15 @@ fn epoll_behaves_as_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/epoll", &epoll)], &[("/bin/epoll", &[])]);
 }
 
+/// futex in a single-threaded program (`futex.c`: a wake with nobody
+/// waiting, waits that find the word changed, time out or end at a signal,
+/// bad arguments), as on the host.
+#[test]
+fn futex_behaves_as_on_the_host() {
+    let Some(futex) = compile("futex") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/futex", &futex)], &[("/bin/futex", &[])]);
+}
+
 /// At -smp 4, four processes (one per CPU) create, rename, read, remove
 /// files and directories in one directory and append to one file at once:
 /// the output is the host's, whatever the interleaving.

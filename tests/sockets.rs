@@ -3,7 +3,8 @@
 //! clients on the host (Python's `http.client` and sockets,
 //! `tests/clients/busybox_net.py`) through ports forwarded from 127.0.0.1;
 //! BusyBox `nc` inside connects out to a server the test runs on the host
-//! (10.0.2.2 on QEMU's user network).
+//! (10.0.2.2 on QEMU's user network), and its `wget` fetches a file from
+//! a web server there.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -47,6 +48,15 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
     for (name, len) in [("empty", 0), ("small", 1500), ("slow", 300_000), ("one-mib", 1 << 20), ("eight-mib", 8 << 20)] {
         std::fs::write(www.join(name), noise(len, len as u64 + 1)).unwrap();
     }
+    // A host web server for the guest's wget (Python's http.server).
+    let web = free_port();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", &web.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs");
     let script = format!(
         "httpd -p 8000 -h /www\n\
          nc -l -p 7000 -e cat &\n\
@@ -54,6 +64,7 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
            echo 'hello from the guest' | nc 10.0.2.2 {out} && break\n\
            sleep 1\n\
          done\n\
+         wget -q -O /tmp/fetched http://10.0.2.2:{web}/one-mib && md5sum /tmp/fetched\n\
          nc -l -p 7001\n\
          echo 'guest: done'\n"
     );
@@ -88,6 +99,15 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
     let serial = run.serial.replace('\r', "");
     assert!(serial.contains("host heard hello from the guest"), "the guest's nc printed the host's answer\n{}", log_of(&run));
     assert!(serial.contains("guest: done"), "{}", log_of(&run));
+    let _ = server.kill();
+    let _ = server.wait();
+    let want = Command::new("md5sum").arg(www.join("one-mib")).output().expect("md5sum runs");
+    let want = String::from_utf8_lossy(&want.stdout).split_whitespace().next().unwrap_or_default().to_string();
+    assert!(
+        serial.contains(&format!("{want}  /tmp/fetched")),
+        "the guest's wget fetched 1 MiB from the host byte for byte\n{}",
+        log_of(&run)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -44,13 +44,13 @@ pub(super) fn uname(p: &mut Process, a: Args) -> SysResult {
 }
 
 /// Nanoseconds since boot.
-fn monotonic() -> u64 {
+pub(super) fn monotonic() -> u64 {
     kernel::time::uptime().as_nanos() as u64
 }
 
 /// Nanoseconds since the epoch (the wall clock the machine started at, as
 /// the RTC gave it, plus the time since boot).
-fn realtime() -> u64 {
+pub(super) fn realtime() -> u64 {
     crate::clock::boot_epoch_seconds().saturating_mul(1_000_000_000).saturating_add(monotonic())
 }
 

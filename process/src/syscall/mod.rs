@@ -14,6 +14,7 @@
 mod epoll;
 pub(crate) mod fast;
 mod file;
+mod futex;
 mod inet;
 mod info;
 mod mem;
@@ -423,6 +424,7 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::SHUTDOWN => socket::shutdown(p, a).await,
         nr::SENDTO => socket::sendto(p, a).await,
         nr::RECVFROM => socket::recvfrom(p, a).await,
+        nr::FUTEX => futex::futex(p, a).await,
         nr::SENDMSG => msg::sendmsg(p, a).await,
         nr::RECVMSG => msg::recvmsg(p, a).await,
         nr::GETSOCKNAME => socket::name(p, a, false),
