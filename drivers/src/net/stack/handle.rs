@@ -109,7 +109,9 @@ impl Stack {
             Request::TryAccept(id) => self.try_accept(id, answer),
             Request::TryRecv(id, max) => {
                 let r = self.try_recv(id, max);
-                answer.reply(r);
+                if let Err(Ok(Answer::Data(lost))) = answer.try_reply(r) {
+                    self.unread(id, lost);
+                }
             }
             Request::TrySend(id, data) => {
                 let r = self.try_send(id, &data);

@@ -239,6 +239,9 @@ struct Conn {
     recv: Option<(usize, Waiting)>,
     /// Bytes to send, how many went, and who waits.
     send: Option<(Vec<u8>, usize, Waiting)>,
+    /// Bytes a program's read took out of smoltcp whose caller had gone
+    /// (a signal) before the answer reached it: the next read's first.
+    unread: Vec<u8>,
     peer_closed: bool,
     closed_here: bool,
     /// The user's handle is gone: reap once smoltcp is done.

@@ -4,6 +4,7 @@
 //! turn of the loop (`watch.rs`), which is what a program waits on.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::task::Waker;
 
 use smoltcp::socket::{tcp, udp};
@@ -75,12 +76,26 @@ impl Stack {
         if c.connect.is_some() {
             return Err(NetError::WouldBlock);
         }
+        if !c.unread.is_empty() {
+            let n = max.max(1).min(c.unread.len());
+            let rest = c.unread.split_off(n);
+            c.watch.took(n);
+            return Ok(Answer::Data(core::mem::replace(&mut c.unread, rest)));
+        }
         let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
         let r = recv_now(s, max, c.error, c.peer_closed).unwrap_or(Err(NetError::WouldBlock));
         if let Ok(Answer::Data(d)) = &r {
             c.watch.took(d.len());
         }
         r
+    }
+
+    /// Keeps bytes a read took whose caller had gone, for the next read.
+    pub(super) fn unread(&mut self, id: usize, mut lost: Vec<u8>) {
+        if let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) {
+            lost.append(&mut c.unread);
+            c.unread = lost;
+        }
     }
 
     /// Puts what fits of `data` into the send buffer: how much, or
@@ -193,7 +208,7 @@ impl Stack {
                     bits |= CONNECTED;
                 }
                 let closed = s.state() == tcp::State::Closed;
-                if s.can_recv() || !s.may_recv() {
+                if s.can_recv() || !s.may_recv() || !c.unread.is_empty() {
                     bits |= READABLE;
                 }
                 if s.can_send() || !s.may_send() {
@@ -210,7 +225,7 @@ impl Stack {
                 }
             }
             let room = s.send_capacity() - s.send_queue();
-            c.watch.update(bits, c.error, s.recv_queue(), room);
+            c.watch.update(bits, c.error, s.recv_queue() + c.unread.len(), room);
         }
         for u in self.udps.iter_mut().flatten() {
             let s = self.sockets.get_mut::<udp::Socket>(u.handle);

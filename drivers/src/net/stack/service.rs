@@ -193,6 +193,7 @@ impl Conn {
             watch: Watch::new(),
             recv: None,
             send: None,
+            unread: Vec::new(),
             peer_closed: false,
             closed_here: false,
             released: false,
