@@ -13,6 +13,11 @@
 //! is lost. Errors (refused, reset, timed out, closed, limits) come back as
 //! [`NetError`].
 //!
+//! Programs' sockets (the `process` crate) use other handles
+//! ([`Reservation`], [`Listening`], [`Connection`], [`UdpPort`]) whose
+//! calls are all answered at once, and wait on each socket's published
+//! readiness ([`ready`]) instead, where a signal can cut the wait short.
+//!
 //! ```text
 //! let listener = TcpListener::bind(80).await?;           // any CPU
 //! let (mut stream, peer) = listener.accept().await?;
