@@ -5,20 +5,7 @@
 
 use std::time::Duration;
 
-use odonata_tests::{assert_line_contains, assert_passed, boot, log_of};
-
-/// Deterministic pseudo-random bytes (xorshift), every value possible.
-fn garbage(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use odonata_tests::{assert_line_contains, assert_passed, boot, log_of, pseudo_random_bytes as garbage};
 
 #[test]
 fn serial_end_to_end() {

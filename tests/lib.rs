@@ -244,6 +244,19 @@ pub fn c_program(name: &str) -> Option<std::path::PathBuf> {
     Some(out)
 }
 
+/// Deterministic pseudo-random bytes (xorshift), every value possible.
+pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The serial log, framed for a failure message.
 pub fn log_of(out: &Outcome) -> String {
     format!("{} after {:.1} s; serial log:\n----\n{}\n----", out.exit.describe(), out.elapsed.as_secs_f64(), out.serial.trim_end())

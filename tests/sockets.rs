@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use odonata_runner::KernelExit;
 use odonata_runner::initramfs::Initramfs;
-use odonata_tests::{boot_main_kernel, log_of};
+use odonata_tests::{boot_main_kernel, log_of, pseudo_random_bytes};
 
 /// A port on 127.0.0.1 that nothing listens on right now.
 fn free_port() -> u16 {
@@ -26,19 +26,6 @@ fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// Random bytes (a file the test serves and compares).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
     let (http, echo, done, out) = (free_port(), free_port(), free_port(), free_port());
@@ -46,7 +33,7 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     for (name, len) in [("empty", 0), ("small", 1500), ("slow", 300_000), ("one-mib", 1 << 20), ("eight-mib", 8 << 20)] {
-        std::fs::write(www.join(name), noise(len, len as u64 + 1)).unwrap();
+        std::fs::write(www.join(name), pseudo_random_bytes(len, len as u64 + 1)).unwrap();
     }
     // A host web server for the guest's wget (Python's http.server).
     let web = free_port();
