@@ -217,10 +217,18 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
         time::timer::arm_busy_check();
     }
     ex.tick();
+    let block = percpu::this();
+    if ex.has_work() || ipiq::has_pending() {
+        return;
+    }
     if spin_us > 0 {
         let deadline = time::deadline_after_us(spin_us);
+        // While this CPU polls, IPI-queue senders send no IPI: the polls
+        // see their messages (executor::ipiq, "Polling receivers").
+        block.set_polling();
         while !time::passed(deadline) {
             if ex.has_work() || ipiq::has_pending() || done() {
+                block.set_idle(false);
                 return;
             }
             core::hint::spin_loop();
@@ -231,7 +239,6 @@ fn turn(ex: &Executor, spin_us: u64, done: impl Fn() -> bool) {
     // free's first push, that lands after the look sees the flag, and its
     // sender kicks us (executor::ipiq, module doc). Our own owed kicks keep
     // the timer armed. One flag serves both (`percpu::idle_flags`).
-    let block = percpu::this();
     block.set_idle(true);
     if ex.has_work() || ipiq::has_pending() || heap::has_pending() || done() || !time::timer::prepare_idle(ipiq::next_kick()) {
         block.set_idle(false);

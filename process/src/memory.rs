@@ -5,7 +5,8 @@
 //! accessed; a page fault inside a region maps a fresh page filled from
 //! that source ([`Memory::fault`]), or, for a whole page of a file in a
 //! read-only region (a program's text), the file's cached frame itself
-//! (`fs::FileBytes::page`); a fault outside every region, or an access the
+//! (`fs::FileBytes::page`), with the neighbours the cache holds
+//! ([`Memory::map_around`]); a fault outside every region, or an access the
 //! region does not allow, is the program's error (SIGSEGV).
 //!
 //! Layout (lower half, 47 bits):
@@ -23,7 +24,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use kernel::memory::VirtAddr;
-use kernel::memory::address_space::{AddressSpace, MapError};
+use kernel::memory::address_space::{AddressSpace, MapError, Shared};
 use linux::errno::{self, Errno};
 use pagetable::Flags;
 
@@ -37,6 +38,9 @@ pub const PIE_BASE: u64 = 0x5555_5555_4000;
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 /// The stack region's size (`ulimit -s`: 8 MiB, as Linux's default).
 pub const STACK_SIZE: u64 = 8 << 20;
+/// The window a fault on a read-only file page maps at once
+/// ([`Memory::map_around`]): 16 pages, Linux's default.
+pub const FAULT_AROUND: u64 = 16 * PAGE;
 /// `mmap` without a hint allocates downward from here.
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - (1 << 30);
 
@@ -227,7 +231,10 @@ impl Memory {
         {
             // A read-only page of a file: the file's cached frame itself.
             match self.space.map_shared(VirtAddr::new(page), shared, prot.page_flags()) {
-                Ok(true) => return Ok(()),
+                Ok(true) => {
+                    self.map_around(page, start, &backing, prot);
+                    return Ok(());
+                }
                 Ok(false) => {}
                 Err(e) => return Err(if e == MapError::NoMemory { BadAccess::NoMemory } else { BadAccess::Denied }),
             }
@@ -238,6 +245,31 @@ impl Memory {
             _ if self.space.query(VirtAddr::new(page)).is_some() => Ok(()),
             _ => Err(BadAccess::Denied),
         })
+    }
+
+    /// Fault-around (as Linux's `fault_around_bytes`): after a fault on a
+    /// read-only page of a file, the other pages of its aligned
+    /// [`FAULT_AROUND`] window that the file's cache holds whole are mapped
+    /// too, where nothing is mapped yet. A program's text is read in runs:
+    /// one fault instead of one per page, which matters most to a child
+    /// of `fork` that runs code its parent never touched (a server's
+    /// per-request child), and to every program's start.
+    fn map_around(&self, page: u64, region_start: u64, backing: &Backing, prot: Prot) {
+        let Some(region_end) = self.regions.get(&region_start).map(|r| r.end) else { return };
+        let window = page & !(FAULT_AROUND - 1);
+        let from = window.max(region_start);
+        let to = (window + FAULT_AROUND).min(region_end);
+        for near in (from..to).step_by(PAGE as usize).filter(|&p| p != page) {
+            let at = VirtAddr::new(near);
+            if self.space.query(at).is_some() {
+                continue;
+            }
+            let Some(shared) = cached_page(backing, near) else { continue };
+            // Best effort: a page left out faults later as any other.
+            if self.space.map_shared(at, shared, prot.page_flags()).is_err() {
+                return;
+            }
+        }
     }
 
     /// `brk(addr)`: moves the break (never below where it started); returns
@@ -338,22 +370,28 @@ impl Memory {
             brk_start: self.brk_start,
             brk: self.brk,
         };
-        for (&start, r) in &self.regions {
+        // The parent's entries that lost their write right: flushed once,
+        // together (a fork is one flush, not one per region).
+        let mut revoked = Vec::new();
+        let mut result = Ok(());
+        'regions: for (&start, r) in &self.regions {
             // The pages the parent touched: a region may be far larger.
             let mut at = VirtAddr::new(start);
             while let Some(page) = self.space.next_mapped(at, VirtAddr::new(r.end)) {
-                self.space.share_page(page, &child.space, r.prot.write).map_err(map_error)?;
                 at = page + PAGE;
-            }
-            if r.prot.write {
-                // The parent's entries lost their write right: flush them.
-                self.space
-                    .protect_present(VirtAddr::new(start), (r.end - start) / PAGE, |f| f.difference(Flags::WRITABLE))
-                    .await
-                    .map_err(map_error)?;
+                match self.space.share_page(page, &child.space, r.prot.write) {
+                    Ok(Shared::WriteRevoked) => revoked.push(page.as_u64()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        result = Err(map_error(e));
+                        break 'regions;
+                    }
+                }
             }
         }
-        Ok(child)
+        // Also when sharing failed partway: what was revoked stays so.
+        self.space.invalidate(&revoked).await;
+        result.map(|()| child)
     }
 
     /// Bytes of regions (what `ps` calls VSZ).

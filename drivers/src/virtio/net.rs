@@ -7,7 +7,12 @@
 //! copied out (the frame smoltcp reads) and the buffer posted again at
 //! once. A frame to send is built in a 2 KiB DMA object that the transmit
 //! slot of its head owns until the device returns it (reclaimed before
-//! every transmit). Every buffer starts with the 12-byte virtio-net header
+//! every transmit). The transmit queue asks for no interrupts while it has
+//! room: its completions are only buffers to take back, which the next
+//! transmit does anyway; only a full queue turns them on, so that a
+//! completion wakes the stack to send what waits. Buffers added in one
+//! turn of the stack are told to the device once, before the stack waits
+//! ([`NetDevice::flush`]). Every buffer starts with the 12-byte virtio-net header
 //! (all zero: no offloads). Every received frame is checked
 //! (`protocols::frame::check`: lengths, headers, every checksum) before smoltcp
 //! sees it; a malformed one is counted by reason and dropped, and smoltcp
@@ -93,6 +98,11 @@ pub struct NetDevice {
     tx_slots: Vec<Option<DmaObject>>,
     pool: Arc<DmaPool>,
     stats: NetStats,
+    /// The transmit queue asks for interrupts (it was found full).
+    tx_interrupts: bool,
+    /// Buffers were added since the device was last told, by queue
+    /// (receive, transmit): [`NetDevice::flush`] tells it.
+    untold: [bool; 2],
 }
 
 /// Why the network device could not be brought up.
@@ -133,12 +143,25 @@ impl NetDevice {
         let tx = transport.queue(1, 256, cpu).map_err(NetError::Transport)?;
         let rx_slots = (0..rx.layout().size).map(|_| None).collect();
         let tx_slots = (0..tx.layout().size).map(|_| None).collect();
-        let mut dev = Self { transport, mac, rx, rx_slots, tx, tx_slots, pool: DmaPool::new(BUFFER, NO_LIMIT), stats: NetStats::default() };
+        let mut dev = Self {
+            transport,
+            mac,
+            rx,
+            rx_slots,
+            tx,
+            tx_slots,
+            pool: DmaPool::new(BUFFER, NO_LIMIT),
+            stats: NetStats::default(),
+            tx_interrupts: false,
+            untold: [false; 2],
+        };
+        dev.tx.set_interrupts(false);
         dev.transport.driver_ok();
         for _ in 0..RX_BUFFERS.min(dev.rx.layout().size) {
             let buf = dev.pool.alloc().map_err(|_| NetError::NoMemory)?;
             dev.post_rx(buf);
         }
+        dev.flush();
         Ok(dev)
     }
 
@@ -162,10 +185,26 @@ impl NetDevice {
         (self.rx.interrupt(), self.tx.interrupt())
     }
 
+    /// Tells the device about the buffers added since the last time (one
+    /// notification a queue, each a trap to the hypervisor, for all the
+    /// frames one turn of the stack sent and the buffers it posted). The
+    /// stack calls it before it waits.
+    pub fn flush(&mut self) {
+        if core::mem::take(&mut self.untold[0]) {
+            self.rx.notify();
+        }
+        if core::mem::take(&mut self.untold[1]) {
+            self.tx.notify();
+        }
+    }
+
     fn post_rx(&mut self, buf: DmaObject) {
         let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: BUFFER as u32, device_writes: true }];
-        match self.rx.add_and_notify(&chain) {
-            Ok(head) => self.rx_slots[usize::from(head)] = Some(buf),
+        match self.rx.add(&chain) {
+            Ok(head) => {
+                self.rx_slots[usize::from(head)] = Some(buf);
+                self.untold[0] = true;
+            }
             // Never more buffers than slots: only one posted per slot freed.
             Err(_) => drop(buf),
         }
@@ -173,8 +212,14 @@ impl NetDevice {
 
     /// Returns sent buffers to the pool.
     fn reclaim_tx(&mut self) {
+        let mut took = false;
         while let Ok(Some(used)) = self.tx.pop_used() {
             self.tx_slots[usize::from(used.head)] = None;
+            took = true;
+        }
+        if took && self.tx_interrupts {
+            self.tx.set_interrupts(false);
+            self.tx_interrupts = false;
         }
     }
 
@@ -228,9 +273,10 @@ impl NetDevice {
         };
         buf.write(HEADER, frame);
         let chain = [Buffer { addr: buf.phys_addr().as_u64(), len: (HEADER + frame.len()) as u32, device_writes: false }];
-        match self.tx.add_and_notify(&chain) {
+        match self.tx.add(&chain) {
             Ok(head) => {
                 self.tx_slots[usize::from(head)] = Some(buf);
+                self.untold[1] = true;
                 self.stats.tx += 1;
                 publish(&self.stats);
             }
@@ -273,8 +319,15 @@ impl phy::Device for NetDevice {
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
         self.reclaim_tx();
         if self.tx.free() == 0 {
-            self.stats.tx_full += 1;
-            return None;
+            // Full: the next completion's interrupt wakes the stack. One
+            // made before the device saw the flag is taken here instead.
+            self.tx.set_interrupts(true);
+            self.tx_interrupts = true;
+            self.reclaim_tx();
+            if self.tx.free() == 0 {
+                self.stats.tx_full += 1;
+                return None;
+            }
         }
         Some(Tx(self))
     }

@@ -79,6 +79,13 @@ impl VirtQueue {
         }
     }
 
+    /// Asks for an interrupt on each completion, or for none
+    /// (`SplitQueue::set_interrupts`: look at the used ring again after
+    /// turning them on).
+    pub fn set_interrupts(&mut self, wanted: bool) {
+        self.ring.set_interrupts(wanted);
+    }
+
     /// [`add`](Self::add), then [`notify`](Self::notify).
     pub fn add_and_notify(&mut self, chain: &[Buffer]) -> Result<u16, QueueFull> {
         let head = self.add(chain)?;

@@ -158,6 +158,15 @@ impl PerCpu {
         }
     }
 
+    /// Says that this CPU's loop polls for work before it halts (its loop
+    /// only; [`set_idle`](Self::set_idle) ends it): IPI-queue senders
+    /// need no IPI meanwhile (`IdleFlags::set_polling`).
+    pub fn set_polling(&self) {
+        if let Some(flags) = IDLE.get() {
+            flags.set_polling(self.id as usize);
+        }
+    }
+
     /// Whether this CPU's loop is about to halt or halted (a
     /// read-modify-write: see `IdleFlags`).
     pub fn is_idle(&self) -> bool {

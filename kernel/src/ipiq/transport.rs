@@ -141,7 +141,7 @@ pub fn send(to: CpuId, handler: MessageHandler, data: usize, urgency: Urgency) {
         match signal {
             Signal::SendIpi => raise(to.as_usize()),
             Signal::Kick => kick::owe(me, to),
-            Signal::Passive | Signal::AlreadySignalled => {}
+            Signal::Passive | Signal::AlreadySignalled | Signal::Polled => {}
         }
     });
 }

@@ -101,7 +101,7 @@ fn sender_waiting(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: 
         match signal {
             Signal::SendIpi => m.raise(to),
             Signal::Kick => owe_kick = true,
-            Signal::Passive | Signal::AlreadySignalled => {}
+            Signal::Passive | Signal::AlreadySignalled | Signal::Polled => {}
         }
     }
     // The kernel kicks within 1 ms; here, after the last send.
@@ -114,6 +114,12 @@ fn sender_waiting(m: Arc<Machine>, me: usize, to: usize, count: usize, urgency: 
 /// busy; halt only if the idle check (`has_pending`, with interrupts off)
 /// finds nothing owed. Checks FIFO per sender; stops once `expected` arrived.
 fn receiver(m: &Machine, me: usize, senders: usize, expected: usize) {
+    receiver_polling(m, me, senders, expected, false);
+}
+
+/// [`receiver`], whose idle path first polls once when `polls` (the
+/// kernel's loop polls for a while before it halts).
+fn receiver_polling(m: &Machine, me: usize, senders: usize, expected: usize, polls: bool) {
     // SAFETY: this thread is CPU `me`'s only user.
     let ep = unsafe { m.queues.endpoint(me).unwrap() };
     let mut next = vec![0usize; senders];
@@ -131,6 +137,14 @@ fn receiver(m: &Machine, me: usize, senders: usize, expected: usize) {
         }
         // Running tasks with interrupts on: an IPI may be taken right here.
         m.take_interrupt(me);
+        if polls {
+            ep.set_polling();
+            if m.queues.has_pending(me) {
+                // Found work: running again, and the loop drains first.
+                ep.set_idle(false);
+                continue;
+            }
+        }
         // The idle check, as the kernel's loop does it: flag up, then look.
         ep.set_idle(true);
         if !m.queues.has_pending(me) {
@@ -196,6 +210,26 @@ fn passive_sends_reach_a_halting_receiver() {
             loom::thread::spawn(move || sender(m, 0, 1, 2, Urgency::Passive))
         };
         receiver(&m, 1, 1, 2);
+        s.join().unwrap();
+    });
+}
+
+/// Active sends to a receiver that polls before it halts raise no IPI while
+/// it polls: its polls, or the look before its halt, must see them. It
+/// deadlocks if the sender reads the flag before its pending bit is set,
+/// or with a plain load instead of the read-modify-write (found with three
+/// preemptions, so this model asks for three whatever the environment says).
+#[test]
+fn active_sends_to_a_polling_receiver_are_not_lost() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let m = machine(2, 16);
+        let s = {
+            let m = m.clone();
+            loom::thread::spawn(move || sender(m, 0, 1, 2, Urgency::Active))
+        };
+        receiver_polling(&m, 1, 1, 2, true);
         s.join().unwrap();
     });
 }

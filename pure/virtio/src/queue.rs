@@ -31,6 +31,8 @@ mod flags {
 
 /// `used.flags`: the device asks not to be notified.
 const USED_NO_NOTIFY: u16 = 1;
+/// `avail.flags`: the driver asks for no interrupt on completions.
+const AVAIL_NO_INTERRUPT: u16 = 1;
 
 /// Where each part of a queue of `size` entries lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +220,17 @@ impl<M: SharedMemory> SplitQueue<M> {
         // After the index store: read the device's flag only then.
         fence(Ordering::SeqCst);
         self.memory.read_u16(self.layout.used) & USED_NO_NOTIFY == 0
+    }
+
+    /// Asks the device for an interrupt on each completion (`true`, as a
+    /// new queue does) or for none (`false`; a hint the device may
+    /// ignore). Turned back on, the caller looks at the used ring once
+    /// more before it waits: a completion the device made before it saw
+    /// the flag sent no interrupt (the fence here orders that look after
+    /// the flag).
+    pub fn set_interrupts(&mut self, wanted: bool) {
+        self.memory.write_u16(self.layout.available, if wanted { 0 } else { AVAIL_NO_INTERRUPT });
+        fence(Ordering::SeqCst);
     }
 
     /// Takes the next completion, if the device has returned one.

@@ -274,6 +274,23 @@ fn the_device_can_ask_not_to_be_notified() {
 }
 
 #[test]
+fn the_driver_can_ask_for_no_interrupts() {
+    let (mut q, _dev, mem) = setup(4);
+    let flags = |mem: &Memory| mem.u16(QUEUE + q_layout(4).available);
+    assert_eq!(flags(&mem), 0, "a new queue asks for interrupts");
+    q.set_interrupts(false);
+    assert_eq!(flags(&mem), 1, "VIRTQ_AVAIL_F_NO_INTERRUPT");
+    q.add(&request(&mem, 0, RequestType::Flush, 0, &[])).ok();
+    assert_eq!(flags(&mem), 1, "adding leaves the flag alone");
+    q.set_interrupts(true);
+    assert_eq!(flags(&mem), 0);
+}
+
+fn q_layout(size: u16) -> Layout {
+    Layout::new(size).unwrap()
+}
+
+#[test]
 fn virtio_capabilities_decode_and_short_ones_are_refused() {
     use virtio::pci::{CfgType, VirtioCap};
     // cap_vndr 0x09, cap_next 0x40, cap_len, cfg_type.

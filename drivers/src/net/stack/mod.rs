@@ -360,6 +360,8 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
         if due < timer.deadline() || timer.deadline() <= now {
             timer.reset(due);
         }
+        // What this turn sent and posted, told to the device at once.
+        dev.flush();
         match wait(&dev, &mut port, delay, &mut timer).await {
             Woke::Request(Some(m)) => {
                 let (req, answer) = m.take();

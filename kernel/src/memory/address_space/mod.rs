@@ -50,6 +50,8 @@ use super::paging::phys_to_virt;
 
 mod user_pages;
 
+pub use user_pages::Shared;
+
 pub use pagetable::{Error as TableError, LOWER_HALF_END};
 
 const PAGE: u64 = pagetable::PAGE_SIZE;
@@ -447,6 +449,21 @@ impl AddressSpace {
         match (self.half, lower) {
             (Half::User, true) | (Half::Kernel, false) => Ok(()),
             _ => Err(MapError::WrongHalf(addr)),
+        }
+    }
+
+    /// Invalidates the entries of `pages` (page addresses) on every CPU
+    /// that may cache them: each alone when there are few, else the whole
+    /// space's at once (one CR3 reload, as [`Flush::here`] decides). For
+    /// entries changed in place, such as those [`share_page`](Self::share_page)
+    /// made read-only.
+    pub async fn invalidate(&self, pages: &[u64]) {
+        if pages.len() as u64 > Flush::FULL_AFTER {
+            self.shoot_down(Flush { start: 0, pages: pages.len() as u64, kernel: self.half == Half::Kernel }).await;
+            return;
+        }
+        for &page in pages {
+            self.shoot_down(Flush { start: page, pages: 1, kernel: self.half == Half::Kernel }).await;
         }
     }
 

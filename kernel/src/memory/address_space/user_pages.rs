@@ -10,6 +10,18 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::{AddressSpace, KernelFrames, MapError, PAGE, Window, cpu_hooks};
 use crate::memory::paging::phys_to_virt;
 
+/// What [`AddressSpace::share_page`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// Nothing is mapped there.
+    NotMapped,
+    /// The child maps the page too (or a copy of it).
+    Shared,
+    /// Shared copy-on-write, and this space's entry lost its write right:
+    /// it must be invalidated.
+    WriteRevoked,
+}
+
 impl AddressSpace {
     /// Maps the page at `page` to a fresh frame the space owns, filled by
     /// `fill` (which sees the frame zeroed) before it is mapped: a
@@ -60,15 +72,15 @@ impl AddressSpace {
     /// Maps the page that `self` maps at `page` into `child` too, at the
     /// same address, read-only in both when `cow` (copy-on-write: the first
     /// write on either side copies it, [`Self::write_fault_local`]), or as
-    /// it is. The frame gets one more owner. `Ok(false)`: not mapped here.
+    /// it is. The frame gets one more owner.
     ///
-    /// `self`'s entry loses its write right here; the caller invalidates
-    /// it on every CPU that may cache it before the program runs again
-    /// (`protect_present` over the region, or a local flush when only this
-    /// CPU runs the space).
-    pub fn share_page(&self, page: VirtAddr, child: &AddressSpace, cow: bool) -> Result<bool, MapError> {
+    /// When `self`'s entry loses its write right here
+    /// ([`Shared::WriteRevoked`]), the caller invalidates it on every CPU
+    /// that may cache it before the program runs again
+    /// ([`invalidate`](Self::invalidate)).
+    pub fn share_page(&self, page: VirtAddr, child: &AddressSpace, cow: bool) -> Result<Shared, MapError> {
         self.check_half(page.as_u64())?;
-        let Some(t) = self.query(page) else { return Ok(false) };
+        let Some(t) = self.query(page) else { return Ok(Shared::NotMapped) };
         let frame = t.phys & !(PAGE - 1);
         let mut flags = t.flags.difference(Flags::ACCESSED.union(Flags::DIRTY));
         if cow {
@@ -78,9 +90,10 @@ impl AddressSpace {
             // Too many owners: the child gets a copy instead.
             let mut bytes = [0u8; PAGE as usize];
             self.read_page(page, &mut bytes);
-            return child.map_filled(page, t.flags.difference(Flags::OWNED), |f| f.copy_from_slice(&bytes)).map(|()| true);
+            return child.map_filled(page, t.flags.difference(Flags::OWNED), |f| f.copy_from_slice(&bytes)).map(|()| Shared::Shared);
         }
-        if cow && t.flags.contains(Flags::WRITABLE) {
+        let revoke = cow && t.flags.contains(Flags::WRITABLE);
+        if revoke {
             let _writer = self.lock.lock();
             self.tables.protect(&Window, page.as_u64(), flags.difference(Flags::OWNED))?;
         }
@@ -93,7 +106,7 @@ impl AddressSpace {
             unsafe { crate::memory::shared_frames::release(frame) };
             return Err(e);
         }
-        Ok(true)
+        Ok(if revoke { Shared::WriteRevoked } else { Shared::Shared })
     }
 
     /// A write to a present, read-only page of a writable region

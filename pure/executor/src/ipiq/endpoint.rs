@@ -81,6 +81,13 @@ impl<'q> Endpoint<'q> {
         self.queues.idle().set(self.me, idle);
     }
 
+    /// Says that this CPU polls for work (`has_pending` again and again)
+    /// until it finds some or raises its idle flag: active sends to it
+    /// need no IPI meanwhile ("Polling receivers" in the module doc).
+    pub fn set_polling(&self) {
+        self.queues.idle().set_polling(self.me);
+    }
+
     fn count(&self, f: impl FnOnce(&mut QueueStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -108,6 +115,9 @@ impl<'q> Endpoint<'q> {
         let signal = if !active {
             // Read `idle` with a read-modify-write: see the module doc.
             if q.idle().is_idle(to) { Signal::Kick } else { Signal::Passive }
+        } else if q.idle().is_polling(to) {
+            // It sees the pending bit without an IPI ("Polling receivers").
+            Signal::Polled
         } else if receiver.latch.0.swap(true, Ordering::SeqCst) {
             Signal::AlreadySignalled
         } else {
@@ -120,6 +130,7 @@ impl<'q> Endpoint<'q> {
                 Signal::SendIpi => s.ipis_sent += 1,
                 Signal::AlreadySignalled => s.ipis_avoided += 1,
                 Signal::Passive | Signal::Kick => s.passive += 1,
+                Signal::Polled => s.ipis_avoided += 1,
             }
         });
         Ok(signal)

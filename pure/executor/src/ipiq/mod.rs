@@ -54,6 +54,17 @@
 //! not halt). Plain SeqCst stores and loads would do in the memory model,
 //! but loom models SeqCst as AcqRel and reports a lost wakeup for them.
 //!
+//! Polling receivers: an idle CPU may poll for work a while before it
+//! halts (a reply that comes back soon then costs no halt and no wakeup).
+//! It says so in the same flag, with a swap ([`Endpoint::set_polling`]);
+//! an active sender reads the flag after step 2 with a read-modify-write,
+//! and if the receiver polls it skips step 3 ([`Signal::Polled`]): no
+//! latch, no IPI. The receiver leaves the state with another swap, to
+//! running (it found work: its loop drains before it runs anything) or to
+//! idle (the look before the halt follows). Either swap comes after the
+//! sender's read in the flag's order, so the receiver's next look sees the
+//! sender's pending bit (the argument of the paragraph above).
+//!
 //! No lost wakeup: a sender that saw the latch set (no IPI) did steps 1-2
 //! before the receiver's step 1 in the latch's order (all SeqCst), so the
 //! receiver's step 2 sees its bit and its message. A message is never
@@ -129,6 +140,9 @@ pub enum Signal {
     /// receiver a [`Endpoint::kick`] soon (the kernel: within 1 ms), which
     /// lets later passive sends batch behind one IPI.
     Kick,
+    /// Active send to a receiver that polls for work (its flag said so):
+    /// it sees the message without an IPI.
+    Polled,
 }
 
 /// How urgent a send is.
