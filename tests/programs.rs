@@ -312,6 +312,16 @@ fn unix_socket_pairs_behave_as_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/unix_pair", &unix_pair)], &[("/bin/unix_pair", &[])]);
 }
 
+/// AF_UNIX datagram and sequenced-packet pairs (`unix_dgram.c`): message
+/// boundaries, truncation and MSG_TRUNC, FIONREAD, EMSGSIZE, a full
+/// queue, each kind's way of ending when the peer goes, and 2000
+/// datagrams of every size from a child on the other CPU, as on the host.
+#[test]
+fn unix_datagram_pairs_behave_as_on_the_host() {
+    let Some(unix_dgram) = compile("unix_dgram") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/unix_dgram", &unix_dgram)], &[("/bin/unix_dgram", &[])]);
+}
+
 /// epoll over pipes and socket pairs (`epoll.c`): level- and
 /// edge-triggered, one-shot, changes, removals, a wake from another CPU,
 /// timeouts and errors, as on the host.

@@ -19,26 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t pipes;
+#include "report.h"
 
-static void on_pipe(int sig) {
-    (void)sig;
-    pipes++;
-}
-
-static void result(const char *what, long r) {
-    if (r < 0)
-        printf("%s: -1 (%s)\n", what, strerror(errno));
-    else
-        printf("%s: %ld\n", what, r);
-}
-
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-}
 
 static unsigned char byte_at(unsigned seed, long i) {
     return (unsigned char)((i * 31 + seed * 7 + (i >> 9)) & 0xff);

@@ -85,12 +85,24 @@ impl OpenFile {
         Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: true, dir_cursor: spin::Mutex::new(None) })
     }
 
-    /// A connected pair of AF_UNIX stream sockets, opened for reading and
-    /// writing with `extra_flags` (`O_NONBLOCK`); ENFILE as for a pipe.
-    pub fn socket_pair(extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
-        let (a, b) = super::unix_socket::UnixStream::pair()?;
+    /// A connected pair of AF_UNIX sockets of `kind`, opened for reading
+    /// and writing with `extra_flags` (`O_NONBLOCK`); ENFILE as for a pipe.
+    pub fn socket_pair(kind: super::unix_socket::UnixKind, extra_flags: u32) -> Result<(Arc<Self>, Arc<Self>), Errno> {
+        let (a, b) = super::unix_socket::UnixSocket::pair(kind)?;
         let open = |s| Self::socket(super::socket::Socket::Unix(s), extra_flags);
         Ok((open(a), open(b)))
+    }
+
+    /// An AF_UNIX socket that carries messages: a `read` or `write` of it
+    /// is one message, whole, never split into chunks.
+    pub fn is_message_socket(&self) -> bool {
+        matches!(&self.node.kind, Kind::Socket(super::socket::Socket::Unix(s)) if s.is_packets())
+    }
+
+    /// An AF_UNIX socket whose EPIPE sends no SIGPIPE (a message kind's,
+    /// as Linux's).
+    pub fn pipe_without_signal(&self) -> bool {
+        matches!(&self.node.kind, Kind::Socket(super::socket::Socket::Unix(s)) if !s.pipe_signals())
     }
 
     /// A socket, opened for reading and writing with `extra_flags`

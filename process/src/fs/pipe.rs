@@ -8,12 +8,18 @@
 //! returns 0 (end of file) once none does; a write with no reader fails
 //! with EPIPE (the caller sends SIGPIPE); writes of at most [`PIPE_BUF`]
 //! bytes are atomic; `O_NONBLOCK` turns each wait into EAGAIN.
+//!
+//! A packet pipe ([`Pipe::new_packets`], the direction of an AF_UNIX
+//! datagram or sequenced-packet pair) keeps messages instead: the bytes of
+//! each are in the same buffer and their lengths in a queue beside it; a
+//! message goes in whole or not at all and a read takes one message,
+//! dropping what did not fit (`unix_socket`'s module doc has the rest).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::poll_fn;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Poll, Waker};
 
 use io::token::Guarded;
@@ -23,9 +29,29 @@ use linux::errno::{self, Errno};
 pub const CAPACITY: usize = 64 * 1024;
 /// Writes up to this size are never interleaved with others.
 pub const PIPE_BUF: usize = 4096;
+/// Messages a packet pipe holds at most, however small (an empty one
+/// takes no bytes).
+const MAX_MESSAGES: usize = 512;
+
+/// What a pipe carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A stream of bytes.
+    Bytes,
+    /// Messages; with `end_of_file`, a read finds the end once no writer
+    /// is left and nothing is queued (else it waits on: a datagram pair's
+    /// reader has no end).
+    Packets {
+        /// Reads see an end once the writers are gone.
+        end_of_file: bool,
+    },
+}
 
 struct State {
     buf: VecDeque<u8>,
+    /// A packet pipe's messages: their lengths, in order (their bytes are
+    /// `buf`'s).
+    lengths: VecDeque<usize>,
     readers_waiting: Vec<Waker>,
     writers_waiting: Vec<Waker>,
 }
@@ -53,6 +79,9 @@ pub struct Pipe {
     capacity: usize,
     readers: AtomicUsize,
     writers: AtomicUsize,
+    mode: Mode,
+    /// The last reader went away with bytes (or messages) unread.
+    lost_unread: AtomicBool,
 }
 
 /// Returns `Pending` once (the waker was left where the other side will
@@ -72,13 +101,31 @@ impl Pipe {
     /// makes new pipes one page past `pipe-user-pages-soft`); ENFILE when
     /// not even that is left.
     pub fn new() -> Result<Arc<Self>, Errno> {
+        Self::with_mode(Mode::Bytes)
+    }
+
+    /// A new packet pipe ([`Mode::Packets`]), sized as [`Pipe::new`]'s.
+    pub fn new_packets(end_of_file: bool) -> Result<Arc<Self>, Errno> {
+        Self::with_mode(Mode::Packets { end_of_file })
+    }
+
+    fn with_mode(mode: Mode) -> Result<Arc<Self>, Errno> {
         let capacity = [CAPACITY, PIPE_BUF].into_iter().find(|&c| crate::budget::try_charge(c)).ok_or(errno::ENFILE)?;
+        let state = State { buf: VecDeque::new(), lengths: VecDeque::new(), readers_waiting: Vec::new(), writers_waiting: Vec::new() };
         Ok(Arc::new(Self {
-            state: Guarded::new("pipe", State { buf: VecDeque::new(), readers_waiting: Vec::new(), writers_waiting: Vec::new() }),
+            state: Guarded::new("pipe", state),
             capacity,
             readers: AtomicUsize::new(0),
             writers: AtomicUsize::new(0),
+            mode,
+            lost_unread: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether the last reader went away with something unread (a
+    /// sequenced-packet peer's writes then fail with ECONNRESET once).
+    pub fn lost_unread(&self) -> bool {
+        self.lost_unread.load(Ordering::Acquire)
     }
 
     /// Bytes it may hold (`F_GETPIPE_SZ`).
@@ -98,21 +145,19 @@ impl Pipe {
     pub fn close_end(self: &Arc<Self>, reader: bool) {
         let count = if reader { &self.readers } else { &self.writers };
         if count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let woken = self.state.try_exclusive(|s| {
+            let last_end = move |pipe: &Pipe, s: &mut State| {
+                if reader && !(s.buf.is_empty() && s.lengths.is_empty()) {
+                    pipe.lost_unread.store(true, Ordering::Release);
+                }
                 State::wake(&mut s.readers_waiting);
                 State::wake(&mut s.writers_waiting);
-            });
-            if woken.is_some() {
+            };
+            if self.state.try_exclusive(|s| last_end(self, s)).is_some() {
                 return;
             }
             let pipe = Arc::clone(self);
             drop(kernel::exec::spawn_named("pipe-close", async move {
-                pipe.state
-                    .exclusive(|s| {
-                        State::wake(&mut s.readers_waiting);
-                        State::wake(&mut s.writers_waiting);
-                    })
-                    .await;
+                pipe.state.exclusive(|s| last_end(&pipe, s)).await;
             }));
         }
     }
@@ -144,13 +189,20 @@ impl Pipe {
                 let no_writers = writers.load(Ordering::Acquire) == 0;
                 let no_readers = readers.load(Ordering::Acquire) == 0;
                 if reader {
-                    let readable = !s.buf.is_empty() || no_writers;
+                    let readable = match self.mode {
+                        Mode::Bytes => !s.buf.is_empty() || no_writers,
+                        Mode::Packets { end_of_file } => !s.lengths.is_empty() || (no_writers && end_of_file),
+                    };
                     if keep && (!readable || always) {
                         State::keep(&mut s.readers_waiting, waker);
                     }
                     (readable, false, no_writers)
                 } else {
-                    let writable = s.buf.len() < self.capacity || no_readers;
+                    let writable = match self.mode {
+                        Mode::Bytes => s.buf.len() < self.capacity,
+                        // As Linux's: while at most a quarter is in use.
+                        Mode::Packets { .. } => s.buf.len() * 4 <= self.capacity && s.lengths.len() < MAX_MESSAGES,
+                    } || no_readers;
                     if keep && (!writable || always) {
                         State::keep(&mut s.writers_waiting, waker);
                     }
@@ -170,6 +222,17 @@ impl Pipe {
             None => {
                 let waker = my_waker().await;
                 self.state.exclusive(|s| step(s, &waker)).await
+            }
+        }
+    }
+
+    /// Runs `step` ([`Pipe::access`]) until it answers: `None` means it
+    /// left the waker in a list, and the next try follows the wake.
+    async fn until_answered<R>(&self, mut step: impl FnMut(&mut State, &Waker) -> Option<R>) -> R {
+        loop {
+            match self.access(&mut step).await {
+                Some(r) => return r,
+                None => wait_for_wake().await,
             }
         }
     }
@@ -218,32 +281,25 @@ impl Pipe {
             return Ok(0);
         }
         let writers = &self.writers;
-        loop {
-            let got = self
-                .access(|s, waker| {
-                    if !s.buf.is_empty() {
-                        let n = buf.len().min(s.buf.len());
-                        for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
-                            *dst = src;
-                        }
-                        State::wake(&mut s.writers_waiting);
-                        return Some(Ok(n));
-                    }
-                    if writers.load(Ordering::Acquire) == 0 {
-                        return Some(Ok(0));
-                    }
-                    if nonblock {
-                        return Some(Err(errno::EAGAIN));
-                    }
-                    s.readers_waiting.push(waker.clone());
-                    None
-                })
-                .await;
-            match got {
-                Some(r) => return r,
-                None => wait_for_wake().await,
+        self.until_answered(|s, waker| {
+            if !s.buf.is_empty() {
+                let n = buf.len().min(s.buf.len());
+                for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
+                    *dst = src;
+                }
+                State::wake(&mut s.writers_waiting);
+                return Some(Ok(n));
             }
-        }
+            if writers.load(Ordering::Acquire) == 0 {
+                return Some(Ok(0));
+            }
+            if nonblock {
+                return Some(Err(errno::EAGAIN));
+            }
+            s.readers_waiting.push(waker.clone());
+            None
+        })
+        .await
     }
 
     /// Writes all of `buf` (waiting for room), or fails with EPIPE when no
@@ -283,6 +339,77 @@ impl Pipe {
             }
         }
         Ok(done)
+    }
+}
+
+impl Pipe {
+    /// The length of the next message of a packet pipe (0 if none).
+    pub async fn next_message(&self) -> usize {
+        self.state.shared(|s| s.lengths.front().copied().unwrap_or(0)).await
+    }
+
+    /// Takes the next message of a packet pipe into `buf`, dropping what
+    /// does not fit: (bytes copied, the message's length). Waits for one
+    /// unless `nonblock` (EAGAIN); `(0, 0)` at the end (`end_of_file`
+    /// and no writer left).
+    pub async fn read_message(&self, buf: &mut [u8], nonblock: bool) -> Result<(usize, usize), Errno> {
+        self.until_answered(|s, waker| {
+            if let Some(r) = self.take_message(s, buf) {
+                return Some(r);
+            }
+            if nonblock {
+                return Some(Err(errno::EAGAIN));
+            }
+            s.readers_waiting.push(waker.clone());
+            None
+        })
+        .await
+    }
+
+    /// [`Pipe::read_message`] if it need not wait: `None` otherwise (or
+    /// when the token is busy).
+    pub fn read_message_now(&self, buf: &mut [u8]) -> Option<Result<(usize, usize), Errno>> {
+        self.state.try_exclusive(|s| self.take_message(s, buf)).flatten()
+    }
+
+    fn take_message(&self, s: &mut State, buf: &mut [u8]) -> Option<Result<(usize, usize), Errno>> {
+        if let Some(len) = s.lengths.pop_front() {
+            let n = buf.len().min(len);
+            for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
+                *dst = src;
+            }
+            s.buf.drain(..len - n);
+            State::wake(&mut s.writers_waiting);
+            return Some(Ok((n, len)));
+        }
+        let end = matches!(self.mode, Mode::Packets { end_of_file: true }) && self.writers.load(Ordering::Acquire) == 0;
+        end.then_some(Ok((0, 0)))
+    }
+
+    /// Puts `message` in a packet pipe whole, waiting for room unless
+    /// `nonblock` (EAGAIN); EMSGSIZE if it could never fit, EPIPE with no
+    /// reader left.
+    pub async fn write_message(&self, message: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        if message.len() > self.capacity {
+            return Err(errno::EMSGSIZE);
+        }
+        self.until_answered(|s, waker| {
+            if self.readers.load(Ordering::Acquire) == 0 {
+                return Some(Err(errno::EPIPE));
+            }
+            if self.capacity - s.buf.len() < message.len() || s.lengths.len() >= MAX_MESSAGES {
+                if nonblock {
+                    return Some(Err(errno::EAGAIN));
+                }
+                s.writers_waiting.push(waker.clone());
+                return None;
+            }
+            s.buf.extend(message);
+            s.lengths.push_back(message.len());
+            State::wake(&mut s.readers_waiting);
+            Some(Ok(message.len()))
+        })
+        .await
     }
 }
 

@@ -1,4 +1,5 @@
-//! A socket behind an open file: one end of an AF_UNIX pair
+//! A socket behind an open file: one end of an AF_UNIX pair (stream,
+//! datagram or sequenced-packet)
 //! (`unix_socket`), an AF_INET stream socket (`inet_socket`) or datagram
 //! socket (`udp_socket`). `read`,
 //! `write`, `poll` and `FIONREAD` reach either through here; the socket
@@ -12,12 +13,12 @@ use linux::errno::Errno;
 use super::Wanted;
 use super::inet_socket::InetSocket;
 use super::udp_socket::UdpSocket;
-use super::unix_socket::UnixStream;
+use super::unix_socket::UnixSocket;
 
 /// Which socket.
 #[derive(Clone)]
 pub enum Socket {
-    Unix(Arc<UnixStream>),
+    Unix(Arc<UnixSocket>),
     Inet(Arc<InetSocket>),
     Udp(Arc<UdpSocket>),
 }
@@ -71,10 +72,7 @@ impl Socket {
     /// each kind's.
     pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
         match self {
-            Socket::Unix(s) => {
-                let (r, w, hup) = s.poll(waker, wanted).await;
-                (r, w, hup, false)
-            }
+            Socket::Unix(s) => s.poll(waker, wanted).await,
             Socket::Inet(s) => s.poll(waker, wanted).await,
             Socket::Udp(s) => s.poll(waker, wanted).await,
         }

@@ -1,17 +1,31 @@
-//! AF_UNIX stream sockets made in connected pairs (`socketpair`). Each
-//! direction is a pipe's buffer (`pipe`): an end reads what its peer
-//! writes into one and writes into the other, so two processes on two
-//! CPUs share the buffers through the pipe's token, never a lock, and a
-//! reader or writer that must wait is woken by the other side.
+//! AF_UNIX sockets made in connected pairs (`socketpair`): stream,
+//! datagram and sequenced-packet. Each direction is a pipe's buffer
+//! (`pipe`; a packet pipe for the two message kinds): an end reads what
+//! its peer writes into one and writes into the other, so two processes
+//! on two CPUs share the buffers through the pipe's token, never a lock,
+//! and a reader or writer that must wait is woken by the other side.
 //!
-//! Linux's rules kept: a read with no data waits while the peer may still
-//! write and returns 0 once it shut its writing down or closed; a write
-//! whose peer no longer reads fails with EPIPE (the caller sends SIGPIPE
-//! unless `MSG_NOSIGNAL`); after `shutdown(SHUT_RD)` reads return 0 and
-//! the peer's writes fail; `O_NONBLOCK` (or `MSG_DONTWAIT`) turns each
-//! wait into EAGAIN. Poll: readable with data or at end, writable with
-//! room (or a peer gone: the write then fails at once), hung up once
+//! Linux's rules kept (`tests/programs/unix_pair.c` and `unix_dgram.c`
+//! print them on both). Stream: a read with no data waits while the peer
+//! may still write and returns 0 once it shut its writing down or closed;
+//! a write whose peer no longer reads fails with EPIPE (the caller sends
+//! SIGPIPE unless `MSG_NOSIGNAL`); after `shutdown(SHUT_RD)` reads return
+//! 0 and the peer's writes fail; `O_NONBLOCK` (or `MSG_DONTWAIT`) turns
+//! each wait into EAGAIN. Poll: readable with data or at end, writable
+//! with room (or a peer gone: the write then fails at once), hung up once
 //! neither direction is left.
+//!
+//! Messages (datagram and sequenced-packet): a write is one message, whole
+//! (EMSGSIZE past a direction's capacity), an empty one included; a read
+//! takes one message and drops what did not fit (`recv` with `MSG_TRUNC`
+//! returns its length, `recvmsg` sets `MSG_TRUNC`); writable while at
+//! most a quarter of the direction is in use. A sequenced-packet pair ends
+//! as a stream does, except that a peer that closed with messages unread
+//! makes the next write fail with ECONNRESET (and poll say POLLERR until
+//! then), and that its EPIPE sends no SIGPIPE. A datagram pair has no end:
+//! once the peer is gone, reads wait (or EAGAIN), the first write fails
+//! with ECONNREFUSED and later ones with ENOTCONN, and poll says writable,
+//! never hung up.
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -26,9 +40,24 @@ use super::pipe::Pipe;
 const READ_SHUT: u8 = 1;
 /// Writing has been shut down.
 const WRITE_SHUT: u8 = 2;
+/// The error of a write to a peer that is gone was told once (a datagram
+/// pair's ECONNREFUSED, a sequenced-packet pair's ECONNRESET).
+const GONE_TOLD: u8 = 4;
+
+/// Which kind of pair (`SOCK_STREAM`, `SOCK_DGRAM`, `SOCK_SEQPACKET`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnixKind {
+    /// Bytes.
+    Stream,
+    /// Messages, no end.
+    Datagram,
+    /// Messages, ending as a stream does.
+    SeqPacket,
+}
 
 /// One end of a connected pair (the module doc).
-pub struct UnixStream {
+pub struct UnixSocket {
+    kind: UnixKind,
     /// What the peer writes and this end reads.
     rx: Arc<Pipe>,
     /// What this end writes and the peer reads.
@@ -36,13 +65,18 @@ pub struct UnixStream {
     shut: AtomicU8,
 }
 
-impl UnixStream {
-    /// A connected pair; ENFILE when the budget for programs' data has no
-    /// room for their buffers.
-    pub fn pair() -> Result<(Arc<Self>, Arc<Self>), Errno> {
-        let (ab, ba) = (Pipe::new()?, Pipe::new()?);
-        let a = Arc::new(Self { rx: Arc::clone(&ba), tx: Arc::clone(&ab), shut: AtomicU8::new(0) });
-        let b = Arc::new(Self { rx: ab, tx: ba, shut: AtomicU8::new(0) });
+impl UnixSocket {
+    /// A connected pair of `kind`; ENFILE when the budget for programs'
+    /// data has no room for their buffers.
+    pub fn pair(kind: UnixKind) -> Result<(Arc<Self>, Arc<Self>), Errno> {
+        let pipe = || match kind {
+            UnixKind::Stream => Pipe::new(),
+            UnixKind::Datagram => Pipe::new_packets(false),
+            UnixKind::SeqPacket => Pipe::new_packets(true),
+        };
+        let (ab, ba) = (pipe()?, pipe()?);
+        let a = Arc::new(Self { kind, rx: Arc::clone(&ba), tx: Arc::clone(&ab), shut: AtomicU8::new(0) });
+        let b = Arc::new(Self { kind, rx: ab, tx: ba, shut: AtomicU8::new(0) });
         for end in [&a, &b] {
             end.rx.open_end(true);
             end.tx.open_end(false);
@@ -50,17 +84,37 @@ impl UnixStream {
         Ok((a, b))
     }
 
+    /// Its kind.
+    pub fn kind(&self) -> UnixKind {
+        self.kind
+    }
+
+    /// Whether it carries messages (a write is one, a read takes one).
+    pub fn is_packets(&self) -> bool {
+        self.kind != UnixKind::Stream
+    }
+
     fn is_shut(&self, what: u8) -> bool {
         self.shut.load(Ordering::Acquire) & what != 0
     }
 
-    /// Reads up to `buf.len()` bytes: waits for some while the peer may
-    /// write (unless `nonblock`); 0 at the end.
+    /// Reads up to `buf.len()` bytes (one message, for the message kinds):
+    /// waits for some while the peer may write (unless `nonblock`); 0 at
+    /// the end.
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        self.recv(buf, nonblock).await.map(|(n, _)| n)
+    }
+
+    /// [`Self::read`], with the length of the message read (for the
+    /// message kinds: more than was copied when it did not fit).
+    pub async fn recv(&self, buf: &mut [u8], nonblock: bool) -> Result<(usize, usize), Errno> {
         if self.is_shut(READ_SHUT) {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        self.rx.read(buf, nonblock).await
+        if self.is_packets() {
+            return self.rx.read_message(buf, nonblock).await;
+        }
+        self.rx.read(buf, nonblock).await.map(|n| (n, n))
     }
 
     /// [`Self::read`] if it need not wait: `None` otherwise.
@@ -68,21 +122,56 @@ impl UnixStream {
         if self.is_shut(READ_SHUT) {
             return Some(Ok(0));
         }
+        if self.is_packets() {
+            return self.rx.read_message_now(buf).map(|r| r.map(|(n, _)| n));
+        }
         self.rx.read_now(buf)
     }
 
-    /// Writes all of `buf` (waiting for room unless `nonblock`); EPIPE
-    /// when this end shut its writing down or the peer reads no more.
+    /// Writes all of `buf` (waiting for room unless `nonblock`), as one
+    /// message for the message kinds; EPIPE when this end shut its writing
+    /// down or the peer reads no more (the message kinds: see the module
+    /// doc).
     pub async fn write(&self, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
         if self.is_shut(WRITE_SHUT) {
             return Err(errno::EPIPE);
         }
-        self.tx.write(buf, nonblock).await
+        if !self.is_packets() {
+            return self.tx.write(buf, nonblock).await;
+        }
+        if buf.len() > self.tx.capacity() {
+            return Err(errno::EMSGSIZE);
+        }
+        if !self.tx.has_readers() {
+            return Err(self.gone());
+        }
+        self.tx.write_message(buf, nonblock).await.map_err(|e| if e == errno::EPIPE { self.gone() } else { e })
     }
 
-    /// Bytes waiting to be read (`FIONREAD`).
+    /// The error of a write of the message kinds to a peer that is gone.
+    fn gone(&self) -> Errno {
+        let told = self.shut.fetch_or(GONE_TOLD, Ordering::AcqRel) & GONE_TOLD != 0;
+        match self.kind {
+            UnixKind::Datagram if told => errno::ENOTCONN,
+            UnixKind::Datagram => errno::ECONNREFUSED,
+            _ if !told && self.tx.lost_unread() => errno::ECONNRESET,
+            _ => errno::EPIPE,
+        }
+    }
+
+    /// Whether an EPIPE from a write sends SIGPIPE (a stream's does; the
+    /// message kinds' do not, as on Linux).
+    pub fn pipe_signals(&self) -> bool {
+        self.kind == UnixKind::Stream
+    }
+
+    /// Bytes waiting to be read (`FIONREAD`): a datagram pair's next
+    /// message, every byte for the others.
     pub async fn buffered(&self) -> usize {
-        self.rx.buffered().await
+        match self.kind {
+            UnixKind::Datagram => self.rx.next_message().await,
+            _ => self.rx.buffered().await,
+        }
     }
 
     /// The bytes each direction holds at most (`SO_SNDBUF`, `SO_RCVBUF`).
@@ -104,10 +193,10 @@ impl UnixStream {
         }
     }
 
-    /// Readiness for `poll`: (readable, writable, hung up); leaves `waker`
-    /// where each side `wanted` that is not ready (or is, with
+    /// Readiness for `poll`: (readable, writable, hung up, error); leaves
+    /// `waker` where each side `wanted` that is not ready (or is, with
     /// `wanted.always`) will wake it.
-    pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool) {
+    pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
         let always = wanted.always;
         let read_shut = self.is_shut(READ_SHUT);
         let write_shut = self.is_shut(WRITE_SHUT);
@@ -123,11 +212,18 @@ impl UnixStream {
             let (_, writable, no_reader) = self.tx.poll(false, waker, always, wanted.write).await;
             (writable, no_reader)
         };
-        (readable, writable, in_done && out_done)
+        match self.kind {
+            UnixKind::Datagram => (readable, writable, read_shut && write_shut, false),
+            UnixKind::Stream => (readable, writable, in_done && out_done, false),
+            UnixKind::SeqPacket => {
+                let error = out_done && !self.is_shut(GONE_TOLD) && self.tx.lost_unread();
+                (readable, writable, in_done && out_done, error)
+            }
+        }
     }
 }
 
-impl Drop for UnixStream {
+impl Drop for UnixSocket {
     fn drop(&mut self) {
         self.shutdown(true, true);
     }

@@ -113,6 +113,13 @@ const TINY: usize = 32;
 
 async fn read_into(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> SysResult {
     let len = len.min(MAX_RW);
+    if file.is_message_socket() && len > SMALL {
+        // One message, however long the buffer (never more than a chunk).
+        let mut message = vec![0u8; len.min(CHUNK)];
+        let n = file.read(&mut message).await?;
+        user::write(&mut p.memory, buf, &message[..n])?;
+        return Ok(n as u64);
+    }
     // A small read of a file on a volume that this CPU's page copies hold:
     // straight from the copy into the program's memory.
     if let Some(r) = file.read_cached(len, |bytes| user::write(&mut p.memory, buf, bytes)) {
@@ -190,6 +197,15 @@ async fn write_from(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> S
         user::read(&mut p.memory, buf, &mut small[..len])?;
         return file.write(&small[..len]).await.map(|n| n as u64);
     }
+    if file.is_message_socket() {
+        // One message, whole (a socket's capacity is at most a chunk).
+        if len > CHUNK {
+            return Err(errno::EMSGSIZE);
+        }
+        let mut message = vec![0u8; len];
+        user::read(&mut p.memory, buf, &mut message)?;
+        return file.write(&message).await.map(|n| n as u64);
+    }
     let mut done = 0;
     let mut chunks = 0;
     while done < len {
@@ -207,6 +223,45 @@ async fn write_from(p: &mut Process, file: &OpenFile, buf: u64, len: usize) -> S
         }
     }
     Ok(done as u64)
+}
+
+/// `readv`/`writev` of a socket that carries messages: all the pieces are
+/// one message (gathered, or scattered from one read).
+async fn vectored_message(p: &mut Process, file: &OpenFile, list: &[Iovec], write: bool) -> SysResult {
+    let total = list.iter().map(|v| v.len).sum::<u64>();
+    if write {
+        if total > CHUNK as u64 {
+            return Err(errno::EMSGSIZE);
+        }
+        let message = gather(p, list)?;
+        return file.write(&message).await.map(|n| n as u64);
+    }
+    let mut message = vec![0u8; (total as usize).min(CHUNK)];
+    let n = file.read(&mut message).await?;
+    scatter(p, list, &message[..n])?;
+    Ok(n as u64)
+}
+
+/// The bytes of the program's `list` of pieces, in one buffer.
+pub(super) fn gather(p: &mut Process, list: &[Iovec]) -> Result<Vec<u8>, Errno> {
+    let mut data = Vec::with_capacity(list.iter().map(|v| v.len as usize).sum());
+    for v in list {
+        let at = data.len();
+        data.resize(at + v.len as usize, 0);
+        user::read(&mut p.memory, v.base, &mut data[at..])?;
+    }
+    Ok(data)
+}
+
+/// Writes `data` across the program's `list` of pieces, in order.
+pub(super) fn scatter(p: &mut Process, list: &[Iovec], data: &[u8]) -> Result<(), Errno> {
+    let mut done = 0;
+    for v in list {
+        let n = (v.len as usize).min(data.len() - done);
+        user::write(&mut p.memory, v.base, &data[done..done + n])?;
+        done += n;
+    }
+    Ok(())
 }
 
 pub(super) fn iovecs(p: &mut Process, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
@@ -234,6 +289,9 @@ pub(super) async fn writev(p: &mut Process, a: Args) -> SysResult {
 async fn vectored(p: &mut Process, a: Args, write: bool) -> SysResult {
     let file = p.files.get(a.int(0))?;
     let list = iovecs(p, a.get(1), a.get(2))?;
+    if file.is_message_socket() {
+        return vectored_message(p, &file, &list, write).await;
+    }
     let mut total = 0;
     for v in list {
         let moved =

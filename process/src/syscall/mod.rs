@@ -160,7 +160,10 @@ pub async fn handle(p: &mut Process, ctx: &mut UserContext) -> Flow {
                 Err(errno::EINTR)
             });
             trace(p, nr, r);
-            if r == Err(errno::EPIPE) && matches!(nr, nr::WRITE | nr::WRITEV | nr::PWRITE64 | nr::SENDFILE) {
+            if r == Err(errno::EPIPE)
+                && matches!(nr, nr::WRITE | nr::WRITEV | nr::PWRITE64 | nr::SENDFILE)
+                && !p.files.get(a.int(0)).is_ok_and(|f| f.pipe_without_signal())
+            {
                 signal::send(&p.info, signal::sig::SIGPIPE);
             }
             ctx.frame.rax = linux::errno::to_rax(r);

@@ -1,7 +1,10 @@
 //! `sendmsg` and `recvmsg`: `sendto` and `recvfrom` with the bytes in
 //! pieces (`struct msghdr`'s iovecs) and the address inside the header.
-//! No control messages yet (descriptor passing, credentials): a send
-//! carrying any is EOPNOTSUPP (logged), a receive reports none.
+//! On a datagram or sequenced-packet pair the pieces are one message
+//! (gathered; scattered from one read, `MSG_TRUNC` in `msg_flags` when it
+//! did not fit). No control messages yet (descriptor passing,
+//! credentials): a send carrying any is EOPNOTSUPP (logged), a receive
+//! reports none.
 
 use linux::errno::{self, Errno};
 use linux::flags::socket::*;
@@ -63,18 +66,23 @@ pub(super) async fn sendmsg(p: &mut Process, a: Args) -> SysResult {
             if total > MAX_DATAGRAM as u64 {
                 return Err(errno::EMSGSIZE);
             }
-            let mut data = alloc::vec::Vec::with_capacity(total as usize);
-            for v in &list {
-                let at = data.len();
-                data.resize(at + v.len as usize, 0);
-                user::read(&mut p.memory, v.base, &mut data[at..])?;
-            }
+            let data = super::file::gather(p, &list)?;
             let to = if named { Some(super::inet::read_address(p, m.name, u64::from(m.namelen))?) } else { None };
             if let Some((addr, _)) = to {
                 super::inet::this_machine(p, addr)?;
             }
             let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
             s.send(&data, to, nonblock).await.map(|n| n as u64)
+        }
+        Socket::Unix(s) if s.is_packets() => {
+            if named {
+                super::socket::unix_address(p, s.kind(), u64::from(m.namelen))?;
+            }
+            if list.iter().map(|v| v.len).sum::<u64>() > s.capacity() as u64 {
+                return Err(errno::EMSGSIZE);
+            }
+            let message = super::file::gather(p, &list)?;
+            s.write(&message, file.nonblock() || flags & MSG_DONTWAIT != 0).await.map(|n| n as u64)
         }
         Socket::Unix(_) if named => return Err(errno::EISCONN),
         _ => {
@@ -100,7 +108,8 @@ pub(super) async fn sendmsg(p: &mut Process, a: Args) -> SysResult {
             }
         }
     };
-    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 {
+    let signals = !matches!(&socket, Socket::Unix(s) if !s.pipe_signals());
+    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 && signals {
         signal::send(&p.info, signal::sig::SIGPIPE);
     }
     sent
@@ -117,20 +126,30 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
     let list = super::file::iovecs(p, m.iov, m.iovlen)?;
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
     let named = m.name != 0;
+    let mut msg_flags = 0;
     let got = match &socket {
         Socket::Udp(s) => {
             let room: u64 = list.iter().map(|v| v.len).sum();
             let (data, from) = s.recv((room as usize).min(MAX_DATAGRAM), nonblock).await?;
-            let mut done = 0;
-            for v in &list {
-                let n = (v.len as usize).min(data.len() - done);
-                user::write(&mut p.memory, v.base, &data[done..done + n])?;
-                done += n;
-            }
+            super::file::scatter(p, &list, &data)?;
             if named {
                 super::inet::write_address(p, m.name, at + NAMELEN_AT, from)?;
             }
-            done as u64
+            data.len() as u64
+        }
+        Socket::Unix(s) if s.is_packets() => {
+            let room: u64 = list.iter().map(|v| v.len).sum();
+            let mut message = alloc::vec![0u8; (room as usize).min(crate::fs::pipe::CAPACITY)];
+            let (n, whole) = s.recv(&mut message, nonblock).await?;
+            super::file::scatter(p, &list, &message[..n])?;
+            if n < whole {
+                msg_flags |= MSG_TRUNC;
+            }
+            // A pair's peer is unnamed: no address (as Linux's).
+            if named {
+                user::write(&mut p.memory, at + NAMELEN_AT, &0u32.to_le_bytes())?;
+            }
+            n as u64
         }
         _ => {
             let mut total = 0;
@@ -154,6 +173,6 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
         }
     };
     user::write(&mut p.memory, at + CONTROLLEN_AT, &0u64.to_le_bytes())?;
-    user::write(&mut p.memory, at + FLAGS_AT, &0u32.to_le_bytes())?;
+    user::write(&mut p.memory, at + FLAGS_AT, &msg_flags.to_le_bytes())?;
     Ok(got)
 }

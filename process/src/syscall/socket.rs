@@ -1,5 +1,5 @@
-//! The socket calls on connected AF_UNIX stream pairs (`socketpair`,
-//! `fs::unix_socket`) and AF_INET sockets (`inet.rs` makes and joins
+//! The socket calls on connected AF_UNIX pairs (`socketpair`,
+//! `fs::unix_socket`: stream, datagram, sequenced-packet) and AF_INET sockets (`inet.rs` makes and joins
 //! those): `shutdown`, `sendto`/`recvfrom` (`send`, `recv`),
 //! `getsockopt`/`setsockopt`, `getsockname`/`getpeername`. `read`,
 //! `write`, `poll` and the rest reach a socket through its open file like
@@ -15,6 +15,7 @@ use linux::flags::socket::*;
 
 use super::{Args, SysResult};
 use crate::fs::socket::Socket;
+use crate::fs::unix_socket::{UnixKind, UnixSocket};
 use crate::fs::{Kind, OpenFile};
 use crate::process::Process;
 use crate::{signal, user};
@@ -30,7 +31,8 @@ pub(super) fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket),
     Ok((file, socket))
 }
 
-/// `socketpair(domain, type, protocol, sv)`: AF_UNIX stream pairs.
+/// `socketpair(domain, type, protocol, sv)`: AF_UNIX pairs of every kind
+/// (`SOCK_RAW` is a datagram pair, as on Linux).
 pub(super) fn socketpair(p: &mut Process, a: Args) -> SysResult {
     let (domain, ty, protocol, sv) = (a.uint(0), a.uint(1), a.uint(2), a.get(3));
     let flags = ty & !SOCK_TYPE_MASK;
@@ -42,18 +44,16 @@ pub(super) fn socketpair(p: &mut Process, a: Args) -> SysResult {
         AF_INET | AF_INET6 => return Err(errno::EOPNOTSUPP),
         _ => return Err(errno::EAFNOSUPPORT),
     }
-    match ty & SOCK_TYPE_MASK {
-        SOCK_STREAM => {}
-        SOCK_DGRAM | SOCK_SEQPACKET => {
-            log::warn!("{} (pid {}): datagram socket pairs are not implemented yet", p.name(), p.pid());
-            return Err(errno::ESOCKTNOSUPPORT);
-        }
+    let kind = match ty & SOCK_TYPE_MASK {
+        SOCK_STREAM => UnixKind::Stream,
+        SOCK_DGRAM | SOCK_RAW => UnixKind::Datagram,
+        SOCK_SEQPACKET => UnixKind::SeqPacket,
         _ => return Err(errno::ESOCKTNOSUPPORT),
-    }
+    };
     if protocol != 0 && protocol != AF_UNIX {
         return Err(errno::EPROTONOSUPPORT);
     }
-    let (x, y) = OpenFile::socket_pair(if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 })?;
+    let (x, y) = OpenFile::socket_pair(kind, if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 })?;
     super::file::install_pair(p, x, y, flags & SOCK_CLOEXEC != 0, sv)
 }
 
@@ -84,14 +84,49 @@ pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
     if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
-    if addr != 0 && a.get(5) != 0 && matches!(socket, Socket::Unix(_)) {
-        return Err(errno::EISCONN);
+    if let Socket::Unix(s) = &socket
+        && addr != 0
+        && a.get(5) != 0
+    {
+        unix_address(p, s.kind(), a.get(5))?;
     }
-    let sent = send_stream(p, &file, &socket, buf, len, flags).await;
-    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 {
+    let sent = match &socket {
+        Socket::Unix(s) if s.is_packets() => send_message(p, &file, s, buf, len, flags).await,
+        _ => send_stream(p, &file, &socket, buf, len, flags).await,
+    };
+    let signals = !matches!(&socket, Socket::Unix(s) if !s.pipe_signals());
+    if sent == Err(errno::EPIPE) && flags & MSG_NOSIGNAL == 0 && signals {
         signal::send(&p.info, signal::sig::SIGPIPE);
     }
     sent
+}
+
+/// What an address given to a send on a connected pair means: a stream's
+/// is EISCONN, a sequenced-packet pair ignores it, a datagram pair's must
+/// be a well-formed `sockaddr_un` (EINVAL) and would name another socket,
+/// which needs named AF_UNIX sockets (not here yet: refused, logged).
+pub(super) fn unix_address(p: &Process, kind: UnixKind, addrlen: u64) -> Result<(), Errno> {
+    match kind {
+        UnixKind::Stream => Err(errno::EISCONN),
+        UnixKind::SeqPacket => Ok(()),
+        // The family and at least one byte of path, at most the whole struct.
+        UnixKind::Datagram if !(3..=110).contains(&addrlen) => Err(errno::EINVAL),
+        UnixKind::Datagram => {
+            log::warn!("{} (pid {}): a datagram to a named AF_UNIX socket: not implemented, ECONNREFUSED", p.name(), p.pid());
+            Err(errno::ECONNREFUSED)
+        }
+    }
+}
+
+/// Sends the program's `len` bytes at `buf` as one message on a datagram
+/// or sequenced-packet pair.
+pub(super) async fn send_message(p: &mut Process, file: &OpenFile, s: &UnixSocket, buf: u64, len: usize, flags: u32) -> SysResult {
+    if len > s.capacity() {
+        return Err(errno::EMSGSIZE);
+    }
+    let mut message = vec![0u8; len];
+    user::read(&mut p.memory, buf, &mut message)?;
+    s.write(&message, file.nonblock() || flags & MSG_DONTWAIT != 0).await.map(|n| n as u64)
 }
 
 /// Sends `len` bytes at the program's `buf` on a stream socket (all of
@@ -130,7 +165,16 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
-    let done = recv_stream(p, &socket, buf, len, nonblock, flags & MSG_WAITALL != 0).await?;
+    let done = match &socket {
+        Socket::Unix(s) if s.is_packets() => {
+            // One message; MSG_TRUNC: its whole length, however much fitted.
+            let mut message = vec![0u8; len.min(crate::fs::pipe::CAPACITY)];
+            let (n, whole) = s.recv(&mut message, nonblock).await?;
+            user::write(&mut p.memory, buf, &message[..n])?;
+            if flags & MSG_TRUNC != 0 { whole as u64 } else { n as u64 }
+        }
+        _ => recv_stream(p, &socket, buf, len, nonblock, flags & MSG_WAITALL != 0).await?,
+    };
     if addr != 0 && addrlen != 0 {
         user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?;
     }
@@ -225,13 +269,22 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
         return Err(errno::EOPNOTSUPP);
     }
     let v: i32 = match name {
-        SO_TYPE => SOCK_STREAM as i32,
+        SO_TYPE => socket_type(socket.kind()) as i32,
         SO_DOMAIN => AF_UNIX as i32,
         SO_PROTOCOL | SO_ERROR | SO_ACCEPTCONN | SO_REUSEADDR | SO_KEEPALIVE => 0,
         SO_SNDBUF | SO_RCVBUF => socket.capacity() as i32,
         _ => return Err(errno::ENOPROTOOPT),
     };
     put_option(p, value, lenp, len, v)
+}
+
+/// `SO_TYPE` of a pair of `kind`.
+fn socket_type(kind: UnixKind) -> u32 {
+    match kind {
+        UnixKind::Stream => SOCK_STREAM,
+        UnixKind::Datagram => SOCK_DGRAM,
+        UnixKind::SeqPacket => SOCK_SEQPACKET,
+    }
 }
 
 /// Writes an int option's value, cut to the `len` bytes the program has

@@ -177,6 +177,8 @@ pub mod socket {
     pub const SOCK_STREAM: u32 = 1;
     /// Datagrams.
     pub const SOCK_DGRAM: u32 = 2;
+    /// Raw packets (an AF_UNIX pair of them is a datagram pair).
+    pub const SOCK_RAW: u32 = 3;
     /// Datagrams in order, on a connection.
     pub const SOCK_SEQPACKET: u32 = 5;
     /// The type's bits (the rest are flags).
@@ -236,6 +238,9 @@ pub mod socket {
     pub const MSG_PEEK: u32 = 2;
     /// This call does not wait.
     pub const MSG_DONTWAIT: u32 = 0x40;
+    /// The datagram's whole length (`recv`), or that it did not fit
+    /// (`recvmsg`'s `msg_flags`).
+    pub const MSG_TRUNC: u32 = 0x20;
     /// Wait for the whole length.
     pub const MSG_WAITALL: u32 = 0x100;
     /// No SIGPIPE for a peer that has gone.

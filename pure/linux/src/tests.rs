@@ -70,6 +70,10 @@ fn numbers_and_errnos_match_the_host_headers() {
         "SO_LINGER",
         "TCP_NODELAY",
         "sizeof(struct sockaddr_in)",
+        "SOCK_RAW",
+        "SOCK_SEQPACKET",
+        "MSG_TRUNC",
+        "EMSGSIZE",
     ];
     let Some(got) = host_values(
         &[
@@ -91,7 +95,7 @@ fn numbers_and_errnos_match_the_host_headers() {
         std::eprintln!("no C compiler: skipped");
         return;
     };
-    let ours: [i64; 40] = [
+    let ours: [i64; 44] = [
         nr::GETPPID as i64,
         nr::EXIT_GROUP as i64,
         nr::CLONE3 as i64,
@@ -132,6 +136,10 @@ fn numbers_and_errnos_match_the_host_headers() {
         flags::socket::SO_LINGER.into(),
         flags::socket::TCP_NODELAY.into(),
         flags::socket::SOCKADDR_IN_SIZE.into(),
+        flags::socket::SOCK_RAW.into(),
+        flags::socket::SOCK_SEQPACKET.into(),
+        flags::socket::MSG_TRUNC.into(),
+        errno::EMSGSIZE.0.into(),
     ];
     for ((e, host), ours) in exprs.iter().zip(got).zip(ours) {
         assert_eq!(host, ours, "{e}");
