@@ -12,7 +12,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use super::service::{ends, recv_now, send_some};
 use super::{
-    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Waiting, Watched, slot, smol, tcp_socket,
+    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Waiting, Watched, slot, smol, tcp_socket,
 };
 use crate::net::NetError;
 use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
@@ -80,12 +80,15 @@ impl Stack {
             let n = max.max(1).min(c.unread.len());
             let rest = c.unread.split_off(n);
             c.watch.took(n);
-            return Ok(Answer::Data(core::mem::replace(&mut c.unread, rest)));
+            let data = core::mem::replace(&mut c.unread, rest);
+            publish_conn(c, self.sockets.get::<tcp::Socket>(c.handle));
+            return Ok(Answer::Data(data));
         }
         let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
         let r = recv_now(s, max, c.error, c.peer_closed).unwrap_or(Err(NetError::WouldBlock));
         if let Ok(Answer::Data(d)) = &r {
             c.watch.took(d.len());
+            publish_conn(c, s);
         }
         r
     }
@@ -116,6 +119,7 @@ impl Stack {
             0 if !data.is_empty() => Err(NetError::WouldBlock),
             n => {
                 c.watch.gave(n);
+                publish_conn(c, s);
                 Ok(Answer::Sent(n))
             }
         }
@@ -155,7 +159,9 @@ impl Stack {
             Ok((data, meta)) => {
                 let IpEndpoint { addr: IpAddress::Ipv4(from), port } = meta.endpoint;
                 u.watch.took(data.len());
-                Ok(Answer::Datagram(data[..data.len().min(max)].to_vec(), from, port))
+                let answer = Answer::Datagram(data[..data.len().min(max)].to_vec(), from, port);
+                publish_udp(u, s);
+                Ok(answer)
             }
             Err(_) => Err(NetError::WouldBlock),
         }
@@ -175,6 +181,7 @@ impl Stack {
         match s.send_slice(data, IpEndpoint::new(IpAddress::Ipv4(addr), port)) {
             Ok(()) => {
                 u.watch.gave(data.len());
+                publish_udp(u, s);
                 Ok(Answer::Sent(data.len()))
             }
             Err(udp::SendError::BufferFull) => Err(NetError::WouldBlock),
@@ -201,38 +208,48 @@ impl Stack {
             l.watch.update(bits, None, l.ready.len(), 0);
         }
         for c in self.conns.iter_mut().flatten().filter(|c| !c.released) {
-            let s = self.sockets.get::<tcp::Socket>(c.handle);
-            let mut bits = 0;
-            if c.connect.is_none() {
-                if !matches!(c.error, Some(NetError::Refused | NetError::TimedOut)) {
-                    bits |= CONNECTED;
-                }
-                let closed = s.state() == tcp::State::Closed;
-                if s.can_recv() || !s.may_recv() || !c.unread.is_empty() {
-                    bits |= READABLE;
-                }
-                if s.can_send() || !s.may_send() {
-                    bits |= WRITABLE;
-                }
-                if c.peer_closed || closed {
-                    bits |= PEER_CLOSED;
-                }
-                if closed || (c.closed_here && c.peer_closed) {
-                    bits |= HUNG_UP;
-                }
-                if c.error.is_some() {
-                    bits |= ERROR | READABLE | WRITABLE;
-                }
-            }
-            let room = s.send_capacity() - s.send_queue();
-            c.watch.update(bits, c.error, s.recv_queue() + c.unread.len(), room);
+            publish_conn(c, self.sockets.get::<tcp::Socket>(c.handle));
         }
         for u in self.udps.iter_mut().flatten() {
-            let s = self.sockets.get_mut::<udp::Socket>(u.handle);
-            let next = s.peek().map_or(0, |(d, _)| d.len());
-            let bits = if s.can_recv() { READABLE } else { 0 } | if s.can_send() { WRITABLE } else { 0 };
-            let room = s.payload_send_capacity() - s.send_queue();
-            u.watch.update(bits, None, next, room);
+            publish_udp(u, self.sockets.get_mut::<udp::Socket>(u.handle));
         }
     }
+}
+
+/// Publishes a connection's readiness ([`Stack::notify`]; also at once
+/// after a read or write changed it, before the answer goes: the caller's
+/// next look, `FIONREAD` or `poll`, must not see what was before).
+fn publish_conn(c: &mut Conn, s: &tcp::Socket) {
+    let mut bits = 0;
+    if c.connect.is_none() {
+        if !matches!(c.error, Some(NetError::Refused | NetError::TimedOut)) {
+            bits |= CONNECTED;
+        }
+        let closed = s.state() == tcp::State::Closed;
+        if s.can_recv() || !s.may_recv() || !c.unread.is_empty() {
+            bits |= READABLE;
+        }
+        if s.can_send() || !s.may_send() {
+            bits |= WRITABLE;
+        }
+        if c.peer_closed || closed {
+            bits |= PEER_CLOSED;
+        }
+        if closed || (c.closed_here && c.peer_closed) {
+            bits |= HUNG_UP;
+        }
+        if c.error.is_some() {
+            bits |= ERROR | READABLE | WRITABLE;
+        }
+    }
+    let room = s.send_capacity() - s.send_queue();
+    c.watch.update(bits, c.error, s.recv_queue() + c.unread.len(), room);
+}
+
+/// Publishes a datagram socket's readiness (as [`publish_conn`]).
+fn publish_udp(u: &mut Udp, s: &mut udp::Socket) {
+    let next = s.peek().map_or(0, |(d, _)| d.len());
+    let bits = if s.can_recv() { READABLE } else { 0 } | if s.can_send() { WRITABLE } else { 0 };
+    let room = s.payload_send_capacity() - s.send_queue();
+    u.watch.update(bits, None, next, room);
 }
