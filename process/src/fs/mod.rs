@@ -20,6 +20,7 @@ pub mod pipe;
 pub mod procfs;
 pub mod socket;
 pub mod udp_socket;
+pub mod unix_named;
 pub mod unix_socket;
 pub mod volume;
 mod volume_service;

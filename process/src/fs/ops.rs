@@ -138,6 +138,8 @@ pub enum New {
     Symlink(String),
     /// Another name for this node (a hard link; not a directory).
     Link(Arc<Node>),
+    /// A bound AF_UNIX socket's name (in memory only).
+    Socket(alloc::sync::Weak<super::unix_named::UnixEndpoint>),
 }
 
 /// Makes `name` in directory `dir` as `what` says, with `perm`; the new
@@ -151,6 +153,10 @@ pub async fn make(dir: &Node, name: &str, what: New, perm: u32) -> Result<Arc<No
                 New::File => vol.create(d.ino, name.as_bytes(), perm16).await,
                 New::Dir => vol.mkdir(d.ino, name.as_bytes(), perm16).await,
                 New::Symlink(t) => vol.symlink(d.ino, name.as_bytes(), t.as_bytes()).await,
+                New::Socket(_) => {
+                    log::warn!("bind of an AF_UNIX socket on a mounted volume: not implemented, EOPNOTSUPP");
+                    return Err(errno::EOPNOTSUPP);
+                }
                 New::Link(node) => match &node.kind {
                     Kind::Disk(src) if Arc::ptr_eq(&src.vol, vol) => match vol.link(d.ino, name.as_bytes(), src.ino).await {
                         Ok(()) => vol.stat(src.ino).await.map(|st| (src.ino, st)),
@@ -168,6 +174,7 @@ pub async fn make(dir: &Node, name: &str, what: New, perm: u32) -> Result<Arc<No
                 New::File => Node::new(Kind::file(Vec::new()), perm, now),
                 New::Dir => Node::new(Kind::dir(), perm, now),
                 New::Symlink(t) => Node::new(Kind::Symlink(t), 0o777, now),
+                New::Socket(endpoint) => Node::new(Kind::Socket(super::socket::Socket::Address(endpoint)), perm, now),
                 New::Link(node) => {
                     if matches!(node.kind, Kind::Disk(_)) {
                         return Err(errno::EXDEV);

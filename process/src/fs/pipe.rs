@@ -86,12 +86,13 @@ pub struct Pipe {
 
 /// Returns `Pending` once (the waker was left where the other side will
 /// wake it), then `Ready`.
-async fn wait_for_wake() {
+pub(super) async fn wait_for_wake() {
     let mut first = true;
     poll_fn(|_| if core::mem::replace(&mut first, false) { Poll::Pending } else { Poll::Ready(()) }).await;
 }
 
-async fn my_waker() -> Waker {
+/// The running task's waker.
+pub(super) async fn my_waker() -> Waker {
     poll_fn(|cx| Poll::Ready(cx.waker().clone())).await
 }
 

@@ -5,29 +5,49 @@
 //! `write`, `poll` and `FIONREAD` reach either through here; the socket
 //! calls (`syscall/socket.rs`) look at which it is.
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use core::task::Waker;
 
-use linux::errno::Errno;
+use linux::errno::{self, Errno};
 
 use super::Wanted;
 use super::inet_socket::InetSocket;
 use super::udp_socket::UdpSocket;
+use super::unix_named::UnixEndpoint;
 use super::unix_socket::UnixSocket;
 
 /// Which socket.
 #[derive(Clone)]
 pub enum Socket {
     Unix(Arc<UnixSocket>),
+    /// A socket made by `socket(AF_UNIX, ..)`: once connected, its pair's
+    /// end does the work ([`Socket::connected`]).
+    UnixNamed(Arc<UnixEndpoint>),
+    /// A directory's entry for a bound AF_UNIX socket (never opened: ENXIO).
+    Address(Weak<UnixEndpoint>),
     Inet(Arc<InetSocket>),
     Udp(Arc<UdpSocket>),
 }
 
 impl Socket {
+    /// The socket that does the work: a connected named AF_UNIX socket's
+    /// pair end, or this one.
+    pub fn connected(&self) -> Socket {
+        match self {
+            Socket::UnixNamed(e) => e.connected().map_or_else(|| self.clone(), |end| Socket::Unix(Arc::clone(end))),
+            other => other.clone(),
+        }
+    }
+
     /// Reads up to `buf.len()` bytes (waiting unless `nonblock`).
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
         match self {
             Socket::Unix(s) => s.read(buf, nonblock).await,
+            Socket::UnixNamed(e) => match e.connected() {
+                Some(s) => s.read(buf, nonblock).await,
+                None => Err(unconnected_read(e)),
+            },
+            Socket::Address(_) => Err(errno::ENXIO),
             Socket::Inet(s) => {
                 let data = s.read(buf.len(), nonblock).await?;
                 buf[..data.len()].copy_from_slice(&data);
@@ -46,7 +66,8 @@ impl Socket {
     pub fn read_now(&self, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
         match self {
             Socket::Unix(s) => s.read_now(buf),
-            Socket::Inet(_) | Socket::Udp(_) => None,
+            Socket::UnixNamed(e) => e.connected().and_then(|s| s.read_now(buf)),
+            Socket::Inet(_) | Socket::Udp(_) | Socket::Address(_) => None,
         }
     }
 
@@ -54,6 +75,11 @@ impl Socket {
     pub async fn write(&self, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
         match self {
             Socket::Unix(s) => s.write(buf, nonblock).await,
+            Socket::UnixNamed(e) => match e.connected() {
+                Some(s) => s.write(buf, nonblock).await,
+                None => Err(errno::ENOTCONN),
+            },
+            Socket::Address(_) => Err(errno::ENXIO),
             Socket::Inet(s) => s.write(buf, nonblock).await,
             Socket::Udp(s) => s.send(buf, None, nonblock).await,
         }
@@ -63,6 +89,11 @@ impl Socket {
     pub async fn buffered(&self) -> usize {
         match self {
             Socket::Unix(s) => s.buffered().await,
+            Socket::UnixNamed(e) => match e.connected() {
+                Some(s) => s.buffered().await,
+                None => 0,
+            },
+            Socket::Address(_) => 0,
             Socket::Inet(s) => s.buffered(),
             Socket::Udp(s) => s.buffered(),
         }
@@ -73,8 +104,20 @@ impl Socket {
     pub async fn poll(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
         match self {
             Socket::Unix(s) => s.poll(waker, wanted).await,
+            Socket::UnixNamed(e) => match e.connected() {
+                Some(s) => s.poll(waker, wanted).await,
+                None => e.poll_unconnected(waker, wanted).await,
+            },
+            Socket::Address(_) => (false, false, false, false),
             Socket::Inet(s) => s.poll(waker, wanted).await,
             Socket::Udp(s) => s.poll(waker, wanted).await,
         }
     }
+}
+
+/// A read of a named AF_UNIX socket that is not connected (a listener
+/// too): a stream's is EINVAL, a sequenced-packet socket's ENOTCONN, as
+/// Linux answers (`tests/programs/unix_named.c`).
+fn unconnected_read(e: &UnixEndpoint) -> Errno {
+    if e.kind() == super::unix_socket::UnixKind::Stream { errno::EINVAL } else { errno::ENOTCONN }
 }

@@ -39,10 +39,7 @@ pub(super) fn socket(p: &mut Process, a: Args) -> SysResult {
         AF_INET => {}
         // The stack speaks IPv4 only: programs fall back to AF_INET.
         AF_INET6 => return Err(errno::EAFNOSUPPORT),
-        AF_UNIX => {
-            log::warn!("{} (pid {}): named AF_UNIX sockets are not implemented yet (socketpair is)", p.name(), p.pid());
-            return Err(errno::EAFNOSUPPORT);
-        }
+        AF_UNIX => return super::unix::socket(p, ty & SOCK_TYPE_MASK, protocol, flags),
         _ => return Err(errno::EAFNOSUPPORT),
     }
     let socket = match (ty & SOCK_TYPE_MASK, protocol) {
@@ -98,9 +95,11 @@ fn own_address() -> Option<Ipv4Address> {
 /// `bind(fd, addr, len)`: any address or the machine's own; a port (0:
 /// a free one).
 pub(super) async fn bind(p: &mut Process, a: Args) -> SysResult {
-    let (_, socket) = super::socket::socket_of(p, a.int(0))?;
-    if matches!(socket, Socket::Unix(_)) {
-        return Err(errno::EINVAL);
+    let (_, socket) = super::socket::raw_socket_of(p, a.int(0))?;
+    match &socket {
+        Socket::UnixNamed(e) => return super::unix::bind(p, e, a.get(1), a.get(2)).await,
+        Socket::Unix(_) | Socket::Address(_) => return Err(errno::EINVAL),
+        Socket::Inet(_) | Socket::Udp(_) => {}
     }
     let (addr, port) = read_address(p, a.get(1), a.get(2))?;
     let own = own_address();
@@ -110,7 +109,7 @@ pub(super) async fn bind(p: &mut Process, a: Args) -> SysResult {
     match socket {
         Socket::Inet(s) => s.bind(port).await?,
         Socket::Udp(s) => s.bind(port).await?,
-        Socket::Unix(_) => unreachable!("answered above"),
+        Socket::Unix(_) | Socket::UnixNamed(_) | Socket::Address(_) => unreachable!("answered above"),
     }
     Ok(0)
 }
@@ -127,6 +126,10 @@ pub(super) fn this_machine(p: &Process, addr: Ipv4Address) -> Result<(), Errno> 
 
 /// `listen(fd, backlog)`.
 pub(super) async fn listen(p: &mut Process, a: Args) -> SysResult {
+    if let (_, Socket::UnixNamed(e)) = super::socket::raw_socket_of(p, a.int(0))? {
+        e.listen(a.int(1))?;
+        return Ok(0);
+    }
     let (_, s) = inet_of(p, a.int(0), errno::EOPNOTSUPP)?;
     let backlog = a.int(1).max(1) as usize;
     s.listen(backlog).await?;
@@ -135,10 +138,13 @@ pub(super) async fn listen(p: &mut Process, a: Args) -> SysResult {
 
 /// `accept4(fd, addr, len, flags)` (`accept`: no flags).
 pub(super) async fn accept4(p: &mut Process, a: Args, flags: u32) -> SysResult {
-    let (file, s) = inet_of(p, a.int(0), errno::EOPNOTSUPP)?;
     if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(errno::EINVAL);
     }
+    if let (file, Socket::UnixNamed(e)) = super::socket::raw_socket_of(p, a.int(0))? {
+        return super::unix::accept(p, &file, &e, a, flags).await;
+    }
+    let (file, s) = inet_of(p, a.int(0), errno::EOPNOTSUPP)?;
     let conn = s.accept(file.nonblock()).await?;
     let peer = conn.peer();
     let accepted = InetSocket::accepted(conn);
@@ -157,7 +163,10 @@ pub(super) async fn accept4(p: &mut Process, a: Args, flags: u32) -> SysResult {
 /// `connect(fd, addr, len)`: waits for the handshake unless the socket is
 /// non-blocking (EINPROGRESS; then `poll` for writable and `SO_ERROR`).
 pub(super) async fn connect(p: &mut Process, a: Args) -> SysResult {
-    let (file, socket) = super::socket::socket_of(p, a.int(0))?;
+    let (file, socket) = super::socket::raw_socket_of(p, a.int(0))?;
+    if let Socket::UnixNamed(e) = &socket {
+        return super::unix::connect(p, &file, e, a.get(1), a.get(2)).await;
+    }
     if let Socket::Udp(s) = &socket {
         // A datagram socket's peer: AF_UNSPEC forgets it.
         let mut family = [0u8; 2];
@@ -190,7 +199,7 @@ pub(super) fn name(p: &mut Process, socket: &Socket, peer: bool, addr: u64, len_
         (Socket::Inet(s), false) => s.local(),
         (Socket::Udp(s), true) => s.peer().ok_or(errno::ENOTCONN)?,
         (Socket::Udp(s), false) => s.local(),
-        (Socket::Unix(_), _) => return Err(errno::EINVAL),
+        (Socket::Unix(_) | Socket::UnixNamed(_) | Socket::Address(_), _) => return Err(errno::EINVAL),
     };
     write_address(p, addr, len_at, end)?;
     Ok(0)

@@ -26,6 +26,7 @@ mod proc;
 mod signals;
 mod socket;
 mod udp;
+mod unix;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -80,6 +80,10 @@ pub(super) async fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, 
     if node.is_dir() && flags & O_ACCMODE != 0 {
         return Err(errno::EISDIR);
     }
+    if matches!(&node.kind, Kind::Socket(crate::fs::socket::Socket::Address(_))) {
+        // A named socket is reached with connect, never opened.
+        return Err(errno::ENXIO);
+    }
     let regular = matches!(&node.kind, Kind::File(_)) || matches!(&node.kind, Kind::Disk(d) if d.is_file());
     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && !created && regular {
         ops::truncate(&node, 0).await?;

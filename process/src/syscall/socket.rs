@@ -23,8 +23,17 @@ use crate::{signal, user};
 /// The most one `recv` moves per step (as `read`).
 const CHUNK: usize = 64 * 1024;
 
-/// The socket behind descriptor `fd` (ENOTSOCK for anything else).
+/// The socket behind descriptor `fd` (ENOTSOCK for anything else), as
+/// the data calls see it: a connected named AF_UNIX socket is its pair's
+/// end (`Socket::connected`).
 pub(super) fn socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket), Errno> {
+    let (file, socket) = raw_socket_of(p, fd)?;
+    Ok((file, socket.connected()))
+}
+
+/// The socket behind descriptor `fd` as it was made (for the calls that
+/// name, bind, listen, accept or connect).
+pub(super) fn raw_socket_of(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, Socket), Errno> {
     let file = p.files.get(fd)?;
     let Kind::Socket(socket) = &file.node.kind else { return Err(errno::ENOTSOCK) };
     let socket = socket.clone();
@@ -68,6 +77,8 @@ pub(super) async fn shutdown(p: &mut Process, a: Args) -> SysResult {
         Socket::Unix(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD),
         Socket::Inet(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD).await?,
         Socket::Udp(s) => s.shutdown(how != SHUT_WR, how != SHUT_RD)?,
+        Socket::UnixNamed(_) => return Err(errno::ENOTCONN),
+        Socket::Address(_) => return Err(errno::ENOTSOCK),
     }
     Ok(0)
 }
@@ -187,7 +198,7 @@ pub(super) async fn recv_stream(p: &mut Process, socket: &Socket, buf: u64, len:
     let all = all && !nonblock;
     let mut done = 0;
     // A pair's bytes go through a buffer here; the stack answers with its own.
-    let mut chunk = if matches!(socket, Socket::Unix(_)) { vec![0u8; len.min(CHUNK)] } else { alloc::vec::Vec::new() };
+    let mut chunk = if matches!(socket, Socket::Inet(_)) { alloc::vec::Vec::new() } else { vec![0u8; len.min(CHUNK)] };
     while done < len {
         let n = (len - done).min(CHUNK);
         // Past the first bytes, wait only for all of them.
@@ -198,10 +209,12 @@ pub(super) async fn recv_stream(p: &mut Process, socket: &Socket, buf: u64, len:
                 user::write(&mut p.memory, buf + done as u64, &data)?;
                 Ok(data.len())
             }),
-            Socket::Unix(_) | Socket::Udp(_) => socket.read(&mut chunk[..n], wait_not).await.and_then(|got| {
-                user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
-                Ok(got)
-            }),
+            Socket::Unix(_) | Socket::Udp(_) | Socket::UnixNamed(_) | Socket::Address(_) => {
+                socket.read(&mut chunk[..n], wait_not).await.and_then(|got| {
+                    user::write(&mut p.memory, buf + done as u64, &chunk[..got])?;
+                    Ok(got)
+                })
+            }
         };
         let got = match got {
             Ok(got) => got,
@@ -219,8 +232,11 @@ pub(super) async fn recv_stream(p: &mut Process, socket: &Socket, buf: u64, len:
 /// `getsockname` and `getpeername`: both ends of a pair are unnamed (the
 /// family alone).
 pub(super) fn name(p: &mut Process, a: Args, peer: bool) -> SysResult {
-    let (_, socket) = socket_of(p, a.int(0))?;
+    let (_, socket) = raw_socket_of(p, a.int(0))?;
     let (addr, addrlen) = (a.get(1), a.get(2));
+    if let Socket::UnixNamed(e) = &socket {
+        return super::unix::name(p, e, peer, addr, addrlen);
+    }
     if !matches!(socket, Socket::Unix(_)) {
         return super::inet::name(p, &socket, peer, addr, addrlen);
     }
@@ -239,7 +255,7 @@ pub(super) fn name(p: &mut Process, a: Args, peer: bool) -> SysResult {
 /// `getsockopt(fd, level, name, value, length)`: the socket level's
 /// options a pair has, as ints.
 pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
-    let (_, socket) = socket_of(p, a.int(0))?;
+    let (_, socket) = raw_socket_of(p, a.int(0))?;
     let (level, name, value, lenp) = (a.uint(1), a.uint(2), a.get(3), a.get(4));
     let mut len = [0u8; 4];
     user::read(&mut p.memory, lenp, &mut len)?;
@@ -247,8 +263,11 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
     if len < 0 {
         return Err(errno::EINVAL);
     }
-    let socket = match socket {
-        Socket::Unix(s) => s,
+    // An AF_UNIX socket's: (kind, bytes a direction holds, listening).
+    let (kind, capacity, listening) = match socket {
+        Socket::Unix(s) => (s.kind(), s.capacity(), false),
+        Socket::UnixNamed(e) => (e.kind(), e.connected().map_or(crate::fs::pipe::CAPACITY, |s| s.capacity()), e.is_listening()),
+        Socket::Address(_) => return Err(errno::ENOTSOCK),
         Socket::Inet(s) => {
             if (level, name) == (SOL_SOCKET, SO_LINGER) {
                 let b = super::inet::linger(&s);
@@ -269,10 +288,11 @@ pub(super) fn getsockopt(p: &mut Process, a: Args) -> SysResult {
         return Err(errno::EOPNOTSUPP);
     }
     let v: i32 = match name {
-        SO_TYPE => socket_type(socket.kind()) as i32,
+        SO_TYPE => socket_type(kind) as i32,
         SO_DOMAIN => AF_UNIX as i32,
-        SO_PROTOCOL | SO_ERROR | SO_ACCEPTCONN | SO_REUSEADDR | SO_KEEPALIVE => 0,
-        SO_SNDBUF | SO_RCVBUF => socket.capacity() as i32,
+        SO_ACCEPTCONN => i32::from(listening),
+        SO_PROTOCOL | SO_ERROR | SO_REUSEADDR | SO_KEEPALIVE => 0,
+        SO_SNDBUF | SO_RCVBUF => capacity as i32,
         _ => return Err(errno::ENOPROTOOPT),
     };
     put_option(p, value, lenp, len, v)

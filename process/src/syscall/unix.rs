@@ -1,0 +1,136 @@
+//! The calls on named AF_UNIX sockets (`fs::unix_named`) that differ from
+//! a pair's: `socket`, `bind`, `listen`, `accept`, `connect` and the names,
+//! each reading or writing a `struct sockaddr_un` (the family, then a path
+//! of at most 107 bytes and its NUL). `inet.rs` and `socket.rs` send them
+//! here; once connected, the data calls go to the pair's end.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use linux::errno::{self, Errno};
+use linux::flags::open::O_NONBLOCK;
+use linux::flags::socket::*;
+
+use super::{Args, SysResult};
+use crate::fs::socket::Socket;
+use crate::fs::unix_named::UnixEndpoint;
+use crate::fs::unix_socket::UnixKind;
+use crate::fs::{self, Kind, OpenFile, ops};
+use crate::process::Process;
+use crate::user;
+
+/// `struct sockaddr_un`'s size: the family and 108 bytes of path.
+const SOCKADDR_UN_SIZE: u64 = 110;
+
+/// `socket(AF_UNIX, type, protocol)` with `flags` (SOCK_NONBLOCK,
+/// SOCK_CLOEXEC).
+pub(super) fn socket(p: &mut Process, ty: u32, protocol: u32, flags: u32) -> SysResult {
+    let kind = match ty {
+        SOCK_STREAM => UnixKind::Stream,
+        SOCK_SEQPACKET => UnixKind::SeqPacket,
+        SOCK_DGRAM | SOCK_RAW => {
+            log::warn!("{} (pid {}): named AF_UNIX datagram sockets are not implemented yet (pairs are)", p.name(), p.pid());
+            return Err(errno::ESOCKTNOSUPPORT);
+        }
+        _ => return Err(errno::ESOCKTNOSUPPORT),
+    };
+    if protocol != 0 && protocol != AF_UNIX {
+        return Err(errno::EPROTONOSUPPORT);
+    }
+    let nonblock = if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 };
+    let file = OpenFile::socket(Socket::UnixNamed(Arc::new(UnixEndpoint::new(kind))), nonblock);
+    Ok(p.files.insert(file, flags & SOCK_CLOEXEC != 0)? as u64)
+}
+
+/// Reads a `struct sockaddr_un` of `len` bytes at `at`: its path (up to a
+/// NUL or the end). EINVAL for a length that holds no path or more than
+/// the struct; EAFNOSUPPORT for another family; the abstract namespace
+/// (a leading NUL) is not here yet (EOPNOTSUPP, logged).
+fn read_path(p: &mut Process, at: u64, len: u64) -> Result<String, Errno> {
+    if !(3..=SOCKADDR_UN_SIZE).contains(&len) {
+        return Err(errno::EINVAL);
+    }
+    let mut b = [0u8; SOCKADDR_UN_SIZE as usize];
+    user::read(&mut p.memory, at, &mut b[..len as usize])?;
+    if u32::from(u16::from_le_bytes([b[0], b[1]])) != AF_UNIX {
+        return Err(errno::EINVAL);
+    }
+    let path = &b[2..len as usize];
+    if path[0] == 0 {
+        log::warn!("{} (pid {}): an abstract AF_UNIX address: not implemented, EOPNOTSUPP", p.name(), p.pid());
+        return Err(errno::EOPNOTSUPP);
+    }
+    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    String::from_utf8(path[..end].to_vec()).map_err(|_| errno::EINVAL)
+}
+
+/// Writes `path` (or, `None`, an unnamed socket's bare family) as a
+/// `struct sockaddr_un` at `at`, cut to the room `*len_at` says, and its
+/// full length to `*len_at` (the family, the path and its NUL).
+pub(super) fn write_path(p: &mut Process, at: u64, len_at: u64, path: Option<&str>) -> Result<(), Errno> {
+    let mut room = [0u8; 4];
+    user::read(&mut p.memory, len_at, &mut room)?;
+    let room = i32::from_le_bytes(room);
+    if room < 0 {
+        return Err(errno::EINVAL);
+    }
+    let mut b = alloc::vec::Vec::with_capacity(SOCKADDR_UN_SIZE as usize);
+    b.extend_from_slice(&(AF_UNIX as u16).to_le_bytes());
+    if let Some(path) = path {
+        b.extend_from_slice(path.as_bytes());
+        b.push(0);
+    }
+    user::write(&mut p.memory, at, &b[..(room as usize).min(b.len())])?;
+    user::write(&mut p.memory, len_at, &(b.len() as u32).to_le_bytes())
+}
+
+/// `bind(fd, addr, len)`: the socket's node is made at the path.
+pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
+    let path = read_path(p, addr, len)?;
+    if e.name().is_some() {
+        // Linux makes the node first: a taken path says so before the
+        // socket's own name does.
+        let taken = fs::lookup(&p.cwd, &path, false).await.is_ok();
+        return Err(if taken { errno::EADDRINUSE } else { errno::EINVAL });
+    }
+    let (dir, name) = fs::lookup_parent(&p.cwd, &path).await?;
+    let name = name.ok_or(errno::EADDRINUSE)?;
+    let weak = Arc::downgrade(e);
+    e.bind(path, || async move { ops::make(&dir, &name, ops::New::Socket(weak), 0o777).await.map(|_| ()) }).await?;
+    Ok(0)
+}
+
+/// `connect(fd, addr, len)`: to the socket bound at the path (ENOENT if
+/// nothing is there, ECONNREFUSED if it is not a socket that listens).
+pub(super) async fn connect(p: &mut Process, file: &OpenFile, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
+    let path = read_path(p, addr, len)?;
+    let node = fs::lookup(&p.cwd, &path, true).await?;
+    let target = match &node.kind {
+        Kind::Socket(Socket::Address(target)) => target.upgrade(),
+        _ => None,
+    };
+    e.connect(target, path, file.nonblock()).await?;
+    Ok(0)
+}
+
+/// `accept4(fd, addr, len, flags)` on a listening endpoint.
+pub(super) async fn accept(p: &mut Process, file: &OpenFile, e: &Arc<UnixEndpoint>, a: Args, flags: u32) -> SysResult {
+    let accepted = Arc::new(e.accept(file.nonblock()).await?);
+    let peer = accepted.peer().flatten().map(String::from);
+    let nonblock = if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 };
+    let fd = p.files.insert(OpenFile::socket(Socket::UnixNamed(accepted), nonblock), flags & SOCK_CLOEXEC != 0)?;
+    if a.get(1) != 0
+        && let Err(err) = write_path(p, a.get(1), a.get(2), peer.as_deref())
+    {
+        let _ = p.files.close(fd);
+        return Err(err);
+    }
+    Ok(fd as u64)
+}
+
+/// `getsockname` (`peer`: `getpeername`, ENOTCONN unless connected).
+pub(super) fn name(p: &mut Process, e: &UnixEndpoint, peer: bool, addr: u64, len_at: u64) -> SysResult {
+    let path = if peer { e.peer().ok_or(errno::ENOTCONN)? } else { e.name() };
+    write_path(p, addr, len_at, path)?;
+    Ok(0)
+}
