@@ -322,10 +322,12 @@ fn unix_datagram_pairs_behave_as_on_the_host() {
     run_and_compare_on(&["-smp", "2"], &[("bin/unix_dgram", &unix_dgram)], &[("/bin/unix_dgram", &[])]);
 }
 
-/// Named AF_UNIX stream and sequenced-packet sockets (`unix_named.c`):
-/// bind (the path's node, EADDRINUSE), listen, connect and its errors,
+/// Named AF_UNIX sockets (`unix_named.c`): stream and sequenced-packet
+/// (bind, the path's node, EADDRINUSE, listen, connect and its errors,
 /// accept, names on both sides, data both ways, a full backlog, a client
-/// on the other CPU, a closed listener's path, as on the host.
+/// on the other CPU, a closed listener's path) and datagram (sendto a
+/// path, the sender's name or none, a reply, connect and AF_UNSPEC, a
+/// destination gone), as on the host.
 #[test]
 fn named_unix_sockets_behave_as_on_the_host() {
     let Some(unix_named) = compile("unix_named") else { return };

@@ -1,9 +1,10 @@
-/* Named AF_UNIX sockets (stream and sequenced-packet): what a program
+/* Named AF_UNIX sockets (stream, sequenced-packet, datagram): what a program
  * sees, printed so the host (Linux) and Odonata can be compared line by
  * line. socket, bind (the path's node, EADDRINUSE, EINVAL), listen,
  * connect (ENOENT, ECONNREFUSED, EPROTOTYPE, EISCONN), accept, the names
  * on both sides, data both ways, a full backlog, a client on the other
- * CPU, a closed listener's path. */
+ * CPU, a closed listener's path; datagrams to a path, with the sender's
+ * name or none, a connected datagram socket, a destination gone. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,6 +161,80 @@ static void stream(int type, const char *name) {
     result("connect after unlink", connect_to(type, PATH));
 }
 
+static void show_from(const char *what, long n, struct sockaddr_un *from, socklen_t len) {
+    printf("%s: %ld, from length %d%s%s\n", what, n, (int)len, len > sizeof(sa_family_t) ? " " : "",
+           len > sizeof(sa_family_t) ? from->sun_path : "");
+}
+
+static void datagrams(void) {
+    const char *srv = "/tmp/odonata-dgram.sock", *cli = "/tmp/odonata-dgram-client.sock";
+    printf("-- DGRAM\n");
+    unlink(srv);
+    unlink(cli);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = at(srv), b = at(cli);
+    result("bind", bind(s, (struct sockaddr *)&a, sizeof a));
+    result("listen on a datagram socket", listen(s, 1));
+    int v = -1;
+    socklen_t vlen = sizeof v;
+    getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &vlen);
+    printf("SO_TYPE is SOCK_DGRAM: %d\n", v == SOCK_DGRAM);
+
+    int c = socket(AF_UNIX, SOCK_DGRAM, 0);
+    result("send unconnected, no address", send(c, "x", 1, 0));
+    result("sendto the path, unnamed", sendto(c, "anon", 4, 0, (struct sockaddr *)&a, sizeof a));
+    char buf[64];
+    struct sockaddr_un from;
+    socklen_t flen = sizeof from;
+    memset(&from, 0, sizeof from);
+    long n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+    show_from("recvfrom", n, &from, flen);
+    result("bind the client", bind(c, (struct sockaddr *)&b, sizeof b));
+    result("sendto the path, named", sendto(c, "named!", 6, 0, (struct sockaddr *)&a, sizeof a));
+    int pending = -1;
+    ioctl(s, FIONREAD, &pending);
+    printf("FIONREAD: %d\n", pending);
+    struct pollfd pf = {.fd = s, .events = POLLIN | POLLOUT};
+    int ready = poll(&pf, 1, 0);
+    printf("poll: %d%s%s\n", ready, pf.revents & POLLIN ? " IN" : "", pf.revents & POLLOUT ? " OUT" : "");
+    flen = sizeof from;
+    memset(&from, 0, sizeof from);
+    n = recvfrom(s, buf, 3, MSG_TRUNC, (struct sockaddr *)&from, &flen);
+    show_from("recvfrom 3 with MSG_TRUNC", n, &from, flen);
+    result("reply to the sender", sendto(s, "reply", 5, 0, (struct sockaddr *)&from, flen));
+    memset(buf, 0, sizeof buf);
+    result("client reads the reply", read(c, buf, sizeof buf));
+    printf("got: %s\n", buf);
+
+    result("connect the client", connect(c, (struct sockaddr *)&a, sizeof a));
+    show_name("client's peer", c, 1);
+    result("send connected", send(c, "via connect", 11, 0));
+    result("write connected", write(c, "written", 7));
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+    n = recvmsg(s, &m, 0);
+    show_from("recvmsg", n, &from, m.msg_namelen);
+    result("read", read(s, buf, sizeof buf));
+    result("recv with none, non-blocking", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    result("connect AF_UNSPEC", connect(c, &unspec, sizeof unspec));
+    show_name("client's peer after", c, 1);
+    close(s);
+    result("sendto a closed socket's path", sendto(c, "x", 1, 0, (struct sockaddr *)&a, sizeof a));
+    result("connect to it", connect(c, (struct sockaddr *)&a, sizeof a));
+    int st = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un t = at("/tmp/odonata-dgram-stream.sock");
+    unlink(t.sun_path);
+    bind(st, (struct sockaddr *)&t, sizeof t);
+    listen(st, 1);
+    result("sendto a stream socket's path", sendto(c, "x", 1, 0, (struct sockaddr *)&t, sizeof t));
+    close(st);
+    unlink(t.sun_path);
+    close(c);
+    unlink(srv);
+    unlink(cli);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, on_pipe);
@@ -172,5 +248,6 @@ int main(void) {
     close(s);
     stream(SOCK_STREAM, "STREAM");
     stream(SOCK_SEQPACKET, "SEQPACKET");
+    datagrams();
     return 0;
 }

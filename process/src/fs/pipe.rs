@@ -33,6 +33,12 @@ pub const PIPE_BUF: usize = 4096;
 /// takes no bytes).
 const MAX_MESSAGES: usize = 512;
 
+/// A message's sender: a named AF_UNIX socket's path.
+pub type Sender = Arc<str>;
+
+/// A message read: bytes copied, the message's length, its sender.
+pub type Received = (usize, usize, Option<Sender>);
+
 /// What a pipe carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -49,9 +55,10 @@ pub enum Mode {
 
 struct State {
     buf: VecDeque<u8>,
-    /// A packet pipe's messages: their lengths, in order (their bytes are
-    /// `buf`'s).
-    lengths: VecDeque<usize>,
+    /// A packet pipe's messages, in order: each one's length (its bytes
+    /// are `buf`'s) and its sender's name, if one was given (a named
+    /// datagram socket's).
+    lengths: VecDeque<(usize, Option<Sender>)>,
     readers_waiting: Vec<Waker>,
     writers_waiting: Vec<Waker>,
 }
@@ -346,7 +353,7 @@ impl Pipe {
 impl Pipe {
     /// The length of the next message of a packet pipe (0 if none).
     pub async fn next_message(&self) -> usize {
-        self.state.shared(|s| s.lengths.front().copied().unwrap_or(0)).await
+        self.state.shared(|s| s.lengths.front().map_or(0, |m| m.0)).await
     }
 
     /// Takes the next message of a packet pipe into `buf`, dropping what
@@ -354,6 +361,11 @@ impl Pipe {
     /// unless `nonblock` (EAGAIN); `(0, 0)` at the end (`end_of_file`
     /// and no writer left).
     pub async fn read_message(&self, buf: &mut [u8], nonblock: bool) -> Result<(usize, usize), Errno> {
+        self.read_message_from(buf, nonblock).await.map(|(n, len, _)| (n, len))
+    }
+
+    /// [`Pipe::read_message`], with the message's sender.
+    pub async fn read_message_from(&self, buf: &mut [u8], nonblock: bool) -> Result<Received, Errno> {
         self.until_answered(|s, waker| {
             if let Some(r) = self.take_message(s, buf) {
                 return Some(r);
@@ -370,27 +382,32 @@ impl Pipe {
     /// [`Pipe::read_message`] if it need not wait: `None` otherwise (or
     /// when the token is busy).
     pub fn read_message_now(&self, buf: &mut [u8]) -> Option<Result<(usize, usize), Errno>> {
-        self.state.try_exclusive(|s| self.take_message(s, buf)).flatten()
+        self.state.try_exclusive(|s| self.take_message(s, buf)).flatten().map(|r| r.map(|(n, len, _)| (n, len)))
     }
 
-    fn take_message(&self, s: &mut State, buf: &mut [u8]) -> Option<Result<(usize, usize), Errno>> {
-        if let Some(len) = s.lengths.pop_front() {
+    fn take_message(&self, s: &mut State, buf: &mut [u8]) -> Option<Result<Received, Errno>> {
+        if let Some((len, from)) = s.lengths.pop_front() {
             let n = buf.len().min(len);
             for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
                 *dst = src;
             }
             s.buf.drain(..len - n);
             State::wake(&mut s.writers_waiting);
-            return Some(Ok((n, len)));
+            return Some(Ok((n, len, from)));
         }
         let end = matches!(self.mode, Mode::Packets { end_of_file: true }) && self.writers.load(Ordering::Acquire) == 0;
-        end.then_some(Ok((0, 0)))
+        end.then_some(Ok((0, 0, None)))
     }
 
     /// Puts `message` in a packet pipe whole, waiting for room unless
     /// `nonblock` (EAGAIN); EMSGSIZE if it could never fit, EPIPE with no
     /// reader left.
     pub async fn write_message(&self, message: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        self.write_message_from(message, nonblock, None).await
+    }
+
+    /// [`Pipe::write_message`], the message sent by `from`.
+    pub async fn write_message_from(&self, message: &[u8], nonblock: bool, from: Option<Sender>) -> Result<usize, Errno> {
         if message.len() > self.capacity {
             return Err(errno::EMSGSIZE);
         }
@@ -406,7 +423,7 @@ impl Pipe {
                 return None;
             }
             s.buf.extend(message);
-            s.lengths.push_back(message.len());
+            s.lengths.push_back((message.len(), from.clone()));
             State::wake(&mut s.readers_waiting);
             Some(Ok(message.len()))
         })

@@ -45,6 +45,7 @@ impl Socket {
             Socket::Unix(s) => s.read(buf, nonblock).await,
             Socket::UnixNamed(e) => match e.connected() {
                 Some(s) => s.read(buf, nonblock).await,
+                None if e.is_datagram() => e.recv_datagram(buf, nonblock).await.map(|(n, _, _)| n),
                 None => Err(unconnected_read(e)),
             },
             Socket::Address(_) => Err(errno::ENXIO),
@@ -77,6 +78,7 @@ impl Socket {
             Socket::Unix(s) => s.write(buf, nonblock).await,
             Socket::UnixNamed(e) => match e.connected() {
                 Some(s) => s.write(buf, nonblock).await,
+                None if e.is_datagram() => e.send_datagram(buf, None, nonblock).await,
                 None => Err(errno::ENOTCONN),
             },
             Socket::Address(_) => Err(errno::ENXIO),
@@ -91,7 +93,7 @@ impl Socket {
             Socket::Unix(s) => s.buffered().await,
             Socket::UnixNamed(e) => match e.connected() {
                 Some(s) => s.buffered().await,
-                None => 0,
+                None => e.next_datagram().await,
             },
             Socket::Address(_) => 0,
             Socket::Inet(s) => s.buffered(),

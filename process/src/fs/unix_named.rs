@@ -1,7 +1,11 @@
-//! Named AF_UNIX sockets: `socket(AF_UNIX, SOCK_STREAM | SOCK_SEQPACKET)`,
-//! `bind` to a path, `listen`, `connect` to a path, `accept`. Once
-//! connected, an endpoint is one end of a pair (`unix_socket`): the data
-//! path is the pair's, through its pipes' tokens, never a lock.
+//! Named AF_UNIX sockets: `socket(AF_UNIX, ..)`, `bind` to a path, and for
+//! stream and sequenced-packet sockets `listen`, `connect` to a path,
+//! `accept`. Once connected, such an endpoint is one end of a pair
+//! (`unix_socket`): the data path is the pair's, through its pipes'
+//! tokens, never a lock. A datagram socket has an inbox of its own (a
+//! packet pipe whose messages carry their sender's name): `sendto` a path
+//! puts a message in the inbox of the socket bound there, `connect` only
+//! names a default destination (a small lock, the socket's own).
 //!
 //! `bind` makes a socket node in a directory in memory: its entry holds
 //! the endpoint weakly, so a closed listener's path stays (as Linux's, until
@@ -14,12 +18,12 @@
 //! then listening or connected), each set once (`spin::Once`); a small lock
 //! orders the moves themselves (control path only).
 //!
-//! Not here yet: named datagram sockets, the abstract namespace (a path
-//! starting with a NUL), binding on a mounted volume.
+//! Not here yet: the abstract namespace (a path starting with a NUL),
+//! binding on a mounted volume.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::task::Waker;
 
@@ -27,7 +31,7 @@ use io::token::Guarded;
 use linux::errno::{self, Errno};
 
 use super::Wanted;
-use super::pipe::{my_waker, wait_for_wake};
+use super::pipe::{Pipe, Received, Sender, my_waker, wait_for_wake};
 use super::unix_socket::{UnixKind, UnixSocket};
 
 /// Connections a listener queues at most, whatever the backlog asks
@@ -78,15 +82,41 @@ impl Listener {
 pub struct UnixEndpoint {
     kind: UnixKind,
     moving: spin::Mutex<()>,
-    name: spin::Once<String>,
+    name: spin::Once<Sender>,
     listening: spin::Once<Arc<Listener>>,
     connected: spin::Once<(Arc<UnixSocket>, Option<String>)>,
+    /// A datagram socket's inbox.
+    inbox: Option<Arc<Pipe>>,
+    /// A datagram socket's default destination (`connect`): its path and
+    /// the socket bound there when connected.
+    destination: spin::Mutex<Option<(Sender, Weak<UnixEndpoint>)>>,
 }
 
 impl UnixEndpoint {
-    /// A fresh socket of `kind` (stream or sequenced-packet).
-    pub fn new(kind: UnixKind) -> Self {
-        Self { kind, moving: spin::Mutex::new(()), name: spin::Once::new(), listening: spin::Once::new(), connected: spin::Once::new() }
+    /// A fresh socket of `kind`; ENFILE when a datagram socket's inbox
+    /// finds no room in the budget for programs' data.
+    pub fn new(kind: UnixKind) -> Result<Self, Errno> {
+        let inbox = match kind {
+            UnixKind::Datagram => {
+                let inbox = Pipe::new_packets(false)?;
+                inbox.open_end(true);
+                Some(inbox)
+            }
+            _ => None,
+        };
+        Ok(Self::with_inbox(kind, inbox))
+    }
+
+    fn with_inbox(kind: UnixKind, inbox: Option<Arc<Pipe>>) -> Self {
+        Self {
+            kind,
+            moving: spin::Mutex::new(()),
+            name: spin::Once::new(),
+            listening: spin::Once::new(),
+            connected: spin::Once::new(),
+            inbox,
+            destination: spin::Mutex::new(None),
+        }
     }
 
     /// Its kind.
@@ -96,7 +126,7 @@ impl UnixEndpoint {
 
     /// Its name, once bound (or accepted from a bound listener).
     pub fn name(&self) -> Option<&str> {
-        self.name.get().map(String::as_str)
+        self.name.get().map(|n| &**n)
     }
 
     /// Its end of the pair, once connected (or accepted).
@@ -127,13 +157,16 @@ impl UnixEndpoint {
         if self.name.get().is_some() {
             return Err(errno::EINVAL);
         }
-        self.name.call_once(|| path);
+        self.name.call_once(|| Sender::from(path));
         Ok(())
     }
 
-    /// `listen(backlog)`: EINVAL once connected; a second call keeps the
-    /// first backlog.
+    /// `listen(backlog)`: EINVAL once connected, EOPNOTSUPP for a datagram
+    /// socket; a second call keeps the first backlog.
     pub fn listen(&self, backlog: i32) -> Result<(), Errno> {
+        if self.is_datagram() {
+            return Err(errno::EOPNOTSUPP);
+        }
         let _moving = self.moving.lock();
         if self.connected.get().is_some() {
             return Err(errno::EINVAL);
@@ -150,6 +183,65 @@ impl UnixEndpoint {
             })
         });
         Ok(())
+    }
+
+    /// Whether it is a datagram socket (its own inbox, no connection).
+    pub fn is_datagram(&self) -> bool {
+        self.inbox.is_some()
+    }
+
+    /// A datagram socket's `connect`: `target` (the socket bound at
+    /// `path`, if any still is) becomes its default destination;
+    /// ECONNREFUSED if none is, EPROTOTYPE if it is not a datagram socket.
+    pub fn set_destination(&self, target: Option<Arc<UnixEndpoint>>, path: String) -> Result<(), Errno> {
+        let target = target.ok_or(errno::ECONNREFUSED)?;
+        if !target.is_datagram() {
+            return Err(errno::EPROTOTYPE);
+        }
+        *self.destination.lock() = Some((Sender::from(path), Arc::downgrade(&target)));
+        Ok(())
+    }
+
+    /// A datagram socket's `connect(AF_UNSPEC)`: no default destination.
+    pub fn forget_destination(&self) {
+        *self.destination.lock() = None;
+    }
+
+    /// A datagram socket's default destination's path (`getpeername`).
+    pub fn destination(&self) -> Option<Sender> {
+        self.destination.lock().as_ref().map(|(path, _)| Arc::clone(path))
+    }
+
+    /// Sends one datagram to `target` (the socket bound where `sendto`
+    /// said, if any still is: else ECONNREFUSED), or, `None`, to the
+    /// default destination (ENOTCONN without one). It carries this
+    /// socket's name; EAGAIN when the inbox is full and `nonblock`.
+    pub async fn send_datagram(&self, message: &[u8], target: Option<Option<Arc<UnixEndpoint>>>, nonblock: bool) -> Result<usize, Errno> {
+        let target = match target {
+            Some(t) => t,
+            None => {
+                let weak = self.destination.lock().as_ref().map(|(_, w)| Weak::clone(w)).ok_or(errno::ENOTCONN)?;
+                weak.upgrade()
+            }
+        };
+        let target = target.ok_or(errno::ECONNREFUSED)?;
+        let inbox = target.inbox.as_ref().ok_or(errno::EPROTOTYPE)?;
+        let from = self.name.get().cloned();
+        inbox.write_message_from(message, nonblock, from).await.map_err(|e| if e == errno::EPIPE { errno::ECONNREFUSED } else { e })
+    }
+
+    /// A datagram socket's next message: (bytes copied, its length, its
+    /// sender's name); waits for one unless `nonblock` (EAGAIN).
+    pub async fn recv_datagram(&self, buf: &mut [u8], nonblock: bool) -> Result<Received, Errno> {
+        self.inbox.as_ref().ok_or(errno::ENOTCONN)?.read_message_from(buf, nonblock).await
+    }
+
+    /// A datagram socket's next message's length (`FIONREAD`).
+    pub async fn next_datagram(&self) -> usize {
+        match &self.inbox {
+            Some(inbox) => inbox.next_message().await,
+            None => 0,
+        }
     }
 
     /// `connect` to `target` (the endpoint a socket node names, if it still
@@ -169,7 +261,7 @@ impl UnixEndpoint {
         }
         let listener = Arc::clone(target.listening.get().ok_or(errno::ECONNREFUSED)?);
         let (mine, theirs) = UnixSocket::pair(self.kind)?;
-        let mut theirs = Some(Pending { end: theirs, peer: self.name.get().cloned() });
+        let mut theirs = Some(Pending { end: theirs, peer: self.name().map(String::from) });
         loop {
             let waker = my_waker().await;
             let step = listener
@@ -226,9 +318,9 @@ impl UnixEndpoint {
                 None => wait_for_wake().await,
             }
         };
-        let accepted = UnixEndpoint::new(self.kind);
+        let accepted = UnixEndpoint::with_inbox(self.kind, None);
         if let Some(name) = self.name.get() {
-            accepted.name.call_once(|| name.clone());
+            accepted.name.call_once(|| Arc::clone(name));
         }
         accepted.connected.call_once(|| (got.end, got.peer));
         Ok(accepted)
@@ -239,6 +331,11 @@ impl UnixEndpoint {
     /// the next); any other is hung up (nothing to read or write), as
     /// Linux's.
     pub async fn poll_unconnected(&self, waker: Waker, wanted: Wanted) -> (bool, bool, bool, bool) {
+        if let Some(inbox) = &self.inbox {
+            // A datagram socket: readable with a message; always writable.
+            let (readable, _, _) = inbox.poll(true, waker, wanted.always, wanted.read).await;
+            return (readable, true, false, false);
+        }
         let Some(listener) = self.listening.get() else { return (false, false, true, false) };
         let readable = listener
             .queue
@@ -256,6 +353,10 @@ impl UnixEndpoint {
 
 impl Drop for UnixEndpoint {
     fn drop(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            // Senders to its name are refused from now on.
+            inbox.close_end(true);
+        }
         let Some(listener) = self.listening.get() else { return };
         // At once if the token is free, as it nearly always is; else from a
         // task of its own (a close cannot wait for the token).

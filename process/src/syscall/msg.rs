@@ -74,6 +74,14 @@ pub(super) async fn sendmsg(p: &mut Process, a: Args) -> SysResult {
             let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
             s.send(&data, to, nonblock).await.map(|n| n as u64)
         }
+        Socket::UnixNamed(e) if e.is_datagram() => {
+            if list.iter().map(|v| v.len).sum::<u64>() > crate::fs::pipe::CAPACITY as u64 {
+                return Err(errno::EMSGSIZE);
+            }
+            let message = super::file::gather(p, &list)?;
+            let (name, namelen) = if named { (m.name, u64::from(m.namelen)) } else { (0, 0) };
+            super::unix::send_datagram(p, &file, e, &message, name, namelen, flags).await
+        }
         Socket::Unix(s) if s.is_packets() => {
             if named {
                 super::socket::unix_address(p, s.kind(), u64::from(m.namelen))?;
@@ -136,6 +144,19 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
                 super::inet::write_address(p, m.name, at + NAMELEN_AT, from)?;
             }
             data.len() as u64
+        }
+        Socket::UnixNamed(e) if e.is_datagram() => {
+            let room: u64 = list.iter().map(|v| v.len).sum();
+            let mut message = alloc::vec![0u8; (room as usize).min(crate::fs::pipe::CAPACITY)];
+            let (n, whole, from) = e.recv_datagram(&mut message, nonblock).await?;
+            super::file::scatter(p, &list, &message[..n])?;
+            if n < whole {
+                msg_flags |= MSG_TRUNC;
+            }
+            if named {
+                super::unix::write_sender(p, m.name, at + NAMELEN_AT, from.as_deref())?;
+            }
+            n as u64
         }
         Socket::Unix(s) if s.is_packets() => {
             let room: u64 = list.iter().map(|v| v.len).sum();

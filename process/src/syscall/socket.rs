@@ -92,6 +92,16 @@ pub(super) async fn sendto(p: &mut Process, a: Args) -> SysResult {
         return super::udp::sendto(p, &file, s, a).await;
     }
     let (buf, len, flags, addr) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4));
+    if let Socket::UnixNamed(e) = &socket
+        && e.is_datagram()
+    {
+        if len > crate::fs::pipe::CAPACITY {
+            return Err(errno::EMSGSIZE);
+        }
+        let mut message = vec![0u8; len];
+        user::read(&mut p.memory, buf, &mut message)?;
+        return super::unix::send_datagram(p, &file, e, &message, addr, a.get(5), flags).await;
+    }
     if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
@@ -176,6 +186,17 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    if let Socket::UnixNamed(e) = &socket
+        && e.is_datagram()
+    {
+        let mut message = vec![0u8; len.min(crate::fs::pipe::CAPACITY)];
+        let (n, whole, from) = e.recv_datagram(&mut message, nonblock).await?;
+        user::write(&mut p.memory, buf, &message[..n])?;
+        if addr != 0 && addrlen != 0 {
+            super::unix::write_sender(p, addr, addrlen, from.as_deref())?;
+        }
+        return Ok(if flags & MSG_TRUNC != 0 { whole as u64 } else { n as u64 });
+    }
     let done = match &socket {
         Socket::Unix(s) if s.is_packets() => {
             // One message; MSG_TRUNC: its whole length, however much fitted.

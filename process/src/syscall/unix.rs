@@ -1,8 +1,10 @@
 //! The calls on named AF_UNIX sockets (`fs::unix_named`) that differ from
 //! a pair's: `socket`, `bind`, `listen`, `accept`, `connect` and the names,
-//! each reading or writing a `struct sockaddr_un` (the family, then a path
-//! of at most 107 bytes and its NUL). `inet.rs` and `socket.rs` send them
-//! here; once connected, the data calls go to the pair's end.
+//! and a datagram socket's `sendto`/`recvfrom`, each reading or writing a
+//! `struct sockaddr_un` (the family, then a path of at most 107 bytes and
+//! its NUL). `inet.rs`, `socket.rs` and `msg.rs` send them here; once a
+//! stream or sequenced-packet socket is connected, the data calls go to
+//! the pair's end.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -28,17 +30,14 @@ pub(super) fn socket(p: &mut Process, ty: u32, protocol: u32, flags: u32) -> Sys
     let kind = match ty {
         SOCK_STREAM => UnixKind::Stream,
         SOCK_SEQPACKET => UnixKind::SeqPacket,
-        SOCK_DGRAM | SOCK_RAW => {
-            log::warn!("{} (pid {}): named AF_UNIX datagram sockets are not implemented yet (pairs are)", p.name(), p.pid());
-            return Err(errno::ESOCKTNOSUPPORT);
-        }
+        SOCK_DGRAM | SOCK_RAW => UnixKind::Datagram,
         _ => return Err(errno::ESOCKTNOSUPPORT),
     };
     if protocol != 0 && protocol != AF_UNIX {
         return Err(errno::EPROTONOSUPPORT);
     }
     let nonblock = if flags & SOCK_NONBLOCK != 0 { O_NONBLOCK } else { 0 };
-    let file = OpenFile::socket(Socket::UnixNamed(Arc::new(UnixEndpoint::new(kind))), nonblock);
+    let file = OpenFile::socket(Socket::UnixNamed(Arc::new(UnixEndpoint::new(kind)?)), nonblock);
     Ok(p.files.insert(file, flags & SOCK_CLOEXEC != 0)? as u64)
 }
 
@@ -84,6 +83,15 @@ pub(super) fn write_path(p: &mut Process, at: u64, len_at: u64, path: Option<&st
     user::write(&mut p.memory, len_at, &(b.len() as u32).to_le_bytes())
 }
 
+/// A received datagram's sender as `recvfrom` and `recvmsg` give it: its
+/// path, or for an unnamed sender no address at all (a length of 0).
+pub(super) fn write_sender(p: &mut Process, at: u64, len_at: u64, from: Option<&str>) -> Result<(), Errno> {
+    match from {
+        Some(path) => write_path(p, at, len_at, Some(path)),
+        None => user::write(&mut p.memory, len_at, &0u32.to_le_bytes()),
+    }
+}
+
 /// `bind(fd, addr, len)`: the socket's node is made at the path.
 pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
     let path = read_path(p, addr, len)?;
@@ -103,14 +111,53 @@ pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len:
 /// `connect(fd, addr, len)`: to the socket bound at the path (ENOENT if
 /// nothing is there, ECONNREFUSED if it is not a socket that listens).
 pub(super) async fn connect(p: &mut Process, file: &OpenFile, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
+    if e.is_datagram() && len >= 2 {
+        let mut family = [0u8; 2];
+        user::read(&mut p.memory, addr, &mut family)?;
+        if u32::from(u16::from_le_bytes(family)) == AF_UNSPEC {
+            e.forget_destination();
+            return Ok(0);
+        }
+    }
     let path = read_path(p, addr, len)?;
-    let node = fs::lookup(&p.cwd, &path, true).await?;
-    let target = match &node.kind {
+    let target = bound_at(p, &path).await?;
+    if e.is_datagram() {
+        e.set_destination(target, path)?;
+    } else {
+        e.connect(target, path, file.nonblock()).await?;
+    }
+    Ok(0)
+}
+
+/// The socket bound at `path`, if one still is (ENOENT if nothing is
+/// there; `None` for a node that is not a socket, or whose socket closed).
+async fn bound_at(p: &Process, path: &str) -> Result<Option<Arc<UnixEndpoint>>, Errno> {
+    let node = fs::lookup(&p.cwd, path, true).await?;
+    Ok(match &node.kind {
         Kind::Socket(Socket::Address(target)) => target.upgrade(),
         _ => None,
+    })
+}
+
+/// `sendto`/`sendmsg` of `message` on a datagram socket, to the path at
+/// `addr` (`len` bytes) or, with none, to its default destination.
+pub(super) async fn send_datagram(
+    p: &mut Process,
+    file: &OpenFile,
+    e: &UnixEndpoint,
+    message: &[u8],
+    addr: u64,
+    len: u64,
+    flags: u32,
+) -> SysResult {
+    let target = if addr != 0 && len != 0 {
+        let path = read_path(p, addr, len)?;
+        Some(bound_at(p, &path).await?)
+    } else {
+        None
     };
-    e.connect(target, path, file.nonblock()).await?;
-    Ok(0)
+    let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
+    e.send_datagram(message, target, nonblock).await.map(|n| n as u64)
 }
 
 /// `accept4(fd, addr, len, flags)` on a listening endpoint.
@@ -130,6 +177,11 @@ pub(super) async fn accept(p: &mut Process, file: &OpenFile, e: &Arc<UnixEndpoin
 
 /// `getsockname` (`peer`: `getpeername`, ENOTCONN unless connected).
 pub(super) fn name(p: &mut Process, e: &UnixEndpoint, peer: bool, addr: u64, len_at: u64) -> SysResult {
+    if peer && e.is_datagram() {
+        let path = e.destination().ok_or(errno::ENOTCONN)?;
+        write_path(p, addr, len_at, Some(&path))?;
+        return Ok(0);
+    }
     let path = if peer { e.peer().ok_or(errno::ENOTCONN)? } else { e.name() };
     write_path(p, addr, len_at, path)?;
     Ok(0)
