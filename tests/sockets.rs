@@ -137,14 +137,7 @@ fn same_on_host_and_odonata(name: &str, peer_script: &str, with_refused: bool, u
     assert!(host.status.success(), "on the host:\n{expected}{}", String::from_utf8_lossy(&host.stderr));
     println!("host peer: {}", heard.join().unwrap().trim_end());
 
-    let mut fs = Initramfs::new();
-    fs.busybox().unwrap();
-    fs.file(&format!("bin/{name}"), &binary).unwrap();
-    fs.bytes("etc/odonata-init", 0o644, format!("/bin/{name} 10.0.2.2 {}\n", ports.join(" ")).into_bytes());
-    let dir = std::env::temp_dir().join(format!("odonata-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let archive = dir.join("initramfs.cpio");
-    fs.write(&archive).unwrap();
+    let (dir, archive) = image_running(name, &binary, &format!("/bin/{name} 10.0.2.2 {}", ports.join(" ")));
     // The host's run may have left LISTEN in TIME_WAIT: the forward to the
     // guest's LISTEN comes from another host port.
     let forward = if udp { free_udp_port() } else { free_port() };
@@ -154,6 +147,27 @@ fn same_on_host_and_odonata(name: &str, peer_script: &str, with_refused: bool, u
     let run = boot.run();
     println!("guest peer: {}", heard.join().unwrap().trim_end());
     assert_eq!(run.exit, KernelExit::Success, "{}", log_of(&run));
+    assert_printed_as_on_the_host(&run, name, &expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An initramfs (BusyBox, `binary` as `/bin/NAME`) whose init is `init`:
+/// its directory (to remove) and its path.
+fn image_running(name: &str, binary: &std::path::Path, init: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut fs = Initramfs::new();
+    fs.busybox().unwrap();
+    fs.file(&format!("bin/{name}"), binary).unwrap();
+    fs.bytes("etc/odonata-init", 0o644, format!("{init}\n").into_bytes());
+    let dir = std::env::temp_dir().join(format!("odonata-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("initramfs.cpio");
+    fs.write(&archive).unwrap();
+    (dir, archive)
+}
+
+/// Asserts that `/bin/NAME`, run as init, printed the host's `expected`
+/// lines (the log's lines left out).
+fn assert_printed_as_on_the_host(run: &odonata_runner::Outcome, name: &str, expected: &str) {
     let serial = run.serial.replace('\r', "");
     let got: Vec<&str> = serial
         .lines()
@@ -163,9 +177,8 @@ fn same_on_host_and_odonata(name: &str, peer_script: &str, with_refused: bool, u
         .filter(|l| !l.starts_with('['))
         .collect();
     let expected: Vec<&str> = expected.lines().collect();
-    assert_eq!(got, expected, "output differs from the host's\n{}", log_of(&run));
+    assert_eq!(got, expected, "output differs from the host's\n{}", log_of(run));
     println!("{name}: {} lines as on the host", got.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `tests/programs/inet.c` (every AF_INET stream call a program makes, the
@@ -175,6 +188,23 @@ fn same_on_host_and_odonata(name: &str, peer_script: &str, with_refused: bool, u
 #[test]
 fn inet_program_prints_what_it_prints_on_the_host() {
     same_on_host_and_odonata("inet", "inet_peer.py", true, false);
+}
+
+/// `tests/programs/loopback.c` (TCP and UDP to this machine itself:
+/// 127.0.0.1 and 0.0.0.0, 256 KiB each way between two processes on two
+/// CPUs, names, a refused connect, datagrams with their source) prints
+/// what it prints on the host.
+#[test]
+fn loopback_program_prints_what_it_prints_on_the_host() {
+    let Some(binary) = odonata_tests::c_program("loopback") else { return };
+    let host = Command::new(&binary).output().expect("the program runs on the host");
+    let expected = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(host.status.success(), "on the host:\n{expected}");
+    let (dir, archive) = image_running("loopback", &binary, "/bin/loopback");
+    let run = boot_main_kernel().smp(2).initramfs(&archive).net(&[]).timeout(Duration::from_secs(300)).run();
+    assert_eq!(run.exit, KernelExit::Success, "{}", log_of(&run));
+    assert_printed_as_on_the_host(&run, "loopback", &expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `tests/programs/udp.c` (datagram sockets both ways: to a host echo

@@ -14,7 +14,7 @@
 
 static volatile sig_atomic_t pipes;
 
-static void on_pipe(int sig) {
+__attribute__((unused)) static void on_pipe(int sig) {
     (void)sig;
     pipes++;
 }

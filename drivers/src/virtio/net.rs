@@ -12,12 +12,21 @@
 //! transmit does anyway; only a full queue turns them on, so that a
 //! completion wakes the stack to send what waits. Buffers added in one
 //! turn of the stack are told to the device once, before the stack waits
-//! ([`NetDevice::flush`]). Every buffer starts with the 12-byte virtio-net header
+//! ([`NetDevice::flush`]).
+//!
+//! Loopback: a frame this machine sends to itself never reaches the
+//! device. One addressed to its own MAC goes back in (the next `receive`
+//! returns it before the device's); an ARP request for one of its own
+//! addresses (the stack's, or 127.0.0.0/8) is answered here, with its own
+//! MAC, so that smoltcp's neighbour cache leads its frames for those
+//! addresses back to it. The stack polls again at once while such frames
+//! wait ([`NetDevice::has_looped`]). Every buffer starts with the 12-byte virtio-net header
 //! (all zero: no offloads). Every received frame is checked
 //! (`protocols::frame::check`: lengths, headers, every checksum) before smoltcp
 //! sees it; a malformed one is counted by reason and dropped, and smoltcp
 //! is told to trust received checksums, which were verified here.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -43,6 +52,9 @@ const BUFFER: usize = 2048;
 const MTU_FRAME: usize = frame::MAX_FRAME;
 /// Receive buffers kept posted.
 const RX_BUFFERS: u16 = 128;
+/// Frames sent to this machine itself that wait to be received, at most
+/// (more are dropped, as a full device queue drops; TCP sends them again).
+const LOOPED: usize = 256;
 /// Feature: the device has a MAC address in its configuration.
 const F_MAC: u64 = 1 << 5;
 /// Feature: the configuration has a link status word.
@@ -103,6 +115,10 @@ pub struct NetDevice {
     /// Buffers were added since the device was last told, by queue
     /// (receive, transmit): [`NetDevice::flush`] tells it.
     untold: [bool; 2],
+    /// Frames sent to this machine itself, to be received (the module doc).
+    looped: VecDeque<Vec<u8>>,
+    /// The stack's IPv4 address, once it has one (`set_address`).
+    address: Option<[u8; 4]>,
 }
 
 /// Why the network device could not be brought up.
@@ -154,6 +170,8 @@ impl NetDevice {
             stats: NetStats::default(),
             tx_interrupts: false,
             untold: [false; 2],
+            looped: VecDeque::new(),
+            address: None,
         };
         dev.tx.set_interrupts(false);
         dev.transport.driver_ok();
@@ -168,6 +186,43 @@ impl NetDevice {
     /// Its MAC address.
     pub fn mac(&self) -> [u8; 6] {
         self.mac
+    }
+
+    /// The stack's IPv4 address (for loopback: ARP requests for it are
+    /// answered here).
+    pub fn set_address(&mut self, address: Option<[u8; 4]>) {
+        self.address = address;
+    }
+
+    /// Whether frames sent to this machine itself wait to be received.
+    pub fn has_looped(&self) -> bool {
+        !self.looped.is_empty()
+    }
+
+    /// Keeps `frame` for `receive` if it is for this machine itself (the
+    /// module doc): true if it was taken.
+    fn loop_back(&mut self, frame: &[u8]) -> bool {
+        const ARP: [u8; 2] = [0x08, 0x06];
+        if frame.len() < frame::ETHERNET_HEADER {
+            return false;
+        }
+        let looped = if frame[..6] == self.mac {
+            frame.to_vec()
+        } else if frame[12..14] == ARP && frame.len() >= frame::ETHERNET_HEADER + 28 {
+            let arp = &frame[frame::ETHERNET_HEADER..];
+            let request = arp[6..8] == [0, 1];
+            let target: [u8; 4] = arp[24..28].try_into().expect("4 bytes");
+            if !request || !(Some(target) == self.address || target[0] == 127) {
+                return false;
+            }
+            arp_reply(self.mac, arp, target)
+        } else {
+            return false;
+        };
+        if self.looped.len() < LOOPED {
+            self.looped.push_back(looped);
+        }
+        true
     }
 
     /// Whether the link is up (always, if the device does not say).
@@ -262,6 +317,9 @@ impl NetDevice {
     }
 
     fn send(&mut self, frame: &[u8]) {
+        if self.loop_back(frame) {
+            return;
+        }
         if frame.len() > BUFFER - HEADER {
             // smoltcp keeps to `max_transmission_unit`; this would be a bug.
             log::error!("virtio-net: a {}-byte frame to send is longer than a buffer; not sent", frame.len());
@@ -283,6 +341,23 @@ impl NetDevice {
             Err(_) => self.stats.tx_full += 1,
         }
     }
+}
+
+/// The ARP reply to `request` (an ARP request's 28 bytes) saying that
+/// `target` is at `mac`, in an Ethernet frame to the requester.
+fn arp_reply(mac: [u8; 6], request: &[u8], target: [u8; 4]) -> Vec<u8> {
+    let (asker_mac, asker_ip) = (&request[8..14], &request[14..18]);
+    let mut f = Vec::with_capacity(frame::ETHERNET_HEADER + 28);
+    f.extend_from_slice(asker_mac);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06]);
+    // Ethernet, IPv4, 6- and 4-byte addresses, a reply.
+    f.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 2]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&target);
+    f.extend_from_slice(asker_mac);
+    f.extend_from_slice(asker_ip);
+    f
 }
 
 /// A received frame for smoltcp.
@@ -312,7 +387,10 @@ impl phy::Device for NetDevice {
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
         self.reclaim_tx();
-        let frame = self.next_frame()?;
+        let frame = match self.looped.pop_front() {
+            Some(f) => f,
+            None => self.next_frame()?,
+        };
         Some((Rx(frame), Tx(self)))
     }
 

@@ -114,14 +114,11 @@ pub(super) async fn bind(p: &mut Process, a: Args) -> SysResult {
     Ok(0)
 }
 
-/// The machine itself: the stack has no loopback interface yet, so its own
-/// sockets are the one thing it cannot reach (ENETUNREACH, logged).
-pub(super) fn this_machine(p: &Process, addr: Ipv4Address) -> Result<(), Errno> {
-    if addr.is_unspecified() || addr.is_loopback() || Some(addr) == own_address() {
-        log::warn!("{} (pid {}): connect to this machine ({addr}): no loopback yet", p.name(), p.pid());
-        return Err(errno::ENETUNREACH);
-    }
-    Ok(())
+/// Where a connect or send to `addr` goes: 0.0.0.0 is this machine
+/// (127.0.0.1), as on Linux; this machine's own addresses and 127.0.0.0/8
+/// reach its own sockets through the stack's loopback.
+pub(super) fn destination(addr: Ipv4Address) -> Ipv4Address {
+    if addr.is_unspecified() { Ipv4Address::new(127, 0, 0, 1) } else { addr }
 }
 
 /// `listen(fd, backlog)`.
@@ -177,9 +174,8 @@ pub(super) async fn connect(p: &mut Process, a: Args) -> SysResult {
                 return Ok(0);
             }
         }
-        let to = read_address(p, a.get(1), a.get(2))?;
-        this_machine(p, to.0)?;
-        s.connect(Some(to)).await?;
+        let (to, port) = read_address(p, a.get(1), a.get(2))?;
+        s.connect(Some((destination(to), port))).await?;
         return Ok(0);
     }
     let Socket::Inet(s) = socket else { return Err(errno::EINVAL) };
@@ -187,8 +183,7 @@ pub(super) async fn connect(p: &mut Process, a: Args) -> SysResult {
     if s.is_listening() {
         return Err(errno::EISCONN);
     }
-    this_machine(p, addr)?;
-    s.connect(addr, port, file.nonblock()).await?;
+    s.connect(destination(addr), port, file.nonblock()).await?;
     Ok(0)
 }
 

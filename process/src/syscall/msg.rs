@@ -68,9 +68,7 @@ pub(super) async fn sendmsg(p: &mut Process, a: Args) -> SysResult {
             }
             let data = super::file::gather(p, &list)?;
             let to = if named { Some(super::inet::read_address(p, m.name, u64::from(m.namelen))?) } else { None };
-            if let Some((addr, _)) = to {
-                super::inet::this_machine(p, addr)?;
-            }
+            let to = to.map(|(addr, port)| (super::inet::destination(addr), port));
             let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
             s.send(&data, to, nonblock).await.map(|n| n as u64)
         }

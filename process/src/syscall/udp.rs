@@ -24,9 +24,7 @@ pub(super) async fn sendto(p: &mut Process, file: &OpenFile, s: &Arc<UdpSocket>,
         return Err(errno::EOPNOTSUPP);
     }
     let to = if addr != 0 && addrlen != 0 { Some(super::inet::read_address(p, addr, addrlen)?) } else { None };
-    if let Some((at, _)) = to {
-        super::inet::this_machine(p, at)?;
-    }
+    let to = to.map(|(at, port)| (super::inet::destination(at), port));
     if len > MAX_DATAGRAM {
         return Err(errno::EMSGSIZE);
     }

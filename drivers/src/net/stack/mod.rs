@@ -336,12 +336,13 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
     loop {
         let more = st.take_in(&mut dev);
         st.dhcp_events(started);
+        dev.set_address(st.iface.ipv4_addr().map(|a| a.octets()));
         st.service();
         st.send_out(&mut dev);
         st.publish();
         st.notify();
         let mut delay = st.iface.poll_delay(now(), &st.sockets).map(|d| Duration::from_micros(d.total_micros()));
-        if more {
+        if more || dev.has_looped() {
             delay = Some(Duration::ZERO);
         }
         if let Some(first) = st.pings.iter().map(|p| p.sent + PING_TIMEOUT).min() {
@@ -438,6 +439,9 @@ impl Stack {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
             let _ = addrs.push(IpCidr::Ipv4(cidr));
+            // Loopback, after the address every other destination's
+            // packets are sent from (virtio::net's module doc).
+            let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(127, 0, 0, 1), 8)));
         });
         match router {
             Some(r) => {
