@@ -43,6 +43,10 @@ static void boundaries(int type, const char *name) {
     printf("FIONREAD: %d\n", n);
     show_poll("poll reader", sv[1]);
     memset(buf, 0, sizeof buf);
+    result("peek 2 of one", recv(sv[1], buf, 2, MSG_PEEK));
+    printf("peeked: %s\n", buf);
+    result("peek with MSG_TRUNC", recv(sv[1], buf, 1, MSG_PEEK | MSG_TRUNC));
+    memset(buf, 0, sizeof buf);
     result("recv 2 of one", recv(sv[1], buf, 2, 0));
     printf("got: %s\n", buf);
     result("recv the empty one", recv(sv[1], buf, sizeof buf, 0));

@@ -102,6 +102,9 @@ static void stream(int type, const char *name) {
     result("connect again", connect(cl, (struct sockaddr *)&a, sizeof a));
     result("client sends", send(cl, "hello", 5, 0));
     char buf[16] = {0};
+    usleep(100000);
+    result("server peeks 3", recv(sv, buf, 3, MSG_PEEK));
+    printf("peeked: %s\n", buf);
     result("server reads", read(sv, buf, sizeof buf));
     printf("got: %s\n", buf);
     result("server writes", write(sv, "world!", 6));
@@ -199,6 +202,9 @@ static void datagrams(void) {
     printf("poll: %d%s%s\n", ready, pf.revents & POLLIN ? " IN" : "", pf.revents & POLLOUT ? " OUT" : "");
     flen = sizeof from;
     memset(&from, 0, sizeof from);
+    n = recvfrom(s, buf, 3, MSG_PEEK, (struct sockaddr *)&from, &flen);
+    show_from("peek 3", n, &from, flen);
+    flen = sizeof from;
     n = recvfrom(s, buf, 3, MSG_TRUNC, (struct sockaddr *)&from, &flen);
     show_from("recvfrom 3 with MSG_TRUNC", n, &from, flen);
     result("reply to the sender", sendto(s, "reply", 5, 0, (struct sockaddr *)&from, flen));

@@ -285,6 +285,12 @@ impl Pipe {
     /// Reads up to `buf.len()` bytes: waits for some while a writer
     /// exists; 0 at end of file.
     pub async fn read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        self.read_or_peek(buf, nonblock, false).await
+    }
+
+    /// [`Pipe::read`], with `peek` leaving the bytes where they are (a
+    /// socket's `MSG_PEEK`).
+    pub async fn read_or_peek(&self, buf: &mut [u8], nonblock: bool, peek: bool) -> Result<usize, Errno> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -292,6 +298,12 @@ impl Pipe {
         self.until_answered(|s, waker| {
             if !s.buf.is_empty() {
                 let n = buf.len().min(s.buf.len());
+                if peek {
+                    for (dst, src) in buf.iter_mut().zip(s.buf.iter()) {
+                        *dst = *src;
+                    }
+                    return Some(Ok(n));
+                }
                 for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {
                     *dst = src;
                 }
@@ -361,13 +373,14 @@ impl Pipe {
     /// unless `nonblock` (EAGAIN); `(0, 0)` at the end (`end_of_file`
     /// and no writer left).
     pub async fn read_message(&self, buf: &mut [u8], nonblock: bool) -> Result<(usize, usize), Errno> {
-        self.read_message_from(buf, nonblock).await.map(|(n, len, _)| (n, len))
+        self.read_message_from(buf, nonblock, false).await.map(|(n, len, _)| (n, len))
     }
 
-    /// [`Pipe::read_message`], with the message's sender.
-    pub async fn read_message_from(&self, buf: &mut [u8], nonblock: bool) -> Result<Received, Errno> {
+    /// [`Pipe::read_message`], with the message's sender; with `peek`
+    /// the message stays (a socket's `MSG_PEEK`).
+    pub async fn read_message_from(&self, buf: &mut [u8], nonblock: bool, peek: bool) -> Result<Received, Errno> {
         self.until_answered(|s, waker| {
-            if let Some(r) = self.take_message(s, buf) {
+            if let Some(r) = self.take_message(s, buf, peek) {
                 return Some(r);
             }
             if nonblock {
@@ -382,10 +395,17 @@ impl Pipe {
     /// [`Pipe::read_message`] if it need not wait: `None` otherwise (or
     /// when the token is busy).
     pub fn read_message_now(&self, buf: &mut [u8]) -> Option<Result<(usize, usize), Errno>> {
-        self.state.try_exclusive(|s| self.take_message(s, buf)).flatten().map(|r| r.map(|(n, len, _)| (n, len)))
+        self.state.try_exclusive(|s| self.take_message(s, buf, false)).flatten().map(|r| r.map(|(n, len, _)| (n, len)))
     }
 
-    fn take_message(&self, s: &mut State, buf: &mut [u8]) -> Option<Result<Received, Errno>> {
+    fn take_message(&self, s: &mut State, buf: &mut [u8], peek: bool) -> Option<Result<Received, Errno>> {
+        if peek && let Some((len, from)) = s.lengths.front() {
+            let n = buf.len().min(*len);
+            for (dst, src) in buf.iter_mut().zip(s.buf.iter()) {
+                *dst = *src;
+            }
+            return Some(Ok((n, *len, from.clone())));
+        }
         if let Some((len, from)) = s.lengths.pop_front() {
             let n = buf.len().min(len);
             for (dst, src) in buf.iter_mut().zip(s.buf.drain(..n)) {

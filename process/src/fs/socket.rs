@@ -45,7 +45,7 @@ impl Socket {
             Socket::Unix(s) => s.read(buf, nonblock).await,
             Socket::UnixNamed(e) => match e.connected() {
                 Some(s) => s.read(buf, nonblock).await,
-                None if e.is_datagram() => e.recv_datagram(buf, nonblock).await.map(|(n, _, _)| n),
+                None if e.is_datagram() => e.recv_datagram(buf, nonblock, false).await.map(|(n, _, _)| n),
                 None => Err(unconnected_read(e)),
             },
             Socket::Address(_) => Err(errno::ENXIO),

@@ -231,9 +231,10 @@ impl UnixEndpoint {
     }
 
     /// A datagram socket's next message: (bytes copied, its length, its
-    /// sender's name); waits for one unless `nonblock` (EAGAIN).
-    pub async fn recv_datagram(&self, buf: &mut [u8], nonblock: bool) -> Result<Received, Errno> {
-        self.inbox.as_ref().ok_or(errno::ENOTCONN)?.read_message_from(buf, nonblock).await
+    /// sender's name); waits for one unless `nonblock` (EAGAIN); with
+    /// `peek` it stays in the inbox.
+    pub async fn recv_datagram(&self, buf: &mut [u8], nonblock: bool, peek: bool) -> Result<Received, Errno> {
+        self.inbox.as_ref().ok_or(errno::ENOTCONN)?.read_message_from(buf, nonblock, peek).await
     }
 
     /// A datagram socket's next message's length (`FIONREAD`).

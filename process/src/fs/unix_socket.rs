@@ -108,13 +108,19 @@ impl UnixSocket {
     /// [`Self::read`], with the length of the message read (for the
     /// message kinds: more than was copied when it did not fit).
     pub async fn recv(&self, buf: &mut [u8], nonblock: bool) -> Result<(usize, usize), Errno> {
+        self.recv_or_peek(buf, nonblock, false).await
+    }
+
+    /// [`Self::recv`]; with `peek` what is read stays to be read again
+    /// (`MSG_PEEK`).
+    pub async fn recv_or_peek(&self, buf: &mut [u8], nonblock: bool, peek: bool) -> Result<(usize, usize), Errno> {
         if self.is_shut(READ_SHUT) {
             return Ok((0, 0));
         }
         if self.is_packets() {
-            return self.rx.read_message(buf, nonblock).await;
+            return self.rx.read_message_from(buf, nonblock, peek).await.map(|(n, len, _)| (n, len));
         }
-        self.rx.read(buf, nonblock).await.map(|n| (n, n))
+        self.rx.read_or_peek(buf, nonblock, peek).await.map(|n| (n, n))
     }
 
     /// [`Self::read`] if it need not wait: `None` otherwise.

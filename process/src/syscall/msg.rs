@@ -146,7 +146,7 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
         Socket::UnixNamed(e) if e.is_datagram() => {
             let room: u64 = list.iter().map(|v| v.len).sum();
             let mut message = alloc::vec![0u8; (room as usize).min(crate::fs::pipe::CAPACITY)];
-            let (n, whole, from) = e.recv_datagram(&mut message, nonblock).await?;
+            let (n, whole, from) = e.recv_datagram(&mut message, nonblock, false).await?;
             super::file::scatter(p, &list, &message[..n])?;
             if n < whole {
                 msg_flags |= MSG_TRUNC;

@@ -182,7 +182,11 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         return super::udp::recvfrom(p, &file, s, a).await;
     }
     let (buf, len, flags, addr, addrlen) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4), a.get(5));
-    if flags & (MSG_OOB | MSG_PEEK) != 0 {
+    let peek = flags & MSG_PEEK != 0;
+    if flags & MSG_OOB != 0 || (peek && !matches!(socket, Socket::Unix(_) | Socket::UnixNamed(_))) {
+        if peek {
+            log::warn!("{} (pid {}): MSG_PEEK on an AF_INET socket is not implemented yet: EOPNOTSUPP", p.name(), p.pid());
+        }
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
@@ -190,7 +194,7 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         && e.is_datagram()
     {
         let mut message = vec![0u8; len.min(crate::fs::pipe::CAPACITY)];
-        let (n, whole, from) = e.recv_datagram(&mut message, nonblock).await?;
+        let (n, whole, from) = e.recv_datagram(&mut message, nonblock, peek).await?;
         user::write(&mut p.memory, buf, &message[..n])?;
         if addr != 0 && addrlen != 0 {
             super::unix::write_sender(p, addr, addrlen, from.as_deref())?;
@@ -201,9 +205,16 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         Socket::Unix(s) if s.is_packets() => {
             // One message; MSG_TRUNC: its whole length, however much fitted.
             let mut message = vec![0u8; len.min(crate::fs::pipe::CAPACITY)];
-            let (n, whole) = s.recv(&mut message, nonblock).await?;
+            let (n, whole) = s.recv_or_peek(&mut message, nonblock, peek).await?;
             user::write(&mut p.memory, buf, &message[..n])?;
             if flags & MSG_TRUNC != 0 { whole as u64 } else { n as u64 }
+        }
+        Socket::Unix(s) if peek => {
+            // A stream's bytes, left to be read again (one look, as Linux's).
+            let mut chunk = vec![0u8; len.min(CHUNK)];
+            let (n, _) = s.recv_or_peek(&mut chunk, nonblock, true).await?;
+            user::write(&mut p.memory, buf, &chunk[..n])?;
+            n as u64
         }
         _ => recv_stream(p, &socket, buf, len, nonblock, flags & MSG_WAITALL != 0).await?,
     };
