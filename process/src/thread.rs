@@ -180,6 +180,10 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
         // Orphans: their parent is now process 1, as on Linux.
         child.info.ppid.store(1, Ordering::Relaxed);
     }
+    // Its descriptors close before its parent can learn of the exit, as
+    // on Linux: a parent that reaped it finds what it held closed (a
+    // listening socket refuses, a pipe's reader sees the end).
+    process.files = crate::fd::FdTable::new();
     if let Some(cell) = process.exit_cell.take() {
         cell.exit(status);
     }
