@@ -381,17 +381,30 @@ impl phy::TxToken for Tx<'_> {
     }
 }
 
+impl NetDevice {
+    /// The next received frame (looped ones first) that `refuse` does not
+    /// refuse: a refused frame is dropped, as one the device never
+    /// delivered.
+    pub fn receive_unless(&mut self, mut refuse: impl FnMut(&[u8]) -> bool) -> Option<(Rx, Tx<'_>)> {
+        self.reclaim_tx();
+        loop {
+            let frame = match self.looped.pop_front() {
+                Some(f) => f,
+                None => self.next_frame()?,
+            };
+            if !refuse(&frame) {
+                return Some((Rx(frame), Tx(self)));
+            }
+        }
+    }
+}
+
 impl phy::Device for NetDevice {
     type RxToken<'a> = Rx;
     type TxToken<'a> = Tx<'a>;
 
     fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        self.reclaim_tx();
-        let frame = match self.looped.pop_front() {
-            Some(f) => f,
-            None => self.next_frame()?,
-        };
-        Some((Rx(frame), Tx(self)))
+        self.receive_unless(|_| false)
     }
 
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {

@@ -151,10 +151,12 @@ impl InetSocket {
     }
 
     /// `listen` (a fresh socket gets a free port first). The backlog asked
-    /// for is not narrowed to: past a full queue Linux drops a new
-    /// connection's SYN and the client sends it again, where the stack
-    /// can only refuse it, so every program's queue is as long as the
-    /// stack allows (`BACKLOG`).
+    /// for is not narrowed to: past a full queue the stack drops a new
+    /// connection's SYN, as Linux does, and the client sends it again,
+    /// but QEMU's user network (the forwards every test and benchmark
+    /// use) sends it again only after 6 s, where a Linux client waits
+    /// 1 s; so every program's queue is as long as the stack allows
+    /// (`BACKLOG`), which no program can tell from the one it asked for.
     pub async fn listen(&self, _backlog: usize) -> Result<(), Errno> {
         let held = match core::mem::replace(&mut *self.setup.lock(), Setup::Settled) {
             Setup::Bound(r) => r,

@@ -140,6 +140,22 @@ pub fn check(frame: &[u8]) -> Result<Frame, Malformed> {
     }
 }
 
+/// The destination port of a TCP connection request (SYN without ACK) in
+/// a frame that [`check`] passed, `None` for any other frame: what a stack
+/// needs to drop a request its listener has no room for, as Linux drops one
+/// when a listener's queue is full (the client sends it again), instead of
+/// refusing it.
+pub fn tcp_syn_port(frame: &[u8]) -> Option<u16> {
+    let p = frame.get(ETHERNET_HEADER..)?;
+    if be16(frame, 12) != ETHERTYPE_IPV4 || p.len() < 20 || p[9] != PROTO_TCP || be16(p, 6) & 0x1fff != 0 {
+        return None;
+    }
+    let s = p.get(usize::from(p[0] & 0x0f) * 4..)?;
+    let flags = *s.get(13)?;
+    // SYN set; ACK, RST and FIN clear.
+    (flags & 0x17 == 0x02).then(|| be16(s, 2))
+}
+
 fn check_arp(p: &[u8]) -> Result<(), Malformed> {
     // Hardware Ethernet (1), protocol IPv4, 6- and 4-byte addresses.
     if p.len() < 28 || be16(p, 0) != 1 || be16(p, 2) != ETHERTYPE_IPV4 || p[4] != 6 || p[5] != 4 {

@@ -3,7 +3,7 @@
 
 #![cfg(not(loom))]
 
-use protocols::frame::{Frame, MAX_FRAME, Malformed, check, internet_checksum, transport_checksum};
+use protocols::frame::{Frame, MAX_FRAME, Malformed, check, internet_checksum, tcp_syn_port, transport_checksum};
 
 const GUEST: [u8; 4] = [10, 0, 2, 15];
 const HOST: [u8; 4] = [10, 0, 2, 2];
@@ -206,6 +206,39 @@ fn fragments_are_judged_by_what_they_carry() {
     assert_eq!(check(&ethernet(0x0800, &later)), Ok(Frame::Ipv4(17)));
 }
 
+/// A TCP segment to port 80 with these flags (and a checksum).
+fn tcp_with_flags(flags: u8) -> Vec<u8> {
+    let mut s = tcp_syn();
+    s[13] = flags;
+    s[16..18].copy_from_slice(&[0, 0]);
+    let c = transport_checksum(HOST, GUEST, 6, &s);
+    s[16..18].copy_from_slice(&c.to_be_bytes());
+    s
+}
+
+#[test]
+fn only_a_connection_request_names_its_port() {
+    let syn = padded(ethernet(0x0800, &ipv4(6, &tcp_syn())));
+    assert_eq!(check(&syn), Ok(Frame::Ipv4(6)));
+    assert_eq!(tcp_syn_port(&syn), Some(80));
+    // SYN with ECN's flags is still a request.
+    assert_eq!(tcp_syn_port(&ethernet(0x0800, &ipv4(6, &tcp_with_flags(0xc2)))), Some(80));
+    // SYN-ACK, RST, a SYN with FIN or RST, a plain ACK: not requests.
+    for flags in [0x12, 0x04, 0x03, 0x06, 0x10, 0x18] {
+        let f = ethernet(0x0800, &ipv4(6, &tcp_with_flags(flags)));
+        assert_eq!(check(&f), Ok(Frame::Ipv4(6)), "{flags:#x}");
+        assert_eq!(tcp_syn_port(&f), None, "{flags:#x}");
+    }
+    assert_eq!(tcp_syn_port(&arp_request()), None);
+    assert_eq!(tcp_syn_port(&ethernet(0x0800, &ipv4(17, &udp(b"hi", true)))), None);
+    assert_eq!(tcp_syn_port(&ethernet(0x86dd, &ipv4(6, &tcp_syn()))), None);
+    // A later fragment carries no TCP header, whatever its bytes.
+    let mut later = ipv4(6, &tcp_syn());
+    later[6..8].copy_from_slice(&3u16.to_be_bytes());
+    assert_eq!(tcp_syn_port(&ethernet(0x0800, &later)), None);
+    assert_eq!(tcp_syn_port(&[]), None);
+}
+
 #[test]
 fn no_input_makes_the_check_panic() {
     // Random frames of every length, and good frames with random bytes
@@ -238,6 +271,7 @@ fn no_input_makes_the_check_panic() {
             f
         };
         verdicts[usize::from(check(&frame).is_ok())] += 1;
+        let _ = tcp_syn_port(&frame);
     }
     assert!(verdicts[0] > 0 && verdicts[1] > 0, "{verdicts:?}");
 }

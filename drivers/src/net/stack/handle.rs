@@ -97,7 +97,14 @@ impl Stack {
             Request::Shutdown(id) | Request::Close(id) => {
                 let release = matches!(req, Request::Close(_));
                 if let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) {
-                    self.sockets.get_mut::<tcp::Socket>(c.handle).close();
+                    let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+                    s.close();
+                    if release {
+                        // Nothing the user sends can carry an ack now; the
+                        // ack of the peer's FIN must go before the socket
+                        // is reaped (`service_conns`).
+                        s.set_ack_delay(None);
+                    }
                     c.closed_here = true;
                     c.released |= release;
                     if let Some((_, a)) = c.recv.take().filter(|_| release) {

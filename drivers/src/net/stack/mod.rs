@@ -2,7 +2,8 @@
 //! the requests sockets send it (`socket.rs`).
 //!
 //! One loop, a turn at a time: the interface takes in up to 8 frames (the
-//! rest wait for the next turn, which comes at once); DHCP's news; every
+//! rest wait for the next turn, which comes at once; a connection request
+//! its listener has no room for is dropped on the way, `gate.rs`); DHCP's news; every
 //! kept request that can be answered now is (listeners only when a frame
 //! came or one was asked about); the interface sends what the sockets
 //! queued; programs' sockets' readiness is published (`watch.rs`); then
@@ -40,26 +41,31 @@ use super::NetError;
 use super::ready::{Ready, Sides};
 use crate::virtio::net::NetDevice;
 
+mod gate;
 mod handle;
 mod program;
 mod service;
 mod status;
 mod watch;
 
+use gate::Gate;
 use watch::Watch;
 
 use status::{ADDRESS, DEVICE, OPEN};
 pub use status::{Status, status};
 
-/// TCP sockets at most (listening and connected): past it, connections
-/// are refused.
+/// TCP sockets at most (listening and connected): past it, connection
+/// requests to a listener are dropped (`gate.rs`), others refused.
 const MAX_TCP: usize = 320;
 /// Listening sockets a listener keeps at most (connections it can take at
 /// once).
 pub(crate) const MAX_BACKLOG: usize = 64;
-/// Listening sockets a listener keeps (handshakes it takes at once,
-/// whatever its backlog: Linux's SYN queue).
+/// Sockets a listener keeps waiting for a connection request, whatever
+/// its backlog: a burst of requests finds them.
 const SYN_QUEUE: usize = 16;
+/// Handshakes a listener has under way at most (Linux's SYN queue): past
+/// it, and past its backlog, requests are dropped (`gate.rs`).
+const HALF_OPEN: usize = 64;
 /// Frames one poll of the interface takes in: fewer than a listener's
 /// free sockets, so that a burst of connections waits in the device's
 /// queue while the loop refills them, instead of being refused.
@@ -246,6 +252,8 @@ struct Conn {
     closed_here: bool,
     /// The user's handle is gone: reap once smoltcp is done.
     released: bool,
+    /// A turn has passed since it entered TIME-WAIT.
+    lingered: bool,
 }
 
 struct Udp {
@@ -465,9 +473,14 @@ impl Stack {
     fn take_in(&mut self, dev: &mut NetDevice) -> bool {
         let t = now();
         self.iface.poll_maintenance(t);
+        let mut room: Vec<(u16, usize)> = self.listeners.iter().flatten().map(|l| (l.port, self.listen_free(l))).collect();
+        let mut gate = Gate::new(dev, &mut room);
         let mut frames = 0;
-        while frames < FRAMES_PER_POLL && self.iface.poll_ingress_single(t, dev, &mut self.sockets) != PollIngressSingleResult::None {
+        while frames < FRAMES_PER_POLL && self.iface.poll_ingress_single(t, &mut gate, &mut self.sockets) != PollIngressSingleResult::None {
             frames += 1;
+        }
+        if gate.dropped() > 0 {
+            status::LISTEN_OVERFLOWS.fetch_add(gate.dropped(), Ordering::Relaxed);
         }
         self.listeners_due |= frames > 0;
         frames == FRAMES_PER_POLL
@@ -510,6 +523,11 @@ impl Stack {
 
     fn tcp_count(&self) -> usize {
         self.conns.iter().flatten().count() + self.listeners.iter().flatten().map(|l| l.listening.len() + l.ready.len()).sum::<usize>()
+    }
+
+    /// How many of `l`'s sockets wait for a connection request.
+    fn listen_free(&self, l: &Listener) -> usize {
+        l.listening.iter().filter(|&&h| self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen).count()
     }
 
     /// A fresh socket listening on `port`, if under the limit.

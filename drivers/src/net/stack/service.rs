@@ -10,7 +10,7 @@ use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address
 
 use alloc::sync::Arc;
 
-use super::{Answer, Conn, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, slot};
+use super::{Answer, Conn, HALF_OPEN, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, slot};
 use crate::net::NetError;
 use kernel::time;
 
@@ -41,14 +41,21 @@ impl Stack {
                 }
             }
             l.listening = still;
-            // Handshakes are taken while fewer than the backlog wait for
-            // `accept`: past it, new connections are refused.
-            while l.listening.len() < SYN_QUEUE && l.ready.len() < l.backlog {
+            // `SYN_QUEUE` sockets wait for requests (those with a
+            // handshake under way are not counted) while fewer than
+            // `HALF_OPEN` handshakes are under way and fewer than the
+            // backlog wait for `accept`: past those, new requests are
+            // dropped (`gate.rs`) and sent again by their clients.
+            let mut free = self.listen_free(&l);
+            while free < SYN_QUEUE && l.listening.len() < HALF_OPEN && l.ready.len() < l.backlog {
                 self.listeners[id] = Some(l);
                 let fresh = self.listening_socket(self.listeners[id].as_ref().map_or(0, |l| l.port));
                 l = self.listeners[id].take().unwrap_or_else(|| unreachable!());
                 match fresh {
-                    Some(h) => l.listening.push(h),
+                    Some(h) => {
+                        l.listening.push(h);
+                        free += 1;
+                    }
                     None => break,
                 }
             }
@@ -121,8 +128,17 @@ impl Stack {
                     c.send = Some((data, done, a));
                 }
             }
-            // The user's handle is gone and smoltcp is done with it.
-            if c.released && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
+            // The user's handle is gone and smoltcp is done with it. In
+            // TIME-WAIT it is kept for one more turn, whose sending acks
+            // the peer's FIN (acks are not delayed once closed, see
+            // `Request::Close`); the rest of TIME-WAIT (smoltcp's 10 s) is
+            // not kept, lest a busy server's sockets run out.
+            let done = match state {
+                tcp::State::Closed => true,
+                tcp::State::TimeWait => core::mem::replace(&mut c.lingered, true),
+                _ => false,
+            };
+            if c.released && done {
                 let h = c.handle;
                 c.watch.gone();
                 self.conns[id] = None;
@@ -197,6 +213,7 @@ impl Conn {
             peer_closed: false,
             closed_here: false,
             released: false,
+            lingered: false,
         }
     }
 }

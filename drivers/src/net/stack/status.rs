@@ -14,6 +14,10 @@ pub(super) static ADDRESS: AtomicU64 = AtomicU64::new(0);
 /// Open TCP connections, listeners, UDP sockets (16 bits each).
 pub(super) static OPEN: AtomicU64 = AtomicU64::new(0);
 
+/// Connection requests dropped because their listener had no room
+/// (`gate.rs`).
+pub(super) static LISTEN_OVERFLOWS: AtomicU64 = AtomicU64::new(0);
+
 /// The network as the stack last published it.
 #[derive(Clone, Copy, Debug)]
 pub struct Status {
@@ -25,6 +29,9 @@ pub struct Status {
     pub address: Option<(Ipv4Address, u8, bool)>,
     /// Open TCP connections, TCP listeners and UDP sockets.
     pub open: (u16, u16, u16),
+    /// Connection requests dropped because their listener had no room
+    /// (the client sends them again), Linux's ListenOverflows.
+    pub listen_overflows: u64,
     /// The device's counters.
     pub counters: crate::virtio::net::NetStats,
 }
@@ -44,6 +51,7 @@ pub fn status() -> Option<Status> {
         link: dev >> 62 & 1 != 0,
         address,
         open: (o as u16, (o >> 16) as u16, (o >> 32) as u16),
+        listen_overflows: LISTEN_OVERFLOWS.load(Ordering::Relaxed),
         counters: crate::virtio::net::published_stats(),
     })
 }
