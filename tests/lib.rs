@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod compare;
 pub mod e2fs;
 
 use std::path::PathBuf;

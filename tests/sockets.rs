@@ -27,8 +27,8 @@ fn free_udp_port() -> u16 {
 }
 
 #[test]
-fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
-    let (http, echo, done, out) = (free_port(), free_port(), free_port(), free_port());
+fn busybox_httpd_nc_and_telnetd_serve_real_clients_and_nc_reaches_the_host() {
+    let (http, echo, done, out, telnet) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("odonata-sockets-{}", std::process::id()));
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
@@ -46,6 +46,7 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
         .expect("python3 runs");
     let script = format!(
         "httpd -p 8000 -h /www\n\
+         telnetd -p 2323 -l /bin/sh\n\
          nc -l -p 7000 -e cat &\n\
          for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n\
            echo 'hello from the guest' | nc 10.0.2.2 {out} && break\n\
@@ -69,12 +70,13 @@ fn busybox_httpd_and_nc_serve_real_clients_and_nc_reaches_the_host() {
             .arg(client_script)
             .args([http, echo, done, out].map(|p| p.to_string()))
             .arg(www_arg)
+            .arg(telnet.to_string())
             .output()
             .expect("python3 runs")
     });
     let run = boot_main_kernel()
         .smp(2)
-        .net(&[(http, 8000), (echo, 7000), (done, 7001)])
+        .net(&[(http, 8000), (echo, 7000), (done, 7001), (telnet, 2323)])
         .initramfs(&archive)
         .timeout(Duration::from_secs(600))
         .run();

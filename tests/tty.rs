@@ -3,13 +3,15 @@
 //! our line discipline, Ctrl-C ending and Ctrl-Z stopping the foreground job (not the
 //! machine), and the machine powering off with the shell's exit status;
 //! the PS/2 keyboard types into the same terminal, and programs' output
-//! reaches the screen.
+//! reaches the screen. Pseudo-terminals, by a C program compared with the
+//! host.
 
 use std::time::Duration;
 
 use odonata_runner::KernelExit;
 use odonata_runner::initramfs::Initramfs;
 use odonata_runner::session::InputStep;
+use odonata_tests::compare::run_and_compare_on;
 use odonata_tests::{boot_main_kernel, lit_text_rows, log_of};
 
 fn initramfs(init: &str) -> Option<std::path::PathBuf> {
@@ -138,4 +140,15 @@ fn the_keyboard_types_into_programs_and_their_output_reaches_the_screen() {
     println!("text rows on screen: {rows_before} before typing, {rows_after} after");
     // The typed lines echoed, the output and the prompts: at least 5 rows.
     assert!(rows_after >= rows_before + 5, "the shell's echo and output reached the screen: {rows_before} -> {rows_after} rows");
+}
+
+/// Pseudo-terminals (`pty.c`): posix_openpt, the terminal end locked until
+/// unlockpt, a child taking it as its controlling terminal (setsid, open,
+/// /dev/tty, the foreground group), a line typed and echoed with ONLCR,
+/// raw mode, the window size set on the master and read on the terminal,
+/// Ctrl-C killing the child, the master's EIO after, as on the host.
+#[test]
+fn pseudo_terminals_behave_as_on_the_host() {
+    let Some(pty) = odonata_tests::c_program("pty") else { return };
+    run_and_compare_on(&["-smp", "2"], &[("bin/pty", &pty)], &[("/bin/pty", &[])]);
 }

@@ -152,8 +152,13 @@ pub fn spawn_with(
                 return Err(e);
             }
         };
-        let p =
+        let mut p =
             process::Process::new(0, loaded.memory, files, String::from("/"), process::Program::new(loaded.path, loaded.name, &argv_bytes));
+        // A program the kernel starts runs on the console, which its
+        // session controls.
+        if tty::Tty::Console.terminal().control(p.pid(), p.pid()) {
+            p.ctty = Some(tty::Tty::Console);
+        }
         if let Some(slot) = pid {
             slot.store(p.pid(), core::sync::atomic::Ordering::Release);
         }

@@ -218,6 +218,9 @@ pub struct Process {
     pub saved_mask: Option<u64>,
     /// The armed real-time timer (`alarm`, `setitimer`).
     pub alarm: Option<Alarm>,
+    /// Its session's controlling terminal (`/dev/tty`), kept by `fork`
+    /// and `execve`, left by `setsid`.
+    pub ctty: Option<crate::tty::Tty>,
 }
 
 impl Process {
@@ -267,6 +270,7 @@ impl Process {
             sleep: None,
             saved_mask: None,
             alarm: None,
+            ctty: None,
         }
     }
 

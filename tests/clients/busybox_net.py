@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Real clients against Debian's BusyBox servers running as programs on
 Odonata (tests/sockets.rs starts them): `httpd` on HTTP, `nc -l -e cat` on
-ECHO, and a host server that the guest's `nc` connects out to.
+ECHO, `telnetd -l /bin/sh` on TELNET (a shell on a pseudo-terminal), and a
+host server that the guest's `nc` connects out to.
 
-usage: busybox_net.py HTTP ECHO DONE OUT WWW
-  HTTP, ECHO, DONE: host ports forwarded to the guest's 8000, 7000, 7001
+usage: busybox_net.py HTTP ECHO DONE OUT WWW TELNET
+  HTTP, ECHO, DONE, TELNET: host ports forwarded to the guest's 8000, 7000,
+    7001, 2323
   OUT: the port this script listens on for the guest's `nc 10.0.2.2 OUT`
   WWW: the directory whose files httpd serves (compared byte for byte)
 Prints a line per check with the figures it saw; exits 1 on a failure."""
@@ -18,6 +20,7 @@ import time
 
 HTTP, ECHO, DONE, OUT = (int(a) for a in sys.argv[1:5])
 WWW = sys.argv[5]
+TELNET = int(sys.argv[6])
 failures = []
 
 
@@ -145,6 +148,87 @@ def echo():
     check("nc -l -e cat echoes 1 MiB", bytes(got) == payload, f"({len(got)} bytes back in {time.time() - t:.2f} s)")
 
 
+class Telnet:
+    """A telnet client that answers no option: what the server sends is
+    read with its IAC sequences taken out."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.text = bytearray()
+        self.raw = bytearray()
+        self.closed = False
+
+    def _take(self):
+        r = self.raw
+        while r:
+            if r[0] != 255:
+                i = r.find(255)
+                i = len(r) if i < 0 else i
+                self.text += r[:i]
+                del r[:i]
+            elif len(r) < 2:
+                return
+            elif r[1] == 250:  # SB ... IAC SE
+                end = r.find(bytes([255, 240]))
+                if end < 0:
+                    return
+                del r[:end + 2]
+            elif r[1] in (251, 252, 253, 254):  # WILL WONT DO DONT x
+                if len(r) < 3:
+                    return
+                del r[:3]
+            else:
+                if r[1] == 255:
+                    self.text.append(255)
+                del r[:2]
+
+    def until(self, want, timeout=60):
+        """Reads until `want` has come after what was read before."""
+        start = time.time()
+        while want not in self.text:
+            if self.closed or time.time() - start > timeout:
+                return False
+            self.s.settimeout(max(0.1, timeout - (time.time() - start)))
+            try:
+                b = self.s.recv(4096)
+            except OSError:
+                return False
+            if not b:
+                self.closed = True
+            self.raw += b
+            self._take()
+        del self.text[:self.text.index(want) + len(want)]
+        return True
+
+    def send(self, line):
+        self.s.sendall(line)
+
+
+def telnet():
+    t = Telnet(TELNET)
+    start = time.time()
+    check("telnetd gives a shell prompt", t.until(b"# "), f"({time.time() - start:.2f} s)")
+    t.send(b"echo hello $((6*7)); tty\r\n")
+    check("a command's output comes back", t.until(b"hello 42"))
+    check("the shell's terminal is a pty", t.until(b"/dev/pts/") and t.until(b"# "))
+    t.send(b"sleep 30\r\n")
+    t.until(b"sleep 30")
+    # Ctrl-C until the prompt is back: one that comes before the shell
+    # has started `sleep` reaches the shell instead.
+    start = time.time()
+    while time.time() - start < 20:
+        t.send(b"\x03")
+        if t.until(b"# ", 1):
+            break
+    t.send(b"echo after $?\r\n")
+    check("Ctrl-C stops the foreground command", t.until(b"after 130", 20), f"({time.time() - start:.2f} s)")
+    t.send(b"exit\r\n")
+    start = time.time()
+    t.until(b"never printed", 30)
+    check("exit ends the session", t.closed, f"(closed after {time.time() - start:.2f} s)")
+    t.s.close()
+
+
 def main():
     out = socket.socket()
     out.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -179,6 +263,7 @@ def main():
         gone_midway()
         slow_reader()
         echo()
+        telnet()
     th.join(180)
     check("the guest's nc reached the host", heard == [b"hello from the guest\n"], f"({heard})")
     try:

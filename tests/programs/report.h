@@ -20,14 +20,14 @@ __attribute__((unused)) static void on_pipe(int sig) {
 }
 
 /* "what: value", or "what: -1 (error)". */
-static void result(const char *what, long r) {
+__attribute__((unused)) static void result(const char *what, long r) {
     if (r < 0)
         printf("%s: -1 (%s)\n", what, strerror(errno));
     else
         printf("%s: %ld\n", what, r);
 }
 
-static void pin(int cpu) {
+__attribute__((unused)) static void pin(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);

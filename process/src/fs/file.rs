@@ -63,8 +63,10 @@ impl OpenFile {
 
     /// Opens `node` with `flags`.
     pub fn new(node: Arc<Node>, flags: u32) -> Arc<Self> {
-        if let Kind::Pipe(pipe) = &node.kind {
-            pipe.open_end(flags & O_ACCMODE == O_RDONLY);
+        match &node.kind {
+            Kind::Pipe(pipe) => pipe.open_end(flags & O_ACCMODE == O_RDONLY),
+            Kind::Tty(tty) => tty.opened(),
+            _ => {}
         }
         Arc::new(Self { node, offset: AtomicU64::new(0), flags: AtomicU32::new(flags), counted: false, dir_cursor: spin::Mutex::new(None) })
     }
@@ -72,6 +74,12 @@ impl OpenFile {
     /// Opens `node` with `flags` for a program's descriptor (`open`): a
     /// file on a volume is counted open there until the description goes.
     pub async fn opened(node: Arc<Node>, flags: u32) -> Result<Arc<Self>, Errno> {
+        if let Kind::Device(Device::Ptmx) = &node.kind {
+            // A new pseudo-terminal: this description is its master.
+            let pty = crate::tty::Pty::new();
+            super::add_pty_node(&pty).await?;
+            return Ok(Self::new(Node::new(Kind::PtyMaster(pty), 0o620, 0), flags));
+        }
         if let Kind::Disk(d) = &node.kind {
             d.vol.open(d.ino).await.map_err(|e| super::disk::errno_of(&d.vol, e))?;
             return Ok(Self::counted(node, flags));
@@ -170,9 +178,14 @@ impl OpenFile {
                 (readable, writable, hup && r, hup && !r)
             }
             Kind::Device(Device::Console) => {
-                let readable = r && crate::tty::readable(waker).await;
-                (readable, w, false, false)
+                let (readable, ..) = crate::tty::Tty::Console.poll(waker, wanted.read, wanted.write).await;
+                (readable && r, w, false, false)
             }
+            Kind::Tty(tty) => {
+                let (readable, writable, hup, error) = tty.poll(waker, wanted.read, wanted.write).await;
+                (readable && r, writable && w, hup, error)
+            }
+            Kind::PtyMaster(pty) => pty.master_poll(waker, wanted.read, wanted.write).await,
             Kind::Socket(socket) => socket.poll(waker, wanted).await,
             // Not watched through another set or `poll` (not done yet).
             Kind::Epoll(_) => (false, false, false, false),
@@ -199,7 +212,9 @@ impl OpenFile {
                 Ok(n)
             }
             Kind::Device(Device::Random) if self.readable() => random(buf).await,
-            Kind::Device(Device::Console) if self.readable() => crate::tty::read(buf, self.nonblock()).await,
+            Kind::Device(Device::Console) if self.readable() => crate::tty::Tty::Console.read(buf, self.nonblock()).await,
+            Kind::Tty(tty) if self.readable() => tty.read(buf, self.nonblock()).await,
+            Kind::PtyMaster(pty) if self.readable() => pty.master_read(buf, self.nonblock()).await,
             Kind::Pipe(pipe) if self.readable() => pipe.read(buf, self.nonblock()).await,
             Kind::Socket(socket) => socket.read(buf, self.nonblock()).await,
             _ => super::until_free(|| self.read_now(buf)).await,
@@ -296,6 +311,8 @@ impl OpenFile {
             }
             Kind::Device(Device::Random) if self.writable() => Ok(buf.len()),
             Kind::Device(Device::Console) if self.writable() => console_write(buf).await,
+            Kind::Tty(tty) if self.writable() => tty.write(buf, self.nonblock()).await,
+            Kind::PtyMaster(pty) if self.writable() => pty.master_write(buf, self.nonblock()).await,
             Kind::Pipe(pipe) if self.writable() => pipe.write(buf, self.nonblock()).await,
             Kind::Socket(socket) => socket.write(buf, self.nonblock()).await,
             _ => super::until_free(|| self.write_now(buf)).await,
@@ -336,6 +353,8 @@ impl Drop for OpenFile {
         match &self.node.kind {
             Kind::Pipe(pipe) => pipe.close_end(self.flags() & O_ACCMODE == O_RDONLY),
             Kind::Disk(d) if self.counted => d.vol.close(d.ino),
+            Kind::Tty(tty) => tty.closed(),
+            Kind::PtyMaster(pty) => pty.master_closed(),
             _ => {}
         }
     }

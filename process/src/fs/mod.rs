@@ -136,10 +136,12 @@ pub fn unpack(archive: &[u8]) -> Result<Unpacked, initramfs::Error> {
         ("urandom", Device::Random),
         ("random", Device::Random),
         ("console", Device::Console),
-        ("tty", Device::Console),
+        ("tty", Device::ControllingTty),
+        ("ptmx", Device::Ptmx),
     ] {
         let _ = dev.insert(name, Node::new(Kind::Device(device), 0o666, 0));
     }
+    make_dirs(root, "dev/pts");
     make_dirs(root, "tmp");
     let _ = root.remove("proc", true);
     let _ = root.insert("proc", Node::new(Kind::Proc, 0o555, 0));
@@ -153,6 +155,22 @@ pub fn add_disk_nodes(disks: usize) {
     for i in 0..disks.min(26) {
         let name = alloc::format!("vd{}", (b'a' + i as u8) as char);
         let _ = dev.insert(&name, Node::new(Kind::Device(Device::Disk(i as u8)), 0o660, 0));
+    }
+}
+
+/// Adds `/dev/pts/N` for a new pseudo-terminal.
+pub async fn add_pty_node(pty: &Arc<crate::tty::Pty>) -> Result<(), Errno> {
+    let pts = make_dirs(root(), "dev/pts");
+    let node = Node::new(Kind::Tty(crate::tty::Tty::Pty(Arc::clone(pty))), 0o620, 0);
+    let name = alloc::format!("{}", pty.index());
+    until_free(|| pts.insert(&name, Arc::clone(&node))).await
+}
+
+/// Removes `/dev/pts/N` (its master closed).
+pub async fn remove_pty_node(index: u32) {
+    let name = alloc::format!("{index}");
+    if let Ok(pts) = until_free(|| root().child("dev")?.child("pts")).await {
+        let _ = until_free(|| pts.remove(&name, false)).await;
     }
 }
 

@@ -42,8 +42,12 @@ pub enum Device {
     Zero,
     /// `/dev/urandom` and `/dev/random`: the virtio entropy device.
     Random,
-    /// `/dev/console` and `/dev/tty`: the serial console.
+    /// `/dev/console`: the serial console.
     Console,
+    /// `/dev/tty`: the opener's controlling terminal.
+    ControllingTty,
+    /// `/dev/ptmx`: each open makes a new pseudo-terminal.
+    Ptmx,
     /// `/dev/vda`, `/dev/vdb`, ...: a virtio-blk disk (by index), which
     /// `mount` takes.
     Disk(u8),
@@ -57,6 +61,8 @@ impl Device {
             Device::Zero => (1, 5),
             Device::Random => (1, 9),
             Device::Console => (5, 1),
+            Device::ControllingTty => (5, 0),
+            Device::Ptmx => (5, 2),
             Device::Disk(i) => (254, u32::from(i) * 16),
         }
     }
@@ -80,6 +86,11 @@ pub enum Kind {
     Socket(super::socket::Socket),
     /// An epoll set.
     Epoll(Arc<super::epoll::EpollSet>),
+    /// A terminal: a pty's terminal end (`/dev/pts/N`), or what
+    /// `/dev/tty` opened.
+    Tty(crate::tty::Tty),
+    /// A pty's master (what an open of `/dev/ptmx` gives).
+    PtyMaster(Arc<crate::tty::Pty>),
     /// `/proc`: a directory made afresh each time it is looked into.
     Proc,
     /// A file, directory or link on a mounted volume (`fs::disk`): its
@@ -143,7 +154,7 @@ impl Node {
             Kind::File(_) => S_IFREG,
             Kind::Symlink(_) => S_IFLNK,
             Kind::Device(Device::Disk(_)) => 0o060000,
-            Kind::Device(_) => S_IFCHR,
+            Kind::Device(_) | Kind::Tty(_) | Kind::PtyMaster(_) => S_IFCHR,
             Kind::Pipe(_) => S_IFIFO,
             Kind::Socket(_) => linux::flags::mode::S_IFSOCK,
             // An anonymous inode: no type bits, as Linux shows it.
@@ -168,7 +179,7 @@ impl Node {
             Kind::File(data) => data.try_shared(|d| d.len() as u64).ok_or(BUSY)?,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) | Kind::Proc => 0,
-            Kind::Device(_) | Kind::Pipe(_) | Kind::Socket(_) | Kind::Epoll(_) => 0,
+            Kind::Device(_) | Kind::Pipe(_) | Kind::Socket(_) | Kind::Epoll(_) | Kind::Tty(_) | Kind::PtyMaster(_) => 0,
             Kind::Disk(_) => return Err(ON_DISK),
         })
     }
@@ -200,13 +211,13 @@ impl Node {
     /// What `stat` reports ([`BUSY`]: the module doc).
     pub fn stat(&self) -> Result<Stat, Errno> {
         let size = self.size()?;
-        let rdev = match self.kind {
-            Kind::Device(d) => {
-                let (major, minor) = d.numbers();
-                u64::from((major << 8) | minor)
-            }
-            _ => 0,
+        let numbers = match &self.kind {
+            Kind::Device(d) => Some(d.numbers()),
+            Kind::Tty(t) => Some(t.numbers()),
+            Kind::PtyMaster(_) => Some(Device::Ptmx.numbers()),
+            _ => None,
         };
+        let rdev = numbers.map_or(0, |(major, minor)| u64::from((major << 8) | minor));
         let t = Timespec { sec: self.mtime.load(Ordering::Relaxed) as i64, nsec: 0 };
         Ok(Stat {
             dev: 1,

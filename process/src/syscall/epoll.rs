@@ -52,7 +52,10 @@ fn set_of(file: &OpenFile) -> Option<Arc<EpollSet>> {
 /// terminal, the entropy device); files, directories, `/dev/null` and the
 /// like are always ready and Linux answers EPERM for them.
 fn can_wait(file: &OpenFile) -> bool {
-    matches!(file.node.kind, Kind::Pipe(_) | Kind::Socket(_) | Kind::Device(Device::Console | Device::Random))
+    matches!(
+        file.node.kind,
+        Kind::Pipe(_) | Kind::Socket(_) | Kind::Tty(_) | Kind::PtyMaster(_) | Kind::Device(Device::Console | Device::Random)
+    )
 }
 
 /// `epoll_ctl(epfd, op, fd, event)`.

@@ -7,11 +7,11 @@ use alloc::vec::Vec;
 
 use linux::errno::{self, Errno};
 use linux::flags::open::{O_APPEND, O_CLOEXEC};
-use linux::flags::{ioctl, seek};
-use linux::structs::{Iovec, Winsize};
+use linux::flags::seek;
+use linux::structs::Iovec;
 
 use super::{Args, SysResult};
-use crate::fs::{Device, Kind, OpenFile};
+use crate::fs::{Kind, OpenFile};
 use crate::process::Process;
 use crate::user;
 
@@ -343,7 +343,7 @@ pub(super) async fn lseek(p: &mut Process, a: Args) -> SysResult {
         Kind::File(_) | Kind::Dir(_) | Kind::Proc | Kind::Disk(_) => {}
         // An epoll set seeks nowhere without an error, as Linux's does.
         Kind::Device(_) | Kind::Epoll(_) => return Ok(0),
-        Kind::Symlink(_) | Kind::Pipe(_) | Kind::Socket(_) => return Err(errno::ESPIPE),
+        Kind::Symlink(_) | Kind::Pipe(_) | Kind::Socket(_) | Kind::Tty(_) | Kind::PtyMaster(_) => return Err(errno::ESPIPE),
     }
     let base = match whence {
         seek::SEEK_SET => 0,
@@ -394,63 +394,6 @@ pub(super) fn fcntl(p: &mut Process, a: Args) -> SysResult {
         F_GETFL => Ok(u64::from(file.flags())),
         F_SETFL => {
             file.set_status_flags(a.uint(2));
-            Ok(0)
-        }
-        _ => Err(errno::EINVAL),
-    }
-}
-
-pub(super) async fn ioctl(p: &mut Process, a: Args) -> SysResult {
-    const FIONREAD: u64 = 0x541b;
-    let file = p.files.get(a.int(0))?;
-    let Kind::Device(Device::Console) = file.node.kind else {
-        let waiting = match (a.get(1), &file.node.kind) {
-            (FIONREAD, Kind::Pipe(pipe)) => Some(pipe.buffered().await),
-            (FIONREAD, Kind::Socket(socket)) => Some(socket.buffered().await),
-            _ => None,
-        };
-        if let Some(n) = waiting {
-            user::write_i32(&mut p.memory, a.get(2), n as i32)?;
-            return Ok(0);
-        }
-        return Err(errno::ENOTTY);
-    };
-    match a.get(1) {
-        ioctl::TIOCGWINSZ => {
-            let (rows, cols) = crate::tty::winsize();
-            user::write(&mut p.memory, a.get(2), &Winsize { rows, cols }.encode())?;
-            Ok(0)
-        }
-        ioctl::TIOCGPGRP => {
-            let group = crate::tty::foreground(p.info.pgid.load(core::sync::atomic::Ordering::Relaxed));
-            user::write_i32(&mut p.memory, a.get(2), group as i32)?;
-            Ok(0)
-        }
-        ioctl::TIOCSPGRP => {
-            let mut b = [0u8; 4];
-            user::read(&mut p.memory, a.get(2), &mut b)?;
-            let group = i32::from_le_bytes(b);
-            if group <= 0 {
-                return Err(errno::EINVAL);
-            }
-            crate::tty::set_foreground(group as u32);
-            Ok(0)
-        }
-        ioctl::TCGETS => {
-            let t = crate::tty::termios().await;
-            user::write(&mut p.memory, a.get(2), &t)?;
-            Ok(0)
-        }
-        ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF => {
-            let mut t = [0u8; crate::tty::TERMIOS_SIZE];
-            user::read(&mut p.memory, a.get(2), &mut t)?;
-            crate::tty::set_termios(t, a.get(1) == ioctl::TCSETSF).await;
-            Ok(0)
-        }
-        ioctl::TIOCSWINSZ => {
-            let mut b = [0u8; 8];
-            user::read(&mut p.memory, a.get(2), &mut b)?;
-            crate::tty::set_winsize(u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]]));
             Ok(0)
         }
         _ => Err(errno::EINVAL),

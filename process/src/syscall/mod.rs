@@ -25,6 +25,7 @@ mod poll;
 mod proc;
 mod signals;
 mod socket;
+mod tty;
 mod udp;
 mod unix;
 
@@ -400,7 +401,7 @@ async fn slow(p: &mut Process, ctx: &mut UserContext, nr: u64, a: Args) -> SysRe
         nr::WAITID => proc::waitid(p, a.uint(0), a.uint(1), a.get(2), a.uint(3), a.get(4)).await,
         nr::PIPE => file::pipe(p, a.get(0), 0),
         nr::SENDFILE => file::sendfile(p, a).await,
-        nr::IOCTL => file::ioctl(p, a).await,
+        nr::IOCTL => tty::ioctl(p, a).await,
         nr::POLL => poll::poll(p, a.get(0), a.get(1), a.int(2)).await,
         nr::PPOLL => poll::ppoll(p, a.get(0), a.get(1), a.get(2), a.get(3)).await,
         nr::SELECT => {

@@ -7,14 +7,17 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use core::sync::atomic::Ordering;
 use linux::errno::{self, Errno};
-use linux::flags::open::{O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_TRUNC};
+
+use linux::flags::open::{O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC};
 use linux::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 
 use super::{Args, SysResult};
 use crate::fs::ops::{self, New};
-use crate::fs::{self, Kind, Node, OpenFile};
+use crate::fs::{self, Device, Kind, Node, OpenFile};
 use crate::process::Process;
+use crate::tty::Tty;
 use crate::user;
 
 /// The directory a `*at` call starts from, as a path.
@@ -88,8 +91,38 @@ pub(super) async fn open_at(p: &mut Process, dirfd: i32, path: u64, flags: u32, 
     if flags & O_TRUNC != 0 && flags & O_ACCMODE != 0 && !created && regular {
         ops::truncate(&node, 0).await?;
     }
+    let node = terminal_node(p, node, flags)?;
     let file = OpenFile::opened(node, flags & !(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)).await?;
     Ok(p.files.insert(file, flags & O_CLOEXEC != 0)? as u64)
+}
+
+/// What an open of a terminal opens: `/dev/tty` is the caller's
+/// controlling terminal (ENXIO without one); a pty's terminal end still
+/// locked is EIO; a session leader without a controlling terminal takes
+/// the terminal it opens, unless `O_NOCTTY`, as on Linux.
+fn terminal_node(p: &mut Process, node: Arc<Node>, flags: u32) -> Result<Arc<Node>, Errno> {
+    let tty = match &node.kind {
+        Kind::Device(Device::ControllingTty) => {
+            return match &p.ctty {
+                None => Err(errno::ENXIO),
+                Some(Tty::Console) => Ok(Node::new(Kind::Device(Device::Console), 0o666, 0)),
+                Some(t) => Ok(Node::new(Kind::Tty(t.clone()), 0o620, 0)),
+            };
+        }
+        Kind::Device(Device::Console) => Tty::Console,
+        Kind::Tty(t) => t.clone(),
+        _ => return Ok(node),
+    };
+    if let Tty::Pty(pty) = &tty
+        && (pty.locked() || pty.hung_up())
+    {
+        return Err(errno::EIO);
+    }
+    let (pid, sid, pgid) = (p.pid(), p.info.sid.load(Ordering::Relaxed), p.info.pgid.load(Ordering::Relaxed));
+    if flags & O_NOCTTY == 0 && sid == pid && p.ctty.is_none() && tty.terminal().control(sid, pgid) {
+        p.ctty = Some(tty);
+    }
+    Ok(node)
 }
 
 /// `open(O_CREAT)` of a name in a directory on a volume, in one message

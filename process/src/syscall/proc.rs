@@ -77,6 +77,7 @@ pub(super) async fn clone(p: &mut Process, ctx: &mut UserContext, flags: u64, st
     child.info.no_child_stop.store(p.info.no_child_stop.load(Ordering::Relaxed), Ordering::Relaxed);
     child.info.pgid.store(p.info.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.info.sid.store(p.info.sid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.ctty = p.ctty.clone();
     if flags & CLONE_CHILD_SETTID != 0 {
         child.set_child_tid = Some(ctid);
     }

@@ -100,6 +100,7 @@ pub(super) fn setsid(p: &mut Process) -> SysResult {
     }
     p.info.pgid.store(pid, Ordering::Relaxed);
     p.info.sid.store(pid, Ordering::Relaxed);
+    p.ctty = None;
     Ok(u64::from(pid))
 }
 

@@ -103,6 +103,22 @@ pub mod ioctl {
     pub const TIOCSWINSZ: u64 = 0x5414;
     /// Non-blocking I/O on/off.
     pub const FIONBIO: u64 = 0x5421;
+    /// Bytes waiting to be read.
+    pub const FIONREAD: u64 = 0x541b;
+    /// Discard pending input or output.
+    pub const TCFLSH: u64 = 0x540b;
+    /// Make this the caller's controlling terminal.
+    pub const TIOCSCTTY: u64 = 0x540e;
+    /// Give up the controlling terminal.
+    pub const TIOCNOTTY: u64 = 0x5422;
+    /// Read the session the terminal controls.
+    pub const TIOCGSID: u64 = 0x5429;
+    /// A pty master's number (`/dev/pts/N`).
+    pub const TIOCGPTN: u64 = 0x8004_5430;
+    /// Lock or unlock a pty's terminal end.
+    pub const TIOCSPTLCK: u64 = 0x4004_5431;
+    /// Read that lock.
+    pub const TIOCGPTLCK: u64 = 0x8004_5439;
 }
 
 /// Clocks.
