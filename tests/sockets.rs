@@ -194,7 +194,7 @@ fn inet_program_prints_what_it_prints_on_the_host() {
 
 /// `tests/programs/loopback.c` (TCP and UDP to this machine itself:
 /// 127.0.0.1 and 0.0.0.0, 256 KiB each way between two processes on two
-/// CPUs, names, a refused connect, datagrams with their source) prints
+/// CPUs, names, MSG_PEEK, a refused connect, datagrams with their source) prints
 /// what it prints on the host.
 #[test]
 fn loopback_program_prints_what_it_prints_on_the_host() {

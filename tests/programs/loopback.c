@@ -1,8 +1,8 @@
 /* TCP and UDP to this machine itself (127.0.0.1, and 0.0.0.0 which means
  * it), printed so the host (Linux) and Odonata can be compared line by
  * line: a server and a client in two processes exchange 256 KiB each way,
- * names on both sides, a refused connect to a closed port, datagrams with
- * their source. */
+ * names on both sides, MSG_PEEK (recv, recvmsg, recvfrom), a refused
+ * connect to a closed port, datagrams with their source. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,6 +125,14 @@ int main(void) {
     s = accept(l, NULL, NULL);
     result("send", send(c, "ping", 4, 0));
     char buf[16] = {0};
+    result("recv MSG_PEEK", recv(s, buf, sizeof buf, MSG_PEEK));
+    printf("peeked: %s\n", buf);
+    memset(buf, 0, sizeof buf);
+    struct iovec iov[2] = {{buf, 1}, {buf + 1, 8}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    result("recvmsg MSG_PEEK", recvmsg(s, &mh, MSG_PEEK));
+    printf("peeked: %s\n", buf);
+    memset(buf, 0, sizeof buf);
     result("recv", recv(s, buf, sizeof buf, 0));
     printf("got: %s\n", buf);
     close(c);
@@ -145,7 +154,10 @@ int main(void) {
     struct sockaddr_in from;
     socklen_t flen = sizeof from;
     memset(buf, 0, sizeof buf);
-    long n = recvfrom(u, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+    long n = recvfrom(u, buf, 4, MSG_PEEK, (struct sockaddr *)&from, &flen);
+    printf("recvfrom MSG_PEEK: %ld '%s' from %s\n", n, buf, inet_ntoa(from.sin_addr));
+    memset(buf, 0, sizeof buf);
+    n = recvfrom(u, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
     printf("recvfrom: %ld '%s' from %s, the sender's port: %d\n", n, buf, inet_ntoa(from.sin_addr), ntohs(from.sin_port) == port_of(v));
     return 0;
 }

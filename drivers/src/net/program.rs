@@ -157,9 +157,9 @@ impl Connection {
     }
 
     /// Up to `max` bytes received (empty at the end), or `None` if none
-    /// are there now.
-    pub async fn try_read(&self, max: usize) -> Result<Option<Vec<u8>>, NetError> {
-        let r = call(Request::TryRecv(self.id, max)).await.and_then(|a| match a {
+    /// are there now; with `peek`, left to be read again.
+    pub async fn try_read(&self, max: usize, peek: bool) -> Result<Option<Vec<u8>>, NetError> {
+        let r = call(Request::TryRecv(self.id, max, peek)).await.and_then(|a| match a {
             Answer::Data(d) => Ok(Some(d)),
             _ => unexpected(),
         });
@@ -234,10 +234,10 @@ impl UdpPort {
         self.port
     }
 
-    /// The next datagram (cut to `max` bytes), its full length and its
-    /// sender, or `None` if none is there now.
-    pub async fn try_recv(&self, max: usize) -> Result<Option<(Vec<u8>, (Ipv4Address, u16))>, NetError> {
-        let r = call(Request::TryUdpRecv(self.id, max)).await.and_then(|a| match a {
+    /// The next datagram (cut to `max` bytes) and its sender, or `None`
+    /// if none is there now; with `peek`, left to be read again.
+    pub async fn try_recv(&self, max: usize, peek: bool) -> Result<Option<(Vec<u8>, (Ipv4Address, u16))>, NetError> {
+        let r = call(Request::TryUdpRecv(self.id, max, peek)).await.and_then(|a| match a {
             Answer::Datagram(d, addr, port) => Ok(Some((d, (addr, port)))),
             _ => unexpected(),
         });

@@ -253,6 +253,12 @@ impl InetSocket {
     /// Reads up to `max` bytes, in the buffer the stack answered with:
     /// waits for some unless `nonblock`; none at the end.
     pub async fn read(&self, max: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
+        self.read_or_peek(max, nonblock, false).await
+    }
+
+    /// [`Self::read`], the bytes left to be read again with `peek`
+    /// (`MSG_PEEK`).
+    pub async fn read_or_peek(&self, max: usize, nonblock: bool, peek: bool) -> Result<Vec<u8>, Errno> {
         if self.shut.load(Ordering::Relaxed) & READ_SHUT != 0 || max == 0 {
             return Ok(Vec::new());
         }
@@ -260,7 +266,7 @@ impl InetSocket {
         loop {
             let r = c.readiness();
             if r.has(ready::CONNECTED) || r.error.is_some() {
-                match c.try_read(max).await {
+                match c.try_read(max, peek).await {
                     Ok(Some(data)) => return Ok(data),
                     Ok(None) => {}
                     Err(e) => return self.told(e).map(|()| Vec::new()),

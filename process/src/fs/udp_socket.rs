@@ -126,14 +126,22 @@ impl UdpSocket {
     /// The next datagram (cut to `max` bytes) and its sender: waits for one
     /// unless `nonblock`. Connected, it hears from the peer only.
     pub async fn recv(&self, max: usize, nonblock: bool) -> Result<(Vec<u8>, (Ipv4Address, u16)), Errno> {
+        self.recv_or_peek(max, nonblock, false).await
+    }
+
+    /// [`Self::recv`], the datagram left to be read again with `peek`
+    /// (`MSG_PEEK`).
+    pub async fn recv_or_peek(&self, max: usize, nonblock: bool, peek: bool) -> Result<(Vec<u8>, (Ipv4Address, u16)), Errno> {
         if self.shut.load(Ordering::Relaxed) & READ_SHUT != 0 {
             return Ok((Vec::new(), (Ipv4Address::UNSPECIFIED, 0)));
         }
         let port = self.bound().await?;
         loop {
             let r = port.readiness();
-            match port.try_recv(max).await.map_err(errno_of)? {
+            match port.try_recv(max, peek).await.map_err(errno_of)? {
                 Some((data, from)) if self.peer().is_none_or(|p| p == from) => return Ok((data, from)),
+                // Not from the connected peer: dropped (taken, if peeked).
+                Some(_) if peek => drop(port.try_recv(0, false).await),
                 Some(_) => continue,
                 None if nonblock => return Err(errno::EAGAIN),
                 None => changed(r.generation, Sides::READ, || port.readiness(), |w| port.watch(r.generation, Sides::READ, w)).await,

@@ -126,9 +126,10 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
     let (file, socket) = socket_of(p, a.int(0))?;
     let (at, flags) = (a.get(1), a.uint(2));
     let m = read_header(p, at)?;
-    if flags & (MSG_OOB | MSG_PEEK) != 0 {
+    if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
+    let peek = flags & MSG_PEEK != 0;
     let list = super::file::iovecs(p, m.iov, m.iovlen)?;
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
     let named = m.name != 0;
@@ -136,7 +137,7 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
     let got = match &socket {
         Socket::Udp(s) => {
             let room: u64 = list.iter().map(|v| v.len).sum();
-            let (data, from) = s.recv((room as usize).min(MAX_DATAGRAM), nonblock).await?;
+            let (data, from) = s.recv_or_peek((room as usize).min(MAX_DATAGRAM), nonblock, peek).await?;
             super::file::scatter(p, &list, &data)?;
             if named {
                 super::inet::write_address(p, m.name, at + NAMELEN_AT, from)?;
@@ -146,7 +147,7 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
         Socket::UnixNamed(e) if e.is_datagram() => {
             let room: u64 = list.iter().map(|v| v.len).sum();
             let mut message = alloc::vec![0u8; (room as usize).min(crate::fs::pipe::CAPACITY)];
-            let (n, whole, from) = e.recv_datagram(&mut message, nonblock, false).await?;
+            let (n, whole, from) = e.recv_datagram(&mut message, nonblock, peek).await?;
             super::file::scatter(p, &list, &message[..n])?;
             if n < whole {
                 msg_flags |= MSG_TRUNC;
@@ -159,7 +160,7 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
         Socket::Unix(s) if s.is_packets() => {
             let room: u64 = list.iter().map(|v| v.len).sum();
             let mut message = alloc::vec![0u8; (room as usize).min(crate::fs::pipe::CAPACITY)];
-            let (n, whole) = s.recv(&mut message, nonblock).await?;
+            let (n, whole) = s.recv_or_peek(&mut message, nonblock, peek).await?;
             super::file::scatter(p, &list, &message[..n])?;
             if n < whole {
                 msg_flags |= MSG_TRUNC;
@@ -169,6 +170,16 @@ pub(super) async fn recvmsg(p: &mut Process, a: Args) -> SysResult {
                 user::write(&mut p.memory, at + NAMELEN_AT, &0u32.to_le_bytes())?;
             }
             n as u64
+        }
+        _ if peek => {
+            let room: u64 = list.iter().map(|v| v.len).sum();
+            let data = super::socket::peek_stream(&socket, room as usize, nonblock).await?;
+            super::file::scatter(p, &list, &data)?;
+            // A stream's bytes come with no address (as Linux's).
+            if named {
+                user::write(&mut p.memory, at + NAMELEN_AT, &0u32.to_le_bytes())?;
+            }
+            data.len() as u64
         }
         _ => {
             let mut total = 0;

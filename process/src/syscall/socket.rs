@@ -183,10 +183,7 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
     }
     let (buf, len, flags, addr, addrlen) = (a.get(1), (a.get(2) as usize).min(super::file::MAX_RW), a.uint(3), a.get(4), a.get(5));
     let peek = flags & MSG_PEEK != 0;
-    if flags & MSG_OOB != 0 || (peek && !matches!(socket, Socket::Unix(_) | Socket::UnixNamed(_))) {
-        if peek {
-            log::warn!("{} (pid {}): MSG_PEEK on an AF_INET socket is not implemented yet: EOPNOTSUPP", p.name(), p.pid());
-        }
+    if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
@@ -209,12 +206,10 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
             user::write(&mut p.memory, buf, &message[..n])?;
             if flags & MSG_TRUNC != 0 { whole as u64 } else { n as u64 }
         }
-        Socket::Unix(s) if peek => {
-            // A stream's bytes, left to be read again (one look, as Linux's).
-            let mut chunk = vec![0u8; len.min(CHUNK)];
-            let (n, _) = s.recv_or_peek(&mut chunk, nonblock, true).await?;
-            user::write(&mut p.memory, buf, &chunk[..n])?;
-            n as u64
+        _ if peek => {
+            let data = peek_stream(&socket, len, nonblock).await?;
+            user::write(&mut p.memory, buf, &data)?;
+            data.len() as u64
         }
         _ => recv_stream(p, &socket, buf, len, nonblock, flags & MSG_WAITALL != 0).await?,
     };
@@ -222,6 +217,21 @@ pub(super) async fn recvfrom(p: &mut Process, a: Args) -> SysResult {
         user::write(&mut p.memory, addrlen, &0u32.to_le_bytes())?;
     }
     Ok(done)
+}
+
+/// A stream's next bytes (up to `len`), left to be read again: one look,
+/// as Linux's (`MSG_WAITALL` is not waited for).
+pub(super) async fn peek_stream(socket: &Socket, len: usize, nonblock: bool) -> Result<alloc::vec::Vec<u8>, Errno> {
+    match socket {
+        Socket::Inet(s) => s.read_or_peek(len.min(CHUNK), nonblock, true).await,
+        Socket::Unix(s) => {
+            let mut chunk = vec![0u8; len.min(CHUNK)];
+            let (n, _) = s.recv_or_peek(&mut chunk, nonblock, true).await?;
+            chunk.truncate(n);
+            Ok(chunk)
+        }
+        _ => Err(errno::EOPNOTSUPP),
+    }
 }
 
 /// Receives up to `len` bytes of a stream socket into the program's

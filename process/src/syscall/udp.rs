@@ -42,11 +42,11 @@ pub(super) async fn sendto(p: &mut Process, file: &OpenFile, s: &Arc<UdpSocket>,
 /// to `len`, and who sent it.
 pub(super) async fn recvfrom(p: &mut Process, file: &OpenFile, s: &Arc<UdpSocket>, a: Args) -> SysResult {
     let (buf, len, flags, addr, addrlen) = (a.get(1), a.get(2) as usize, a.uint(3), a.get(4), a.get(5));
-    if flags & (MSG_OOB | MSG_PEEK) != 0 {
+    if flags & MSG_OOB != 0 {
         return Err(errno::EOPNOTSUPP);
     }
     let nonblock = file.nonblock() || flags & MSG_DONTWAIT != 0;
-    let (data, from) = s.recv(len.min(MAX_DATAGRAM), nonblock).await?;
+    let (data, from) = s.recv_or_peek(len.min(MAX_DATAGRAM), nonblock, flags & MSG_PEEK != 0).await?;
     user::write(&mut p.memory, buf, &data)?;
     if addr != 0 && addrlen != 0 {
         super::inet::write_address(p, addr, addrlen, from)?;

@@ -114,8 +114,8 @@ impl Stack {
                 answer.reply(Ok(Answer::Done));
             }
             Request::TryAccept(id) => self.try_accept(id, answer),
-            Request::TryRecv(id, max) => {
-                let r = self.try_recv(id, max);
+            Request::TryRecv(id, max, peek) => {
+                let r = if peek { self.try_peek(id, max) } else { self.try_recv(id, max) };
                 if let Err(Ok(Answer::Data(lost))) = answer.try_reply(r) {
                     self.unread(id, lost);
                 }
@@ -177,8 +177,8 @@ impl Stack {
                     answer.reply(Err(NetError::Closed));
                 }
             },
-            Request::TryUdpRecv(id, max) => {
-                let r = self.try_udp_recv(id, max);
+            Request::TryUdpRecv(id, max, peek) => {
+                let r = self.try_udp_recv(id, max, peek);
                 answer.reply(r);
             }
             Request::TryUdpSend(id, data, addr, port) => {

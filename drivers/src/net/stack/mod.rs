@@ -98,7 +98,8 @@ pub(crate) enum Request {
     /// Starts a connection (from a reserved local port, if given).
     Open(Ipv4Address, u16, Option<u16>),
     Recv(usize, usize),
-    TryRecv(usize, usize),
+    /// Up to so many bytes now; `true`: left to be read again (MSG_PEEK).
+    TryRecv(usize, usize, bool),
     Send(usize, Vec<u8>),
     TrySend(usize, Vec<u8>),
     Shutdown(usize),
@@ -115,7 +116,8 @@ pub(crate) enum Request {
     UdpSend(usize, Vec<u8>, Ipv4Address, u16),
     TryUdpSend(usize, Vec<u8>, Ipv4Address, u16),
     UdpRecv(usize, usize),
-    TryUdpRecv(usize, usize),
+    /// The next datagram now; `true`: left to be read again (MSG_PEEK).
+    TryUdpRecv(usize, usize, bool),
     UdpClose(usize),
     Ping(Ipv4Address, u16),
 }

@@ -93,6 +93,26 @@ impl Stack {
         r
     }
 
+    /// Up to `max` received bytes left to be read again (none: the end),
+    /// or `WouldBlock`.
+    pub(super) fn try_peek(&mut self, id: usize, max: usize) -> Reply {
+        let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
+        if c.connect.is_some() {
+            return Err(NetError::WouldBlock);
+        }
+        if !c.unread.is_empty() {
+            return Ok(Answer::Data(c.unread[..max.max(1).min(c.unread.len())].to_vec()));
+        }
+        let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+        if s.can_recv() {
+            let mut data = alloc::vec![0u8; max.max(1).min(s.recv_queue())];
+            let n = s.peek_slice(&mut data).unwrap_or(0);
+            data.truncate(n);
+            return Ok(Answer::Data(data));
+        }
+        recv_now(s, max, c.error, c.peer_closed).unwrap_or(Err(NetError::WouldBlock))
+    }
+
     /// Keeps bytes a read took whose caller had gone, for the next read.
     pub(super) fn unread(&mut self, id: usize, mut lost: Vec<u8>) {
         if let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) {
@@ -150,11 +170,20 @@ impl Stack {
         }
     }
 
-    /// The next datagram (cut to `max` bytes) and its sender, or
-    /// `WouldBlock`.
-    pub(super) fn try_udp_recv(&mut self, id: usize, max: usize) -> Reply {
+    /// The next datagram (cut to `max` bytes) and its sender (left to be
+    /// read again with `peek`), or `WouldBlock`.
+    pub(super) fn try_udp_recv(&mut self, id: usize, max: usize, peek: bool) -> Reply {
         let Some(u) = self.udps.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
         let s = self.sockets.get_mut::<udp::Socket>(u.handle);
+        if peek {
+            return match s.peek() {
+                Ok((data, meta)) => {
+                    let IpEndpoint { addr: IpAddress::Ipv4(from), port } = meta.endpoint;
+                    Ok(Answer::Datagram(data[..data.len().min(max)].to_vec(), from, port))
+                }
+                Err(_) => Err(NetError::WouldBlock),
+            };
+        }
         match s.recv() {
             Ok((data, meta)) => {
                 let IpEndpoint { addr: IpAddress::Ipv4(from), port } = meta.endpoint;
