@@ -226,7 +226,9 @@ fn unix_datagram_pairs_behave_as_on_the_host() {
 /// accept, names on both sides, data both ways, a full backlog, a client
 /// on the other CPU, a closed listener's path) and datagram (sendto a
 /// path, the sender's name or none, a reply, connect and AF_UNSPEC, a
-/// destination gone), as on the host.
+/// destination gone), and abstract names (a leading NUL: their exact
+/// length, EADDRINUSE, free once closed, a connection, a datagram's
+/// sender), as on the host.
 #[test]
 fn named_unix_sockets_behave_as_on_the_host() {
     let Some(unix_named) = compile("unix_named") else { return };

@@ -4,7 +4,8 @@
  * connect (ENOENT, ECONNREFUSED, EPROTOTYPE, EISCONN), accept, the names
  * on both sides, data both ways, a full backlog, a client on the other
  * CPU, a closed listener's path; datagrams to a path, with the sender's
- * name or none, a connected datagram socket, a destination gone. */
+ * name or none, a connected datagram socket, a destination gone; the
+ * abstract namespace (a leading NUL). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -241,6 +242,75 @@ static void datagrams(void) {
     unlink(cli);
 }
 
+/* An abstract address: a leading NUL, then `name`, no NUL after. */
+static socklen_t abstract_at(struct sockaddr_un *a, const char *name) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path + 1, name, strlen(name));
+    return (socklen_t)(sizeof(sa_family_t) + 1 + strlen(name));
+}
+
+static void show_abstract(const char *what, int fd, int peer) {
+    struct sockaddr_un a;
+    memset(&a, 0x55, sizeof a);
+    socklen_t len = sizeof a;
+    int r = peer ? getpeername(fd, (struct sockaddr *)&a, &len) : getsockname(fd, (struct sockaddr *)&a, &len);
+    if (r < 0) {
+        printf("%s: -1 (%s)\n", what, strerror(errno));
+        return;
+    }
+    int n = (int)len - (int)sizeof(sa_family_t);
+    printf("%s: length %d, first byte %d, name \"%.*s\"\n", what, (int)len, n > 0 ? a.sun_path[0] : -1, n > 1 ? n - 1 : 0,
+           a.sun_path + 1);
+}
+
+/* The abstract namespace: no node, the name's exact length, EADDRINUSE
+ * while bound, free again once its socket is closed; a stream connection
+ * and a datagram with its sender's abstract name. */
+static void abstract(void) {
+    printf("-- ABSTRACT\n");
+    struct sockaddr_un a, b;
+    socklen_t alen = abstract_at(&a, "odonata-abstract"), blen = abstract_at(&b, "odonata-client");
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("bind", bind(l, (struct sockaddr *)&a, alen));
+    show_abstract("getsockname", l, 0);
+    int again = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("bind the same name again", bind(again, (struct sockaddr *)&a, alen));
+    result("connect before listen", connect(again, (struct sockaddr *)&a, alen));
+    close(again);
+    result("listen", listen(l, 4));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("connect", connect(c, (struct sockaddr *)&a, alen));
+    show_abstract("getpeername", c, 1);
+    int s = accept(l, NULL, NULL);
+    result("send", send(c, "abstract", 8, 0));
+    char buf[16] = {0};
+    result("recv", recv(s, buf, sizeof buf, 0));
+    printf("got: %s\n", buf);
+    close(s);
+    close(c);
+    close(l);
+    int fresh = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("bind after the socket closed", bind(fresh, (struct sockaddr *)&a, alen));
+    close(fresh);
+    struct sockaddr_un none;
+    socklen_t nlen = abstract_at(&none, "odonata-nobody");
+    int d = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("connect to a name nobody has", connect(d, (struct sockaddr *)&none, nlen));
+    close(d);
+    int srv = socket(AF_UNIX, SOCK_DGRAM, 0), cli = socket(AF_UNIX, SOCK_DGRAM, 0);
+    result("bind a datagram socket", bind(srv, (struct sockaddr *)&a, alen));
+    result("bind its client", bind(cli, (struct sockaddr *)&b, blen));
+    result("sendto", sendto(cli, "hi", 2, 0, (struct sockaddr *)&a, alen));
+    struct sockaddr_un from;
+    socklen_t flen = sizeof from;
+    memset(buf, 0, sizeof buf);
+    long n = recvfrom(srv, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+    printf("recvfrom: %ld '%s', sender length %d, name \"%.*s\"\n", n, buf, (int)flen, (int)flen - 3, from.sun_path + 1);
+    close(srv);
+    close(cli);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, on_pipe);
@@ -255,5 +325,6 @@ int main(void) {
     stream(SOCK_STREAM, "STREAM");
     stream(SOCK_SEQPACKET, "SEQPACKET");
     datagrams();
+    abstract();
     return 0;
 }

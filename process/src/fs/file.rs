@@ -178,14 +178,14 @@ impl OpenFile {
                 (readable, writable, hup && r, hup && !r)
             }
             Kind::Device(Device::Console) => {
-                let (readable, ..) = crate::tty::Tty::Console.poll(waker, wanted.read, wanted.write).await;
+                let (readable, ..) = crate::tty::Tty::Console.poll(waker, (wanted.read, wanted.write, wanted.always)).await;
                 (readable && r, w, false, false)
             }
             Kind::Tty(tty) => {
-                let (readable, writable, hup, error) = tty.poll(waker, wanted.read, wanted.write).await;
+                let (readable, writable, hup, error) = tty.poll(waker, (wanted.read, wanted.write, wanted.always)).await;
                 (readable && r, writable && w, hup, error)
             }
-            Kind::PtyMaster(pty) => pty.master_poll(waker, wanted.read, wanted.write).await,
+            Kind::PtyMaster(pty) => pty.master_poll(waker, (wanted.read, wanted.write, wanted.always)).await,
             Kind::Socket(socket) => socket.poll(waker, wanted).await,
             // Not watched through another set or `poll` (not done yet).
             Kind::Epoll(_) => (false, false, false, false),

@@ -5,9 +5,18 @@
 //! its NUL). `inet.rs`, `socket.rs` and `msg.rs` send them here; once a
 //! stream or sequenced-packet socket is connected, the data calls go to
 //! the pair's end.
+//!
+//! A name whose first byte is NUL is in the abstract namespace, as on
+//! Linux: no node in the file system, its bytes exactly as long as the
+//! address says (kept here as a string starting with `\0`), gone when its
+//! socket is. The table of abstract names holds the sockets weakly, behind
+//! a serializing token (bind and connect only: the control path).
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
+
+use io::token::Guarded;
 
 use linux::errno::{self, Errno};
 use linux::flags::open::O_NONBLOCK;
@@ -41,10 +50,16 @@ pub(super) fn socket(p: &mut Process, ty: u32, protocol: u32, flags: u32) -> Sys
     Ok(p.files.insert(file, flags & SOCK_CLOEXEC != 0)? as u64)
 }
 
+/// The abstract namespace: names (with their leading NUL) to sockets.
+fn abstract_names() -> &'static Guarded<BTreeMap<String, Weak<UnixEndpoint>>> {
+    static NAMES: spin::Once<Guarded<BTreeMap<String, Weak<UnixEndpoint>>>> = spin::Once::new();
+    NAMES.call_once(|| Guarded::new("abstract AF_UNIX names", BTreeMap::new()))
+}
+
 /// Reads a `struct sockaddr_un` of `len` bytes at `at`: its path (up to a
-/// NUL or the end). EINVAL for a length that holds no path or more than
-/// the struct; EAFNOSUPPORT for another family; the abstract namespace
-/// (a leading NUL) is not here yet (EOPNOTSUPP, logged).
+/// NUL or the end), or an abstract name (a leading NUL, then exactly the
+/// rest). EINVAL for a length that holds no path or more than the struct,
+/// for another family, or for an abstract name that is not UTF-8.
 fn read_path(p: &mut Process, at: u64, len: u64) -> Result<String, Errno> {
     if !(3..=SOCKADDR_UN_SIZE).contains(&len) {
         return Err(errno::EINVAL);
@@ -56,8 +71,7 @@ fn read_path(p: &mut Process, at: u64, len: u64) -> Result<String, Errno> {
     }
     let path = &b[2..len as usize];
     if path[0] == 0 {
-        log::warn!("{} (pid {}): an abstract AF_UNIX address: not implemented, EOPNOTSUPP", p.name(), p.pid());
-        return Err(errno::EOPNOTSUPP);
+        return String::from_utf8(path.to_vec()).map_err(|_| errno::EINVAL);
     }
     let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
     String::from_utf8(path[..end].to_vec()).map_err(|_| errno::EINVAL)
@@ -77,7 +91,10 @@ pub(super) fn write_path(p: &mut Process, at: u64, len_at: u64, path: Option<&st
     b.extend_from_slice(&(AF_UNIX as u16).to_le_bytes());
     if let Some(path) = path {
         b.extend_from_slice(path.as_bytes());
-        b.push(0);
+        // An abstract name is as long as it is, with no NUL after.
+        if !path.starts_with('\0') {
+            b.push(0);
+        }
     }
     user::write(&mut p.memory, at, &b[..(room as usize).min(b.len())])?;
     user::write(&mut p.memory, len_at, &(b.len() as u32).to_le_bytes())
@@ -95,6 +112,24 @@ pub(super) fn write_sender(p: &mut Process, at: u64, len_at: u64, from: Option<&
 /// `bind(fd, addr, len)`: the socket's node is made at the path.
 pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
     let path = read_path(p, addr, len)?;
+    if path.starts_with('\0') {
+        let (weak, name) = (Arc::downgrade(e), path.clone());
+        e.bind(path, || async move {
+            abstract_names()
+                .exclusive(|names| {
+                    if names.get(&name).is_some_and(|s| s.strong_count() > 0) {
+                        return Err(errno::EADDRINUSE);
+                    }
+                    // Names whose sockets are gone go as new ones come.
+                    names.retain(|_, s| s.strong_count() > 0);
+                    names.insert(name, weak);
+                    Ok(())
+                })
+                .await
+        })
+        .await?;
+        return Ok(0);
+    }
     if e.name().is_some() {
         // Linux makes the node first: a taken path says so before the
         // socket's own name does.
@@ -132,6 +167,9 @@ pub(super) async fn connect(p: &mut Process, file: &OpenFile, e: &Arc<UnixEndpoi
 /// The socket bound at `path`, if one still is (ENOENT if nothing is
 /// there; `None` for a node that is not a socket, or whose socket closed).
 async fn bound_at(p: &Process, path: &str) -> Result<Option<Arc<UnixEndpoint>>, Errno> {
+    if path.starts_with('\0') {
+        return Ok(abstract_names().shared(|names| names.get(path).and_then(Weak::upgrade)).await);
+    }
     let node = fs::lookup(&p.cwd, path, true).await?;
     Ok(match &node.kind {
         Kind::Socket(Socket::Address(target)) => target.upgrade(),

@@ -295,12 +295,12 @@ impl Tty {
     }
 
     /// Readiness for `poll`: (readable, writable, hung up, error);
-    /// leaves `waker` to be woken when what is wanted (`read`, `write`)
-    /// changes.
-    pub async fn poll(&self, waker: Waker, read: bool, write: bool) -> (bool, bool, bool, bool) {
+    /// leaves `waker` to be woken when what is wanted (reading, writing,
+    /// and with `always` each arrival even while ready) changes.
+    pub async fn poll(&self, waker: Waker, wanted: (bool, bool, bool)) -> (bool, bool, bool, bool) {
         match self {
             Tty::Console => (!started() || console().readable(waker).await, true, false, false),
-            Tty::Pty(p) => p.terminal_poll(waker, read, write).await,
+            Tty::Pty(p) => p.terminal_poll(waker, wanted).await,
         }
     }
 }

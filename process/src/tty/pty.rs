@@ -227,14 +227,15 @@ impl Pty {
     }
 
     /// Readiness of the master for `poll`: (readable, writable, hung up,
-    /// error).
-    pub async fn master_poll(&self, waker: Waker, read: bool, write: bool) -> (bool, bool, bool, bool) {
+    /// error); `waker` is left for the sides wanted while they are not
+    /// ready, or with `always` (an edge-triggered interest) regardless.
+    pub async fn master_poll(&self, waker: Waker, (read, write, always): (bool, bool, bool)) -> (bool, bool, bool, bool) {
         let gone = self.terminal_gone();
         let readable = self
             .master
             .exclusive(|m| {
                 let readable = !m.out.is_empty() || gone;
-                if read && !readable {
+                if read && (always || !readable) {
                     m.readers.push(waker.clone());
                 }
                 readable
@@ -245,7 +246,7 @@ impl Pty {
             .state
             .exclusive(|s| {
                 let writable = s.ready.len() < INPUT_MAX;
-                if write && !writable {
+                if write && (always || !writable) {
                     s.typists.push(waker);
                 }
                 writable
@@ -294,14 +295,14 @@ impl Pty {
         Ok(done)
     }
 
-    /// Readiness of the terminal end for `poll`.
-    pub(super) async fn terminal_poll(&self, waker: Waker, read: bool, write: bool) -> (bool, bool, bool, bool) {
+    /// Readiness of the terminal end for `poll` (as [`Self::master_poll`]).
+    pub(super) async fn terminal_poll(&self, waker: Waker, (read, write, always): (bool, bool, bool)) -> (bool, bool, bool, bool) {
         let (readable, hung_up) = self
             .terminal
             .state
             .exclusive(|s| {
                 let readable = s.readable();
-                if read && !readable {
+                if read && (always || !readable) {
                     s.readers.push(waker.clone());
                 }
                 (readable, s.hung_up)
@@ -311,7 +312,7 @@ impl Pty {
             .master
             .exclusive(|m| {
                 let writable = m.out.len() < OUTPUT_MAX;
-                if write && !writable {
+                if write && (always || !writable) {
                     m.writers.push(waker);
                 }
                 writable
