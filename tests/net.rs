@@ -150,17 +150,19 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
 }
 
 #[test]
-fn listeners_past_the_stack_socket_limit_are_refused_and_a_burst_of_requests_is_not() {
+fn listeners_past_the_stack_socket_limit_are_refused_a_burst_of_requests_is_not_and_keep_alive_waits() {
     let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
     odonata_tests::assert_passed(
         &out,
         &[
             "listeners_past_the_socket_limit_are_refused_and_closing_frees_them",
             "a_burst_of_connection_requests_past_the_queue_is_never_refused",
+            "a_keep_alive_probe_comes_only_after_its_interval",
         ],
     );
     println!("{}", odonata_tests::line_starting_with(&out, "net limits: 20 listeners"));
     println!("{}", odonata_tests::line_starting_with(&out, "net burst:"));
+    println!("{}", odonata_tests::line_starting_with(&out, "net keep-alive:"));
 }
 
 #[test]

@@ -69,6 +69,9 @@ pub struct NetStats {
     pub tx: u64,
     /// Transmits refused because the queue was full (smoltcp retries).
     pub tx_full: u64,
+    /// Frames this machine sent to itself (kept for `receive`, never on
+    /// the device; in neither `rx` nor `tx`).
+    pub looped: u64,
     /// Received frames dropped as malformed, by reason (`Malformed::index`).
     pub malformed: [u64; Malformed::ALL.len()],
 }
@@ -85,11 +88,11 @@ impl NetStats {
     }
 }
 
-const FIXED: usize = 3;
+const FIXED: usize = 4;
 static PUBLISHED: [AtomicU64; FIXED + Malformed::ALL.len()] = [const { AtomicU64::new(0) }; FIXED + Malformed::ALL.len()];
 
 fn publish(s: &NetStats) {
-    for (slot, v) in PUBLISHED.iter().zip([s.rx, s.tx, s.tx_full].iter().chain(&s.malformed)) {
+    for (slot, v) in PUBLISHED.iter().zip([s.rx, s.tx, s.tx_full, s.looped].iter().chain(&s.malformed)) {
         slot.store(*v, Relaxed);
     }
 }
@@ -97,7 +100,7 @@ fn publish(s: &NetStats) {
 /// The counters as last published by the stack's CPU (for `net` on any CPU).
 pub fn published_stats() -> NetStats {
     let v = |i: usize| PUBLISHED[i].load(Relaxed);
-    NetStats { rx: v(0), tx: v(1), tx_full: v(2), malformed: core::array::from_fn(|i| v(FIXED + i)) }
+    NetStats { rx: v(0), tx: v(1), tx_full: v(2), looped: v(3), malformed: core::array::from_fn(|i| v(FIXED + i)) }
 }
 
 /// The virtio-net device.
@@ -221,6 +224,8 @@ impl NetDevice {
         };
         if self.looped.len() < LOOPED {
             self.looped.push_back(looped);
+            self.stats.looped += 1;
+            publish(&self.stats);
         }
         true
     }

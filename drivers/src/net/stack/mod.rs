@@ -9,7 +9,7 @@
 //! queued; programs' sockets' readiness is published (`watch.rs`); then
 //! the stack waits for the first of a request (it answers every request
 //! queued, then turns), a device interrupt or the next deadline
-//! (smoltcp's, a ping's, a connect's; its timer is moved only to an
+//! (smoltcp's, a ping's, a connect's, a held keep-alive's; its timer is moved only to an
 //! earlier one). No deadline means none: an idle network leaves its CPU
 //! halted.
 //!
@@ -43,6 +43,7 @@ use crate::virtio::net::NetDevice;
 
 mod gate;
 mod handle;
+mod keep_alive;
 mod program;
 mod service;
 mod status;
@@ -256,6 +257,8 @@ struct Conn {
     released: bool,
     /// A turn has passed since it entered TIME-WAIT.
     lingered: bool,
+    /// `SO_KEEPALIVE` set and not yet given to smoltcp (`keep_alive.rs`).
+    keep_alive: Option<keep_alive::Pending>,
 }
 
 struct Udp {
@@ -359,7 +362,8 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));
         }
-        if let Some(first) = st.conns.iter().flatten().filter_map(|c| c.connect.as_ref().map(|(_, at)| *at)).min() {
+        let deadline = |c: &Conn| c.connect.as_ref().map(|(_, at)| *at).into_iter().chain(keep_alive::due(c)).min();
+        if let Some(first) = st.conns.iter().flatten().filter_map(deadline).min() {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));
         }

@@ -12,7 +12,8 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use super::service::{ends, recv_now, send_some};
 use super::{
-    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Waiting, Watched, slot, smol, tcp_socket,
+    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Waiting, Watched, keep_alive, slot,
+    tcp_socket,
 };
 use crate::net::NetError;
 use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
@@ -139,6 +140,7 @@ impl Stack {
             0 if !data.is_empty() => Err(NetError::WouldBlock),
             n => {
                 c.watch.gave(n);
+                keep_alive::settle(c, s, time::Instant::now());
                 publish_conn(c, s);
                 Ok(Answer::Sent(n))
             }
@@ -224,7 +226,7 @@ impl Stack {
         let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
         match option {
             TcpOption::NoDelay(on) => s.set_nagle_enabled(!on),
-            TcpOption::KeepAlive(every) => s.set_keep_alive(every.map(smol)),
+            TcpOption::KeepAlive(every) => keep_alive::set(c, s, every),
         }
         Ok(Answer::Done)
     }

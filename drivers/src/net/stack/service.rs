@@ -10,7 +10,7 @@ use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address
 
 use alloc::sync::Arc;
 
-use super::{Answer, Conn, HALF_OPEN, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, slot};
+use super::{Answer, Conn, HALF_OPEN, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, keep_alive, slot};
 use crate::net::NetError;
 use kernel::time;
 
@@ -77,6 +77,7 @@ impl Stack {
         for id in 0..self.conns.len() {
             let Some(c) = self.conns[id].as_mut() else { continue };
             let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            keep_alive::settle(c, s, time::Instant::now());
             let state = s.state();
             if matches!(state, tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait) {
                 c.peer_closed = true;
@@ -214,6 +215,7 @@ impl Conn {
             closed_here: false,
             released: false,
             lingered: false,
+            keep_alive: None,
         }
     }
 }

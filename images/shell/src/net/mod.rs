@@ -365,7 +365,7 @@ fn net_json() -> String {
     let reasons: Vec<String> = c.malformed_reasons().map(|(why, n)| alloc::format!("\"{why}\":{n}")).collect();
     let (open, away) = http_connections();
     alloc::format!(
-        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"malformed\":{},\"malformed_by_reason\":{{{}}},\"tx_full\":{},\"listen_overflows\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{},\"http_connections\":{},\"http_turned_away\":{}}}\n",
+        "{{\"mac\":\"{}\",\"link\":{},\"address\":{address},\"rx\":{},\"tx\":{},\"malformed\":{},\"malformed_by_reason\":{{{}}},\"tx_full\":{},\"looped\":{},\"listen_overflows\":{},\"tcp_connections\":{},\"tcp_listeners\":{},\"udp_sockets\":{},\"requests\":{},\"http_connections\":{},\"http_turned_away\":{}}}\n",
         drivers::net::format_mac(st.mac),
         st.link,
         c.rx,
@@ -373,6 +373,7 @@ fn net_json() -> String {
         c.malformed_total(),
         reasons.join(","),
         c.tx_full,
+        c.looped,
         st.listen_overflows,
         st.open.0,
         st.open.1,

@@ -307,12 +307,13 @@ async fn net(out: &mut Out) {
     let reasons = if reasons.is_empty() { String::new() } else { alloc::format!(" ({})", reasons.join(", ")) };
     outln!(
         out,
-        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} malformed dropped{reasons}, {} transmits refused (queue full), {} connection requests dropped (listener full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered, {} HTTP connections open, {} turned away (503)",
+        "net: virtio-net {}, link {}, address {address}; {} frames received, {} sent, {} malformed dropped{reasons}, {} to itself, {} transmits refused (queue full), {} connection requests dropped (listener full); sockets: {} TCP connections, {} listeners, {} UDP; {} HTTP requests answered, {} HTTP connections open, {} turned away (503)",
         drivers::net::format_mac(st.mac),
         if st.link { "up" } else { "down" },
         c.rx,
         c.tx,
         c.malformed_total(),
+        c.looped,
         c.tx_full,
         st.listen_overflows,
         st.open.0,

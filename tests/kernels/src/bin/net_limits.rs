@@ -2,7 +2,9 @@
 //! stack's TCP socket limit are refused with `NetError::Limit`, the port
 //! taken is `InUse`, and closing frees the sockets for the next bind; a
 //! burst of connection requests larger than a listener's queue is never
-//! refused (those past it are dropped and sent again).
+//! refused (those past it are dropped and sent again); and a keep-alive
+//! interval set on an idle connection sends its first probe only once the
+//! interval has passed.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -12,13 +14,14 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use drivers::net::{Ipv4Address, NetError, TcpListener, TcpStream};
+use drivers::net::{Connection, Ipv4Address, NetError, Reservation, TcpListener, TcpOption, TcpStream};
 use futures_util::future::{join, join_all};
 use kernel::{exec, println, time};
 
 kernel::test_kernel![
     listeners_past_the_socket_limit_are_refused_and_closing_frees_them,
     a_burst_of_connection_requests_past_the_queue_is_never_refused,
+    a_keep_alive_probe_comes_only_after_its_interval,
 ];
 
 fn listeners_past_the_socket_limit_are_refused_and_closing_frees_them() {
@@ -57,14 +60,18 @@ fn listeners_past_the_socket_limit_are_refused_and_closing_frees_them() {
 /// every request reaches the listener before any handshake ends.
 const BURST: usize = 80;
 
+/// Loopback works once the interface has its address.
+async fn wait_for_address() {
+    let start = time::Instant::now();
+    while drivers::net::status().and_then(|s| s.address).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no address");
+        time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn a_burst_of_connection_requests_past_the_queue_is_never_refused() {
     exec::block_on(async {
-        // Loopback works once the interface has its address.
-        let start = time::Instant::now();
-        while drivers::net::status().and_then(|s| s.address).is_none() {
-            assert!(start.elapsed() < Duration::from_secs(30), "no address");
-            time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_for_address().await;
         let overflows = drivers::net::status().map_or(0, |s| s.listen_overflows);
         let listener = TcpListener::bind_with_backlog(3000, 1).await.expect("a listener");
         let start = time::Instant::now();
@@ -91,5 +98,52 @@ fn a_burst_of_connection_requests_past_the_queue_is_never_refused() {
             assert!(s.is_ok(), "a connection failed: {:?}", s.as_ref().err());
         }
         assert!(dropped > 0, "the burst outran the listener, so some requests waited");
+    });
+}
+
+/// Frames this machine has sent to itself (loopback: only this test's).
+fn looped() -> u64 {
+    drivers::net::status().map_or(0, |s| s.counters.looped)
+}
+
+fn a_keep_alive_probe_comes_only_after_its_interval() {
+    const INTERVAL: Duration = Duration::from_millis(500);
+    exec::block_on(async {
+        wait_for_address().await;
+        let listening = Reservation::new(3100).await.expect("a port").listen(4).await.expect("a listener");
+        let client = Connection::open(Ipv4Address::new(127, 0, 0, 1), 3100).await.expect("a connection");
+        let start = time::Instant::now();
+        let server = loop {
+            if let Some(c) = listening.try_accept().await.expect("accept") {
+                break c;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no connection");
+            time::sleep(Duration::from_millis(5)).await;
+        };
+        // The handshake's last frames, and any delayed ACK, go first.
+        time::sleep(Duration::from_millis(300)).await;
+        let idle = looped();
+        time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(looped(), idle, "the connection is idle");
+
+        // A server's everyday option (Linux's default interval): nothing sent.
+        server.set(TcpOption::KeepAlive(Some(Duration::from_secs(7200)))).await.expect("set");
+        let set = time::Instant::now();
+        client.set(TcpOption::KeepAlive(Some(INTERVAL))).await.expect("set");
+        time::sleep(INTERVAL / 2).await;
+        assert_eq!(looped(), idle, "a probe before the interval");
+        // Then the client's probe and the server's answer.
+        while looped() < idle + 2 {
+            assert!(set.elapsed() < Duration::from_secs(20), "no keep-alive probe within 20 s");
+            time::sleep(Duration::from_millis(5)).await;
+        }
+        let after = set.elapsed();
+        println!(
+            "net keep-alive: the first probe and its answer {} ms after an interval of {} ms was set",
+            after.as_millis(),
+            INTERVAL.as_millis()
+        );
+        assert!(after >= INTERVAL, "the probe came early");
+        drop((client, server, listening));
     });
 }
