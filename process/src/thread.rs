@@ -11,9 +11,14 @@
 //!                     is runnable, the time slice decides: yield now, or
 //!                     arm the slice's end and go on
 //! }
+//! (before each entry: a woken driver task runs first, the program yields)
 //! ```
 //!
-//! **Time slices.** User code is preempted, kernel code is not. A slice is
+//! **Time slices.** User code is preempted, kernel code is not. A driver
+//! task (the executor's interrupt band) woken on the CPU runs at the
+//! program's next trap (the wake's own interrupt is one), not after its
+//! slice: a program can run a long time between system calls that never
+//! wait, and a network stack or disk queue on its CPU would wait too. A slice is
 //! armed only when another task on the CPU is runnable, so a machine whose
 //! only work is one program takes no timer interrupts for it. A task that
 //! yields, or waits in a system call, starts a new slice when it resumes.
@@ -66,6 +71,16 @@ pub async fn run(mut process: Process, mut ctx: Box<UserContext>) -> ExitStatus 
         }
         if !process.children.is_empty() && signal::ignored_explicitly(&process, signal::sig::SIGCHLD) {
             crate::family::discard_exited(&mut process.children);
+        }
+        // Driver tasks woken here (the network stack, a disk queue) run
+        // before the program goes on, as LWKT's interrupt threads preempt
+        // user threads: a program may run for a whole slice between system
+        // calls that never wait, and the stack's turn would wait with it.
+        if ex.interrupt_band_waiting() {
+            kernel::exec::yield_now().await;
+            process.memory.space().ensure_active();
+            slice_start = kernel::arch::cpu::rdtsc();
+            continue;
         }
         // The time slice: only while another task of this CPU is runnable
         // (checked before every entry, so a program entered with others

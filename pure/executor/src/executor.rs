@@ -275,6 +275,18 @@ impl Executor {
         !self.shared.wake_stack.is_empty() || self.owned(|o| o.lists[..IDLE].iter().any(|q| q.len() > 0))
     }
 
+    /// Whether an interrupt-band task is runnable, the inbox's wakes taken
+    /// first. A normal task that runs long between polls' ends (a program,
+    /// between its traps) asks this to give way to driver tasks at once,
+    /// as LWKT's interrupt threads preempt user threads. Owner only, in
+    /// task context (as a poll is).
+    pub fn interrupt_band_waiting(&self) -> bool {
+        if !self.shared.wake_stack.is_empty() {
+            self.drain_inbox();
+        }
+        self.owned(|o| o.lists[Band::Interrupt as usize].len() > 0)
+    }
+
     /// Drains the inbox, then polls up to [`BUDGET`] tasks, interrupt band
     /// first. Returns the number of polls made.
     pub fn tick(&self) -> usize {

@@ -119,6 +119,28 @@ fn interrupt_band_runs_first() {
     assert_eq!(*trace.borrow(), ["interrupt", "normal"]);
 }
 
+/// A normal task, mid-poll, sees a driver task woken from another thread
+/// (the inbox) as waiting, and only then.
+#[test]
+fn a_normal_task_sees_a_woken_interrupt_band_task_waiting() {
+    let ex: &'static executor::Executor = Box::leak(Box::new(executor()));
+    let slot = Arc::new(Mutex::new(None));
+    let flag = Arc::new(AtomicUsize::new(0));
+    let opts = Spawn { name: Some("driver"), band: Band::Interrupt };
+    let mut driver = ex.spawn_with(opts, WaitFlag { slot: Arc::clone(&slot), flag: Arc::clone(&flag) });
+    ex.run_until_idle();
+    let waker = slot.lock().unwrap().take().expect("registered");
+    let mut seen = ex.spawn(async move {
+        let before = ex.interrupt_band_waiting();
+        flag.store(1, Ordering::SeqCst);
+        std::thread::spawn(move || waker.wake()).join().unwrap();
+        (before, ex.interrupt_band_waiting())
+    });
+    ex.run_until_idle();
+    assert_eq!(poll_once(&mut seen), Poll::Ready(Ok((false, true))));
+    assert_eq!(poll_once(&mut driver), Poll::Ready(Ok(1)));
+}
+
 #[test]
 fn busy_task_is_bounded_by_budget() {
     let ex = executor();
