@@ -181,9 +181,16 @@ impl Connection {
         call(Request::Shutdown(self.id)).await.map(drop)
     }
 
-    /// Sets an option.
-    pub async fn set(&self, option: TcpOption) -> Result<(), NetError> {
-        call(Request::Set(self.id, option)).await.map(drop)
+    /// Sets an option. Sent without waiting for an answer: setting one
+    /// cannot fail but by the connection being gone, which the next call
+    /// finds, and the stack takes requests in the order they came, so the
+    /// next call sees it set. (A server sets `SO_KEEPALIVE` on each
+    /// connection it accepts; a round trip to the stack's CPU there is one
+    /// more wait in its accept loop.)
+    pub async fn set(&self, option: TcpOption) {
+        if let Ok(port) = stack::port() {
+            let _ = port.send(Request::Set(self.id, option)).await;
+        }
     }
 
     /// What it is ready for.

@@ -227,10 +227,10 @@ impl InetSocket {
     /// Applies the options set before there was a connection.
     async fn apply_options(&self, c: &Connection) {
         if self.options.no_delay.load(Ordering::Relaxed) {
-            let _ = c.set(TcpOption::NoDelay(true)).await;
+            c.set(TcpOption::NoDelay(true)).await;
         }
         if self.options.keep_alive.load(Ordering::Relaxed) {
-            let _ = c.set(TcpOption::KeepAlive(Some(KEEP_ALIVE))).await;
+            c.set(TcpOption::KeepAlive(Some(KEEP_ALIVE))).await;
         }
     }
 

@@ -241,7 +241,7 @@ pub(super) async fn set_option(s: &InetSocket, level: u32, name: u32, value: i32
         (SOL_SOCKET, SO_KEEPALIVE) => {
             o.keep_alive.store(value != 0, Relaxed);
             if let Some(c) = s.connection() {
-                let _ = c.set(TcpOption::KeepAlive((value != 0).then_some(KEEP_ALIVE))).await;
+                c.set(TcpOption::KeepAlive((value != 0).then_some(KEEP_ALIVE))).await;
             }
         }
         // Taken; the stack's buffers keep their size (getsockopt says it).
@@ -250,7 +250,7 @@ pub(super) async fn set_option(s: &InetSocket, level: u32, name: u32, value: i32
         (IPPROTO_TCP, TCP_NODELAY) => {
             o.no_delay.store(value != 0, Relaxed);
             if let Some(c) = s.connection() {
-                let _ = c.set(TcpOption::NoDelay(value != 0)).await;
+                c.set(TcpOption::NoDelay(value != 0)).await;
             }
         }
         _ => return Err(errno::ENOPROTOOPT),

@@ -127,9 +127,9 @@ fn a_keep_alive_probe_comes_only_after_its_interval() {
         assert_eq!(looped(), idle, "the connection is idle");
 
         // A server's everyday option (Linux's default interval): nothing sent.
-        server.set(TcpOption::KeepAlive(Some(Duration::from_secs(7200)))).await.expect("set");
+        server.set(TcpOption::KeepAlive(Some(Duration::from_secs(7200)))).await;
         let set = time::Instant::now();
-        client.set(TcpOption::KeepAlive(Some(INTERVAL))).await.expect("set");
+        client.set(TcpOption::KeepAlive(Some(INTERVAL))).await;
         time::sleep(INTERVAL / 2).await;
         assert_eq!(looped(), idle, "a probe before the interval");
         // Then the client's probe and the server's answer.
