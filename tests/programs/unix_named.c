@@ -30,15 +30,22 @@ static struct sockaddr_un at(const char *path) {
     return a;
 }
 
+/* The socket's own name (or its peer's) into `a`, with its length; -1
+ * (printed under `what`) if the call fails. */
+static int name_of(const char *what, int fd, int peer, struct sockaddr_un *a, socklen_t *len) {
+    memset(a, 0x55, sizeof *a);
+    *len = sizeof *a;
+    int r = peer ? getpeername(fd, (struct sockaddr *)a, len) : getsockname(fd, (struct sockaddr *)a, len);
+    if (r < 0)
+        printf("%s: -1 (%s)\n", what, strerror(errno));
+    return r;
+}
+
 static void show_name(const char *what, int fd, int peer) {
     struct sockaddr_un a;
-    memset(&a, 0x55, sizeof a);
-    socklen_t len = sizeof a;
-    int r = peer ? getpeername(fd, (struct sockaddr *)&a, &len) : getsockname(fd, (struct sockaddr *)&a, &len);
-    if (r < 0) {
-        printf("%s: -1 (%s)\n", what, strerror(errno));
+    socklen_t len;
+    if (name_of(what, fd, peer, &a, &len) < 0)
         return;
-    }
     printf("%s: family %d, length %d, path \"%s\"\n", what, a.sun_family, (int)len,
            len > sizeof(sa_family_t) ? a.sun_path : "");
 }
@@ -252,13 +259,9 @@ static socklen_t abstract_at(struct sockaddr_un *a, const char *name) {
 
 static void show_abstract(const char *what, int fd, int peer) {
     struct sockaddr_un a;
-    memset(&a, 0x55, sizeof a);
-    socklen_t len = sizeof a;
-    int r = peer ? getpeername(fd, (struct sockaddr *)&a, &len) : getsockname(fd, (struct sockaddr *)&a, &len);
-    if (r < 0) {
-        printf("%s: -1 (%s)\n", what, strerror(errno));
+    socklen_t len;
+    if (name_of(what, fd, peer, &a, &len) < 0)
         return;
-    }
     int n = (int)len - (int)sizeof(sa_family_t);
     printf("%s: length %d, first byte %d, name \"%.*s\"\n", what, (int)len, n > 0 ? a.sun_path[0] : -1, n > 1 ? n - 1 : 0,
            a.sun_path + 1);
