@@ -6,7 +6,9 @@
 //! - [`frame`]: a received Ethernet frame's headers and checksums, checked
 //!   before the network stack sees it (malformed frames named by reason);
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
-//!   history) for consoles.
+//!   history) for consoles;
+//! - [`toeplitz`]: the RSS hash of a connection's addresses and ports, with
+//!   DragonFly's symmetric key, which names the CPU that owns it.
 //!
 //! The concurrency model (wait cells, rings, tokens, ports) is `io`'s.
 #![cfg_attr(not(test), no_std)]
@@ -18,3 +20,4 @@ extern crate alloc;
 pub mod frame;
 pub mod http;
 pub mod line;
+pub mod toeplitz;
