@@ -150,7 +150,7 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
 }
 
 #[test]
-fn listeners_past_the_stack_socket_limit_are_refused_a_burst_of_requests_is_not_and_keep_alive_waits() {
+fn stack_limits_keep_alive_and_the_accept_handoff() {
     let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
     odonata_tests::assert_passed(
         &out,
@@ -158,11 +158,13 @@ fn listeners_past_the_stack_socket_limit_are_refused_a_burst_of_requests_is_not_
             "listeners_past_the_socket_limit_are_refused_and_closing_frees_them",
             "a_burst_of_connection_requests_past_the_queue_is_never_refused",
             "a_keep_alive_probe_comes_only_after_its_interval",
+            "a_listener_takes_each_connection_and_shows_what_is_left",
         ],
     );
     println!("{}", odonata_tests::line_starting_with(&out, "net limits: 20 listeners"));
     println!("{}", odonata_tests::line_starting_with(&out, "net burst:"));
     println!("{}", odonata_tests::line_starting_with(&out, "net keep-alive:"));
+    println!("{}", odonata_tests::line_starting_with(&out, "net handoff:"));
 }
 
 #[test]

@@ -24,9 +24,9 @@ use core::task::Waker;
 use smoltcp::wire::Ipv4Address;
 
 use super::NetError;
-use super::ready::{Readiness, Ready, Sides};
+use super::ready::{READABLE, Readiness, Ready, Sides};
 use super::socket::{call, post, unexpected};
-use super::stack::{self, Answer, Opened, Request, TcpOption, Watched};
+use super::stack::{self, Answer, Handoff, Opened, Request, TcpOption, Watched};
 
 /// Sends a watch without waiting for an answer (it has none worth one).
 async fn watch(what: Watched, seen: u32, sides: Sides, waker: Waker) {
@@ -63,7 +63,7 @@ impl Reservation {
         let port = self.port;
         core::mem::forget(self);
         match call(Request::Listen(port, backlog, true)).await? {
-            Answer::Listener(id, ready) => Ok(Listening { id, port, ready }),
+            Answer::Listener(id, ready, Some(handoff)) => Ok(Listening { id, port, ready, handoff }),
             _ => unexpected(),
         }
     }
@@ -82,26 +82,35 @@ impl Drop for Reservation {
     }
 }
 
-/// A listening TCP socket.
+/// A listening TCP socket. Its connections are taken from the queue the
+/// stack fills (`stack/handoff.rs`), without a message.
 pub struct Listening {
     id: usize,
     port: u16,
     ready: Arc<Ready>,
+    handoff: Arc<Handoff>,
 }
 
 impl Listening {
-    /// A connection made to it, or `None` if there is none now.
-    pub async fn try_accept(&self) -> Result<Option<Connection>, NetError> {
-        let r = call(Request::TryAccept(self.id)).await.and_then(|a| match a {
-            Answer::Conn(c) => Ok(Some(Connection::from(c))),
-            _ => unexpected(),
-        });
-        r.or_else(none_if_would_block)
+    /// A connection made to it, or `None` if there is none now; the
+    /// listener's error once it is gone.
+    pub fn try_accept(&self) -> Result<Option<Connection>, NetError> {
+        match self.handoff.take() {
+            Some(c) => Ok(Some(Connection::from(c))),
+            None => self.ready.get().error.map_or(Ok(None), Err),
+        }
     }
 
-    /// Readable: a connection waits.
+    /// Readable: a connection waits (read from the queue itself, so a
+    /// connection just taken is not shown until the stack's next turn).
     pub fn readiness(&self) -> Readiness {
-        self.ready.get()
+        let mut r = self.ready.get();
+        let waiting = self.handoff.len();
+        if r.error.is_none() {
+            r.bits = if waiting > 0 { r.bits | READABLE } else { r.bits & !READABLE };
+        }
+        r.queued = waiting.min(usize::from(u16::MAX)) as u16;
+        r
     }
 
     /// Wakes `waker` once its readiness' read generation is past `seen`'s

@@ -48,7 +48,7 @@ impl TcpListener {
     /// to be accepted: past them, new connections are refused.
     pub async fn bind_with_backlog(port: u16, backlog: usize) -> Result<Self, NetError> {
         match call(Request::Listen(port, backlog, false)).await? {
-            Answer::Listener(id, _) => Ok(Self { id, port }),
+            Answer::Listener(id, ..) => Ok(Self { id, port }),
             _ => unexpected(),
         }
     }

@@ -240,7 +240,7 @@ impl InetSocket {
         let l = self.listener.get().ok_or(errno::EINVAL)?;
         loop {
             let r = l.readiness();
-            if let Some(c) = l.try_accept().await.map_err(errno_of)? {
+            if let Some(c) = l.try_accept().map_err(errno_of)? {
                 return Ok(c);
             }
             if nonblock {

@@ -10,14 +10,15 @@ use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address
 use alloc::sync::Arc;
 
 use super::{
-    Answer, Listener, MAX_BACKLOG, MAX_UDP, PING_IDENT, Ping, Request, SYN_QUEUE, Stack, UDP_BUFFER, UDP_PACKETS, Udp, Waiting, Watch, slot,
+    Answer, Handoff, Listener, MAX_BACKLOG, MAX_UDP, PING_IDENT, Ping, Request, SYN_QUEUE, Stack, UDP_BUFFER, UDP_PACKETS, Udp, Waiting,
+    Watch, slot,
 };
 use crate::net::NetError;
 use kernel::time;
 
 impl Stack {
     pub(super) fn handle(&mut self, req: Request, answer: Waiting) {
-        self.listeners_due |= matches!(req, Request::Listen(..) | Request::Accept(_) | Request::TryAccept(_) | Request::Unlisten(_));
+        self.listeners_due |= matches!(req, Request::Listen(..) | Request::Accept(_) | Request::Unlisten(_));
         match req {
             Request::Listen(port, backlog, reserved) => {
                 if reserved {
@@ -45,9 +46,18 @@ impl Stack {
                 }
                 let watch = Watch::new();
                 let ready = Arc::clone(&watch.ready);
-                let l = Listener { port, backlog, listening, ready: VecDeque::new(), accepts: VecDeque::new(), watch };
+                let handoff = reserved.then(|| Arc::new(Handoff::new()));
+                let l = Listener {
+                    port,
+                    backlog,
+                    listening,
+                    ready: VecDeque::new(),
+                    accepts: VecDeque::new(),
+                    watch,
+                    handoff: handoff.clone(),
+                };
                 let id = slot(&mut self.listeners, l);
-                answer.reply(Ok(Answer::Listener(id, ready)));
+                answer.reply(Ok(Answer::Listener(id, ready, handoff)));
             }
             Request::Accept(id) => match self.listeners.get_mut(id).and_then(Option::as_mut) {
                 Some(l) => l.accepts.push_back(answer),
@@ -63,6 +73,10 @@ impl Stack {
                     }
                     for a in l.accepts {
                         a.reply(Err(NetError::Closed));
+                    }
+                    // Connections nobody accepted: each closes as it drops.
+                    while let Some(c) = l.handoff.as_ref().and_then(|q| q.take()) {
+                        drop(c);
                     }
                 }
                 answer.reply(Ok(Answer::Done));
@@ -113,7 +127,6 @@ impl Stack {
                 }
                 answer.reply(Ok(Answer::Done));
             }
-            Request::TryAccept(id) => self.try_accept(id, answer),
             Request::TryRecv(id, max, peek) => {
                 let r = if peek { self.try_peek(id, max) } else { self.try_recv(id, max) };
                 if let Err(Ok(Answer::Data(lost))) = answer.try_reply(r) {

@@ -43,6 +43,7 @@ use crate::virtio::net::NetDevice;
 
 mod gate;
 mod handle;
+mod handoff;
 mod keep_alive;
 mod program;
 mod service;
@@ -50,6 +51,7 @@ mod status;
 mod watch;
 
 use gate::Gate;
+pub(crate) use handoff::Handoff;
 use watch::Watch;
 
 use status::{ADDRESS, DEVICE, OPEN};
@@ -87,13 +89,13 @@ const PING_IDENT: u16 = 0x0d0a;
 
 /// What a socket asks the stack. The `Try` calls and `Open` (programs'
 /// sockets, `net/program.rs`) are answered at once: `WouldBlock` where the
-/// others would wait.
+/// others would wait. (A program's accept asks nothing: `handoff.rs`.)
 pub(crate) enum Request {
-    /// Listen on a port (with a backlog); `true`: the port was reserved
-    /// by the caller (`Reserve`).
+    /// Listen on a port (with a backlog); `true`: a program's listener,
+    /// whose port was reserved by the caller (`Reserve`) and whose
+    /// connections are handed over through a queue (`handoff.rs`).
     Listen(u16, usize, bool),
     Accept(usize),
-    TryAccept(usize),
     Unlisten(usize),
     Connect(Ipv4Address, u16),
     /// Starts a connection (from a reserved local port, if given).
@@ -178,7 +180,8 @@ impl Drop for Opened {
 
 /// What the stack answers.
 pub(crate) enum Answer {
-    Listener(usize, Arc<Ready>),
+    /// A listener: its id, readiness, and a program's queue of connections.
+    Listener(usize, Arc<Ready>, Option<Arc<Handoff>>),
     Conn(Opened),
     Data(Vec<u8>),
     Sent(usize),
@@ -235,6 +238,15 @@ struct Listener {
     ready: VecDeque<SocketHandle>,
     accepts: VecDeque<Waiting>,
     watch: Watch,
+    /// A program's listener: connections go here as they are made.
+    handoff: Option<Arc<Handoff>>,
+}
+
+impl Listener {
+    /// Connections made and not yet accepted.
+    fn waiting(&self) -> usize {
+        self.ready.len() + self.handoff.as_ref().map_or(0, |q| q.len())
+    }
 }
 
 struct Conn {

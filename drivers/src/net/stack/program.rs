@@ -12,8 +12,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use super::service::{ends, recv_now, send_some};
 use super::{
-    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Waiting, Watched, keep_alive, slot,
-    tcp_socket,
+    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Watched, keep_alive, slot, tcp_socket,
 };
 use crate::net::NetError;
 use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
@@ -47,28 +46,6 @@ impl Stack {
         let c = self.conns[id].as_ref().expect("a connection just made");
         let (local, peer) = ends(self.sockets.get::<tcp::Socket>(c.handle));
         Opened::new(id, peer, local, Arc::clone(&c.watch.ready))
-    }
-
-    /// A connection listener `id` has ready, or `WouldBlock`.
-    pub(super) fn try_accept(&mut self, id: usize, answer: Waiting) {
-        let Some(l) = self.listeners.get_mut(id).and_then(Option::as_mut) else {
-            answer.reply(Err(NetError::Closed));
-            return;
-        };
-        let Some(h) = l.ready.pop_front() else {
-            answer.reply(Err(NetError::WouldBlock));
-            return;
-        };
-        l.watch.took(1);
-        let cid = slot(&mut self.conns, Conn::new(h, None));
-        if let Err(Ok(Answer::Conn(opened))) = answer.try_reply(Ok(Answer::Conn(self.opened(cid)))) {
-            // The caller went (a signal): the next accept takes it.
-            opened.disarm();
-            self.conns[cid] = None;
-            if let Some(l) = self.listeners[id].as_mut() {
-                l.ready.push_front(h);
-            }
-        }
     }
 
     /// Up to `max` received bytes (none: the end), or `WouldBlock`.
@@ -235,8 +212,9 @@ impl Stack {
     /// change (after each turn of the loop).
     pub(super) fn notify(&mut self) {
         for l in self.listeners.iter_mut().flatten() {
-            let bits = if l.ready.is_empty() { 0 } else { READABLE };
-            l.watch.update(bits, None, l.ready.len(), 0);
+            let waiting = l.waiting();
+            let bits = if waiting == 0 { 0 } else { READABLE };
+            l.watch.update(bits, None, waiting, 0);
         }
         for c in self.conns.iter_mut().flatten().filter(|c| !c.released) {
             publish_conn(c, self.sockets.get::<tcp::Socket>(c.handle));

@@ -47,7 +47,7 @@ impl Stack {
             // backlog wait for `accept`: past those, new requests are
             // dropped (`gate.rs`) and sent again by their clients.
             let mut free = self.listen_free(&l);
-            while free < SYN_QUEUE && l.listening.len() < HALF_OPEN && l.ready.len() < l.backlog {
+            while free < SYN_QUEUE && l.listening.len() < HALF_OPEN && l.waiting() < l.backlog {
                 self.listeners[id] = Some(l);
                 let fresh = self.listening_socket(self.listeners[id].as_ref().map_or(0, |l| l.port));
                 l = self.listeners[id].take().unwrap_or_else(|| unreachable!());
@@ -57,6 +57,19 @@ impl Stack {
                         free += 1;
                     }
                     None => break,
+                }
+            }
+            if let Some(q) = l.handoff.clone() {
+                while let Some(h) = l.ready.pop_front() {
+                    let cid = slot(&mut self.conns, Conn::new(h, None));
+                    if let Err(opened) = q.offer(self.opened(cid)) {
+                        // Full (the backlog bounds it): taken next turn.
+                        opened.disarm();
+                        self.conns[cid] = None;
+                        l.ready.push_front(h);
+                        break;
+                    }
+                    l.watch.arrived();
                 }
             }
             while !l.ready.is_empty() && !l.accepts.is_empty() {

@@ -23,16 +23,32 @@ pub(super) struct Watch {
     /// shown, freed room `room + given` above it.
     taken: usize,
     given: usize,
+    /// Something arrived for readers that the count may not show (a
+    /// connection handed over while another was taken, `handoff.rs`).
+    arrived: bool,
 }
 
 impl Watch {
     pub fn new() -> Self {
-        Self { ready: Arc::new(Ready::default()), readers: Vec::new(), writers: Vec::new(), shown: None, taken: 0, given: 0 }
+        Self {
+            ready: Arc::new(Ready::default()),
+            readers: Vec::new(),
+            writers: Vec::new(),
+            shown: None,
+            taken: 0,
+            given: 0,
+            arrived: false,
+        }
     }
 
     /// A call took `n` bytes (or connections) out.
     pub fn took(&mut self, n: usize) {
         self.taken += n;
+    }
+
+    /// Something arrived for readers: the next update moves the read side.
+    pub fn arrived(&mut self) {
+        self.arrived = true;
     }
 
     /// A call put `n` bytes in to send.
@@ -45,7 +61,8 @@ impl Watch {
     pub fn update(&mut self, bits: u8, error: Option<NetError>, queued: usize, room: usize) {
         let now = (bits, error, queued, room);
         let (taken, given) = (core::mem::take(&mut self.taken), core::mem::take(&mut self.given));
-        if self.shown == Some(now) && taken == 0 && given == 0 {
+        let arrived = core::mem::take(&mut self.arrived);
+        if self.shown == Some(now) && taken == 0 && given == 0 && !arrived {
             return;
         }
         let bump = match self.shown {
@@ -54,7 +71,10 @@ impl Watch {
                 let gained = bits & !old_bits;
                 let failed = error.is_some() && error != old_error;
                 Sides {
-                    read: failed || gained & (READABLE | PEER_CLOSED | HUNG_UP | ERROR | CONNECTED) != 0 || queued + taken > old_queued,
+                    read: failed
+                        || arrived
+                        || gained & (READABLE | PEER_CLOSED | HUNG_UP | ERROR | CONNECTED) != 0
+                        || queued + taken > old_queued,
                     write: failed || gained & (WRITABLE | HUNG_UP | ERROR | CONNECTED) != 0 || room + given > old_room,
                 }
             }

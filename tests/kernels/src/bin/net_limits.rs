@@ -4,7 +4,9 @@
 //! burst of connection requests larger than a listener's queue is never
 //! refused (those past it are dropped and sent again); and a keep-alive
 //! interval set on an idle connection sends its first probe only once the
-//! interval has passed.
+//! interval has passed; and a program's listener takes its connections
+//! from the stack's queue, shows at once what is left, and is told of each
+//! one that comes.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -14,6 +16,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use drivers::net::ready::READABLE;
 use drivers::net::{Connection, Ipv4Address, NetError, Reservation, TcpListener, TcpOption, TcpStream};
 use futures_util::future::{join, join_all};
 use kernel::{exec, println, time};
@@ -22,6 +25,7 @@ kernel::test_kernel![
     listeners_past_the_socket_limit_are_refused_and_closing_frees_them,
     a_burst_of_connection_requests_past_the_queue_is_never_refused,
     a_keep_alive_probe_comes_only_after_its_interval,
+    a_listener_takes_each_connection_and_shows_what_is_left,
 ];
 
 fn listeners_past_the_socket_limit_are_refused_and_closing_frees_them() {
@@ -114,7 +118,7 @@ fn a_keep_alive_probe_comes_only_after_its_interval() {
         let client = Connection::open(Ipv4Address::new(127, 0, 0, 1), 3100).await.expect("a connection");
         let start = time::Instant::now();
         let server = loop {
-            if let Some(c) = listening.try_accept().await.expect("accept") {
+            if let Some(c) = listening.try_accept().expect("accept") {
                 break c;
             }
             assert!(start.elapsed() < Duration::from_secs(10), "no connection");
@@ -145,5 +149,38 @@ fn a_keep_alive_probe_comes_only_after_its_interval() {
         );
         assert!(after >= INTERVAL, "the probe came early");
         drop((client, server, listening));
+    });
+}
+
+/// The listener's read generation moves past `seen` within 10 s.
+async fn moved_past(listening: &drivers::net::Listening, seen: u32) -> Duration {
+    let start = time::Instant::now();
+    while listening.readiness().generation == seen {
+        assert!(start.elapsed() < Duration::from_secs(10), "the listener never showed the connection");
+        time::sleep(Duration::from_millis(2)).await;
+    }
+    start.elapsed()
+}
+
+fn a_listener_takes_each_connection_and_shows_what_is_left() {
+    exec::block_on(async {
+        wait_for_address().await;
+        let listening = Reservation::new(3200).await.expect("a port").listen(4).await.expect("a listener");
+        let to = Ipv4Address::new(127, 0, 0, 1);
+        let seen = listening.readiness().generation;
+        let first = Connection::open(to, 3200).await.expect("a connection");
+        moved_past(&listening, seen).await;
+        let taken = listening.try_accept().expect("accept").expect("the first connection");
+        // Taken here, without a message: the listener shows none waiting
+        // at once, whatever the stack last published.
+        let r = listening.readiness();
+        assert!(!r.has(READABLE) && r.queued == 0, "the connection taken is still shown: {r:?}");
+        let seen = r.generation;
+        let second = Connection::open(to, 3200).await.expect("a connection");
+        let after = moved_past(&listening, seen).await;
+        println!("net handoff: the second connection shown {} ms after its connect", after.as_millis());
+        assert!(listening.try_accept().expect("accept").is_some(), "the second connection");
+        assert!(listening.try_accept().expect("accept").is_none(), "only two");
+        drop((first, taken, second, listening));
     });
 }
