@@ -91,6 +91,13 @@ impl Boot {
         self
     }
 
+    /// A virtio-net device on `ns`'s tap (a queue pair per tap queue)
+    /// instead of the user network; `ns` must outlive the run.
+    pub fn tap(mut self, ns: &odonata_runner::netns::TapNamespace) -> Self {
+        self.machine.tap = Some((ns.name().to_string(), ns.queues()));
+        self
+    }
+
     /// A UDP forward from 127.0.0.1:`host` to the guest's `guest` (with [`Boot::net`]).
     pub fn udp_forward(mut self, host: u16, guest: u16) -> Self {
         self.machine.udp_forwards.push((host, guest));

@@ -150,6 +150,52 @@ fn the_guest_pings_the_host_and_fetches_a_page_from_a_server_the_test_runs() {
 }
 
 #[test]
+fn the_runner_gives_the_guest_a_multiqueue_tap_in_a_namespace_it_makes_and_removes() {
+    use odonata_runner::netns::{self, GUEST_ADDRESS, TapNamespace};
+    let ns = TapNamespace::create(2).expect("a namespace and its tap (the tests run as root)");
+    let name = ns.name().to_string();
+    assert!(netns::exists(&name), "{name} listed");
+    let (boot, monitor) = boot_main_kernel().smp(2).tap(&ns).timeout(Duration::from_secs(300)).own_monitor();
+    // curl, inside the namespace: the only place the guest can be reached.
+    let inside = name.clone();
+    let client = std::thread::spawn(move || {
+        let curl = |path: &str| {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &inside, "curl", "-s", "-m", "5", "-w", "\n%{http_code}"])
+                .arg(format!("http://{GUEST_ADDRESS}{path}"))
+                .output()
+                .expect("curl runs");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.rsplit_once('\n').filter(|(_, code)| *code == "200").map(|(body, _)| body.to_string())
+        };
+        let start = std::time::Instant::now();
+        let net = loop {
+            if let Some(net) = curl("/api/net") {
+                break Some(net);
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let page = curl("/");
+        press_power_button(&monitor);
+        (net, page)
+    });
+    let out = boot.run();
+    let (net, page) = client.join().expect("the client thread");
+    assert_eq!(out.exit, KernelExit::Success, "{}", log_of(&out));
+    let net = net.unwrap_or_else(|| panic!("the guest never answered in {name}:\n{}", log_of(&out)));
+    println!("/api/net over the tap: {net}");
+    assert!(net.contains("\"address\":\"10.0.2.15/24\""), "{net}");
+    assert!(page.is_some_and(|p| p.contains("Odonata")), "the home page");
+    assert_line_contains(&out, "net: up 10.0.2.15/24 (static: no DHCP lease within 3 s)");
+    assert_line_contains(&out, "link up, 2 queue pairs offered (1 used)");
+    drop(ns);
+    assert!(!netns::exists(&name), "{name} removed");
+}
+
+#[test]
 fn stack_limits_keep_alive_and_the_accept_handoff() {
     let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
     odonata_tests::assert_passed(

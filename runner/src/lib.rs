@@ -9,6 +9,7 @@
 //! build::image()      boot/ image builder (bootloader 0.11.15, own workspace,
 //!                     built once, see build.rs) -> BIN.bios.img / BIN.uefi.img
 //! qemu::Machine       -> qemu-system-x86_64 command line (TCG unless --kvm)
+//! netns::TapNamespace a network namespace with a tap for the guest (--net tap)
 //! session::run_*      interactive (terminal or piped stdin), or captured with
 //!                     a timeout for tests; the kernel's isa-debug-exit code
 //!                     becomes a KernelExit
@@ -22,6 +23,7 @@
 pub mod build;
 pub mod error;
 pub mod initramfs;
+pub mod netns;
 pub mod qemu;
 pub mod session;
 pub mod symbolize;

@@ -24,6 +24,10 @@ options:
                  configuration ports 0xcf8/0xcfc)
   --net          a virtio-net device on QEMU's user network (DHCP 10.0.2.15);
                  alone it forwards 127.0.0.1:8080 to the guest's port 80
+  --net=tap      instead, a tap in a network namespace made for this run and
+                 removed after it (root): host side 10.0.2.2/24, the guest
+                 10.0.2.15; a queue pair per CPU (virtio-net mq). Clients run
+                 inside it: ip netns exec NAME curl http://10.0.2.15/
   --forward [udp:]H:G
                  forward TCP (or UDP) 127.0.0.1:H to guest port G
                  (repeatable; implies --net)
@@ -68,6 +72,8 @@ kernel shell's running command); to leave: exit or poweroff, or Ctrl-A X.";
 
 struct Options {
     machine: Machine,
+    /// `--net=tap`: make a namespace with a tap for the guest.
+    tap: bool,
     profile: Profile,
     kernel: Option<String>,
     headless: bool,
@@ -77,8 +83,16 @@ struct Options {
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Error> {
-    let mut o =
-        Options { machine: Machine::default(), profile: Profile::Dev, kernel: None, headless: false, init: None, files: None, root: false };
+    let mut o = Options {
+        machine: Machine::default(),
+        tap: false,
+        profile: Profile::Dev,
+        kernel: None,
+        headless: false,
+        init: None,
+        files: None,
+        root: false,
+    };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -100,9 +114,13 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
                     .ok_or_else(|| Error::Usage(format!("--smp takes 1..=255, not {v:?}")))?;
             }
             "--mem" => o.machine.memory = value("--mem")?,
-            "--net" => {
-                o.machine.net.get_or_insert_with(Vec::new);
-            }
+            "--net" => match inline.as_deref() {
+                None | Some("user") => {
+                    o.machine.net.get_or_insert_with(Vec::new);
+                }
+                Some("tap") => o.tap = true,
+                Some(other) => return Err(Error::Usage(format!("--net takes user or tap, not {other:?}"))),
+            },
             "--forward" => {
                 let v = value("--forward")?;
                 let (udp, ports) = match v.strip_prefix("udp:") {
@@ -162,6 +180,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Erro
             other => return Err(Error::Usage(format!("unknown option {other:?}"))),
         }
     }
+    if o.tap && (o.machine.net.is_some() || !o.machine.udp_forwards.is_empty()) {
+        return Err(Error::Usage(String::from("--net=tap has no forwards: clients run inside its namespace")));
+    }
     if o.machine.net.as_ref().is_some_and(Vec::is_empty) && o.machine.udp_forwards.is_empty() {
         o.machine.net = Some(vec![(8080, 80)]);
     }
@@ -205,10 +226,26 @@ fn run(o: Options) -> Result<ExitCode, Error> {
     }
     let mut machine = o.machine.clone();
     machine.terminal_console = std::io::stdin().is_terminal();
+    // Kept until QEMU has ended: dropping it removes the namespace.
+    let tap = if o.tap {
+        let ns = odonata_runner::netns::TapNamespace::create(machine.smp)?;
+        eprintln!(
+            "odonata: the guest's network is {tap} in namespace {name} (host side {host}/24); it is {guest}. From another terminal:\n  ip netns exec {name} curl http://{guest}/",
+            tap = odonata_runner::netns::TAP,
+            name = ns.name(),
+            host = odonata_runner::netns::HOST_ADDRESS,
+            guest = odonata_runner::netns::GUEST_ADDRESS,
+        );
+        machine.tap = Some((ns.name().to_string(), ns.queues()));
+        Some(ns)
+    } else {
+        None
+    };
     let status_file = elf.with_extension(format!("status-{}", std::process::id()));
     let _ = std::fs::remove_file(&status_file);
     machine.status_file = Some(status_file.clone());
     let exit = session::run_interactive(&machine, &image, symbols)?;
+    drop(tap);
     let program_status =
         std::fs::read_to_string(&status_file).ok().and_then(|s| s.lines().find_map(|l| l.strip_prefix("exit ")?.trim().parse::<u8>().ok()));
     let _ = std::fs::remove_file(&status_file);
@@ -333,6 +370,25 @@ mod tests {
         let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
         assert!(joined.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:9000-:80,hostfwd=tcp:127.0.0.1:9007-:7,hostfwd=udp:127.0.0.1:9008-:7 -device virtio-net-pci,netdev=net0"), "{joined}");
         assert!(parse(["--forward".to_string(), "80".to_string()]).is_err());
+    }
+
+    #[test]
+    fn net_tap_runs_qemu_in_the_namespace_with_a_queue_pair_per_cpu() {
+        let o = parse_ok(&["--net=tap", "--smp", "4"]);
+        assert!(o.tap && o.machine.net.is_none());
+        assert!(parse_ok(&["--net=user"]).machine.net.is_some());
+        for bad in [&["--net=tap", "--forward", "9000:80"][..], &["--net=wifi"]] {
+            assert!(matches!(parse(bad.iter().map(|s| s.to_string())), Err(Error::Usage(_))), "{bad:?}");
+        }
+        // The namespace itself is made by `run` (root); the command it gives QEMU:
+        let mut machine = o.machine.clone();
+        machine.tap = Some((String::from("odonata-test"), 4));
+        let Ok(cmd) = machine.command(std::path::Path::new("/tmp/k.img")) else { return };
+        assert_eq!(cmd.get_program(), "ip");
+        let joined = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        assert!(joined.starts_with("netns exec odonata-test "), "{joined}");
+        assert!(joined.contains("-netdev tap,id=net0,ifname=tap0,script=no,downscript=no,queues=4,vhost=off -device virtio-net-pci,netdev=net0,mq=on,vectors=10"), "{joined}");
+        assert!(!joined.contains("hostfwd"), "{joined}");
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub struct Machine {
     /// UDP forwards on the same network (host port on 127.0.0.1, guest
     /// port); only with `net`.
     pub udp_forwards: Vec<(u16, u16)>,
+    /// Instead of the user network: the tap of a namespace made for this
+    /// machine (`netns::TapNamespace`: its name, its queues), QEMU run
+    /// inside it.
+    pub tap: Option<(String, u32)>,
     /// A virtio-rng device fed from the host's /dev/urandom.
     pub rng: bool,
     /// The serial console is a terminal (`cargo run` in one): Ctrl-C goes
@@ -133,6 +137,7 @@ impl Default for Machine {
             disks: Vec::new(),
             net: None,
             udp_forwards: Vec::new(),
+            tap: None,
             rng: false,
             terminal_console: false,
             status_file: None,
@@ -182,7 +187,14 @@ impl Machine {
     /// The QEMU command that boots `image` on this machine, with the serial
     /// port on QEMU's stdin/stdout and no display.
     pub fn command(&self, image: &Path) -> Result<Command, Error> {
-        let mut cmd = Command::new(find_qemu()?);
+        let mut cmd = match &self.tap {
+            Some((namespace, _)) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", namespace]).arg(find_qemu()?);
+                ip
+            }
+            None => Command::new(find_qemu()?),
+        };
         let accel = match self.accel {
             Accel::Tcg => "tcg",
             Accel::Kvm => "kvm",
@@ -235,6 +247,16 @@ impl Machine {
             let fwd: String = tcp.chain(udp).collect();
             cmd.arg("-netdev").arg(format!("user,id=net0{fwd}"));
             cmd.args(["-device", "virtio-net-pci,netdev=net0"]);
+        }
+        if let Some((_, queues)) = self.tap {
+            // vhost=off: QEMU moves the frames itself, as on the user network.
+            cmd.arg("-netdev").arg(format!("tap,id=net0,ifname={},script=no,downscript=no,queues={queues},vhost=off", crate::netns::TAP));
+            if queues > 1 {
+                // A vector per queue, and one for configuration changes.
+                cmd.arg("-device").arg(format!("virtio-net-pci,netdev=net0,mq=on,vectors={}", 2 * queues + 2));
+            } else {
+                cmd.args(["-device", "virtio-net-pci,netdev=net0"]);
+            }
         }
         if self.rng {
             cmd.args(["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0"]);

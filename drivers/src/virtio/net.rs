@@ -59,6 +59,8 @@ const LOOPED: usize = 256;
 const F_MAC: u64 = 1 << 5;
 /// Feature: the configuration has a link status word.
 const F_STATUS: u64 = 1 << 16;
+/// Several queue pairs (`max_virtqueue_pairs` at configuration offset 8).
+const F_MQ: u64 = 1 << 22;
 
 /// Counters for `net` and `/api/net`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -122,6 +124,8 @@ pub struct NetDevice {
     looped: VecDeque<Vec<u8>>,
     /// The stack's IPv4 address, once it has one (`set_address`).
     address: Option<[u8; 4]>,
+    /// Queue pairs the device offers.
+    pairs_offered: u16,
 }
 
 /// Why the network device could not be brought up.
@@ -152,6 +156,8 @@ impl NetDevice {
         let function = super::find(virtio::pci::device_type::NET).next().ok_or(NetError::NotFound)?;
         let transport = Transport::open(function).map_err(NetError::Transport)?;
         let features = transport.negotiate(F_MAC | F_STATUS).map_err(NetError::Transport)?;
+        // Offered, not taken yet: one pair is used (issue 30 takes a pair per CPU).
+        let pairs_offered = if transport.offered() & F_MQ != 0 { transport.config_u16(8).max(1) } else { 1 };
         let mut mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
         if features & F_MAC != 0 {
             let lo = transport.config_u32(0).to_le_bytes();
@@ -175,6 +181,7 @@ impl NetDevice {
             untold: [false; 2],
             looped: VecDeque::new(),
             address: None,
+            pairs_offered,
         };
         dev.tx.set_interrupts(false);
         dev.transport.driver_ok();
@@ -184,6 +191,11 @@ impl NetDevice {
         }
         dev.flush();
         Ok(dev)
+    }
+
+    /// The queue pairs the device offers (one is used).
+    pub fn pairs_offered(&self) -> u16 {
+        self.pairs_offered
     }
 
     /// Its MAC address.

@@ -163,15 +163,21 @@ impl Transport {
         self.add_status(status::FAILED);
     }
 
-    /// Acknowledges the device, offers `wanted` of its features (and
-    /// VERSION_1, required) and returns what was agreed.
-    pub fn negotiate(&self, wanted: u64) -> Result<u64, TransportError> {
-        self.add_status(status::ACKNOWLEDGE | status::DRIVER);
+    /// The features the device offers (whatever was agreed).
+    pub fn offered(&self) -> u64 {
         let mut offered = 0u64;
         for half in 0..2u32 {
             self.common.write32(common::DEVICE_FEATURE_SELECT, half);
             offered |= u64::from(self.common.read32(common::DEVICE_FEATURE)) << (32 * half);
         }
+        offered
+    }
+
+    /// Acknowledges the device, offers `wanted` of its features (and
+    /// VERSION_1, required) and returns what was agreed.
+    pub fn negotiate(&self, wanted: u64) -> Result<u64, TransportError> {
+        self.add_status(status::ACKNOWLEDGE | status::DRIVER);
+        let offered = self.offered();
         if offered & feature::VERSION_1 == 0 {
             self.fail();
             return Err(TransportError::NotModern);

@@ -355,7 +355,13 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
         reserved: Vec::new(),
         listeners_due: true,
     };
-    log::info!("net: virtio-net {} link {}", super::socket::format_mac(mac), if dev.link_up() { "up" } else { "down" });
+    log::info!(
+        "net: virtio-net {} link {}, {} queue pair{} offered (1 used)",
+        super::socket::format_mac(mac),
+        if dev.link_up() { "up" } else { "down" },
+        dev.pairs_offered(),
+        if dev.pairs_offered() == 1 { "" } else { "s" }
+    );
     let started = time::Instant::now();
     let mut timer = time::sleep(Duration::from_secs(3600));
     loop {
