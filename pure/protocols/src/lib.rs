@@ -8,7 +8,8 @@
 //! - [`line`]: a terminal line discipline (key decoding, line editing with
 //!   history) for consoles;
 //! - [`toeplitz`]: the RSS hash of a connection's addresses and ports, with
-//!   DragonFly's symmetric key, which names the CPU that owns it.
+//!   DragonFly's symmetric key, which names the CPU that owns it;
+//! - [`steer`]: which CPU's stack a received frame belongs to.
 //!
 //! The concurrency model (wait cells, rings, tokens, ports) is `io`'s.
 #![cfg_attr(not(test), no_std)]
@@ -20,4 +21,5 @@ extern crate alloc;
 pub mod frame;
 pub mod http;
 pub mod line;
+pub mod steer;
 pub mod toeplitz;
