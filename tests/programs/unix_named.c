@@ -314,6 +314,37 @@ static void abstract(void) {
     close(cli);
 }
 
+/* Whether `fd`'s name is an automatic one: a NUL and five hex digits. */
+static int autobound(int fd, struct sockaddr_un *a) {
+    socklen_t len;
+    if (name_of("getsockname", fd, 0, a, &len) < 0)
+        return 0;
+    int hex = 1;
+    for (int i = 1; i < 6; i++)
+        hex &= strchr("0123456789abcdef", a->sun_path[i]) != NULL && a->sun_path[i] != 0;
+    return len == sizeof(sa_family_t) + 6 && a->sun_path[0] == 0 && hex;
+}
+
+/* A bind with the family alone picks a free abstract name (Linux's
+ * autobind): reachable by it, a second socket gets another, and a bound
+ * socket cannot be bound again. */
+static void autobind(void) {
+    printf("-- AUTOBIND\n");
+    struct sockaddr_un family = {.sun_family = AF_UNIX}, a, b;
+    int l = socket(AF_UNIX, SOCK_STREAM, 0), other = socket(AF_UNIX, SOCK_DGRAM, 0);
+    result("bind with the family alone", bind(l, (struct sockaddr *)&family, sizeof(sa_family_t)));
+    printf("an automatic name: %d\n", autobound(l, &a));
+    result("bind it again", bind(l, (struct sockaddr *)&family, sizeof(sa_family_t)));
+    result("a second socket", bind(other, (struct sockaddr *)&family, sizeof(sa_family_t)));
+    printf("an automatic name: %d, another one: %d\n", autobound(other, &b), memcmp(a.sun_path, b.sun_path, 6) != 0);
+    result("listen", listen(l, 1));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    result("connect to the automatic name", connect(c, (struct sockaddr *)&a, sizeof(sa_family_t) + 6));
+    close(c);
+    close(other);
+    close(l);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, on_pipe);
@@ -328,6 +359,7 @@ int main(void) {
     stream(SOCK_STREAM, "STREAM");
     stream(SOCK_SEQPACKET, "SEQPACKET");
     datagrams();
+    autobind();
     abstract();
     return 0;
 }

@@ -10,11 +10,15 @@
 //! Linux: no node in the file system, its bytes exactly as long as the
 //! address says (kept here as a string starting with `\0`), gone when its
 //! socket is. The table of abstract names holds the sockets weakly, behind
-//! a serializing token (bind and connect only: the control path).
+//! a serializing token (bind and connect only: the control path). A bind
+//! with the family alone picks a free abstract name (autobind).
 
 use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
+use core::sync::atomic::AtomicU32;
+use core::sync::atomic::Ordering::Relaxed;
 
 use io::token::Guarded;
 
@@ -109,25 +113,33 @@ pub(super) fn write_sender(p: &mut Process, at: u64, len_at: u64, from: Option<&
     }
 }
 
-/// `bind(fd, addr, len)`: the socket's node is made at the path.
+/// `bind(fd, addr, len)`: the socket's node is made at the path; an
+/// abstract name is taken in the table; the family alone picks a free
+/// abstract name (Linux's autobind: a NUL and five hex digits; nothing to
+/// do for a socket already named).
 pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len: u64) -> SysResult {
+    if len == 2 {
+        let mut family = [0u8; 2];
+        user::read(&mut p.memory, addr, &mut family)?;
+        if u32::from(u16::from_le_bytes(family)) != AF_UNIX {
+            return Err(errno::EINVAL);
+        }
+        if e.name().is_some() {
+            return Ok(0);
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        for _ in 0..AUTOBIND_NAMES {
+            let name = format!("\0{:05x}", NEXT.fetch_add(1, Relaxed) % AUTOBIND_NAMES);
+            match bind_abstract(e, name).await {
+                Err(errno::EADDRINUSE) => continue,
+                r => return r.map(|()| 0),
+            }
+        }
+        return Err(errno::ENOSPC);
+    }
     let path = read_path(p, addr, len)?;
     if path.starts_with('\0') {
-        let (weak, name) = (Arc::downgrade(e), path.clone());
-        e.bind(path, || async move {
-            abstract_names()
-                .exclusive(|names| {
-                    if names.get(&name).is_some_and(|s| s.strong_count() > 0) {
-                        return Err(errno::EADDRINUSE);
-                    }
-                    // Names whose sockets are gone go as new ones come.
-                    names.retain(|_, s| s.strong_count() > 0);
-                    names.insert(name, weak);
-                    Ok(())
-                })
-                .await
-        })
-        .await?;
+        bind_abstract(e, path).await?;
         return Ok(0);
     }
     if e.name().is_some() {
@@ -141,6 +153,30 @@ pub(super) async fn bind(p: &mut Process, e: &Arc<UnixEndpoint>, addr: u64, len:
     let weak = Arc::downgrade(e);
     e.bind(path, || async move { ops::make(&dir, &name, ops::New::Socket(weak), 0o777).await.map(|_| ()) }).await?;
     Ok(0)
+}
+
+/// Names an autobind may pick (five hex digits).
+const AUTOBIND_NAMES: u32 = 0x10_0000;
+
+/// Binds `e` to the abstract `name` (with its leading NUL): EADDRINUSE if
+/// a live socket has it.
+async fn bind_abstract(e: &Arc<UnixEndpoint>, name: String) -> Result<(), Errno> {
+    let weak = Arc::downgrade(e);
+    let key = name.clone();
+    e.bind(name, || async move {
+        abstract_names()
+            .exclusive(|names| {
+                if names.get(&key).is_some_and(|s| s.strong_count() > 0) {
+                    return Err(errno::EADDRINUSE);
+                }
+                // Names whose sockets are gone go as new ones come.
+                names.retain(|_, s| s.strong_count() > 0);
+                names.insert(key, weak);
+                Ok(())
+            })
+            .await
+    })
+    .await
 }
 
 /// `connect(fd, addr, len)`: to the socket bound at the path (ENOENT if
