@@ -206,8 +206,16 @@ pub fn send_ipi(dest: Destination, delivery: Delivery) -> bool {
             // ICR_HIGH: our IPI would go to the wrong CPU and a halted
             // receiver would never wake. So both writes happen with
             // interrupts off (x2APIC's single MSR write needs no such care).
+            // ICR_HIGH keeps what was written: each CPU remembers it and
+            // writes it only when the target changes (under emulation each
+            // register access is a trap to the hypervisor).
             x86_64::instructions::interrupts::without_interrupts(|| {
-                write(REG_ICR_HIGH, target << 24);
+                let high = target << 24;
+                let held = &super::percpu::this().icr_high;
+                if held.load(Ordering::Relaxed) != high {
+                    write(REG_ICR_HIGH, high);
+                    held.store(high, Ordering::Relaxed);
+                }
                 write(REG_ICR_LOW, low);
             });
             // Bounded: a healthy APIC accepts the IPI within microseconds.

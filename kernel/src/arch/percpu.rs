@@ -60,6 +60,10 @@ pub struct PerCpu {
     vector: AtomicU32,
     /// APIC id, recorded when the CPU's local APIC is up.
     apic_id: AtomicU32,
+    /// What this CPU's xAPIC ICR_HIGH holds (`lapic::send_ipi`), or
+    /// `u32::MAX` before the first write: only this CPU touches it, with
+    /// interrupts off.
+    pub(super) icr_high: AtomicU32,
     /// This CPU's TSS (leaked by `gdt::load`).
     tss: AtomicPtr<TaskStateSegment>,
     /// This CPU's executor (made on first use by `exec::this`).
@@ -104,6 +108,7 @@ impl PerCpu {
             fpu_owner: AtomicPtr::new(core::ptr::null_mut()),
             vector: AtomicU32::new(0),
             apic_id: AtomicU32::new(0),
+            icr_high: AtomicU32::new(u32::MAX),
             tss: AtomicPtr::new(core::ptr::null_mut()),
             executor: AtomicPtr::new(core::ptr::null_mut()),
             address_space: AtomicPtr::new(core::ptr::null_mut()),
