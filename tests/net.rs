@@ -196,7 +196,7 @@ fn the_runner_gives_the_guest_a_multiqueue_tap_in_a_namespace_it_makes_and_remov
 }
 
 #[test]
-fn stack_limits_keep_alive_and_the_accept_handoff() {
+fn stack_limits_keep_alive_the_accept_handoff_and_the_cork() {
     let out = odonata_tests::boot("net_limits").smp(2).net(&[]).run();
     odonata_tests::assert_passed(
         &out,
@@ -205,12 +205,14 @@ fn stack_limits_keep_alive_and_the_accept_handoff() {
             "a_burst_of_connection_requests_past_the_queue_is_never_refused",
             "a_keep_alive_probe_comes_only_after_its_interval",
             "a_listener_takes_each_connection_and_shows_what_is_left",
+            "a_write_and_the_fin_after_it_leave_together",
         ],
     );
     println!("{}", odonata_tests::line_starting_with(&out, "net limits: 20 listeners"));
     println!("{}", odonata_tests::line_starting_with(&out, "net burst:"));
     println!("{}", odonata_tests::line_starting_with(&out, "net keep-alive:"));
     println!("{}", odonata_tests::line_starting_with(&out, "net handoff:"));
+    println!("{}", odonata_tests::line_starting_with(&out, "net cork:"));
 }
 
 #[test]

@@ -19,6 +19,18 @@ use kernel::time;
 impl Stack {
     pub(super) fn handle(&mut self, req: Request, answer: Waiting) {
         self.listeners_due |= matches!(req, Request::Listen(..) | Request::Accept(_) | Request::Unlisten(_));
+        // The writer's next call sends what its last write left held
+        // (`cork.rs`; a write does so itself).
+        if let Request::Recv(id, _)
+        | Request::TryRecv(id, ..)
+        | Request::Send(id, _)
+        | Request::Shutdown(id)
+        | Request::Close(id)
+        | Request::Set(id, _)
+        | Request::Watch(super::Watched::Conn(id), ..) = req
+        {
+            self.release_cork(id);
+        }
         match req {
             Request::Listen(port, backlog, reserved) => {
                 if reserved {
@@ -134,7 +146,7 @@ impl Stack {
                 }
             }
             Request::TrySend(id, data) => {
-                let r = self.try_send(id, &data);
+                let r = self.try_send(id, data);
                 answer.reply(r);
             }
             Request::Reserve(port) => {

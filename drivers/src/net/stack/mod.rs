@@ -9,7 +9,7 @@
 //! queued; programs' sockets' readiness is published (`watch.rs`); then
 //! the stack waits for the first of a request (it answers every request
 //! queued, then turns), a device interrupt or the next deadline
-//! (smoltcp's, a ping's, a connect's, a held keep-alive's; its timer is moved only to an
+//! (smoltcp's, a ping's, a connect's, a held keep-alive's or write's; its timer is moved only to an
 //! earlier one). No deadline means none: an idle network leaves its CPU
 //! halted.
 //!
@@ -41,6 +41,7 @@ use super::NetError;
 use super::ready::{Ready, Sides};
 use crate::virtio::net::NetDevice;
 
+mod cork;
 mod gate;
 mod handle;
 mod handoff;
@@ -271,6 +272,8 @@ struct Conn {
     lingered: bool,
     /// `SO_KEEPALIVE` set and not yet given to smoltcp (`keep_alive.rs`).
     keep_alive: Option<keep_alive::Pending>,
+    /// A program's last write, waiting for its next call (`cork.rs`).
+    corked: Option<cork::Corked>,
 }
 
 struct Udp {
@@ -380,7 +383,7 @@ async fn run(mut dev: NetDevice, mut port: Port<Request, Reply>) {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));
         }
-        let deadline = |c: &Conn| c.connect.as_ref().map(|(_, at)| *at).into_iter().chain(keep_alive::due(c)).min();
+        let deadline = |c: &Conn| c.connect.as_ref().map(|(_, at)| *at).into_iter().chain(keep_alive::due(c)).chain(cork::due(c)).min();
         if let Some(first) = st.conns.iter().flatten().filter_map(deadline).min() {
             let left = first.saturating_duration_since(time::Instant::now());
             delay = Some(delay.map_or(left, |d| d.min(left)));

@@ -10,9 +10,9 @@ use core::task::Waker;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
-use super::service::{ends, recv_now, send_some};
+use super::service::{ends, recv_now};
 use super::{
-    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Watched, keep_alive, slot, tcp_socket,
+    Answer, CONNECT_TIMEOUT, Conn, MAX_TCP, Opened, Reply, Stack, TcpOption, UDP_BUFFER, Udp, Watched, cork, keep_alive, slot, tcp_socket,
 };
 use crate::net::NetError;
 use crate::net::ready::{CONNECTED, ERROR, HUNG_UP, PEER_CLOSED, READABLE, Sides, WRITABLE};
@@ -101,7 +101,8 @@ impl Stack {
 
     /// Puts what fits of `data` into the send buffer: how much, or
     /// `WouldBlock` if nothing did; `Closed` once this side may not send.
-    pub(super) fn try_send(&mut self, id: usize, data: &[u8]) -> Reply {
+    /// The bytes are held until the writer's next call (`cork.rs`).
+    pub(super) fn try_send(&mut self, id: usize, mut data: Vec<u8>) -> Reply {
         let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut) else { return Err(NetError::Closed) };
         if c.connect.is_some() {
             return Err(NetError::WouldBlock);
@@ -113,14 +114,29 @@ impl Stack {
         if !s.may_send() {
             return Err(NetError::Closed);
         }
-        match send_some(s, data) {
-            0 if !data.is_empty() => Err(NetError::WouldBlock),
-            n => {
-                c.watch.gave(n);
-                keep_alive::settle(c, s, time::Instant::now());
-                publish_conn(c, s);
-                Ok(Answer::Sent(n))
-            }
+        cork::release(c, s);
+        let n = data.len().min(cork::room(c, s));
+        if n == 0 && !data.is_empty() {
+            return Err(NetError::WouldBlock);
+        }
+        data.truncate(n);
+        if n > 0 {
+            cork::hold(c, data);
+        }
+        c.watch.gave(n);
+        publish_conn(c, s);
+        Ok(Answer::Sent(n))
+    }
+
+    /// Puts connection `id`'s held write into smoltcp (a call naming the
+    /// connection came: `cork.rs`).
+    pub(super) fn release_cork(&mut self, id: usize) {
+        if let Some(c) = self.conns.get_mut(id).and_then(Option::as_mut)
+            && c.corked.is_some()
+        {
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            cork::release(c, s);
+            keep_alive::settle(c, s, time::Instant::now());
         }
     }
 
@@ -251,7 +267,7 @@ fn publish_conn(c: &mut Conn, s: &tcp::Socket) {
             bits |= ERROR | READABLE | WRITABLE;
         }
     }
-    let room = s.send_capacity() - s.send_queue();
+    let room = cork::room(c, s);
     c.watch.update(bits, c.error, s.recv_queue() + c.unread.len(), room);
 }
 

@@ -10,7 +10,9 @@ use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address
 
 use alloc::sync::Arc;
 
-use super::{Answer, Conn, HALF_OPEN, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, keep_alive, slot};
+use super::{
+    Answer, Conn, HALF_OPEN, Opened, PING_IDENT, PING_TIMEOUT, Ping, Reply, SYN_QUEUE, Stack, Waiting, Watch, cork, keep_alive, slot,
+};
 use crate::net::NetError;
 use kernel::time;
 
@@ -90,7 +92,9 @@ impl Stack {
         for id in 0..self.conns.len() {
             let Some(c) = self.conns[id].as_mut() else { continue };
             let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
-            keep_alive::settle(c, s, time::Instant::now());
+            let now = time::Instant::now();
+            cork::release_due(c, s, now);
+            keep_alive::settle(c, s, now);
             let state = s.state();
             if matches!(state, tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait) {
                 c.peer_closed = true;
@@ -229,6 +233,7 @@ impl Conn {
             released: false,
             lingered: false,
             keep_alive: None,
+            corked: None,
         }
     }
 }
