@@ -107,6 +107,18 @@ fn a_burst_of_connection_requests_past_the_queue_is_never_refused() {
     });
 }
 
+/// A connection made to `listening`, within 10 s.
+async fn accept_one(listening: &drivers::net::Listening) -> Connection {
+    let start = time::Instant::now();
+    loop {
+        if let Some(c) = listening.try_accept().expect("accept") {
+            return c;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no connection within 10 s");
+        time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Frames this machine has sent to itself (loopback: only this test's).
 fn looped() -> u64 {
     drivers::net::status().map_or(0, |s| s.counters.looped)
@@ -118,14 +130,7 @@ fn a_keep_alive_probe_comes_only_after_its_interval() {
         wait_for_address().await;
         let listening = Reservation::new(3100).await.expect("a port").listen(4).await.expect("a listener");
         let client = Connection::open(Ipv4Address::new(127, 0, 0, 1), 3100).await.expect("a connection");
-        let start = time::Instant::now();
-        let server = loop {
-            if let Some(c) = listening.try_accept().expect("accept") {
-                break c;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "no connection");
-            time::sleep(Duration::from_millis(5)).await;
-        };
+        let server = accept_one(&listening).await;
         // The handshake's last frames, and any delayed ACK, go first.
         time::sleep(Duration::from_millis(300)).await;
         let idle = looped();
@@ -171,14 +176,7 @@ fn a_listener_takes_each_connection_and_shows_what_is_left() {
         let to = Ipv4Address::new(127, 0, 0, 1);
         let first = Connection::open(to, 3200).await.expect("a connection");
         // (Not by the generation: the listener's first publication moves it.)
-        let start = time::Instant::now();
-        let taken = loop {
-            if let Some(c) = listening.try_accept().expect("accept") {
-                break c;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "the first connection never came");
-            time::sleep(Duration::from_millis(2)).await;
-        };
+        let taken = accept_one(&listening).await;
         // Taken here, without a message: the listener shows none waiting
         // at once, whatever the stack last published.
         let r = listening.readiness();
@@ -209,14 +207,7 @@ fn a_write_and_the_fin_after_it_leave_together() {
         wait_for_address().await;
         let listening = Reservation::new(3300).await.expect("a port").listen(4).await.expect("a listener");
         let client = Connection::open(Ipv4Address::new(127, 0, 0, 1), 3300).await.expect("a connection");
-        let start = time::Instant::now();
-        let server = loop {
-            if let Some(c) = listening.try_accept().expect("accept") {
-                break c;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "no connection");
-            time::sleep(Duration::from_millis(2)).await;
-        };
+        let server = accept_one(&listening).await;
         let before = quiet().await;
         assert_eq!(server.try_write(b"reply".to_vec()).await.expect("write"), Some(5));
         server.shutdown().await.expect("shutdown");
